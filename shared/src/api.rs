@@ -1,0 +1,86 @@
+//! The HTTP API's wire types: serde structs only, shared by the page (which reads them)
+//! and the worker (which writes them), so both sides agree on every key.
+
+use serde::{Deserialize, Serialize};
+
+use crate::application::Application;
+use crate::i18n::Message;
+use crate::validation::FieldError;
+
+/// The scoring endpoint.
+pub const SCORE_PATH: &str = "/api/v1/score";
+/// The liveness endpoint.
+pub const HEALTH_PATH: &str = "/healthz";
+/// The header that carries a caller's idempotency key, echoed back on every answer.
+pub const REQUEST_ID_HEADER: &str = "X-Request-ID";
+/// Longest accepted `X-Request-ID`; a UUID has 36 characters.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// Whether a caller-supplied request id is safe to store and echo: 1 to 128 ASCII letters,
+/// digits, `.`, `_`, `-` or `:`.
+pub fn is_valid_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+}
+
+/// How long one stage of a request took.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageTiming {
+    pub name: String,
+    pub ms: f64,
+}
+
+/// `200 OK` from `POST /api/v1/score`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreResponse {
+    pub request_id: String,
+    pub application: Application,
+    pub timing: Vec<StageTiming>,
+}
+
+/// Every non-2xx answer: `{"error": {...}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code such as `E_VALIDATION`, `E_JSON` or `E_TOO_LARGE`.
+    pub code: String,
+    pub message: Message,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Field-level errors; empty unless `code` is `E_VALIDATION`.
+    #[serde(default)]
+    pub fields: Vec<FieldError>,
+}
+
+/// `200 OK` from `GET /healthz`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub service: String,
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        let check = |id: &str, valid: bool| assert_eq!(is_valid_request_id(id), valid, "{id:?}");
+        check("0b5c4a1e-8d2f-4a8e-9a57-3c1f5e2d7b90", true);
+        check("branch-7:2026-11-23.001_a", true);
+        check(&"a".repeat(128), true);
+        check(&"a".repeat(129), false);
+        check("", false);
+        check("has space", false);
+        check("semi;colon", false);
+        check("ñ", false);
+    }
+}

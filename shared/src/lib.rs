@@ -1,0 +1,18 @@
+//! Valle's core: everything the page and the worker must agree on, with no I/O and no
+//! platform crate, so it is tested on the host and runs unchanged in wasm32.
+//!
+//! - [`application`]: the fields of a loan application and their single-field rules.
+//! - [`validation`]: request bytes to a validated [`Application`], with every error at once.
+//! - [`draft`]: the form's raw inputs to the JSON body the page sends.
+//! - [`api`]: the HTTP API's wire types.
+//! - [`i18n`]: Spanish and English texts.
+
+pub mod api;
+pub mod application;
+pub mod draft;
+pub mod i18n;
+pub mod validation;
+
+pub use application::{Application, Field};
+pub use i18n::{Lang, Message};
+pub use validation::{parse_application, ErrorCode, FieldError, RequestError};

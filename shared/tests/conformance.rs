@@ -1,0 +1,65 @@
+//! The recorded conformance cases hold on the host. `VALLE_BLESS=1 cargo test -p valle-shared
+//! --test conformance` re-records them after a deliberate change to a rule or a message.
+
+mod support;
+
+#[test]
+fn recorded_outcomes_match_the_validator() {
+    let mut cases = support::cases();
+    assert!(cases.len() >= 20, "the table should cover every error code");
+    let bless = std::env::var_os("VALLE_BLESS").is_some();
+    let mut mismatches = Vec::new();
+    for case in &mut cases {
+        let actual = support::outcome(&case.bytes());
+        if actual != case.outcome {
+            mismatches.push(case.name.clone());
+            case.outcome = actual;
+        }
+    }
+    if bless {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/validation.json");
+        let text = serde_json::to_string_pretty(&cases).expect("serializes") + "\n";
+        std::fs::write(path, text).expect("writes the cases");
+    } else {
+        assert!(
+            mismatches.is_empty(),
+            "outcomes changed for {mismatches:?}; re-record with VALLE_BLESS=1 after review"
+        );
+    }
+}
+
+#[test]
+fn the_table_exercises_every_code() {
+    let cases = support::cases();
+    let mut codes: Vec<String> = cases
+        .iter()
+        .flat_map(|case| {
+            std::iter::once(case.outcome.code.clone()).chain(
+                case.outcome
+                    .fields
+                    .iter()
+                    .map(|error| error.code.as_str().to_owned()),
+            )
+        })
+        .collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(
+        codes,
+        [
+            "E_CROSS",
+            "E_DUPLICATE_FIELD",
+            "E_ENUM",
+            "E_FORMAT",
+            "E_JSON",
+            "E_NOT_OBJECT",
+            "E_RANGE",
+            "E_REQUIRED",
+            "E_TOO_LARGE",
+            "E_TYPE",
+            "E_UNKNOWN_FIELD",
+            "E_VALIDATION",
+            "OK"
+        ]
+    );
+}
