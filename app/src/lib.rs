@@ -1,1 +1,413 @@
+//! Valle's page: the loan application form, validated as the person types with the same
+//! shared rules the edge runs, and submitted to the edge worker.
+//!
+//! Components only wire signals to pure functions in [`form`] and to [`client`]; no rule
+//! of the application is decided in a `view!`.
 
+pub mod client;
+pub mod form;
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use valle_shared::api::ScoreResponse;
+use valle_shared::application::{choice_label, FieldRule};
+use valle_shared::draft::Draft;
+use valle_shared::i18n::format_money;
+use valle_shared::validation::{FieldError, RequestError};
+use valle_shared::{Field, Lang};
+
+use crate::client::{post_score, ClientError};
+
+/// Picks the Spanish or English text of a piece of page chrome.
+fn ui(lang: Lang, es: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Es => es,
+        Lang::En => en,
+    }
+}
+
+/// Where the last submission stands.
+#[derive(Clone, Debug, PartialEq)]
+enum Submission {
+    Idle,
+    Sending,
+    Answered(Box<ScoreResponse>),
+    Failed(ClientError),
+}
+
+/// The form's groups, in reading order.
+const SECTIONS: [(&str, &str, &[Field]); 3] = [
+    (
+        "Solicitante",
+        "Applicant",
+        &[
+            Field::ApplicantId,
+            Field::Branch,
+            Field::Age,
+            Field::Marital,
+            Field::Home,
+            Field::Job,
+            Field::SeniorityYears,
+            Field::Records,
+        ],
+    ),
+    (
+        "Situación económica",
+        "Finances",
+        &[Field::Income, Field::Expenses, Field::Assets, Field::Debt],
+    ),
+    (
+        "Préstamo",
+        "Loan",
+        &[Field::Amount, Field::Price, Field::TermMonths],
+    ),
+];
+
+#[component]
+pub fn App() -> impl IntoView {
+    let lang = RwSignal::new(Lang::Es);
+    let draft = RwSignal::new(Draft::new());
+    let touched = RwSignal::new(BTreeSet::<Field>::new());
+    let show_all = RwSignal::new(false);
+    let submission = RwSignal::new(Submission::Idle);
+
+    let body = Memo::new(move |_| draft.with(Draft::to_body));
+    let outcome = Memo::new(move |_| body.with(|body| form::all_errors(body)));
+    let error_count = Memo::new(move |_| outcome.with(form::error_count));
+
+    Effect::new(move |_| {
+        if let Some(root) = document().document_element() {
+            // The lang attribute tells screen readers which voice to use.
+            let _ = root.set_attribute("lang", lang.get().tag());
+        }
+    });
+
+    // Kept out of `view!`, where a `>` would end the tag.
+    let cannot_submit = move || error_count.get() > 0 || submission.get() == Submission::Sending;
+
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        show_all.set(true);
+        if cannot_submit() {
+            return;
+        }
+        submission.set(Submission::Sending);
+        let body = body.get_untracked();
+        spawn_local(async move {
+            submission.set(match post_score(body).await {
+                Ok(answer) => Submission::Answered(Box::new(answer)),
+                Err(error) => Submission::Failed(error),
+            });
+        });
+    };
+
+    let fill_example = move |_| {
+        draft.set(
+            form::example_inputs()
+                .into_iter()
+                .fold(Draft::new(), |draft, (field, text)| draft.with(field, text)),
+        );
+        touched.set(Field::ALL.into_iter().collect());
+    };
+
+    view! {
+        <header class="topbar">
+            <div class="brand">
+                <span class="logo" aria-hidden="true">"V"</span>
+                <div>
+                    <h1>"Valle"</h1>
+                    <p class="tagline">
+                        {move || ui(lang.get(), "Evaluación de solicitudes de préstamo", "Loan application scoring")}
+                    </p>
+                </div>
+            </div>
+            <button
+                type="button"
+                class="lang-toggle"
+                data-testid="lang-toggle"
+                lang=move || lang.get().other().tag()
+                on:click=move |_| lang.update(|lang| *lang = lang.other())
+            >
+                {move || ui(lang.get(), "English", "Español")}
+            </button>
+        </header>
+        <main class="layout">
+            <form class="application" data-testid="application-form" novalidate=true on:submit=submit>
+                <p class="intro">
+                    {move || ui(
+                        lang.get(),
+                        "Complete los datos del solicitante. Cada campo se comprueba mientras escribe.",
+                        "Fill in the applicant's details. Every field is checked as you type.",
+                    )}
+                </p>
+                {SECTIONS
+                    .into_iter()
+                    .map(|(es, en, fields)| {
+                        view! {
+                            <fieldset>
+                                <legend>{move || ui(lang.get(), es, en)}</legend>
+                                <div class="grid">
+                                    {fields
+                                        .iter()
+                                        .map(|&field| {
+                                            view! { <FieldControl field lang draft touched show_all outcome /> }
+                                        })
+                                        .collect_view()}
+                                </div>
+                            </fieldset>
+                        }
+                    })
+                    .collect_view()}
+                <div class="actions">
+                    <button
+                        type="submit"
+                        class="primary"
+                        data-testid="submit"
+                        disabled=cannot_submit
+                    >
+                        {move || match submission.get() {
+                            Submission::Sending => ui(lang.get(), "Enviando…", "Sending…"),
+                            _ => ui(lang.get(), "Enviar solicitud", "Submit application"),
+                        }}
+                    </button>
+                    <button type="button" class="secondary" data-testid="fill-example" on:click=fill_example>
+                        {move || ui(lang.get(), "Rellenar ejemplo", "Fill in example")}
+                    </button>
+                    <p class="form-status" data-testid="form-status" aria-live="polite">
+                        {move || match error_count.get() {
+                            0 => ui(lang.get(), "Lista para enviar.", "Ready to submit.").to_owned(),
+                            count => match lang.get() {
+                                Lang::Es => format!("{count} punto(s) por completar o corregir."),
+                                Lang::En => format!("{count} item(s) to complete or fix."),
+                            },
+                        }}
+                    </p>
+                </div>
+            </form>
+            <ResultPanel lang submission />
+        </main>
+    }
+}
+
+/// One labelled input with its errors.
+#[component]
+fn FieldControl(
+    field: Field,
+    lang: RwSignal<Lang>,
+    draft: RwSignal<Draft>,
+    touched: RwSignal<BTreeSet<Field>>,
+    show_all: RwSignal<bool>,
+    outcome: Memo<Result<(), RequestError>>,
+) -> impl IntoView {
+    let name = field.name();
+    let input_id = format!("field-{name}");
+    let error_id = format!("error-{name}");
+    let errors = Memo::new(move |_| {
+        outcome.with(|outcome| {
+            touched.with(|touched| form::visible_errors(field, outcome, touched, show_all.get()))
+        })
+    });
+    let invalid = move || {
+        if errors.with(Vec::is_empty) {
+            "false"
+        } else {
+            "true"
+        }
+    };
+    let value = move || draft.with(|draft| draft.get(field).to_owned());
+    let on_input = move |event: leptos::ev::Event| {
+        let text = event_target_value(&event);
+        draft.update(|draft| draft.set(field, text));
+        touched.update(|touched| {
+            touched.insert(field);
+        });
+    };
+    let on_blur = move |_| {
+        touched.update(|touched| {
+            touched.insert(field);
+        });
+    };
+    let required = field.is_required();
+    let hint = move || hint_text(field, lang.get());
+
+    let control = match field.rule() {
+        FieldRule::Choice(values) => view! {
+            <select
+                id=input_id.clone()
+                name=name
+                data-testid=format!("input-{name}")
+                required=required
+                aria-invalid=invalid
+                aria-describedby=error_id.clone()
+                prop:value=value
+                on:change=on_input
+                on:blur=on_blur
+            >
+                <option value="">{move || ui(lang.get(), "— Elija —", "— Choose —")}</option>
+                {values
+                    .iter()
+                    .map(|&value| view! { <option value=value>{move || choice_label(value, lang.get())}</option> })
+                    .collect_view()}
+            </select>
+        }
+        .into_any(),
+        rule => {
+            let inputmode = match rule {
+                FieldRule::Integer { .. } => "numeric",
+                FieldRule::Money { .. } => "decimal",
+                _ => "text",
+            };
+            view! {
+                <input
+                    id=input_id.clone()
+                    name=name
+                    type="text"
+                    inputmode=inputmode
+                    autocomplete="off"
+                    data-testid=format!("input-{name}")
+                    required=required
+                    aria-invalid=invalid
+                    aria-describedby=error_id.clone()
+                    prop:value=value
+                    on:input=on_input
+                    on:blur=on_blur
+                />
+            }
+            .into_any()
+        }
+    };
+
+    view! {
+        <div class="field" class:has-error=move || !errors.with(Vec::is_empty)>
+            <label for=input_id>
+                {move || field.label(lang.get())}
+                {(!required).then(|| view! { <span class="optional">{move || ui(lang.get(), " (opcional)", " (optional)")}</span> })}
+            </label>
+            {control}
+            <p class="hint">{hint}</p>
+            <ul class="errors" id=error_id data-testid=format!("error-{name}") aria-live="polite">
+                {move || {
+                    errors
+                        .get()
+                        .into_iter()
+                        .map(|error| error_item(error, lang.get()))
+                        .collect_view()
+                }}
+            </ul>
+        </div>
+    }
+}
+
+fn error_item(error: FieldError, lang: Lang) -> impl IntoView {
+    view! {
+        <li data-code=error.code.as_str() data-field=error.field.clone()>
+            {error.message.get(lang).to_owned()}
+        </li>
+    }
+}
+
+/// The allowed range under each numeric input, so a person knows the bounds before erring.
+fn hint_text(field: Field, lang: Lang) -> String {
+    match field.rule() {
+        FieldRule::Integer { min, max } => match lang {
+            Lang::Es => format!("Entre {min} y {max}."),
+            Lang::En => format!("Between {min} and {max}."),
+        },
+        FieldRule::Money { min, max } => {
+            let (min, max) = (format_money(min, lang), format_money(max, lang));
+            match lang {
+                Lang::Es => format!("Entre {min} y {max} €, hasta dos decimales."),
+                Lang::En => format!("Between €{min} and €{max}, up to two decimals."),
+            }
+        }
+        FieldRule::Choice(_) => String::new(),
+        FieldRule::Text { max_chars, .. } => match lang {
+            Lang::Es => format!("Hasta {max_chars} caracteres."),
+            Lang::En => format!("Up to {max_chars} characters."),
+        },
+    }
+}
+
+/// The edge's answer to the last submission.
+#[component]
+fn ResultPanel(lang: RwSignal<Lang>, submission: RwSignal<Submission>) -> impl IntoView {
+    view! {
+        <section class="result" data-testid="result" aria-live="polite">
+            <h2>{move || ui(lang.get(), "Respuesta del servidor", "Server answer")}</h2>
+            {move || match submission.get() {
+                Submission::Idle => view! {
+                    <p class="muted" data-testid="result-idle">
+                        {ui(lang.get(), "Aún no se ha enviado ninguna solicitud.", "No application sent yet.")}
+                    </p>
+                }
+                .into_any(),
+                Submission::Sending => view! {
+                    <p class="muted" data-testid="result-sending" role="status">
+                        {ui(lang.get(), "Enviando…", "Sending…")}
+                    </p>
+                }
+                .into_any(),
+                Submission::Answered(answer) => answered(*answer, lang.get()).into_any(),
+                Submission::Failed(error) => failed(error, lang.get()).into_any(),
+            }}
+        </section>
+    }
+}
+
+fn answered(answer: ScoreResponse, lang: Lang) -> impl IntoView {
+    let total_ms = answer
+        .timing
+        .iter()
+        .find(|stage| stage.name == "total")
+        .map_or(0.0, |stage| stage.ms);
+    let application = answer.application;
+    view! {
+        <div class="answer ok" data-testid="result-ok">
+            <p class="verdict">{ui(lang, "Solicitud validada por el servidor.", "Application validated by the server.")}</p>
+            <dl>
+                <dt>{ui(lang, "Referencia", "Reference")}</dt>
+                <dd data-testid="result-request-id"><code>{answer.request_id}</code></dd>
+                <dt>{ui(lang, "Importe", "Amount")}</dt>
+                <dd data-testid="result-amount">{format!("{} €", format_money(application.amount, lang))}</dd>
+                <dt>{ui(lang, "Plazo", "Term")}</dt>
+                <dd>{format!("{} {}", application.term_months, ui(lang, "meses", "months"))}</dd>
+                <dt>{ui(lang, "Tiempo en el servidor", "Time at the server")}</dt>
+                <dd data-testid="result-timing">{format!("{total_ms:.1} ms")}</dd>
+            </dl>
+        </div>
+    }
+}
+
+fn failed(error: ClientError, lang: Lang) -> impl IntoView {
+    let (code, message, fields) = match error {
+        ClientError::Refused(body) => (body.code, body.message.get(lang).to_owned(), body.fields),
+        ClientError::Unexpected { status } => (
+            "E_UNEXPECTED".to_owned(),
+            match lang {
+                Lang::Es => format!("Respuesta inesperada del servidor (HTTP {status})."),
+                Lang::En => format!("Unexpected answer from the server (HTTP {status})."),
+            },
+            Vec::new(),
+        ),
+        ClientError::Network(_) => (
+            "E_NETWORK".to_owned(),
+            ui(
+                lang,
+                "No hay conexión con el servidor. Compruebe la red e inténtelo de nuevo.",
+                "The server cannot be reached. Check the network and try again.",
+            )
+            .to_owned(),
+            Vec::new(),
+        ),
+    };
+    view! {
+        <div class="answer error" data-testid="result-error" data-code=code role="alert">
+            <p class="verdict">{message}</p>
+            <ul data-testid="server-errors">
+                {fields.into_iter().map(|error| error_item(error, lang)).collect_view()}
+            </ul>
+        </div>
+    }
+}

@@ -53,13 +53,35 @@ impl Message {
     }
 }
 
-/// Formats a money amount the same way on every target: no grouping, at most two decimals.
-pub fn format_money(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
+/// Formats an amount the same way on every target, as each language writes it: thousands
+/// grouped (`1.000.000` / `1,000,000`), at most two decimals (`12,5` / `12.5`).
+pub fn format_money(value: f64, lang: Lang) -> String {
+    let (group, decimal) = match lang {
+        Lang::Es => ('.', ','),
+        Lang::En => (',', '.'),
+    };
+    let plain = if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{value:.0}")
     } else {
         let text = format!("{value:.2}");
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    };
+    let (sign, unsigned) = match plain.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", plain.as_str()),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let mut grouped = String::new();
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(digit);
+    }
+    if fraction.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}{decimal}{fraction}")
     }
 }
 
@@ -68,13 +90,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn money_formatting_is_plain_and_stable() {
-        let check = |value: f64, expected: &str| assert_eq!(format_money(value), expected);
-        check(0.0, "0");
-        check(1_000_000.0, "1000000");
-        check(12.5, "12.5");
-        check(12.25, "12.25");
-        check(0.01, "0.01");
+    fn money_is_written_as_each_language_writes_it() {
+        let check = |value: f64, es: &str, en: &str| {
+            assert_eq!(format_money(value, Lang::Es), es);
+            assert_eq!(format_money(value, Lang::En), en);
+        };
+        check(0.0, "0", "0");
+        check(100.0, "100", "100");
+        check(1_000.0, "1.000", "1,000");
+        check(100_000_000.0, "100.000.000", "100,000,000");
+        check(12.5, "12,5", "12.5");
+        check(1234.25, "1.234,25", "1,234.25");
+        check(0.01, "0,01", "0.01");
+        check(-1500.5, "-1.500,5", "-1,500.5");
     }
 
     #[test]

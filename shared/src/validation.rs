@@ -451,7 +451,7 @@ fn check_field(field: Field, value: &Value, partial: &mut Partial) -> Result<(),
                 return Err(field_error(
                     field,
                     ErrorCode::Range,
-                    range_message(field, &min.to_string(), &max.to_string()),
+                    range_message(field, |_| (min.to_string(), max.to_string())),
                 ));
             }
             if let Some(slot) = integer_slot(field) {
@@ -467,7 +467,9 @@ fn check_field(field: Field, value: &Value, partial: &mut Partial) -> Result<(),
                 return Err(field_error(
                     field,
                     ErrorCode::Range,
-                    range_message(field, &format_money(min), &format_money(max)),
+                    range_message(field, |lang| {
+                        (format_money(min, lang), format_money(max, lang))
+                    }),
                 ));
             }
             if !has_at_most_two_decimals(amount) {
@@ -592,11 +594,17 @@ fn type_error(field: Field, value: &Value, expected: &'static str) -> FieldError
     )
 }
 
-fn range_message(field: Field, min: &str, max: &str) -> Message {
+/// `bounds` writes the two limits as the given language writes numbers.
+fn range_message(field: Field, bounds: impl Fn(Lang) -> (String, String)) -> Message {
+    let (es_min, es_max) = bounds(Lang::Es);
+    let (en_min, en_max) = bounds(Lang::En);
     Message::new(
-        format!("{}: debe estar entre {min} y {max}.", field.label(Lang::Es)),
         format!(
-            "{}: must be between {min} and {max}.",
+            "{}: debe estar entre {es_min} y {es_max}.",
+            field.label(Lang::Es)
+        ),
+        format!(
+            "{}: must be between {en_min} and {en_max}.",
             field.label(Lang::En)
         ),
     )
@@ -639,7 +647,7 @@ fn cross_message(rule: CrossRule) -> Message {
             format!("The years with the employer imply starting work before age {MIN_WORKING_AGE}."),
         ),
         CrossRule::AmountToIncome => {
-            let ratio = format_money(MAX_AMOUNT_TO_MONTHLY_INCOME);
+            let ratio = MAX_AMOUNT_TO_MONTHLY_INCOME;
             Message::new(
                 format!("El importe solicitado supera {ratio} veces los ingresos mensuales."),
                 format!("The requested amount exceeds {ratio} times the monthly income."),

@@ -1,1 +1,127 @@
+//! Helpers for Valle's HTTP integration tests, which run against a live `wrangler dev`
+//! started by `cargo xtask test` (its address in `VALLE_BASE_URL`).
 
+use std::time::Duration;
+
+/// The server under test. `cargo xtask test` sets it; running these tests by hand needs
+/// `VALLE_BASE_URL=http://127.0.0.1:8787` and `cargo xtask dev` in another terminal.
+pub fn base_url() -> String {
+    std::env::var("VALLE_BASE_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8787".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// One answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "status {}: body is not JSON ({error}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A plain HTTP client that reports every status as an answer, never as an error.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Default for Client {
+    fn default() -> Client {
+        Client::new()
+    }
+}
+
+impl Client {
+    pub fn new() -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base_url(),
+        }
+    }
+
+    /// Sends `method path` with the given headers and optional body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .unwrap_or_else(|error| panic!("building {method} {url}: {error}"));
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap_or_else(|error| panic!("reading {method} {url}: {error}"));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn post_json(&self, path: &str, body: &[u8]) -> Answer {
+        self.send(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            Some(body),
+        )
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, &[], None)
+    }
+}

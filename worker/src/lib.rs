@@ -1,1 +1,11 @@
+//! Valle's edge worker: thin glue between Cloudflare Workers and `valle_shared`.
+//!
+//! [`routes`] and [`error`] are plain Rust, tested on the host; `edge` (wasm32 only) is the
+//! platform entry point that only converts requests and responses.
 
+pub mod error;
+pub mod http;
+pub mod routes;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

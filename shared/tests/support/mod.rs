@@ -1,4 +1,7 @@
 //! The conformance cases: request bodies and the exact outcome the shared validator gives.
+
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
 //! Host, browser (wasm32 in Chromium) and edge (HTTP under `wrangler dev`) tests all compare
 //! their own outcome with the same recorded one, which makes the three byte-identical.
 

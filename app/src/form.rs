@@ -1,0 +1,119 @@
+//! Pure functions behind the form: which errors to show where, and what the submit button
+//! may do. No rule of the application is decided here; they all come from `valle_shared`.
+
+use std::collections::BTreeSet;
+
+use valle_shared::validation::{parse_application, FieldError, RequestError};
+use valle_shared::Field;
+
+/// Every error the shared validator finds in the body the form would send.
+pub fn all_errors(body: &str) -> Result<(), RequestError> {
+    parse_application(body.as_bytes()).map(|_| ())
+}
+
+/// The errors to show under `field`: those reported on it, once the person has touched it
+/// (or, for a cross-field rule, any field the rule reads), or after a submit attempt.
+pub fn visible_errors(
+    field: Field,
+    outcome: &Result<(), RequestError>,
+    touched: &BTreeSet<Field>,
+    show_all: bool,
+) -> Vec<FieldError> {
+    let errors = match outcome {
+        Err(error) => error.field_errors(),
+        Ok(()) => &[],
+    };
+    errors
+        .iter()
+        .filter(|error| error.known_field() == Some(field))
+        .filter(|error| {
+            show_all
+                || match error.rule {
+                    Some(rule) => rule.fields().iter().any(|field| touched.contains(field)),
+                    None => touched.contains(&field),
+                }
+        })
+        .cloned()
+        .collect()
+}
+
+/// How many problems stand between the form and a submit.
+pub fn error_count(outcome: &Result<(), RequestError>) -> usize {
+    match outcome {
+        Ok(()) => 0,
+        Err(RequestError::Invalid(errors)) => errors.len(),
+        Err(_) => 1,
+    }
+}
+
+/// The form's values for a typical applicant, from the first row of the credit data.
+pub fn example_inputs() -> Vec<(Field, &'static str)> {
+    vec![
+        (Field::ApplicantId, "SOC-000123"),
+        (Field::Branch, "Centro"),
+        (Field::Age, "30"),
+        (Field::Marital, "married"),
+        (Field::Home, "rent"),
+        (Field::Job, "freelance"),
+        (Field::SeniorityYears, "9"),
+        (Field::Records, "no"),
+        (Field::Income, "129"),
+        (Field::Expenses, "73"),
+        (Field::Assets, "0"),
+        (Field::Debt, "0"),
+        (Field::Amount, "800"),
+        (Field::Price, "846"),
+        (Field::TermMonths, "60"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valle_shared::draft::Draft;
+
+    fn example() -> Draft {
+        example_inputs()
+            .into_iter()
+            .fold(Draft::new(), |draft, (field, text)| draft.with(field, text))
+    }
+
+    fn check(draft: &Draft, touched: &[Field], show_all: bool, field: Field, codes: &[&str]) {
+        let outcome = all_errors(&draft.to_body());
+        let touched: BTreeSet<Field> = touched.iter().copied().collect();
+        let shown: Vec<&str> = visible_errors(field, &outcome, &touched, show_all)
+            .iter()
+            .map(|error| error.code.as_str())
+            .collect();
+        assert_eq!(shown, codes, "{field:?}");
+    }
+
+    #[test]
+    fn the_example_is_valid() {
+        assert_eq!(all_errors(&example().to_body()), Ok(()));
+    }
+
+    #[test]
+    fn errors_wait_for_a_touch_or_a_submit() {
+        let blank = Draft::new();
+        check(&blank, &[], false, Field::Age, &[]);
+        check(&blank, &[Field::Age], false, Field::Age, &["E_REQUIRED"]);
+        check(&blank, &[], true, Field::Age, &["E_REQUIRED"]);
+        check(&blank, &[Field::Age], false, Field::Income, &[]);
+    }
+
+    #[test]
+    fn cross_errors_show_when_any_involved_field_was_touched() {
+        let draft = example().with(Field::Price, "700");
+        check(&draft, &[Field::Price], false, Field::Amount, &["E_CROSS"]);
+        check(&draft, &[Field::Amount], false, Field::Amount, &["E_CROSS"]);
+        check(&draft, &[Field::Age], false, Field::Amount, &[]);
+    }
+
+    #[test]
+    fn counting() {
+        assert_eq!(error_count(&all_errors(&example().to_body())), 0);
+        assert_eq!(error_count(&all_errors("{}")), 13);
+        assert_eq!(error_count(&all_errors("[]")), 1);
+    }
+}

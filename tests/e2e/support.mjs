@@ -1,0 +1,56 @@
+// Shared set-up for Valle's browser tests: Debian's Chromium driven by playwright-core.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const BASE_URL = (process.env.VALLE_BASE_URL ?? 'http://127.0.0.1:8787').replace(/\/$/, '');
+
+// Without the background-networking flags Chromium floods the closed network with requests.
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+}
+
+/// Opens the scoring page and waits until the wasm app has mounted the form.
+export async function openForm(browser) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  await page.goto(`${BASE_URL}/`);
+  await page.getByTestId('application-form').waitFor();
+  return { page, problems };
+}
+
+export const SCREENSHOTS = join(process.cwd(), 'target', 'e2e-screenshots');
+mkdirSync(SCREENSHOTS, { recursive: true });
+
+/// Every error the page shows, in page order: field, code and text.
+export async function shownErrors(page) {
+  return page.locator('ul.errors li').evaluateAll((items) =>
+    items.map((item) => ({
+      field: item.dataset.field,
+      code: item.dataset.code,
+      text: item.textContent,
+    })));
+}
+
+/// Posts a body to the edge the way the page does.
+export async function postScore(body) {
+  const response = await fetch(`${BASE_URL}/api/v1/score`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  return { status: response.status, json: await response.json() };
+}

@@ -1,0 +1,100 @@
+//! The worker's one error type and the one place it becomes an HTTP answer.
+
+use valle_shared::api::{ErrorBody, ErrorResponse};
+use valle_shared::validation::RequestError;
+use valle_shared::Message;
+
+use crate::http::HttpResponse;
+
+/// Everything that can go wrong while answering a request. Each variant has a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("unsupported content type {0:?}")]
+    UnsupportedMediaType(Option<String>),
+    #[error("method {method} not allowed")]
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static [&'static str],
+    },
+    #[error("no route")]
+    NotFound,
+    #[error("invalid X-Request-ID header")]
+    InvalidRequestId,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Request(RequestError::TooLarge { .. }) => 413,
+            ApiError::Request(_) | ApiError::InvalidRequestId => 400,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::NotFound => 404,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Request(error) => error.code(),
+            ApiError::UnsupportedMediaType(_) => "E_CONTENT_TYPE",
+            ApiError::MethodNotAllowed { .. } => "E_METHOD",
+            ApiError::NotFound => "E_NOT_FOUND",
+            ApiError::InvalidRequestId => "E_REQUEST_ID",
+            ApiError::Internal(_) => "E_INTERNAL",
+        }
+    }
+
+    pub fn message(&self) -> Message {
+        match self {
+            ApiError::Request(error) => error.message(),
+            ApiError::UnsupportedMediaType(_) => Message::new(
+                "El cuerpo debe enviarse como application/json.",
+                "The body must be sent as application/json.",
+            ),
+            ApiError::MethodNotAllowed { allowed, .. } => Message::new(
+                format!("Método no permitido; use {}.", allowed.join(", ")),
+                format!("Method not allowed; use {}.", allowed.join(", ")),
+            ),
+            ApiError::NotFound => Message::new("Ruta no encontrada.", "No such route."),
+            ApiError::InvalidRequestId => Message::new(
+                "X-Request-ID debe tener de 1 a 128 caracteres: letras ASCII, cifras, '.', '_', '-' o ':'.",
+                "X-Request-ID must be 1 to 128 characters: ASCII letters, digits, '.', '_', '-' or ':'.",
+            ),
+            // Internal details go to the log, never to the client.
+            ApiError::Internal(_) => Message::new(
+                "Error interno; inténtelo de nuevo.",
+                "Internal error; please retry.",
+            ),
+        }
+    }
+
+    /// The HTTP answer for this error: the only place statuses and codes meet.
+    pub fn into_response(self, request_id: &str) -> HttpResponse {
+        let body = ErrorResponse {
+            error: ErrorBody {
+                code: self.code().to_owned(),
+                message: self.message(),
+                request_id: Some(request_id.to_owned()),
+                fields: match &self {
+                    ApiError::Request(error) => error.field_errors().to_vec(),
+                    _ => Vec::new(),
+                },
+            },
+        };
+        let response = HttpResponse::json(self.status(), &body, request_id);
+        match self {
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                response.with_header("allow", allowed.join(", "))
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                response.with_header("accept-post", "application/json")
+            }
+            _ => response,
+        }
+    }
+}

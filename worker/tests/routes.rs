@@ -1,0 +1,207 @@
+//! The router and error mapping on the host: every route, method, content type and body class.
+
+use std::cell::Cell;
+
+use serde_json::Value;
+use valle_shared::api::{ErrorResponse, ScoreResponse};
+use valle_worker::http::{HttpResponse, RequestHead};
+use valle_worker::routes::{prepare, Clock, Context};
+
+/// A clock that advances a quarter millisecond every time it is read.
+struct SteppingClock(Cell<f64>);
+
+impl Clock for SteppingClock {
+    fn now_ms(&self) -> f64 {
+        let now = self.0.get();
+        self.0.set(now + 0.25);
+        now
+    }
+}
+
+const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
+
+fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
+    let clock = SteppingClock(Cell::new(1000.0));
+    let context = Context {
+        clock: &clock,
+        new_request_id: &|| "generated-id".to_owned(),
+    };
+    let prepared = prepare(&head, &context);
+    let body = if prepared.needs_body() {
+        Ok(body.to_vec())
+    } else {
+        Ok(Vec::new())
+    };
+    prepared.finish(body, &context)
+}
+
+fn json_post(body: &str) -> RequestHead {
+    RequestHead::new("POST", "/api/v1/score")
+        .with_header("Content-Type", "application/json")
+        .with_header("Content-Length", &body.len().to_string())
+}
+
+/// Sends one request and checks the status and the error code (`None` for success).
+fn check(head: RequestHead, body: &str, status: u16, code: Option<&str>) {
+    let shown = format!("{} {}", head.method, head.path);
+    let response = send(head, body.as_bytes());
+    assert_eq!(
+        response.status,
+        status,
+        "{shown}: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json; charset=utf-8"),
+        "{shown}"
+    );
+    let json: Value = serde_json::from_slice(&response.body).expect("JSON body");
+    assert_eq!(json["error"]["code"].as_str(), code, "{shown}: {json}");
+    if code.is_some() {
+        assert!(json["error"]["message"]["es"].is_string(), "{shown}");
+        assert!(json["error"]["message"]["en"].is_string(), "{shown}");
+    }
+}
+
+#[test]
+fn routes_methods_and_content_types() {
+    check(json_post(VALID), VALID, 200, None);
+    check(RequestHead::new("GET", "/healthz"), "", 200, None);
+    check(RequestHead::new("HEAD", "/healthz"), "", 200, None);
+    check(
+        RequestHead::new("POST", "/healthz"),
+        "",
+        405,
+        Some("E_METHOD"),
+    );
+    check(
+        RequestHead::new("GET", "/api/v1/score"),
+        "",
+        405,
+        Some("E_METHOD"),
+    );
+    check(
+        RequestHead::new("DELETE", "/api/v1/score"),
+        "",
+        405,
+        Some("E_METHOD"),
+    );
+    check(
+        RequestHead::new("GET", "/api/v1/nothing"),
+        "",
+        404,
+        Some("E_NOT_FOUND"),
+    );
+    check(
+        RequestHead::new("GET", "/api/v1/score/"),
+        "",
+        404,
+        Some("E_NOT_FOUND"),
+    );
+    check(
+        RequestHead::new("POST", "/api/v1/score"),
+        VALID,
+        415,
+        Some("E_CONTENT_TYPE"),
+    );
+    let text = RequestHead::new("POST", "/api/v1/score").with_header("content-type", "text/plain");
+    check(text, VALID, 415, Some("E_CONTENT_TYPE"));
+    let charset = RequestHead::new("POST", "/api/v1/score")
+        .with_header("content-type", "Application/JSON; charset=utf-8");
+    check(charset, VALID, 200, None);
+}
+
+#[test]
+fn bodies() {
+    check(json_post("{}"), "{}", 400, Some("E_VALIDATION"));
+    check(json_post("nope"), "nope", 400, Some("E_JSON"));
+    check(json_post("[]"), "[]", 400, Some("E_NOT_OBJECT"));
+    let big = format!("{VALID:<20000}");
+    check(json_post(&big), &big, 413, Some("E_TOO_LARGE"));
+    // A declared length over the limit is refused before the body is read.
+    let declared = RequestHead::new("POST", "/api/v1/score")
+        .with_header("content-type", "application/json")
+        .with_header("content-length", "10485760");
+    check(declared, "", 413, Some("E_TOO_LARGE"));
+    // A body larger than declared (or sent chunked) is still caught after reading.
+    let chunked =
+        RequestHead::new("POST", "/api/v1/score").with_header("content-type", "application/json");
+    check(chunked, &big, 413, Some("E_TOO_LARGE"));
+}
+
+#[test]
+fn request_ids_are_echoed_or_generated() {
+    let response = send(
+        json_post(VALID).with_header("X-Request-ID", "abc-123"),
+        VALID.as_bytes(),
+    );
+    assert_eq!(response.header("x-request-id"), Some("abc-123"));
+    let answer: ScoreResponse = serde_json::from_slice(&response.body).expect("score body");
+    assert_eq!(answer.request_id, "abc-123");
+    assert_eq!(answer.application.amount, 800.0);
+
+    let response = send(json_post(VALID), VALID.as_bytes());
+    assert_eq!(response.header("x-request-id"), Some("generated-id"));
+
+    let response = send(
+        json_post(VALID).with_header("x-request-id", "bad id;"),
+        VALID.as_bytes(),
+    );
+    assert_eq!(response.status, 400);
+    let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
+    assert_eq!(answer.error.code, "E_REQUEST_ID");
+    assert_eq!(answer.error.request_id.as_deref(), Some("generated-id"));
+}
+
+#[test]
+fn headers_on_every_answer() {
+    let response = send(json_post(VALID), VALID.as_bytes());
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    // The stepping clock makes every stage a quarter millisecond.
+    assert_eq!(
+        response.header("server-timing"),
+        Some("read;dur=0.250, parse;dur=0.250, validate;dur=0.250, respond;dur=0.250, total;dur=1.000")
+    );
+    let answer: ScoreResponse = serde_json::from_slice(&response.body).expect("score body");
+    let names: Vec<&str> = answer
+        .timing
+        .iter()
+        .map(|stage| stage.name.as_str())
+        .collect();
+    assert_eq!(names, ["read", "parse", "validate", "total"]);
+
+    let response = send(RequestHead::new("PUT", "/api/v1/score"), b"");
+    assert_eq!(response.header("allow"), Some("POST"));
+    let response = send(RequestHead::new("POST", "/api/v1/score"), b"");
+    assert_eq!(response.header("accept-post"), Some("application/json"));
+}
+
+#[test]
+fn validation_errors_are_the_shared_validators_own() {
+    let body = r#"{"age": 17, "home": "castle", "salary": 1}"#;
+    let response = send(json_post(body), body.as_bytes());
+    let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
+    let expected = match valle_shared::parse_application(body.as_bytes()) {
+        Err(error) => error.field_errors().to_vec(),
+        Ok(_) => Vec::new(),
+    };
+    assert!(!expected.is_empty());
+    assert_eq!(answer.error.fields, expected);
+}
+
+#[test]
+fn a_failed_body_read_is_an_internal_error_without_details() {
+    let clock = SteppingClock(Cell::new(0.0));
+    let context = Context {
+        clock: &clock,
+        new_request_id: &|| "id".to_owned(),
+    };
+    let prepared = prepare(&json_post(VALID), &context);
+    let response = prepared.finish(Err("socket closed".to_owned()), &context);
+    assert_eq!(response.status, 500);
+    let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
+    assert_eq!(answer.error.code, "E_INTERNAL");
+    assert!(!answer.error.message.en.contains("socket"));
+}

@@ -1,0 +1,253 @@
+//! Valle's two commands, and the steps they are made of.
+//!
+//! - `cargo xtask dev`: install what is missing, build page and worker, apply the D1
+//!   migrations, serve page + API on http://127.0.0.1:8787.
+//! - `cargo xtask test`: everything CI checks, ending with HTTP and browser tests against a
+//!   `wrangler dev` it starts on a free port and stops afterwards.
+//!
+//! Tools are installed only when missing or at the wrong version, into `~/.cargo/bin` and
+//! `node_modules`, so the second run of either command starts at once.
+
+mod process;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use process::{free_port, run, Server};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  dev            install tools, build page and worker, migrate D1, serve http://127.0.0.1:8787
+  test           fmt, clippy, host tests, wasm builds, browser tests, HTTP and e2e tests
+  build          build the page (Trunk) and the worker (worker-build)
+  build-page     build the page into dist/
+  build-worker   build the worker into worker/build/ (wrangler's build command)
+  bootstrap      install the tools `test` needs, and nothing else";
+
+fn main() -> ExitCode {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    let started = Instant::now();
+    let result = match command.as_str() {
+        "dev" => dev(),
+        "test" => test(),
+        "build" => tools::ensure_build_tools()
+            .and_then(|()| build_page())
+            .and_then(|()| build_worker()),
+        "build-page" => build_page(),
+        "build-worker" => build_worker(),
+        "bootstrap" => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            eprintln!("xtask {command}: done in {seconds:.1} s");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("xtask {command}: FAILED after {seconds:.1} s: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// A command run from the workspace root with the project's tools first on PATH.
+fn project_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.current_dir(root());
+    command.env("PATH", tools::project_path());
+    command.env("WRANGLER_SEND_METRICS", "false");
+    command.env("CHROMEDRIVER", tools::CHROMEDRIVER);
+    command
+}
+
+fn step(name: &str) -> Instant {
+    eprintln!("\n==> {name}");
+    Instant::now()
+}
+
+fn done(name: &str, started: Instant) {
+    eprintln!("<== {name}: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Runs one named step, timing it.
+fn timed(name: &str, body: impl FnOnce() -> Result) -> Result {
+    let started = step(name);
+    body()?;
+    done(name, started);
+    Ok(())
+}
+
+fn build_page() -> Result {
+    timed("build page (trunk)", || {
+        run(project_command("trunk").args(["build", "--release"]))
+    })
+}
+
+/// Wrangler calls this as its build command; it also runs on its own.
+fn build_worker() -> Result {
+    timed("build worker (worker-build)", || {
+        let node_bin = root().join("node_modules/.bin");
+        let mut command = project_command("worker-build");
+        command
+            .current_dir(root().join("worker"))
+            .arg("--release")
+            // worker-build downloads these from GitHub unless pointed at local copies.
+            .env("WASM_BINDGEN_BIN", tools::cargo_bin("wasm-bindgen"))
+            .env("WASM_OPT_BIN", node_bin.join("wasm-opt"))
+            .env("ESBUILD_BIN", node_bin.join("esbuild"));
+        run(&mut command)
+    })
+}
+
+/// Applies every D1 migration to the local database under `persist_to` (wrangler's default
+/// `.wrangler/state` when `None`).
+fn migrate(persist_to: Option<&Path>) -> Result {
+    timed("apply D1 migrations", || {
+        let mut command = project_command("wrangler");
+        command.args(["d1", "migrations", "apply", "DB", "--local"]);
+        if let Some(dir) = persist_to {
+            command.arg("--persist-to").arg(dir);
+        }
+        run(&mut command)
+    })
+}
+
+fn dev() -> Result {
+    tools::ensure_build_tools()?;
+    build_page()?;
+    build_worker()?;
+    migrate(None)?;
+    eprintln!("\nValle: http://127.0.0.1:8787  (Ctrl-C stops)");
+    let mut command = project_command("wrangler");
+    command.args(["dev", "--local", "--ip", "127.0.0.1", "--port", "8787"]);
+    run(&mut command)
+}
+
+fn test() -> Result {
+    tools::ensure_build_tools()?;
+    tools::ensure_browser()?;
+    timed("rustfmt --check", || {
+        run(project_command("cargo").args(["fmt", "--all", "--check"]))
+    })?;
+    timed("clippy (host)", || {
+        run(project_command("cargo").args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    timed("clippy (wasm32)", || {
+        run(project_command("cargo").args([
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--locked",
+            "-p",
+            "valle-shared",
+            "-p",
+            "valle-app",
+            "-p",
+            "valle-worker",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    timed("host tests", || {
+        run(project_command("cargo").args([
+            "test",
+            "--locked",
+            "-p",
+            "valle-shared",
+            "-p",
+            "valle-worker",
+            "-p",
+            "valle-app",
+            "-p",
+            "xtask",
+        ]))
+    })?;
+    timed("shared in headless Chromium (wasm-bindgen-test)", || {
+        run(project_command("cargo")
+            .current_dir(root().join("shared"))
+            .args([
+                "test",
+                "--locked",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "browser",
+            ]))
+    })?;
+    build_page()?;
+    build_worker()?;
+    against_local_server()
+}
+
+/// Starts `wrangler dev` on free ports with a fresh local state, runs the HTTP integration
+/// tests and the browser e2e tests against it, and stops it whatever happens.
+fn against_local_server() -> Result {
+    let state = root().join("target/wrangler-test-state");
+    if state.exists() {
+        std::fs::remove_dir_all(&state)
+            .map_err(|error| format!("clearing {}: {error}", state.display()))?;
+    }
+    migrate(Some(&state))?;
+    let port = free_port()?;
+    let inspector = free_port()?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let started = step(&format!("start wrangler dev on {base_url}"));
+    let mut command = project_command("wrangler");
+    command
+        .args([
+            "dev",
+            "--local",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--inspector-port", &inspector.to_string()])
+        .arg("--persist-to")
+        .arg(&state)
+        .args([
+            "--show-interactive-dev-session=false",
+            "--live-reload=false",
+        ]);
+    let server = Server::start(command, root().join("target/wrangler-test.log"))?;
+    server.wait_until_healthy(&format!("{base_url}/healthz"), 120)?;
+    done("wrangler dev ready", started);
+
+    timed("HTTP integration tests", || {
+        run(project_command("cargo")
+            .args(["test", "--locked", "-p", "valle-tests"])
+            .env("VALLE_BASE_URL", &base_url))
+    })?;
+    timed("browser e2e tests (playwright-core + Chromium)", || {
+        run(project_command("node")
+            .args(["--test", "--test-reporter=spec", "tests/e2e/"])
+            .env("VALLE_BASE_URL", &base_url)
+            .env("CHROMIUM", tools::CHROMIUM))
+    })?;
+    server.stop()
+}
