@@ -131,7 +131,7 @@ fn migrate(persist_to: Option<&Path>) -> Result {
 fn dev() -> Result {
     tools::ensure_build_tools()?;
     build_page()?;
-    build_worker()?;
+    // Wrangler builds the worker itself (wrangler.toml's build command) and rebuilds it on change.
     migrate(None)?;
     eprintln!("\nValle: http://127.0.0.1:8787  (Ctrl-C stops)");
     let mut command = project_command("wrangler");
@@ -234,7 +234,7 @@ fn against_local_server() -> Result {
             "--show-interactive-dev-session=false",
             "--live-reload=false",
         ]);
-    let server = Server::start(command, root().join("target/wrangler-test.log"))?;
+    let mut server = Server::start(command, root().join("target/wrangler-test.log"))?;
     server.wait_until_healthy(&format!("{base_url}/healthz"), 120)?;
     done("wrangler dev ready", started);
 

@@ -65,11 +65,18 @@ impl Server {
     }
 
     /// Polls `url` until it answers 200, the server exits, or `seconds` pass.
-    pub fn wait_until_healthy(&self, url: &str, seconds: u64) -> Result {
+    pub fn wait_until_healthy(&mut self, url: &str, seconds: u64) -> Result {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         while Instant::now() < deadline {
             if http_get_status(url) == Some(200) {
                 return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "the server exited ({status}) before {url} answered; last lines of {}:\n{}",
+                    self.log.display(),
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(250));
         }
