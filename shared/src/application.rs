@@ -102,6 +102,70 @@ pub struct Application {
     pub branch: Option<String>,
 }
 
+impl Application {
+    /// The value of a numeric field, `None` for choice and text fields.
+    pub fn number(&self, field: Field) -> Option<f64> {
+        Some(match field {
+            Field::SeniorityYears => f64::from(self.seniority_years),
+            Field::TermMonths => f64::from(self.term_months),
+            Field::Age => f64::from(self.age),
+            Field::Expenses => self.expenses,
+            Field::Income => self.income,
+            Field::Assets => self.assets,
+            Field::Debt => self.debt,
+            Field::Amount => self.amount,
+            Field::Price => self.price,
+            _ => return None,
+        })
+    }
+
+    /// The wire value of a choice field, `None` for numeric and text fields.
+    pub fn choice(&self, field: Field) -> Option<&'static str> {
+        Some(match field {
+            Field::Home => self.home.as_str(),
+            Field::Marital => self.marital.as_str(),
+            Field::Records => self.records.as_str(),
+            Field::Job => self.job.as_str(),
+            _ => return None,
+        })
+    }
+
+    /// A copy with one numeric field replaced; whole-number fields are rounded.
+    /// Returns `None` for a field that is not numeric.
+    pub fn with_number(&self, field: Field, value: f64) -> Option<Application> {
+        let mut copy = self.clone();
+        // Baselines are medians of whole numbers, so rounding loses nothing.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = value.round().max(0.0) as u32;
+        match field {
+            Field::SeniorityYears => copy.seniority_years = whole,
+            Field::TermMonths => copy.term_months = whole,
+            Field::Age => copy.age = whole,
+            Field::Expenses => copy.expenses = value,
+            Field::Income => copy.income = value,
+            Field::Assets => copy.assets = value,
+            Field::Debt => copy.debt = value,
+            Field::Amount => copy.amount = value,
+            Field::Price => copy.price = value,
+            _ => return None,
+        }
+        Some(copy)
+    }
+
+    /// A copy with one choice field replaced, `None` if the value is not allowed there.
+    pub fn with_choice(&self, field: Field, value: &str) -> Option<Application> {
+        let mut copy = self.clone();
+        match field {
+            Field::Home => copy.home = Home::parse(value)?,
+            Field::Marital => copy.marital = Marital::parse(value)?,
+            Field::Records => copy.records = Records::parse(value)?,
+            Field::Job => copy.job = Job::parse(value)?,
+            _ => return None,
+        }
+        Some(copy)
+    }
+}
+
 /// Every field of the wire form, in the order errors are reported and the form is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {

@@ -11,8 +11,10 @@ pub mod api;
 pub mod application;
 pub mod draft;
 pub mod i18n;
+pub mod model;
 pub mod validation;
 
 pub use application::{Application, Field};
 pub use i18n::{Lang, Message};
+pub use model::{Model, Score};
 pub use validation::{parse_application, ErrorCode, FieldError, RequestError};

@@ -55,3 +55,57 @@ pub fn outcome(body: &[u8]) -> Outcome {
 pub fn cases() -> Vec<Case> {
     serde_json::from_str(CASES_JSON).expect("tests/cases/validation.json parses")
 }
+
+/// `models/golden.json`: test-split applications with their encoded features and the
+/// probability onnxruntime gave, written by `models/train.py`.
+pub const GOLDEN_JSON: &str = include_str!("../../../models/golden.json");
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Golden {
+    pub model_sha256: String,
+    pub rows: Vec<GoldenRow>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct GoldenRow {
+    pub application: serde_json::Value,
+    pub features: Vec<f32>,
+    pub probability: f32,
+}
+
+pub fn golden() -> Golden {
+    serde_json::from_str(GOLDEN_JSON).expect("models/golden.json parses")
+}
+
+/// Checks every golden row against the embedded model: the row is a valid application, the
+/// encoder gives train.py's features, tract gives onnxruntime's probability, all within 1e-5.
+pub fn check_golden_rows() -> usize {
+    use valle_shared::Model;
+    let model = Model::embedded().expect("the embedded model loads");
+    let golden = golden();
+    assert_eq!(
+        golden.model_sha256,
+        model.version().sha256,
+        "golden.json is for another model"
+    );
+    for (index, row) in golden.rows.iter().enumerate() {
+        let body = row.application.to_string();
+        let application = parse_application(body.as_bytes())
+            .unwrap_or_else(|error| panic!("golden row {index} is not valid: {error:?}"));
+        let features = model.encoder().encode(&application);
+        assert_eq!(features.len(), row.features.len(), "row {index}: width");
+        for (column, (got, expected)) in features.iter().zip(&row.features).enumerate() {
+            assert!(
+                (got - expected).abs() <= 1e-5,
+                "row {index} feature {column}: encoder {got}, train.py {expected}"
+            );
+        }
+        let probability = model.probability(&application).expect("scores");
+        assert!(
+            (probability - row.probability).abs() <= 1e-5,
+            "row {index}: tract {probability}, onnxruntime {}",
+            row.probability
+        );
+    }
+    golden.rows.len()
+}
