@@ -3,25 +3,47 @@
 
 use std::collections::BTreeSet;
 
+use valle_shared::model::ModelError;
 use valle_shared::validation::{parse_application, FieldError, RequestError};
-use valle_shared::Field;
+use valle_shared::{Application, Field, Model, Score};
 
-/// Every error the shared validator finds in the body the form would send.
-pub fn all_errors(body: &str) -> Result<(), RequestError> {
-    parse_application(body.as_bytes()).map(|_| ())
+/// What the shared validator makes of the body the form would send.
+pub type Outcome = Result<Application, RequestError>;
+
+pub fn validate_body(body: &str) -> Outcome {
+    parse_application(body.as_bytes())
+}
+
+/// The embedded model's score of a valid form, in the browser, with no network.
+pub fn score_locally(outcome: &Outcome) -> Option<Result<Score, ModelError>> {
+    let application = outcome.as_ref().ok()?;
+    Some(Model::embedded().and_then(|model| model.score(application)))
+}
+
+/// Scores an application body with the page's model and answers JSON: the [`Score`], or
+/// `{"error": {"code": ...}}` as the edge would. Exposed to JavaScript as `valleScore`.
+pub fn score_body_json(body: &str) -> String {
+    let error = |code: &str| serde_json::json!({ "error": { "code": code } }).to_string();
+    match validate_body(body) {
+        Ok(application) => match Model::embedded().and_then(|model| model.score(&application)) {
+            Ok(score) => serde_json::to_string(&score).unwrap_or_else(|_| error("E_INTERNAL")),
+            Err(_) => error("E_MODEL"),
+        },
+        Err(request) => error(request.code()),
+    }
 }
 
 /// The errors to show under `field`: those reported on it, once the person has touched it
 /// (or, for a cross-field rule, any field the rule reads), or after a submit attempt.
 pub fn visible_errors(
     field: Field,
-    outcome: &Result<(), RequestError>,
+    outcome: &Outcome,
     touched: &BTreeSet<Field>,
     show_all: bool,
 ) -> Vec<FieldError> {
     let errors = match outcome {
         Err(error) => error.field_errors(),
-        Ok(()) => &[],
+        Ok(_) => &[],
     };
     errors
         .iter()
@@ -38,9 +60,9 @@ pub fn visible_errors(
 }
 
 /// How many problems stand between the form and a submit.
-pub fn error_count(outcome: &Result<(), RequestError>) -> usize {
+pub fn error_count(outcome: &Outcome) -> usize {
     match outcome {
-        Ok(()) => 0,
+        Ok(_) => 0,
         Err(RequestError::Invalid(errors)) => errors.len(),
         Err(_) => 1,
     }
@@ -79,7 +101,7 @@ mod tests {
     }
 
     fn check(draft: &Draft, touched: &[Field], show_all: bool, field: Field, codes: &[&str]) {
-        let outcome = all_errors(&draft.to_body());
+        let outcome = validate_body(&draft.to_body());
         let touched: BTreeSet<Field> = touched.iter().copied().collect();
         let shown: Vec<&str> = visible_errors(field, &outcome, &touched, show_all)
             .iter()
@@ -89,8 +111,12 @@ mod tests {
     }
 
     #[test]
-    fn the_example_is_valid() {
-        assert_eq!(all_errors(&example().to_body()), Ok(()));
+    fn the_example_is_valid_and_scored_locally() {
+        let outcome = validate_body(&example().to_body());
+        assert!(outcome.is_ok());
+        let score = score_locally(&outcome).expect("valid").expect("scores");
+        assert!((0.0..=1.0).contains(&score.probability));
+        assert!(score_locally(&validate_body("{}")).is_none());
     }
 
     #[test]
@@ -111,9 +137,20 @@ mod tests {
     }
 
     #[test]
+    fn scoring_from_javascript_answers_json() {
+        let score: serde_json::Value =
+            serde_json::from_str(&score_body_json(&example().to_body())).expect("json");
+        assert!(score["probability"].is_number());
+        assert_eq!(score["model_version"]["name"], "valle-logit");
+        let refused: serde_json::Value =
+            serde_json::from_str(&score_body_json("{}")).expect("json");
+        assert_eq!(refused["error"]["code"], "E_VALIDATION");
+    }
+
+    #[test]
     fn counting() {
-        assert_eq!(error_count(&all_errors(&example().to_body())), 0);
-        assert_eq!(error_count(&all_errors("{}")), 13);
-        assert_eq!(error_count(&all_errors("[]")), 1);
+        assert_eq!(error_count(&validate_body(&example().to_body())), 0);
+        assert_eq!(error_count(&validate_body("{}")), 13);
+        assert_eq!(error_count(&validate_body("[]")), 1);
     }
 }

@@ -15,10 +15,18 @@ use valle_shared::api::ScoreResponse;
 use valle_shared::application::{choice_label, FieldRule};
 use valle_shared::draft::Draft;
 use valle_shared::i18n::format_money;
-use valle_shared::validation::{FieldError, RequestError};
-use valle_shared::{Field, Lang};
+use valle_shared::model::{Band, Decision, ModelError};
+use valle_shared::validation::FieldError;
+use valle_shared::{Field, Lang, Model, Score};
 
 use crate::client::{post_score, ClientError};
+
+/// Scores an application JSON with this page's model, offline: `window.wasmBindings.valleScore(json)`.
+/// Lets other scripts on the page, and the browser tests, use the exact model the form uses.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = valleScore)]
+pub fn valle_score(body: &str) -> String {
+    form::score_body_json(body)
+}
 
 /// Picks the Spanish or English text of a piece of page chrome.
 fn ui(lang: Lang, es: &'static str, en: &'static str) -> &'static str {
@@ -26,6 +34,20 @@ fn ui(lang: Lang, es: &'static str, en: &'static str) -> &'static str {
         Lang::Es => es,
         Lang::En => en,
     }
+}
+
+/// Milliseconds from the page's time origin, for the score timings the page shows.
+fn now_ms() -> f64 {
+    window()
+        .performance()
+        .map_or(0.0, |performance| performance.now())
+}
+
+/// The browser's own score of the current form and how long it took.
+#[derive(Clone, Debug, PartialEq)]
+struct LocalScore {
+    result: Result<Score, ModelError>,
+    ms: f64,
 }
 
 /// Where the last submission stands.
@@ -74,7 +96,24 @@ pub fn App() -> impl IntoView {
     let submission = RwSignal::new(Submission::Idle);
 
     let body = Memo::new(move |_| draft.with(Draft::to_body));
-    let outcome = Memo::new(move |_| body.with(|body| form::all_errors(body)));
+    let outcome = Memo::new(move |_| body.with(|body| form::validate_body(body)));
+    // Scored in the browser as soon as the form is valid: no network involved.
+    let local = Memo::new(move |_| {
+        let started = now_ms();
+        outcome.with(form::score_locally).map(|result| LocalScore {
+            result,
+            ms: now_ms() - started,
+        })
+    });
+
+    // Loading the model takes a few milliseconds; do it right after the first paint so the
+    // first score is instant.
+    let model_load_ms = RwSignal::new(None::<f64>);
+    request_animation_frame(move || {
+        let started = now_ms();
+        let _ = Model::embedded();
+        model_load_ms.set(Some(now_ms() - started));
+    });
     let error_count = Memo::new(move |_| outcome.with(form::error_count));
 
     Effect::new(move |_| {
@@ -186,7 +225,10 @@ pub fn App() -> impl IntoView {
                     </p>
                 </div>
             </form>
-            <ResultPanel lang submission />
+            <div class="side">
+                <ScorePanel lang local model_load_ms />
+                <ResultPanel lang submission local />
+            </div>
         </main>
     }
 }
@@ -199,7 +241,7 @@ fn FieldControl(
     draft: RwSignal<Draft>,
     touched: RwSignal<BTreeSet<Field>>,
     show_all: RwSignal<bool>,
-    outcome: Memo<Result<(), RequestError>>,
+    outcome: Memo<form::Outcome>,
 ) -> impl IntoView {
     let name = field.name();
     let input_id = format!("field-{name}");
@@ -332,7 +374,11 @@ fn hint_text(field: Field, lang: Lang) -> String {
 
 /// The edge's answer to the last submission.
 #[component]
-fn ResultPanel(lang: RwSignal<Lang>, submission: RwSignal<Submission>) -> impl IntoView {
+fn ResultPanel(
+    lang: RwSignal<Lang>,
+    submission: RwSignal<Submission>,
+    local: Memo<Option<LocalScore>>,
+) -> impl IntoView {
     view! {
         <section class="result" data-testid="result" aria-live="polite">
             <h2>{move || ui(lang.get(), "Respuesta del servidor", "Server answer")}</h2>
@@ -349,14 +395,26 @@ fn ResultPanel(lang: RwSignal<Lang>, submission: RwSignal<Submission>) -> impl I
                     </p>
                 }
                 .into_any(),
-                Submission::Answered(answer) => answered(*answer, lang.get()).into_any(),
+                Submission::Answered(answer) => {
+                    let local = local.with(|local| {
+                        local.as_ref().and_then(|local| local.result.as_ref().ok().cloned())
+                    });
+                    answered(*answer, local, lang.get()).into_any()
+                }
                 Submission::Failed(error) => failed(error, lang.get()).into_any(),
             }}
         </section>
     }
 }
 
-fn answered(answer: ScoreResponse, lang: Lang) -> impl IntoView {
+fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl IntoView {
+    let edge = answer.score.clone();
+    let same_model = local
+        .as_ref()
+        .is_none_or(|local| local.model_version == edge.model_version);
+    let same_score = local
+        .as_ref()
+        .is_some_and(|local| local.probability.to_bits() == edge.probability.to_bits());
     let total_ms = answer
         .timing
         .iter()
@@ -373,9 +431,28 @@ fn answered(answer: ScoreResponse, lang: Lang) -> impl IntoView {
                 <dd data-testid="result-amount">{format!("{} €", format_money(application.amount, lang))}</dd>
                 <dt>{ui(lang, "Plazo", "Term")}</dt>
                 <dd>{format!("{} {}", application.term_months, ui(lang, "meses", "months"))}</dd>
+                <dt>{ui(lang, "Probabilidad en el servidor", "Probability at the server")}</dt>
+                <dd data-testid="result-probability" data-probability=edge.probability.to_string()>
+                    {percent(edge.probability)}
+                    {same_score.then(|| view! {
+                        <span class="match" data-testid="result-match">
+                            {ui(lang, " · igual que en el navegador", " · same as in the browser")}
+                        </span>
+                    })}
+                </dd>
                 <dt>{ui(lang, "Tiempo en el servidor", "Time at the server")}</dt>
                 <dd data-testid="result-timing">{format!("{total_ms:.1} ms")}</dd>
             </dl>
+            {(!same_model).then(|| view! {
+                <p class="warning" data-testid="model-mismatch" role="alert">
+                    {ui(
+                        lang,
+                        "Atención: el servidor usa otra versión del modelo que esta página. Recargue la página.",
+                        "Warning: the server runs a different model version than this page. Reload the page.",
+                    )}
+                    " (" {edge.model_version.sha256.chars().take(12).collect::<String>()} ")"
+                </p>
+            })}
         </div>
     }
 }
@@ -408,6 +485,112 @@ fn failed(error: ClientError, lang: Lang) -> impl IntoView {
             <ul data-testid="server-errors">
                 {fields.into_iter().map(|error| error_item(error, lang)).collect_view()}
             </ul>
+        </div>
+    }
+}
+
+/// A probability as a percentage with one decimal.
+fn percent(probability: f32) -> String {
+    format!("{:.1} %", f64::from(probability) * 100.0)
+}
+
+fn band_text(band: Band, lang: Lang) -> &'static str {
+    match band {
+        Band::Bajo => ui(lang, "Riesgo bajo", "Low risk"),
+        Band::Medio => ui(lang, "Riesgo medio", "Medium risk"),
+        Band::Alto => ui(lang, "Riesgo alto", "High risk"),
+    }
+}
+
+fn decision_text(decision: Decision, lang: Lang) -> &'static str {
+    match decision {
+        Decision::Approve => ui(lang, "Aprobar", "Approve"),
+        Decision::Review => ui(lang, "Revisar", "Review"),
+        Decision::Decline => ui(lang, "Denegar", "Decline"),
+    }
+}
+
+/// The browser's own score, updated on every keystroke that leaves the form valid.
+#[component]
+fn ScorePanel(
+    lang: RwSignal<Lang>,
+    local: Memo<Option<LocalScore>>,
+    model_load_ms: RwSignal<Option<f64>>,
+) -> impl IntoView {
+    view! {
+        <section class="score" data-testid="score" aria-live="polite"
+            data-model-load-ms=move || model_load_ms.get().map(|ms| format!("{ms:.3}"))>
+            <h2>{move || ui(lang.get(), "Puntuación instantánea", "Instant score")}</h2>
+            {move || match local.get() {
+                None => view! {
+                    <p class="muted" data-testid="score-pending">
+                        {ui(lang.get(), "Complete el formulario para ver la puntuación.", "Complete the form to see the score.")}
+                    </p>
+                }
+                .into_any(),
+                Some(LocalScore { result: Err(_), .. }) => view! {
+                    <p class="warning" data-testid="score-error" role="alert">
+                        {ui(lang.get(), "El modelo no se pudo cargar en este navegador.", "The model could not be loaded in this browser.")}
+                    </p>
+                }
+                .into_any(),
+                Some(LocalScore { result: Ok(score), ms }) => score_card(score, ms, lang.get()).into_any(),
+            }}
+        </section>
+    }
+}
+
+fn score_card(score: Score, ms: f64, lang: Lang) -> impl IntoView {
+    let band_class = format!(
+        "band band-{}",
+        match score.band {
+            Band::Bajo => "bajo",
+            Band::Medio => "medio",
+            Band::Alto => "alto",
+        }
+    );
+    view! {
+        <div class="score-card" data-testid="score-card">
+            <p class=band_class data-testid="score-band" data-band=format!("{:?}", score.band).to_lowercase()>
+                {band_text(score.band, lang)}
+            </p>
+            <dl>
+                <dt>{ui(lang, "Probabilidad de impago", "Probability of default")}</dt>
+                <dd data-testid="score-probability" data-probability=score.probability.to_string()>
+                    {percent(score.probability)}
+                </dd>
+                <dt>{ui(lang, "Decisión propuesta", "Proposed decision")}</dt>
+                <dd data-testid="score-decision" data-decision=format!("{:?}", score.decision).to_lowercase()>
+                    {decision_text(score.decision, lang)}
+                </dd>
+                <dt>{ui(lang, "Confianza", "Confidence")}</dt>
+                <dd data-testid="score-confidence">{format!("{:.0} %", f64::from(score.confidence) * 100.0)}</dd>
+            </dl>
+            <h3>{ui(lang, "Factores que más elevan el riesgo", "Factors raising the risk most")}</h3>
+            {if score.reasons.is_empty() {
+                view! { <p class="muted">{ui(lang, "Ninguno destacable.", "None stands out.")}</p> }.into_any()
+            } else {
+                view! {
+                    <ol class="reasons" data-testid="score-reasons">
+                        {score
+                            .reasons
+                            .into_iter()
+                            .map(|reason| view! {
+                                <li data-code=reason.code>{reason.message.get(lang).to_owned()}</li>
+                            })
+                            .collect_view()}
+                    </ol>
+                }
+                .into_any()
+            }}
+            <p class="muted small" data-testid="score-time" data-ms=format!("{ms:.3}")>
+                {match lang {
+                    Lang::Es => format!("Calculado en este navegador en {ms:.2} ms, sin usar la red."),
+                    Lang::En => format!("Computed in this browser in {ms:.2} ms, without the network."),
+                }}
+                " " {ui(lang, "Modelo", "Model")} " " {score.model_version.name} " · "
+                <code>{score.model_version.sha256.chars().take(12).collect::<String>()}</code>
+            </p>
         </div>
     }
 }

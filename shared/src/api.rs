@@ -5,10 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::Application;
 use crate::i18n::Message;
+use crate::model::{ModelVersion, Score};
 use crate::validation::FieldError;
 
 /// The scoring endpoint.
 pub const SCORE_PATH: &str = "/api/v1/score";
+/// The batch scoring endpoint.
+pub const SCORE_BATCH_PATH: &str = "/api/v1/score/batch";
 /// The liveness endpoint.
 pub const HEALTH_PATH: &str = "/healthz";
 /// The header that carries a caller's idempotency key, echoed back on every answer.
@@ -38,7 +41,29 @@ pub struct StageTiming {
 pub struct ScoreResponse {
     pub request_id: String,
     pub application: Application,
+    pub score: Score,
     pub timing: Vec<StageTiming>,
+}
+
+/// `200 OK` from `POST /api/v1/score/batch`: one result per item, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub request_id: String,
+    pub model_version: ModelVersion,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub results: Vec<BatchItem>,
+    pub timing: Vec<StageTiming>,
+}
+
+/// One item's outcome: a score, or the error it would get on its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub index: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<Score>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
 }
 
 /// Every non-2xx answer: `{"error": {...}}`.
@@ -65,6 +90,7 @@ pub struct Health {
     pub status: String,
     pub service: String,
     pub version: String,
+    pub model_version: ModelVersion,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod application;
+pub mod batch;
 pub mod draft;
 pub mod i18n;
 pub mod model;

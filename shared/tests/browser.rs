@@ -37,3 +37,8 @@ fn form_input_becomes_the_same_body_as_on_the_host() {
         r#"{"age":30,"amount":"mil","home":"owner","income":1234.5}"#
     );
 }
+
+#[wasm_bindgen_test]
+fn golden_rows_match_onnxruntime_in_the_browser() {
+    assert!(support::check_golden_rows() >= 200);
+}

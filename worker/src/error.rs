@@ -1,6 +1,8 @@
 //! The worker's one error type and the one place it becomes an HTTP answer.
 
 use valle_shared::api::{ErrorBody, ErrorResponse};
+use valle_shared::batch::BatchError;
+use valle_shared::model::ModelError;
 use valle_shared::validation::RequestError;
 use valle_shared::Message;
 
@@ -11,6 +13,10 @@ use crate::http::HttpResponse;
 pub enum ApiError {
     #[error(transparent)]
     Request(#[from] RequestError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("model unavailable: {0}")]
+    Model(#[from] ModelError),
     #[error("unsupported content type {0:?}")]
     UnsupportedMediaType(Option<String>),
     #[error("method {method} not allowed")]
@@ -29,8 +35,10 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::Request(RequestError::TooLarge { .. }) => 413,
-            ApiError::Request(_) | ApiError::InvalidRequestId => 400,
+            ApiError::Request(RequestError::TooLarge { .. })
+            | ApiError::Batch(BatchError::Body(RequestError::TooLarge { .. })) => 413,
+            ApiError::Request(_) | ApiError::Batch(_) | ApiError::InvalidRequestId => 400,
+            ApiError::Model(_) => 503,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::NotFound => 404,
@@ -41,6 +49,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Request(error) => error.code(),
+            ApiError::Batch(error) => error.code(),
+            ApiError::Model(_) => "E_MODEL",
             ApiError::UnsupportedMediaType(_) => "E_CONTENT_TYPE",
             ApiError::MethodNotAllowed { .. } => "E_METHOD",
             ApiError::NotFound => "E_NOT_FOUND",
@@ -52,6 +62,11 @@ impl ApiError {
     pub fn message(&self) -> Message {
         match self {
             ApiError::Request(error) => error.message(),
+            ApiError::Batch(error) => error.message(),
+            ApiError::Model(_) => Message::new(
+                "El modelo de puntuación no está disponible; inténtelo más tarde.",
+                "The scoring model is unavailable; please retry later.",
+            ),
             ApiError::UnsupportedMediaType(_) => Message::new(
                 "El cuerpo debe enviarse como application/json.",
                 "The body must be sent as application/json.",
@@ -73,18 +88,23 @@ impl ApiError {
         }
     }
 
+    /// The error body, as an answer or as one item of a batch.
+    pub fn body(&self, request_id: Option<&str>) -> ErrorBody {
+        ErrorBody {
+            code: self.code().to_owned(),
+            message: self.message(),
+            request_id: request_id.map(str::to_owned),
+            fields: match self {
+                ApiError::Request(error) => error.field_errors().to_vec(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
     /// The HTTP answer for this error: the only place statuses and codes meet.
     pub fn into_response(self, request_id: &str) -> HttpResponse {
         let body = ErrorResponse {
-            error: ErrorBody {
-                code: self.code().to_owned(),
-                message: self.message(),
-                request_id: Some(request_id.to_owned()),
-                fields: match &self {
-                    ApiError::Request(error) => error.field_errors().to_vec(),
-                    _ => Vec::new(),
-                },
-            },
+            error: self.body(Some(request_id)),
         };
         let response = HttpResponse::json(self.status(), &body, request_id);
         match self {

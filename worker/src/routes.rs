@@ -3,10 +3,12 @@
 //! when [`Prepared::needs_body`] says so, then calls [`Prepared::finish`].
 
 use valle_shared::api::{
-    is_valid_request_id, Health, ScoreResponse, StageTiming, HEALTH_PATH, REQUEST_ID_HEADER,
-    SCORE_PATH,
+    is_valid_request_id, BatchItem, BatchResponse, Health, ScoreResponse, StageTiming, HEALTH_PATH,
+    REQUEST_ID_HEADER, SCORE_BATCH_PATH, SCORE_PATH,
 };
+use valle_shared::batch::{parse_batch, MAX_BATCH_BYTES};
 use valle_shared::validation::{parse_body, validate, RequestError, MAX_BODY_BYTES};
+use valle_shared::Model;
 
 use crate::error::ApiError;
 use crate::http::{HttpResponse, RequestHead};
@@ -26,6 +28,7 @@ pub struct Context<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Score,
+    ScoreBatch,
     Health,
 }
 
@@ -48,7 +51,13 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         SCORE_PATH => {
             let route = allow(Route::Score, SCORE_METHODS)?;
             require_json(head)?;
-            reject_declared_oversize(head)?;
+            reject_declared_oversize(head, MAX_BODY_BYTES)?;
+            Ok(route)
+        }
+        SCORE_BATCH_PATH => {
+            let route = allow(Route::ScoreBatch, SCORE_METHODS)?;
+            require_json(head)?;
+            reject_declared_oversize(head, MAX_BATCH_BYTES)?;
             Ok(route)
         }
         HEALTH_PATH => allow(Route::Health, HEALTH_METHODS),
@@ -70,15 +79,14 @@ fn require_json(head: &RequestHead) -> Result<(), ApiError> {
 }
 
 /// Refuses a body the client already says is too large, so it is never read.
-fn reject_declared_oversize(head: &RequestHead) -> Result<(), ApiError> {
+fn reject_declared_oversize(head: &RequestHead, limit: usize) -> Result<(), ApiError> {
     let declared = head
         .header("content-length")
         .and_then(|value| value.trim().parse::<usize>().ok());
     match declared {
-        Some(actual) if actual > MAX_BODY_BYTES => Err(ApiError::Request(RequestError::TooLarge {
-            limit: MAX_BODY_BYTES,
-            actual,
-        })),
+        Some(actual) if actual > limit => {
+            Err(ApiError::Request(RequestError::TooLarge { limit, actual }))
+        }
         _ => Ok(()),
     }
 }
@@ -115,7 +123,7 @@ impl Prepared {
     }
 
     pub fn needs_body(&self) -> bool {
-        matches!(self.route, Ok(Route::Score))
+        matches!(self.route, Ok(Route::Score | Route::ScoreBatch))
     }
 
     /// Runs the handler with the body (empty unless [`Self::needs_body`]) and answers.
@@ -128,15 +136,16 @@ impl Prepared {
                 "reading the body failed: {read_error}"
             ))),
             (Ok(Route::Score), Ok(body)) => score(&self.request_id, &body, &mut timer),
-            (Ok(Route::Health), Ok(_)) => Ok(health(&self.request_id)),
+            (Ok(Route::ScoreBatch), Ok(body)) => score_batch(&self.request_id, &body, &mut timer),
+            (Ok(Route::Health), Ok(_)) => health(&self.request_id),
         };
         let response = result.unwrap_or_else(|error| error.into_response(&self.request_id));
         response.with_header("server-timing", timer.finish())
     }
 }
 
-/// `POST /api/v1/score`: validates the application with the shared rules and, for now,
-/// echoes the validated application.
+/// `POST /api/v1/score`: validates the application with the shared rules and scores it with
+/// the shared model, the same bytes the page runs.
 fn score(
     request_id: &str,
     body: &[u8],
@@ -146,22 +155,70 @@ fn score(
     timer.lap("parse");
     let application = validate(&entries).map_err(RequestError::Invalid)?;
     timer.lap("validate");
+    let score = Model::embedded()?.score(&application)?;
+    timer.lap("score");
     let answer = ScoreResponse {
         request_id: request_id.to_owned(),
         application,
+        score,
         timing: timer.stages(),
     };
     Ok(HttpResponse::json(200, &answer, request_id))
 }
 
-/// `GET /healthz`: the worker is up and which build it runs.
-fn health(request_id: &str) -> HttpResponse {
+/// `POST /api/v1/score/batch`: up to 1,000 applications, each validated and scored on its
+/// own; an invalid item gets the errors it would get alone and does not fail the batch.
+fn score_batch(
+    request_id: &str,
+    body: &[u8],
+    timer: &mut StageTimer<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let items = parse_batch(body)?;
+    timer.lap("validate");
+    let model = Model::embedded()?;
+    let results = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let scored = item
+                .map_err(ApiError::from)
+                .and_then(|application| model.score(&application).map_err(ApiError::from));
+            match scored {
+                Ok(score) => BatchItem {
+                    index,
+                    score: Some(score),
+                    error: None,
+                },
+                Err(error) => BatchItem {
+                    index,
+                    score: None,
+                    error: Some(error.body(None)),
+                },
+            }
+        })
+        .collect::<Vec<_>>();
+    timer.lap("score");
+    let accepted = results.iter().filter(|item| item.score.is_some()).count();
+    let answer = BatchResponse {
+        request_id: request_id.to_owned(),
+        model_version: model.version().clone(),
+        accepted,
+        rejected: results.len() - accepted,
+        results,
+        timing: timer.stages(),
+    };
+    Ok(HttpResponse::json(200, &answer, request_id))
+}
+
+/// `GET /healthz`: the worker is up, which build it runs, and that its model loads.
+fn health(request_id: &str) -> Result<HttpResponse, ApiError> {
     let answer = Health {
         status: "ok".to_owned(),
         service: env!("CARGO_PKG_NAME").to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_version: Model::embedded()?.version().clone(),
     };
-    HttpResponse::json(200, &answer, request_id)
+    Ok(HttpResponse::json(200, &answer, request_id))
 }
 
 /// Per-stage durations for the `Server-Timing` header and the response body.

@@ -3,7 +3,8 @@
 use std::cell::Cell;
 
 use serde_json::Value;
-use valle_shared::api::{ErrorResponse, ScoreResponse};
+use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse};
+use valle_shared::{parse_application, Model};
 use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::routes::{prepare, Clock, Context};
 
@@ -162,7 +163,7 @@ fn headers_on_every_answer() {
     // The stepping clock makes every stage a quarter millisecond.
     assert_eq!(
         response.header("server-timing"),
-        Some("read;dur=0.250, parse;dur=0.250, validate;dur=0.250, respond;dur=0.250, total;dur=1.000")
+        Some("read;dur=0.250, parse;dur=0.250, validate;dur=0.250, score;dur=0.250, respond;dur=0.250, total;dur=1.250")
     );
     let answer: ScoreResponse = serde_json::from_slice(&response.body).expect("score body");
     let names: Vec<&str> = answer
@@ -170,7 +171,7 @@ fn headers_on_every_answer() {
         .iter()
         .map(|stage| stage.name.as_str())
         .collect();
-    assert_eq!(names, ["read", "parse", "validate", "total"]);
+    assert_eq!(names, ["read", "parse", "validate", "score", "total"]);
 
     let response = send(RequestHead::new("PUT", "/api/v1/score"), b"");
     assert_eq!(response.header("allow"), Some("POST"));
@@ -204,4 +205,70 @@ fn a_failed_body_read_is_an_internal_error_without_details() {
     let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
     assert_eq!(answer.error.code, "E_INTERNAL");
     assert!(!answer.error.message.en.contains("socket"));
+}
+
+fn batch_post(body: &str) -> RequestHead {
+    RequestHead::new("POST", "/api/v1/score/batch")
+        .with_header("content-type", "application/json")
+        .with_header("content-length", &body.len().to_string())
+}
+
+#[test]
+fn a_score_is_the_shared_models_score() {
+    let response = send(json_post(VALID), VALID.as_bytes());
+    let answer: ScoreResponse = serde_json::from_slice(&response.body).expect("score body");
+    let model = Model::embedded().expect("model loads");
+    let expected = model
+        .score(&parse_application(VALID.as_bytes()).expect("valid"))
+        .expect("scores");
+    assert_eq!(answer.score, expected);
+    assert_eq!(answer.score.model_version, *model.version());
+}
+
+#[test]
+fn batches_score_each_item_alone() {
+    let invalid = r#"{"age": 17}"#;
+    let body = format!(r#"{{"applications":[{VALID},{invalid},{VALID}]}}"#);
+    let response = send(batch_post(&body), body.as_bytes());
+    assert_eq!(response.status, 200);
+    let answer: BatchResponse = serde_json::from_slice(&response.body).expect("batch body");
+    assert_eq!((answer.accepted, answer.rejected), (2, 1));
+    let indexes: Vec<usize> = answer.results.iter().map(|item| item.index).collect();
+    assert_eq!(indexes, [0, 1, 2]);
+    let single = send(json_post(VALID), VALID.as_bytes());
+    let single: ScoreResponse = serde_json::from_slice(&single.body).expect("score body");
+    assert_eq!(answer.results[0].score.as_ref(), Some(&single.score));
+    let error = answer.results[1].error.as_ref().expect("item error");
+    let alone = send(json_post(invalid), invalid.as_bytes());
+    let alone: ErrorResponse = serde_json::from_slice(&alone.body).expect("error body");
+    assert_eq!(error.code, alone.error.code);
+    assert_eq!(error.fields, alone.error.fields);
+    assert_eq!(error.request_id, None);
+}
+
+#[test]
+fn batch_envelopes_and_limits() {
+    for (body, status, code) in [
+        (r#"{"applications":[]}"#.to_owned(), 400, "E_BATCH_SIZE"),
+        (r#"{"items":[]}"#.to_owned(), 400, "E_BATCH_ENVELOPE"),
+        ("{".to_owned(), 400, "E_JSON"),
+        (
+            format!(r#"{{"applications":[{}]}}"#, vec![VALID; 1001].join(",")),
+            400,
+            "E_BATCH_SIZE",
+        ),
+    ] {
+        check(batch_post(&body), &body, status, Some(code));
+    }
+    let declared = RequestHead::new("POST", "/api/v1/score/batch")
+        .with_header("content-type", "application/json")
+        .with_header("content-length", "2000000");
+    check(declared, "", 413, Some("E_TOO_LARGE"));
+}
+
+#[test]
+fn health_reports_the_model_version() {
+    let response = send(RequestHead::new("GET", "/healthz"), b"");
+    let answer: Health = serde_json::from_slice(&response.body).expect("health body");
+    assert_eq!(answer.model_version.name, "valle-logit");
 }

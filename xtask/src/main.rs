@@ -27,7 +27,9 @@ commands:
   build          build the page (Trunk) and the worker (worker-build)
   build-page     build the page into dist/
   build-worker   build the worker into worker/build/ (wrangler's build command)
-  bootstrap      install the tools `test` needs, and nothing else";
+  bootstrap      install the tools `test` needs, and nothing else
+  train          retrain the model into models/ (Python venv in target/venv)
+  bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -41,6 +43,16 @@ fn main() -> ExitCode {
         "build-page" => build_page(),
         "build-worker" => build_worker(),
         "bootstrap" => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
+        "train" => train(),
+        "bench" => timed("criterion benchmarks", || {
+            run(project_command("cargo").args([
+                "bench",
+                "-p",
+                "valle-shared",
+                "--bench",
+                "scoring",
+            ]))
+        }),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -99,13 +111,40 @@ fn build_page() -> Result {
     })
 }
 
-/// Wrangler calls this as its build command; it also runs on its own.
+/// Wrangler calls this as its build command; it also runs on its own. wasm-bindgen and
+/// wasm-opt take minutes on the worker's 8 MB module, so they only run when cargo produced a
+/// module newer than the last bundle.
 fn build_worker() -> Result {
     timed("build worker (worker-build)", || {
+        let worker = root().join("worker");
+        // The same cargo invocation worker-build makes, so the two share one build cache.
+        run(project_command("cargo")
+            .current_dir(&worker)
+            .args([
+                "build",
+                "--lib",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .env("WASM_BINDGEN_USE_JS_SYS", "1"))?;
+        let compiled = root().join("target/wasm32-unknown-unknown/release/valle_worker.wasm");
+        let bundled = worker.join("build/index_bg.wasm");
+        let modified = |path: &Path| {
+            std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .ok()
+        };
+        if let (Some(compiled), Some(bundled)) = (modified(&compiled), modified(&bundled)) {
+            if bundled >= compiled && worker.join("build/index.js").exists() {
+                eprintln!("    worker/build is newer than the compiled module: nothing to do");
+                return Ok(());
+            }
+        }
         let node_bin = root().join("node_modules/.bin");
         let mut command = project_command("worker-build");
         command
-            .current_dir(root().join("worker"))
+            .current_dir(&worker)
             .arg("--release")
             // worker-build downloads these from GitHub unless pointed at local copies.
             .env("WASM_BINDGEN_BIN", tools::cargo_bin("wasm-bindgen"))
@@ -125,6 +164,27 @@ fn migrate(persist_to: Option<&Path>) -> Result {
             command.arg("--persist-to").arg(dir);
         }
         run(&mut command)
+    })
+}
+
+/// Retrains the model: a venv with the pinned requirements, then models/train.py, which
+/// rewrites valle.onnx, feature_spec.json, golden.json, metrics.json and MODEL_CARD.md.
+fn train() -> Result {
+    let venv = root().join("target/venv");
+    if !venv.join("bin/python").exists() {
+        timed("create target/venv", || {
+            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        })?;
+    }
+    timed("pip install -r models/requirements.txt", || {
+        run(Command::new(venv.join("bin/pip"))
+            .current_dir(root())
+            .args(["install", "--quiet", "-r", "models/requirements.txt"]))
+    })?;
+    timed("models/train.py", || {
+        run(Command::new(venv.join("bin/python"))
+            .current_dir(root())
+            .arg("models/train.py"))
     })
 }
 

@@ -174,6 +174,15 @@ impl Model {
             .ok_or_else(|| ModelError::Tract("no output row".into()))
     }
 
+    /// Probabilities alone for many applications, in one run of the graph.
+    pub fn probability_batch(&self, applications: &[Application]) -> Result<Vec<f32>, ModelError> {
+        let mut features = Vec::with_capacity(applications.len() * self.encoder.width());
+        for application in applications {
+            self.encoder.encode_into(application, &mut features);
+        }
+        self.probabilities(&features)
+    }
+
     /// The full verdict, with reasons. Runs the applicant and one counterfactual per field in a
     /// single batch.
     pub fn score(&self, application: &Application) -> Result<Score, ModelError> {

@@ -1,0 +1,144 @@
+// The instant score in headless Chromium: computed in the page with no network, identical to
+// the edge's to the last bit, and fast.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BASE_URL, launch, openForm, SCREENSHOTS } from './support.mjs';
+
+const golden = JSON.parse(readFileSync(new URL('../../models/golden.json', import.meta.url)));
+const timings = [];
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => {
+  await browser?.close();
+  if (timings.length) console.log(`# in-browser score timings: ${JSON.stringify(timings)}`);
+});
+
+async function fillExample(page) {
+  await page.getByTestId('fill-example').click();
+  await page.getByTestId('score-card').waitFor();
+}
+
+test('a valid form is scored at once, with band, decision, confidence and reasons', async () => {
+  const { page, problems } = await openForm(browser);
+  assert.equal(await page.getByTestId('score-pending').count(), 1);
+  await fillExample(page);
+  const probability = Number(await page.getByTestId('score-probability').getAttribute('data-probability'));
+  assert.ok(probability > 0 && probability < 1);
+  assert.match(await page.getByTestId('score-band').getAttribute('data-band'), /^(bajo|medio|alto)$/);
+  assert.match(await page.getByTestId('score-decision').getAttribute('data-decision'), /^(approve|review|decline)$/);
+  assert.match(await page.getByTestId('score-confidence').textContent(), /^\d+ %$/);
+  const reasons = await page.getByTestId('score-reasons').locator('li').evaluateAll((items) =>
+    items.map((item) => item.dataset.code));
+  assert.ok(reasons.length >= 1 && reasons.length <= 4, JSON.stringify(reasons));
+  assert.ok(reasons.every((code) => /^R_[A-Z_]+$/.test(code)));
+
+  // Prior default records push the risk up and lead the reasons.
+  await page.getByTestId('input-records').selectOption('yes');
+  await page.waitForFunction((before) =>
+    document.querySelector('[data-testid="score-probability"]').dataset.probability !== before,
+    String(probability));
+  const worse = Number(await page.getByTestId('score-probability').getAttribute('data-probability'));
+  assert.ok(worse > probability);
+  assert.equal(await page.getByTestId('score-reasons').locator('li').first().getAttribute('data-code'), 'R_RECORDS_YES');
+
+  // An invalid field removes the score until it is fixed.
+  await page.getByTestId('input-age').fill('12');
+  await page.getByTestId('score-pending').waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, 'score-pending.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+});
+
+test('the score works offline and the edge later gives the same probability to the last bit', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${BASE_URL}/`);
+  await page.getByTestId('application-form').waitFor();
+  await context.setOffline(true);
+  await fillExample(page);
+  await page.getByTestId('input-income').fill('95');
+  await page.waitForFunction(() => document.querySelector('[data-testid="input-income"]').value === '95');
+  const offline = await page.getByTestId('score-probability').getAttribute('data-probability');
+  await page.screenshot({ path: join(SCREENSHOTS, 'score-offline.png'), fullPage: true });
+
+  // Offline, submitting fails clearly; online, the edge agrees exactly.
+  await page.getByTestId('submit').click();
+  await page.locator('[data-testid="result-error"][data-code="E_NETWORK"]').waitFor();
+  await context.setOffline(false);
+  await page.getByTestId('submit').click();
+  await page.getByTestId('result-ok').waitFor();
+  const edge = await page.getByTestId('result-probability').getAttribute('data-probability');
+  assert.equal(edge, offline);
+  assert.equal(await page.getByTestId('result-match').count(), 1);
+  assert.equal(await page.getByTestId('model-mismatch').count(), 0);
+  await page.screenshot({ path: join(SCREENSHOTS, 'score-answered.png'), fullPage: true });
+  await context.close();
+});
+
+test('every golden row scores identically in the page and at the edge', async () => {
+  const { page } = await openForm(browser);
+  const bodies = golden.rows.map((row) => JSON.stringify(row.application));
+  const inPage = await page.evaluate((items) =>
+    items.map((body) => JSON.parse(window.wasmBindings.valleScore(body))), bodies);
+  const response = await fetch(`${BASE_URL}/api/v1/score/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: `{"applications":[${bodies.join(',')}]}`,
+  });
+  assert.equal(response.status, 200);
+  const batch = await response.json();
+  assert.equal(batch.accepted, golden.rows.length);
+  batch.results.forEach((item, index) => {
+    assert.deepEqual(inPage[index], item.score, `row ${index}`);
+    assert.ok(Math.abs(item.score.probability - golden.rows[index].probability) <= 1e-5);
+  });
+});
+
+test('a different model at the edge is flagged', async () => {
+  const { page } = await openForm(browser);
+  await page.route('**/api/v1/score', async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    json.score.model_version.sha256 = '0'.repeat(64);
+    await route.fulfill({ response, json });
+  });
+  await fillExample(page);
+  await page.getByTestId('submit').click();
+  await page.getByTestId('model-mismatch').waitFor();
+});
+
+// Timings are measured and reported (BENCHMARKS.md), never asserted: a loaded CI machine
+// must not fail a correctness suite.
+test('in-browser score timings are measured and reported', async () => {
+  const { page } = await openForm(browser);
+  const interactive = await page.evaluate(() => performance.now());
+  await page.getByTestId('fill-example').click();
+  await page.getByTestId('score-card').waitFor();
+  const firstVisible = await page.evaluate(() => performance.now());
+  const load = Number(await page.getByTestId('score').getAttribute('data-model-load-ms'));
+  const first = Number(await page.getByTestId('score-time').getAttribute('data-ms'));
+  const later = [];
+  for (const income of ['120', '140', '160', '180', '200', '220', '240', '260', '280', '300']) {
+    await page.getByTestId('input-income').fill(income);
+    await page.waitForFunction((value) =>
+      document.querySelector('[data-testid="input-income"]').value === value, income);
+    later.push(Number(await page.getByTestId('score-time').getAttribute('data-ms')));
+  }
+  const direct = await page.evaluate((body) => {
+    const runs = [];
+    for (let i = 0; i < 200; i += 1) {
+      const start = performance.now();
+      window.wasmBindings.valleScore(body);
+      runs.push(performance.now() - start);
+    }
+    runs.sort((a, b) => a - b);
+    return { median: runs[100], p99: runs[198] };
+  }, JSON.stringify(golden.rows[0].application));
+  timings.push({ model_load_ms: load, first_score_ms: first, fill_to_visible_ms: firstVisible - interactive,
+    later_max_ms: Math.max(...later), direct_median_ms: direct.median, direct_p99_ms: direct.p99 });
+  assert.equal(later.length, 10);
+  assert.ok([load, first, ...later, direct.median].every((ms) => Number.isFinite(ms) && ms >= 0));
+  writeFileSync(join(SCREENSHOTS, '..', 'e2e-timings.json'), `${JSON.stringify(timings[0], null, 1)}\n`);
+});
