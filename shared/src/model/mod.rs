@@ -202,12 +202,40 @@ impl Model {
         Ok(self.verdict(probability, reasons))
     }
 
-    /// Scores many applications; reasons included. Each result stands alone.
+    /// Scores many applications; reasons included. Applicants and their counterfactuals run
+    /// through the graph in chunks, which is several times faster than one call per applicant.
     pub fn score_batch(&self, applications: &[Application]) -> Result<Vec<Score>, ModelError> {
-        applications
-            .iter()
-            .map(|application| self.score(application))
-            .collect()
+        // About a thousand rows per run: large enough to amortize the call, small enough to
+        // keep the buffer in cache.
+        const APPLICANTS_PER_RUN: usize = 64;
+        let width = self.encoder.width();
+        let mut scores = Vec::with_capacity(applications.len());
+        for chunk in applications.chunks(APPLICANTS_PER_RUN) {
+            let mut features = Vec::with_capacity(chunk.len() * 14 * width);
+            let mut plans = Vec::with_capacity(chunk.len());
+            for application in chunk {
+                let (rows, fields) = self.reasons.counterfactuals(application);
+                self.encoder.encode_into(application, &mut features);
+                for row in &rows {
+                    self.encoder.encode_into(row, &mut features);
+                }
+                plans.push(fields);
+            }
+            let probabilities = self.probabilities(&features)?;
+            let mut offset = 0;
+            for (application, fields) in chunk.iter().zip(&plans) {
+                let rows = &probabilities[offset..offset + 1 + fields.len()];
+                offset += rows.len();
+                let (&probability, counterfactual) = rows
+                    .split_first()
+                    .ok_or_else(|| ModelError::Tract("no output row".into()))?;
+                let reasons =
+                    self.reasons
+                        .top_reasons(application, probability, fields, counterfactual);
+                scores.push(self.verdict(probability, reasons));
+            }
+        }
+        Ok(scores)
     }
 
     fn verdict(&self, probability: f32, reasons: Vec<Reason>) -> Score {
