@@ -91,7 +91,8 @@ fn risk_moves_the_way_a_credit_officer_expects() {
 fn batch_scores_equal_single_scores() {
     let model = Model::embedded().expect("loads");
     let golden = support::golden();
-    let applications: Vec<_> = golden.rows
+    let applications: Vec<_> = golden
+        .rows
         .iter()
         .map(|row| parse_application(row.application.to_string().as_bytes()).expect("valid"))
         .collect();
