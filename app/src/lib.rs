@@ -59,32 +59,12 @@ enum Submission {
     Failed(ClientError),
 }
 
-/// The form's groups, in reading order.
-const SECTIONS: [(&str, &str, &[Field]); 3] = [
-    (
-        "Solicitante",
-        "Applicant",
-        &[
-            Field::ApplicantId,
-            Field::Branch,
-            Field::Age,
-            Field::Marital,
-            Field::Home,
-            Field::Job,
-            Field::SeniorityYears,
-            Field::Records,
-        ],
-    ),
-    (
-        "Situación económica",
-        "Finances",
-        &[Field::Income, Field::Expenses, Field::Assets, Field::Debt],
-    ),
-    (
-        "Préstamo",
-        "Loan",
-        &[Field::Amount, Field::Price, Field::TermMonths],
-    ),
+/// The form's groups, in reading order: consecutive runs of `Field::ALL`, which is already
+/// in form order, so no field can be left out or shown twice.
+const SECTIONS: [(&str, &str, std::ops::Range<usize>); 3] = [
+    ("Solicitante", "Applicant", 0..8),
+    ("Situación económica", "Finances", 8..12),
+    ("Préstamo", "Loan", 12..15),
 ];
 
 #[component]
@@ -183,7 +163,8 @@ pub fn App() -> impl IntoView {
                 </p>
                 {SECTIONS
                     .into_iter()
-                    .map(|(es, en, fields)| {
+                    .map(|(es, en, range)| {
+                        let fields = &Field::ALL[range];
                         view! {
                             <fieldset>
                                 <legend>{move || ui(lang.get(), es, en)}</legend>
@@ -592,5 +573,23 @@ fn score_card(score: Score, ms: f64, lang: Lang) -> impl IntoView {
                 <code>{score.model_version.sha256.chars().take(12).collect::<String>()}</code>
             </p>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_cover_every_field_once_in_order() {
+        let covered: Vec<Field> = SECTIONS
+            .iter()
+            .flat_map(|(_, _, range)| Field::ALL[range.clone()].iter().copied())
+            .collect();
+        assert_eq!(covered, Field::ALL);
+        assert_eq!(
+            &Field::ALL[SECTIONS[1].2.clone()],
+            &[Field::Income, Field::Expenses, Field::Assets, Field::Debt]
+        );
     }
 }
