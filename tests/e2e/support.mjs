@@ -27,7 +27,8 @@ export async function openForm(browser) {
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(message.text());
   });
-  await page.goto(`${BASE_URL}/`);
+  // Generous: a cold workerd can be slow to serve a static file the first time.
+  await page.goto(`${BASE_URL}/`, { timeout: 90_000 });
   await page.getByTestId('application-form').waitFor();
   return { page, problems };
 }

@@ -343,6 +343,9 @@ fn against_local_server() -> Result {
     let mut server = Server::start(command, root().join("target/wrangler-test.log"))?;
     server.wait_until_healthy(&format!("{base_url}/healthz"), 120)?;
     done("wrangler dev ready", started);
+    timed("warm up the page's assets", || {
+        process::warm_up(&base_url, &root().join("dist"))
+    })?;
 
     timed("HTTP integration tests", || {
         run(project_command("cargo")

@@ -68,7 +68,7 @@ impl Server {
     pub fn wait_until_healthy(&mut self, url: &str, seconds: u64) -> Result {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         while Instant::now() < deadline {
-            if http_get_status(url) == Some(200) {
+            if http_get_status(url, Duration::from_secs(5)) == Some(200) {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -122,8 +122,25 @@ impl Drop for Server {
     }
 }
 
+/// Fetches `/` and every file of `dist` once. workerd has been seen to stall 30 s on the
+/// first request for a static file; paying that here keeps it out of the browser tests.
+pub fn warm_up(base_url: &str, dist: &std::path::Path) -> Result {
+    let mut paths = vec!["/".to_owned()];
+    for entry in std::fs::read_dir(dist).map_err(|error| format!("{}: {error}", dist.display()))? {
+        let entry = entry.map_err(|error| error.to_string())?;
+        paths.push(format!("/{}", entry.file_name().to_string_lossy()));
+    }
+    for path in paths {
+        match http_get_status(&format!("{base_url}{path}"), Duration::from_secs(120)) {
+            Some(status) if status < 400 => {}
+            other => return Err(format!("warming up {path}: status {other:?}")),
+        }
+    }
+    Ok(())
+}
+
 /// A minimal HTTP/1.1 GET, enough to poll a health endpoint on loopback.
-fn http_get_status(url: &str) -> Option<u16> {
+fn http_get_status(url: &str, timeout: Duration) -> Option<u16> {
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest
         .split_once('/')
@@ -131,7 +148,7 @@ fn http_get_status(url: &str) -> Option<u16> {
             (host, format!("/{path}"))
         });
     let mut stream = TcpStream::connect(host).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
@@ -165,12 +182,18 @@ mod tests {
                 stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
         });
         assert_eq!(
-            http_get_status(&format!("http://127.0.0.1:{port}/healthz")),
+            http_get_status(
+                &format!("http://127.0.0.1:{port}/healthz"),
+                Duration::from_secs(5)
+            ),
             Some(503)
         );
         server.join().expect("server thread");
         assert_eq!(
-            http_get_status(&format!("http://127.0.0.1:{port}/healthz")),
+            http_get_status(
+                &format!("http://127.0.0.1:{port}/healthz"),
+                Duration::from_secs(5)
+            ),
             None
         );
     }
