@@ -6,13 +6,25 @@
 //! - [`draft`]: the form's raw inputs to the JSON body the page sends.
 //! - [`api`]: the HTTP API's wire types.
 //! - [`i18n`]: Spanish and English texts.
+//! - [`events`]: decision events sent in batches and queued; [`decisions`]: stored decisions
+//!   and the officers' queries.
+//! - [`kpi`]: the live KPI aggregator (windows, watermark, performance state), with
+//!   [`sketch`] for latency quantiles and [`metrics`] for the Prometheus text.
+//! - [`ops`]: officer tokens, rate limits, the KPI cache; [`time`]: RFC 3339.
 
 pub mod api;
 pub mod application;
 pub mod batch;
+pub mod decisions;
 pub mod draft;
+pub mod events;
 pub mod i18n;
+pub mod kpi;
+pub mod metrics;
 pub mod model;
+pub mod ops;
+pub mod sketch;
+pub mod time;
 pub mod validation;
 
 pub use application::{Application, Field};

@@ -1,0 +1,329 @@
+//! Stored decisions: the record every scored application becomes, and the officers' queries
+//! over them (filters and cursor pagination), parsed from a query string.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::StageTiming;
+use crate::application::Application;
+use crate::events::{is_branch, Channel, ClientScore};
+use crate::i18n::Message;
+use crate::model::{Band, Decision, Score};
+use crate::time::parse_rfc3339_ms;
+use crate::validation::{ErrorCode, FieldError};
+
+/// A client's probability further than this from the edge's is a mismatch. Page and edge run
+/// the same wasm and agree bit for bit; other clients may round.
+pub const MISMATCH_TOLERANCE: f32 = 1e-6;
+
+/// Whether a client's own score disagrees with the edge's (probability or model).
+pub fn is_mismatch(client: &ClientScore, edge: &Score) -> bool {
+    (client.probability - edge.probability).abs() > MISMATCH_TOLERANCE
+        || client
+            .model_version
+            .as_ref()
+            .is_some_and(|version| version != &edge.model_version)
+}
+
+/// One decision, as stored in D1 and returned by `GET /api/v1/decisions/{request_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub request_id: String,
+    pub applicant_id: Option<String>,
+    pub branch: String,
+    pub channel: Channel,
+    pub application: Application,
+    pub score: Score,
+    pub received_at_ms: i64,
+    pub event_time_ms: i64,
+    /// Per-stage latency of the request that made it.
+    pub timing: Vec<StageTiming>,
+    pub client_probability: Option<f32>,
+    pub mismatch: bool,
+    /// Position in the KPI aggregator's stream, and the count window it fell into.
+    pub kpi_seq: Option<u64>,
+    pub kpi_window: Option<u64>,
+}
+
+impl DecisionRecord {
+    /// The total latency the KPIs count for this decision.
+    pub fn latency_ms(&self) -> f64 {
+        self.timing
+            .iter()
+            .find(|stage| stage.name == "total")
+            .map_or(0.0, |stage| stage.ms)
+    }
+}
+
+/// `GET /api/v1/decisions`: filters, page size and where to continue.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DecisionQuery {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub branch: Option<String>,
+    pub band: Option<Band>,
+    pub decision: Option<Decision>,
+    pub channel: Option<Channel>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 500;
+
+/// Where the next page starts: decisions are listed newest first by (received_at, request_id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub received_at_ms: i64,
+    pub request_id: String,
+}
+
+impl Cursor {
+    /// `<received_at_ms>.<request_id>`; opaque to clients.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.received_at_ms, self.request_id)
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (ms, id) = text.split_once('.')?;
+        Some(Cursor {
+            received_at_ms: ms.parse().ok().filter(|ms: &i64| *ms >= 0)?,
+            request_id: id.to_owned(),
+        })
+        .filter(|cursor| crate::api::is_valid_request_id(&cursor.request_id))
+    }
+}
+
+/// A page of decisions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionPage {
+    pub decisions: Vec<DecisionRecord>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte). Invalid
+/// escapes and non-UTF-8 results are kept as sent, so they fail the value's own check.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
+fn query_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
+    FieldError {
+        field: field.chars().take(64).collect(),
+        code,
+        rule: None,
+        message: Message::new(es, en),
+    }
+}
+
+impl DecisionQuery {
+    /// Parses `from`, `to` (RFC 3339), `branch`, `band`, `decision`, `channel`, `limit` and
+    /// `cursor`; reports every bad parameter at once.
+    pub fn parse(query: &str) -> Result<DecisionQuery, Vec<FieldError>> {
+        let mut parsed = DecisionQuery {
+            limit: DEFAULT_PAGE,
+            ..DecisionQuery::default()
+        };
+        let mut errors = Vec::new();
+        let time = |value: &str, name: &str, errors: &mut Vec<FieldError>| {
+            let ms = parse_rfc3339_ms(value);
+            if ms.is_none() {
+                errors.push(query_error(
+                    name,
+                    ErrorCode::Format,
+                    "Debe ser una fecha RFC 3339, p. ej. 2026-11-23T10:00:00Z.",
+                    "Must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z.",
+                ));
+            }
+            ms
+        };
+        for (key, value) in parse_query(query) {
+            match key.as_str() {
+                "from" => parsed.from_ms = time(&value, "from", &mut errors),
+                "to" => parsed.to_ms = time(&value, "to", &mut errors),
+                "branch" if is_branch(&value) => parsed.branch = Some(value),
+                "band" => match serde_json::from_value(serde_json::Value::String(value)) {
+                    Ok(band) => parsed.band = Some(band),
+                    Err(_) => errors.push(query_error(
+                        "band",
+                        ErrorCode::Enum,
+                        "Debe ser bajo, medio o alto.",
+                        "Must be bajo, medio or alto.",
+                    )),
+                },
+                "decision" => match serde_json::from_value(serde_json::Value::String(value)) {
+                    Ok(decision) => parsed.decision = Some(decision),
+                    Err(_) => errors.push(query_error(
+                        "decision",
+                        ErrorCode::Enum,
+                        "Debe ser approve, review o decline.",
+                        "Must be approve, review or decline.",
+                    )),
+                },
+                "channel" => match Channel::parse(&value) {
+                    Some(channel) => parsed.channel = Some(channel),
+                    None => errors.push(query_error(
+                        "channel",
+                        ErrorCode::Enum,
+                        "Debe ser online, offline-sync o batch.",
+                        "Must be online, offline-sync or batch.",
+                    )),
+                },
+                "limit" => match value.parse::<usize>() {
+                    Ok(limit) if (1..=MAX_PAGE).contains(&limit) => parsed.limit = limit,
+                    _ => errors.push(query_error(
+                        "limit",
+                        ErrorCode::Range,
+                        "Debe ser un entero de 1 a 500.",
+                        "Must be an integer from 1 to 500.",
+                    )),
+                },
+                "cursor" => match Cursor::decode(&value) {
+                    Some(cursor) => parsed.cursor = Some(cursor),
+                    None => errors.push(query_error(
+                        "cursor",
+                        ErrorCode::Format,
+                        "Cursor no válido; use el next_cursor de la página anterior.",
+                        "Invalid cursor; use the previous page's next_cursor.",
+                    )),
+                },
+                "branch" => errors.push(query_error(
+                    "branch",
+                    ErrorCode::Format,
+                    "La sucursal debe tener de 1 a 32 letras minúsculas, cifras o '-'.",
+                    "The branch must be 1 to 32 lowercase letters, digits or '-'.",
+                )),
+                other => errors.push(query_error(
+                    other,
+                    ErrorCode::UnknownField,
+                    "Parámetro desconocido.",
+                    "Unknown parameter.",
+                )),
+            }
+        }
+        if let (Some(from), Some(to)) = (parsed.from_ms, parsed.to_ms) {
+            if from > to {
+                errors.push(query_error(
+                    "to",
+                    ErrorCode::Cross,
+                    "to debe ser posterior a from.",
+                    "to must not be before from.",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(query: &str, expected: Result<DecisionQuery, &[&str]>) {
+        let got = DecisionQuery::parse(query).map_err(|errors| {
+            errors
+                .iter()
+                .map(|error| format!("{}:{}", error.field, error.code.as_str()))
+                .collect::<Vec<_>>()
+        });
+        match expected {
+            Ok(query_expected) => assert_eq!(got, Ok(query_expected), "{query}"),
+            Err(codes) => assert_eq!(got.err().unwrap_or_default(), codes, "{query}"),
+        }
+    }
+
+    #[test]
+    fn queries() {
+        check(
+            "",
+            Ok(DecisionQuery {
+                limit: DEFAULT_PAGE,
+                ..DecisionQuery::default()
+            }),
+        );
+        check(
+            "from=2026-11-23T10%3A15%3A00Z&to=2026-11-23T11:15:00Z&branch=norte&band=alto&decision=decline&channel=offline-sync&limit=10&cursor=1795428900000.abc-1",
+            Ok(DecisionQuery {
+                from_ms: Some(1_795_428_900_000),
+                to_ms: Some(1_795_432_500_000),
+                branch: Some("norte".into()),
+                band: Some(Band::Alto),
+                decision: Some(Decision::Decline),
+                channel: Some(Channel::OfflineSync),
+                limit: 10,
+                cursor: Some(Cursor {
+                    received_at_ms: 1_795_428_900_000,
+                    request_id: "abc-1".into(),
+                }),
+            }),
+        );
+        check(
+            "from=yesterday&band=negro&decision=maybe&limit=0&cursor=x&branch=Norte&sql=1;DROP",
+            Err(&[
+                "from:E_FORMAT",
+                "band:E_ENUM",
+                "decision:E_ENUM",
+                "limit:E_RANGE",
+                "cursor:E_FORMAT",
+                "branch:E_FORMAT",
+                "sql:E_UNKNOWN_FIELD",
+            ]),
+        );
+        check(
+            "from=2026-11-23T11:00:00Z&to=2026-11-23T10:00:00Z",
+            Err(&["to:E_CROSS"]),
+        );
+        check("limit=501", Err(&["limit:E_RANGE"]));
+        check("cursor=12.has%20space", Err(&["cursor:E_FORMAT"]));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            parse_query("a=%41%2b+b&c=%zz&d=%e2%82%ac&e"),
+            vec![
+                ("a".to_owned(), "A+ b".to_owned()),
+                ("c".to_owned(), "%zz".to_owned()),
+                ("d".to_owned(), "€".to_owned()),
+                ("e".to_owned(), String::new()),
+            ]
+        );
+        assert_eq!(parse_query("x=%"), vec![("x".to_owned(), "%".to_owned())]);
+        assert_eq!(parse_query("x=%4"), vec![("x".to_owned(), "%4".to_owned())]);
+    }
+}

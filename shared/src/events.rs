@@ -1,0 +1,458 @@
+//! Decision events scored elsewhere (the page's offline queue, another system), sent in
+//! batches to `POST /api/v1/events`. The endpoint checks only the envelope of each event and
+//! queues it; the queue consumer validates and re-scores the application itself, so an event
+//! with a bad application is accepted here and ends up as a dead letter, never lost.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::api::ErrorBody;
+use crate::i18n::Message;
+use crate::model::ModelVersion;
+use crate::time::parse_rfc3339_ms;
+use crate::validation::RequestError;
+
+/// Most events in one batch.
+pub const MAX_EVENTS: usize = 500;
+/// Largest events body: 500 events of about 1.5 KiB with room to spare.
+pub const MAX_EVENTS_BYTES: usize = 2 * 1024 * 1024;
+/// Largest single event's application text, as for `POST /api/v1/score`.
+pub const MAX_EVENT_APPLICATION_BYTES: usize = crate::validation::MAX_BODY_BYTES;
+/// How far an event time may run ahead of the edge's clock (device clocks drift).
+pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60_000;
+
+/// Where a decision came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    Online,
+    OfflineSync,
+    Batch,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Online => "online",
+            Channel::OfflineSync => "offline-sync",
+            Channel::Batch => "batch",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        match text {
+            "online" => Some(Channel::Online),
+            "offline-sync" => Some(Channel::OfflineSync),
+            "batch" => Some(Channel::Batch),
+            _ => None,
+        }
+    }
+}
+
+/// The client's own score of an event, compared with the edge's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientScore {
+    pub probability: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<ModelVersion>,
+}
+
+/// One event on the wire.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEvent<'a> {
+    event_id: Option<String>,
+    event_time: Option<String>,
+    #[serde(default)]
+    branch: Option<String>,
+    #[serde(default)]
+    applicant_id: Option<String>,
+    #[serde(borrow)]
+    application: Option<&'a RawValue>,
+    #[serde(default)]
+    client_score: Option<ClientScore>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+/// An event whose envelope is sound, as it travels through the queue. The application is
+/// kept as the client's exact JSON text, so the consumer validates the same bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    pub event_id: String,
+    pub event_time_ms: i64,
+    pub received_at_ms: i64,
+    pub branch: String,
+    pub applicant_id: Option<String>,
+    pub application: String,
+    pub client_score: Option<ClientScore>,
+    pub channel: Channel,
+}
+
+/// Why an event's envelope is refused (it is then not queued).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EventError {
+    #[error("event is not a JSON object with the known keys")]
+    Shape,
+    #[error("event_id is missing or not a UUID")]
+    EventId,
+    #[error("event_time is missing, not RFC 3339, or in the future")]
+    EventTime,
+    #[error("application is missing or not an object")]
+    Application,
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error("client_score.probability is not within 0..=1")]
+    ClientScore,
+}
+
+impl EventError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EventError::Shape => "E_EVENT_SHAPE",
+            EventError::EventId => "E_EVENT_ID",
+            EventError::EventTime => "E_EVENT_TIME",
+            EventError::Application => "E_EVENT_APPLICATION",
+            EventError::Meta(error) => error.code(),
+            EventError::ClientScore => "E_CLIENT_SCORE",
+        }
+    }
+
+    pub fn message(&self) -> Message {
+        match self {
+            EventError::Shape => Message::new(
+                "El evento debe ser un objeto con event_id, event_time, application y, opcionalmente, branch, applicant_id y client_score.",
+                "The event must be an object with event_id, event_time, application and optionally branch, applicant_id and client_score.",
+            ),
+            EventError::EventId => Message::new(
+                "event_id debe ser un UUID.",
+                "event_id must be a UUID.",
+            ),
+            EventError::EventTime => Message::new(
+                "event_time debe ser una fecha RFC 3339 que no esté más de 5 minutos en el futuro.",
+                "event_time must be an RFC 3339 time no more than 5 minutes in the future.",
+            ),
+            EventError::Application => Message::new(
+                "application debe ser un objeto JSON de hasta 16 KiB.",
+                "application must be a JSON object of up to 16 KiB.",
+            ),
+            EventError::Meta(error) => error.message(),
+            EventError::ClientScore => Message::new(
+                "client_score.probability debe estar entre 0 y 1.",
+                "client_score.probability must be between 0 and 1.",
+            ),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code().to_owned(),
+            message: self.message(),
+            request_id: None,
+            fields: Vec::new(),
+        }
+    }
+}
+
+/// Why a whole events batch is refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EventsError {
+    #[error(transparent)]
+    Body(RequestError),
+    #[error("the body is not {{\"events\": [...]}}")]
+    Envelope,
+    #[error("{count} events; a batch holds 1 to {MAX_EVENTS}")]
+    Count { count: usize },
+}
+
+impl EventsError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EventsError::Body(error) => error.code(),
+            EventsError::Envelope => "E_BATCH_ENVELOPE",
+            EventsError::Count { .. } => "E_BATCH_SIZE",
+        }
+    }
+
+    pub fn message(&self) -> Message {
+        match self {
+            EventsError::Body(error) => error.message(),
+            EventsError::Envelope => Message::new(
+                "Se esperaba un objeto {\"events\": [...]} sin otros campos.",
+                "Expected an object {\"events\": [...]} with no other fields.",
+            ),
+            EventsError::Count { count } => Message::new(
+                format!("El lote tiene {count} eventos; se admiten de 1 a {MAX_EVENTS}."),
+                format!("The batch has {count} events; 1 to {MAX_EVENTS} are allowed."),
+            ),
+        }
+    }
+}
+
+/// Whether `text` is a UUID in its canonical 8-4-4-4-12 hex form.
+pub fn is_uuid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// Who and where an application belongs to; both optional on the wire.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum MetaError {
+    #[error("branch must be 1 to 32 lowercase letters, digits or '-'")]
+    Branch,
+    #[error("applicant_id must be 1 to 64 ASCII letters, digits, '.', '_', '-' or ':'")]
+    ApplicantId,
+}
+
+impl MetaError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            MetaError::Branch => "E_BRANCH",
+            MetaError::ApplicantId => "E_APPLICANT_ID",
+        }
+    }
+
+    pub fn message(&self) -> Message {
+        match self {
+            MetaError::Branch => Message::new(
+                "La sucursal debe tener de 1 a 32 letras minúsculas, cifras o '-'.",
+                "The branch must be 1 to 32 lowercase letters, digits or '-'.",
+            ),
+            MetaError::ApplicantId => Message::new(
+                "El identificador del solicitante debe tener de 1 a 64 caracteres: letras ASCII, cifras, '.', '_', '-' o ':'.",
+                "The applicant id must be 1 to 64 characters: ASCII letters, digits, '.', '_', '-' or ':'.",
+            ),
+        }
+    }
+}
+
+/// The branch used when a request names none.
+pub const DEFAULT_BRANCH: &str = "principal";
+
+/// Checks a branch name; none means [`DEFAULT_BRANCH`].
+pub fn parse_branch(branch: Option<&str>) -> Result<String, MetaError> {
+    match branch {
+        None => Ok(DEFAULT_BRANCH.to_owned()),
+        Some(name) if is_branch(name) => Ok(name.to_owned()),
+        Some(_) => Err(MetaError::Branch),
+    }
+}
+
+pub fn is_branch(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+pub fn parse_applicant_id(id: Option<&str>) -> Result<Option<String>, MetaError> {
+    match id {
+        None => Ok(None),
+        Some(id)
+            if (1..=64).contains(&id.len())
+                && id.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')
+                }) =>
+        {
+            Ok(Some(id.to_owned()))
+        }
+        Some(_) => Err(MetaError::ApplicantId),
+    }
+}
+
+/// Each event of a batch: queued as a [`QueuedEvent`] or refused with the reason.
+pub fn parse_events(
+    body: &[u8],
+    received_at_ms: i64,
+) -> Result<Vec<Result<QueuedEvent, EventError>>, EventsError> {
+    if body.len() > MAX_EVENTS_BYTES {
+        return Err(EventsError::Body(RequestError::TooLarge {
+            limit: MAX_EVENTS_BYTES,
+            actual: body.len(),
+        }));
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|error| {
+        if error.is_data() {
+            EventsError::Envelope
+        } else {
+            EventsError::Body(RequestError::Malformed {
+                detail: format!(
+                    "syntax error at line {} column {}",
+                    error.line(),
+                    error.column()
+                ),
+            })
+        }
+    })?;
+    let count = envelope.events.len();
+    if count == 0 || count > MAX_EVENTS {
+        return Err(EventsError::Count { count });
+    }
+    Ok(envelope
+        .events
+        .iter()
+        .map(|raw| parse_event(raw, received_at_ms))
+        .collect())
+}
+
+fn parse_event(raw: &RawValue, received_at_ms: i64) -> Result<QueuedEvent, EventError> {
+    let wire: WireEvent<'_> = serde_json::from_str(raw.get()).map_err(|_| EventError::Shape)?;
+    let event_id = wire
+        .event_id
+        .filter(|id| is_uuid(id))
+        .map(|id| id.to_ascii_lowercase())
+        .ok_or(EventError::EventId)?;
+    let event_time_ms = wire
+        .event_time
+        .as_deref()
+        .and_then(parse_rfc3339_ms)
+        .filter(|time| *time <= received_at_ms + MAX_FUTURE_SKEW_MS)
+        .ok_or(EventError::EventTime)?;
+    let application = wire
+        .application
+        .filter(|raw| raw.get().starts_with('{') && raw.get().len() <= MAX_EVENT_APPLICATION_BYTES)
+        .ok_or(EventError::Application)?;
+    let branch = parse_branch(wire.branch.as_deref())?;
+    let applicant_id = parse_applicant_id(wire.applicant_id.as_deref())?;
+    if let Some(score) = &wire.client_score {
+        if !(0.0..=1.0).contains(&score.probability) {
+            return Err(EventError::ClientScore);
+        }
+    }
+    Ok(QueuedEvent {
+        event_id,
+        event_time_ms,
+        received_at_ms,
+        branch,
+        applicant_id,
+        application: application.get().to_owned(),
+        client_score: wire.client_score,
+        channel: Channel::OfflineSync,
+    })
+}
+
+/// One event's fate in the 202 answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventAck {
+    pub index: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// `202 Accepted` from `POST /api/v1/events`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventsResponse {
+    pub request_id: String,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub results: Vec<EventAck>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_428_900_000;
+    const APP: &str = r#"{"age":30}"#;
+
+    fn event(id: &str, time: &str) -> String {
+        format!(r#"{{"event_id":"{id}","event_time":"{time}","application":{APP}}}"#)
+    }
+
+    fn check(events: &[String], expected: &[&str]) {
+        let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+        let parsed = parse_events(body.as_bytes(), NOW).expect("envelope");
+        let codes: Vec<&str> = parsed
+            .iter()
+            .map(|item| item.as_ref().map_or_else(EventError::code, |_| "OK"))
+            .collect();
+        assert_eq!(codes, expected, "{body}");
+    }
+
+    const ID: &str = "0b5c4a1e-8d2f-4a8e-9a57-3c1f5e2d7b90";
+
+    #[test]
+    fn envelopes() {
+        check(&[event(ID, "2026-11-23T10:15:00Z")], &["OK"]);
+        check(
+            &[
+                event("not-a-uuid", "2026-11-23T10:15:00Z"),
+                event(ID, "yesterday"),
+                event(ID, "2026-11-23T10:25:00Z"),
+                event(ID, "2026-11-23T10:19:59Z"),
+                format!(
+                    r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":[1]}}"#
+                ),
+                format!(r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z"}}"#),
+                format!(
+                    r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":{APP},"extra":1}}"#
+                ),
+                format!(
+                    r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":{APP},"branch":"Centro"}}"#
+                ),
+                format!(
+                    r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":{APP},"applicant_id":"a b"}}"#
+                ),
+                format!(
+                    r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":{APP},"client_score":{{"probability":1.5}}}}"#
+                ),
+                "17".to_owned(),
+            ],
+            &[
+                "E_EVENT_ID",
+                "E_EVENT_TIME",
+                "E_EVENT_TIME",
+                "OK",
+                "E_EVENT_APPLICATION",
+                "E_EVENT_APPLICATION",
+                "E_EVENT_SHAPE",
+                "E_BRANCH",
+                "E_APPLICANT_ID",
+                "E_CLIENT_SCORE",
+                "E_EVENT_SHAPE",
+            ],
+        );
+    }
+
+    #[test]
+    fn batch_limits() {
+        let code = |body: &str| parse_events(body.as_bytes(), NOW).err().map(|e| e.code());
+        assert_eq!(code(r#"{"events":[]}"#), Some("E_BATCH_SIZE"));
+        assert_eq!(code(r#"{"events":{}}"#), Some("E_BATCH_ENVELOPE"));
+        assert_eq!(code(r#"{"events":["#), Some("E_JSON"));
+        let many = vec![event(ID, "2026-11-23T10:15:00Z"); MAX_EVENTS + 1].join(",");
+        assert_eq!(
+            code(&format!(r#"{{"events":[{many}]}}"#)),
+            Some("E_BATCH_SIZE")
+        );
+        let huge = format!(r#"{{"events":[]}}{}"#, " ".repeat(MAX_EVENTS_BYTES));
+        assert_eq!(code(&huge), Some("E_TOO_LARGE"));
+    }
+
+    #[test]
+    fn keeps_the_exact_application_text_and_normalises_the_id() {
+        let body = format!(
+            r#"{{"events":[{{"event_id":"{}","event_time":"2026-11-23T10:15:00.5+01:00","application":{{ "age" : 30 }},"branch":"norte","client_score":{{"probability":0.25}}}}]}}"#,
+            ID.to_ascii_uppercase()
+        );
+        let parsed = parse_events(body.as_bytes(), NOW).expect("envelope");
+        let event = parsed[0].as_ref().expect("valid");
+        assert_eq!(event.event_id, ID);
+        assert_eq!(event.application, r#"{ "age" : 30 }"#);
+        assert_eq!(event.event_time_ms, NOW - 3_600_000 + 500);
+        assert_eq!(event.branch, "norte");
+        assert_eq!(event.channel, Channel::OfflineSync);
+    }
+}

@@ -1,0 +1,833 @@
+//! Live KPIs: a plain aggregator the edge's Durable Object wraps. It sees every observation
+//! (a decision or a failed request) once, in arrival order, and keeps
+//!
+//! - count-based tumbling windows of N decisions (closed ones are handed out for storage),
+//! - event-time tumbling windows of 1 minute and 1 hour, per branch and for all branches,
+//!   closed by a watermark with bounded out-of-orderness, revised by late events within the
+//!   allowed lateness, and refusing (but reporting) events later than that,
+//! - all-time totals for `/metrics`,
+//!
+//! and answers rolling views (5 min, 1 h, 24 h) with a performance state. Everything is
+//! deterministic given the observations and the `now` passed in, so it is tested on the host.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::Message;
+use crate::model::{Band, Decision};
+use crate::sketch::Sketch;
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
+/// The branch key that aggregates every branch.
+pub const ALL_BRANCHES: &str = "*";
+
+/// Knobs of the aggregator; the edge reads them from `[vars]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KpiConfig {
+    /// Decisions per count-based window.
+    pub count_window: u32,
+    /// The watermark trails the largest event time seen by this much.
+    pub out_of_orderness_ms: i64,
+    /// Events older than the watermark by more than this are late beyond repair.
+    pub allowed_lateness_ms: i64,
+    pub thresholds: Thresholds,
+}
+
+impl Default for KpiConfig {
+    fn default() -> KpiConfig {
+        KpiConfig {
+            count_window: 20,
+            out_of_orderness_ms: 5_000,
+            allowed_lateness_ms: 24 * HOUR_MS,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// What happened to one request the KPIs count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    Decided {
+        band: Band,
+        decision: Decision,
+        probability: f32,
+        confidence: f32,
+        /// The client's own score differed from the edge's.
+        mismatch: bool,
+    },
+    Failed {
+        code: String,
+    },
+}
+
+/// One request as the aggregator sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub request_id: String,
+    pub branch: String,
+    pub received_at_ms: i64,
+    pub event_time_ms: i64,
+    pub latency_ms: f64,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandCounts {
+    pub bajo: u64,
+    pub medio: u64,
+    pub alto: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionCounts {
+    pub approve: u64,
+    pub review: u64,
+    pub decline: u64,
+}
+
+/// Mergeable aggregates of a set of observations.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub count: u64,
+    pub decisions: u64,
+    pub errors_by_code: BTreeMap<String, u64>,
+    pub bands: BandCounts,
+    pub outcomes: DecisionCounts,
+    /// Sums in arrival order, so a recomputation in the same order gives the same bits.
+    pub sum_probability: f64,
+    pub sum_confidence: f64,
+    pub mismatches: u64,
+    pub latency_ms: Sketch,
+    pub first_received_ms: Option<i64>,
+    pub last_received_ms: Option<i64>,
+}
+
+impl Stats {
+    pub fn add(&mut self, observation: &Observation) {
+        self.count += 1;
+        self.latency_ms.add(observation.latency_ms);
+        let received = observation.received_at_ms;
+        self.first_received_ms = Some(self.first_received_ms.map_or(received, |t| t.min(received)));
+        self.last_received_ms = Some(self.last_received_ms.map_or(received, |t| t.max(received)));
+        match &observation.outcome {
+            Outcome::Decided {
+                band,
+                decision,
+                probability,
+                confidence,
+                mismatch,
+            } => {
+                self.decisions += 1;
+                match band {
+                    Band::Bajo => self.bands.bajo += 1,
+                    Band::Medio => self.bands.medio += 1,
+                    Band::Alto => self.bands.alto += 1,
+                }
+                match decision {
+                    Decision::Approve => self.outcomes.approve += 1,
+                    Decision::Review => self.outcomes.review += 1,
+                    Decision::Decline => self.outcomes.decline += 1,
+                }
+                self.sum_probability += f64::from(*probability);
+                self.sum_confidence += f64::from(*confidence);
+                self.mismatches += u64::from(*mismatch);
+            }
+            Outcome::Failed { code } => {
+                *self.errors_by_code.entry(code.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &Stats) {
+        self.count += other.count;
+        self.decisions += other.decisions;
+        for (code, count) in &other.errors_by_code {
+            *self.errors_by_code.entry(code.clone()).or_default() += count;
+        }
+        self.bands.bajo += other.bands.bajo;
+        self.bands.medio += other.bands.medio;
+        self.bands.alto += other.bands.alto;
+        self.outcomes.approve += other.outcomes.approve;
+        self.outcomes.review += other.outcomes.review;
+        self.outcomes.decline += other.outcomes.decline;
+        self.sum_probability += other.sum_probability;
+        self.sum_confidence += other.sum_confidence;
+        self.mismatches += other.mismatches;
+        self.latency_ms.merge(&other.latency_ms);
+        self.first_received_ms = match (self.first_received_ms, other.first_received_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_received_ms = match (self.last_received_ms, other.last_received_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors_by_code.values().sum()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let decisions = self.decisions as f64;
+        let mean = |sum: f64| (self.decisions > 0).then(|| sum / decisions);
+        Summary {
+            count: self.count,
+            decisions: self.decisions,
+            errors: self.errors(),
+            errors_by_code: self.errors_by_code.clone(),
+            success_rate: (self.count > 0).then(|| decisions / self.count as f64),
+            error_rate: (self.count > 0).then(|| self.errors() as f64 / self.count as f64),
+            latency_ms: Percentiles {
+                p50: self.latency_ms.quantile(0.50),
+                p95: self.latency_ms.quantile(0.95),
+                p99: self.latency_ms.quantile(0.99),
+                max: self.latency_ms.max(),
+            },
+            latency_sum_ms: self.latency_ms.sum(),
+            bands: self.bands,
+            outcomes: self.outcomes,
+            default_risk_ratio: (self.bands.bajo > 0)
+                .then(|| self.bands.alto as f64 / self.bands.bajo as f64),
+            mean_probability: mean(self.sum_probability),
+            mean_confidence: mean(self.sum_confidence),
+            mismatches: self.mismatches,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// The aggregates as the API shows them; rates and means are absent when undefined.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub count: u64,
+    pub decisions: u64,
+    pub errors: u64,
+    pub errors_by_code: BTreeMap<String, u64>,
+    pub success_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub latency_ms: Percentiles,
+    pub latency_sum_ms: f64,
+    pub bands: BandCounts,
+    pub outcomes: DecisionCounts,
+    /// Predicted high-risk (`alto`) over predicted low-risk (`bajo`) decisions.
+    pub default_risk_ratio: Option<f64>,
+    pub mean_probability: Option<f64>,
+    pub mean_confidence: Option<f64>,
+    pub mismatches: u64,
+}
+
+/// A count-based window still filling up.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenCountWindow {
+    pub index: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub stats: Stats,
+}
+
+/// A closed count-based window: N decisions, stored in `kpi_windows`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountWindow {
+    pub index: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub duration_ms: i64,
+    pub count: u64,
+    /// Decisions per second between the first and last decision's arrival.
+    pub rate_per_s: f64,
+    pub summary: Summary,
+}
+
+impl CountWindow {
+    /// Closes a window from the decisions it holds; also used to recompute a window from
+    /// stored decision rows, which must give the same answer.
+    pub fn close(index: u64, first_seq: u64, last_seq: u64, stats: &Stats) -> CountWindow {
+        let start_ms = stats.first_received_ms.unwrap_or_default();
+        let end_ms = stats.last_received_ms.unwrap_or(start_ms);
+        let duration_ms = end_ms - start_ms;
+        CountWindow {
+            index,
+            first_seq,
+            last_seq,
+            start_ms,
+            end_ms,
+            duration_ms,
+            count: stats.decisions,
+            rate_per_s: stats.decisions as f64 * 1_000.0 / duration_ms.max(1) as f64,
+            summary: stats.summary(),
+        }
+    }
+}
+
+/// The length of an event-time window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Span {
+    #[serde(rename = "1m")]
+    Minute,
+    #[serde(rename = "1h")]
+    Hour,
+}
+
+impl Span {
+    pub const ALL: [Span; 2] = [Span::Minute, Span::Hour];
+
+    pub fn ms(self) -> i64 {
+        match self {
+            Span::Minute => MINUTE_MS,
+            Span::Hour => HOUR_MS,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Span::Minute => "1m",
+            Span::Hour => "1h",
+        }
+    }
+
+    pub fn start_of(self, time_ms: i64) -> i64 {
+        time_ms.div_euclid(self.ms()) * self.ms()
+    }
+}
+
+/// An event-time window of one branch (or [`ALL_BRANCHES`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventWindow {
+    pub span: Span,
+    pub branch: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The watermark has passed its end.
+    pub closed: bool,
+    /// A late event changed it after it closed.
+    pub revised: bool,
+    pub stats: Stats,
+}
+
+impl EventWindow {
+    /// The storage key: stable and ordered by span, branch, then start.
+    pub fn key(&self) -> String {
+        window_key(self.span, &self.branch, self.start_ms)
+    }
+}
+
+pub fn window_key(span: Span, branch: &str, start_ms: i64) -> String {
+    format!("ew|{}|{branch}|{start_ms:015}", span.as_str())
+}
+
+/// An event that arrived later than the allowed lateness: its decision is stored, the
+/// event-time windows are left alone, and it is recorded in the late-events table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LateEvent {
+    pub request_id: String,
+    pub branch: String,
+    pub event_time_ms: i64,
+    pub received_at_ms: i64,
+    pub watermark_ms: i64,
+}
+
+/// Everything the aggregator keeps apart from the event-time windows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Core {
+    /// Sequence number of the next decision; a decision's `kpi_seq`.
+    pub next_seq: u64,
+    pub max_event_time_ms: Option<i64>,
+    pub totals: Stats,
+    pub late_events: u64,
+    pub revisions: u64,
+    pub open_count_window: OpenCountWindow,
+}
+
+impl Core {
+    pub fn watermark_ms(&self, config: &KpiConfig) -> Option<i64> {
+        self.max_event_time_ms
+            .map(|max| max - config.out_of_orderness_ms)
+    }
+}
+
+/// What one observation changed, for the edge to store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Effects {
+    /// The decision's sequence number (none for a failed request).
+    pub seq: Option<u64>,
+    /// The count window this decision belongs to.
+    pub count_window: Option<u64>,
+    pub closed_count_window: Option<CountWindow>,
+    pub late: Option<LateEvent>,
+    /// Closed event-time windows that were just closed or revised.
+    pub event_windows: Vec<EventWindow>,
+}
+
+/// The aggregator. Its state is [`Core`] plus the event-time windows, persisted separately so
+/// that one observation rewrites only the few windows it touched.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Aggregator {
+    config: KpiConfig,
+    core: Core,
+    windows: BTreeMap<String, EventWindow>,
+    open_windows: BTreeSet<String>,
+    dirty: BTreeSet<String>,
+    removed: BTreeSet<String>,
+}
+
+impl Aggregator {
+    pub fn new(config: KpiConfig) -> Aggregator {
+        Aggregator::restore(config, Core::default(), Vec::new())
+    }
+
+    /// Rebuilds an aggregator from what [`Self::core`] and [`Self::take_changes`] stored.
+    pub fn restore(config: KpiConfig, core: Core, windows: Vec<EventWindow>) -> Aggregator {
+        let open_windows = windows
+            .iter()
+            .filter(|window| !window.closed)
+            .map(EventWindow::key)
+            .collect();
+        Aggregator {
+            config,
+            core,
+            windows: windows
+                .into_iter()
+                .map(|window| (window.key(), window))
+                .collect(),
+            open_windows,
+            dirty: BTreeSet::new(),
+            removed: BTreeSet::new(),
+        }
+    }
+
+    pub fn config(&self) -> &KpiConfig {
+        &self.config
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.core.watermark_ms(&self.config)
+    }
+
+    /// Windows changed and removed since the last call, for the storage to write and delete.
+    pub fn take_changes(&mut self) -> (Vec<EventWindow>, Vec<String>) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let changed = dirty
+            .iter()
+            .filter_map(|key| self.windows.get(key).cloned())
+            .collect();
+        let removed = std::mem::take(&mut self.removed).into_iter().collect();
+        (changed, removed)
+    }
+
+    /// Counts one observation. `now_ms` is the edge's clock; event times later than it do
+    /// not move the watermark, so one device with a clock ahead cannot make everyone late.
+    pub fn observe(&mut self, observation: &Observation, now_ms: i64) -> Effects {
+        let mut effects = Effects::default();
+        self.core.totals.add(observation);
+        if matches!(observation.outcome, Outcome::Decided { .. }) {
+            let seq = self.core.next_seq;
+            self.core.next_seq += 1;
+            effects.seq = Some(seq);
+            let open = &mut self.core.open_count_window;
+            effects.count_window = Some(open.index);
+            open.first_seq.get_or_insert(seq);
+            open.last_seq = Some(seq);
+            open.stats.add(observation);
+            if open.stats.decisions >= u64::from(self.config.count_window.max(1)) {
+                let first = open.first_seq.unwrap_or(seq);
+                effects.closed_count_window =
+                    Some(CountWindow::close(open.index, first, seq, &open.stats));
+                self.core.open_count_window = OpenCountWindow {
+                    index: open.index + 1,
+                    ..OpenCountWindow::default()
+                };
+            }
+        }
+        let event_time = observation.event_time_ms;
+        let too_late = self
+            .watermark_ms()
+            .filter(|watermark| event_time < watermark - self.config.allowed_lateness_ms);
+        if let Some(watermark_ms) = too_late {
+            self.core.late_events += 1;
+            effects.late = Some(LateEvent {
+                request_id: observation.request_id.clone(),
+                branch: observation.branch.clone(),
+                event_time_ms: event_time,
+                received_at_ms: observation.received_at_ms,
+                watermark_ms,
+            });
+        } else {
+            let mut revised = false;
+            for span in Span::ALL {
+                for branch in [ALL_BRANCHES, observation.branch.as_str()] {
+                    let start_ms = span.start_of(event_time);
+                    let key = window_key(span, branch, start_ms);
+                    let window = self.windows.entry(key.clone()).or_insert_with(|| {
+                        self.open_windows.insert(key.clone());
+                        EventWindow {
+                            span,
+                            branch: branch.to_owned(),
+                            start_ms,
+                            end_ms: start_ms + span.ms(),
+                            closed: false,
+                            revised: false,
+                            stats: Stats::default(),
+                        }
+                    });
+                    window.stats.add(observation);
+                    if window.closed {
+                        window.revised = true;
+                        revised = true;
+                        effects.event_windows.push(window.clone());
+                    }
+                    self.dirty.insert(key);
+                    self.removed.remove(&window_key(span, branch, start_ms));
+                }
+            }
+            self.core.revisions += u64::from(revised);
+        }
+        let bounded = event_time.min(now_ms);
+        self.core.max_event_time_ms = Some(
+            self.core
+                .max_event_time_ms
+                .map_or(bounded, |max| max.max(bounded)),
+        );
+        self.close_and_evict(&mut effects);
+        effects
+    }
+
+    fn close_and_evict(&mut self, effects: &mut Effects) {
+        let Some(watermark) = self.watermark_ms() else {
+            return;
+        };
+        let closing: Vec<String> = self
+            .open_windows
+            .iter()
+            .filter(|key| {
+                self.windows
+                    .get(*key)
+                    .is_some_and(|w| w.end_ms <= watermark)
+            })
+            .cloned()
+            .collect();
+        for key in closing {
+            self.open_windows.remove(&key);
+            if let Some(window) = self.windows.get_mut(&key) {
+                window.closed = true;
+                effects.event_windows.push(window.clone());
+                self.dirty.insert(key);
+            }
+        }
+        let horizon = watermark - self.config.allowed_lateness_ms;
+        let expired: Vec<String> = self
+            .windows
+            .iter()
+            .filter(|(_, window)| window.closed && window.end_ms < horizon - HOUR_MS)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in expired {
+            self.windows.remove(&key);
+            self.dirty.remove(&key);
+            self.removed.insert(key);
+        }
+    }
+
+    /// Merged stats of one branch's (or all branches') windows of `span` starting in
+    /// `[from_ms, to_ms)`, with one point per window for charts.
+    pub fn range(
+        &self,
+        span: Span,
+        branch: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> (Stats, Vec<SeriesPoint>) {
+        let low = window_key(span, branch, from_ms.max(0));
+        let high = window_key(span, branch, to_ms.max(0));
+        let mut merged = Stats::default();
+        let mut series = Vec::new();
+        for window in self.windows.range(low..high).map(|(_, window)| window) {
+            merged.merge(&window.stats);
+            series.push(SeriesPoint::of(window));
+        }
+        (merged, series)
+    }
+
+    /// A rolling view ending at `now_ms`, with the performance state of the last 5 minutes
+    /// of all branches.
+    pub fn view(&self, view: View, branch: Option<&str>, now_ms: i64) -> KpiView {
+        let (span, duration) = view.shape();
+        let to_ms = span.start_of(now_ms) + span.ms();
+        let from_ms = to_ms - duration;
+        let (stats, series) = self.range(span, branch.unwrap_or(ALL_BRANCHES), from_ms, to_ms);
+        let (recent, _) = self.range(
+            Span::Minute,
+            ALL_BRANCHES,
+            to_ms - View::FiveMinutes.shape().1,
+            to_ms,
+        );
+        let performance = self.config.thresholds.assess(
+            &recent.summary(),
+            recent.decisions as f64 * 1_000.0 / View::FiveMinutes.shape().1 as f64,
+        );
+        KpiView {
+            window: view,
+            branch: branch.map(str::to_owned),
+            from_ms,
+            to_ms,
+            throughput_per_s: stats.decisions as f64 * 1_000.0 / duration as f64,
+            summary: stats.summary(),
+            series,
+            late_events: self.core.late_events,
+            revisions: self.core.revisions,
+            watermark_ms: self.watermark_ms(),
+            state: performance.state,
+            alerts: performance.alerts,
+        }
+    }
+}
+
+/// The rolling views `GET /api/v1/kpis` offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum View {
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "24h")]
+    OneDay,
+}
+
+impl View {
+    pub fn parse(text: &str) -> Option<View> {
+        match text {
+            "5m" => Some(View::FiveMinutes),
+            "1h" => Some(View::OneHour),
+            "24h" => Some(View::OneDay),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::FiveMinutes => "5m",
+            View::OneHour => "1h",
+            View::OneDay => "24h",
+        }
+    }
+
+    /// Which windows make the view, and how long it is.
+    fn shape(self) -> (Span, i64) {
+        match self {
+            View::FiveMinutes => (Span::Minute, 5 * MINUTE_MS),
+            View::OneHour => (Span::Minute, HOUR_MS),
+            View::OneDay => (Span::Hour, 24 * HOUR_MS),
+        }
+    }
+
+    /// How long a cached answer is fresh, and how long after that it may still be served
+    /// (marked stale) while a fresh one is computed.
+    pub fn cache_ttl_ms(self) -> (i64, i64) {
+        match self {
+            View::FiveMinutes => (1_000, 10_000),
+            View::OneHour => (5_000, 60_000),
+            View::OneDay => (30_000, 300_000),
+        }
+    }
+}
+
+/// One window in a chart series.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    pub start_ms: i64,
+    pub decisions: u64,
+    pub errors: u64,
+    pub latency_ms: Percentiles,
+    pub bands: BandCounts,
+    pub revised: bool,
+}
+
+impl SeriesPoint {
+    fn of(window: &EventWindow) -> SeriesPoint {
+        let summary = window.stats.summary();
+        SeriesPoint {
+            start_ms: window.start_ms,
+            decisions: summary.decisions,
+            errors: summary.errors,
+            latency_ms: summary.latency_ms,
+            bands: summary.bands,
+            revised: window.revised,
+        }
+    }
+}
+
+/// `GET /api/v1/kpis`: a rolling view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KpiView {
+    pub window: View,
+    pub branch: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub throughput_per_s: f64,
+    pub summary: Summary,
+    pub series: Vec<SeriesPoint>,
+    pub late_events: u64,
+    pub revisions: u64,
+    pub watermark_ms: Option<i64>,
+    pub state: PerformanceState,
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PerformanceState {
+    Excelente,
+    Bueno,
+    Regular,
+    Critico,
+}
+
+impl PerformanceState {
+    pub const ALL: [PerformanceState; 4] = [
+        PerformanceState::Excelente,
+        PerformanceState::Bueno,
+        PerformanceState::Regular,
+        PerformanceState::Critico,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PerformanceState::Excelente => "EXCELENTE",
+            PerformanceState::Bueno => "BUENO",
+            PerformanceState::Regular => "REGULAR",
+            PerformanceState::Critico => "CRITICO",
+        }
+    }
+}
+
+/// A threshold the last five minutes crossed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub metric: String,
+    pub state: PerformanceState,
+    pub value: f64,
+    /// The limit that was exceeded (or, for throughput, not reached).
+    pub threshold: f64,
+    pub message: Message,
+}
+
+/// Limits for BUENO, REGULAR and CRITICO: a value past `limits[i]` is at least state `i + 1`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub p95_latency_ms: [f64; 3],
+    pub error_rate: [f64; 3],
+    /// Minimum decisions per second; all zero disables the check (an idle night is fine).
+    pub min_throughput_per_s: [f64; 3],
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            p95_latency_ms: [50.0, 150.0, 500.0],
+            error_rate: [0.01, 0.02, 0.05],
+            min_throughput_per_s: [0.0, 0.0, 0.0],
+        }
+    }
+}
+
+/// The state and the alerts that caused it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    pub state: PerformanceState,
+    pub alerts: Vec<Alert>,
+}
+
+impl Thresholds {
+    pub fn assess(&self, summary: &Summary, throughput_per_s: f64) -> Assessment {
+        let mut alerts = Vec::new();
+        let grade_above =
+            |value: f64, limits: &[f64; 3]| limits.iter().filter(|limit| value > **limit).count();
+        if let Some(p95) = summary.latency_ms.p95 {
+            let grade = grade_above(p95, &self.p95_latency_ms);
+            if grade > 0 {
+                alerts.push(Alert {
+                    metric: "latency_p95_ms".into(),
+                    state: PerformanceState::ALL[grade],
+                    value: p95,
+                    threshold: self.p95_latency_ms[grade - 1],
+                    message: Message::new(
+                        format!(
+                            "Latencia p95 de {p95:.1} ms por encima de {} ms.",
+                            self.p95_latency_ms[grade - 1]
+                        ),
+                        format!(
+                            "p95 latency {p95:.1} ms above {} ms.",
+                            self.p95_latency_ms[grade - 1]
+                        ),
+                    ),
+                });
+            }
+        }
+        if let Some(rate) = summary.error_rate {
+            let grade = grade_above(rate, &self.error_rate);
+            if grade > 0 {
+                let limit = self.error_rate[grade - 1];
+                alerts.push(Alert {
+                    metric: "error_rate".into(),
+                    state: PerformanceState::ALL[grade],
+                    value: rate,
+                    threshold: limit,
+                    message: Message::new(
+                        format!(
+                            "Tasa de error del {:.1} % por encima del {:.1} %.",
+                            rate * 100.0,
+                            limit * 100.0
+                        ),
+                        format!(
+                            "Error rate {:.1} % above {:.1} %.",
+                            rate * 100.0,
+                            limit * 100.0
+                        ),
+                    ),
+                });
+            }
+        }
+        let grade = self
+            .min_throughput_per_s
+            .iter()
+            .filter(|floor| throughput_per_s < **floor)
+            .count();
+        if grade > 0 {
+            let floor = self.min_throughput_per_s[grade - 1];
+            alerts.push(Alert {
+                metric: "throughput_per_s".into(),
+                state: PerformanceState::ALL[grade],
+                value: throughput_per_s,
+                threshold: floor,
+                message: Message::new(
+                    format!(
+                        "Rendimiento de {throughput_per_s:.2} decisiones/s por debajo de {floor}."
+                    ),
+                    format!("Throughput {throughput_per_s:.2} decisions/s below {floor}."),
+                ),
+            });
+        }
+        let state = alerts
+            .iter()
+            .map(|alert| alert.state)
+            .max()
+            .unwrap_or(PerformanceState::Excelente);
+        Assessment { state, alerts }
+    }
+}
