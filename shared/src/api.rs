@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::Application;
 use crate::i18n::Message;
+use crate::kpi::{CountWindow, KpiView};
 use crate::model::{ModelVersion, Score};
 use crate::validation::FieldError;
 
@@ -14,6 +15,22 @@ pub const SCORE_PATH: &str = "/api/v1/score";
 pub const SCORE_BATCH_PATH: &str = "/api/v1/score/batch";
 /// The liveness endpoint.
 pub const HEALTH_PATH: &str = "/healthz";
+/// Decision events scored elsewhere, queued for the edge.
+pub const EVENTS_PATH: &str = "/api/v1/events";
+/// Stored decisions (officers).
+pub const DECISIONS_PATH: &str = "/api/v1/decisions";
+/// Dead letters (officers).
+pub const DEAD_LETTERS_PATH: &str = "/api/v1/dead-letters";
+/// Rolling KPI views (officers).
+pub const KPIS_PATH: &str = "/api/v1/kpis";
+/// Closed count-based KPI windows (officers).
+pub const KPI_WINDOWS_PATH: &str = "/api/v1/kpis/windows";
+/// Prometheus exposition (officers).
+pub const METRICS_PATH: &str = "/metrics";
+/// The branch a scoring request belongs to (optional).
+pub const BRANCH_HEADER: &str = "X-Branch";
+/// The applicant a scoring request is about (optional).
+pub const APPLICANT_HEADER: &str = "X-Applicant-ID";
 /// The header that carries a caller's idempotency key, echoed back on every answer.
 pub const REQUEST_ID_HEADER: &str = "X-Request-ID";
 /// Longest accepted `X-Request-ID`; a UUID has 36 characters.
@@ -43,6 +60,10 @@ pub struct ScoreResponse {
     pub application: Application,
     pub score: Score,
     pub timing: Vec<StageTiming>,
+    /// True when an earlier request with the same id stored this decision: the answer is
+    /// the stored one and nothing new was written.
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 /// `200 OK` from `POST /api/v1/score/batch`: one result per item, in order.
@@ -60,6 +81,11 @@ pub struct BatchResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchItem {
     pub index: usize,
+    /// The item's stored decision id: the batch's request id, a colon, and the index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub replayed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<Score>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +117,51 @@ pub struct Health {
     pub service: String,
     pub version: String,
     pub model_version: ModelVersion,
+    /// Reachability of D1, the KPI Durable Object and the queue; empty where not probed.
+    #[serde(default)]
+    pub checks: Vec<HealthCheck>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub name: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `200 OK` from `GET /api/v1/kpis`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KpiResponse {
+    pub view: KpiView,
+    /// The answer is older than the view's TTL; a fresh one is being computed.
+    pub stale: bool,
+    pub cache_key: String,
+    pub computed_at_ms: i64,
+    pub cache: CacheStats,
+    pub dead_letters_open: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub stale_hits: u64,
+    pub misses: u64,
+    pub hit_rate: Option<f64>,
+}
+
+/// `200 OK` from `GET /api/v1/kpis/windows`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountWindowList {
+    pub windows: Vec<CountWindow>,
+}
+
+/// The body of `POST /api/v1/dead-letters/{id}/replay`: optionally a corrected application.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    #[serde(default)]
+    pub application: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 
 use valle_shared::api::{ErrorBody, ErrorResponse};
 use valle_shared::batch::BatchError;
+use valle_shared::events::{EventsError, MetaError};
+use valle_shared::validation::FieldError;
+
+use crate::store::StoreError;
 use valle_shared::model::ModelError;
 use valle_shared::validation::RequestError;
 use valle_shared::Message;
@@ -28,6 +32,20 @@ pub enum ApiError {
     NotFound,
     #[error("invalid X-Request-ID header")]
     InvalidRequestId,
+    #[error(transparent)]
+    Events(#[from] EventsError),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error("invalid query parameters")]
+    Query(Vec<FieldError>),
+    #[error("missing or wrong officer token")]
+    Unauthorized,
+    #[error("no officer token is configured")]
+    AuthNotConfigured,
+    #[error("rate limited; retry after {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -36,9 +54,17 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Request(RequestError::TooLarge { .. })
-            | ApiError::Batch(BatchError::Body(RequestError::TooLarge { .. })) => 413,
-            ApiError::Request(_) | ApiError::Batch(_) | ApiError::InvalidRequestId => 400,
-            ApiError::Model(_) => 503,
+            | ApiError::Batch(BatchError::Body(RequestError::TooLarge { .. }))
+            | ApiError::Events(EventsError::Body(RequestError::TooLarge { .. })) => 413,
+            ApiError::Request(_)
+            | ApiError::Batch(_)
+            | ApiError::Events(_)
+            | ApiError::Meta(_)
+            | ApiError::Query(_)
+            | ApiError::InvalidRequestId => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Model(_) | ApiError::Store(_) | ApiError::AuthNotConfigured => 503,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::NotFound => 404,
@@ -50,6 +76,13 @@ impl ApiError {
         match self {
             ApiError::Request(error) => error.code(),
             ApiError::Batch(error) => error.code(),
+            ApiError::Events(error) => error.code(),
+            ApiError::Meta(error) => error.code(),
+            ApiError::Query(_) => "E_QUERY",
+            ApiError::Unauthorized => "E_UNAUTHORIZED",
+            ApiError::AuthNotConfigured => "E_AUTH_NOT_CONFIGURED",
+            ApiError::RateLimited { .. } => "E_RATE_LIMITED",
+            ApiError::Store(_) => "E_STORE",
             ApiError::Model(_) => "E_MODEL",
             ApiError::UnsupportedMediaType(_) => "E_CONTENT_TYPE",
             ApiError::MethodNotAllowed { .. } => "E_METHOD",
@@ -63,6 +96,29 @@ impl ApiError {
         match self {
             ApiError::Request(error) => error.message(),
             ApiError::Batch(error) => error.message(),
+            ApiError::Events(error) => error.message(),
+            ApiError::Meta(error) => error.message(),
+            ApiError::Query(_) => Message::new(
+                "Parámetros de consulta no válidos; vea fields.",
+                "Invalid query parameters; see fields.",
+            ),
+            ApiError::Unauthorized => Message::new(
+                "Se requiere el token de oficial: Authorization: Bearer <token>.",
+                "An officer token is required: Authorization: Bearer <token>.",
+            ),
+            ApiError::AuthNotConfigured => Message::new(
+                "El acceso de oficiales no está configurado en este servidor.",
+                "Officer access is not configured on this server.",
+            ),
+            ApiError::RateLimited { retry_after_s } => Message::new(
+                format!("Demasiadas solicitudes; reintente en {retry_after_s} s."),
+                format!("Too many requests; retry in {retry_after_s} s."),
+            ),
+            // Storage details go to the log; the client learns only that it may retry.
+            ApiError::Store(_) => Message::new(
+                "El almacenamiento no está disponible; reintente con el mismo X-Request-ID.",
+                "Storage is unavailable; retry with the same X-Request-ID.",
+            ),
             ApiError::Model(_) => Message::new(
                 "El modelo de puntuación no está disponible; inténtelo más tarde.",
                 "The scoring model is unavailable; please retry later.",
@@ -96,6 +152,7 @@ impl ApiError {
             request_id: request_id.map(str::to_owned),
             fields: match self {
                 ApiError::Request(error) => error.field_errors().to_vec(),
+                ApiError::Query(fields) => fields.clone(),
                 _ => Vec::new(),
             },
         }
@@ -114,6 +171,13 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 response.with_header("accept-post", "application/json")
             }
+            ApiError::Unauthorized => {
+                response.with_header("www-authenticate", "Bearer realm=\"valle\"")
+            }
+            ApiError::RateLimited { retry_after_s } => {
+                response.with_header("retry-after", retry_after_s.to_string())
+            }
+            ApiError::Store(_) | ApiError::Model(_) => response.with_header("retry-after", "1"),
             _ => response,
         }
     }

@@ -5,15 +5,20 @@
 pub struct RequestHead {
     pub method: String,
     pub path: String,
+    /// The query string without its `?`, undecoded.
+    pub query: String,
     /// Header names in lower case, in arrival order.
     pub headers: Vec<(String, String)>,
 }
 
 impl RequestHead {
-    pub fn new(method: &str, path: &str) -> RequestHead {
+    /// A head for `target`, a path with an optional `?query`.
+    pub fn new(method: &str, target: &str) -> RequestHead {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         RequestHead {
             method: method.to_owned(),
             path: path.to_owned(),
+            query: query.to_owned(),
             headers: Vec::new(),
         }
     }

@@ -5,7 +5,11 @@
 
 pub mod error;
 pub mod http;
+pub mod kpi_object;
+pub mod memory;
+pub mod pipeline;
 pub mod routes;
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

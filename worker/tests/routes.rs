@@ -1,11 +1,14 @@
 //! The router and error mapping on the host: every route, method, content type and body class.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
 use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse};
+use valle_shared::kpi::KpiConfig;
+use valle_shared::ops::SwrCache;
 use valle_shared::{parse_application, Model};
 use valle_worker::http::{HttpResponse, RequestHead};
+use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::routes::{prepare, Clock, Context};
 
 /// A clock that advances a quarter millisecond every time it is read.
@@ -22,10 +25,14 @@ impl Clock for SteppingClock {
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 
 fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
+    let backend = MemoryBackend::new(KpiConfig::default());
     let clock = SteppingClock(Cell::new(1000.0));
+    let cache = RefCell::new(SwrCache::new(8));
     let context = Context {
         clock: &clock,
         new_request_id: &|| "generated-id".to_owned(),
+        officer_token: Some("officer-secret"),
+        kpi_cache: &cache,
     };
     let prepared = prepare(&head, &context);
     let body = if prepared.needs_body() {
@@ -33,7 +40,7 @@ fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
     } else {
         Ok(Vec::new())
     };
-    prepared.finish(body, &context)
+    block_on(prepared.finish(body, &context, &backend)).0
 }
 
 fn json_post(body: &str) -> RequestHead {
@@ -163,7 +170,7 @@ fn headers_on_every_answer() {
     // The stepping clock makes every stage a quarter millisecond.
     assert_eq!(
         response.header("server-timing"),
-        Some("read;dur=0.250, parse;dur=0.250, validate;dur=0.250, score;dur=0.250, respond;dur=0.250, total;dur=1.250")
+        Some("read;dur=0.250, parse;dur=0.250, validate;dur=0.250, decide;dur=0.750, respond;dur=0.250, total;dur=1.750")
     );
     let answer: ScoreResponse = serde_json::from_slice(&response.body).expect("score body");
     let names: Vec<&str> = answer
@@ -171,7 +178,7 @@ fn headers_on_every_answer() {
         .iter()
         .map(|stage| stage.name.as_str())
         .collect();
-    assert_eq!(names, ["read", "parse", "validate", "score", "total"]);
+    assert_eq!(names, ["read", "parse", "validate", "decide", "total"]);
 
     let response = send(RequestHead::new("PUT", "/api/v1/score"), b"");
     assert_eq!(response.header("allow"), Some("POST"));
@@ -195,12 +202,17 @@ fn validation_errors_are_the_shared_validators_own() {
 #[test]
 fn a_failed_body_read_is_an_internal_error_without_details() {
     let clock = SteppingClock(Cell::new(0.0));
+    let cache = RefCell::new(SwrCache::new(8));
     let context = Context {
         clock: &clock,
         new_request_id: &|| "id".to_owned(),
+        officer_token: None,
+        kpi_cache: &cache,
     };
+    let backend = MemoryBackend::new(KpiConfig::default());
     let prepared = prepare(&json_post(VALID), &context);
-    let response = prepared.finish(Err("socket closed".to_owned()), &context);
+    let (response, _) =
+        block_on(prepared.finish(Err("socket closed".to_owned()), &context, &backend));
     assert_eq!(response.status, 500);
     let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
     assert_eq!(answer.error.code, "E_INTERNAL");

@@ -1,0 +1,335 @@
+//! In-memory backends with the edge's semantics (idempotent inserts, newest-first pages,
+//! one dead letter per event), and switches to inject failures, for host tests.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::events::QueuedEvent;
+use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, Observation, View};
+use valle_shared::ops::{RateLimit, TokenBucket};
+
+use crate::kpi_object::{D1Write, KpiService, KvStore};
+use crate::store::{
+    DeadLetter, DeadLetterStore, DecisionStore, EventQueue, HealthProbe, Inserted, KpiSink,
+    KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
+};
+
+#[derive(Default)]
+pub struct MemoryKv(RefCell<BTreeMap<String, String>>);
+
+impl KvStore for MemoryKv {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.borrow().get(key).cloned()
+    }
+
+    fn put(&self, key: &str, value: &str) {
+        self.0.borrow_mut().insert(key.to_owned(), value.to_owned());
+    }
+
+    fn delete(&self, key: &str) {
+        self.0.borrow_mut().remove(key);
+    }
+
+    fn scan(&self, prefix: &str) -> Vec<(String, String)> {
+        self.0
+            .borrow()
+            .range(prefix.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+}
+
+/// Every backend in memory. The KPI object keeps its state in `kv`, so a test can drop the
+/// service and build a new one over the same store, as a restart does.
+pub struct MemoryBackend {
+    pub decisions: RefCell<BTreeMap<String, DecisionRecord>>,
+    pub dead_letters: RefCell<Vec<DeadLetter>>,
+    pub count_windows: RefCell<Vec<CountWindow>>,
+    pub late_events: RefCell<Vec<String>>,
+    pub queued: RefCell<Vec<QueuedEvent>>,
+    pub kv: MemoryKv,
+    pub kpi: RefCell<KpiService>,
+    pub now_ms: Cell<i64>,
+    pub rate_limit: RateLimit,
+    buckets: RefCell<BTreeMap<String, TokenBucket>>,
+    /// Fail this many of the next decision inserts.
+    pub failing_inserts: Cell<u32>,
+    /// Fail every KPI call while set.
+    pub failing_kpi: Cell<bool>,
+}
+
+impl MemoryBackend {
+    pub fn new(config: KpiConfig) -> MemoryBackend {
+        MemoryBackend {
+            decisions: RefCell::default(),
+            dead_letters: RefCell::default(),
+            count_windows: RefCell::default(),
+            late_events: RefCell::default(),
+            queued: RefCell::default(),
+            kv: MemoryKv::default(),
+            kpi: RefCell::new(KpiService::new(config)),
+            now_ms: Cell::new(1_795_428_000_000),
+            rate_limit: RateLimit::default(),
+            buckets: RefCell::default(),
+            failing_inserts: Cell::new(0),
+            failing_kpi: Cell::new(false),
+        }
+    }
+
+    /// Applies the KPI object's outbox as the edge's flush does.
+    fn flush(&self) {
+        let pending = KpiService::pending(&self.kv);
+        for (_, write) in &pending {
+            match write {
+                D1Write::DecisionPlace {
+                    request_id,
+                    seq,
+                    count_window,
+                } => {
+                    if let Some(record) = self.decisions.borrow_mut().get_mut(request_id) {
+                        record.kpi_seq = Some(*seq);
+                        record.kpi_window = Some(*count_window);
+                    }
+                }
+                D1Write::CountWindow(window) => {
+                    let mut windows = self.count_windows.borrow_mut();
+                    windows.retain(|stored| stored.index != window.index);
+                    windows.push(window.clone());
+                }
+                D1Write::Late(late) => self.late_events.borrow_mut().push(late.request_id.clone()),
+                D1Write::EventWindow(_) => {}
+            }
+        }
+        let keys: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
+        KpiService::acknowledge(&self.kv, &keys);
+    }
+
+    fn kpi_available(&self) -> Result<(), StoreError> {
+        if self.failing_kpi.get() {
+            Err(StoreError::new("kpi", "injected failure"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl DecisionStore for MemoryBackend {
+    async fn insert_decision(&self, record: &DecisionRecord) -> Result<Inserted, StoreError> {
+        if self.failing_inserts.get() > 0 {
+            self.failing_inserts.set(self.failing_inserts.get() - 1);
+            return Err(StoreError::new("d1", "injected failure"));
+        }
+        let mut decisions = self.decisions.borrow_mut();
+        match decisions.get(&record.request_id) {
+            Some(stored) => Ok(Inserted::Existing(stored.clone())),
+            None => {
+                decisions.insert(record.request_id.clone(), record.clone());
+                Ok(Inserted::New)
+            }
+        }
+    }
+
+    async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        Ok(self.decisions.borrow().get(request_id).cloned())
+    }
+
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
+        let decisions = self.decisions.borrow();
+        let mut matching: Vec<&DecisionRecord> = decisions
+            .values()
+            .filter(|r| query.from_ms.is_none_or(|from| r.received_at_ms >= from))
+            .filter(|r| query.to_ms.is_none_or(|to| r.received_at_ms <= to))
+            .filter(|r| query.branch.as_ref().is_none_or(|b| &r.branch == b))
+            .filter(|r| query.band.is_none_or(|band| r.score.band == band))
+            .filter(|r| query.decision.is_none_or(|d| r.score.decision == d))
+            .filter(|r| query.channel.is_none_or(|c| r.channel == c))
+            .filter(|r| {
+                query.cursor.as_ref().is_none_or(|cursor| {
+                    (r.received_at_ms, r.request_id.as_str())
+                        < (cursor.received_at_ms, cursor.request_id.as_str())
+                })
+            })
+            .collect();
+        matching.sort_by(|a, b| {
+            (b.received_at_ms, &b.request_id).cmp(&(a.received_at_ms, &a.request_id))
+        });
+        let more = matching.len() > query.limit;
+        let page: Vec<DecisionRecord> = matching.into_iter().take(query.limit).cloned().collect();
+        let next_cursor = more.then(|| page.last()).flatten().map(|last| {
+            Cursor {
+                received_at_ms: last.received_at_ms,
+                request_id: last.request_id.clone(),
+            }
+            .encode()
+        });
+        Ok(DecisionPage {
+            decisions: page,
+            next_cursor,
+        })
+    }
+
+    async fn list_count_windows(
+        &self,
+        limit: usize,
+        before_index: Option<u64>,
+    ) -> Result<Vec<CountWindow>, StoreError> {
+        let mut windows: Vec<CountWindow> = self
+            .count_windows
+            .borrow()
+            .iter()
+            .filter(|w| before_index.is_none_or(|before| w.index < before))
+            .cloned()
+            .collect();
+        windows.sort_by(|a, b| b.index.cmp(&a.index));
+        windows.truncate(limit);
+        Ok(windows)
+    }
+}
+
+impl DeadLetterStore for MemoryBackend {
+    async fn put_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError> {
+        let mut letters = self.dead_letters.borrow_mut();
+        if let Some(existing) = letters
+            .iter_mut()
+            .find(|l| l.event_id == letter.payload.event_id)
+        {
+            existing.payload = letter.payload.clone();
+            existing.error_code = letter.error_code.clone();
+            existing.error_message = letter.error_message.clone();
+            existing.attempts += letter.attempts;
+            existing.status = "open".to_owned();
+            existing.last_failed_at_ms = letter.failed_at_ms;
+            return Ok(());
+        }
+        let id = letters.len() as i64 + 1;
+        letters.push(DeadLetter {
+            id,
+            event_id: letter.payload.event_id.clone(),
+            payload: letter.payload.clone(),
+            error_code: letter.error_code.clone(),
+            error_message: letter.error_message.clone(),
+            attempts: letter.attempts,
+            status: "open".to_owned(),
+            first_failed_at_ms: letter.failed_at_ms,
+            last_failed_at_ms: letter.failed_at_ms,
+            replayed_at_ms: None,
+        });
+        Ok(())
+    }
+
+    async fn get_dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+        Ok(self
+            .dead_letters
+            .borrow()
+            .iter()
+            .find(|l| l.id == id)
+            .cloned())
+    }
+
+    async fn list_dead_letters(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+        before_id: Option<i64>,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut letters: Vec<DeadLetter> = self
+            .dead_letters
+            .borrow()
+            .iter()
+            .filter(|l| status.is_none_or(|s| l.status == s))
+            .filter(|l| before_id.is_none_or(|before| l.id < before))
+            .cloned()
+            .collect();
+        letters.sort_by(|a, b| b.id.cmp(&a.id));
+        letters.truncate(limit);
+        Ok(letters)
+    }
+
+    async fn mark_replayed(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
+        if let Some(letter) = self
+            .dead_letters
+            .borrow_mut()
+            .iter_mut()
+            .find(|l| l.id == id)
+        {
+            letter.status = "replayed".to_owned();
+            letter.replayed_at_ms = Some(at_ms);
+        }
+        Ok(())
+    }
+
+    async fn count_open_dead_letters(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .dead_letters
+            .borrow()
+            .iter()
+            .filter(|l| l.status == "open")
+            .count() as u64)
+    }
+}
+
+impl KpiSink for MemoryBackend {
+    async fn record(&self, observations: &[Observation]) -> Result<Vec<Recorded>, StoreError> {
+        self.kpi_available()?;
+        let places = self
+            .kpi
+            .borrow_mut()
+            .record(&self.kv, observations, self.now_ms.get());
+        self.flush();
+        Ok(places)
+    }
+
+    async fn view(&self, window: View, branch: Option<&str>) -> Result<KpiView, StoreError> {
+        self.kpi_available()?;
+        Ok(self
+            .kpi
+            .borrow_mut()
+            .view(&self.kv, window, branch, self.now_ms.get()))
+    }
+
+    async fn snapshot(&self) -> Result<KpiSnapshot, StoreError> {
+        self.kpi_available()?;
+        Ok(self.kpi.borrow_mut().snapshot(&self.kv, self.now_ms.get()))
+    }
+}
+
+impl EventQueue for MemoryBackend {
+    async fn enqueue(&self, events: &[QueuedEvent]) -> Result<(), StoreError> {
+        self.queued.borrow_mut().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+impl RateLimiter for MemoryBackend {
+    async fn allow(&self, client: &str, cost: u32) -> Result<Result<(), u64>, StoreError> {
+        let now = self.now_ms.get();
+        let mut buckets = self.buckets.borrow_mut();
+        let bucket = buckets
+            .entry(client.to_owned())
+            .or_insert_with(|| TokenBucket::full(&self.rate_limit, now));
+        Ok(bucket.take(&self.rate_limit, f64::from(cost), now))
+    }
+}
+
+impl HealthProbe for MemoryBackend {
+    async fn probe(&self) -> Vec<(&'static str, Result<(), StoreError>)> {
+        vec![
+            ("d1", Ok(())),
+            ("durable_object", self.kpi_available()),
+            ("queue", Ok(())),
+        ]
+    }
+}
+
+/// Runs a future that never waits on I/O (the in-memory backend's) to completion.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}

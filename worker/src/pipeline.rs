@@ -1,0 +1,279 @@
+//! From a validated application to a stored, counted decision; and from a queued event to a
+//! decision or a dead letter. Written against the storage traits, so every path (replays,
+//! KPI failures, retries) is tested on the host with the in-memory backend.
+
+use valle_shared::api::StageTiming;
+use valle_shared::decisions::{is_mismatch, DecisionRecord};
+use valle_shared::events::{Channel, ClientScore, QueuedEvent};
+use valle_shared::kpi::{Observation, Outcome};
+use valle_shared::model::ModelError;
+use valle_shared::validation::parse_application;
+use valle_shared::{Application, Model};
+
+use crate::store::{DeadLetterStore, DecisionStore, Inserted, KpiSink, NewDeadLetter, StoreError};
+
+/// Attempts the queue makes before an event becomes a dead letter.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// An application ready to become a decision.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    pub request_id: String,
+    pub applicant_id: Option<String>,
+    pub branch: String,
+    pub channel: Channel,
+    pub application: Application,
+    pub received_at_ms: i64,
+    pub event_time_ms: i64,
+    pub client_score: Option<ClientScore>,
+}
+
+/// A stored decision, and whether an earlier request had already stored it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decided {
+    pub record: DecisionRecord,
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The KPI observation of a stored decision.
+pub fn observation_of(record: &DecisionRecord) -> Observation {
+    Observation {
+        request_id: record.request_id.clone(),
+        branch: record.branch.clone(),
+        received_at_ms: record.received_at_ms,
+        event_time_ms: record.event_time_ms,
+        latency_ms: record.latency_ms(),
+        outcome: Outcome::Decided {
+            band: record.score.band,
+            decision: record.score.decision,
+            probability: record.score.probability,
+            confidence: record.score.confidence,
+            mismatch: record.mismatch,
+        },
+    }
+}
+
+/// The KPI observation of a refused request or event.
+pub fn failure_observation(
+    request_id: &str,
+    branch: &str,
+    received_at_ms: i64,
+    event_time_ms: i64,
+    latency_ms: f64,
+    code: &str,
+) -> Observation {
+    Observation {
+        request_id: request_id.to_owned(),
+        branch: branch.to_owned(),
+        received_at_ms,
+        event_time_ms,
+        latency_ms,
+        outcome: Outcome::Failed {
+            code: code.to_owned(),
+        },
+    }
+}
+
+/// Scores, stores once, and counts once. `timing` holds the stages so far; the store stage
+/// and the total are added here. A decision stored by an earlier call with the same request
+/// id is returned as it was stored, marked replayed, and nothing is written. A decision
+/// stored earlier but never counted (the KPI call failed) is counted now.
+pub async fn decide<B: DecisionStore + KpiSink>(
+    backend: &B,
+    model: &Model,
+    incoming: Incoming,
+    mut timing: Vec<StageTiming>,
+    elapsed_ms: &dyn Fn() -> f64,
+) -> Result<Decided, PipelineError> {
+    let score = model.score(&incoming.application)?;
+    let mismatch = incoming
+        .client_score
+        .as_ref()
+        .is_some_and(|client| is_mismatch(client, &score));
+    let before_store = elapsed_ms();
+    timing.push(StageTiming {
+        name: "score".to_owned(),
+        ms: before_store - timing.iter().map(|stage| stage.ms).sum::<f64>(),
+    });
+    let mut record = DecisionRecord {
+        request_id: incoming.request_id,
+        applicant_id: incoming.applicant_id,
+        branch: incoming.branch,
+        channel: incoming.channel,
+        application: incoming.application,
+        score,
+        received_at_ms: incoming.received_at_ms,
+        event_time_ms: incoming.event_time_ms,
+        timing: Vec::new(),
+        client_probability: incoming.client_score.map(|client| client.probability),
+        mismatch,
+        kpi_seq: None,
+        kpi_window: None,
+    };
+    // The latency the KPIs count ends when the decision is stored; it is estimated as the
+    // time so far, because the row must carry it before it is written.
+    timing.push(StageTiming {
+        name: "total".to_owned(),
+        ms: before_store,
+    });
+    record.timing = timing;
+    match backend.insert_decision(&record).await? {
+        Inserted::New => {
+            let recorded = backend.record(&[observation_of(&record)]).await?;
+            if let Some(place) = recorded.first() {
+                record.kpi_seq = place.seq;
+                record.kpi_window = place.count_window;
+            }
+            Ok(Decided {
+                record,
+                replayed: false,
+            })
+        }
+        Inserted::Existing(mut stored) => {
+            if stored.kpi_seq.is_none() {
+                let recorded = backend.record(&[observation_of(&stored)]).await?;
+                if let Some(place) = recorded.first() {
+                    stored.kpi_seq = place.seq;
+                    stored.kpi_window = place.count_window;
+                }
+            }
+            Ok(Decided {
+                record: stored,
+                replayed: true,
+            })
+        }
+    }
+}
+
+/// What became of one queued event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventFate {
+    Stored(Box<Decided>),
+    /// Written to the dead letters (permanent failure, or the last attempt failed).
+    DeadLettered {
+        code: String,
+    },
+    /// A transient failure: retry after this many seconds.
+    Retry {
+        delay_s: u32,
+        error: String,
+    },
+}
+
+/// Exponential backoff between attempts: 2, 4, 8… seconds.
+pub fn backoff_seconds(attempt: u32) -> u32 {
+    2_u32.saturating_pow(attempt.clamp(1, 10))
+}
+
+/// Validates and re-scores a queued event with the edge's model, stores it once by event id,
+/// and counts it. An invalid application is dead-lettered at once (retrying cannot fix it);
+/// a storage failure is retried with backoff and dead-lettered after [`MAX_ATTEMPTS`].
+pub async fn process_event<B: DecisionStore + DeadLetterStore + KpiSink>(
+    backend: &B,
+    model: &Model,
+    event: &QueuedEvent,
+    attempt: u32,
+    now_ms: &dyn Fn() -> f64,
+) -> Result<EventFate, StoreError> {
+    let started = now_ms();
+    let elapsed = || now_ms() - started;
+    let application = match parse_application(event.application.as_bytes()) {
+        Ok(application) => application,
+        Err(error) => {
+            let code = error.code().to_owned();
+            let detail = match &error {
+                valle_shared::RequestError::Invalid(fields) => fields
+                    .iter()
+                    .map(|field| format!("{}:{}", field.field, field.code.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            return dead_letter(backend, event, &code, &detail, attempt, started, elapsed()).await;
+        }
+    };
+    let timing = vec![
+        StageTiming {
+            name: "queue".to_owned(),
+            ms: 0.0,
+        },
+        StageTiming {
+            name: "validate".to_owned(),
+            ms: elapsed(),
+        },
+    ];
+    let incoming = Incoming {
+        request_id: event.event_id.clone(),
+        applicant_id: event.applicant_id.clone(),
+        branch: event.branch.clone(),
+        channel: event.channel,
+        application,
+        received_at_ms: event.received_at_ms,
+        event_time_ms: event.event_time_ms,
+        client_score: event.client_score.clone(),
+    };
+    match decide(backend, model, incoming, timing, &elapsed).await {
+        Ok(decided) => Ok(EventFate::Stored(Box::new(decided))),
+        Err(error) if attempt >= MAX_ATTEMPTS => {
+            let code = match error {
+                PipelineError::Model(_) => "E_MODEL",
+                PipelineError::Store(_) => "E_STORE",
+            };
+            dead_letter(
+                backend,
+                event,
+                code,
+                &error.to_string(),
+                attempt,
+                started,
+                elapsed(),
+            )
+            .await
+        }
+        Err(error) => Ok(EventFate::Retry {
+            delay_s: backoff_seconds(attempt),
+            error: error.to_string(),
+        }),
+    }
+}
+
+async fn dead_letter<B: DeadLetterStore + KpiSink>(
+    backend: &B,
+    event: &QueuedEvent,
+    code: &str,
+    detail: &str,
+    attempt: u32,
+    now_ms: f64,
+    latency_ms: f64,
+) -> Result<EventFate, StoreError> {
+    backend
+        .put_dead_letter(&NewDeadLetter {
+            payload: event.clone(),
+            error_code: code.to_owned(),
+            error_message: detail.chars().take(2_000).collect(),
+            attempts: attempt,
+            failed_at_ms: now_ms as i64,
+        })
+        .await?;
+    // The failure is counted only once it is safely stored as a dead letter.
+    let failure = failure_observation(
+        &event.event_id,
+        &event.branch,
+        event.received_at_ms,
+        event.event_time_ms,
+        latency_ms,
+        code,
+    );
+    backend.record(&[failure]).await?;
+    Ok(EventFate::DeadLettered {
+        code: code.to_owned(),
+    })
+}

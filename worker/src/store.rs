@@ -1,0 +1,159 @@
+//! The storage the handlers and the queue consumer need, as small traits: D1, the KPI
+//! Durable Object, the Queue and the rate limiter at the edge (`edge.rs`), in-memory fakes on
+//! the host ([`crate::memory`]). Futures are not `Send`: Workers run one thread per isolate.
+#![allow(async_fn_in_trait)]
+
+use serde::{Deserialize, Serialize};
+use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::events::QueuedEvent;
+use valle_shared::kpi::{CountWindow, KpiView, Observation};
+use valle_shared::metrics::Extra;
+
+/// A storage call failed; the message goes to the log, never to the client.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{backend}: {message}")]
+pub struct StoreError {
+    pub backend: &'static str,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(backend: &'static str, message: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            backend,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// What an idempotent insert found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inserted {
+    /// This call stored the record.
+    New,
+    /// A record with the same request id was already stored; here it is, unchanged.
+    Existing(DecisionRecord),
+}
+
+/// Decisions in D1, keyed by request id (an event's id for events).
+pub trait DecisionStore {
+    /// Stores the record unless its request id is already stored; never writes twice.
+    async fn insert_decision(&self, record: &DecisionRecord) -> Result<Inserted, StoreError>;
+    async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
+    /// Closed count windows, newest first.
+    async fn list_count_windows(
+        &self,
+        limit: usize,
+        before_index: Option<u64>,
+    ) -> Result<Vec<CountWindow>, StoreError>;
+}
+
+/// A dead letter: an accepted event that could not become a decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub event_id: String,
+    /// The event as it was queued, application text included.
+    pub payload: QueuedEvent,
+    pub error_code: String,
+    pub error_message: String,
+    pub attempts: u32,
+    /// `open`, or `replayed` once a replay made it a decision.
+    pub status: String,
+    pub first_failed_at_ms: i64,
+    pub last_failed_at_ms: i64,
+    pub replayed_at_ms: Option<i64>,
+}
+
+/// What the queue consumer writes when it gives up on an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewDeadLetter {
+    pub payload: QueuedEvent,
+    pub error_code: String,
+    pub error_message: String,
+    pub attempts: u32,
+    pub failed_at_ms: i64,
+}
+
+/// Dead letters in D1, one row per event id: a second failure of the same event updates it.
+pub trait DeadLetterStore {
+    async fn put_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError>;
+    async fn get_dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError>;
+    /// Dead letters by id descending, optionally only one status.
+    async fn list_dead_letters(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+        before_id: Option<i64>,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn mark_replayed(&self, id: i64, at_ms: i64) -> Result<(), StoreError>;
+    async fn count_open_dead_letters(&self) -> Result<u64, StoreError>;
+}
+
+/// Where a decision landed in the KPI stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub seq: Option<u64>,
+    pub count_window: Option<u64>,
+    pub late: bool,
+}
+
+/// Everything `/metrics` needs from the aggregator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KpiSnapshot {
+    pub core: valle_shared::kpi::Core,
+    pub recent: KpiView,
+}
+
+/// The KPI aggregator (a Durable Object at the edge).
+pub trait KpiSink {
+    /// Counts observations, each once: an observation whose request id was already counted
+    /// answers its earlier place and changes nothing.
+    async fn record(&self, observations: &[Observation]) -> Result<Vec<Recorded>, StoreError>;
+    async fn view(
+        &self,
+        window: valle_shared::kpi::View,
+        branch: Option<&str>,
+    ) -> Result<KpiView, StoreError>;
+    async fn snapshot(&self) -> Result<KpiSnapshot, StoreError>;
+}
+
+/// The events queue.
+pub trait EventQueue {
+    async fn enqueue(&self, events: &[QueuedEvent]) -> Result<(), StoreError>;
+}
+
+/// Per-client rate limiting: `Err(seconds)` means refused, retry after that long.
+pub trait RateLimiter {
+    async fn allow(&self, client: &str, cost: u32) -> Result<Result<(), u64>, StoreError>;
+}
+
+/// Whether each backend answers, for `/healthz`.
+pub trait HealthProbe {
+    async fn probe(&self) -> Vec<(&'static str, Result<(), StoreError>)>;
+}
+
+/// Everything a request may touch.
+pub trait Backend:
+    DecisionStore + DeadLetterStore + KpiSink + EventQueue + RateLimiter + HealthProbe
+{
+}
+
+impl<T: DecisionStore + DeadLetterStore + KpiSink + EventQueue + RateLimiter + HealthProbe> Backend
+    for T
+{
+}
+
+/// Inputs of `/metrics` that live outside the aggregator.
+pub fn metrics_extra(
+    dead_letters_open: Option<u64>,
+    cache_hit_ratio: Option<f64>,
+    model_sha256: &str,
+) -> Extra {
+    Extra {
+        dead_letters_open,
+        kpi_cache_hit_ratio: cache_hit_ratio,
+        model_sha256: model_sha256.to_owned(),
+    }
+}
