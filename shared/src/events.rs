@@ -92,6 +92,14 @@ pub struct QueuedEvent {
     pub application: String,
     pub client_score: Option<ClientScore>,
     pub channel: Channel,
+    /// Which delivery attempt this is; the consumer re-queues with one more after a
+    /// transient failure.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// Why an event's envelope is refused (it is then not queued).
@@ -337,6 +345,7 @@ fn parse_event(raw: &RawValue, received_at_ms: i64) -> Result<QueuedEvent, Event
         application: application.get().to_owned(),
         client_score: wire.client_score,
         channel: Channel::OfflineSync,
+        attempt: 1,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod kpi_object;
 pub mod memory;
 pub mod pipeline;
 pub mod routes;
+pub mod sql;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

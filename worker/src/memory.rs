@@ -126,6 +126,13 @@ impl DecisionStore for MemoryBackend {
             Some(stored) => Ok(Inserted::Existing(stored.clone())),
             None => {
                 decisions.insert(record.request_id.clone(), record.clone());
+                let mut letters = self.dead_letters.borrow_mut();
+                for letter in letters
+                    .iter_mut()
+                    .filter(|l| l.event_id == record.request_id && l.status == "open")
+                {
+                    letter.status = "superseded".to_owned();
+                }
                 Ok(Inserted::New)
             }
         }
@@ -190,6 +197,13 @@ impl DecisionStore for MemoryBackend {
 
 impl DeadLetterStore for MemoryBackend {
     async fn put_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError> {
+        if self
+            .decisions
+            .borrow()
+            .contains_key(&letter.payload.event_id)
+        {
+            return Ok(());
+        }
         let mut letters = self.dead_letters.borrow_mut();
         if let Some(existing) = letters
             .iter_mut()
@@ -299,6 +313,16 @@ impl EventQueue for MemoryBackend {
     async fn enqueue(&self, events: &[QueuedEvent]) -> Result<(), StoreError> {
         self.queued.borrow_mut().extend_from_slice(events);
         Ok(())
+    }
+
+    async fn requeue(&self, event: &QueuedEvent, _delay_s: u32) -> Result<(), StoreError> {
+        self.queued.borrow_mut().push(event.clone());
+        Ok(())
+    }
+
+    /// The dead-letter queue's consumer stores the letter; here that happens at once.
+    async fn send_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError> {
+        self.put_dead_letter(letter).await
     }
 }
 

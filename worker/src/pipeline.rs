@@ -10,7 +10,7 @@ use valle_shared::model::ModelError;
 use valle_shared::validation::parse_application;
 use valle_shared::{Application, Model};
 
-use crate::store::{DeadLetterStore, DecisionStore, Inserted, KpiSink, NewDeadLetter, StoreError};
+use crate::store::{DecisionStore, EventQueue, Inserted, KpiSink, NewDeadLetter, StoreError};
 
 /// Attempts the queue makes before an event becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -176,13 +176,13 @@ pub fn backoff_seconds(attempt: u32) -> u32 {
 /// Validates and re-scores a queued event with the edge's model, stores it once by event id,
 /// and counts it. An invalid application is dead-lettered at once (retrying cannot fix it);
 /// a storage failure is retried with backoff and dead-lettered after [`MAX_ATTEMPTS`].
-pub async fn process_event<B: DecisionStore + DeadLetterStore + KpiSink>(
+pub async fn process_event<B: DecisionStore + EventQueue + KpiSink>(
     backend: &B,
     model: &Model,
     event: &QueuedEvent,
-    attempt: u32,
     now_ms: &dyn Fn() -> f64,
 ) -> Result<EventFate, StoreError> {
+    let attempt = event.attempt;
     let started = now_ms();
     let elapsed = || now_ms() - started;
     let application = match parse_application(event.application.as_bytes()) {
@@ -245,7 +245,7 @@ pub async fn process_event<B: DecisionStore + DeadLetterStore + KpiSink>(
     }
 }
 
-async fn dead_letter<B: DeadLetterStore + KpiSink>(
+async fn dead_letter<B: DecisionStore + EventQueue + KpiSink>(
     backend: &B,
     event: &QueuedEvent,
     code: &str,
@@ -254,8 +254,16 @@ async fn dead_letter<B: DeadLetterStore + KpiSink>(
     now_ms: f64,
     latency_ms: f64,
 ) -> Result<EventFate, StoreError> {
+    // The event id is the idempotency key: once an event is a decision, a later copy with
+    // different (even invalid) content is a duplicate, not a failure.
+    if let Some(stored) = backend.get_decision(&event.event_id).await? {
+        return Ok(EventFate::Stored(Box::new(Decided {
+            record: stored,
+            replayed: true,
+        })));
+    }
     backend
-        .put_dead_letter(&NewDeadLetter {
+        .send_dead_letter(&NewDeadLetter {
             payload: event.clone(),
             error_code: code.to_owned(),
             error_message: detail.chars().take(2_000).collect(),

@@ -119,9 +119,13 @@ pub trait KpiSink {
     async fn snapshot(&self) -> Result<KpiSnapshot, StoreError>;
 }
 
-/// The events queue.
+/// The events queue and its dead-letter queue.
 pub trait EventQueue {
     async fn enqueue(&self, events: &[QueuedEvent]) -> Result<(), StoreError>;
+    /// Sends an event back to the queue for another attempt, after `delay_s` seconds.
+    async fn requeue(&self, event: &QueuedEvent, delay_s: u32) -> Result<(), StoreError>;
+    /// Sends a failed event to the dead-letter queue, whose consumer stores it.
+    async fn send_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError>;
 }
 
 /// Per-client rate limiting: `Err(seconds)` means refused, retry after that long.

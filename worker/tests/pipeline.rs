@@ -138,18 +138,18 @@ fn events_become_decisions_or_dead_letters_and_retries_back_off() {
     let backend = MemoryBackend::new(KpiConfig::default());
     let now = || 1_795_428_000_500.0;
     let valid = event(1, VALID);
-    let fate = block_on(process_event(&backend, model(), &valid, 1, &now)).expect("processed");
+    let fate = block_on(process_event(&backend, model(), &valid, &now)).expect("processed");
     let EventFate::Stored(decided) = fate else {
         panic!("stored: {fate:?}")
     };
     assert!(decided.record.mismatch, "client said 0.5");
     assert_eq!(decided.record.request_id, valid.event_id);
     // Redelivery of the same event: the same decision, nothing new.
-    let fate = block_on(process_event(&backend, model(), &valid, 1, &now)).expect("processed");
+    let fate = block_on(process_event(&backend, model(), &valid, &now)).expect("processed");
     assert!(matches!(fate, EventFate::Stored(ref d) if d.replayed));
     // An invalid application is dead-lettered at once.
     let invalid = event(2, r#"{"age":17}"#);
-    let fate = block_on(process_event(&backend, model(), &invalid, 1, &now)).expect("processed");
+    let fate = block_on(process_event(&backend, model(), &invalid, &now)).expect("processed");
     assert_eq!(
         fate,
         EventFate::DeadLettered {
@@ -161,7 +161,11 @@ fn events_become_decisions_or_dead_letters_and_retries_back_off() {
     backend.failing_inserts.set(10);
     let delays: Vec<EventFate> = (1..=MAX_ATTEMPTS)
         .map(|attempt| {
-            block_on(process_event(&backend, model(), &flaky, attempt, &now)).expect("processed")
+            let delivery = QueuedEvent {
+                attempt,
+                ..flaky.clone()
+            };
+            block_on(process_event(&backend, model(), &delivery, &now)).expect("processed")
         })
         .collect();
     assert!(matches!(delays[0], EventFate::Retry { delay_s: 2, .. }));
@@ -180,6 +184,13 @@ fn events_become_decisions_or_dead_letters_and_retries_back_off() {
         .collect();
     assert_eq!(codes, [("E_STORE", 3), ("E_VALIDATION", 1)]);
     assert_eq!(letters[1].payload, invalid);
+    // A copy of a stored event with a broken application is a duplicate, not a dead letter.
+    let copy = QueuedEvent {
+        application: "{}".into(),
+        ..valid.clone()
+    };
+    let fate = block_on(process_event(&backend, model(), &copy, &now)).expect("processed");
+    assert!(matches!(fate, EventFate::Stored(ref d) if d.replayed));
     // Every event is exactly one decision or one open dead letter.
     for event in [&valid, &invalid, &flaky] {
         let decisions = usize::from(backend.decisions.borrow().contains_key(&event.event_id));
@@ -450,14 +461,7 @@ fn events_are_acknowledged_per_event_and_queued() {
 fn a_dead_letter_replayed_with_a_corrected_application_becomes_a_decision() {
     let harness = Harness::new(RateLimit::default());
     let invalid = event(7, r#"{"age":17}"#);
-    block_on(process_event(
-        &harness.backend,
-        model(),
-        &invalid,
-        1,
-        &|| 0.0,
-    ))
-    .expect("processed");
+    block_on(process_event(&harness.backend, model(), &invalid, &|| 0.0)).expect("processed");
     let replay = |body: &str| {
         let head = RequestHead::new("POST", "/api/v1/dead-letters/1/replay")
             .with_header("authorization", &format!("Bearer {TOKEN}"))
