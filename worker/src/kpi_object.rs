@@ -36,7 +36,7 @@ pub enum D1Write {
         seq: u64,
         count_window: u64,
     },
-    CountWindow(CountWindow),
+    CountWindow(Box<CountWindow>),
     EventWindow(Box<EventWindow>),
     Late(LateEvent),
 }
@@ -127,7 +127,7 @@ impl KpiService {
                     count_window,
                 });
             }
-            writes.extend(effects.closed_count_window.map(D1Write::CountWindow));
+            writes.extend(effects.closed_count_window.map(|window| D1Write::CountWindow(Box::new(window))));
             writes.extend(effects.late.map(D1Write::Late));
             writes.extend(
                 effects

@@ -96,7 +96,7 @@ impl MemoryBackend {
                 D1Write::CountWindow(window) => {
                     let mut windows = self.count_windows.borrow_mut();
                     windows.retain(|stored| stored.index != window.index);
-                    windows.push(window.clone());
+                    windows.push((**window).clone());
                 }
                 D1Write::Late(late) => self.late_events.borrow_mut().push(late.request_id.clone()),
                 D1Write::EventWindow(_) => {}
@@ -123,7 +123,7 @@ impl DecisionStore for MemoryBackend {
         }
         let mut decisions = self.decisions.borrow_mut();
         match decisions.get(&record.request_id) {
-            Some(stored) => Ok(Inserted::Existing(stored.clone())),
+            Some(stored) => Ok(Inserted::Existing(Box::new(stored.clone()))),
             None => {
                 decisions.insert(record.request_id.clone(), record.clone());
                 let mut letters = self.dead_letters.borrow_mut();
@@ -189,7 +189,7 @@ impl DecisionStore for MemoryBackend {
             .filter(|w| before_index.is_none_or(|before| w.index < before))
             .cloned()
             .collect();
-        windows.sort_by(|a, b| b.index.cmp(&a.index));
+        windows.sort_by_key(|window| std::cmp::Reverse(window.index));
         windows.truncate(limit);
         Ok(windows)
     }
@@ -256,7 +256,7 @@ impl DeadLetterStore for MemoryBackend {
             .filter(|l| before_id.is_none_or(|before| l.id < before))
             .cloned()
             .collect();
-        letters.sort_by(|a, b| b.id.cmp(&a.id));
+        letters.sort_by_key(|letter| std::cmp::Reverse(letter.id));
         letters.truncate(limit);
         Ok(letters)
     }

@@ -146,7 +146,7 @@ pub async fn decide<B: DecisionStore + KpiSink>(
                 }
             }
             Ok(Decided {
-                record: stored,
+                record: *stored,
                 replayed: true,
             })
         }

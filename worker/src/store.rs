@@ -32,7 +32,7 @@ pub enum Inserted {
     /// This call stored the record.
     New,
     /// A record with the same request id was already stored; here it is, unchanged.
-    Existing(DecisionRecord),
+    Existing(Box<DecisionRecord>),
 }
 
 /// Decisions in D1, keyed by request id (an event's id for events).
