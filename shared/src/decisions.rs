@@ -7,6 +7,7 @@ use crate::api::StageTiming;
 use crate::application::Application;
 use crate::events::{is_branch, Channel, ClientScore};
 use crate::i18n::Message;
+use crate::kpi::{Observation, Outcome};
 use crate::model::{Band, Decision, Score};
 use crate::time::parse_rfc3339_ms;
 use crate::validation::{ErrorCode, FieldError};
@@ -51,6 +52,25 @@ impl DecisionRecord {
             .iter()
             .find(|stage| stage.name == "total")
             .map_or(0.0, |stage| stage.ms)
+    }
+
+    /// What the KPI aggregator counts for this decision; a recomputation from stored rows
+    /// uses the same function, so it sees exactly what the aggregator saw.
+    pub fn observation(&self) -> Observation {
+        Observation {
+            request_id: self.request_id.clone(),
+            branch: self.branch.clone(),
+            received_at_ms: self.received_at_ms,
+            event_time_ms: self.event_time_ms,
+            latency_ms: self.latency_ms(),
+            outcome: Outcome::Decided {
+                band: self.score.band,
+                decision: self.score.decision,
+                probability: self.score.probability,
+                confidence: self.score.confidence,
+                mismatch: self.mismatch,
+            },
+        }
     }
 }
 

@@ -470,6 +470,7 @@ impl Aggregator {
             });
         } else {
             let mut revised = false;
+            let watermark = self.watermark_ms();
             for span in Span::ALL {
                 for branch in [ALL_BRANCHES, observation.branch.as_str()] {
                     let start_ms = span.start_of(event_time);
@@ -487,7 +488,8 @@ impl Aggregator {
                         }
                     });
                     window.stats.add(observation);
-                    if window.closed {
+                    // A late event revises its window, whether or not it had other events.
+                    if window.closed || watermark.is_some_and(|w| window.end_ms <= w) {
                         window.revised = true;
                         revised = true;
                         effects.event_windows.push(window.clone());

@@ -31,7 +31,7 @@ fn decided(
             decision,
             probability: 0.1 + (id % 7) as f32 * 0.1,
             confidence: 0.5 + (id % 5) as f32 * 0.1,
-            mismatch: id % 11 == 0,
+            mismatch: id.is_multiple_of(11),
         },
     }
 }
@@ -186,12 +186,12 @@ fn watermark_and_allowed_lateness() {
                     revised: true,
                 },
             ),
-            // Hours late but within 24 h: revises its window.
+            // Hours late but within 24 h: revises its window, even one it opens.
             (
                 base - 5 * HOUR_MS,
                 Fate::Window {
                     minute_start: base - 5 * HOUR_MS,
-                    revised: false,
+                    revised: true,
                 },
             ),
             (
@@ -231,7 +231,7 @@ fn watermark_and_allowed_lateness() {
                 T0 + 2 * MINUTE_MS + 10,
                 Fate::Window {
                     minute_start: T0 + 2 * MINUTE_MS,
-                    revised: false,
+                    revised: true,
                 },
             ),
             (T0 + MINUTE_MS + 59_000, Fate::Late),

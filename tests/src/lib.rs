@@ -12,6 +12,52 @@ pub fn base_url() -> String {
         .to_owned()
 }
 
+/// The officers' token the server under test was started with (`cargo xtask test` sets
+/// both); `cargo xtask dev` writes the development default into `.dev.vars`.
+pub fn officer_token() -> String {
+    std::env::var("VALLE_OFFICER_TOKEN").unwrap_or_else(|_| "valle-dev-officer-token".to_owned())
+}
+
+/// A fresh random id (UUID v4 form) from the OS's randomness, for request and event ids
+/// that must not collide with earlier runs against the same database.
+pub fn random_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes));
+    if filled.is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Polls `probe` until it gives a value or `seconds` pass.
+pub fn eventually<T>(seconds: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {seconds} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// One answer, read whole.
 #[derive(Debug)]
 pub struct Answer {
@@ -123,5 +169,11 @@ impl Client {
 
     pub fn get(&self, path: &str) -> Answer {
         self.send("GET", path, &[], None)
+    }
+
+    /// A GET with the officers' bearer token.
+    pub fn officer_get(&self, path: &str) -> Answer {
+        let auth = format!("Bearer {}", officer_token());
+        self.send("GET", path, &[("authorization", &auth)], None)
     }
 }

@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, event, BatchMessageBuilder, Context as WorkerContext, D1Database,
-    DurableObject, Env, Headers, Method, MessageBatch, MessageBuilder, MessageExt, Request,
+    DurableObject, Env, Headers, MessageBatch, MessageBuilder, MessageExt, Method, Request,
     RequestInit, Response, Result, SqlStorageValue, State,
 };
 
@@ -65,7 +65,9 @@ fn officer_token(env: &Env) -> Option<String> {
 }
 
 fn var_f64(env: &Env, name: &str) -> Option<f64> {
-    env.var(name).ok().and_then(|var| var.to_string().trim().parse().ok())
+    env.var(name)
+        .ok()
+        .and_then(|var| var.to_string().trim().parse().ok())
 }
 
 /// Every API route; the page's assets never reach here.
@@ -121,7 +123,11 @@ const DEAD_LETTER_QUEUE: &str = "valle-events-dlq";
 /// stored. A message is acknowledged only after its outcome is stored; anything else makes
 /// the platform redeliver it, and after its retries it lands in the dead-letter queue.
 #[event(queue)]
-async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _context: WorkerContext) -> Result<()> {
+async fn queue(
+    batch: MessageBatch<serde_json::Value>,
+    env: Env,
+    _context: WorkerContext,
+) -> Result<()> {
     let backend = EdgeBackend::new(env);
     let dead_letters = batch.queue() == DEAD_LETTER_QUEUE;
     for message in batch.messages()? {
@@ -133,7 +139,11 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _context: Worke
         match outcome {
             Ok(()) => message.ack(),
             Err(error) => {
-                log(&format!("queue {}: message {} retried: {error}", batch.queue(), message.id()));
+                log(&format!(
+                    "queue {}: message {} retried: {error}",
+                    batch.queue(),
+                    message.id()
+                ));
                 message.retry();
             }
         }
@@ -141,12 +151,17 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _context: Worke
     Ok(())
 }
 
-async fn consume_event(backend: &EdgeBackend, body: &serde_json::Value) -> std::result::Result<(), StoreError> {
+async fn consume_event(
+    backend: &EdgeBackend,
+    body: &serde_json::Value,
+) -> std::result::Result<(), StoreError> {
     let event: QueuedEvent = match serde_json::from_value(body.clone()) {
         Ok(event) => event,
         Err(error) => {
             // Not an event this worker sent: nothing to re-score, keep it for an officer.
-            log(&format!("queue {EVENTS_QUEUE}: unreadable message dropped to the DLQ: {error}"));
+            log(&format!(
+                "queue {EVENTS_QUEUE}: unreadable message dropped to the DLQ: {error}"
+            ));
             return Err(StoreError::new("queue", "unreadable message"));
         }
     };
@@ -154,7 +169,10 @@ async fn consume_event(backend: &EdgeBackend, body: &serde_json::Value) -> std::
     match process_event(backend, model, &event, &|| js_sys::Date::now()).await? {
         EventFate::Stored(_) | EventFate::DeadLettered { .. } => Ok(()),
         EventFate::Retry { delay_s, error } => {
-            log(&format!("event {} attempt {} failed, retrying in {delay_s} s: {error}", event.event_id, event.attempt));
+            log(&format!(
+                "event {} attempt {} failed, retrying in {delay_s} s: {error}",
+                event.event_id, event.attempt
+            ));
             let next = QueuedEvent {
                 attempt: event.attempt + 1,
                 ..event
@@ -173,7 +191,10 @@ enum DeadLetterMessage {
     Exhausted(QueuedEvent),
 }
 
-async fn store_dead_letter(backend: &EdgeBackend, body: &serde_json::Value) -> std::result::Result<(), StoreError> {
+async fn store_dead_letter(
+    backend: &EdgeBackend,
+    body: &serde_json::Value,
+) -> std::result::Result<(), StoreError> {
     let letter = match serde_json::from_value(body.clone()) {
         Ok(DeadLetterMessage::Letter(letter)) => letter,
         Ok(DeadLetterMessage::Exhausted(event)) => NewDeadLetter {
@@ -184,7 +205,9 @@ async fn store_dead_letter(backend: &EdgeBackend, body: &serde_json::Value) -> s
             payload: event,
         },
         Err(error) => {
-            log(&format!("queue {DEAD_LETTER_QUEUE}: unreadable message acknowledged: {error}"));
+            log(&format!(
+                "queue {DEAD_LETTER_QUEUE}: unreadable message acknowledged: {error}"
+            ));
             return Ok(());
         }
     };
@@ -218,47 +241,75 @@ impl EdgeBackend {
         self.env.d1("DB").map_err(d1_error)
     }
 
-    fn prepare(db: &D1Database, statement: &Statement) -> std::result::Result<worker::D1PreparedStatement, StoreError> {
+    fn prepare(
+        db: &D1Database,
+        statement: &Statement,
+    ) -> std::result::Result<worker::D1PreparedStatement, StoreError> {
         let params: Vec<JsValue> = statement.params.iter().map(js_value).collect();
         db.prepare(&statement.sql).bind(&params).map_err(d1_error)
     }
 
-    async fn rows<T: DeserializeOwned>(&self, statement: &Statement) -> std::result::Result<Vec<T>, StoreError> {
+    async fn rows<T: DeserializeOwned>(
+        &self,
+        statement: &Statement,
+    ) -> std::result::Result<Vec<T>, StoreError> {
         let db = self.db()?;
-        let result = Self::prepare(&db, statement)?.all().await.map_err(d1_error)?;
+        let result = Self::prepare(&db, statement)?
+            .all()
+            .await
+            .map_err(d1_error)?;
         if let Some(error) = result.error() {
             return Err(StoreError::new("d1", error));
         }
         result.results::<T>().map_err(d1_error)
     }
 
-    async fn object(&self, binding: &str, name: &str, body: &impl Serialize) -> std::result::Result<Response, StoreError> {
+    async fn object(
+        &self,
+        binding: &str,
+        name: &str,
+        body: &impl Serialize,
+    ) -> std::result::Result<Response, StoreError> {
         let failed = |error: worker::Error| StoreError::new("durable_object", error);
         let stub = self
             .env
             .durable_object(binding)
             .and_then(|namespace| namespace.id_from_name(name)?.get_stub())
             .map_err(failed)?;
-        let body = serde_json::to_string(body).map_err(|error| StoreError::new("durable_object", error))?;
+        let body = serde_json::to_string(body)
+            .map_err(|error| StoreError::new("durable_object", error))?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+        init.with_method(Method::Post)
+            .with_body(Some(JsValue::from_str(&body)));
         let request = Request::new_with_init("https://valle.internal/", &init).map_err(failed)?;
         let response = stub.fetch_with_request(request).await.map_err(failed)?;
         if response.status_code() == 200 {
             Ok(response)
         } else {
-            Err(StoreError::new("durable_object", format!("status {}", response.status_code())))
+            Err(StoreError::new(
+                "durable_object",
+                format!("status {}", response.status_code()),
+            ))
         }
     }
 
-    async fn kpi<T: DeserializeOwned>(&self, command: &KpiCommand) -> std::result::Result<T, StoreError> {
+    async fn kpi<T: DeserializeOwned>(
+        &self,
+        command: &KpiCommand,
+    ) -> std::result::Result<T, StoreError> {
         let mut response = self.object("KPI", "global", command).await?;
-        response.json().await.map_err(|error| StoreError::new("durable_object", error))
+        response
+            .json()
+            .await
+            .map_err(|error| StoreError::new("durable_object", error))
     }
 }
 
 impl DecisionStore for EdgeBackend {
-    async fn insert_decision(&self, record: &DecisionRecord) -> std::result::Result<Inserted, StoreError> {
+    async fn insert_decision(
+        &self,
+        record: &DecisionRecord,
+    ) -> std::result::Result<Inserted, StoreError> {
         let db = self.db()?;
         let statements = sql::insert_decision(record)
             .iter()
@@ -275,11 +326,17 @@ impl DecisionStore for EdgeBackend {
         }
         match self.get_decision(&record.request_id).await? {
             Some(stored) => Ok(Inserted::Existing(Box::new(stored))),
-            None => Err(StoreError::new("d1", "insert changed nothing and no row exists")),
+            None => Err(StoreError::new(
+                "d1",
+                "insert changed nothing and no row exists",
+            )),
         }
     }
 
-    async fn get_decision(&self, request_id: &str) -> std::result::Result<Option<DecisionRecord>, StoreError> {
+    async fn get_decision(
+        &self,
+        request_id: &str,
+    ) -> std::result::Result<Option<DecisionRecord>, StoreError> {
         let rows: Vec<sql::DecisionRow> = self.rows(&sql::select_decision(request_id)).await?;
         rows.into_iter()
             .next()
@@ -287,7 +344,10 @@ impl DecisionStore for EdgeBackend {
             .transpose()
     }
 
-    async fn list_decisions(&self, query: &DecisionQuery) -> std::result::Result<DecisionPage, StoreError> {
+    async fn list_decisions(
+        &self,
+        query: &DecisionQuery,
+    ) -> std::result::Result<DecisionPage, StoreError> {
         let rows: Vec<sql::DecisionRow> = self.rows(&sql::list_decisions(query)).await?;
         let more = rows.len() > query.limit;
         let decisions = rows
@@ -308,8 +368,14 @@ impl DecisionStore for EdgeBackend {
         })
     }
 
-    async fn list_count_windows(&self, limit: usize, before_index: Option<u64>) -> std::result::Result<Vec<CountWindow>, StoreError> {
-        let rows: Vec<sql::CountWindowRow> = self.rows(&sql::list_count_windows(limit, before_index)).await?;
+    async fn list_count_windows(
+        &self,
+        limit: usize,
+        before_index: Option<u64>,
+    ) -> std::result::Result<Vec<CountWindow>, StoreError> {
+        let rows: Vec<sql::CountWindowRow> = self
+            .rows(&sql::list_count_windows(limit, before_index))
+            .await?;
         rows.into_iter()
             .map(|row| CountWindow::try_from(row).map_err(|error| StoreError::new("d1", error)))
             .collect()
@@ -319,14 +385,20 @@ impl DecisionStore for EdgeBackend {
 impl DeadLetterStore for EdgeBackend {
     async fn put_dead_letter(&self, letter: &NewDeadLetter) -> std::result::Result<(), StoreError> {
         let db = self.db()?;
-        let result = Self::prepare(&db, &sql::upsert_dead_letter(letter))?.run().await.map_err(d1_error)?;
+        let result = Self::prepare(&db, &sql::upsert_dead_letter(letter))?
+            .run()
+            .await
+            .map_err(d1_error)?;
         match result.error() {
             Some(error) => Err(StoreError::new("d1", error)),
             None => Ok(()),
         }
     }
 
-    async fn get_dead_letter(&self, id: i64) -> std::result::Result<Option<DeadLetter>, StoreError> {
+    async fn get_dead_letter(
+        &self,
+        id: i64,
+    ) -> std::result::Result<Option<DeadLetter>, StoreError> {
         let statement = Statement::new("SELECT * FROM dead_letters WHERE id = ?1", vec![id.into()]);
         let rows: Vec<sql::DeadLetterRow> = self.rows(&statement).await?;
         rows.into_iter()
@@ -335,8 +407,15 @@ impl DeadLetterStore for EdgeBackend {
             .transpose()
     }
 
-    async fn list_dead_letters(&self, status: Option<&str>, limit: usize, before_id: Option<i64>) -> std::result::Result<Vec<DeadLetter>, StoreError> {
-        let rows: Vec<sql::DeadLetterRow> = self.rows(&sql::list_dead_letters(status, limit, before_id)).await?;
+    async fn list_dead_letters(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+        before_id: Option<i64>,
+    ) -> std::result::Result<Vec<DeadLetter>, StoreError> {
+        let rows: Vec<sql::DeadLetterRow> = self
+            .rows(&sql::list_dead_letters(status, limit, before_id))
+            .await?;
         rows.into_iter()
             .map(|row| DeadLetter::try_from(row).map_err(|error| StoreError::new("d1", error)))
             .collect()
@@ -348,7 +427,10 @@ impl DeadLetterStore for EdgeBackend {
             "UPDATE dead_letters SET status = 'replayed', replayed_at = ?2 WHERE id = ?1",
             vec![id.into(), at_ms.into()],
         );
-        Self::prepare(&db, &statement)?.run().await.map_err(d1_error)?;
+        Self::prepare(&db, &statement)?
+            .run()
+            .await
+            .map_err(d1_error)?;
         Ok(())
     }
 
@@ -357,21 +439,31 @@ impl DeadLetterStore for EdgeBackend {
         struct Count {
             open: f64,
         }
-        let statement = Statement::new("SELECT COUNT(*) AS open FROM dead_letters WHERE status = 'open'", Vec::new());
+        let statement = Statement::new(
+            "SELECT COUNT(*) AS open FROM dead_letters WHERE status = 'open'",
+            Vec::new(),
+        );
         let rows: Vec<Count> = self.rows(&statement).await?;
         Ok(rows.first().map_or(0, |count| count.open as u64))
     }
 }
 
 impl KpiSink for EdgeBackend {
-    async fn record(&self, observations: &[Observation]) -> std::result::Result<Vec<Recorded>, StoreError> {
+    async fn record(
+        &self,
+        observations: &[Observation],
+    ) -> std::result::Result<Vec<Recorded>, StoreError> {
         self.kpi(&KpiCommand::Record {
             observations: observations.to_vec(),
         })
         .await
     }
 
-    async fn view(&self, window: View, branch: Option<&str>) -> std::result::Result<KpiView, StoreError> {
+    async fn view(
+        &self,
+        window: View,
+        branch: Option<&str>,
+    ) -> std::result::Result<KpiView, StoreError> {
         self.kpi(&KpiCommand::View {
             window,
             branch: branch.map(str::to_owned),
@@ -390,14 +482,24 @@ const QUEUE_BATCH_MESSAGES: usize = 100;
 
 impl EventQueue for EdgeBackend {
     async fn enqueue(&self, events: &[QueuedEvent]) -> std::result::Result<(), StoreError> {
-        let queue = self.env.queue("EVENTS").map_err(|error| StoreError::new("queue", error))?;
+        let queue = self
+            .env
+            .queue("EVENTS")
+            .map_err(|error| StoreError::new("queue", error))?;
         let mut chunk: Vec<&QueuedEvent> = Vec::new();
         let mut bytes = 0;
         for event in events {
             let size = event.application.len() + 512;
-            if !chunk.is_empty() && (bytes + size > QUEUE_BATCH_BYTES || chunk.len() == QUEUE_BATCH_MESSAGES) {
-                let batch = BatchMessageBuilder::new().messages(std::mem::take(&mut chunk)).build();
-                queue.send_batch(batch).await.map_err(|error| StoreError::new("queue", error))?;
+            if !chunk.is_empty()
+                && (bytes + size > QUEUE_BATCH_BYTES || chunk.len() == QUEUE_BATCH_MESSAGES)
+            {
+                let batch = BatchMessageBuilder::new()
+                    .messages(std::mem::take(&mut chunk))
+                    .build();
+                queue
+                    .send_batch(batch)
+                    .await
+                    .map_err(|error| StoreError::new("queue", error))?;
                 bytes = 0;
             }
             chunk.push(event);
@@ -405,20 +507,42 @@ impl EventQueue for EdgeBackend {
         }
         if !chunk.is_empty() {
             let batch = BatchMessageBuilder::new().messages(chunk).build();
-            queue.send_batch(batch).await.map_err(|error| StoreError::new("queue", error))?;
+            queue
+                .send_batch(batch)
+                .await
+                .map_err(|error| StoreError::new("queue", error))?;
         }
         Ok(())
     }
 
-    async fn requeue(&self, event: &QueuedEvent, delay_s: u32) -> std::result::Result<(), StoreError> {
-        let queue = self.env.queue("EVENTS").map_err(|error| StoreError::new("queue", error))?;
+    async fn requeue(
+        &self,
+        event: &QueuedEvent,
+        delay_s: u32,
+    ) -> std::result::Result<(), StoreError> {
+        let queue = self
+            .env
+            .queue("EVENTS")
+            .map_err(|error| StoreError::new("queue", error))?;
         let message = MessageBuilder::new(event).delay_seconds(delay_s).build();
-        queue.send(message).await.map_err(|error| StoreError::new("queue", error))
+        queue
+            .send(message)
+            .await
+            .map_err(|error| StoreError::new("queue", error))
     }
 
-    async fn send_dead_letter(&self, letter: &NewDeadLetter) -> std::result::Result<(), StoreError> {
-        let queue = self.env.queue("DEAD_LETTERS").map_err(|error| StoreError::new("queue", error))?;
-        queue.send(letter).await.map_err(|error| StoreError::new("queue", error))
+    async fn send_dead_letter(
+        &self,
+        letter: &NewDeadLetter,
+    ) -> std::result::Result<(), StoreError> {
+        let queue = self
+            .env
+            .queue("DEAD_LETTERS")
+            .map_err(|error| StoreError::new("queue", error))?;
+        queue
+            .send(letter)
+            .await
+            .map_err(|error| StoreError::new("queue", error))
     }
 }
 
@@ -433,9 +557,18 @@ struct TokenAnswer {
 }
 
 impl RateLimiter for EdgeBackend {
-    async fn allow(&self, client: &str, cost: u32) -> std::result::Result<std::result::Result<(), u64>, StoreError> {
-        let mut response = self.object("RATE_LIMITER", client, &TakeTokens { cost }).await?;
-        let answer: TokenAnswer = response.json().await.map_err(|error| StoreError::new("durable_object", error))?;
+    async fn allow(
+        &self,
+        client: &str,
+        cost: u32,
+    ) -> std::result::Result<std::result::Result<(), u64>, StoreError> {
+        let mut response = self
+            .object("RATE_LIMITER", client, &TakeTokens { cost })
+            .await?;
+        let answer: TokenAnswer = response
+            .json()
+            .await
+            .map_err(|error| StoreError::new("durable_object", error))?;
         Ok(answer.retry_after_s.map_or(Ok(()), Err))
     }
 }
@@ -443,7 +576,10 @@ impl RateLimiter for EdgeBackend {
 impl HealthProbe for EdgeBackend {
     async fn probe(&self) -> Vec<(&'static str, std::result::Result<(), StoreError>)> {
         let d1 = self
-            .rows::<serde_json::Value>(&Statement::new("SELECT COUNT(*) AS migrations FROM d1_migrations", Vec::new()))
+            .rows::<serde_json::Value>(&Statement::new(
+                "SELECT COUNT(*) AS migrations FROM d1_migrations",
+                Vec::new(),
+            ))
             .await
             .map(|_| ());
         let durable_object = self.snapshot().await.map(|_| ());
@@ -451,7 +587,11 @@ impl HealthProbe for EdgeBackend {
             (Ok(_), Ok(_)) => Ok(()),
             (Err(error), _) | (_, Err(error)) => Err(StoreError::new("queue", error)),
         };
-        vec![("d1", d1), ("durable_object", durable_object), ("queue", queue)]
+        vec![
+            ("d1", d1),
+            ("durable_object", durable_object),
+            ("queue", queue),
+        ]
     }
 }
 
@@ -463,7 +603,10 @@ struct SqlKv {
 impl SqlKv {
     fn new(state: &State) -> SqlKv {
         let sql = state.storage().sql();
-        if let Err(error) = sql.exec("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)", None) {
+        if let Err(error) = sql.exec(
+            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            None,
+        ) {
             log(&format!("kpi object: creating its table failed: {error}"));
         }
         SqlKv { sql }
@@ -480,20 +623,37 @@ impl KvStore for SqlKv {
     fn get(&self, key: &str) -> Option<String> {
         let cursor = self
             .sql
-            .exec("SELECT key, value FROM kv WHERE key = ?", vec![SqlStorageValue::from(key.to_owned())])
+            .exec(
+                "SELECT key, value FROM kv WHERE key = ?",
+                vec![SqlStorageValue::from(key.to_owned())],
+            )
             .ok()?;
-        cursor.to_array::<KvRow>().ok()?.into_iter().next().map(|row| row.value)
+        cursor
+            .to_array::<KvRow>()
+            .ok()?
+            .into_iter()
+            .next()
+            .map(|row| row.value)
     }
 
     fn put(&self, key: &str, value: &str) {
-        let params = vec![SqlStorageValue::from(key.to_owned()), SqlStorageValue::from(value.to_owned())];
-        if let Err(error) = self.sql.exec("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", params) {
+        let params = vec![
+            SqlStorageValue::from(key.to_owned()),
+            SqlStorageValue::from(value.to_owned()),
+        ];
+        if let Err(error) = self.sql.exec(
+            "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
+            params,
+        ) {
             log(&format!("kpi object: write failed: {error}"));
         }
     }
 
     fn delete(&self, key: &str) {
-        if let Err(error) = self.sql.exec("DELETE FROM kv WHERE key = ?", vec![SqlStorageValue::from(key.to_owned())]) {
+        if let Err(error) = self.sql.exec(
+            "DELETE FROM kv WHERE key = ?",
+            vec![SqlStorageValue::from(key.to_owned())],
+        ) {
             log(&format!("kpi object: delete failed: {error}"));
         }
     }
@@ -501,9 +661,15 @@ impl KvStore for SqlKv {
     fn scan(&self, prefix: &str) -> Vec<(String, String)> {
         // Keys are ASCII; every key with the prefix sorts below prefix + U+FFFF.
         let upper = format!("{prefix}\u{ffff}");
-        let params = vec![SqlStorageValue::from(prefix.to_owned()), SqlStorageValue::from(upper)];
+        let params = vec![
+            SqlStorageValue::from(prefix.to_owned()),
+            SqlStorageValue::from(upper),
+        ];
         self.sql
-            .exec("SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key", params)
+            .exec(
+                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+                params,
+            )
             .and_then(|cursor| cursor.to_array::<KvRow>())
             .map(|rows| rows.into_iter().map(|row| (row.key, row.value)).collect())
             .unwrap_or_default()
@@ -514,8 +680,10 @@ fn kpi_config(env: &Env) -> KpiConfig {
     let defaults = KpiConfig::default();
     KpiConfig {
         count_window: var_f64(env, "KPI_COUNT_WINDOW").map_or(defaults.count_window, |n| n as u32),
-        out_of_orderness_ms: var_f64(env, "KPI_OUT_OF_ORDERNESS_MS").map_or(defaults.out_of_orderness_ms, |n| n as i64),
-        allowed_lateness_ms: var_f64(env, "KPI_ALLOWED_LATENESS_MS").map_or(defaults.allowed_lateness_ms, |n| n as i64),
+        out_of_orderness_ms: var_f64(env, "KPI_OUT_OF_ORDERNESS_MS")
+            .map_or(defaults.out_of_orderness_ms, |n| n as i64),
+        allowed_lateness_ms: var_f64(env, "KPI_ALLOWED_LATENESS_MS")
+            .map_or(defaults.allowed_lateness_ms, |n| n as i64),
         thresholds: defaults.thresholds,
     }
 }
@@ -544,14 +712,21 @@ impl DurableObject for KpiObject {
         let now = now_ms();
         let answer = match command {
             KpiCommand::Record { observations } => {
-                let places = self.service.borrow_mut().record(&self.kv, &observations, now);
+                let places = self
+                    .service
+                    .borrow_mut()
+                    .record(&self.kv, &observations, now);
                 self.flush(now).await;
                 serde_json::to_value(places)
             }
-            KpiCommand::View { window, branch } => {
-                serde_json::to_value(self.service.borrow_mut().view(&self.kv, window, branch.as_deref(), now))
+            KpiCommand::View { window, branch } => serde_json::to_value(
+                self.service
+                    .borrow_mut()
+                    .view(&self.kv, window, branch.as_deref(), now),
+            ),
+            KpiCommand::Snapshot => {
+                serde_json::to_value(self.service.borrow_mut().snapshot(&self.kv, now))
             }
-            KpiCommand::Snapshot => serde_json::to_value(self.service.borrow_mut().snapshot(&self.kv, now)),
         };
         match answer {
             Ok(json) => Response::from_json(&json),
@@ -584,7 +759,10 @@ impl KpiObject {
                 let keys: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
                 KpiService::acknowledge(&self.kv, &keys);
             }
-            Err(error) => log(&format!("kpi outbox: {} writes kept for the next flush: {error}", pending.len())),
+            Err(error) => log(&format!(
+                "kpi outbox: {} writes kept for the next flush: {error}",
+                pending.len()
+            )),
         }
     }
 }

@@ -127,7 +127,11 @@ impl KpiService {
                     count_window,
                 });
             }
-            writes.extend(effects.closed_count_window.map(|window| D1Write::CountWindow(Box::new(window))));
+            writes.extend(
+                effects
+                    .closed_count_window
+                    .map(|window| D1Write::CountWindow(Box::new(window))),
+            );
             writes.extend(effects.late.map(D1Write::Late));
             writes.extend(
                 effects

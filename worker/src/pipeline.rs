@@ -43,24 +43,6 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
-/// The KPI observation of a stored decision.
-pub fn observation_of(record: &DecisionRecord) -> Observation {
-    Observation {
-        request_id: record.request_id.clone(),
-        branch: record.branch.clone(),
-        received_at_ms: record.received_at_ms,
-        event_time_ms: record.event_time_ms,
-        latency_ms: record.latency_ms(),
-        outcome: Outcome::Decided {
-            band: record.score.band,
-            decision: record.score.decision,
-            probability: record.score.probability,
-            confidence: record.score.confidence,
-            mismatch: record.mismatch,
-        },
-    }
-}
-
 /// The KPI observation of a refused request or event.
 pub fn failure_observation(
     request_id: &str,
@@ -127,7 +109,7 @@ pub async fn decide<B: DecisionStore + KpiSink>(
     record.timing = timing;
     match backend.insert_decision(&record).await? {
         Inserted::New => {
-            let recorded = backend.record(&[observation_of(&record)]).await?;
+            let recorded = backend.record(&[record.observation()]).await?;
             if let Some(place) = recorded.first() {
                 record.kpi_seq = place.seq;
                 record.kpi_window = place.count_window;
@@ -139,7 +121,7 @@ pub async fn decide<B: DecisionStore + KpiSink>(
         }
         Inserted::Existing(mut stored) => {
             if stored.kpi_seq.is_none() {
-                let recorded = backend.record(&[observation_of(&stored)]).await?;
+                let recorded = backend.record(&[stored.observation()]).await?;
                 if let Some(place) = recorded.first() {
                     stored.kpi_seq = place.seq;
                     stored.kpi_window = place.count_window;

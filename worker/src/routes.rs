@@ -36,7 +36,8 @@ pub trait Clock {
 }
 
 /// The KPI views cached in the isolate, shared by its requests.
-pub type KpiCache = RefCell<SwrCache<KpiView>>;
+/// Each entry keeps the time it was computed.
+pub type KpiCache = RefCell<SwrCache<(KpiView, i64)>>;
 
 /// What a request may use from its environment.
 pub struct Context<'a> {
@@ -705,33 +706,33 @@ impl<B: Backend> Request<'_, B> {
         let key = kpi_cache_key(window, branch.as_deref());
         let now = self.now();
         let lookup = self.context.kpi_cache.borrow_mut().get(&key, now);
-        let (view, stale) = match lookup {
-            Lookup::Fresh(view) => (view, false),
-            Lookup::Stale(view) => {
+        let ((view, computed_at_ms), stale) = match lookup {
+            Lookup::Fresh(entry) => (entry, false),
+            Lookup::Stale(entry) => {
                 *refresh = Some(Refresh {
                     window,
                     branch: branch.clone(),
                     cache_key: key.clone(),
                 });
-                (view, true)
+                (entry, true)
             }
             Lookup::Miss => {
                 let view = self.backend.view(window, branch.as_deref()).await?;
                 let (fresh_ms, stale_ms) = window.cache_ttl_ms();
                 self.context.kpi_cache.borrow_mut().put(
                     &key,
-                    view.clone(),
+                    (view.clone(), now),
                     now,
                     fresh_ms,
                     stale_ms,
                 );
-                (view, false)
+                ((view, now), false)
             }
         };
         let cache = cache_stats(self.context.kpi_cache);
         let dead_letters_open = self.backend.count_open_dead_letters().await.ok();
         let answer = KpiResponse {
-            computed_at_ms: now,
+            computed_at_ms,
             view,
             stale,
             cache_key: key,
@@ -818,7 +819,7 @@ pub async fn refresh_view<B: Backend>(
             let (fresh_ms, stale_ms) = refresh.window.cache_ttl_ms();
             cache
                 .borrow_mut()
-                .put(&refresh.cache_key, view, now_ms, fresh_ms, stale_ms);
+                .put(&refresh.cache_key, (view, now_ms), now_ms, fresh_ms, stale_ms);
         }
         Err(error) => log(&format!("kpi refresh failed: {error}")),
     }

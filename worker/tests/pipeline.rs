@@ -14,9 +14,7 @@ use valle_shared::{parse_application, Model};
 use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::kpi_object::KpiService;
 use valle_worker::memory::{block_on, MemoryBackend};
-use valle_worker::pipeline::{
-    decide, observation_of, process_event, EventFate, Incoming, MAX_ATTEMPTS,
-};
+use valle_worker::pipeline::{decide, process_event, EventFate, Incoming, MAX_ATTEMPTS};
 use valle_worker::routes::{prepare, refresh_view, Clock, Context};
 use valle_worker::store::{DeadLetterStore, KpiSink};
 
@@ -111,7 +109,7 @@ fn a_decision_stored_but_not_counted_is_counted_on_retry_once() {
         1
     );
     // The KPI object itself refuses to count a decision twice.
-    let observation = observation_of(&backend.decisions.borrow()["r-1"]);
+    let observation = backend.decisions.borrow()["r-1"].observation();
     let places = block_on(backend.record(&[observation.clone(), observation])).expect("records");
     assert_eq!(places[0].seq, Some(0));
     assert_eq!(places[1].seq, Some(0));
@@ -214,7 +212,7 @@ fn recompute_windows(decisions: &[DecisionRecord], size: u64) -> Vec<CountWindow
         .filter(|chunk| chunk.len() as u64 == size)
         .map(|chunk| {
             let mut stats = Stats::default();
-            chunk.iter().for_each(|d| stats.add(&observation_of(d)));
+            chunk.iter().for_each(|d| stats.add(&d.observation()));
             let (first, last) = (
                 chunk[0].kpi_seq.unwrap_or(0),
                 chunk[chunk.len() - 1].kpi_seq.unwrap_or(0),
@@ -284,7 +282,7 @@ impl Clock for ManualClock {
 struct Harness {
     backend: MemoryBackend,
     clock: ManualClock,
-    cache: RefCell<SwrCache<valle_shared::kpi::KpiView>>,
+    cache: RefCell<SwrCache<(valle_shared::kpi::KpiView, i64)>>,
     ids: Cell<u32>,
 }
 
