@@ -27,10 +27,6 @@ pub const KPIS_PATH: &str = "/api/v1/kpis";
 pub const KPI_WINDOWS_PATH: &str = "/api/v1/kpis/windows";
 /// Prometheus exposition (officers).
 pub const METRICS_PATH: &str = "/metrics";
-/// The branch a scoring request belongs to (optional).
-pub const BRANCH_HEADER: &str = "X-Branch";
-/// The applicant a scoring request is about (optional).
-pub const APPLICANT_HEADER: &str = "X-Applicant-ID";
 /// The header that carries a caller's idempotency key, echoed back on every answer.
 pub const REQUEST_ID_HEADER: &str = "X-Request-ID";
 /// Longest accepted `X-Request-ID`; a UUID has 36 characters.

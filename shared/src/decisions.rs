@@ -241,8 +241,8 @@ impl DecisionQuery {
                 "branch" => errors.push(query_error(
                     "branch",
                     ErrorCode::Format,
-                    "La sucursal debe tener de 1 a 32 letras minúsculas, cifras o '-'.",
-                    "The branch must be 1 to 32 lowercase letters, digits or '-'.",
+                    "La sucursal debe tener de 1 a 64 letras, cifras, espacios, '.', '_' o '-'.",
+                    "The branch must be 1 to 64 letters, digits, spaces, '.', '_' or '-'.",
                 )),
                 other => errors.push(query_error(
                     other,
@@ -313,7 +313,7 @@ mod tests {
             }),
         );
         check(
-            "from=yesterday&band=negro&decision=maybe&limit=0&cursor=x&branch=Norte&sql=1;DROP",
+            "from=yesterday&band=negro&decision=maybe&limit=0&cursor=x&branch=%20Norte&sql=1;DROP",
             Err(&[
                 "from:E_FORMAT",
                 "band:E_ENUM",

@@ -63,10 +63,6 @@ pub struct ClientScore {
 struct WireEvent<'a> {
     event_id: Option<String>,
     event_time: Option<String>,
-    #[serde(default)]
-    branch: Option<String>,
-    #[serde(default)]
-    applicant_id: Option<String>,
     #[serde(borrow)]
     application: Option<&'a RawValue>,
     #[serde(default)]
@@ -87,8 +83,6 @@ pub struct QueuedEvent {
     pub event_id: String,
     pub event_time_ms: i64,
     pub received_at_ms: i64,
-    pub branch: String,
-    pub applicant_id: Option<String>,
     pub application: String,
     pub client_score: Option<ClientScore>,
     pub channel: Channel,
@@ -113,8 +107,6 @@ pub enum EventError {
     EventTime,
     #[error("application is missing or not an object")]
     Application,
-    #[error(transparent)]
-    Meta(#[from] MetaError),
     #[error("client_score.probability is not within 0..=1")]
     ClientScore,
 }
@@ -126,7 +118,6 @@ impl EventError {
             EventError::EventId => "E_EVENT_ID",
             EventError::EventTime => "E_EVENT_TIME",
             EventError::Application => "E_EVENT_APPLICATION",
-            EventError::Meta(error) => error.code(),
             EventError::ClientScore => "E_CLIENT_SCORE",
         }
     }
@@ -134,8 +125,8 @@ impl EventError {
     pub fn message(&self) -> Message {
         match self {
             EventError::Shape => Message::new(
-                "El evento debe ser un objeto con event_id, event_time, application y, opcionalmente, branch, applicant_id y client_score.",
-                "The event must be an object with event_id, event_time, application and optionally branch, applicant_id and client_score.",
+                "El evento debe ser un objeto con event_id, event_time, application y, opcionalmente, client_score.",
+                "The event must be an object with event_id, event_time, application and optionally client_score.",
             ),
             EventError::EventId => Message::new(
                 "event_id debe ser un UUID.",
@@ -149,7 +140,6 @@ impl EventError {
                 "application debe ser un objeto JSON de hasta 16 KiB.",
                 "application must be a JSON object of up to 16 KiB.",
             ),
-            EventError::Meta(error) => error.message(),
             EventError::ClientScore => Message::new(
                 "client_score.probability debe estar entre 0 y 1.",
                 "client_score.probability must be between 0 and 1.",
@@ -212,69 +202,26 @@ pub fn is_uuid(text: &str) -> bool {
         })
 }
 
-/// Who and where an application belongs to; both optional on the wire.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum MetaError {
-    #[error("branch must be 1 to 32 lowercase letters, digits or '-'")]
-    Branch,
-    #[error("applicant_id must be 1 to 64 ASCII letters, digits, '.', '_', '-' or ':'")]
-    ApplicantId,
-}
-
-impl MetaError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            MetaError::Branch => "E_BRANCH",
-            MetaError::ApplicantId => "E_APPLICANT_ID",
-        }
-    }
-
-    pub fn message(&self) -> Message {
-        match self {
-            MetaError::Branch => Message::new(
-                "La sucursal debe tener de 1 a 32 letras minúsculas, cifras o '-'.",
-                "The branch must be 1 to 32 lowercase letters, digits or '-'.",
-            ),
-            MetaError::ApplicantId => Message::new(
-                "El identificador del solicitante debe tener de 1 a 64 caracteres: letras ASCII, cifras, '.', '_', '-' o ':'.",
-                "The applicant id must be 1 to 64 characters: ASCII letters, digits, '.', '_', '-' or ':'.",
-            ),
-        }
-    }
-}
-
-/// The branch used when a request names none.
+/// The branch a decision counts under when its application names none.
 pub const DEFAULT_BRANCH: &str = "principal";
 
-/// Checks a branch name; none means [`DEFAULT_BRANCH`].
-pub fn parse_branch(branch: Option<&str>) -> Result<String, MetaError> {
-    match branch {
-        None => Ok(DEFAULT_BRANCH.to_owned()),
-        Some(name) if is_branch(name) => Ok(name.to_owned()),
-        Some(_) => Err(MetaError::Branch),
-    }
+/// The branch a decision counts under: the application's own, or [`DEFAULT_BRANCH`].
+pub fn branch_of(application: &crate::Application) -> String {
+    application
+        .branch
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BRANCH.to_owned())
 }
 
+/// Whether `name` could be an application's branch (the same rule as the field), so a
+/// filter on anything else is refused instead of silently matching nothing.
 pub fn is_branch(name: &str) -> bool {
-    (1..=32).contains(&name.len())
+    let chars = name.chars().count();
+    (1..=64).contains(&chars)
+        && name.trim() == name
         && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-pub fn parse_applicant_id(id: Option<&str>) -> Result<Option<String>, MetaError> {
-    match id {
-        None => Ok(None),
-        Some(id)
-            if (1..=64).contains(&id.len())
-                && id.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')
-                }) =>
-        {
-            Ok(Some(id.to_owned()))
-        }
-        Some(_) => Err(MetaError::ApplicantId),
-    }
+            .chars()
+            .all(|c| crate::application::Charset::Name.allows(c))
 }
 
 /// Each event of a batch: queued as a [`QueuedEvent`] or refused with the reason.
@@ -329,8 +276,6 @@ fn parse_event(raw: &RawValue, received_at_ms: i64) -> Result<QueuedEvent, Event
         .application
         .filter(|raw| raw.get().starts_with('{') && raw.get().len() <= MAX_EVENT_APPLICATION_BYTES)
         .ok_or(EventError::Application)?;
-    let branch = parse_branch(wire.branch.as_deref())?;
-    let applicant_id = parse_applicant_id(wire.applicant_id.as_deref())?;
     if let Some(score) = &wire.client_score {
         if !(0.0..=1.0).contains(&score.probability) {
             return Err(EventError::ClientScore);
@@ -340,8 +285,6 @@ fn parse_event(raw: &RawValue, received_at_ms: i64) -> Result<QueuedEvent, Event
         event_id,
         event_time_ms,
         received_at_ms,
-        branch,
-        applicant_id,
         application: application.get().to_owned(),
         client_score: wire.client_score,
         channel: Channel::OfflineSync,
@@ -412,9 +355,6 @@ mod tests {
                     r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":{APP},"branch":"Centro"}}"#
                 ),
                 format!(
-                    r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":{APP},"applicant_id":"a b"}}"#
-                ),
-                format!(
                     r#"{{"event_id":"{ID}","event_time":"2026-11-23T10:15:00Z","application":{APP},"client_score":{{"probability":1.5}}}}"#
                 ),
                 "17".to_owned(),
@@ -427,12 +367,26 @@ mod tests {
                 "E_EVENT_APPLICATION",
                 "E_EVENT_APPLICATION",
                 "E_EVENT_SHAPE",
-                "E_BRANCH",
-                "E_APPLICANT_ID",
+                "E_EVENT_SHAPE",
                 "E_CLIENT_SCORE",
                 "E_EVENT_SHAPE",
             ],
         );
+    }
+
+    #[test]
+    fn branches_follow_the_application_field_rule() {
+        for (name, valid) in [
+            ("Centro", true),
+            ("San José 2", true),
+            ("norte-1", true),
+            (" Centro", false),
+            ("a|b", false),
+            ("", false),
+        ] {
+            assert_eq!(is_branch(name), valid, "{name:?}");
+        }
+        assert!(!is_branch(&"x".repeat(65)));
     }
 
     #[test]
@@ -453,7 +407,7 @@ mod tests {
     #[test]
     fn keeps_the_exact_application_text_and_normalises_the_id() {
         let body = format!(
-            r#"{{"events":[{{"event_id":"{}","event_time":"2026-11-23T10:15:00.5+01:00","application":{{ "age" : 30 }},"branch":"norte","client_score":{{"probability":0.25}}}}]}}"#,
+            r#"{{"events":[{{"event_id":"{}","event_time":"2026-11-23T10:15:00.5+01:00","application":{{ "age" : 30 }},"client_score":{{"probability":0.25}}}}]}}"#,
             ID.to_ascii_uppercase()
         );
         let parsed = parse_events(body.as_bytes(), NOW).expect("envelope");
@@ -461,7 +415,6 @@ mod tests {
         assert_eq!(event.event_id, ID);
         assert_eq!(event.application, r#"{ "age" : 30 }"#);
         assert_eq!(event.event_time_ms, NOW - 3_600_000 + 500);
-        assert_eq!(event.branch, "norte");
         assert_eq!(event.channel, Channel::OfflineSync);
     }
 }

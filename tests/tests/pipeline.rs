@@ -45,6 +45,11 @@ fn branch(test: &str) -> String {
     format!("t-{test}-{}", &random_uuid()[..8])
 }
 
+/// The application `body` with its `branch` field set.
+fn in_branch(body: &str, branch: &str) -> String {
+    format!(r#"{{"branch":"{branch}",{}"#, &body[1..])
+}
+
 fn score(client: &Client, ip: &str, request_id: &str, branch: &str, body: &str) -> Answer {
     client.send(
         "POST",
@@ -52,10 +57,9 @@ fn score(client: &Client, ip: &str, request_id: &str, branch: &str, body: &str) 
         &[
             ("content-type", "application/json"),
             ("x-request-id", request_id),
-            ("x-branch", branch),
             ("cf-connecting-ip", ip),
         ],
-        Some(body.as_bytes()),
+        Some(in_branch(body, branch).as_bytes()),
     )
 }
 
@@ -110,8 +114,7 @@ fn event(id: &str, time_ms: i64, branch: &str, application: &str) -> Value {
     json!({
         "event_id": id,
         "event_time": format_rfc3339_ms(time_ms),
-        "branch": branch,
-        "application": serde_json::from_str::<Value>(application).expect("json"),
+        "application": serde_json::from_str::<Value>(&in_branch(application, branch)).expect("json"),
         "client_score": { "probability": 0.25 },
     })
 }

@@ -2,7 +2,7 @@
 
 use valle_shared::api::{ErrorBody, ErrorResponse};
 use valle_shared::batch::BatchError;
-use valle_shared::events::{EventsError, MetaError};
+use valle_shared::events::EventsError;
 use valle_shared::validation::FieldError;
 
 use crate::store::StoreError;
@@ -34,8 +34,6 @@ pub enum ApiError {
     InvalidRequestId,
     #[error(transparent)]
     Events(#[from] EventsError),
-    #[error(transparent)]
-    Meta(#[from] MetaError),
     #[error("invalid query parameters")]
     Query(Vec<FieldError>),
     #[error("missing or wrong officer token")]
@@ -59,7 +57,6 @@ impl ApiError {
             ApiError::Request(_)
             | ApiError::Batch(_)
             | ApiError::Events(_)
-            | ApiError::Meta(_)
             | ApiError::Query(_)
             | ApiError::InvalidRequestId => 400,
             ApiError::Unauthorized => 401,
@@ -77,7 +74,6 @@ impl ApiError {
             ApiError::Request(error) => error.code(),
             ApiError::Batch(error) => error.code(),
             ApiError::Events(error) => error.code(),
-            ApiError::Meta(error) => error.code(),
             ApiError::Query(_) => "E_QUERY",
             ApiError::Unauthorized => "E_UNAUTHORIZED",
             ApiError::AuthNotConfigured => "E_AUTH_NOT_CONFIGURED",
@@ -97,7 +93,6 @@ impl ApiError {
             ApiError::Request(error) => error.message(),
             ApiError::Batch(error) => error.message(),
             ApiError::Events(error) => error.message(),
-            ApiError::Meta(error) => error.message(),
             ApiError::Query(_) => Message::new(
                 "Parámetros de consulta no válidos; vea fields.",
                 "Invalid query parameters; see fields.",

@@ -4,7 +4,7 @@
 
 use valle_shared::api::StageTiming;
 use valle_shared::decisions::{is_mismatch, DecisionRecord};
-use valle_shared::events::{Channel, ClientScore, QueuedEvent};
+use valle_shared::events::{branch_of, Channel, ClientScore, QueuedEvent, DEFAULT_BRANCH};
 use valle_shared::kpi::{Observation, Outcome};
 use valle_shared::model::ModelError;
 use valle_shared::validation::parse_application;
@@ -194,8 +194,8 @@ pub async fn process_event<B: DecisionStore + EventQueue + KpiSink>(
     ];
     let incoming = Incoming {
         request_id: event.event_id.clone(),
-        applicant_id: event.applicant_id.clone(),
-        branch: event.branch.clone(),
+        applicant_id: application.applicant_id.clone(),
+        branch: branch_of(&application),
         channel: event.channel,
         application,
         received_at_ms: event.received_at_ms,
@@ -256,7 +256,7 @@ async fn dead_letter<B: DecisionStore + EventQueue + KpiSink>(
     // The failure is counted only once it is safely stored as a dead letter.
     let failure = failure_observation(
         &event.event_id,
-        &event.branch,
+        DEFAULT_BRANCH,
         event.received_at_ms,
         event.event_time_ms,
         latency_ms,

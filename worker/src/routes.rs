@@ -7,15 +7,14 @@ use std::cell::RefCell;
 
 use valle_shared::api::{
     is_valid_request_id, BatchItem, BatchResponse, CacheStats, CountWindowList, Health,
-    HealthCheck, KpiResponse, ReplayRequest, ScoreResponse, StageTiming, APPLICANT_HEADER,
-    BRANCH_HEADER, DEAD_LETTERS_PATH, DECISIONS_PATH, EVENTS_PATH, HEALTH_PATH, KPIS_PATH,
-    KPI_WINDOWS_PATH, METRICS_PATH, REQUEST_ID_HEADER, SCORE_BATCH_PATH, SCORE_PATH,
+    HealthCheck, KpiResponse, ReplayRequest, ScoreResponse, StageTiming, DEAD_LETTERS_PATH,
+    DECISIONS_PATH, EVENTS_PATH, HEALTH_PATH, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH,
+    REQUEST_ID_HEADER, SCORE_BATCH_PATH, SCORE_PATH,
 };
 use valle_shared::batch::{parse_batch, MAX_BATCH_BYTES};
 use valle_shared::decisions::{parse_query, DecisionQuery};
 use valle_shared::events::{
-    parse_applicant_id, parse_branch, parse_events, Channel, EventAck, EventsResponse,
-    MAX_EVENTS_BYTES,
+    branch_of, parse_events, Channel, EventAck, EventsResponse, DEFAULT_BRANCH, MAX_EVENTS_BYTES,
 };
 use valle_shared::kpi::{KpiView, View};
 use valle_shared::metrics::render;
@@ -312,12 +311,6 @@ impl<B: Backend> Request<'_, B> {
         error
     }
 
-    fn branch_and_applicant(&self) -> Result<(String, Option<String>), ApiError> {
-        let branch = parse_branch(self.head.header(BRANCH_HEADER))?;
-        let applicant = parse_applicant_id(self.head.header(APPLICANT_HEADER))?;
-        Ok((branch, applicant))
-    }
-
     /// `POST /api/v1/score`: validates with the shared rules, scores with the shared model,
     /// stores the decision once per `X-Request-ID` and counts it in the KPIs.
     async fn score(
@@ -325,28 +318,20 @@ impl<B: Backend> Request<'_, B> {
         body: &[u8],
         timer: &mut StageTimer<'_>,
     ) -> Result<HttpResponse, ApiError> {
-        let (branch, applicant_id) = match self.branch_and_applicant() {
-            Ok(meta) => meta,
-            Err(error) => {
-                return Err(self
-                    .counted(error, valle_shared::events::DEFAULT_BRANCH, timer)
-                    .await)
-            }
-        };
         let parsed = parse_body(body).and_then(|entries| {
             timer.lap("parse");
             validate(&entries).map_err(RequestError::Invalid)
         });
         let application = match parsed {
             Ok(application) => application,
-            Err(error) => return Err(self.counted(error.into(), &branch, timer).await),
+            Err(error) => return Err(self.counted(error.into(), DEFAULT_BRANCH, timer).await),
         };
         timer.lap("validate");
         let now = self.now();
         let incoming = Incoming {
             request_id: self.id.to_owned(),
-            applicant_id,
-            branch,
+            applicant_id: application.applicant_id.clone(),
+            branch: branch_of(&application),
             channel: Channel::Online,
             application,
             received_at_ms: now,
@@ -386,7 +371,6 @@ impl<B: Backend> Request<'_, B> {
         body: &[u8],
         timer: &mut StageTimer<'_>,
     ) -> Result<HttpResponse, ApiError> {
-        let (branch, applicant_id) = self.branch_and_applicant()?;
         let items = parse_batch(body)?;
         timer.lap("validate");
         let model = Model::embedded()?;
@@ -399,8 +383,8 @@ impl<B: Backend> Request<'_, B> {
                 Ok(application) => {
                     let incoming = Incoming {
                         request_id: item_id.clone(),
-                        applicant_id: applicant_id.clone(),
-                        branch: branch.clone(),
+                        applicant_id: application.applicant_id.clone(),
+                        branch: branch_of(&application),
                         channel: Channel::Batch,
                         application,
                         received_at_ms: now,
@@ -430,7 +414,7 @@ impl<B: Backend> Request<'_, B> {
                 // with the same id; stored items then answer as replays.
                 Err(error @ (ApiError::Store(_) | ApiError::Model(_))) => return Err(error),
                 Err(error) => {
-                    let error = self.counted(error, &branch, timer).await;
+                    let error = self.counted(error, DEFAULT_BRANCH, timer).await;
                     BatchItem {
                         index,
                         request_id: None,
@@ -653,8 +637,8 @@ impl<B: Backend> Request<'_, B> {
         timer.lap("validate");
         let incoming = Incoming {
             request_id: event.event_id.clone(),
-            applicant_id: event.applicant_id.clone(),
-            branch: event.branch.clone(),
+            applicant_id: application.applicant_id.clone(),
+            branch: branch_of(&application),
             channel: event.channel,
             application,
             received_at_ms: event.received_at_ms,
@@ -817,9 +801,13 @@ pub async fn refresh_view<B: Backend>(
     {
         Ok(view) => {
             let (fresh_ms, stale_ms) = refresh.window.cache_ttl_ms();
-            cache
-                .borrow_mut()
-                .put(&refresh.cache_key, (view, now_ms), now_ms, fresh_ms, stale_ms);
+            cache.borrow_mut().put(
+                &refresh.cache_key,
+                (view, now_ms),
+                now_ms,
+                fresh_ms,
+                stale_ms,
+            );
         }
         Err(error) => log(&format!("kpi refresh failed: {error}")),
     }

@@ -125,7 +125,7 @@ fn a_decision_stored_but_not_counted_is_counted_on_retry_once() {
 
 fn event(id: u32, application: &str) -> QueuedEvent {
     let body = format!(
-        r#"{{"events":[{{"event_id":"00000000-0000-4000-8000-{id:012}","event_time":"2026-11-23T10:00:00Z","application":{application},"branch":"norte","client_score":{{"probability":0.5}}}}]}}"#
+        r#"{{"events":[{{"event_id":"00000000-0000-4000-8000-{id:012}","event_time":"2026-11-23T10:00:00Z","application":{application},"client_score":{{"probability":0.5}}}}]}}"#
     );
     let mut parsed = parse_events(body.as_bytes(), 1_795_428_000_000).expect("envelope");
     parsed.remove(0).expect("event")
@@ -427,7 +427,7 @@ fn kpis_are_cached_then_served_stale_while_refreshing() {
     let (_, fresh) = harness.officer("/api/v1/kpis?window=5m");
     let fresh: KpiResponse = serde_json::from_value(fresh).expect("kpis");
     assert_eq!((fresh.stale, fresh.view.summary.decisions), (false, 2));
-    let (status, bad) = harness.officer("/api/v1/kpis?window=7m&branch=Norte&x=1");
+    let (status, bad) = harness.officer("/api/v1/kpis?window=7m&branch=%20Norte&x=1");
     assert_eq!(status, 400);
     let fields: Vec<&str> = bad["error"]["fields"]
         .as_array()

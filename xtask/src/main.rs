@@ -234,12 +234,34 @@ fn train() -> Result {
     })
 }
 
+/// The officers' token of a local `cargo xtask dev`; never used by a deployment, which
+/// sets its own with `wrangler secret put VALLE_OFFICER_TOKEN`.
+const DEV_OFFICER_TOKEN: &str = "valle-dev-officer-token";
+/// The token `cargo xtask test` starts its server with.
+const TEST_OFFICER_TOKEN: &str = "valle-test-officer-token";
+
+/// Writes `.dev.vars` (read by `wrangler dev`, ignored by git) with the development token,
+/// unless the developer already has one.
+fn ensure_dev_vars() -> Result {
+    let path = root().join(".dev.vars");
+    if path.exists() {
+        return Ok(());
+    }
+    let text = format!(
+        "# Local secrets for `wrangler dev` only (see README). Never committed.\nVALLE_OFFICER_TOKEN={DEV_OFFICER_TOKEN}\n"
+    );
+    std::fs::write(&path, text).map_err(|error| format!("{}: {error}", path.display()))?;
+    eprintln!("    wrote .dev.vars with the development officer token");
+    Ok(())
+}
+
 fn dev() -> Result {
     tools::ensure_build_tools()?;
+    ensure_dev_vars()?;
     build_page()?;
     // Wrangler builds the worker itself (wrangler.toml's build command) and rebuilds it on change.
     migrate(None)?;
-    eprintln!("\nValle: http://127.0.0.1:8787  (Ctrl-C stops)");
+    eprintln!("\nValle: http://127.0.0.1:8787  (officers' token in .dev.vars; Ctrl-C stops)");
     let mut command = project_command("wrangler");
     command.args(["dev", "--local", "--ip", "127.0.0.1", "--port", "8787"]);
     run(&mut command)
@@ -320,6 +342,57 @@ fn against_local_server() -> Result {
     }
     migrate(Some(&state))?;
     let port = free_port()?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let server = start_test_server(&state, port, "wrangler-test.log")?;
+    timed("warm up the page's assets", || {
+        process::warm_up(&base_url, &root().join("dist"))
+    })?;
+
+    timed("HTTP integration tests", || {
+        run(project_command("cargo")
+            .args(["test", "--locked", "-p", "valle-tests"])
+            .env("VALLE_BASE_URL", &base_url)
+            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN))
+    })?;
+    timed("browser e2e tests (playwright-core + Chromium)", || {
+        run(project_command("node")
+            .args(["--test", "--test-reporter=spec", "tests/e2e/"])
+            .env("VALLE_BASE_URL", &base_url)
+            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
+            .env("CHROMIUM", tools::CHROMIUM))
+    })?;
+    // KPIs and decisions must survive a restart: snapshot, stop, start on the same state,
+    // compare, and check that counting goes on where it stopped.
+    let restart = |phase: &str| {
+        run(project_command("cargo")
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "valle-tests",
+                "--test",
+                "restart",
+                "--",
+                phase,
+            ])
+            .env("VALLE_BASE_URL", &base_url)
+            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
+            .env(
+                "VALLE_RESTART_SNAPSHOT",
+                root().join("target/kpi-before-restart.json"),
+            ))
+    };
+    timed("KPI snapshot before a restart", || {
+        restart("before_restart")
+    })?;
+    server.stop()?;
+    let server = start_test_server(&state, port, "wrangler-test-restarted.log")?;
+    timed("KPIs after the restart", || restart("after_restart"))?;
+    server.stop()
+}
+
+/// `wrangler dev` on `port` with the test token and test rate limits, state in `state`.
+fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
     let inspector = free_port()?;
     let base_url = format!("http://127.0.0.1:{port}");
     let started = step(&format!("start wrangler dev on {base_url}"));
@@ -335,28 +408,24 @@ fn against_local_server() -> Result {
         ])
         .args(["--inspector-port", &inspector.to_string()])
         .arg("--persist-to")
-        .arg(&state)
+        .arg(state)
         .args([
             "--show-interactive-dev-session=false",
             "--live-reload=false",
+        ])
+        .args([
+            "--var",
+            &format!("VALLE_OFFICER_TOKEN:{TEST_OFFICER_TOKEN}"),
+        ])
+        // Tests flood one client on purpose; the others stay far below these limits.
+        .args([
+            "--var",
+            "RATE_LIMIT_BURST:200",
+            "--var",
+            "RATE_LIMIT_PER_SECOND:50",
         ]);
-    let mut server = Server::start(command, root().join("target/wrangler-test.log"))?;
+    let mut server = Server::start(command, root().join("target").join(log))?;
     server.wait_until_healthy(&format!("{base_url}/healthz"), 120)?;
     done("wrangler dev ready", started);
-    timed("warm up the page's assets", || {
-        process::warm_up(&base_url, &root().join("dist"))
-    })?;
-
-    timed("HTTP integration tests", || {
-        run(project_command("cargo")
-            .args(["test", "--locked", "-p", "valle-tests"])
-            .env("VALLE_BASE_URL", &base_url))
-    })?;
-    timed("browser e2e tests (playwright-core + Chromium)", || {
-        run(project_command("node")
-            .args(["--test", "--test-reporter=spec", "tests/e2e/"])
-            .env("VALLE_BASE_URL", &base_url)
-            .env("CHROMIUM", tools::CHROMIUM))
-    })?;
-    server.stop()
+    Ok(server)
 }

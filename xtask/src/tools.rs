@@ -128,29 +128,36 @@ fn ensure_npm_tools() -> Result {
     Ok(())
 }
 
-/// Debian's Chromium and ChromeDriver, for the browser tests only.
+/// Debian's promtool, which checks the worker's `/metrics` text.
+pub const PROMTOOL: &str = "/usr/bin/promtool";
+
+/// Debian's Chromium and ChromeDriver for the browser tests, and promtool (package
+/// prometheus) for the metrics test; installed once, only what is missing.
 pub fn ensure_browser() -> Result {
-    if PathBuf::from(CHROMIUM).exists() && PathBuf::from(CHROMEDRIVER).exists() {
+    let mut packages = Vec::new();
+    if !PathBuf::from(CHROMIUM).exists() || !PathBuf::from(CHROMEDRIVER).exists() {
+        packages.extend(["chromium", "chromium-driver"]);
+    }
+    if !PathBuf::from(PROMTOOL).exists() {
+        packages.push("prometheus");
+    }
+    if packages.is_empty() {
         return Ok(());
     }
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
     if !is_root {
         return Err(format!(
-            "{CHROMIUM} and {CHROMEDRIVER} are missing: run `sudo apt-get install -y chromium chromium-driver`"
+            "missing test packages: run `sudo apt-get install -y {}`",
+            packages.join(" ")
         ));
     }
-    let started = step("apt-get install chromium chromium-driver (once)");
+    let started = step(&format!("apt-get install {} (once)", packages.join(" ")));
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "chromium",
-            "chromium-driver",
-        ])
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    done("install chromium", started);
+    done("install test packages", started);
     Ok(())
 }
 
