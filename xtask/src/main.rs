@@ -24,12 +24,15 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   dev            install tools, build page and worker, migrate D1, serve http://127.0.0.1:8787
   test           fmt, clippy, host tests, wasm builds, browser tests, HTTP and e2e tests
+  test-edge      only the HTTP, browser and restart tests against a fresh wrangler dev
   build          build the page (Trunk) and the worker (worker-build)
   build-page     build the page into dist/
   build-worker   build the worker into worker/build/ (wrangler's build command)
   bootstrap      install the tools `test` needs, and nothing else
   train          retrain the model into models/ (Python venv in target/venv)
-  bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)";
+  bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)
+  bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections,
+                 GET /api/v1/kpis at a cache hit (results: BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -44,6 +47,12 @@ fn main() -> ExitCode {
         "build-worker" => build_worker(),
         "bootstrap" => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
         "train" => train(),
+        "bench-http" => bench_http(),
+        "test-edge" => tools::ensure_build_tools()
+            .and_then(|()| tools::ensure_browser())
+            .and_then(|()| build_page())
+            .and_then(|()| build_worker())
+            .and_then(|()| against_local_server()),
         "bench" => timed("criterion benchmarks", || {
             run(project_command("cargo").args([
                 "bench",
@@ -391,8 +400,61 @@ fn against_local_server() -> Result {
     server.stop()
 }
 
+/// Builds, starts a fresh `wrangler dev` with limits out of the way, and runs the load
+/// generator against it: scoring at 1 and 16 connections, then KPI views at a cache hit.
+fn bench_http() -> Result {
+    tools::ensure_build_tools()?;
+    build_page()?;
+    build_worker()?;
+    let state = root().join("target/wrangler-bench-state");
+    if state.exists() {
+        std::fs::remove_dir_all(&state)
+            .map_err(|error| format!("clearing {}: {error}", state.display()))?;
+    }
+    migrate(Some(&state))?;
+    let port = free_port()?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let limits = [
+        "RATE_LIMIT_BURST:1000000000",
+        "RATE_LIMIT_PER_SECOND:1000000000",
+    ];
+    let server = start_server(&state, port, "wrangler-bench.log", &limits)?;
+    let loadgen = |target: &str, connections: &str, requests: &str| {
+        run(project_command("cargo")
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--locked",
+                "-p",
+                "valle-tests",
+            ])
+            .args(["--bin", "loadgen", "--", "--target", target])
+            .args(["--connections", connections, "--requests", requests])
+            .env("VALLE_BASE_URL", &base_url)
+            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN))
+    };
+    loadgen("score", "1", "200")?;
+    loadgen("score", "1", "2000")?;
+    loadgen("score", "16", "4000")?;
+    loadgen("kpis", "1", "2000")?;
+    loadgen("kpis", "16", "4000")?;
+    server.stop()
+}
+
 /// `wrangler dev` on `port` with the test token and test rate limits, state in `state`.
 fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
+    // Tests flood one client on purpose; the others stay far below these limits.
+    start_server(
+        state,
+        port,
+        log,
+        &["RATE_LIMIT_BURST:100", "RATE_LIMIT_PER_SECOND:20"],
+    )
+}
+
+/// `wrangler dev` on `port` with the test officer token and extra `NAME:VALUE` vars.
+fn start_server(state: &Path, port: u16, log: &str, vars: &[&str]) -> Result<Server> {
     let inspector = free_port()?;
     let base_url = format!("http://127.0.0.1:{port}");
     let started = step(&format!("start wrangler dev on {base_url}"));
@@ -416,14 +478,10 @@ fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
         .args([
             "--var",
             &format!("VALLE_OFFICER_TOKEN:{TEST_OFFICER_TOKEN}"),
-        ])
-        // Tests flood one client on purpose; the others stay far below these limits.
-        .args([
-            "--var",
-            "RATE_LIMIT_BURST:200",
-            "--var",
-            "RATE_LIMIT_PER_SECOND:50",
         ]);
+    for var in vars {
+        command.args(["--var", var]);
+    }
     let mut server = Server::start(command, root().join("target").join(log))?;
     server.wait_until_healthy(&format!("{base_url}/healthz"), 120)?;
     done("wrangler dev ready", started);
