@@ -426,7 +426,7 @@ fn flooding_one_client_gets_429_with_retry_after() {
             .map(|_| {
                 scope.spawn(|| {
                     let client = Client::new();
-                    (0..40)
+                    (0..60)
                         .map(|_| {
                             let answer = score(&client, ip, &random_uuid(), "principal", VALID);
                             (
@@ -449,7 +449,7 @@ fn flooding_one_client_gets_429_with_retry_after() {
         .collect();
     assert!(
         !limited.is_empty(),
-        "640 requests from one client, none limited"
+        "960 requests from one client, none limited"
     );
     assert!(statuses
         .iter()

@@ -449,7 +449,7 @@ fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
         state,
         port,
         log,
-        &["RATE_LIMIT_BURST:100", "RATE_LIMIT_PER_SECOND:20"],
+        &["RATE_LIMIT_BURST:300", "RATE_LIMIT_PER_SECOND:30"],
     )
 }
 
