@@ -114,7 +114,8 @@ impl Client {
         }
     }
 
-    /// Sends `method path` with the given headers and optional body.
+    /// Sends `method path` with the given headers and optional body; a transport failure
+    /// fails the test.
     pub fn send(
         &self,
         method: &str,
@@ -122,6 +123,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Answer {
+        self.try_send(method, path, headers, body)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Like [`Self::send`], but a transport failure (refused, reset, timed out) is an `Err`.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         for (name, value) in headers {
@@ -133,7 +146,7 @@ impl Client {
         let mut response = self
             .agent
             .run(request)
-            .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+            .map_err(|error| format!("{method} {url}: {error}"))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -150,12 +163,12 @@ impl Client {
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_to_vec()
-            .unwrap_or_else(|error| panic!("reading {method} {url}: {error}"));
-        Answer {
+            .map_err(|error| format!("reading {method} {url}: {error}"))?;
+        Ok(Answer {
             status,
             headers,
             body,
-        }
+        })
     }
 
     pub fn post_json(&self, path: &str, body: &[u8]) -> Answer {

@@ -692,16 +692,19 @@ fn kpi_config(env: &Env) -> KpiConfig {
 #[durable_object(fetch)]
 pub struct KpiObject {
     service: RefCell<KpiService>,
-    kv: SqlKv,
+    kv: Rc<SqlKv>,
     env: Env,
+    /// A flush of the outbox to D1 is running; another would only send the same writes.
+    flushing: Rc<std::cell::Cell<bool>>,
 }
 
 impl DurableObject for KpiObject {
     fn new(state: State, env: Env) -> Self {
         KpiObject {
             service: RefCell::new(KpiService::new(kpi_config(&env))),
-            kv: SqlKv::new(&state),
+            kv: Rc::new(SqlKv::new(&state)),
             env,
+            flushing: Rc::new(std::cell::Cell::new(false)),
         }
     }
 
@@ -711,23 +714,23 @@ impl DurableObject for KpiObject {
         let command: KpiCommand = request.json().await?;
         let now = now_ms();
         let answer = match command {
-            KpiCommand::Record { observations } => {
-                let places = self
-                    .service
+            KpiCommand::Record { observations } => serde_json::to_value(
+                self.service
                     .borrow_mut()
-                    .record(&self.kv, &observations, now);
-                self.flush(now).await;
-                serde_json::to_value(places)
-            }
+                    .record(&*self.kv, &observations, now),
+            ),
             KpiCommand::View { window, branch } => serde_json::to_value(
                 self.service
                     .borrow_mut()
-                    .view(&self.kv, window, branch.as_deref(), now),
+                    .view(&*self.kv, window, branch.as_deref(), now),
             ),
             KpiCommand::Snapshot => {
-                serde_json::to_value(self.service.borrow_mut().snapshot(&self.kv, now))
+                serde_json::to_value(self.service.borrow_mut().snapshot(&*self.kv, now))
             }
         };
+        // D1 receives the outbox after the answer: the counts are already durable in the
+        // object's storage, and any call flushes whatever an earlier one left behind.
+        self.start_flush();
         match answer {
             Ok(json) => Response::from_json(&json),
             Err(error) => Response::error(error.to_string(), 500),
@@ -736,33 +739,59 @@ impl DurableObject for KpiObject {
 }
 
 impl KpiObject {
-    /// Sends the outbox to D1 in one batch; on failure it stays for the next call.
-    async fn flush(&self, now: i64) {
-        let pending = KpiService::pending(&self.kv);
-        if pending.is_empty() {
+    fn start_flush(&self) {
+        if self.flushing.get() || KpiService::pending(&*self.kv).is_empty() {
             return;
         }
-        let db = match self.env.d1("DB") {
-            Ok(db) => db,
-            Err(error) => return log(&format!("kpi outbox: no D1: {error}")),
-        };
-        let statements: std::result::Result<Vec<_>, _> = pending
-            .iter()
-            .map(|(_, write)| EdgeBackend::prepare(&db, &sql::kpi_write(write, now)))
-            .collect();
-        let sent = match statements {
-            Ok(statements) => db.batch(statements).await.map_err(d1_error),
-            Err(error) => Err(error),
-        };
-        match sent {
-            Ok(_) => {
-                let keys: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
-                KpiService::acknowledge(&self.kv, &keys);
-            }
-            Err(error) => log(&format!(
+        self.flushing.set(true);
+        let (kv, env, flushing) = (
+            Rc::clone(&self.kv),
+            self.env.clone(),
+            Rc::clone(&self.flushing),
+        );
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            while flush(&kv, &env).await {}
+            flushing.set(false);
+        });
+    }
+}
+
+/// Sends the outbox to D1 in one batch of idempotent statements; true when it sent
+/// something, so the caller goes on until the outbox is empty. A failure keeps the writes
+/// for the next flush.
+async fn flush(kv: &SqlKv, env: &Env) -> bool {
+    let pending: Vec<_> = KpiService::pending(kv).into_iter().take(200).collect();
+    if pending.is_empty() {
+        return false;
+    }
+    let db = match env.d1("DB") {
+        Ok(db) => db,
+        Err(error) => {
+            log(&format!("kpi outbox: no D1: {error}"));
+            return false;
+        }
+    };
+    let now = now_ms();
+    let statements: std::result::Result<Vec<_>, _> = pending
+        .iter()
+        .map(|(_, write)| EdgeBackend::prepare(&db, &sql::kpi_write(write, now)))
+        .collect();
+    let sent = match statements {
+        Ok(statements) => db.batch(statements).await.map_err(d1_error),
+        Err(error) => Err(error),
+    };
+    match sent {
+        Ok(_) => {
+            let keys: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
+            KpiService::acknowledge(kv, &keys);
+            true
+        }
+        Err(error) => {
+            log(&format!(
                 "kpi outbox: {} writes kept for the next flush: {error}",
                 pending.len()
-            )),
+            ));
+            false
         }
     }
 }

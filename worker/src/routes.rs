@@ -254,7 +254,7 @@ impl Prepared {
             (Ok(_), Err(read_error)) => Err(ApiError::Internal(format!(
                 "reading the body failed: {read_error}"
             ))),
-            (Ok(route), Ok(body)) => match request.throttle(&route).await {
+            (Ok(route), Ok(body)) => match request.throttle(&route, &mut timer).await {
                 Err(error) => Err(error),
                 Ok(()) => match route {
                     Route::Score => request.score(&body, &mut timer).await,
@@ -291,11 +291,13 @@ impl<B: Backend> Request<'_, B> {
         self.context.clock.now_ms() as i64
     }
 
-    async fn throttle(&self, route: &Route) -> Result<(), ApiError> {
+    async fn throttle(&self, route: &Route, timer: &mut StageTimer<'_>) -> Result<(), ApiError> {
         if !route.is_rate_limited() {
             return Ok(());
         }
-        match self.backend.allow(&client_key(self.head), 1).await? {
+        let allowed = self.backend.allow(&client_key(self.head), 1).await?;
+        timer.lap("throttle");
+        match allowed {
             Ok(()) => Ok(()),
             Err(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
         }

@@ -170,7 +170,7 @@ fn headers_on_every_answer() {
     // The stepping clock makes every stage a quarter millisecond.
     assert_eq!(
         response.header("server-timing"),
-        Some("read;dur=0.250, parse;dur=0.250, validate;dur=0.250, decide;dur=0.750, respond;dur=0.250, total;dur=1.750")
+        Some("read;dur=0.250, throttle;dur=0.250, parse;dur=0.250, validate;dur=0.250, decide;dur=0.750, respond;dur=0.250, total;dur=2.000")
     );
     let answer: ScoreResponse = serde_json::from_slice(&response.body).expect("score body");
     let names: Vec<&str> = answer
@@ -178,7 +178,10 @@ fn headers_on_every_answer() {
         .iter()
         .map(|stage| stage.name.as_str())
         .collect();
-    assert_eq!(names, ["read", "parse", "validate", "decide", "total"]);
+    assert_eq!(
+        names,
+        ["read", "throttle", "parse", "validate", "decide", "total"]
+    );
 
     let response = send(RequestHead::new("PUT", "/api/v1/score"), b"");
     assert_eq!(response.header("allow"), Some("POST"));
