@@ -35,8 +35,31 @@ pub trait Clock {
 }
 
 /// The KPI views cached in the isolate, shared by its requests.
-/// Each entry keeps the time it was computed.
-pub type KpiCache = RefCell<SwrCache<(KpiView, i64)>>;
+pub type KpiCache = RefCell<SwrCache<CachedKpis>>;
+
+/// A computed KPI answer as the cache keeps it: everything a hit needs, so a hit does no I/O.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedKpis {
+    pub view: KpiView,
+    pub dead_letters_open: Option<u64>,
+    pub computed_at_ms: i64,
+}
+
+/// Asks the KPI object for a view and D1 for the open dead letters.
+async fn compute_kpis<B: Backend>(
+    backend: &B,
+    window: View,
+    branch: Option<&str>,
+    now_ms: i64,
+) -> Result<CachedKpis, ApiError> {
+    let view = backend.view(window, branch).await?;
+    let dead_letters_open = backend.count_open_dead_letters().await.ok();
+    Ok(CachedKpis {
+        view,
+        dead_letters_open,
+        computed_at_ms: now_ms,
+    })
+}
 
 /// What a request may use from its environment.
 pub struct Context<'a> {
@@ -692,7 +715,7 @@ impl<B: Backend> Request<'_, B> {
         let key = kpi_cache_key(window, branch.as_deref());
         let now = self.now();
         let lookup = self.context.kpi_cache.borrow_mut().get(&key, now);
-        let ((view, computed_at_ms), stale) = match lookup {
+        let (entry, stale) = match lookup {
             Lookup::Fresh(entry) => (entry, false),
             Lookup::Stale(entry) => {
                 *refresh = Some(Refresh {
@@ -703,27 +726,25 @@ impl<B: Backend> Request<'_, B> {
                 (entry, true)
             }
             Lookup::Miss => {
-                let view = self.backend.view(window, branch.as_deref()).await?;
+                let entry = compute_kpis(self.backend, window, branch.as_deref(), now).await?;
                 let (fresh_ms, stale_ms) = window.cache_ttl_ms();
                 self.context.kpi_cache.borrow_mut().put(
                     &key,
-                    (view.clone(), now),
+                    entry.clone(),
                     now,
                     fresh_ms,
                     stale_ms,
                 );
-                ((view, now), false)
+                (entry, false)
             }
         };
-        let cache = cache_stats(self.context.kpi_cache);
-        let dead_letters_open = self.backend.count_open_dead_letters().await.ok();
         let answer = KpiResponse {
-            computed_at_ms,
-            view,
+            computed_at_ms: entry.computed_at_ms,
+            view: entry.view,
             stale,
             cache_key: key,
-            cache,
-            dead_letters_open,
+            cache: cache_stats(self.context.kpi_cache),
+            dead_letters_open: entry.dead_letters_open,
         };
         Ok(HttpResponse::json(200, &answer, self.id))
     }
@@ -797,19 +818,12 @@ pub async fn refresh_view<B: Backend>(
     cache: &KpiCache,
     now_ms: i64,
 ) {
-    match backend
-        .view(refresh.window, refresh.branch.as_deref())
-        .await
-    {
-        Ok(view) => {
+    match compute_kpis(backend, refresh.window, refresh.branch.as_deref(), now_ms).await {
+        Ok(entry) => {
             let (fresh_ms, stale_ms) = refresh.window.cache_ttl_ms();
-            cache.borrow_mut().put(
-                &refresh.cache_key,
-                (view, now_ms),
-                now_ms,
-                fresh_ms,
-                stale_ms,
-            );
+            cache
+                .borrow_mut()
+                .put(&refresh.cache_key, entry, now_ms, fresh_ms, stale_ms);
         }
         Err(error) => log(&format!("kpi refresh failed: {error}")),
     }

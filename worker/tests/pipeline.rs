@@ -282,7 +282,7 @@ impl Clock for ManualClock {
 struct Harness {
     backend: MemoryBackend,
     clock: ManualClock,
-    cache: RefCell<SwrCache<(valle_shared::kpi::KpiView, i64)>>,
+    cache: valle_worker::routes::KpiCache,
     ids: Cell<u32>,
 }
 
