@@ -28,6 +28,22 @@ pub struct Incoming {
     pub client_score: Option<ClientScore>,
 }
 
+impl Incoming {
+    /// A queued event whose application passed validation; its id is the decision's.
+    pub fn from_event(event: &QueuedEvent, application: Application) -> Incoming {
+        Incoming {
+            request_id: event.event_id.clone(),
+            applicant_id: application.applicant_id.clone(),
+            branch: branch_of(&application),
+            channel: event.channel,
+            application,
+            received_at_ms: event.received_at_ms,
+            event_time_ms: event.event_time_ms,
+            client_score: event.client_score.clone(),
+        }
+    }
+}
+
 /// A stored decision, and whether an earlier request had already stored it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decided {
@@ -192,16 +208,7 @@ pub async fn process_event<B: DecisionStore + EventQueue + KpiSink>(
             ms: elapsed(),
         },
     ];
-    let incoming = Incoming {
-        request_id: event.event_id.clone(),
-        applicant_id: application.applicant_id.clone(),
-        branch: branch_of(&application),
-        channel: event.channel,
-        application,
-        received_at_ms: event.received_at_ms,
-        event_time_ms: event.event_time_ms,
-        client_score: event.client_score.clone(),
-    };
+    let incoming = Incoming::from_event(event, application);
     match decide(backend, model, incoming, timing, &elapsed).await {
         Ok(decided) => Ok(EventFate::Stored(Box::new(decided))),
         Err(error) if attempt >= MAX_ATTEMPTS => {

@@ -660,16 +660,7 @@ impl<B: Backend> Request<'_, B> {
             }
         };
         timer.lap("validate");
-        let incoming = Incoming {
-            request_id: event.event_id.clone(),
-            applicant_id: application.applicant_id.clone(),
-            branch: branch_of(&application),
-            channel: event.channel,
-            application,
-            received_at_ms: event.received_at_ms,
-            event_time_ms: event.event_time_ms,
-            client_score: event.client_score.clone(),
-        };
+        let incoming = Incoming::from_event(&event, application);
         let decided = decide(
             self.backend,
             Model::embedded()?,

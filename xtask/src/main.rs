@@ -439,6 +439,8 @@ fn bench_http() -> Result {
     loadgen("score", "16", "4000")?;
     loadgen("kpis", "1", "2000")?;
     loadgen("kpis", "16", "4000")?;
+    // The floor: the smallest answer the worker gives, through the same wrangler proxy.
+    loadgen("floor", "1", "2000")?;
     server.stop()
 }
 

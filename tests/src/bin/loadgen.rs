@@ -52,8 +52,11 @@ fn parse_options() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if !matches!(options.target.as_str(), "score" | "kpis" | "healthz") {
-        return Err("--target is score, kpis or healthz".to_owned());
+    if !matches!(
+        options.target.as_str(),
+        "score" | "kpis" | "healthz" | "floor"
+    ) {
+        return Err("--target is score, kpis, healthz or floor".to_owned());
     }
     if options.connections == 0 || options.requests == 0 {
         return Err("--connections and --requests must be positive".to_owned());
@@ -84,6 +87,11 @@ fn send(client: &Client, target: &str, i: usize, auth: &str) -> bool {
                 None,
             )
             .is_ok_and(|answer| answer.status == 200),
+        // The smallest answer the worker gives (routing and a JSON 404, no I/O): the floor
+        // of the local proxy and runtime.
+        "floor" => client
+            .try_send("GET", "/api/v1/no-such-route", &[], None)
+            .is_ok_and(|answer| answer.status == 404),
         _ => client
             .try_send("GET", "/healthz", &[], None)
             .is_ok_and(|answer| answer.status == 200),
