@@ -25,6 +25,8 @@ pub const DEAD_LETTERS_PATH: &str = "/api/v1/dead-letters";
 pub const KPIS_PATH: &str = "/api/v1/kpis";
 /// Closed count-based KPI windows (officers).
 pub const KPI_WINDOWS_PATH: &str = "/api/v1/kpis/windows";
+/// Drift (PSI) per monitored field (officers).
+pub const DRIFT_PATH: &str = "/api/v1/drift";
 /// Prometheus exposition (officers).
 pub const METRICS_PATH: &str = "/metrics";
 /// The header that carries a caller's idempotency key, echoed back on every answer.

@@ -70,6 +70,9 @@ impl DecisionRecord {
                 confidence: self.score.confidence,
                 mismatch: self.mismatch,
             },
+            drift_bins: crate::drift::Binning::embedded()
+                .map(|binning| binning.bins_of(&self.application, self.score.probability))
+                .unwrap_or_default(),
         }
     }
 }

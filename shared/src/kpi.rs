@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::drift::{Binning, DriftCounts, DriftReport, DriftSummary, HourDrift};
 use crate::i18n::Message;
 use crate::model::{Band, Decision};
 use crate::sketch::Sketch;
@@ -33,6 +34,13 @@ pub struct KpiConfig {
     /// Events older than the watermark by more than this are late beyond repair.
     pub allowed_lateness_ms: i64,
     pub thresholds: Thresholds,
+    /// Drift alerts need at least this many decisions in the window.
+    #[serde(default = "default_drift_min_decisions")]
+    pub drift_min_decisions: u64,
+}
+
+fn default_drift_min_decisions() -> u64 {
+    100
 }
 
 impl Default for KpiConfig {
@@ -42,6 +50,7 @@ impl Default for KpiConfig {
             out_of_orderness_ms: 5_000,
             allowed_lateness_ms: 24 * HOUR_MS,
             thresholds: Thresholds::default(),
+            drift_min_decisions: default_drift_min_decisions(),
         }
     }
 }
@@ -72,6 +81,9 @@ pub struct Observation {
     pub event_time_ms: i64,
     pub latency_ms: f64,
     pub outcome: Outcome,
+    /// The decision's drift bins ([`Binning::bins_of`]); empty for a failed request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift_bins: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +327,9 @@ pub struct EventWindow {
     /// A late event changed it after it closed.
     pub revised: bool,
     pub stats: Stats,
+    /// Drift bin counts of the decisions; kept for 1-hour windows only.
+    #[serde(default, skip_serializing_if = "DriftCounts::is_empty")]
+    pub drift: DriftCounts,
 }
 
 impl EventWindow {
@@ -485,9 +500,15 @@ impl Aggregator {
                             closed: false,
                             revised: false,
                             stats: Stats::default(),
+                            drift: DriftCounts::default(),
                         }
                     });
                     window.stats.add(observation);
+                    if span == Span::Hour && !observation.drift_bins.is_empty() {
+                        if let Ok(binning) = Binning::embedded() {
+                            window.drift.add(binning, &observation.drift_bins);
+                        }
+                    }
                     // A late event revises its window, whether or not it had other events.
                     if window.closed || watermark.is_some_and(|w| window.end_ms <= w) {
                         window.revised = true;
@@ -564,6 +585,45 @@ impl Aggregator {
             series.push(SeriesPoint::of(window));
         }
         (merged, series)
+    }
+
+    /// PSI per monitored field of each 1-hour window of the last 24 h of one branch (or all),
+    /// and of their merge.
+    pub fn drift(&self, branch: Option<&str>, now_ms: i64) -> Option<DriftReport> {
+        let binning = Binning::embedded().ok()?;
+        let min_decisions = self.config.drift_min_decisions;
+        let to_ms = Span::Hour.start_of(now_ms) + HOUR_MS;
+        let from_ms = to_ms - 24 * HOUR_MS;
+        let low = window_key(Span::Hour, branch.unwrap_or(ALL_BRANCHES), from_ms.max(0));
+        let high = window_key(Span::Hour, branch.unwrap_or(ALL_BRANCHES), to_ms.max(0));
+        let mut merged = DriftCounts::default();
+        let hours: Vec<HourDrift> = self
+            .windows
+            .range(low..high)
+            .map(|(_, window)| {
+                merged.merge(&window.drift);
+                HourDrift {
+                    start_ms: window.start_ms,
+                    end_ms: window.end_ms,
+                    closed: window.closed,
+                    revised: window.revised,
+                    summary: DriftSummary::of(binning, &window.drift, min_decisions),
+                }
+            })
+            .collect();
+        Some(DriftReport {
+            branch: branch.map(str::to_owned),
+            from_ms,
+            to_ms,
+            min_decisions,
+            rolling_24h: DriftSummary::of(binning, &merged, min_decisions),
+            latest_hour: hours
+                .iter()
+                .rev()
+                .find(|hour| hour.summary.decisions > 0)
+                .cloned(),
+            hours,
+        })
     }
 
     /// A rolling view ending at `now_ms`, with the performance state of the last 5 minutes

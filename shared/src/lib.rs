@@ -9,7 +9,8 @@
 //! - [`events`]: decision events sent in batches and queued; [`decisions`]: stored decisions
 //!   and the officers' queries.
 //! - [`kpi`]: the live KPI aggregator (windows, watermark, performance state), with
-//!   [`sketch`] for latency quantiles and [`metrics`] for the Prometheus text.
+//!   [`sketch`] for latency quantiles, [`drift`] for PSI per feature and [`metrics`] for the
+//!   Prometheus text.
 //! - [`ops`]: officer tokens, rate limits, the KPI cache; [`time`]: RFC 3339.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod application;
 pub mod batch;
 pub mod decisions;
 pub mod draft;
+pub mod drift;
 pub mod events;
 pub mod i18n;
 pub mod kpi;

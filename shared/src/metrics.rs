@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::drift::{DriftReport, DriftSummary};
 use crate::kpi::{Core, KpiView, PerformanceState};
 
 /// Histogram bucket bounds, in seconds.
@@ -43,7 +44,22 @@ fn number(value: f64) -> String {
     }
 }
 
-pub fn render(core: &Core, recent: &KpiView, extra: &Extra) -> String {
+/// The drift gauges of one window: PSI per field, decisions, significant fields.
+fn drift_lines(out: &mut String, window: &str, summary: Option<&DriftSummary>) {
+    let Some(summary) = summary else {
+        return;
+    };
+    for feature in &summary.features {
+        let _ = writeln!(
+            out,
+            "valle_drift_psi{{feature=\"{}\",window=\"{window}\"}} {}",
+            label(&feature.feature),
+            number(feature.psi.unwrap_or(f64::NAN))
+        );
+    }
+}
+
+pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra: &Extra) -> String {
     let totals = &core.totals;
     let mut out = String::with_capacity(4_096);
 
@@ -262,6 +278,49 @@ pub fn render(core: &Core, recent: &KpiView, extra: &Extra) -> String {
             "valle_performance_state{{state=\"{}\"}} {}",
             state.as_str(),
             u8::from(state == recent.state)
+        );
+    }
+    // Drift over the rolling 24 h and over the newest hour window with decisions.
+    let windows = [
+        ("24h", drift.map(|report| &report.rolling_24h)),
+        (
+            "1h",
+            drift.and_then(|report| report.latest_hour.as_ref().map(|hour| &hour.summary)),
+        ),
+    ];
+    family(
+        &mut out,
+        "valle_drift_psi",
+        "gauge",
+        "Population Stability Index of a monitored field against training.",
+    );
+    for (window, summary) in windows {
+        drift_lines(&mut out, window, summary);
+    }
+    family(
+        &mut out,
+        "valle_drift_decisions",
+        "gauge",
+        "Decisions the drift figures are computed from.",
+    );
+    for (window, summary) in windows {
+        let _ = writeln!(
+            out,
+            "valle_drift_decisions{{window=\"{window}\"}} {}",
+            summary.map_or(0, |summary| summary.decisions)
+        );
+    }
+    family(
+        &mut out,
+        "valle_drift_significant_features",
+        "gauge",
+        "Fields with PSI of 0.2 or more, counted once the window has enough decisions.",
+    );
+    for (window, summary) in windows {
+        let _ = writeln!(
+            out,
+            "valle_drift_significant_features{{window=\"{window}\"}} {}",
+            summary.map_or(0, |summary| summary.alerts.len())
         );
     }
     family(

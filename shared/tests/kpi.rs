@@ -1,12 +1,14 @@
 //! The KPI aggregator on the host: count windows, event-time windows with watermark and
 //! lateness, rolling views, performance state, and the Prometheus text.
 
+use valle_shared::drift::{Binning, DriftBand, DriftCounts, DriftSummary};
 use valle_shared::kpi::{
     Aggregator, CountWindow, KpiConfig, Observation, Outcome, PerformanceState, Span, Stats,
     Thresholds, View, HOUR_MS, MINUTE_MS,
 };
 use valle_shared::metrics::{render, Extra};
 use valle_shared::model::{Band, Decision};
+use valle_shared::Application;
 
 /// 2026-11-23T10:00:00Z.
 const T0: i64 = 1_795_428_000_000;
@@ -33,6 +35,7 @@ fn decided(
             confidence: 0.5 + (id % 5) as f32 * 0.1,
             mismatch: id.is_multiple_of(11),
         },
+        drift_bins: Vec::new(),
     }
 }
 
@@ -46,6 +49,7 @@ fn failed(id: usize, code: &str, at_ms: i64) -> Observation {
         outcome: Outcome::Failed {
             code: code.to_owned(),
         },
+        drift_bins: Vec::new(),
     }
 }
 
@@ -381,9 +385,11 @@ fn prometheus_text() {
     }
     aggregator.observe(&failed(1, "E_VALIDATION", T0), T0);
     let view = aggregator.view(View::FiveMinutes, None, T0);
+    let drift = aggregator.drift(None, T0);
     let text = render(
         aggregator.core(),
         &view,
+        drift.as_ref(),
         &Extra {
             dead_letters_open: Some(2),
             kpi_cache_hit_ratio: None,
@@ -401,6 +407,10 @@ fn prometheus_text() {
         "valle_kpi_cache_hit_ratio NaN",
         "valle_performance_state{state=\"REGULAR\"} 1",
         "valle_model_info{sha256=\"ab\\\"c\"} 1",
+        // These test observations carry no drift bins: no PSI, nothing significant.
+        "valle_drift_psi{feature=\"age\",window=\"24h\"} NaN",
+        "valle_drift_decisions{window=\"24h\"} 0",
+        "valle_drift_significant_features{window=\"1h\"} 0",
     ] {
         assert!(
             text.lines().any(|got| got == line),
@@ -416,4 +426,112 @@ fn prometheus_text() {
         .filter(|line| line.starts_with("# HELP"))
         .count();
     assert_eq!(families, helps);
+}
+
+/// The golden test rows: real applications with the model's probabilities.
+fn golden_rows() -> Vec<(Application, f32)> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        application: Application,
+        probability: f32,
+    }
+    #[derive(serde::Deserialize)]
+    struct Golden {
+        rows: Vec<Row>,
+    }
+    let golden: Golden =
+        serde_json::from_str(include_str!("../../models/golden.json")).expect("golden.json");
+    golden
+        .rows
+        .into_iter()
+        .map(|row| (row.application, row.probability))
+        .collect()
+}
+
+#[test]
+fn drift_per_hour_window_and_over_the_day() {
+    let binning = Binning::embedded().expect("drift bins");
+    let config = KpiConfig {
+        drift_min_decisions: 50,
+        ..KpiConfig::default()
+    };
+    let mut aggregator = Aggregator::new(config.clone());
+    let mut all = DriftCounts::default();
+    let mut observe = |aggregator: &mut Aggregator,
+                       id: usize,
+                       branch: &str,
+                       at: i64,
+                       row: &(Application, f32)| {
+        let mut observation = decided(id, branch, at, at, 2.0);
+        observation.drift_bins = binning.bins_of(&row.0, row.1);
+        all.add(binning, &observation.drift_bins);
+        aggregator.observe(&observation, at);
+    };
+    let rows = golden_rows();
+    // Hour 0: the test split at "norte", as the model was validated on it.
+    for (i, row) in rows.iter().enumerate() {
+        observe(&mut aggregator, i, "norte", T0 + i as i64 * 100, row);
+    }
+    // Hour 1: 100 applicants at "sur", every one living with their parents.
+    for (i, row) in rows.iter().take(100).enumerate() {
+        let mut application = row.0.clone();
+        application.home = serde_json::from_str("\"parents\"").expect("home");
+        observe(
+            &mut aggregator,
+            1_000 + i,
+            "sur",
+            T0 + HOUR_MS + i as i64 * 100,
+            &(application, row.1),
+        );
+    }
+    let now = T0 + HOUR_MS + 30 * MINUTE_MS;
+    let report = aggregator.drift(None, now).expect("report");
+    assert_eq!(report.hours.len(), 2);
+    let (calm, shifted) = (&report.hours[0].summary, &report.hours[1].summary);
+    assert_eq!((calm.decisions, shifted.decisions), (250, 100));
+    assert!(report.hours[0].closed && !report.hours[1].closed);
+    assert_eq!(calm.band, Some(DriftBand::Stable), "{calm:?}");
+    assert!(calm.alerts.is_empty());
+    let alerted: Vec<&str> = shifted.alerts.iter().map(|a| a.feature.as_str()).collect();
+    assert!(alerted.contains(&"home"), "{alerted:?}");
+    assert_eq!(
+        report.latest_hour.as_ref().map(|h| h.start_ms),
+        Some(T0 + HOUR_MS)
+    );
+    // The day is the merge of its hours: the same as counting every decision at once.
+    assert_eq!(report.rolling_24h, DriftSummary::of(binning, &all, 50));
+    // Per branch, "norte" only had the calm hour.
+    let norte = aggregator.drift(Some("norte"), now).expect("report");
+    assert_eq!(norte.hours.len(), 1);
+    assert!(norte.rolling_24h.alerts.is_empty());
+    // Drift counts are part of the stored windows, so they survive a restart.
+    let (changed, _) = aggregator.take_changes();
+    let restored = Aggregator::restore(config, aggregator.core().clone(), changed);
+    assert_eq!(restored.drift(None, now), Some(report.clone()));
+    // The gauges show it.
+    let text = render(
+        aggregator.core(),
+        &aggregator.view(View::FiveMinutes, None, now),
+        Some(&report),
+        &Extra::default(),
+    );
+    let home = shifted
+        .features
+        .iter()
+        .find(|f| f.feature == "home")
+        .and_then(|f| f.psi);
+    for line in [
+        "valle_drift_decisions{window=\"24h\"} 350".to_owned(),
+        "valle_drift_decisions{window=\"1h\"} 100".to_owned(),
+        format!(
+            "valle_drift_significant_features{{window=\"1h\"}} {}",
+            shifted.alerts.len()
+        ),
+        format!(
+            "valle_drift_psi{{feature=\"home\",window=\"1h\"}} {}",
+            home.expect("home psi")
+        ),
+    ] {
+        assert!(text.lines().any(|got| got == line), "missing {line:?}");
+    }
 }

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, Observation, View};
 use valle_shared::ops::{RateLimit, SwrCache, TokenBucket};
@@ -474,6 +475,16 @@ impl KpiSink for EdgeBackend {
     async fn snapshot(&self) -> std::result::Result<KpiSnapshot, StoreError> {
         self.kpi(&KpiCommand::Snapshot).await
     }
+
+    async fn drift(
+        &self,
+        branch: Option<&str>,
+    ) -> std::result::Result<Option<DriftReport>, StoreError> {
+        self.kpi(&KpiCommand::Drift {
+            branch: branch.map(str::to_owned),
+        })
+        .await
+    }
 }
 
 /// Queue messages stay well under the 128 KB message and 256 KB batch limits.
@@ -685,6 +696,8 @@ fn kpi_config(env: &Env) -> KpiConfig {
         allowed_lateness_ms: var_f64(env, "KPI_ALLOWED_LATENESS_MS")
             .map_or(defaults.allowed_lateness_ms, |n| n as i64),
         thresholds: defaults.thresholds,
+        drift_min_decisions: var_f64(env, "KPI_DRIFT_MIN_DECISIONS")
+            .map_or(defaults.drift_min_decisions, |n| n as u64),
     }
 }
 
@@ -727,6 +740,11 @@ impl DurableObject for KpiObject {
             KpiCommand::Snapshot => {
                 serde_json::to_value(self.service.borrow_mut().snapshot(&*self.kv, now))
             }
+            KpiCommand::Drift { branch } => serde_json::to_value(self.service.borrow_mut().drift(
+                &*self.kv,
+                branch.as_deref(),
+                now,
+            )),
         };
         // D1 receives the outbox after the answer: the counts are already durable in the
         // object's storage, and any call flushes whatever an earlier one left behind.

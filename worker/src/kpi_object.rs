@@ -5,6 +5,7 @@
 //! same store and are flushed afterwards with idempotent statements.
 
 use serde::{Deserialize, Serialize};
+use valle_shared::drift::DriftReport;
 use valle_shared::kpi::{
     Aggregator, Core, CountWindow, EventWindow, KpiConfig, KpiView, LateEvent, Observation,
     Outcome, View,
@@ -53,6 +54,9 @@ pub enum KpiCommand {
         branch: Option<String>,
     },
     Snapshot,
+    Drift {
+        branch: Option<String>,
+    },
 }
 
 pub struct KpiService {
@@ -176,7 +180,17 @@ impl KpiService {
         KpiSnapshot {
             core: aggregator.core().clone(),
             recent: aggregator.view(View::FiveMinutes, None, now_ms),
+            drift: aggregator.drift(None, now_ms),
         }
+    }
+
+    pub fn drift(
+        &mut self,
+        kv: &impl KvStore,
+        branch: Option<&str>,
+        now_ms: i64,
+    ) -> Option<DriftReport> {
+        self.loaded(kv).drift(branch, now_ms)
     }
 
     /// The D1 writes not yet acknowledged, oldest first, with their outbox keys.

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, Observation, View};
 use valle_shared::ops::{RateLimit, TokenBucket};
@@ -306,6 +307,14 @@ impl KpiSink for MemoryBackend {
     async fn snapshot(&self) -> Result<KpiSnapshot, StoreError> {
         self.kpi_available()?;
         Ok(self.kpi.borrow_mut().snapshot(&self.kv, self.now_ms.get()))
+    }
+
+    async fn drift(&self, branch: Option<&str>) -> Result<Option<DriftReport>, StoreError> {
+        self.kpi_available()?;
+        Ok(self
+            .kpi
+            .borrow_mut()
+            .drift(&self.kv, branch, self.now_ms.get()))
     }
 }
 

@@ -77,6 +77,7 @@ pub fn failure_observation(
         outcome: Outcome::Failed {
             code: code.to_owned(),
         },
+        drift_bins: Vec::new(),
     }
 }
 

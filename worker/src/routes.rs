@@ -8,8 +8,8 @@ use std::cell::RefCell;
 use valle_shared::api::{
     is_valid_request_id, BatchItem, BatchResponse, CacheStats, CountWindowList, Health,
     HealthCheck, KpiResponse, ReplayRequest, ScoreResponse, StageTiming, DEAD_LETTERS_PATH,
-    DECISIONS_PATH, EVENTS_PATH, HEALTH_PATH, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH,
-    REQUEST_ID_HEADER, SCORE_BATCH_PATH, SCORE_PATH,
+    DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH, HEALTH_PATH, KPIS_PATH, KPI_WINDOWS_PATH,
+    METRICS_PATH, REQUEST_ID_HEADER, SCORE_BATCH_PATH, SCORE_PATH,
 };
 use valle_shared::batch::{parse_batch, MAX_BATCH_BYTES};
 use valle_shared::decisions::{parse_query, DecisionQuery};
@@ -83,6 +83,7 @@ pub enum Route {
     DeadLetterReplay(i64),
     Kpis,
     KpiWindows,
+    Drift,
     Metrics,
 }
 
@@ -96,6 +97,7 @@ impl Route {
                 | Route::DeadLetterReplay(_)
                 | Route::Kpis
                 | Route::KpiWindows
+                | Route::Drift
                 | Route::Metrics
         )
     }
@@ -137,6 +139,7 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         DEAD_LETTERS_PATH => allow(Route::DeadLetters, GET),
         KPIS_PATH => allow(Route::Kpis, GET),
         KPI_WINDOWS_PATH => allow(Route::KpiWindows, GET),
+        DRIFT_PATH => allow(Route::Drift, GET),
         METRICS_PATH => allow(Route::Metrics, GET),
         _ => {
             if let Some(id) = path
@@ -290,6 +293,7 @@ impl Prepared {
                     Route::DeadLetterReplay(id) => request.replay(id, &body, &mut timer).await,
                     Route::Kpis => request.kpis(&mut refresh).await,
                     Route::KpiWindows => request.kpi_windows().await,
+                    Route::Drift => request.drift().await,
                     Route::Metrics => request.metrics().await,
                 },
             },
@@ -769,13 +773,41 @@ impl<B: Backend> Request<'_, B> {
         ))
     }
 
+    /// `GET /api/v1/drift?branch=...` (officers): PSI per monitored field for each 1-hour
+    /// event-time window of the last 24 h and for their merge.
+    async fn drift(&self) -> Result<HttpResponse, ApiError> {
+        let mut branch = None;
+        let mut errors = Vec::new();
+        for (key, value) in parse_query(&self.head.query) {
+            match key.as_str() {
+                "branch" if valle_shared::events::is_branch(&value) => branch = Some(value),
+                "branch" => errors.push(query_error("branch", ErrorCode::Format)),
+                other => errors.push(query_error(other, ErrorCode::UnknownField)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Query(errors));
+        }
+        let report = self
+            .backend
+            .drift(branch.as_deref())
+            .await?
+            .ok_or_else(|| ApiError::Internal("the model's drift bins are unusable".into()))?;
+        Ok(HttpResponse::json(200, &report, self.id))
+    }
+
     /// `GET /metrics` (officers): Prometheus text exposition.
     async fn metrics(&self) -> Result<HttpResponse, ApiError> {
         let snapshot = self.backend.snapshot().await?;
         let dead_letters = self.backend.count_open_dead_letters().await.ok();
         let hit_rate = self.context.kpi_cache.borrow().hit_rate();
         let extra = metrics_extra(dead_letters, hit_rate, &Model::embedded()?.version().sha256);
-        let text = render(&snapshot.core, &snapshot.recent, &extra);
+        let text = render(
+            &snapshot.core,
+            &snapshot.recent,
+            snapshot.drift.as_ref(),
+            &extra,
+        );
         let mut response = HttpResponse::json(200, &(), self.id);
         response.body = text.into_bytes();
         response.headers.retain(|(name, _)| name != "content-type");

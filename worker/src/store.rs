@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiView, Observation};
 use valle_shared::metrics::Extra;
@@ -104,6 +105,9 @@ pub struct Recorded {
 pub struct KpiSnapshot {
     pub core: valle_shared::kpi::Core,
     pub recent: KpiView,
+    /// Drift of all branches; absent only if the embedded drift bins are broken.
+    #[serde(default)]
+    pub drift: Option<DriftReport>,
 }
 
 /// The KPI aggregator (a Durable Object at the edge).
@@ -117,6 +121,8 @@ pub trait KpiSink {
         branch: Option<&str>,
     ) -> Result<KpiView, StoreError>;
     async fn snapshot(&self) -> Result<KpiSnapshot, StoreError>;
+    /// PSI per monitored field for the last 24 h of one branch (or all).
+    async fn drift(&self, branch: Option<&str>) -> Result<Option<DriftReport>, StoreError>;
 }
 
 /// The events queue and its dead-letter queue.

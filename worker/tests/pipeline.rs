@@ -352,6 +352,7 @@ fn officer_routes_need_the_token() {
         "/api/v1/dead-letters",
         "/api/v1/kpis",
         "/api/v1/kpis/windows",
+        "/api/v1/drift",
         "/metrics",
     ] {
         for auth in [
@@ -533,4 +534,46 @@ fn decisions_are_listed_newest_first_with_a_cursor() {
     );
     let (status, one) = harness.officer("/api/v1/decisions/list-0");
     assert_eq!((status, one["request_id"].as_str()), (200, Some("list-0")));
+}
+
+#[test]
+fn drift_is_reported_per_field_and_in_the_metrics() {
+    let harness = Harness::new(RateLimit {
+        capacity: 1_000.0,
+        per_second: 1_000.0,
+    });
+    for i in 0..5 {
+        assert_eq!(harness.score(&format!("drift-{i}")).status, 200);
+    }
+    let (status, report) = harness.officer("/api/v1/drift");
+    assert_eq!(status, 200, "{report}");
+    let report: valle_shared::drift::DriftReport =
+        serde_json::from_value(report).expect("drift report");
+    assert_eq!(report.rolling_24h.decisions, 5);
+    assert_eq!(report.rolling_24h.features.len(), 14);
+    // Five identical applications are far from training, but too few to alert on.
+    assert!(!report.rolling_24h.enough_data);
+    assert!(report.rolling_24h.alerts.is_empty());
+    assert!(report.rolling_24h.max_psi.is_some_and(|psi| psi > 0.2));
+    let (status, other) = harness.officer("/api/v1/drift?branch=sur");
+    assert_eq!(status, 200);
+    assert_eq!(other["rolling_24h"]["decisions"], 0);
+    let (status, bad) = harness.officer("/api/v1/drift?branch=%20x&window=1h");
+    assert_eq!(status, 400);
+    let codes: Vec<&str> = bad["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|field| field["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["E_FORMAT", "E_UNKNOWN_FIELD"], "{bad}");
+    let head = RequestHead::new("GET", "/metrics")
+        .with_header("authorization", &format!("Bearer {TOKEN}"));
+    let text = String::from_utf8(harness.send(head, "").body).expect("utf-8");
+    assert!(
+        text.lines()
+            .any(|line| line == "valle_drift_decisions{window=\"24h\"} 5"),
+        "{text}"
+    );
+    assert!(text.contains("valle_drift_psi{feature=\"income\",window=\"1h\"} "));
 }

@@ -223,7 +223,8 @@ fn migrate(persist_to: Option<&Path>) -> Result {
 }
 
 /// Retrains the model: a venv with the pinned requirements, then models/train.py, which
-/// rewrites valle.onnx, feature_spec.json, golden.json, metrics.json and MODEL_CARD.md.
+/// rewrites valle.onnx, feature_spec.json, golden.json, metrics.json and MODEL_CARD.md, then
+/// models/psi_reference.py, which rewrites the PSI reference numbers shared's tests check.
 fn train() -> Result {
     let venv = root().join("target/venv");
     if !venv.join("bin/python").exists() {
@@ -240,6 +241,11 @@ fn train() -> Result {
         run(Command::new(venv.join("bin/python"))
             .current_dir(root())
             .arg("models/train.py"))
+    })?;
+    timed("models/psi_reference.py", || {
+        run(Command::new(venv.join("bin/python"))
+            .current_dir(root())
+            .arg("models/psi_reference.py"))
     })
 }
 
