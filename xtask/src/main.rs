@@ -30,6 +30,7 @@ commands:
   build-worker   build the worker into worker/build/ (wrangler's build command)
   bootstrap      install the tools `test` needs, and nothing else
   train          retrain the model into models/ (Python venv in target/venv)
+  check-ops      promtool: ops/prometheus alert rules, their unit tests, the scrape config
   bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)
   bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections,
                  GET /api/v1/kpis at a cache hit (results: BENCHMARKS.md)";
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         "build-worker" => build_worker(),
         "bootstrap" => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
         "train" => train(),
+        "check-ops" => check_prometheus_files(),
         "bench-http" => bench_http(),
         "test-edge" => tools::ensure_build_tools()
             .and_then(|()| tools::ensure_browser())
@@ -342,9 +344,39 @@ fn test() -> Result {
                 "browser",
             ]))
     })?;
+    timed(
+        "alert rules and scrape config (promtool)",
+        check_prometheus_files,
+    )?;
     build_page()?;
     build_worker()?;
     against_local_server()
+}
+
+/// ops/prometheus: the rules parse, their unit tests pass, and the scrape config is valid
+/// (checked in a copy with a placeholder token file, which promtool wants to exist).
+fn check_prometheus_files() -> Result {
+    let ops = root().join("ops/prometheus");
+    run(Command::new(tools::PROMTOOL)
+        .current_dir(&ops)
+        .args(["check", "rules", "alerts.yml"]))?;
+    run(Command::new(tools::PROMTOOL).current_dir(&ops).args([
+        "test",
+        "rules",
+        "alerts_test.yml",
+    ]))?;
+    let copy = root().join("target/tmp/prometheus-config");
+    let io = |error: std::io::Error| format!("prometheus config copy: {error}");
+    std::fs::create_dir_all(&copy).map_err(io)?;
+    for file in ["prometheus.yml", "alerts.yml"] {
+        std::fs::copy(ops.join(file), copy.join(file)).map_err(io)?;
+    }
+    std::fs::write(copy.join("valle-officer-token"), "placeholder\n").map_err(io)?;
+    run(Command::new(tools::PROMTOOL).current_dir(&copy).args([
+        "check",
+        "config",
+        "prometheus.yml",
+    ]))
 }
 
 /// Starts `wrangler dev` on free ports with a fresh local state, runs the HTTP integration
