@@ -1,6 +1,9 @@
 //! Helpers for Valle's HTTP integration tests, which run against a live `wrangler dev`
 //! started by `cargo xtask test` (its address in `VALLE_BASE_URL`).
 
+pub mod load;
+pub mod sample;
+
 use std::time::Duration;
 
 /// The server under test. `cargo xtask test` sets it; running these tests by hand needs
@@ -41,6 +44,13 @@ pub fn random_uuid() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// The local clock in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// Polls `probe` until it gives a value or `seconds` pass.
@@ -103,6 +113,11 @@ impl Default for Client {
 
 impl Client {
     pub fn new() -> Client {
+        Client::at(&base_url())
+    }
+
+    /// A client of the server at `base` (`http://host:port`).
+    pub fn at(base: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -110,7 +125,7 @@ impl Client {
             .into();
         Client {
             agent,
-            base: base_url(),
+            base: base.trim_end_matches('/').to_owned(),
         }
     }
 

@@ -1,184 +1,263 @@
-//! A closed-loop load generator for Valle's HTTP path: `connections` clients each send
-//! requests back to back for `requests` in total, then the latency percentiles and the
-//! throughput are printed (and written as JSON with `--json`).
+//! Valle's load generator. Posts realistic applicants (resampled from the held-out credit
+//! data, see `valle_tests::sample`) to `/api/v1/score`, or as event batches to
+//! `/api/v1/events`, at a target rate (open loop) for a duration or a count, then prints a
+//! table (or JSON) and can verify that every accepted record was stored exactly once.
 //!
 //! ```text
-//! cargo run --release -p valle-tests --bin loadgen -- --target score --connections 16 --requests 4000
-//! cargo run --release -p valle-tests --bin loadgen -- --target kpis --connections 1 --requests 2000
+//! cargo run --release -p valle-tests --bin loadgen -- --target score --rate 50 --duration 30s
+//! cargo run --release -p valle-tests --bin loadgen -- --target events --batch 50 --rate 2 \
+//!     --count 100 --invalid-pct 5 --duplicate-pct 5 --late-pct 10 --late-hours 2 --verify
+//! cargo run --release -p valle-tests --bin loadgen -- --target score --rate 20 --count 600 \
+//!     --drift income*0.6 --drift home=parents
+//! cargo run --release -p valle-tests --bin loadgen -- --target kpis --connections 16 --count 4000
 //! ```
-//! `VALLE_BASE_URL` and `VALLE_OFFICER_TOKEN` pick the server and the token for `kpis`.
+//! `--base-url` (or `VALLE_BASE_URL`) picks the server, `VALLE_OFFICER_TOKEN` the token for
+//! `kpis` and `--verify`. Ctrl-C or SIGTERM stops sending; the report covers what was sent.
 
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressStyle};
+use valle_tests::load::{run, verify, Control, Plan, Report, Target};
+use valle_tests::sample::{Sampler, Shift};
 use valle_tests::{officer_token, random_uuid, Client};
 
-const APPLICATIONS: [&str; 4] = [
-    r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#,
-    r#"{"seniority_years":17,"home":"rent","term_months":60,"age":58,"marital":"widow","records":"no","job":"fixed","expenses":48,"income":131,"assets":0,"debt":0,"amount":1000,"price":1658}"#,
-    r#"{"seniority_years":10,"home":"owner","term_months":36,"age":46,"marital":"married","records":"yes","job":"freelance","expenses":90,"income":200,"assets":3000,"debt":0,"amount":2000,"price":2985}"#,
-    r#"{"seniority_years":0,"home":"rent","term_months":60,"age":24,"marital":"single","records":"no","job":"fixed","expenses":63,"income":182,"assets":2500,"debt":0,"amount":900,"price":1325}"#,
-];
+const USAGE: &str = "usage: loadgen [options]
+  --target score|events|kpis|healthz|floor   what to send (score)
+  --rate N            requests per second, open loop (default: closed loop, back to back)
+  --connections N     requests in flight at most (closed loop: connections) (default 16 with
+                      --rate, else 1)
+  --count N           stop after N requests
+  --duration D        stop after D (30s, 5m, 1h; default 10s when --count is absent)
+  --batch N           events per request for --target events (50)
+  --invalid-pct P     percent of invalid applications (0)
+  --duplicate-pct P   percent of records that repeat an earlier id and body (0)
+  --late-pct P        percent of events whose event_time is --late-hours in the past (0)
+  --late-hours H      how late late events are (2)
+  --drift SHIFT       shift a field: income*0.6, age+10, debt-100, home=parents (repeatable)
+  --clients N         distinct client addresses to spread requests over (64)
+  --branch NAME       the applicants' branch (default: loadgen-<random>, for --verify)
+  --seed N            random seed (fixed default, so runs repeat)
+  --verify            afterwards, check every accepted record is stored exactly once as a
+                      decision or a dead letter (waits up to --verify-timeout, 120s)
+  --base-url URL      the server (VALLE_BASE_URL, else http://127.0.0.1:8787)
+  --json              print the report as JSON";
 
 struct Options {
-    target: String,
-    connections: usize,
-    requests: usize,
+    plan: Plan,
+    shifts: Vec<Shift>,
+    verify: bool,
+    verify_timeout: Duration,
     json: bool,
 }
 
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        target: "score".to_owned(),
-        connections: 1,
-        requests: 1_000,
-        json: false,
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(text.len()),
+    );
+    let value: f64 = number.parse().map_err(|_| format!("bad duration {text}"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1_000.0,
+        "m" => value * 60.0,
+        "h" => value * 3_600.0,
+        _ => return Err(format!("bad duration unit in {text}")),
     };
-    let mut args = std::env::args().skip(1);
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("duration {text} must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut plan = Plan {
+        target: Target::Score,
+        rate: None,
+        connections: 0,
+        count: None,
+        duration: None,
+        batch: 50,
+        invalid: 0.0,
+        duplicate: 0.0,
+        late: 0.0,
+        late_hours: 2.0,
+        clients: 64,
+        seed: 0x05EE_D0F7_A11E,
+        branch: None,
+        base_url: valle_tests::base_url(),
+    };
+    let mut shifts = Vec::new();
+    let (mut verify, mut json, mut verify_timeout) = (false, false, Duration::from_secs(120));
+    let mut args = args.peekable();
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        let number = |text: String| {
+            text.parse::<f64>()
+                .map_err(|_| format!("{arg}: {text} is not a number"))
+        };
+        let percent = |text: String| {
+            number(text).and_then(|p| {
+                (0.0..=100.0)
+                    .contains(&p)
+                    .then_some(p / 100.0)
+                    .ok_or(format!("{arg} is a percentage"))
+            })
+        };
         match arg.as_str() {
-            "--target" => options.target = value("--target")?,
-            "--connections" => {
-                options.connections = value("--connections")?
-                    .parse()
-                    .map_err(|e| format!("--connections: {e}"))?
+            "--target" => {
+                let text = value()?;
+                plan.target = Target::parse(&text).ok_or(format!("unknown target {text}"))?;
             }
-            "--requests" => {
-                options.requests = value("--requests")?
-                    .parse()
-                    .map_err(|e| format!("--requests: {e}"))?
-            }
-            "--json" => options.json = true,
-            other => return Err(format!("unknown argument {other}")),
+            "--rate" => plan.rate = Some(number(value()?)?),
+            "--connections" => plan.connections = number(value()?)? as usize,
+            "--count" => plan.count = Some(number(value()?)? as u64),
+            "--requests" => plan.count = Some(number(value()?)? as u64),
+            "--duration" => plan.duration = Some(parse_duration(&value()?)?),
+            "--batch" => plan.batch = number(value()?)? as usize,
+            "--invalid-pct" => plan.invalid = percent(value()?)?,
+            "--duplicate-pct" => plan.duplicate = percent(value()?)?,
+            "--late-pct" => plan.late = percent(value()?)?,
+            "--late-hours" => plan.late_hours = number(value()?)?,
+            "--drift" => shifts.push(Shift::parse(&value()?)?),
+            "--clients" => plan.clients = number(value()?)? as usize,
+            "--branch" => plan.branch = Some(value()?),
+            "--seed" => plan.seed = number(value()?)? as u64,
+            "--verify" => verify = true,
+            "--verify-timeout" => verify_timeout = parse_duration(&value()?)?,
+            "--base-url" => plan.base_url = value()?.trim_end_matches('/').to_owned(),
+            "--json" => json = true,
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    if !matches!(
-        options.target.as_str(),
-        "score" | "kpis" | "healthz" | "floor"
-    ) {
-        return Err("--target is score, kpis, healthz or floor".to_owned());
+    if plan
+        .rate
+        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+    {
+        return Err("--rate must be positive".to_owned());
     }
-    if options.connections == 0 || options.requests == 0 {
-        return Err("--connections and --requests must be positive".to_owned());
+    if plan.connections == 0 {
+        plan.connections = if plan.rate.is_some() { 16 } else { 1 };
     }
-    Ok(options)
-}
-
-/// One request of the chosen kind; true when it got the expected status (a transport
-/// failure or timeout is a failure, never a crash).
-fn send(client: &Client, target: &str, i: usize, auth: &str) -> bool {
-    match target {
-        "score" => {
-            let id = random_uuid();
-            let body = APPLICATIONS[i % APPLICATIONS.len()];
-            let headers = [
-                ("content-type", "application/json"),
-                ("x-request-id", id.as_str()),
-            ];
-            client
-                .try_send("POST", "/api/v1/score", &headers, Some(body.as_bytes()))
-                .is_ok_and(|answer| answer.status == 200)
+    if plan.count == Some(0) || plan.batch == 0 || !(1..=500).contains(&plan.batch) {
+        return Err("--count must be positive and --batch within 1..=500".to_owned());
+    }
+    if plan.count.is_none() && plan.duration.is_none() {
+        plan.duration = Some(Duration::from_secs(10));
+    }
+    let records_target = matches!(plan.target, Target::Score | Target::Events);
+    if !records_target
+        && (plan.invalid + plan.duplicate + plan.late > 0.0 || !shifts.is_empty() || verify)
+    {
+        return Err(
+            "--invalid/--duplicate/--late/--drift/--verify need --target score or events"
+                .to_owned(),
+        );
+    }
+    if plan.target == Target::Score && plan.late > 0.0 {
+        return Err("--late-pct needs --target events (scores carry no event time)".to_owned());
+    }
+    if plan.branch.is_none() && records_target {
+        plan.branch = Some(format!("loadgen-{}", &random_uuid()[..8]));
+    }
+    if let Some(branch) = &plan.branch {
+        if !valle_shared::events::is_branch(branch) {
+            return Err(format!("--branch {branch:?} is not a valid branch name"));
         }
-        "kpis" => client
-            .try_send(
-                "GET",
-                "/api/v1/kpis?window=5m",
-                &[("authorization", auth)],
-                None,
-            )
-            .is_ok_and(|answer| answer.status == 200),
-        // The smallest answer the worker gives (routing and a JSON 404, no I/O): the floor
-        // of the local proxy and runtime.
-        "floor" => client
-            .try_send("GET", "/api/v1/no-such-route", &[], None)
-            .is_ok_and(|answer| answer.status == 404),
-        _ => client
-            .try_send("GET", "/healthz", &[], None)
-            .is_ok_and(|answer| answer.status == 200),
     }
+    Ok(Options {
+        plan,
+        shifts,
+        verify,
+        verify_timeout,
+        json,
+    })
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[index].as_secs_f64() * 1_000.0
-}
-
-fn main() -> std::process::ExitCode {
-    let options = match parse_options() {
+fn main() -> ExitCode {
+    let options = match parse_options(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(error) => {
             eprintln!("loadgen: {error}");
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(2);
         }
     };
+    let plan = &options.plan;
+    let sampler = Sampler::new(options.shifts.clone(), plan.branch.clone());
     let auth = format!("Bearer {}", officer_token());
-    let per_connection = options.requests.div_ceil(options.connections);
-    // One warm-up request per connection, not counted.
-    send(&Client::new(), &options.target, 0, &auth);
-    let started = Instant::now();
-    let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..options.connections)
-            .map(|connection| {
-                let (target, auth) = (&options.target, &auth);
-                scope.spawn(move || {
-                    let client = Client::new();
-                    let mut latencies = Vec::with_capacity(per_connection);
-                    let mut failures = 0;
-                    for i in 0..per_connection {
-                        let sent = Instant::now();
-                        if !send(&client, target, connection * per_connection + i, auth) {
-                            failures += 1;
-                        }
-                        latencies.push(sent.elapsed());
-                    }
-                    (latencies, failures)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|handle| handle.join().ok())
-            .collect()
-    });
-    let elapsed = started.elapsed().as_secs_f64();
-    let failures: usize = results.iter().map(|(_, failures)| failures).sum();
-    let mut latencies: Vec<Duration> = results
-        .into_iter()
-        .flat_map(|(latencies, _)| latencies)
-        .collect();
-    latencies.sort();
-    let count = latencies.len();
-    let report = serde_json::json!({
-        "target": options.target,
-        "connections": options.connections,
-        "requests": count,
-        "failures": failures,
-        "seconds": elapsed,
-        "requests_per_s": count as f64 / elapsed,
-        "p50_ms": percentile(&latencies, 0.50),
-        "p95_ms": percentile(&latencies, 0.95),
-        "p99_ms": percentile(&latencies, 0.99),
-        "max_ms": percentile(&latencies, 1.0),
-    });
-    if options.json {
-        println!("{report}");
-    } else {
-        println!(
-            "{:<7} {:>2} conn  {:>6} req  {:>7.1} req/s  p50 {:>6.2} ms  p95 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  failures {}",
-            options.target,
-            options.connections,
-            count,
-            count as f64 / elapsed,
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.95),
-            percentile(&latencies, 0.99),
-            percentile(&latencies, 1.0),
-            failures
-        );
+    let control = Arc::new(Control::default());
+    let handler_control = Arc::clone(&control);
+    if let Err(error) =
+        ctrlc::set_handler(move || handler_control.stop.store(true, Ordering::Relaxed))
+    {
+        eprintln!("loadgen: no signal handler ({error}); Ctrl-C will end the run without a report");
     }
-    if failures == 0 {
-        std::process::ExitCode::SUCCESS
+
+    let length = plan.count.unwrap_or_else(|| {
+        plan.rate
+            .zip(plan.duration)
+            .map_or(0, |(rate, d)| (rate * d.as_secs_f64()) as u64)
+    });
+    let bar = if length > 0 {
+        ProgressBar::new(length)
     } else {
-        std::process::ExitCode::FAILURE
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} requests {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let ((tally, seconds), interrupted) = std::thread::scope(|scope| {
+        let ticker = scope.spawn(|| {
+            while !control.stop.load(Ordering::Relaxed) {
+                bar.set_position(control.sent.load(Ordering::Relaxed));
+                bar.set_message(format!(
+                    "{} refused or failed",
+                    control.failed.load(Ordering::Relaxed)
+                ));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let result = run(plan, &sampler, &auth, &control);
+        let interrupted = control.stop.swap(true, Ordering::Relaxed);
+        let _ = ticker.join();
+        bar.finish_and_clear();
+        (result, interrupted)
+    });
+    let mut report = Report::new(plan, &tally, seconds, interrupted);
+
+    let mut ok = tally.transport_errors == 0;
+    if options.verify {
+        let client = Client::at(&plan.base_url);
+        let branch = plan.branch.clone().unwrap_or_default();
+        let deadline = Instant::now() + options.verify_timeout;
+        let verification = loop {
+            match verify(&client, &tally, &branch, &auth) {
+                Ok(verification) if verification.passed() || Instant::now() >= deadline => {
+                    break Some(verification)
+                }
+                Ok(_) => std::thread::sleep(Duration::from_secs(1)),
+                Err(error) => {
+                    eprintln!("loadgen: verification failed to read the server: {error}");
+                    break None;
+                }
+            }
+        };
+        ok &= verification.as_ref().is_some_and(|v| v.passed());
+        report.verification = verification;
+    }
+    if options.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.table());
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -1,0 +1,681 @@
+//! The load generator's engine: what to send, when, and what came back.
+//!
+//! Open loop: request `i` is due at `start + i / rate`, whether or not earlier answers have
+//! arrived, and its latency counts from that due time. A server that stalls therefore shows
+//! the stall in every request that waited behind it, instead of quietly slowing the sender
+//! (coordinated omission). Without a rate, each connection sends back to back (closed loop),
+//! which measures the best case.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::sample::{Rng, Sampler};
+use crate::{random_uuid, Answer, Client};
+
+/// What the generator posts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// `POST /api/v1/score`, one application per request.
+    Score,
+    /// `POST /api/v1/events`, a batch of decision events per request.
+    Events,
+    /// `GET /api/v1/kpis?window=5m` with the officers' token.
+    Kpis,
+    Healthz,
+    /// A route that does not exist: the worker's smallest answer (no I/O).
+    Floor,
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Option<Target> {
+        Some(match text {
+            "score" => Target::Score,
+            "events" => Target::Events,
+            "kpis" => Target::Kpis,
+            "healthz" => Target::Healthz,
+            "floor" => Target::Floor,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything a run needs to know.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub target: Target,
+    /// Requests per second (open loop); `None` sends back to back on each connection.
+    pub rate: Option<f64>,
+    pub connections: usize,
+    /// Stop after this many requests …
+    pub count: Option<u64>,
+    /// … or after this long, whichever comes first.
+    pub duration: Option<Duration>,
+    /// Events per request for [`Target::Events`].
+    pub batch: usize,
+    /// Shares (0..=1) of invalid applications, repeated ids and late events.
+    pub invalid: f64,
+    pub duplicate: f64,
+    pub late: f64,
+    pub late_hours: f64,
+    /// Distinct client addresses to spread requests over (`cf-connecting-ip`, as many
+    /// devices would); the worker rate-limits per client.
+    pub clients: usize,
+    pub seed: u64,
+    pub branch: Option<String>,
+    pub base_url: String,
+}
+
+/// One sent request's fate.
+#[derive(Clone, Debug, Default)]
+struct Outcome {
+    latency: Duration,
+    /// Records (applications or events) in the request, and how many the server took.
+    records: u64,
+    accepted: u64,
+    accepted_ids: Vec<String>,
+    /// Accepted records that should end as dead letters (invalid applications in events).
+    accepted_invalid: Vec<String>,
+    rejected: Vec<String>,
+    replayed: u64,
+    transport_error: bool,
+}
+
+/// What the run saw, for the final table, `--json`, and verification.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub sent: u64,
+    pub records: u64,
+    pub accepted_records: u64,
+    pub replayed: u64,
+    pub rejected_by_code: BTreeMap<String, u64>,
+    pub transport_errors: u64,
+    pub latencies_ms: Vec<f64>,
+    /// Distinct ids the server accepted, and which of them carried an invalid application.
+    pub accepted_ids: BTreeSet<String>,
+    pub accepted_invalid_ids: BTreeSet<String>,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: Outcome) {
+        self.sent += 1;
+        self.records += outcome.records;
+        self.accepted_records += outcome.accepted;
+        self.replayed += outcome.replayed;
+        for code in outcome.rejected {
+            *self.rejected_by_code.entry(code).or_default() += 1;
+        }
+        self.transport_errors += u64::from(outcome.transport_error);
+        self.latencies_ms
+            .push(outcome.latency.as_secs_f64() * 1_000.0);
+        self.accepted_ids.extend(outcome.accepted_ids);
+        self.accepted_invalid_ids.extend(outcome.accepted_invalid);
+    }
+}
+
+/// Latency percentiles in milliseconds (nearest rank).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    pub fn of(latencies_ms: &[f64]) -> Percentiles {
+        let mut sorted = latencies_ms.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if sorted.is_empty() {
+                return 0.0;
+            }
+            let rank = (q * sorted.len() as f64).ceil() as usize;
+            sorted[rank.clamp(1, sorted.len()) - 1]
+        };
+        Percentiles {
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// The final report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub plan: Plan,
+    pub interrupted: bool,
+    pub seconds: f64,
+    pub sent: u64,
+    pub records: u64,
+    pub accepted_records: u64,
+    pub replayed: u64,
+    pub rejected_by_code: BTreeMap<String, u64>,
+    pub transport_errors: u64,
+    pub latency_ms: Percentiles,
+    pub achieved_rate: f64,
+    pub verification: Option<Verification>,
+}
+
+impl Report {
+    pub fn new(plan: &Plan, tally: &Tally, seconds: f64, interrupted: bool) -> Report {
+        Report {
+            plan: plan.clone(),
+            interrupted,
+            seconds,
+            sent: tally.sent,
+            records: tally.records,
+            accepted_records: tally.accepted_records,
+            replayed: tally.replayed,
+            rejected_by_code: tally.rejected_by_code.clone(),
+            transport_errors: tally.transport_errors,
+            latency_ms: Percentiles::of(&tally.latencies_ms),
+            achieved_rate: tally.sent as f64 / seconds.max(1e-9),
+            verification: None,
+        }
+    }
+
+    /// The human table.
+    pub fn table(&self) -> String {
+        let mut rows = vec![
+            ("target", format!("{:?}", self.plan.target).to_lowercase()),
+            (
+                "rate",
+                self.plan.rate.map_or_else(
+                    || format!("closed loop, {} connections", self.plan.connections),
+                    |rate| {
+                        format!(
+                            "{rate} req/s open loop, ≤ {} in flight",
+                            self.plan.connections
+                        )
+                    },
+                ),
+            ),
+            (
+                "duration",
+                format!(
+                    "{:.1} s{}",
+                    self.seconds,
+                    if self.interrupted {
+                        " (interrupted)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            (
+                "sent",
+                format!("{} requests, {} records", self.sent, self.records),
+            ),
+            (
+                "accepted",
+                format!(
+                    "{} records ({} replayed)",
+                    self.accepted_records, self.replayed
+                ),
+            ),
+        ];
+        let rejected: u64 = self.rejected_by_code.values().sum();
+        rows.push(("rejected", format!("{rejected} records")));
+        for (code, count) in &self.rejected_by_code {
+            rows.push(("", format!("{code:<22} {count}")));
+        }
+        rows.push(("transport errors", self.transport_errors.to_string()));
+        let l = self.latency_ms;
+        rows.push((
+            "latency",
+            format!(
+                "p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                l.p50, l.p95, l.p99, l.max
+            ),
+        ));
+        rows.push(("achieved rate", format!("{:.1} req/s", self.achieved_rate)));
+        if let Some(verification) = &self.verification {
+            rows.push(("verified", verification.summary()));
+        }
+        rows.iter()
+            .map(|(name, value)| format!("{name:<17} {value}\n"))
+            .collect()
+    }
+}
+
+/// Signals and progress shared with the sender threads.
+#[derive(Default)]
+pub struct Control {
+    pub stop: AtomicBool,
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Runs the plan; returns what happened and how long it took. `control.stop` ends the run
+/// early (Ctrl-C); requests already in flight finish and are counted.
+pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Tally, f64) {
+    let next = AtomicUsize::new(0);
+    let tally = Mutex::new(Tally::default());
+    // Ids already sent, so a share of later requests can repeat one (a client retry).
+    let sent_records: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let started = Instant::now();
+    let limit = plan.count.unwrap_or(u64::MAX);
+    std::thread::scope(|scope| {
+        for connection in 0..plan.connections.max(1) {
+            let (next, tally, sent_records) = (&next, &tally, &sent_records);
+            scope.spawn(move || {
+                let client = Client::at(&plan.base_url);
+                let mut rng = Rng::new(plan.seed ^ (connection as u64).wrapping_mul(0x9E37));
+                loop {
+                    if control.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i as u64 >= limit {
+                        break;
+                    }
+                    let due = match plan.rate {
+                        Some(rate) => started + Duration::from_secs_f64(i as f64 / rate),
+                        None => Instant::now(),
+                    };
+                    if plan
+                        .duration
+                        .is_some_and(|d| due.duration_since(started) >= d)
+                    {
+                        break;
+                    }
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let outcome =
+                        send_one(plan, sampler, auth, &client, &mut rng, i, sent_records, due);
+                    control.sent.fetch_add(1, Ordering::Relaxed);
+                    if outcome.transport_error || !outcome.rejected.is_empty() {
+                        control.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Ok(mut tally) = tally.lock() {
+                        tally.add(outcome);
+                    }
+                }
+            });
+        }
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    (tally.into_inner().unwrap_or_default(), seconds)
+}
+
+fn client_ip(plan: &Plan, i: usize) -> String {
+    let client = i % plan.clients.max(1);
+    format!("10.77.{}.{}", client / 250, client % 250 + 1)
+}
+
+/// The error code of a refused answer: the body's `error.code`, else the status.
+fn error_code(answer: &Answer) -> String {
+    serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|body| body["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP_{}", answer.status))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_one(
+    plan: &Plan,
+    sampler: &Sampler,
+    auth: &str,
+    client: &Client,
+    rng: &mut Rng,
+    i: usize,
+    sent_records: &Mutex<Vec<(String, String)>>,
+    due: Instant,
+) -> Outcome {
+    let ip = client_ip(plan, i);
+    // A record is (id, application text); a duplicate repeats an earlier one exactly.
+    let draw = |rng: &mut Rng| -> (String, String, bool) {
+        if rng.chance(plan.duplicate) {
+            if let Ok(sent) = sent_records.lock() {
+                if !sent.is_empty() {
+                    let (id, application) = sent[rng.below(sent.len())].clone();
+                    return (id, application, false);
+                }
+            }
+        }
+        let invalid = rng.chance(plan.invalid);
+        let application = if invalid {
+            sampler.invalid(rng)
+        } else {
+            sampler.valid(rng)
+        };
+        let id = random_uuid();
+        if let Ok(mut sent) = sent_records.lock() {
+            // Invalid records are not repeated: their fate is already a refusal.
+            if !invalid && sent.len() < 100_000 {
+                sent.push((id.clone(), application.clone()));
+            }
+        }
+        (id, application, invalid)
+    };
+    let mut outcome = Outcome::default();
+    let answer = match plan.target {
+        Target::Score => {
+            let (id, application, _) = draw(rng);
+            outcome.records = 1;
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-request-id", id.as_str()),
+                ("cf-connecting-ip", ip.as_str()),
+            ];
+            let answer = client.try_send(
+                "POST",
+                "/api/v1/score",
+                &headers,
+                Some(application.as_bytes()),
+            );
+            if let Ok(answer) = &answer {
+                if answer.status == 200 {
+                    let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+                    outcome.replayed += u64::from(body["replayed"].as_bool() == Some(true));
+                    outcome.accepted += 1;
+                    outcome.accepted_ids.push(id);
+                } else {
+                    outcome.rejected.push(error_code(answer));
+                }
+            }
+            answer
+        }
+        Target::Events => {
+            let now_ms = crate::now_ms();
+            let mut invalid_ids = BTreeSet::new();
+            let events: Vec<Value> = (0..plan.batch.max(1))
+                .map(|_| {
+                    let (id, application, invalid) = draw(rng);
+                    if invalid {
+                        invalid_ids.insert(id.clone());
+                    }
+                    let late = rng.chance(plan.late);
+                    let offset_ms = if late {
+                        (plan.late_hours * 3_600_000.0) as i64 + rng.below(60_000) as i64
+                    } else {
+                        rng.below(2_000) as i64
+                    };
+                    json!({
+                        "event_id": id,
+                        "event_time": valle_shared::time::format_rfc3339_ms(now_ms - offset_ms),
+                        "application": serde_json::from_str::<Value>(&application).unwrap_or_default(),
+                    })
+                })
+                .collect();
+            outcome.records = events.len() as u64;
+            let body = json!({ "events": events }).to_string();
+            let headers = [
+                ("content-type", "application/json"),
+                ("cf-connecting-ip", ip.as_str()),
+            ];
+            let answer = client.try_send("POST", "/api/v1/events", &headers, Some(body.as_bytes()));
+            if let Ok(answer) = &answer {
+                if answer.status == 202 {
+                    let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+                    for ack in body["results"].as_array().into_iter().flatten() {
+                        let id = ack["event_id"].as_str().unwrap_or_default().to_owned();
+                        if ack["accepted"].as_bool() == Some(true) {
+                            if invalid_ids.contains(&id) {
+                                outcome.accepted_invalid.push(id.clone());
+                            }
+                            outcome.accepted += 1;
+                            outcome.accepted_ids.push(id);
+                        } else {
+                            let code = ack["error"]["code"].as_str().unwrap_or("E_UNKNOWN");
+                            outcome.rejected.push(code.to_owned());
+                        }
+                    }
+                } else {
+                    let code = error_code(answer);
+                    outcome
+                        .rejected
+                        .extend((0..events.len()).map(|_| code.clone()));
+                }
+            }
+            answer
+        }
+        Target::Kpis => client.try_send(
+            "GET",
+            "/api/v1/kpis?window=5m",
+            &[("authorization", auth)],
+            None,
+        ),
+        Target::Healthz => client.try_send("GET", "/healthz", &[], None),
+        Target::Floor => client.try_send("GET", "/api/v1/no-such-route", &[], None),
+    };
+    outcome.latency = due.elapsed();
+    match answer {
+        Err(_) => outcome.transport_error = true,
+        Ok(answer) => {
+            let expected = match plan.target {
+                Target::Kpis | Target::Healthz => 200,
+                Target::Floor => 404,
+                Target::Score | Target::Events => return outcome,
+            };
+            outcome.records = 1;
+            if answer.status == expected {
+                outcome.accepted = 1;
+            } else {
+                outcome.rejected.push(error_code(&answer));
+            }
+        }
+    }
+    outcome
+}
+
+/// Whether every accepted record ended up exactly once as a decision or a dead letter.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verification {
+    pub accepted: usize,
+    pub decisions: usize,
+    pub dead_letters: usize,
+    pub missing: Vec<String>,
+    pub duplicated: Vec<String>,
+    /// Decisions of the run's branch that no accepted record explains.
+    pub unexpected: Vec<String>,
+    /// Accepted invalid applications that became decisions instead of dead letters.
+    pub misrouted: Vec<String>,
+}
+
+impl Verification {
+    pub fn passed(&self) -> bool {
+        self.missing.is_empty()
+            && self.duplicated.is_empty()
+            && self.unexpected.is_empty()
+            && self.misrouted.is_empty()
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} — {} accepted ids: {} decisions, {} dead letters, {} missing, {} duplicated, {} unexpected, {} misrouted",
+            if self.passed() { "PASS" } else { "FAIL" },
+            self.accepted,
+            self.decisions,
+            self.dead_letters,
+            self.missing.len(),
+            self.duplicated.len(),
+            self.unexpected.len(),
+            self.misrouted.len()
+        )
+    }
+}
+
+/// Every stored decision id of a branch (all pages).
+fn decision_ids(client: &Client, branch: &str, auth: &str) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/decisions?branch={}&limit=500", percent(branch));
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={}", percent(cursor)));
+        }
+        let answer = client.try_send("GET", &path, &[("authorization", auth)], None)?;
+        if answer.status != 200 {
+            return Err(format!("GET {path}: {} {}", answer.status, answer.text()));
+        }
+        let page = answer.json();
+        for decision in page["decisions"].as_array().into_iter().flatten() {
+            ids.push(
+                decision["request_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(ids),
+        }
+    }
+}
+
+/// Every dead letter's event id (all pages, open and replayed).
+fn dead_letter_ids(client: &Client, auth: &str) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let mut path = "/api/v1/dead-letters?limit=500".to_owned();
+        if let Some(before) = before {
+            path.push_str(&format!("&before={before}"));
+        }
+        let answer = client.try_send("GET", &path, &[("authorization", auth)], None)?;
+        if answer.status != 200 {
+            return Err(format!("GET {path}: {} {}", answer.status, answer.text()));
+        }
+        let page = answer.json();
+        for letter in page["dead_letters"].as_array().into_iter().flatten() {
+            ids.push(letter["event_id"].as_str().unwrap_or_default().to_owned());
+        }
+        match page["next_before"].as_i64() {
+            Some(next) => before = Some(next),
+            None => return Ok(ids),
+        }
+    }
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Compares what the server stored with what it accepted, once: call it until it passes or
+/// a deadline, since queued events take a moment to land.
+pub fn verify(
+    client: &Client,
+    tally: &Tally,
+    branch: &str,
+    auth: &str,
+) -> Result<Verification, String> {
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for id in decision_ids(client, branch, auth)? {
+        counts.entry(id).or_default().0 += 1;
+    }
+    for id in dead_letter_ids(client, auth)? {
+        if tally.accepted_ids.contains(&id) {
+            counts.entry(id).or_default().1 += 1;
+        }
+    }
+    let mut verification = Verification {
+        accepted: tally.accepted_ids.len(),
+        ..Verification::default()
+    };
+    for id in &tally.accepted_ids {
+        match counts.get(id).copied().unwrap_or_default() {
+            (0, 0) => verification.missing.push(id.clone()),
+            (1, 0) => {
+                verification.decisions += 1;
+                if tally.accepted_invalid_ids.contains(id) {
+                    verification.misrouted.push(id.clone());
+                }
+            }
+            (0, 1) => verification.dead_letters += 1,
+            _ => verification.duplicated.push(id.clone()),
+        }
+    }
+    verification.unexpected = counts
+        .iter()
+        .filter(|(id, (decisions, _))| *decisions > 0 && !tally.accepted_ids.contains(*id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    Ok(verification)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let latencies: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = Percentiles::of(&latencies);
+        assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
+        assert_eq!(Percentiles::of(&[]), Percentiles::default());
+        assert_eq!(Percentiles::of(&[7.0]).p99, 7.0);
+    }
+
+    #[test]
+    fn tallies_count_codes_and_ids_once() {
+        let mut tally = Tally::default();
+        tally.add(Outcome {
+            latency: Duration::from_millis(5),
+            records: 3,
+            accepted: 2,
+            accepted_ids: vec!["a".into(), "b".into()],
+            accepted_invalid: vec!["b".into()],
+            rejected: vec!["E_EVENT_ID".into()],
+            ..Outcome::default()
+        });
+        tally.add(Outcome {
+            latency: Duration::from_millis(9),
+            records: 1,
+            accepted: 1,
+            accepted_ids: vec!["a".into()],
+            replayed: 1,
+            ..Outcome::default()
+        });
+        assert_eq!(
+            (tally.sent, tally.records, tally.accepted_records),
+            (2, 4, 3)
+        );
+        assert_eq!(tally.accepted_ids.len(), 2);
+        assert_eq!(tally.rejected_by_code["E_EVENT_ID"], 1);
+        assert_eq!(tally.replayed, 1);
+    }
+
+    #[test]
+    fn client_addresses_spread_and_stay_valid() {
+        let plan = Plan {
+            target: Target::Score,
+            rate: None,
+            connections: 1,
+            count: None,
+            duration: None,
+            batch: 1,
+            invalid: 0.0,
+            duplicate: 0.0,
+            late: 0.0,
+            late_hours: 2.0,
+            clients: 600,
+            seed: 1,
+            branch: None,
+            base_url: String::new(),
+        };
+        let ips: BTreeSet<String> = (0..600).map(|i| client_ip(&plan, i)).collect();
+        assert_eq!(ips.len(), 600);
+        assert!(ips
+            .iter()
+            .all(|ip| ip.split('.').all(|part| part.parse::<u8>().is_ok())));
+        assert_eq!(percent("a b/ç"), "a%20b%2F%C3%A7");
+    }
+}
