@@ -7,7 +7,8 @@
 //! the training bins: every field's PSI stays below 0.1. Drift mode then shifts chosen fields
 //! on purpose.
 
-use valle_shared::{parse_application, Application};
+use valle_shared::application::FieldRule;
+use valle_shared::{parse_application, Application, Field};
 
 /// A small, seedable generator (SplitMix64): runs are reproducible with `--seed`.
 #[derive(Clone, Debug)]
@@ -49,24 +50,24 @@ pub enum Shift {
     Set(String, String),
 }
 
-const NUMERIC: [&str; 9] = [
-    "seniority_years",
-    "term_months",
-    "age",
-    "expenses",
-    "income",
-    "assets",
-    "debt",
-    "amount",
-    "price",
-];
-const CHOICES: [&str; 4] = ["home", "marital", "records", "job"];
+/// Whether a field holds a number, and whether it holds one of a list, by shared's own rules.
+fn is_numeric(field: &str) -> bool {
+    Field::from_name(field).is_some_and(|field| {
+        matches!(
+            field.rule(),
+            FieldRule::Integer { .. } | FieldRule::Money { .. }
+        )
+    })
+}
+
+fn is_choice(field: &str) -> bool {
+    Field::from_name(field).is_some_and(|field| matches!(field.rule(), FieldRule::Choice(_)))
+}
 
 impl Shift {
     pub fn parse(text: &str) -> Result<Shift, String> {
         let numeric = |field: &str| {
-            NUMERIC
-                .contains(&field)
+            is_numeric(field)
                 .then(|| field.to_owned())
                 .ok_or_else(|| format!("--drift {text}: {field} is not a numeric field"))
         };
@@ -87,7 +88,7 @@ impl Shift {
             return Ok(Shift::Add(numeric(field)?, -number(delta)?));
         }
         if let Some((field, value)) = text.split_once('=') {
-            if CHOICES.contains(&field) {
+            if is_choice(field) {
                 return Ok(Shift::Set(field.to_owned(), value.to_owned()));
             }
             return Err(format!("--drift {text}: {field} is not a choice field"));
