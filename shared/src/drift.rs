@@ -95,6 +95,17 @@ struct Monitored {
     bins: DriftBins,
 }
 
+impl Monitored {
+    /// Training share per bin; [`Binning::from_spec`] checked there is one per bin.
+    fn shares(&self) -> &[f64] {
+        match &self.bins {
+            DriftBins::Numeric { proportions, .. } | DriftBins::Categorical { proportions, .. } => {
+                proportions
+            }
+        }
+    }
+}
+
 /// The spec's drift bins, ready to place values: one entry per monitored field, in name order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Binning {
@@ -174,10 +185,7 @@ impl Binning {
         self.monitored
             .iter()
             .find(|monitored| monitored.name == name)
-            .map(|monitored| match &monitored.bins {
-                DriftBins::Numeric { proportions, .. }
-                | DriftBins::Categorical { proportions, .. } => proportions.as_slice(),
-            })
+            .map(Monitored::shares)
     }
 
     /// The bin of every monitored field for one decision, in [`Self::names`] order. Numeric
@@ -228,7 +236,7 @@ impl DriftCounts {
             .monitored
             .iter()
             .zip(bins)
-            .all(|(monitored, &bin)| binning_len(monitored) > usize::from(bin));
+            .all(|(monitored, &bin)| monitored.shares().len() > usize::from(bin));
         if !fits {
             return;
         }
@@ -237,7 +245,7 @@ impl DriftCounts {
             let counts = self
                 .counts
                 .entry(monitored.name.clone())
-                .or_insert_with(|| vec![0; binning_len(monitored)]);
+                .or_insert_with(|| vec![0; monitored.shares().len()]);
             if let Some(count) = counts.get_mut(usize::from(bin)) {
                 *count += 1;
             }
@@ -255,13 +263,6 @@ impl DriftCounts {
                 ours.iter_mut().zip(theirs).for_each(|(a, b)| *a += b);
             }
         }
-    }
-}
-
-fn binning_len(monitored: &Monitored) -> usize {
-    match &monitored.bins {
-        DriftBins::Numeric { edges, .. } => edges.len() + 1,
-        DriftBins::Categorical { values, .. } => values.len(),
     }
 }
 
@@ -304,7 +305,7 @@ impl DriftSummary {
             .monitored
             .iter()
             .map(|monitored| {
-                let expected = binning.expected(&monitored.name).unwrap_or_default();
+                let expected = monitored.shares();
                 let live = counts.counts.get(&monitored.name);
                 let psi = live.and_then(|live| psi(expected, live));
                 let total: u64 = live.map_or(0, |live| live.iter().sum());
