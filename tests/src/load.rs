@@ -86,15 +86,21 @@ struct Outcome {
     transport_error: bool,
 }
 
-/// What the run saw, for the final table, `--json`, and verification.
-#[derive(Debug, Default)]
-pub struct Tally {
+/// Requests and records by fate; the report shows them as they are.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
     pub sent: u64,
     pub records: u64,
     pub accepted_records: u64,
     pub replayed: u64,
     pub rejected_by_code: BTreeMap<String, u64>,
     pub transport_errors: u64,
+}
+
+/// What the run saw, for the final table, `--json`, and verification.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub counts: Counts,
     pub latencies_ms: Vec<f64>,
     /// Distinct ids the server accepted, and which of them carried an invalid application.
     pub accepted_ids: BTreeSet<String>,
@@ -103,14 +109,15 @@ pub struct Tally {
 
 impl Tally {
     fn add(&mut self, outcome: Outcome) {
-        self.sent += 1;
-        self.records += outcome.records;
-        self.accepted_records += outcome.accepted;
-        self.replayed += outcome.replayed;
+        let counts = &mut self.counts;
+        counts.sent += 1;
+        counts.records += outcome.records;
+        counts.accepted_records += outcome.accepted;
+        counts.replayed += outcome.replayed;
         for code in outcome.rejected {
-            *self.rejected_by_code.entry(code).or_default() += 1;
+            *counts.rejected_by_code.entry(code).or_default() += 1;
         }
-        self.transport_errors += u64::from(outcome.transport_error);
+        counts.transport_errors += u64::from(outcome.transport_error);
         self.latencies_ms
             .push(outcome.latency.as_secs_f64() * 1_000.0);
         self.accepted_ids.extend(outcome.accepted_ids);
@@ -153,12 +160,8 @@ pub struct Report {
     pub plan: Plan,
     pub interrupted: bool,
     pub seconds: f64,
-    pub sent: u64,
-    pub records: u64,
-    pub accepted_records: u64,
-    pub replayed: u64,
-    pub rejected_by_code: BTreeMap<String, u64>,
-    pub transport_errors: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub latency_ms: Percentiles,
     pub achieved_rate: f64,
     pub verification: Option<Verification>,
@@ -170,14 +173,9 @@ impl Report {
             plan: plan.clone(),
             interrupted,
             seconds,
-            sent: tally.sent,
-            records: tally.records,
-            accepted_records: tally.accepted_records,
-            replayed: tally.replayed,
-            rejected_by_code: tally.rejected_by_code.clone(),
-            transport_errors: tally.transport_errors,
+            counts: tally.counts.clone(),
             latency_ms: Percentiles::of(&tally.latencies_ms),
-            achieved_rate: tally.sent as f64 / seconds.max(1e-9),
+            achieved_rate: tally.counts.sent as f64 / seconds.max(1e-9),
             verification: None,
         }
     }
@@ -212,22 +210,25 @@ impl Report {
             ),
             (
                 "sent",
-                format!("{} requests, {} records", self.sent, self.records),
+                format!(
+                    "{} requests, {} records",
+                    self.counts.sent, self.counts.records
+                ),
             ),
             (
                 "accepted",
                 format!(
                     "{} records ({} replayed)",
-                    self.accepted_records, self.replayed
+                    self.counts.accepted_records, self.counts.replayed
                 ),
             ),
         ];
-        let rejected: u64 = self.rejected_by_code.values().sum();
+        let rejected: u64 = self.counts.rejected_by_code.values().sum();
         rows.push(("rejected", format!("{rejected} records")));
-        for (code, count) in &self.rejected_by_code {
+        for (code, count) in &self.counts.rejected_by_code {
             rows.push(("", format!("{code:<22} {count}")));
         }
-        rows.push(("transport errors", self.transport_errors.to_string()));
+        rows.push(("transport errors", self.counts.transport_errors.to_string()));
         let l = self.latency_ms;
         rows.push((
             "latency",
@@ -645,12 +646,16 @@ mod tests {
             ..Outcome::default()
         });
         assert_eq!(
-            (tally.sent, tally.records, tally.accepted_records),
+            (
+                tally.counts.sent,
+                tally.counts.records,
+                tally.counts.accepted_records
+            ),
             (2, 4, 3)
         );
         assert_eq!(tally.accepted_ids.len(), 2);
-        assert_eq!(tally.rejected_by_code["E_EVENT_ID"], 1);
-        assert_eq!(tally.replayed, 1);
+        assert_eq!(tally.counts.rejected_by_code["E_EVENT_ID"], 1);
+        assert_eq!(tally.counts.replayed, 1);
     }
 
     #[test]

@@ -230,7 +230,7 @@ fn main() -> ExitCode {
     });
     let mut report = Report::new(plan, &tally, seconds, interrupted);
 
-    let mut ok = tally.transport_errors == 0;
+    let mut ok = tally.counts.transport_errors == 0;
     if options.verify {
         let client = Client::at(&plan.base_url);
         let branch = plan.branch.clone().unwrap_or_default();
