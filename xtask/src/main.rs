@@ -8,6 +8,7 @@
 //! Tools are installed only when missing or at the wrong version, into `~/.cargo/bin` and
 //! `node_modules`, so the second run of either command starts at once.
 
+mod peers;
 mod process;
 mod tools;
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use process::{free_port, run, Server};
+use process::{free_port, run, run_for_output, Server};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -33,7 +34,9 @@ commands:
   check-ops      promtool: ops/prometheus alert rules, their unit tests, the scrape config
   bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)
   bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections,
-                 GET /api/v1/kpis at a cache hit (results: BENCHMARKS.md)";
+                 GET /api/v1/kpis at a cache hit (results: BENCHMARKS.md)
+  bench-peers    side by side: native scoring vs onnxruntime, and POST /api/v1/score on
+                 wrangler dev vs the Flask + scikit-learn reference (results: BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         "train" => train(),
         "check-ops" => check_prometheus_files(),
         "bench-http" => bench_http(),
+        "bench-peers" => bench_peers(),
         "test-edge" => tools::ensure_build_tools()
             .and_then(|()| tools::ensure_browser())
             .and_then(|()| build_page())
@@ -224,28 +228,36 @@ fn migrate(persist_to: Option<&Path>) -> Result {
     })
 }
 
-/// Retrains the model: a venv with the pinned requirements, then models/train.py, which
-/// rewrites valle.onnx, feature_spec.json, golden.json, metrics.json and MODEL_CARD.md, then
-/// models/psi_reference.py, which rewrites the PSI reference numbers shared's tests check.
-fn train() -> Result {
+/// The Python venv in target/venv with `requirements` installed (pip skips what is there).
+fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
     let venv = root().join("target/venv");
     if !venv.join("bin/python").exists() {
         timed("create target/venv", || {
             run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
         })?;
     }
-    timed("pip install -r models/requirements.txt", || {
-        run(Command::new(venv.join("bin/pip"))
-            .current_dir(root())
-            .args(["install", "--quiet", "-r", "models/requirements.txt"]))
-    })?;
+    for file in requirements {
+        timed(&format!("pip install -r {file}"), || {
+            run(Command::new(venv.join("bin/pip"))
+                .current_dir(root())
+                .args(["install", "--quiet", "-r", file]))
+        })?;
+    }
+    Ok(venv.join("bin/python"))
+}
+
+/// Retrains the model: a venv with the pinned requirements, then models/train.py, which
+/// rewrites valle.onnx, feature_spec.json, golden.json, metrics.json and MODEL_CARD.md, then
+/// models/psi_reference.py, which rewrites the PSI reference numbers shared's tests check.
+fn train() -> Result {
+    let python = python_venv(&["models/requirements.txt"])?;
     timed("models/train.py", || {
-        run(Command::new(venv.join("bin/python"))
+        run(Command::new(&python)
             .current_dir(root())
             .arg("models/train.py"))
     })?;
     timed("models/psi_reference.py", || {
-        run(Command::new(venv.join("bin/python"))
+        run(Command::new(&python)
             .current_dir(root())
             .arg("models/psi_reference.py"))
     })
@@ -330,6 +342,16 @@ fn test() -> Result {
             "valle-app",
             "-p",
             "xtask",
+        ]))
+    })?;
+    timed("load generator and bench helpers (host)", || {
+        run(project_command("cargo").args([
+            "test",
+            "--locked",
+            "-p",
+            "valle-tests",
+            "--lib",
+            "--bins",
         ]))
     })?;
     timed("shared in headless Chromium (wasm-bindgen-test)", || {
@@ -438,48 +460,212 @@ fn against_local_server() -> Result {
     server.stop()
 }
 
-/// Builds, starts a fresh `wrangler dev` with limits out of the way, and runs the load
-/// generator against it: scoring at 1 and 16 connections, then KPI views at a cache hit.
-fn bench_http() -> Result {
-    tools::ensure_build_tools()?;
-    build_page()?;
-    build_worker()?;
-    let state = root().join("target/wrangler-bench-state");
+/// A fresh `wrangler dev` with rate limits out of the way, for benchmarks; its base URL.
+fn start_bench_server(name: &str) -> Result<(Server, String)> {
+    let state = root().join(format!("target/wrangler-{name}-state"));
     if state.exists() {
         std::fs::remove_dir_all(&state)
             .map_err(|error| format!("clearing {}: {error}", state.display()))?;
     }
     migrate(Some(&state))?;
     let port = free_port()?;
-    let base_url = format!("http://127.0.0.1:{port}");
     let limits = [
         "RATE_LIMIT_BURST:1000000000",
         "RATE_LIMIT_PER_SECOND:1000000000",
     ];
-    let server = start_server(&state, port, "wrangler-bench.log", &limits)?;
-    let loadgen = |target: &str, connections: &str, requests: &str| {
-        run(project_command("cargo")
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "--locked",
-                "-p",
-                "valle-tests",
-            ])
-            .args(["--bin", "loadgen", "--", "--target", target])
-            .args(["--connections", connections, "--requests", requests])
-            .env("VALLE_BASE_URL", &base_url)
-            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN))
-    };
-    loadgen("score", "1", "200")?;
-    loadgen("score", "1", "2000")?;
-    loadgen("score", "16", "4000")?;
-    loadgen("kpis", "1", "2000")?;
-    loadgen("kpis", "16", "4000")?;
-    // The floor: the smallest answer the worker gives, through the same wrangler proxy.
-    loadgen("floor", "1", "2000")?;
+    let server = start_server(&state, port, &format!("wrangler-{name}.log"), &limits)?;
+    Ok((server, format!("http://127.0.0.1:{port}")))
+}
+
+/// The release load generator against `base_url` with `args`.
+fn loadgen(base_url: &str, args: &[&str]) -> Command {
+    let mut command = project_command("cargo");
+    command
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--locked",
+            "-p",
+            "valle-tests",
+            "--bin",
+            "loadgen",
+            "--",
+        ])
+        .args(args)
+        .args(["--base-url", base_url])
+        .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN);
+    command
+}
+
+/// Builds, starts a fresh `wrangler dev` with limits out of the way, and runs the load
+/// generator against it: scoring at 1 and 16 connections, then KPI views at a cache hit.
+fn bench_http() -> Result {
+    tools::ensure_build_tools()?;
+    build_page()?;
+    build_worker()?;
+    let (server, base_url) = start_bench_server("bench")?;
+    let runs = [
+        ("score", "1", "200"),
+        ("score", "1", "2000"),
+        ("score", "16", "4000"),
+        ("kpis", "1", "2000"),
+        ("kpis", "16", "4000"),
+        // The floor: the smallest answer the worker gives, through the same wrangler proxy.
+        ("floor", "1", "2000"),
+    ];
+    for (target, connections, requests) in runs {
+        run(&mut loadgen(
+            &base_url,
+            &[
+                "--target",
+                target,
+                "--connections",
+                connections,
+                "--requests",
+                requests,
+            ],
+        ))?;
+    }
     server.stop()
+}
+
+/// Side by side, in one run (see `peers.rs`): the scoring core natively vs onnxruntime, then
+/// `POST /api/v1/score` on `wrangler dev` vs the Flask reference, same applicants, closed
+/// loop at 1 and 16 connections.
+fn bench_peers() -> Result {
+    use peers::{edge_goal_met, native_goal_met, ratio, ratio_row, row, Figures};
+
+    tools::ensure_build_tools()?;
+    let python = python_venv(&["models/requirements.txt", "tests/peers/requirements.txt"])?;
+    let parse = |text: &str| -> Result<serde_json::Value> {
+        let line = text.lines().rev().find(|line| line.starts_with('{'));
+        serde_json::from_str(line.unwrap_or_default())
+            .map_err(|error| format!("not a JSON report ({error}): {text}"))
+    };
+
+    let started = step("scoring core, native (profile native-bench) and onnxruntime");
+    let native_text = run_for_output(project_command("cargo").args([
+        "run",
+        "--quiet",
+        "--locked",
+        "--profile",
+        "native-bench",
+        "-p",
+        "valle-shared",
+        "--example",
+        "native_scoring",
+    ]))?;
+    eprintln!("    {}", native_text.trim());
+    let native = Figures::from_engine(&parse(&native_text)?)?;
+    let onnxruntime_text = run_for_output(
+        Command::new(&python)
+            .current_dir(root())
+            .arg("models/bench_onnxruntime.py"),
+    )?;
+    eprintln!("    {}", onnxruntime_text.trim());
+    let onnxruntime = Figures::from_engine(&parse(&onnxruntime_text)?)?;
+    done("scoring cores", started);
+
+    build_page()?;
+    build_worker()?;
+    timed("build the release load generator", || {
+        run(project_command("cargo").args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "valle-tests",
+            "--bin",
+            "loadgen",
+        ]))
+    })?;
+    let (edge_server, edge_url) = start_bench_server("peers")?;
+    let flask_port = free_port()?;
+    let flask_url = format!("http://127.0.0.1:{flask_port}");
+    let started = step(&format!("start the Flask reference on {flask_url}"));
+    let mut flask_command = Command::new(&python);
+    flask_command.current_dir(root()).args([
+        "tests/peers/flask_ref.py",
+        "--port",
+        &flask_port.to_string(),
+    ]);
+    let mut flask_server = Server::start(flask_command, root().join("target/flask-peer.log"))?;
+    flask_server.wait_until_healthy(&format!("{flask_url}/healthz"), 120)?;
+    done("Flask reference ready", started);
+
+    let mut http = Vec::new();
+    for (connections, requests) in [(1usize, "500"), (16, "2000")] {
+        let measure = |name: &str, base_url: &str| -> Result<Figures> {
+            let started = step(&format!(
+                "{name}: {requests} scores at {connections} connections"
+            ));
+            // The same seed, so both servers see the same applicants in the same order.
+            let text = run_for_output(&mut loadgen(
+                base_url,
+                &[
+                    "--target",
+                    "score",
+                    "--connections",
+                    &connections.to_string(),
+                    "--requests",
+                    requests,
+                    "--seed",
+                    "6",
+                    "--json",
+                ],
+            ))?;
+            let figures = Figures::from_loadgen(&parse(&text)?)?;
+            eprintln!("    {figures:?}");
+            done(name, started);
+            Ok(figures)
+        };
+        let edge = measure("edge (wrangler dev)", &edge_url)?;
+        let flask = measure("Flask reference", &flask_url)?;
+        http.push((connections, edge, flask));
+    }
+    flask_server.stop()?;
+    edge_server.stop()?;
+
+    let engine = ratio(native, onnxruntime);
+    let mut lines = vec![
+        "| scoring core | one row p50 | one row p99 | batch of 10,000 |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+        row("tract, native (valle-shared)", native, "µs", "rows/s"),
+        row("onnxruntime from Python", onnxruntime, "µs", "rows/s"),
+        ratio_row("Valle ahead by", engine, native_goal_met(engine)),
+        String::new(),
+        "| POST /api/v1/score | p50 | p99 | throughput |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+    ];
+    for &(connections, edge, flask) in &http {
+        let r = ratio(edge, flask);
+        lines.push(row(
+            &format!("edge, {connections} conn"),
+            edge,
+            "ms",
+            "req/s",
+        ));
+        lines.push(row(
+            &format!("Flask, {connections} conn"),
+            flask,
+            "ms",
+            "req/s",
+        ));
+        lines.push(ratio_row(
+            &format!("edge ahead by, {connections} conn"),
+            r,
+            edge_goal_met(r),
+        ));
+    }
+    let table = lines.join("\n");
+    println!("\n{table}");
+    let json = peers::summary(native, onnxruntime, &http);
+    let path = root().join("target/bench-peers.json");
+    std::fs::write(&path, format!("{json:#}\n"))
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    eprintln!("    written: {}", path.display());
+    Ok(())
 }
 
 /// `wrangler dev` on `port` with the test token and test rate limits, state in `state`.

@@ -32,6 +32,21 @@ pub fn output(command: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// Runs a command to completion and returns its standard output; its standard error (build
+/// progress, warnings) still goes to the terminal.
+pub fn run_for_output(command: &mut Command) -> Result<String> {
+    let shown = format!("{command:?}");
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|error| format!("cannot start {shown}: {error}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!("{shown} exited with {}", output.status))
+    }
+}
+
 /// A port the kernel says is free right now.
 pub fn free_port() -> Result<u16> {
     let listener =
