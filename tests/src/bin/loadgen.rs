@@ -261,3 +261,116 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &str) -> Result<Options, String> {
+        parse_options(args.split_whitespace().map(str::to_owned))
+    }
+
+    /// Parses `args` and checks the plan through `expect`, or that parsing fails with a
+    /// message containing `error`.
+    fn check(args: &str, expect: Result<fn(&Options), &str>) {
+        match (parse(args), expect) {
+            (Ok(options), Ok(expect)) => expect(&options),
+            (Err(got), Err(want)) => assert!(got.contains(want), "{args}: {got}"),
+            (Ok(options), Err(want)) => {
+                panic!(
+                    "{args}: parsed to {:?}, wanted an error {want}",
+                    options.plan
+                )
+            }
+            (Err(got), Ok(_)) => panic!("{args}: {got}"),
+        }
+    }
+
+    #[test]
+    fn options_become_a_plan() {
+        check(
+            "",
+            Ok(|o| {
+                assert_eq!(o.plan.target, Target::Score);
+                assert_eq!((o.plan.rate, o.plan.connections), (None, 1));
+                assert_eq!(o.plan.duration, Some(Duration::from_secs(10)));
+                assert!(o
+                    .plan
+                    .branch
+                    .as_deref()
+                    .is_some_and(|b| b.starts_with("loadgen-")));
+                assert!(!o.verify && !o.json);
+            }),
+        );
+        check(
+            "--rate 50 --duration 2m",
+            Ok(|o| {
+                assert_eq!((o.plan.rate, o.plan.connections), (Some(50.0), 16));
+                assert_eq!(o.plan.duration, Some(Duration::from_secs(120)));
+                assert_eq!(o.plan.count, None);
+            }),
+        );
+        check(
+            "--target events --batch 20 --count 12 --invalid-pct 10 --duplicate-pct 5 --late-pct 2.5 --late-hours 30 --verify --verify-timeout 90s --json --branch norte",
+            Ok(|o| {
+                assert_eq!(o.plan.target, Target::Events);
+                assert_eq!((o.plan.batch, o.plan.count), (20, Some(12)));
+                assert_eq!(o.plan.duration, None);
+                assert!((o.plan.invalid - 0.10).abs() < 1e-12);
+                assert!((o.plan.duplicate - 0.05).abs() < 1e-12);
+                assert!((o.plan.late - 0.025).abs() < 1e-12);
+                assert_eq!(o.plan.late_hours, 30.0);
+                assert_eq!(o.plan.branch.as_deref(), Some("norte"));
+                assert!(o.verify && o.json);
+                assert_eq!(o.verify_timeout, Duration::from_secs(90));
+            }),
+        );
+        check(
+            "--drift income*0.6 --drift home=parents --requests 5 --connections 4 --seed 7",
+            Ok(|o| {
+                assert_eq!(o.shifts.len(), 2);
+                assert_eq!(
+                    (o.plan.count, o.plan.connections, o.plan.seed),
+                    (Some(5), 4, 7)
+                );
+            }),
+        );
+        check(
+            "--target kpis --base-url http://example.test:9/ --duration 500ms",
+            Ok(|o| {
+                assert_eq!(o.plan.base_url, "http://example.test:9");
+                assert_eq!(o.plan.duration, Some(Duration::from_millis(500)));
+                assert_eq!(o.plan.branch, None);
+            }),
+        );
+    }
+
+    #[test]
+    fn bad_options_are_refused_with_a_reason() {
+        for (args, error) in [
+            ("--target nothing", "unknown target nothing"),
+            ("--rate", "--rate needs a value"),
+            ("--rate fast", "fast is not a number"),
+            ("--rate 0", "--rate must be positive"),
+            ("--rate -3", "--rate must be positive"),
+            ("--count 0", "--count must be positive"),
+            ("--target events --batch 501", "--batch within 1..=500"),
+            ("--invalid-pct 101", "--invalid-pct is a percentage"),
+            ("--duplicate-pct -1", "--duplicate-pct is a percentage"),
+            ("--duration 10x", "bad duration unit"),
+            ("--duration 0s", "must be positive"),
+            ("--target kpis --verify", "need --target score or events"),
+            (
+                "--target floor --drift income*2",
+                "need --target score or events",
+            ),
+            ("--late-pct 5", "--late-pct needs --target events"),
+            ("--branch no/slash", "not a valid branch name"),
+            ("--drift income", "income"),
+            ("--frobnicate", "unknown argument --frobnicate"),
+            ("--help", "usage: loadgen"),
+        ] {
+            check(args, Err(error));
+        }
+    }
+}

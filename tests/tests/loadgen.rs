@@ -1,0 +1,164 @@
+//! The load generator, run as users run it (the `loadgen` binary, `--json`), against the
+//! `wrangler dev` that `cargo xtask test` starts: short runs whose `--verify` proves every
+//! accepted record was stored exactly once, and a drift run the monitoring must notice.
+
+use std::process::Command;
+
+use serde_json::Value;
+use valle_tests::{base_url, officer_token, random_uuid, Client};
+
+/// Runs loadgen with `args` on its own branch; returns its exit success and JSON report.
+fn loadgen(branch: &str, args: &[&str]) -> (bool, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .args(["--branch", branch, "--base-url", &base_url(), "--json"])
+        .env("VALLE_OFFICER_TOKEN", officer_token())
+        .output()
+        .expect("loadgen runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|error| {
+        panic!(
+            "loadgen printed no JSON report ({error}): {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), report)
+}
+
+fn count(report: &Value, pointer: &str) -> u64 {
+    report
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no count at {pointer}: {report}"))
+}
+
+fn branch(name: &str) -> String {
+    format!("lg-{name}-{}", &random_uuid()[..8])
+}
+
+#[test]
+fn event_batches_with_invalid_duplicate_and_late_events_are_stored_exactly_once() {
+    let (ok, report) = loadgen(
+        &branch("events"),
+        &[
+            "--target",
+            "events",
+            "--batch",
+            "20",
+            "--rate",
+            "4",
+            "--count",
+            "12",
+            "--invalid-pct",
+            "10",
+            "--duplicate-pct",
+            "10",
+            "--late-pct",
+            "10",
+            "--clients",
+            "4",
+            "--verify",
+        ],
+    );
+    assert!(ok, "{report:#}");
+    assert_eq!(count(&report, "/sent"), 12);
+    assert_eq!(count(&report, "/records"), 240);
+    // Events are acknowledged one by one, invalid ones too: they go to the dead letters.
+    assert_eq!(count(&report, "/accepted_records"), 240, "{report:#}");
+    assert_eq!(count(&report, "/transport_errors"), 0);
+    let verification = &report["verification"];
+    let accepted = count(verification, "/accepted");
+    assert_eq!(
+        count(verification, "/decisions") + count(verification, "/dead_letters"),
+        accepted as u64
+    );
+    assert!(count(verification, "/dead_letters") > 0, "{verification:#}");
+    for list in ["missing", "duplicated", "unexpected", "misrouted"] {
+        assert_eq!(verification[list], Value::Array(vec![]), "{list}");
+    }
+}
+
+#[test]
+fn scores_at_a_steady_rate_are_stored_once_and_invalid_ones_refused() {
+    let (ok, report) = loadgen(
+        &branch("score"),
+        &[
+            "--target",
+            "score",
+            "--rate",
+            "20",
+            "--count",
+            "120",
+            "--invalid-pct",
+            "10",
+            "--duplicate-pct",
+            "10",
+            "--clients",
+            "8",
+            "--verify",
+        ],
+    );
+    assert!(ok, "{report:#}");
+    assert_eq!(count(&report, "/sent"), 120);
+    let rejected = count(&report, "/rejected_by_code/E_VALIDATION");
+    assert!(rejected > 0, "{report:#}");
+    assert_eq!(count(&report, "/accepted_records") + rejected, 120);
+    assert!(count(&report, "/replayed") > 0, "{report:#}");
+    let verification = &report["verification"];
+    assert_eq!(count(verification, "/dead_letters"), 0);
+    assert_eq!(
+        count(verification, "/decisions"),
+        count(&report, "/accepted_records") - count(&report, "/replayed")
+    );
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
+}
+
+#[test]
+fn a_drifted_population_is_flagged_on_its_branch_and_a_normal_one_is_not() {
+    let normal = branch("steady");
+    let drifted = branch("drift");
+    for (name, drift) in [(&normal, None), (&drifted, Some("income*0.4"))] {
+        let mut args = vec![
+            "--target",
+            "events",
+            "--batch",
+            "50",
+            "--rate",
+            "4",
+            "--count",
+            "4",
+            "--clients",
+            "4",
+            "--verify",
+        ];
+        if let Some(shift) = drift {
+            args.extend(["--drift", shift]);
+        }
+        let (ok, report) = loadgen(name, &args);
+        assert!(ok, "{report:#}");
+    }
+    let client = Client::new();
+    let psi = |branch: &str, feature: &str| {
+        let drift = client
+            .officer_get(&format!("/api/v1/drift?branch={branch}"))
+            .json();
+        let summary = &drift["rolling_24h"];
+        assert_eq!(summary["decisions"], 200, "{drift:#}");
+        assert_eq!(summary["enough_data"], true);
+        let feature = summary["features"]
+            .as_array()
+            .and_then(|features| features.iter().find(|f| f["feature"] == feature))
+            .unwrap_or_else(|| panic!("no {feature} in {drift:#}"));
+        (
+            feature["psi"].as_f64().unwrap_or(f64::NAN),
+            summary["alerts"].as_array().map_or(0, Vec::len),
+        )
+    };
+    let (steady_income, steady_alerts) = psi(&normal, "income");
+    assert!(steady_income < 0.1, "steady income PSI {steady_income}");
+    assert_eq!(steady_alerts, 0);
+    let (drifted_income, drifted_alerts) = psi(&drifted, "income");
+    assert!(drifted_income >= 0.2, "drifted income PSI {drifted_income}");
+    assert!(drifted_alerts >= 1);
+}
