@@ -111,7 +111,7 @@ test('a different model at the edge is flagged', async () => {
 
 // Timings are measured and reported (BENCHMARKS.md), never asserted: a loaded CI machine
 // must not fail a correctness suite.
-test('in-browser score timings are measured and reported', async () => {
+test('in-browser score and edge round-trip timings are measured and reported', async () => {
   const { page } = await openForm(browser);
   const interactive = await page.evaluate(() => performance.now());
   await page.getByTestId('fill-example').click();
@@ -136,9 +136,35 @@ test('in-browser score timings are measured and reported', async () => {
     runs.sort((a, b) => a - b);
     return { median: runs[100], p99: runs[198] };
   }, JSON.stringify(golden.rows[0].application));
+  // The same application through the edge from the same page: fetch to parsed answer, one
+  // at a time, each a new decision (fresh request id), as a submit would be.
+  const edge = await page.evaluate(async (body) => {
+    const runs = [];
+    for (let i = 0; i < 60; i += 1) {
+      const start = performance.now();
+      const response = await fetch('/api/v1/score', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': crypto.randomUUID() },
+        body,
+      });
+      const answer = await response.json();
+      runs.push({ ms: performance.now() - start, status: response.status, p: answer.score?.probability });
+    }
+    const ms = runs.map((run) => run.ms).sort((a, b) => a - b);
+    return { median: ms[30], p99: ms[59], statuses: [...new Set(runs.map((run) => run.status))],
+      probabilities: [...new Set(runs.map((run) => run.p))] };
+  }, JSON.stringify(golden.rows[0].application));
+  const inPage = await page.evaluate((body) =>
+    JSON.parse(window.wasmBindings.valleScore(body)).probability, JSON.stringify(golden.rows[0].application));
   timings.push({ model_load_ms: load, first_score_ms: first, fill_to_visible_ms: firstVisible - interactive,
-    later_max_ms: Math.max(...later), direct_median_ms: direct.median, direct_p99_ms: direct.p99 });
+    later_max_ms: Math.max(...later), direct_median_ms: direct.median, direct_p99_ms: direct.p99,
+    edge_round_trip_median_ms: edge.median, edge_round_trip_p99_ms: edge.p99,
+    edge_over_browser_median: edge.median / Math.max(direct.median, 0.001) });
   assert.equal(later.length, 10);
-  assert.ok([load, first, ...later, direct.median].every((ms) => Number.isFinite(ms) && ms >= 0));
+  assert.ok([load, first, ...later, direct.median, edge.median, edge.p99]
+    .every((ms) => Number.isFinite(ms) && ms >= 0));
+  // Every round trip was a scored answer, and the edge's score is the page's, bit for bit.
+  assert.deepEqual(edge.statuses, [200]);
+  assert.deepEqual(edge.probabilities, [inPage]);
   writeFileSync(join(SCREENSHOTS, '..', 'e2e-timings.json'), `${JSON.stringify(timings[0], null, 1)}\n`);
 });
