@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::StageTiming;
 use crate::application::Application;
-use crate::events::{is_branch, Channel, ClientScore};
+use crate::events::{is_branch, Channel, ClientScore, QueuedEvent};
 use crate::i18n::Message;
 use crate::kpi::{Observation, Outcome};
 use crate::model::{Band, Decision, Score};
@@ -75,6 +75,42 @@ impl DecisionRecord {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// A dead letter: an accepted event that could not become a decision, kept with the exact
+/// event so an officer can replay it, corrected or not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub event_id: String,
+    /// The event as it was queued, application text included.
+    pub payload: QueuedEvent,
+    pub error_code: String,
+    pub error_message: String,
+    pub attempts: u32,
+    /// `open`, or `replayed` once a replay made it a decision.
+    pub status: String,
+    pub first_failed_at_ms: i64,
+    pub last_failed_at_ms: i64,
+    pub replayed_at_ms: Option<i64>,
+}
+
+/// A page of dead letters, newest first: `GET /api/v1/dead-letters`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterPage {
+    pub dead_letters: Vec<DeadLetter>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// `200 OK` from `POST /api/v1/dead-letters/{id}/replay`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayResponse {
+    pub dead_letter_id: i64,
+    pub status: String,
+    /// The event was already a decision (an earlier replay or delivery stored it).
+    pub replayed: bool,
+    pub decision: DecisionRecord,
 }
 
 /// `GET /api/v1/decisions`: filters, page size and where to continue.

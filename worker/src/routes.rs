@@ -12,7 +12,7 @@ use valle_shared::api::{
     METRICS_PATH, REQUEST_ID_HEADER, SCORE_BATCH_PATH, SCORE_PATH,
 };
 use valle_shared::batch::{parse_batch, MAX_BATCH_BYTES};
-use valle_shared::decisions::{parse_query, DecisionQuery};
+use valle_shared::decisions::{parse_query, DeadLetterPage, DecisionQuery, ReplayResponse};
 use valle_shared::events::{
     branch_of, parse_events, Channel, EventAck, EventsResponse, DEFAULT_BRANCH, MAX_EVENTS_BYTES,
 };
@@ -602,7 +602,10 @@ impl<B: Backend> Request<'_, B> {
             .flatten();
         Ok(HttpResponse::json(
             200,
-            &serde_json::json!({ "dead_letters": letters, "next_before": next_before }),
+            &DeadLetterPage {
+                dead_letters: letters,
+                next_before,
+            },
             self.id,
         ))
     }
@@ -634,12 +637,12 @@ impl<B: Backend> Request<'_, B> {
             if let Some(record) = self.backend.get_decision(&letter.event_id).await? {
                 return Ok(HttpResponse::json(
                     200,
-                    &serde_json::json!({
-                        "dead_letter_id": id,
-                        "status": "replayed",
-                        "replayed": true,
-                        "decision": record,
-                    }),
+                    &ReplayResponse {
+                        dead_letter_id: id,
+                        status: "replayed".to_owned(),
+                        replayed: true,
+                        decision: record,
+                    },
                     self.id,
                 ));
             }
@@ -677,12 +680,12 @@ impl<B: Backend> Request<'_, B> {
         self.backend.mark_replayed(id, self.now()).await?;
         Ok(HttpResponse::json(
             200,
-            &serde_json::json!({
-                "dead_letter_id": id,
-                "status": "replayed",
-                "replayed": decided.replayed,
-                "decision": decided.record,
-            }),
+            &ReplayResponse {
+                dead_letter_id: id,
+                status: "replayed".to_owned(),
+                replayed: decided.replayed,
+                decision: decided.record,
+            },
             self.id,
         ))
     }

@@ -4,6 +4,7 @@
 #![allow(async_fn_in_trait)]
 
 use serde::{Deserialize, Serialize};
+pub use valle_shared::decisions::DeadLetter;
 use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
@@ -48,23 +49,6 @@ pub trait DecisionStore {
         limit: usize,
         before_index: Option<u64>,
     ) -> Result<Vec<CountWindow>, StoreError>;
-}
-
-/// A dead letter: an accepted event that could not become a decision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub id: i64,
-    pub event_id: String,
-    /// The event as it was queued, application text included.
-    pub payload: QueuedEvent,
-    pub error_code: String,
-    pub error_message: String,
-    pub attempts: u32,
-    /// `open`, or `replayed` once a replay made it a decision.
-    pub status: String,
-    pub first_failed_at_ms: i64,
-    pub last_failed_at_ms: i64,
-    pub replayed_at_ms: Option<i64>,
 }
 
 /// What the queue consumer writes when it gives up on an event.

@@ -58,6 +58,17 @@ pub enum Band {
     Alto,
 }
 
+impl Band {
+    /// The wire name, as in JSON and query filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Bajo => "bajo",
+            Band::Medio => "medio",
+            Band::Alto => "alto",
+        }
+    }
+}
+
 /// What the cooperative does with the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,6 +76,17 @@ pub enum Decision {
     Approve,
     Review,
     Decline,
+}
+
+impl Decision {
+    /// The wire name, as in JSON and query filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Review => "review",
+            Decision::Decline => "decline",
+        }
+    }
 }
 
 /// The model's verdict on one application.
