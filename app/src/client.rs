@@ -1,9 +1,11 @@
-//! The page's one boundary to the edge: posting an application and reading the answer.
+//! The page's one boundary to the edge: posting an application, and the officers' reads and
+//! replays with their token. Every answer is read the same way, into Valle's wire types.
 
-use gloo_net::http::Request;
+use gloo_net::http::{Request, RequestBuilder};
+use serde::de::DeserializeOwned;
 use valle_shared::api::{ErrorBody, ErrorResponse, ScoreResponse, SCORE_PATH};
 
-/// Why a submission did not produce a score.
+/// Why a request did not produce its answer.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ClientError {
     /// The server answered with its JSON error body.
@@ -17,20 +19,31 @@ pub enum ClientError {
     Network(String),
 }
 
-/// Posts the exact body the form validated.
-pub async fn post_score(body: String) -> Result<ScoreResponse, ClientError> {
-    let response = Request::post(SCORE_PATH)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .map_err(|error| ClientError::Network(error.to_string()))?
-        .send()
-        .await
-        .map_err(|error| ClientError::Network(error.to_string()))?;
+impl ClientError {
+    /// The stable code to show and to test against: the server's, or the page's own.
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::Refused(body) => &body.code,
+            ClientError::Unexpected { .. } => "E_UNEXPECTED",
+            ClientError::Network(_) => "E_NETWORK",
+        }
+    }
+
+    /// The officers' token was refused (or the server has none configured).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self.code(), "E_UNAUTHORIZED" | "E_AUTH_NOT_CONFIGURED")
+    }
+}
+
+fn network(error: gloo_net::Error) -> ClientError {
+    ClientError::Network(error.to_string())
+}
+
+/// Sends a request and reads a `T`, or Valle's error body.
+async fn answer<T: DeserializeOwned>(request: Request) -> Result<T, ClientError> {
+    let response = request.send().await.map_err(network)?;
     let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|error| ClientError::Network(error.to_string()))?;
+    let text = response.text().await.map_err(network)?;
     if response.ok() {
         serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status })
     } else {
@@ -39,4 +52,45 @@ pub async fn post_score(body: String) -> Result<ScoreResponse, ClientError> {
             Err(_) => Err(ClientError::Unexpected { status }),
         }
     }
+}
+
+/// Posts the exact body the form validated.
+pub async fn post_score(body: String) -> Result<ScoreResponse, ClientError> {
+    let request = Request::post(SCORE_PATH)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .map_err(network)?;
+    answer(request).await
+}
+
+fn with_token(builder: RequestBuilder, token: &str) -> RequestBuilder {
+    builder
+        .header("Authorization", &format!("Bearer {token}"))
+        // Officers must see live figures, never a copy the browser kept.
+        .header("Cache-Control", "no-store")
+}
+
+/// `GET path` (with its query) as an officer.
+pub async fn officer_get<T: DeserializeOwned>(path: &str, token: &str) -> Result<T, ClientError> {
+    let request = with_token(Request::get(path), token)
+        .build()
+        .map_err(network)?;
+    answer(request).await
+}
+
+/// `POST path` as an officer, with a JSON body when there is one.
+pub async fn officer_post<T: DeserializeOwned>(
+    path: &str,
+    token: &str,
+    json: Option<String>,
+) -> Result<T, ClientError> {
+    let builder = with_token(Request::post(path), token);
+    let request = match json {
+        Some(body) => builder
+            .header("Content-Type", "application/json")
+            .body(body),
+        None => builder.build(),
+    }
+    .map_err(network)?;
+    answer(request).await
 }

@@ -4,8 +4,11 @@
 //! Components only wire signals to pure functions in [`form`] and to [`client`]; no rule
 //! of the application is decided in a `view!`.
 
+pub mod charts;
 pub mod client;
+pub mod dashboard;
 pub mod form;
+pub mod panel;
 
 use std::collections::BTreeSet;
 
@@ -29,7 +32,7 @@ pub fn valle_score(body: &str) -> String {
 }
 
 /// Picks the Spanish or English text of a piece of page chrome.
-fn ui(lang: Lang, es: &'static str, en: &'static str) -> &'static str {
+pub(crate) fn ui(lang: Lang, es: &'static str, en: &'static str) -> &'static str {
     match lang {
         Lang::Es => es,
         Lang::En => en,
@@ -67,8 +70,36 @@ const SECTIONS: [(&str, &str, std::ops::Range<usize>); 3] = [
     ("Préstamo", "Loan", 12..15),
 ];
 
+/// Which page a path shows: the officers' dashboard lives at `/panel`, everything else is
+/// the scoring page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Scoring,
+    Panel,
+}
+
+impl Page {
+    pub fn for_path(path: &str) -> Page {
+        match path.trim_end_matches('/') {
+            "/panel" => Page::Panel,
+            _ => Page::Scoring,
+        }
+    }
+}
+
+/// The page for the current address.
 #[component]
 pub fn App() -> impl IntoView {
+    let path = window().location().pathname().unwrap_or_default();
+    match Page::for_path(&path) {
+        Page::Panel => view! { <panel::Panel /> }.into_any(),
+        Page::Scoring => view! { <ScoringPage /> }.into_any(),
+    }
+}
+
+/// The application form with its instant score and submission to the edge.
+#[component]
+fn ScoringPage() -> impl IntoView {
     let lang = RwSignal::new(Lang::Es);
     let draft = RwSignal::new(Draft::new());
     let touched = RwSignal::new(BTreeSet::<Field>::new());
@@ -471,11 +502,11 @@ fn failed(error: ClientError, lang: Lang) -> impl IntoView {
 }
 
 /// A probability as a percentage with one decimal.
-fn percent(probability: f32) -> String {
+pub(crate) fn percent(probability: f32) -> String {
     format!("{:.1} %", f64::from(probability) * 100.0)
 }
 
-fn band_text(band: Band, lang: Lang) -> &'static str {
+pub(crate) fn band_text(band: Band, lang: Lang) -> &'static str {
     match band {
         Band::Bajo => ui(lang, "Riesgo bajo", "Low risk"),
         Band::Medio => ui(lang, "Riesgo medio", "Medium risk"),
@@ -483,7 +514,7 @@ fn band_text(band: Band, lang: Lang) -> &'static str {
     }
 }
 
-fn decision_text(decision: Decision, lang: Lang) -> &'static str {
+pub(crate) fn decision_text(decision: Decision, lang: Lang) -> &'static str {
     match decision {
         Decision::Approve => ui(lang, "Aprobar", "Approve"),
         Decision::Review => ui(lang, "Revisar", "Review"),
@@ -522,14 +553,7 @@ fn ScorePanel(
 }
 
 fn score_card(score: Score, ms: f64, lang: Lang) -> impl IntoView {
-    let band_class = format!(
-        "band band-{}",
-        match score.band {
-            Band::Bajo => "bajo",
-            Band::Medio => "medio",
-            Band::Alto => "alto",
-        }
-    );
+    let band_class = format!("band band-{}", score.band.as_str());
     view! {
         <div class="score-card" data-testid="score-card">
             <p class=band_class data-testid="score-band" data-band=format!("{:?}", score.band).to_lowercase()>
@@ -591,5 +615,20 @@ mod tests {
             &Field::ALL[SECTIONS[1].2.clone()],
             &[Field::Income, Field::Expenses, Field::Assets, Field::Debt]
         );
+    }
+
+    #[test]
+    fn the_path_picks_the_page() {
+        for (path, page) in [
+            ("/", Page::Scoring),
+            ("", Page::Scoring),
+            ("/panel", Page::Panel),
+            ("/panel/", Page::Panel),
+            ("/panel/index.html", Page::Scoring),
+            ("/panels", Page::Scoring),
+            ("/index.html", Page::Scoring),
+        ] {
+            assert_eq!(Page::for_path(path), page, "{path}");
+        }
     }
 }
