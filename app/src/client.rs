@@ -3,7 +3,9 @@
 
 use gloo_net::http::{Request, RequestBuilder};
 use serde::de::DeserializeOwned;
-use valle_shared::api::{ErrorBody, ErrorResponse, ScoreResponse, SCORE_PATH};
+use valle_shared::api::{ErrorBody, ErrorResponse, ScoreResponse, EVENTS_PATH, SCORE_PATH};
+use valle_shared::events::EventsResponse;
+use valle_shared::Message;
 
 /// Why a request did not produce its answer.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -26,6 +28,31 @@ impl ClientError {
             ClientError::Refused(body) => &body.code,
             ClientError::Unexpected { .. } => "E_UNEXPECTED",
             ClientError::Network(_) => "E_NETWORK",
+        }
+    }
+
+    /// The error as Valle's error body, for the page's own failures too.
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            ClientError::Refused(body) => body.clone(),
+            ClientError::Unexpected { status } => ErrorBody {
+                code: self.code().to_owned(),
+                message: Message::new(
+                    format!("Respuesta inesperada del servidor (HTTP {status})."),
+                    format!("Unexpected answer from the server (HTTP {status})."),
+                ),
+                request_id: None,
+                fields: Vec::new(),
+            },
+            ClientError::Network(_) => ErrorBody {
+                code: self.code().to_owned(),
+                message: Message::new(
+                    "Sin conexión con el servidor.",
+                    "No connection to the server.",
+                ),
+                request_id: None,
+                fields: Vec::new(),
+            },
         }
     }
 
@@ -57,6 +84,15 @@ async fn answer<T: DeserializeOwned>(request: Request) -> Result<T, ClientError>
 /// Posts the exact body the form validated.
 pub async fn post_score(body: String) -> Result<ScoreResponse, ClientError> {
     let request = Request::post(SCORE_PATH)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .map_err(network)?;
+    answer(request).await
+}
+
+/// Posts a batch of queued events (built by [`crate::outbox::events_body`]).
+pub async fn post_events(body: String) -> Result<EventsResponse, ClientError> {
+    let request = Request::post(EVENTS_PATH)
         .header("Content-Type", "application/json")
         .body(body)
         .map_err(network)?;

@@ -8,7 +8,10 @@ pub mod charts;
 pub mod client;
 pub mod dashboard;
 pub mod form;
+pub mod idb;
+pub mod outbox;
 pub mod panel;
+pub mod sync;
 
 use std::collections::BTreeSet;
 
@@ -60,6 +63,10 @@ enum Submission {
     Sending,
     Answered(Box<ScoreResponse>),
     Failed(ClientError),
+    /// No network: kept in the device's queue under this event id, sent when back online.
+    Queued(String),
+    /// No network, and the device could not keep it either (storage refused).
+    NotKept(String),
 }
 
 /// The form's groups, in reading order: consecutive runs of `Field::ALL`, which is already
@@ -87,9 +94,21 @@ impl Page {
     }
 }
 
+/// Asks the browser to install `public/sw.js`, which keeps the app shell, wasm and model for
+/// offline reloads. Browsers without service workers simply go without.
+fn register_service_worker() {
+    let navigator = window().navigator();
+    let supported = js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false);
+    if supported {
+        // The promise settles on its own; a failure only means no offline reloads.
+        let _ = navigator.service_worker().register("/sw.js");
+    }
+}
+
 /// The page for the current address.
 #[component]
 pub fn App() -> impl IntoView {
+    register_service_worker();
     let path = window().location().pathname().unwrap_or_default();
     match Page::for_path(&path) {
         Page::Panel => view! { <panel::Panel /> }.into_any(),
@@ -105,6 +124,7 @@ fn ScoringPage() -> impl IntoView {
     let touched = RwSignal::new(BTreeSet::<Field>::new());
     let show_all = RwSignal::new(false);
     let submission = RwSignal::new(Submission::Idle);
+    let queue = sync::Outbox::start();
 
     let body = Memo::new(move |_| draft.with(Draft::to_body));
     let outcome = Memo::new(move |_| body.with(|body| form::validate_body(body)));
@@ -145,11 +165,34 @@ fn ScoringPage() -> impl IntoView {
         }
         submission.set(Submission::Sending);
         let body = body.get_untracked();
+        let score = local.with_untracked(|local| {
+            local
+                .as_ref()
+                .and_then(|local| local.result.as_ref().ok().cloned())
+        });
         spawn_local(async move {
-            submission.set(match post_score(body).await {
-                Ok(answer) => Submission::Answered(Box::new(answer)),
-                Err(error) => Submission::Failed(error),
-            });
+            // Offline, or no answer at all: the application is kept on the device with its
+            // browser score and sent as an event when the network is back.
+            let sent = if sync::online() {
+                Some(post_score(body.clone()).await)
+            } else {
+                None
+            };
+            let next = match (sent, score) {
+                (Some(Ok(answer)), _) => Submission::Answered(Box::new(answer)),
+                (Some(Err(ClientError::Network(_))) | None, Some(score)) => {
+                    match queue
+                        .enqueue(body, score.probability, score.model_version)
+                        .await
+                    {
+                        Ok(event_id) => Submission::Queued(event_id),
+                        Err(error) => Submission::NotKept(error.to_string()),
+                    }
+                }
+                (None, None) => Submission::Failed(ClientError::Network("offline".to_owned())),
+                (Some(Err(error)), _) => Submission::Failed(error),
+            };
+            submission.set(next);
         });
     };
 
@@ -240,6 +283,7 @@ fn ScoringPage() -> impl IntoView {
             <div class="side">
                 <ScorePanel lang local model_load_ms />
                 <ResultPanel lang submission local />
+                <OutboxPanel lang queue />
             </div>
         </main>
     }
@@ -414,6 +458,20 @@ fn ResultPanel(
                     answered(*answer, local, lang.get()).into_any()
                 }
                 Submission::Failed(error) => failed(error, lang.get()).into_any(),
+                Submission::Queued(event_id) => view! {
+                    <div class="answer queued" data-testid="result-queued" data-event-id=event_id.to_owned() role="status">
+                        <p class="verdict">{ui(lang.get(), "Sin conexión: solicitud guardada en este dispositivo.", "Offline: application kept on this device.")}</p>
+                        <p>{ui(lang.get(), "Se enviará sola al volver la conexión. Referencia: ", "It will be sent by itself when the connection is back. Reference: ")}<code>{event_id.clone()}</code></p>
+                    </div>
+                }
+                .into_any(),
+                Submission::NotKept(reason) => view! {
+                    <div class="answer error" data-testid="result-error" data-code="E_STORAGE" role="alert">
+                        <p class="verdict">{ui(lang.get(), "Sin conexión, y este navegador no permite guardarla. Inténtelo más tarde.", "Offline, and this browser does not allow keeping it. Please try later.")}</p>
+                        <p class="small">{reason}</p>
+                    </div>
+                }
+                .into_any(),
             }}
         </section>
     }
@@ -466,6 +524,81 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
                 </p>
             })}
         </div>
+    }
+}
+
+/// Applications kept on this device while offline, with where each one stands.
+#[component]
+fn OutboxPanel(lang: RwSignal<Lang>, queue: sync::Outbox) -> impl IntoView {
+    let shown = move || {
+        queue.items.with(|items| {
+            items
+                .iter()
+                .rev()
+                .take(20)
+                .cloned()
+                .collect::<Vec<outbox::OutboxItem>>()
+        })
+    };
+    let pending = move || {
+        queue
+            .items
+            .with(|items| items.iter().filter(|i| i.is_pending()).count())
+    };
+    view! {
+        <Show when=move || !queue.items.with(Vec::is_empty) || queue.storage_error.with(Option::is_some)>
+            <section class="outbox" data-testid="outbox" aria-live="polite">
+                <h2>{move || ui(lang.get(), "Guardadas en este dispositivo", "Kept on this device")}</h2>
+                <p class="small muted" data-testid="outbox-pending" data-count=pending>
+                    {move || match (lang.get(), pending()) {
+                        (Lang::Es, 0) => "Todo sincronizado.".to_owned(),
+                        (Lang::En, 0) => "Everything is synced.".to_owned(),
+                        (Lang::Es, n) => format!("{n} pendiente(s) de sincronizar."),
+                        (Lang::En, n) => format!("{n} waiting to sync."),
+                    }}
+                </p>
+                {move || queue.storage_error.get().map(|error| view! {
+                    <p class="warning" role="alert" data-testid="outbox-storage-error">{error.to_string()}</p>
+                })}
+                <ul class="outbox-items">
+                    {move || shown().into_iter().map(|item| outbox_item(item, lang.get())).collect_view()}
+                </ul>
+            </section>
+        </Show>
+    }
+}
+
+fn outbox_item(item: outbox::OutboxItem, lang: Lang) -> impl IntoView {
+    let (state, badge, detail) = match &item.state {
+        outbox::SyncState::Pending { attempts: 0, .. } => (
+            "pending",
+            ui(lang, "Pendiente de sincronizar", "Pending sync"),
+            String::new(),
+        ),
+        outbox::SyncState::Pending { attempts, .. } => (
+            "pending",
+            ui(lang, "Pendiente de sincronizar", "Pending sync"),
+            match lang {
+                Lang::Es => format!("{attempts} intento(s) sin conexión"),
+                Lang::En => format!("{attempts} attempt(s) without connection"),
+            },
+        ),
+        outbox::SyncState::Synced { .. } => {
+            ("synced", ui(lang, "Sincronizada", "Synced"), String::new())
+        }
+        outbox::SyncState::Refused { code, message } => (
+            "refused",
+            ui(lang, "Rechazada", "Refused"),
+            format!("{code}: {}", message.get(lang)),
+        ),
+    };
+    view! {
+        <li data-testid="outbox-item" data-event-id=item.event_id.clone() data-state=state>
+            <span class=format!("badge badge-{state}") data-testid="outbox-badge">{badge}</span>
+            " "<span class="small">{percent(item.client_score.probability)}</span>
+            " "<code class="small">{item.event_id.chars().take(8).collect::<String>()}</code>
+            {(!detail.is_empty()).then(|| view! { <p class="small muted">{detail}</p> })}
+        </li>
     }
 }
 
@@ -554,7 +687,9 @@ fn ScorePanel(
 
 fn score_card(score: Score, ms: f64, lang: Lang) -> impl IntoView {
     let band_class = format!("band band-{}", score.band.as_str());
+    let summary = decision_summary(&score, lang);
     view! {
+        {summary}
         <div class="score-card" data-testid="score-card">
             <p class=band_class data-testid="score-band" data-band=format!("{:?}", score.band).to_lowercase()>
                 {band_text(score.band, lang)}
@@ -596,7 +731,74 @@ fn score_card(score: Score, ms: f64, lang: Lang) -> impl IntoView {
                 " " {ui(lang, "Modelo", "Model")} " " {score.model_version.name} " · "
                 <code>{score.model_version.sha256.chars().take(12).collect::<String>()}</code>
             </p>
+            <button type="button" class="secondary no-print" data-testid="print-summary"
+                on:click=move |_| { let _ = window().print(); }>
+                {ui(lang, "Imprimir resumen para el solicitante", "Print the applicant's summary")}
+            </button>
         </div>
+    }
+}
+
+/// The printable decision summary for the applicant (shown only when printing): the
+/// decision, band, probability and the main reasons in plain words, and what the applicant
+/// can do next, as an adverse-action notice would say.
+fn decision_summary(score: &Score, lang: Lang) -> impl IntoView {
+    let today = js_sys::Date::new_0()
+        .to_iso_string()
+        .as_string()
+        .map(|iso| iso.chars().take(10).collect::<String>())
+        .unwrap_or_default();
+    let next_steps = match score.decision {
+        Decision::Approve => ui(
+            lang,
+            "Su solicitud cumple los criterios de riesgo de la cooperativa. Un oficial le confirmará las condiciones.",
+            "Your application meets the cooperative's risk criteria. An officer will confirm the terms.",
+        ),
+        Decision::Review => ui(
+            lang,
+            "Un oficial revisará su solicitud personalmente antes de decidir. Puede aportar documentación que explique los motivos indicados.",
+            "An officer will review your application in person before deciding. You may bring documents that explain the reasons below.",
+        ),
+        Decision::Decline => ui(
+            lang,
+            "Con los datos actuales no podemos aprobar la solicitud. Tiene derecho a conocer los motivos principales, que se indican abajo, y a pedir que un oficial revise la decisión o corrija datos erróneos.",
+            "With the current data we cannot approve the application. You have the right to know the main reasons, listed below, and to ask an officer to review the decision or correct wrong data.",
+        ),
+    };
+    view! {
+        <section class="print-summary" data-testid="print-summary-sheet" aria-hidden="true">
+            <h2>{ui(lang, "Valle · Resumen de la evaluación de su solicitud", "Valle · Summary of your application's assessment")}</h2>
+            <p class="small">{ui(lang, "Fecha: ", "Date: ")}{today}</p>
+            <dl>
+                <dt>{ui(lang, "Decisión propuesta", "Proposed decision")}</dt>
+                <dd data-testid="summary-decision">{decision_text(score.decision, lang)}</dd>
+                <dt>{ui(lang, "Nivel de riesgo", "Risk level")}</dt>
+                <dd>{band_text(score.band, lang)}</dd>
+                <dt>{ui(lang, "Probabilidad estimada de impago", "Estimated probability of default")}</dt>
+                <dd>{percent(score.probability)}</dd>
+            </dl>
+            <p>{next_steps}</p>
+            <h3>{ui(lang, "Motivos principales", "Main reasons")}</h3>
+            {if score.reasons.is_empty() {
+                view! { <p>{ui(lang, "Ningún dato eleva el riesgo de forma destacable.", "No information raises the risk notably.")}</p> }.into_any()
+            } else {
+                view! {
+                    <ol data-testid="summary-reasons">
+                        {score.reasons.iter().take(4).map(|reason| view! {
+                            <li data-code=reason.code.clone()>{reason.message.get(lang).to_owned()}</li>
+                        }).collect_view()}
+                    </ol>
+                }.into_any()
+            }}
+            <p class="small">
+                {ui(
+                    lang,
+                    "Esta evaluación es automática y orientativa; la decisión final la toma un oficial de la cooperativa. Modelo: ",
+                    "This assessment is automatic and indicative; an officer of the cooperative makes the final decision. Model: ",
+                )}
+                {score.model_version.name.clone()}
+            </p>
+        </section>
     }
 }
 

@@ -1,0 +1,78 @@
+// Valle's service worker: keeps the app shell (both pages' HTML, the script, the wasm with
+// its model, the stylesheet and icons) so a reload works with the network off. The API is
+// never cached: scores, events and officers' data always go to the edge (or, offline, the
+// page's own queue).
+const CACHE = 'valle-shell-v1';
+const PAGES = ['/', '/panel/'];
+
+// Trunk names assets by content hash; read them from the page being installed.
+async function shellAssets(html) {
+  const names = [...html.matchAll(/(?:href|src)="(\/[^"?#]+\.(?:js|wasm|css|svg|webmanifest|png))"/g)]
+    .map((match) => match[1]);
+  return [...new Set(names)];
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    const home = await fetch('/', { cache: 'no-store' });
+    if (!home.ok) throw new Error(`install: / answered ${home.status}`);
+    const assets = await shellAssets(await home.clone().text());
+    await cache.put('/', home);
+    await cache.addAll(['/panel/', ...assets]);
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const name of await caches.keys()) {
+      if (name !== CACHE) await caches.delete(name);
+    }
+    await self.clients.claim();
+  })());
+});
+
+function isApi(url) {
+  return url.pathname.startsWith('/api/') || url.pathname === '/metrics' || url.pathname === '/healthz';
+}
+
+// Pages: the network first, so a new release shows at once; the cached shell when offline.
+async function page(request) {
+  const url = new URL(request.url);
+  const key = url.pathname.startsWith('/panel') ? '/panel/' : '/';
+  try {
+    const response = await fetch(request);
+    if (response.ok) {
+      const cache = await caches.open(CACHE);
+      await cache.put(key, response.clone());
+      // A new release brings new hashed assets: keep those too, for the next offline load.
+      const assets = await shellAssets(await response.clone().text());
+      cache.addAll(assets).catch(() => {});
+    }
+    return response;
+  } catch (offline) {
+    const cached = await caches.match(key);
+    if (cached) return cached;
+    throw offline;
+  }
+}
+
+// Hashed assets never change under one name: the cache first.
+async function asset(request) {
+  const cached = await caches.match(request);
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (response.ok) {
+    const cache = await caches.open(CACHE);
+    await cache.put(request, response.clone());
+  }
+  return response;
+}
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== 'GET' || url.origin !== self.location.origin || isApi(url)) return;
+  event.respondWith(request.mode === 'navigate' ? page(request) : asset(request));
+});
