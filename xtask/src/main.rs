@@ -629,14 +629,14 @@ fn bench_peers() -> Result {
 
     let engine = ratio(native, onnxruntime);
     let mut lines = vec![
-        "| scoring core | one row p50 | one row p99 | batch of 10,000 |".to_owned(),
-        "|---|---|---|---|".to_owned(),
+        "| scoring core | one row p50 | one row p99 | batch of 10,000 | goal |".to_owned(),
+        "|---|---|---|---|---|".to_owned(),
         row("tract, native (valle-shared)", native, "µs", "rows/s"),
         row("onnxruntime from Python", onnxruntime, "µs", "rows/s"),
         ratio_row("Valle ahead by", engine, native_goal_met(engine)),
         String::new(),
-        "| POST /api/v1/score | p50 | p99 | throughput |".to_owned(),
-        "|---|---|---|---|".to_owned(),
+        "| POST /api/v1/score | p50 | p99 | throughput | goal |".to_owned(),
+        "|---|---|---|---|---|".to_owned(),
     ];
     for &(connections, edge, flask) in &http {
         let r = ratio(edge, flask);

@@ -83,10 +83,11 @@ pub fn edge_goal_met(r: Ratio) -> bool {
     r.throughput >= 3.0 && r.p99 >= 2.0
 }
 
-/// A Markdown table row: `| name | p50 | p99 | throughput |`.
+/// A Markdown table row: `| name | p50 | p99 | throughput | |` (the last column is the
+/// ratio rows' verdict).
 pub fn row(name: &str, figures: Figures, latency_unit: &str, throughput_unit: &str) -> String {
     format!(
-        "| {name} | {:.2} {latency_unit} | {:.2} {latency_unit} | {} {throughput_unit} |",
+        "| {name} | {:.2} {latency_unit} | {:.2} {latency_unit} | {} {throughput_unit} | |",
         figures.p50,
         figures.p99,
         thousands(figures.throughput)
