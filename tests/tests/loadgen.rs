@@ -70,7 +70,7 @@ fn event_batches_with_invalid_duplicate_and_late_events_are_stored_exactly_once(
     let accepted = count(verification, "/accepted");
     assert_eq!(
         count(verification, "/decisions") + count(verification, "/dead_letters"),
-        accepted as u64
+        accepted
     );
     assert!(count(verification, "/dead_letters") > 0, "{verification:#}");
     for list in ["missing", "duplicated", "unexpected", "misrouted"] {
