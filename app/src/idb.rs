@@ -7,7 +7,9 @@ use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
+use web_sys::{
+    IdbDatabase, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode,
+};
 
 use crate::outbox::OutboxItem;
 
@@ -104,6 +106,16 @@ fn window() -> web_sys::Window {
     leptos::prelude::window()
 }
 
+/// A read-write transaction on the store, and the store.
+async fn writing() -> Result<(IdbTransaction, IdbObjectStore), StorageError> {
+    let database = open().await?;
+    let transaction = database
+        .transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
+        .map_err(js_error)?;
+    let store = transaction.object_store(STORE).map_err(js_error)?;
+    Ok((transaction, store))
+}
+
 /// Every queued item. Entries that no longer parse are skipped, never fatal.
 pub async fn load() -> Result<Vec<OutboxItem>, StorageError> {
     let database = open().await?;
@@ -125,11 +137,7 @@ pub async fn save(items: &[OutboxItem]) -> Result<(), StorageError> {
     if items.is_empty() {
         return Ok(());
     }
-    let database = open().await?;
-    let transaction = database
-        .transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
-        .map_err(js_error)?;
-    let store = transaction.object_store(STORE).map_err(js_error)?;
+    let (transaction, store) = writing().await?;
     for item in items {
         let text = serde_json::to_string(item).map_err(|error| StorageError(error.to_string()))?;
         store
@@ -147,11 +155,7 @@ pub async fn remove(ids: &[String]) -> Result<(), StorageError> {
     if ids.is_empty() {
         return Ok(());
     }
-    let database = open().await?;
-    let transaction = database
-        .transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
-        .map_err(js_error)?;
-    let store = transaction.object_store(STORE).map_err(js_error)?;
+    let (transaction, store) = writing().await?;
     for id in ids {
         store.delete(&JsValue::from_str(id)).map_err(js_error)?;
     }

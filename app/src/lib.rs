@@ -216,15 +216,7 @@ fn ScoringPage() -> impl IntoView {
                     </p>
                 </div>
             </div>
-            <button
-                type="button"
-                class="lang-toggle"
-                data-testid="lang-toggle"
-                lang=move || lang.get().other().tag()
-                on:click=move |_| lang.update(|lang| *lang = lang.other())
-            >
-                {move || ui(lang.get(), "English", "Español")}
-            </button>
+            <LangToggle lang />
         </header>
         <main class="layout">
             <form class="application" data-testid="application-form" novalidate=true on:submit=submit>
@@ -286,6 +278,22 @@ fn ScoringPage() -> impl IntoView {
                 <OutboxPanel lang queue />
             </div>
         </main>
+    }
+}
+
+/// Switches the page between Spanish and English; labelled in the language it switches to.
+#[component]
+pub(crate) fn LangToggle(lang: RwSignal<Lang>) -> impl IntoView {
+    view! {
+        <button
+            type="button"
+            class="lang-toggle"
+            data-testid="lang-toggle"
+            lang=move || lang.get().other().tag()
+            on:click=move |_| lang.update(|lang| *lang = lang.other())
+        >
+            {move || ui(lang.get(), "English", "Español")}
+        </button>
     }
 }
 

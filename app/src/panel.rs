@@ -22,7 +22,7 @@ use crate::dashboard::{
     drift_text, format_percent, format_psi, format_time, kpi_cards, kpis_path, replay_body,
     replay_path, state_class, state_text, DecisionFilters, POLL_MS, TOKEN_KEY,
 };
-use crate::{band_text, decision_text, percent, ui};
+use crate::{band_text, decision_text, percent, ui, LangToggle};
 
 /// A fetch's state as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,15 +140,7 @@ pub fn Panel() -> impl IntoView {
                         {move || ui(lang.get(), "Salir", "Sign out")}
                     </button>
                 </Show>
-                <button
-                    type="button"
-                    class="lang-toggle"
-                    data-testid="lang-toggle"
-                    lang=move || lang.get().other().tag()
-                    on:click=move |_| lang.update(|lang| *lang = lang.other())
-                >
-                    {move || ui(lang.get(), "English", "Español")}
-                </button>
+                <LangToggle lang />
             </div>
         </header>
         <main class="panel">

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { BASE_URL, launch, SCREENSHOTS } from './support.mjs';
+import { BASE_URL, launch, SCREENSHOTS, until } from './support.mjs';
 
 const TOKEN = process.env.VALLE_OFFICER_TOKEN ?? 'valle-test-officer-token';
 const BRANCH = `offline-${randomUUID().slice(0, 8)}`;
@@ -17,16 +17,6 @@ after(async () => { await browser?.close(); });
 async function officer(path) {
   const response = await fetch(`${BASE_URL}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
   return { status: response.status, json: await response.json() };
-}
-
-async function until(what, probe, seconds = 60) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 const items = (page) => page.getByTestId('outbox-item').evaluateAll((nodes) =>
@@ -91,14 +81,14 @@ test('offline: reload from the service worker, queue three applications, sync ea
   await until('all three to sync', async () => {
     const now = await items(page);
     return now.length === 3 && now.every((item) => item.state === 'synced');
-  });
+  }, 60);
   await page.screenshot({ path: join(SCREENSHOTS, 'offline-synced.png'), fullPage: true });
 
   // At the edge: three decisions, once each, scored as the page scored them.
   const decisions = await until('the three decisions', async () => {
     const page1 = await officer(`/api/v1/decisions?branch=${BRANCH}&limit=500`);
     return page1.json.decisions?.length >= 3 ? page1.json.decisions : null;
-  });
+  }, 60);
   assert.deepEqual(decisions.map((d) => d.request_id).sort(), ids);
   for (const decision of decisions) {
     assert.equal(decision.channel, 'offline-sync');

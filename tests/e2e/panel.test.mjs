@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { BASE_URL, launch, SCREENSHOTS } from './support.mjs';
+import { BASE_URL, launch, SCREENSHOTS, until } from './support.mjs';
 
 const TOKEN = process.env.VALLE_OFFICER_TOKEN ?? 'valle-test-officer-token';
 const BRANCH = `panel-${randomUUID().slice(0, 8)}`;
@@ -41,16 +41,6 @@ async function postScores(count, extra = {}) {
     ids.push(id);
   }
   return ids;
-}
-
-async function until(what, probe, seconds = 30) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 async function openPanel(viewport) {

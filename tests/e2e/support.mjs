@@ -55,3 +55,14 @@ export async function postScore(body) {
   });
   return { status: response.status, json: await response.json() };
 }
+
+/// Polls `probe` every 250 ms until it returns something truthy, which it then returns.
+export async function until(what, probe, seconds = 30) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

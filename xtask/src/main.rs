@@ -569,17 +569,6 @@ fn bench_peers() -> Result {
 
     build_page()?;
     build_worker()?;
-    timed("build the release load generator", || {
-        run(project_command("cargo").args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "valle-tests",
-            "--bin",
-            "loadgen",
-        ]))
-    })?;
     let (edge_server, edge_url) = start_bench_server("peers")?;
     let flask_port = free_port()?;
     let flask_url = format!("http://127.0.0.1:{flask_port}");
