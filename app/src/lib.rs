@@ -207,15 +207,7 @@ fn ScoringPage() -> impl IntoView {
 
     view! {
         <header class="topbar">
-            <div class="brand">
-                <span class="logo" aria-hidden="true">"V"</span>
-                <div>
-                    <h1>"Valle"</h1>
-                    <p class="tagline">
-                        {move || ui(lang.get(), "Evaluación de solicitudes de préstamo", "Loan application scoring")}
-                    </p>
-                </div>
-            </div>
+            <Brand lang tagline=("Evaluación de solicitudes de préstamo", "Loan application scoring") />
             <LangToggle lang />
         </header>
         <main class="layout">
@@ -278,6 +270,20 @@ fn ScoringPage() -> impl IntoView {
                 <OutboxPanel lang queue />
             </div>
         </main>
+    }
+}
+
+/// The logo, the name and what this page is for (Spanish, English).
+#[component]
+pub(crate) fn Brand(lang: RwSignal<Lang>, tagline: (&'static str, &'static str)) -> impl IntoView {
+    view! {
+        <div class="brand">
+            <span class="logo" aria-hidden="true">"V"</span>
+            <div>
+                <h1>"Valle"</h1>
+                <p class="tagline">{move || ui(lang.get(), tagline.0, tagline.1)}</p>
+            </div>
+        </div>
     }
 }
 

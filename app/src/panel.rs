@@ -22,7 +22,7 @@ use crate::dashboard::{
     drift_text, format_percent, format_psi, format_time, kpi_cards, kpis_path, replay_body,
     replay_path, state_class, state_text, DecisionFilters, POLL_MS, TOKEN_KEY,
 };
-use crate::{band_text, decision_text, percent, ui, LangToggle};
+use crate::{band_text, decision_text, percent, ui, Brand, LangToggle};
 
 /// A fetch's state as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -126,13 +126,7 @@ pub fn Panel() -> impl IntoView {
     });
     view! {
         <header class="topbar">
-            <div class="brand">
-                <span class="logo" aria-hidden="true">"V"</span>
-                <div>
-                    <h1>"Valle"</h1>
-                    <p class="tagline">{move || ui(lang.get(), "Panel de oficiales", "Officers' dashboard")}</p>
-                </div>
-            </div>
+            <Brand lang tagline=("Panel de oficiales", "Officers' dashboard") />
             <div class="topbar-actions">
                 <a class="toplink" href="/">{move || ui(lang.get(), "Evaluar solicitud", "Score an application")}</a>
                 <Show when=move || session.token.with(Option::is_some)>
