@@ -48,6 +48,13 @@ async function openPanel(viewport) {
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(error.message));
+  // Refused fetches (the wrong-token test) are logged by Chromium and expected; anything
+  // else on the console, a CSP violation above all, is a problem.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      problems.push(message.text());
+    }
+  });
   await page.goto(`${BASE_URL}/panel`, { timeout: 90_000 });
   return { context, page, problems };
 }

@@ -256,3 +256,67 @@ fn asset_paths_cannot_reach_outside_the_page() {
         }
     }
 }
+
+#[test]
+fn the_page_and_the_api_carry_security_headers_and_no_cross_origin_grant() {
+    let client = Client::new();
+    for path in ["/", "/panel/"] {
+        let page = client.get(path);
+        assert_eq!(page.status, 200, "{path}");
+        let policy = page.header("content-security-policy").unwrap_or_default();
+        for directive in [
+            "default-src 'self'",
+            "'wasm-unsafe-eval'",
+            "'sha256-",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "{path}: {directive} in {policy:?}"
+            );
+        }
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        assert_eq!(
+            page.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            page.header("referrer-policy"),
+            Some("no-referrer"),
+            "{path}"
+        );
+    }
+    // Another site's page may send a request, but it is never allowed to read the answer.
+    let id = random_uuid();
+    let valid = std::fs::read(corpus().join("applications/valid.json")).expect("valid.json");
+    let answer = client.send(
+        "POST",
+        "/api/v1/score",
+        &[
+            ("content-type", "application/json"),
+            ("origin", "https://evil.example"),
+            ("cf-connecting-ip", CLIENT),
+            ("x-request-id", &id),
+        ],
+        Some(&valid),
+    );
+    assert_eq!(answer.header("access-control-allow-origin"), None);
+    assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    let preflight = client.send(
+        "OPTIONS",
+        "/api/v1/score",
+        &[
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        None,
+    );
+    assert!(
+        (400..500).contains(&preflight.status),
+        "{}",
+        preflight.status
+    );
+    assert_eq!(preflight.header("access-control-allow-origin"), None);
+}

@@ -162,14 +162,58 @@ fn build_page() -> Result {
             root().join("Trunk.toml"),
         ]);
         let output = newest(&[root().join("dist/index.html")]);
-        if let (Some(inputs), Some(output)) = (inputs, output) {
-            if output >= inputs {
-                eprintln!("    dist/ is newer than every input: nothing to do");
-                return Ok(());
-            }
+        let fresh = matches!((inputs, output), (Some(inputs), Some(output)) if output >= inputs);
+        if fresh {
+            eprintln!("    dist/ is newer than every input: nothing to do");
+        } else {
+            run(project_command("trunk").args(["build", "--release"]))?;
         }
-        run(project_command("trunk").args(["build", "--release"]))
+        write_security_headers(&root().join("dist"))
     })
+}
+
+/// `dist/_headers`: the asset server sends these with every page and file. The CSP allows
+/// only this origin, wasm compilation, and Trunk's one inline loader script, by its hash.
+fn write_security_headers(dist: &Path) -> Result {
+    let index = std::fs::read_to_string(dist.join("index.html"))
+        .map_err(|error| format!("dist/index.html: {error}"))?;
+    let headers = security_headers(&index)?;
+    std::fs::write(dist.join("_headers"), headers)
+        .map_err(|error| format!("dist/_headers: {error}"))
+}
+
+/// The `_headers` text for a page whose HTML is `index`.
+fn security_headers(index: &str) -> Result<String> {
+    use base64::Engine;
+    use sha2::Digest;
+
+    const OPEN: &str = "<script type=\"module\">";
+    let start = index
+        .find(OPEN)
+        .map(|at| at + OPEN.len())
+        .ok_or("dist/index.html has no inline module script")?;
+    let length = index[start..]
+        .find("</script>")
+        .ok_or("dist/index.html: the inline script is not closed")?;
+    let digest = sha2::Sha256::digest(&index.as_bytes()[start..start + length]);
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+    let policy = [
+        "default-src 'self'".to_owned(),
+        format!("script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}'"),
+        "style-src 'self'".to_owned(),
+        "img-src 'self' data:".to_owned(),
+        "connect-src 'self'".to_owned(),
+        "manifest-src 'self'".to_owned(),
+        "worker-src 'self'".to_owned(),
+        "object-src 'none'".to_owned(),
+        "base-uri 'none'".to_owned(),
+        "form-action 'self'".to_owned(),
+        "frame-ancestors 'none'".to_owned(),
+    ]
+    .join("; ");
+    Ok(format!(
+        "# Written by `cargo xtask build-page` from dist/index.html; do not edit.\n/*\n  Content-Security-Policy: {policy}\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: no-referrer\n  X-Frame-Options: DENY\n  Permissions-Policy: camera=(), microphone=(), geolocation=(), payment=()\n"
+    ))
 }
 
 /// Wrangler calls this as its build command; it also runs on its own. wasm-bindgen and
@@ -701,4 +745,29 @@ fn start_server(state: &Path, port: u16, log: &str, vars: &[&str]) -> Result<Ser
     server.wait_until_healthy(&format!("{base_url}/healthz"), 120)?;
     done("wrangler dev ready", started);
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_pins_the_inline_script_by_its_hash() {
+        // sha256("console.log(1)") in base64.
+        let page = "<html><script type=\"module\">console.log(1)</script></html>";
+        let headers = security_headers(page).expect("headers");
+        assert!(headers.starts_with("# Written by"));
+        assert!(headers.contains(
+            "script-src 'self' 'wasm-unsafe-eval' 'sha256-CihokcEcBW4atb/CW/XWsvWwbTjqwQlE9nj9ii5ww5M='"
+        ), "{headers}");
+        for header in [
+            "X-Content-Type-Options: nosniff",
+            "Referrer-Policy: no-referrer",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(headers.contains(header), "{header}");
+        }
+        assert!(security_headers("<html></html>").is_err());
+        assert!(security_headers("<script type=\"module\">x").is_err());
+    }
 }
