@@ -150,7 +150,11 @@ pub fn warm_up(base_url: &str, dist: &std::path::Path) -> Result {
     let mut paths = vec!["/".to_owned()];
     for entry in std::fs::read_dir(dist).map_err(|error| format!("{}: {error}", dist.display()))? {
         let entry = entry.map_err(|error| error.to_string())?;
-        paths.push(format!("/{}", entry.file_name().to_string_lossy()));
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // `_headers` and its kind configure the asset server and are never served.
+        if !name.starts_with('_') {
+            paths.push(format!("/{name}"));
+        }
     }
     for path in paths {
         match http_get_status(&format!("{base_url}{path}"), Duration::from_secs(120)) {
