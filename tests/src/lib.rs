@@ -84,6 +84,15 @@ impl Answer {
             .map(|(_, value)| value.as_str())
     }
 
+    /// A 5xx the runtime produced, not Valle: its body is not Valle's JSON error.
+    pub fn is_runtime_failure(&self) -> bool {
+        self.status >= 500
+            && serde_json::from_slice::<serde_json::Value>(&self.body)
+                .ok()
+                .and_then(|body| body["error"]["code"].as_str().map(str::to_owned))
+                .is_none()
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|error| {
             panic!(
@@ -130,7 +139,7 @@ impl Client {
     }
 
     /// Sends `method path` with the given headers and optional body; a transport failure
-    /// fails the test.
+    /// fails the test. A runtime restart is retried once (see [`Self::send_retrying`]).
     pub fn send(
         &self,
         method: &str,
@@ -138,8 +147,30 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Answer {
-        self.try_send(method, path, headers, body)
+        self.send_retrying(method, path, headers, body)
+            .0
             .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Like [`Self::try_send`], but when the runtime itself answers a 5xx that is not Valle's
+    /// JSON (workerd's "Your worker restarted mid-request. Please try sending the request
+    /// again."), sends the same request once more, as a client is told to; with the request's
+    /// idempotency key that is safe. Returns the answer and how many retries it took.
+    pub fn send_retrying(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> (Result<Answer, String>, u64) {
+        let answer = self.try_send(method, path, headers, body);
+        match &answer {
+            Ok(first) if first.is_runtime_failure() => {
+                std::thread::sleep(Duration::from_millis(250));
+                (self.try_send(method, path, headers, body), 1)
+            }
+            _ => (answer, 0),
+        }
     }
 
     /// Like [`Self::send`], but a transport failure (refused, reset, timed out) is an `Err`.

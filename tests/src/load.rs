@@ -83,6 +83,8 @@ struct Outcome {
     accepted_invalid: Vec<String>,
     rejected: Vec<String>,
     replayed: u64,
+    /// Sent again after the runtime (not Valle) failed it; see `Client::send_retrying`.
+    runtime_retries: u64,
     transport_error: bool,
 }
 
@@ -95,6 +97,9 @@ pub struct Counts {
     pub replayed: u64,
     pub rejected_by_code: BTreeMap<String, u64>,
     pub transport_errors: u64,
+    /// Requests the runtime failed (a plain 5xx, not Valle's answer) and that were sent
+    /// once more with the same idempotency key.
+    pub runtime_retries: u64,
 }
 
 /// What the run saw, for the final table, `--json`, and verification.
@@ -118,6 +123,7 @@ impl Tally {
             *counts.rejected_by_code.entry(code).or_default() += 1;
         }
         counts.transport_errors += u64::from(outcome.transport_error);
+        counts.runtime_retries += outcome.runtime_retries;
         self.latencies_ms
             .push(outcome.latency.as_secs_f64() * 1_000.0);
         self.accepted_ids.extend(outcome.accepted_ids);
@@ -229,6 +235,7 @@ impl Report {
             rows.push(("", format!("{code:<22} {count}")));
         }
         rows.push(("transport errors", self.counts.transport_errors.to_string()));
+        rows.push(("runtime retries", self.counts.runtime_retries.to_string()));
         let l = self.latency_ms;
         rows.push((
             "latency",
@@ -308,9 +315,20 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
     (tally.into_inner().unwrap_or_default(), seconds)
 }
 
+/// The address of request `i`'s client. Each branch (each run, by default) gets its own
+/// range, so runs side by side never share a rate-limit bucket.
 fn client_ip(plan: &Plan, i: usize) -> String {
     let client = i % plan.clients.max(1);
-    format!("10.77.{}.{}", client / 250, client % 250 + 1)
+    // FNV-1a of the branch name picks the second octet.
+    let range = plan.branch.as_deref().map_or(0, |branch| {
+        branch
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            })
+            % 200
+    });
+    format!("10.{}.{}.{}", 20 + range, client / 250, client % 250 + 1)
 }
 
 /// The error code of a refused answer: the body's `error.code`, else the status.
@@ -368,12 +386,13 @@ fn send_one(
                 ("x-request-id", id.as_str()),
                 ("cf-connecting-ip", ip.as_str()),
             ];
-            let answer = client.try_send(
+            let (answer, retries) = client.send_retrying(
                 "POST",
                 "/api/v1/score",
                 &headers,
                 Some(application.as_bytes()),
             );
+            outcome.runtime_retries += retries;
             if let Ok(answer) = &answer {
                 if answer.status == 200 {
                     let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
@@ -414,7 +433,9 @@ fn send_one(
                 ("content-type", "application/json"),
                 ("cf-connecting-ip", ip.as_str()),
             ];
-            let answer = client.try_send("POST", "/api/v1/events", &headers, Some(body.as_bytes()));
+            let (answer, retries) =
+                client.send_retrying("POST", "/api/v1/events", &headers, Some(body.as_bytes()));
+            outcome.runtime_retries += retries;
             if let Ok(answer) = &answer {
                 if answer.status == 202 {
                     let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
@@ -617,6 +638,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_branch_has_its_own_client_addresses() {
+        let plan = |branch: &str| Plan {
+            branch: Some(branch.to_owned()),
+            clients: 300,
+            ..test_plan()
+        };
+        let (a, b) = (plan("lg-score-1"), plan("lg-events-2"));
+        assert_eq!(
+            client_ip(&a, 0),
+            client_ip(&a, 300),
+            "addresses cycle per run"
+        );
+        assert_ne!(client_ip(&a, 0), client_ip(&a, 1));
+        assert_eq!(client_ip(&a, 260).split('.').nth(2), Some("1"));
+        let range = |ip: String| ip.split('.').nth(1).map(str::to_owned);
+        assert_ne!(range(client_ip(&a, 0)), range(client_ip(&b, 0)));
+        assert!(client_ip(&a, 299).starts_with("10."));
+    }
+
+    #[test]
     fn percentiles_by_nearest_rank() {
         let latencies: Vec<f64> = (1..=100).map(f64::from).collect();
         let p = Percentiles::of(&latencies);
@@ -658,9 +699,8 @@ mod tests {
         assert_eq!(tally.counts.replayed, 1);
     }
 
-    #[test]
-    fn client_addresses_spread_and_stay_valid() {
-        let plan = Plan {
+    fn test_plan() -> Plan {
+        Plan {
             target: Target::Score,
             rate: None,
             connections: 1,
@@ -675,7 +715,12 @@ mod tests {
             seed: 1,
             branch: None,
             base_url: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn client_addresses_spread_and_stay_valid() {
+        let plan = test_plan();
         let ips: BTreeSet<String> = (0..600).map(|i| client_ip(&plan, i)).collect();
         assert_eq!(ips.len(), 600);
         assert!(ips

@@ -102,7 +102,11 @@ fn scores_at_a_steady_rate_are_stored_once_and_invalid_ones_refused() {
     assert_eq!(count(&report, "/sent"), 120);
     let rejected = count(&report, "/rejected_by_code/E_VALIDATION");
     assert!(rejected > 0, "{report:#}");
-    assert_eq!(count(&report, "/accepted_records") + rejected, 120);
+    assert_eq!(
+        count(&report, "/accepted_records") + rejected,
+        120,
+        "{report:#}"
+    );
     assert!(count(&report, "/replayed") > 0, "{report:#}");
     let verification = &report["verification"];
     assert_eq!(count(verification, "/dead_letters"), 0);
