@@ -24,12 +24,12 @@ use worker::{
 
 use crate::http::{HttpResponse, RequestHead};
 use crate::kpi_object::{KpiCommand, KpiService, KvStore};
-use crate::pipeline::{process_event, EventFate};
+use crate::pipeline::{consume_dead_letters, consume_events, sweep_inbox};
 use crate::routes::{log, prepare, refresh_view, Clock, Context, KpiCache};
 use crate::sql::{self, SqlValue, Statement};
 use crate::store::{
-    DeadLetter, DeadLetterStore, DecisionStore, EventQueue, HealthProbe, Inserted, KpiSink,
-    KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
+    DeadLetter, DeadLetterStore, DecisionStore, EventInbox, EventQueue, HealthProbe, Inserted,
+    KpiSink, KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
 };
 
 #[wasm_bindgen]
@@ -117,7 +117,6 @@ fn into_platform(answer: HttpResponse) -> Result<Response> {
         .with_headers(headers))
 }
 
-const EVENTS_QUEUE: &str = "valle-events";
 const DEAD_LETTER_QUEUE: &str = "valle-events-dlq";
 
 /// The consumer of both queues: events become decisions or dead letters; dead letters are
@@ -130,13 +129,16 @@ async fn queue(
     _context: WorkerContext,
 ) -> Result<()> {
     let backend = EdgeBackend::new(env);
-    let dead_letters = batch.queue() == DEAD_LETTER_QUEUE;
-    for message in batch.messages()? {
-        let outcome = if dead_letters {
-            store_dead_letter(&backend, message.body()).await
-        } else {
-            consume_event(&backend, message.body()).await
-        };
+    let messages = batch.messages()?;
+    let bodies: Vec<serde_json::Value> = messages.iter().map(|m| m.body().clone()).collect();
+    let outcomes = if batch.queue() == DEAD_LETTER_QUEUE {
+        consume_dead_letters(&backend, &bodies, now_ms()).await
+    } else {
+        let model =
+            Model::embedded().map_err(|error| worker::Error::RustError(error.to_string()))?;
+        consume_events(&backend, model, &bodies, &|| js_sys::Date::now()).await
+    };
+    for (message, outcome) in messages.iter().zip(outcomes) {
         match outcome {
             Ok(()) => message.ack(),
             Err(error) => {
@@ -150,69 +152,6 @@ async fn queue(
         }
     }
     Ok(())
-}
-
-async fn consume_event(
-    backend: &EdgeBackend,
-    body: &serde_json::Value,
-) -> std::result::Result<(), StoreError> {
-    let event: QueuedEvent = match serde_json::from_value(body.clone()) {
-        Ok(event) => event,
-        Err(error) => {
-            // Not an event this worker sent: nothing to re-score, keep it for an officer.
-            log(&format!(
-                "queue {EVENTS_QUEUE}: unreadable message dropped to the DLQ: {error}"
-            ));
-            return Err(StoreError::new("queue", "unreadable message"));
-        }
-    };
-    let model = Model::embedded().map_err(|error| StoreError::new("model", error))?;
-    match process_event(backend, model, &event, &|| js_sys::Date::now()).await? {
-        EventFate::Stored(_) | EventFate::DeadLettered { .. } => Ok(()),
-        EventFate::Retry { delay_s, error } => {
-            log(&format!(
-                "event {} attempt {} failed, retrying in {delay_s} s: {error}",
-                event.event_id, event.attempt
-            ));
-            let next = QueuedEvent {
-                attempt: event.attempt + 1,
-                ..event
-            };
-            backend.requeue(&next, delay_s).await
-        }
-    }
-}
-
-/// What the dead-letter queue carries: our own letters, or events the platform moved there
-/// after their retries ran out.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum DeadLetterMessage {
-    Letter(NewDeadLetter),
-    Exhausted(QueuedEvent),
-}
-
-async fn store_dead_letter(
-    backend: &EdgeBackend,
-    body: &serde_json::Value,
-) -> std::result::Result<(), StoreError> {
-    let letter = match serde_json::from_value(body.clone()) {
-        Ok(DeadLetterMessage::Letter(letter)) => letter,
-        Ok(DeadLetterMessage::Exhausted(event)) => NewDeadLetter {
-            error_code: "E_RETRIES_EXHAUSTED".to_owned(),
-            error_message: "the queue gave up after its retries".to_owned(),
-            attempts: event.attempt,
-            failed_at_ms: now_ms(),
-            payload: event,
-        },
-        Err(error) => {
-            log(&format!(
-                "queue {DEAD_LETTER_QUEUE}: unreadable message acknowledged: {error}"
-            ));
-            return Ok(());
-        }
-    };
-    backend.put_dead_letter(&letter).await
 }
 
 /// The platform bindings behind the storage traits.
@@ -484,6 +423,73 @@ impl KpiSink for EdgeBackend {
             branch: branch.map(str::to_owned),
         })
         .await
+    }
+}
+
+impl EdgeBackend {
+    /// Runs the statements as one D1 batch (one transaction).
+    async fn run_all(&self, statements: &[Statement]) -> std::result::Result<(), StoreError> {
+        let db = self.db()?;
+        let prepared = statements
+            .iter()
+            .map(|statement| Self::prepare(&db, statement))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for result in db.batch(prepared).await.map_err(d1_error)? {
+            if let Some(error) = result.error() {
+                return Err(StoreError::new("d1", error));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EventInbox for EdgeBackend {
+    async fn keep(
+        &self,
+        events: &[QueuedEvent],
+        now_ms: i64,
+    ) -> std::result::Result<(), StoreError> {
+        self.run_all(&sql::keep_events(events, now_ms)).await
+    }
+
+    async fn settle(&self, event_ids: &[String]) -> std::result::Result<(), StoreError> {
+        self.run_all(&sql::settle_events(event_ids)).await
+    }
+
+    async fn take_unsettled(
+        &self,
+        cutoff_ms: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> std::result::Result<Vec<QueuedEvent>, StoreError> {
+        let rows: Vec<sql::KeptEventRow> = self
+            .rows(&sql::take_unsettled_events(cutoff_ms, now_ms, limit))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match serde_json::from_str(&row.event) {
+                Ok(event) => Some(event),
+                Err(error) => {
+                    log(&format!("inbox: unreadable kept event skipped: {error}"));
+                    None
+                }
+            })
+            .collect())
+    }
+
+    async fn count_kept(&self) -> std::result::Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Count {
+            n: f64,
+        }
+        let rows: Vec<Count> = self.rows(&sql::count_kept_events()).await?;
+        Ok(rows.first().map_or(0, |count| count.n as u64))
+    }
+
+    async fn wake_sweeper(&self) -> std::result::Result<(), StoreError> {
+        self.object("SWEEPER", "inbox", &SweeperCommand::Wake)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -842,5 +848,60 @@ impl DurableObject for RateLimiterObject {
         let bucket = bucket.get_or_insert_with(|| TokenBucket::full(&self.limit, now));
         let retry_after_s = bucket.take(&self.limit, f64::from(take.cost), now).err();
         Response::from_json(&TokenAnswer { retry_after_s })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum SweeperCommand {
+    Wake,
+}
+
+/// How long an event may stay unsettled after its last send before the sweeper sends it
+/// again; well above the queue's own retries (2 s, then 4 s).
+fn inbox_lease_ms(env: &Env) -> i64 {
+    var_f64(env, "INBOX_LEASE_MS").map_or(20_000, |ms| ms as i64)
+}
+
+/// The inbox's sweeper: one object whose durable alarm outlives a crash of the runtime, so
+/// events acknowledged before the crash are sent again after it.
+#[durable_object(alarm)]
+pub struct InboxSweeperObject {
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for InboxSweeperObject {
+    fn new(state: State, env: Env) -> Self {
+        InboxSweeperObject { state, env }
+    }
+
+    /// Sets the alarm one lease ahead unless one is already set.
+    async fn fetch(&self, mut request: Request) -> Result<Response> {
+        let SweeperCommand::Wake = request.json().await?;
+        let storage = self.state.storage();
+        if storage.get_alarm().await?.is_none() {
+            storage.set_alarm(inbox_lease_ms(&self.env)).await?;
+        }
+        Response::from_json(&true)
+    }
+
+    /// Sends stale kept events again, and looks again after a lease while any are kept. A
+    /// failed sweep throws, and the platform retries the alarm with backoff.
+    async fn alarm(&self) -> Result<Response> {
+        let lease = inbox_lease_ms(&self.env);
+        let backend = EdgeBackend::new(self.env.clone());
+        let sweep = sweep_inbox(&backend, now_ms(), lease)
+            .await
+            .map_err(|error| worker::Error::RustError(error.to_string()))?;
+        if sweep.resent > 0 {
+            log(&format!(
+                "inbox: {} unsettled events sent again, {} kept",
+                sweep.resent, sweep.kept
+            ));
+        }
+        if sweep.kept > 0 {
+            self.state.storage().set_alarm(lease).await?;
+        }
+        Response::ok("swept")
     }
 }

@@ -25,6 +25,9 @@ pub trait KvStore {
 const CORE_KEY: &str = "core";
 const WINDOW_PREFIX: &str = "ew|";
 const SEEN_PREFIX: &str = "seen|";
+/// Request ids whose failure is counted: a redelivered dead letter or a resent bad request
+/// is one failure, not several.
+const FAILED_PREFIX: &str = "failed|";
 const OUTBOX_PREFIX: &str = "outbox|";
 const OUTBOX_SEQ_KEY: &str = "outbox-seq";
 
@@ -114,6 +117,14 @@ impl KpiService {
                     places.push(place);
                     continue;
                 }
+            }
+            if !decided {
+                let failed_key = format!("{FAILED_PREFIX}{}", observation.request_id);
+                if kv.get(&failed_key).is_some() {
+                    places.push(Recorded::default());
+                    continue;
+                }
+                kv.put(&failed_key, "1");
             }
             let effects = aggregator.observe(observation, now_ms);
             let place = Recorded {

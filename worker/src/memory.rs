@@ -12,8 +12,8 @@ use valle_shared::ops::{RateLimit, TokenBucket};
 
 use crate::kpi_object::{D1Write, KpiService, KvStore};
 use crate::store::{
-    DeadLetter, DeadLetterStore, DecisionStore, EventQueue, HealthProbe, Inserted, KpiSink,
-    KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
+    DeadLetter, DeadLetterStore, DecisionStore, EventInbox, EventQueue, HealthProbe, Inserted,
+    KpiSink, KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
 };
 
 #[derive(Default)]
@@ -50,6 +50,10 @@ pub struct MemoryBackend {
     pub count_windows: RefCell<Vec<CountWindow>>,
     pub late_events: RefCell<Vec<String>>,
     pub queued: RefCell<Vec<QueuedEvent>>,
+    /// Kept events by id: the event and when it was last sent to the queue.
+    pub inbox: RefCell<BTreeMap<String, (QueuedEvent, i64)>>,
+    /// How often the sweeper was woken.
+    pub sweeper_wakes: Cell<u32>,
     pub kv: MemoryKv,
     pub kpi: RefCell<KpiService>,
     pub now_ms: Cell<i64>,
@@ -59,6 +63,8 @@ pub struct MemoryBackend {
     pub failing_inserts: Cell<u32>,
     /// Fail every KPI call while set.
     pub failing_kpi: Cell<bool>,
+    /// Fail every inbox write while set.
+    pub failing_inbox: Cell<bool>,
 }
 
 impl MemoryBackend {
@@ -69,6 +75,8 @@ impl MemoryBackend {
             count_windows: RefCell::default(),
             late_events: RefCell::default(),
             queued: RefCell::default(),
+            inbox: RefCell::default(),
+            sweeper_wakes: Cell::new(0),
             kv: MemoryKv::default(),
             kpi: RefCell::new(KpiService::new(config)),
             now_ms: Cell::new(1_795_428_000_000),
@@ -76,6 +84,7 @@ impl MemoryBackend {
             buckets: RefCell::default(),
             failing_inserts: Cell::new(0),
             failing_kpi: Cell::new(false),
+            failing_inbox: Cell::new(false),
         }
     }
 
@@ -331,7 +340,66 @@ impl EventQueue for MemoryBackend {
 
     /// The dead-letter queue's consumer stores the letter; here that happens at once.
     async fn send_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError> {
-        self.put_dead_letter(letter).await
+        let body = serde_json::to_value(letter).map_err(|error| StoreError::new("queue", error))?;
+        let outcomes =
+            crate::pipeline::consume_dead_letters(self, &[body], self.now_ms.get()).await;
+        outcomes.into_iter().collect()
+    }
+}
+
+impl EventInbox for MemoryBackend {
+    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError> {
+        if self.failing_inbox.get() {
+            return Err(StoreError::new("d1", "injected failure"));
+        }
+        let mut inbox = self.inbox.borrow_mut();
+        for event in events {
+            inbox
+                .entry(event.event_id.clone())
+                .or_insert_with(|| (event.clone(), now_ms));
+        }
+        Ok(())
+    }
+
+    async fn settle(&self, event_ids: &[String]) -> Result<(), StoreError> {
+        let mut inbox = self.inbox.borrow_mut();
+        for id in event_ids {
+            inbox.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn take_unsettled(
+        &self,
+        cutoff_ms: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
+        let mut inbox = self.inbox.borrow_mut();
+        let mut stale: Vec<(i64, String)> = inbox
+            .iter()
+            .filter(|(_, (_, sent_at))| *sent_at <= cutoff_ms)
+            .map(|(id, (_, sent_at))| (*sent_at, id.clone()))
+            .collect();
+        stale.sort();
+        stale.truncate(limit);
+        Ok(stale
+            .into_iter()
+            .filter_map(|(_, id)| {
+                let (event, sent_at) = inbox.get_mut(&id)?;
+                *sent_at = now_ms;
+                Some(event.clone())
+            })
+            .collect())
+    }
+
+    async fn count_kept(&self) -> Result<u64, StoreError> {
+        Ok(self.inbox.borrow().len() as u64)
+    }
+
+    async fn wake_sweeper(&self) -> Result<(), StoreError> {
+        self.sweeper_wakes.set(self.sweeper_wakes.get() + 1);
+        Ok(())
     }
 }
 

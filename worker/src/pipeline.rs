@@ -10,10 +10,21 @@ use valle_shared::model::ModelError;
 use valle_shared::validation::parse_application;
 use valle_shared::{Application, Model};
 
-use crate::store::{DecisionStore, EventQueue, Inserted, KpiSink, NewDeadLetter, StoreError};
+use serde::Deserialize;
+
+use crate::routes::log;
+use crate::store::{
+    DeadLetterStore, DecisionStore, EventInbox, EventQueue, Inserted, KpiSink, NewDeadLetter,
+    StoreError,
+};
 
 /// Attempts the queue makes before an event becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Kept events one sweep takes from the inbox at a time, and the most rounds per sweep; a
+/// sweep that leaves events behind runs again after the lease.
+pub const SWEEP_BATCH: usize = 200;
+pub const SWEEP_ROUNDS: usize = 10;
 
 /// An application ready to become a decision.
 #[derive(Clone, Debug)]
@@ -273,5 +284,152 @@ async fn dead_letter<B: DecisionStore + EventQueue + KpiSink>(
     backend.record(&[failure]).await?;
     Ok(EventFate::DeadLettered {
         code: code.to_owned(),
+    })
+}
+
+/// The events queue's consumer, for one batch of message bodies: each becomes a decision, a
+/// dead letter or a delayed retry. `Ok` means the message may be acknowledged. Events whose
+/// decision is stored are settled in the inbox, all in one call.
+pub async fn consume_events<B: DecisionStore + EventQueue + KpiSink + EventInbox>(
+    backend: &B,
+    model: &Model,
+    bodies: &[serde_json::Value],
+    now_ms: &dyn Fn() -> f64,
+) -> Vec<Result<(), StoreError>> {
+    let mut outcomes = Vec::with_capacity(bodies.len());
+    let mut settled = Vec::new();
+    for body in bodies {
+        outcomes.push(consume_event(backend, model, body, now_ms, &mut settled).await);
+    }
+    settle(backend, &settled).await;
+    outcomes
+}
+
+async fn consume_event<B: DecisionStore + EventQueue + KpiSink>(
+    backend: &B,
+    model: &Model,
+    body: &serde_json::Value,
+    now_ms: &dyn Fn() -> f64,
+    settled: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    // Not an event this worker sent: retrying cannot help, so the platform's retries move it
+    // to the dead-letter queue, which logs it.
+    let event: QueuedEvent = serde_json::from_value(body.clone())
+        .map_err(|error| StoreError::new("queue", format!("unreadable message: {error}")))?;
+    match process_event(backend, model, &event, now_ms).await? {
+        EventFate::Stored(_) => {
+            settled.push(event.event_id);
+            Ok(())
+        }
+        // Settled once the dead-letter queue's consumer has stored the letter.
+        EventFate::DeadLettered { .. } => Ok(()),
+        EventFate::Retry { delay_s, error } => {
+            log(&format!(
+                "event {} attempt {} failed, retrying in {delay_s} s: {error}",
+                event.event_id, event.attempt
+            ));
+            let next = QueuedEvent {
+                attempt: event.attempt + 1,
+                ..event
+            };
+            backend.requeue(&next, delay_s).await
+        }
+    }
+}
+
+/// What the dead-letter queue carries: our own letters, or events the platform moved there
+/// after their retries ran out.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DeadLetterMessage {
+    Letter(NewDeadLetter),
+    Exhausted(QueuedEvent),
+}
+
+/// The dead-letter queue's consumer: stores each letter (one row per event id) and settles
+/// its event in the inbox.
+pub async fn consume_dead_letters<B: DeadLetterStore + EventInbox>(
+    backend: &B,
+    bodies: &[serde_json::Value],
+    now_ms: i64,
+) -> Vec<Result<(), StoreError>> {
+    let mut outcomes = Vec::with_capacity(bodies.len());
+    let mut settled = Vec::new();
+    for body in bodies {
+        let letter = match serde_json::from_value(body.clone()) {
+            Ok(DeadLetterMessage::Letter(letter)) => letter,
+            Ok(DeadLetterMessage::Exhausted(event)) => NewDeadLetter {
+                error_code: "E_RETRIES_EXHAUSTED".to_owned(),
+                error_message: "the queue gave up after its retries".to_owned(),
+                attempts: event.attempt,
+                failed_at_ms: now_ms,
+                payload: event,
+            },
+            Err(error) => {
+                log(&format!(
+                    "dead-letter queue: unreadable message acknowledged: {error}"
+                ));
+                outcomes.push(Ok(()));
+                continue;
+            }
+        };
+        let stored = backend.put_dead_letter(&letter).await;
+        if stored.is_ok() {
+            settled.push(letter.payload.event_id);
+        }
+        outcomes.push(stored);
+    }
+    settle(backend, &settled).await;
+    outcomes
+}
+
+async fn settle<B: EventInbox>(backend: &B, event_ids: &[String]) {
+    if event_ids.is_empty() {
+        return;
+    }
+    // The outcomes are stored either way: events left in the inbox are sent again by the
+    // sweeper and replay their stored outcome.
+    if let Err(error) = backend.settle(event_ids).await {
+        log(&format!(
+            "inbox: {} settled events kept for the sweeper: {error}",
+            event_ids.len()
+        ));
+    }
+}
+
+/// What one sweep of the inbox did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Events sent to the queue again.
+    pub resent: usize,
+    /// Events still kept after the sweep (in flight or just re-sent).
+    pub kept: u64,
+}
+
+/// Sends again every kept event whose last send is at least `lease_ms` old: its queue
+/// message was lost (a crash, a lost send) or is stuck. Copies are harmless because an event
+/// id is stored and counted once.
+pub async fn sweep_inbox<B: EventInbox + EventQueue>(
+    backend: &B,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Sweep, StoreError> {
+    let mut resent = 0;
+    for _ in 0..SWEEP_ROUNDS {
+        let stale = backend
+            .take_unsettled(now_ms - lease_ms, now_ms, SWEEP_BATCH)
+            .await?;
+        if stale.is_empty() {
+            break;
+        }
+        backend.enqueue(&stale).await?;
+        resent += stale.len();
+        if stale.len() < SWEEP_BATCH {
+            break;
+        }
+    }
+    Ok(Sweep {
+        resent,
+        kept: backend.count_kept().await?,
     })
 }

@@ -331,9 +331,15 @@ impl<B: Backend> Request<'_, B> {
     }
 
     /// Counts a refused scoring request in the KPIs, then returns its error.
-    async fn counted(&self, error: ApiError, branch: &str, timer: &StageTimer<'_>) -> ApiError {
+    async fn counted(
+        &self,
+        id: &str,
+        error: ApiError,
+        branch: &str,
+        timer: &StageTimer<'_>,
+    ) -> ApiError {
         let now = self.now();
-        let failure = failure_observation(self.id, branch, now, now, timer.elapsed(), error.code());
+        let failure = failure_observation(id, branch, now, now, timer.elapsed(), error.code());
         if let Err(kpi_error) = self.backend.record(&[failure]).await {
             log(&format!("kpi record of a failure failed: {kpi_error}"));
         }
@@ -353,7 +359,11 @@ impl<B: Backend> Request<'_, B> {
         });
         let application = match parsed {
             Ok(application) => application,
-            Err(error) => return Err(self.counted(error.into(), DEFAULT_BRANCH, timer).await),
+            Err(error) => {
+                return Err(self
+                    .counted(self.id, error.into(), DEFAULT_BRANCH, timer)
+                    .await)
+            }
         };
         timer.lap("validate");
         let now = self.now();
@@ -443,7 +453,7 @@ impl<B: Backend> Request<'_, B> {
                 // with the same id; stored items then answer as replays.
                 Err(error @ (ApiError::Store(_) | ApiError::Model(_))) => return Err(error),
                 Err(error) => {
-                    let error = self.counted(error, DEFAULT_BRANCH, timer).await;
+                    let error = self.counted(&item_id, error, DEFAULT_BRANCH, timer).await;
                     BatchItem {
                         index,
                         request_id: None,
@@ -477,9 +487,15 @@ impl<B: Backend> Request<'_, B> {
             .filter_map(|item| item.as_ref().ok())
             .cloned()
             .collect();
-        // Queue first: if that fails nothing is acknowledged and the client resends.
+        // Kept in D1, then queued, before anything is acknowledged: if either fails the
+        // client resends, and a kept event reaches the queue again through the sweeper.
         if !accepted.is_empty() {
+            self.backend.keep(&accepted, now).await?;
             self.backend.enqueue(&accepted).await?;
+            if let Err(error) = self.backend.wake_sweeper().await {
+                // The events are kept; the next batch's wake-up sets the alarm.
+                log(&format!("inbox sweeper not woken: {error}"));
+            }
         }
         let mut failures = Vec::new();
         let results: Vec<EventAck> = parsed
@@ -494,7 +510,7 @@ impl<B: Backend> Request<'_, B> {
                 },
                 Err(error) => {
                     failures.push(failure_observation(
-                        self.id,
+                        &format!("{}:{index}", self.id),
                         valle_shared::events::DEFAULT_BRANCH,
                         now,
                         now,

@@ -415,6 +415,85 @@ pub fn list_count_windows(limit: usize, before_index: Option<u64>) -> Statement 
     )
 }
 
+/// D1 binds at most 100 parameters per statement.
+const MAX_PARAMS: usize = 100;
+
+/// Keeps acknowledged events until they are settled; an id already kept stays as it is. A
+/// few multi-row statements rather than one per event: D1 counts statements per invocation.
+pub fn keep_events(events: &[QueuedEvent], now_ms: i64) -> Vec<Statement> {
+    events
+        .chunks(MAX_PARAMS / 3)
+        .map(|chunk| {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(?{}, ?{}, ?{}, ?{}, 1)",
+                        3 * i + 1,
+                        3 * i + 2,
+                        3 * i + 3,
+                        3 * i + 3
+                    )
+                })
+                .collect();
+            let params = chunk
+                .iter()
+                .flat_map(|event| {
+                    [
+                        SqlValue::from(event.event_id.as_str()),
+                        json(event).into(),
+                        now_ms.into(),
+                    ]
+                })
+                .collect();
+            Statement::new(
+                format!(
+                    "INSERT INTO event_inbox (event_id, event, kept_at, sent_at, sends) VALUES {} \
+                     ON CONFLICT(event_id) DO NOTHING",
+                    rows.join(", ")
+                ),
+                params,
+            )
+        })
+        .collect()
+}
+
+/// Forgets events whose outcome is stored.
+pub fn settle_events(event_ids: &[String]) -> Vec<Statement> {
+    event_ids
+        .chunks(MAX_PARAMS)
+        .map(|chunk| {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            Statement::new(
+                format!(
+                    "DELETE FROM event_inbox WHERE event_id IN ({})",
+                    marks.join(", ")
+                ),
+                chunk.iter().map(|id| id.as_str().into()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Takes the kept events last sent at or before `cutoff_ms`, oldest first, and marks them
+/// sent at `now_ms`, in one statement so two sweeps never take the same event.
+pub fn take_unsettled_events(cutoff_ms: i64, now_ms: i64, limit: usize) -> Statement {
+    Statement::new(
+        "UPDATE event_inbox SET sent_at = ?2, sends = sends + 1 WHERE event_id IN \
+         (SELECT event_id FROM event_inbox WHERE sent_at <= ?1 ORDER BY sent_at, event_id LIMIT ?3) \
+         RETURNING event",
+        vec![cutoff_ms.into(), now_ms.into(), (limit as i64).into()],
+    )
+}
+
+pub fn count_kept_events() -> Statement {
+    Statement::new("SELECT COUNT(*) AS n FROM event_inbox", Vec::new())
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct KeptEventRow {
+    pub event: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,5 +527,40 @@ mod tests {
         );
         assert_eq!(statement.params[2], SqlValue::Text("alto".into()));
         assert_eq!(statement.params[6], SqlValue::Integer(6));
+    }
+
+    fn queued(id: &str) -> QueuedEvent {
+        QueuedEvent {
+            event_id: id.to_owned(),
+            event_time_ms: 1,
+            received_at_ms: 2,
+            channel: valle_shared::events::Channel::OfflineSync,
+            application: "{}".to_owned(),
+            client_score: None,
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn inbox_statements_stay_within_the_parameter_limit() {
+        let events: Vec<QueuedEvent> = (0..500).map(|i| queued(&format!("e-{i}"))).collect();
+        let keep = keep_events(&events, 7);
+        assert_eq!(keep.len(), 16);
+        assert!(keep.iter().all(|s| s.params.len() <= MAX_PARAMS));
+        assert_eq!(keep.iter().map(|s| s.params.len()).sum::<usize>(), 1_500);
+        assert!(keep[0].sql.contains("(?4, ?5, ?6, ?6, 1)"));
+        assert_eq!(keep[0].params[2], SqlValue::Integer(7));
+        let kept: QueuedEvent = match &keep[15].params[1] {
+            SqlValue::Text(text) => serde_json::from_str(text).expect("event json"),
+            other => panic!("not text: {other:?}"),
+        };
+        assert_eq!(kept.event_id, "e-495");
+        let ids: Vec<String> = (0..250).map(|i| format!("e-{i}")).collect();
+        let settle = settle_events(&ids);
+        assert_eq!(
+            settle.iter().map(|s| s.params.len()).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        assert!(settle[2].sql.ends_with("?49, ?50)"));
     }
 }

@@ -118,6 +118,27 @@ pub trait EventQueue {
     async fn send_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError>;
 }
 
+/// Events acknowledged with 202, kept in D1 until their outcome is stored. The queue alone
+/// is not enough for the promise behind a 202: a local queue lives in its process's memory,
+/// and a send can be lost after the answer. A sweeper sends again whatever stays too long.
+pub trait EventInbox {
+    /// Keeps the events before they are acknowledged; an id already kept stays as it is.
+    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError>;
+    /// Forgets events whose decision or dead letter is stored.
+    async fn settle(&self, event_ids: &[String]) -> Result<(), StoreError>;
+    /// Kept events last sent at or before `cutoff_ms`, oldest first, now marked sent at
+    /// `now_ms`.
+    async fn take_unsettled(
+        &self,
+        cutoff_ms: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError>;
+    async fn count_kept(&self) -> Result<u64, StoreError>;
+    /// Makes sure the sweeper looks at the inbox within a lease (a durable alarm at the edge).
+    async fn wake_sweeper(&self) -> Result<(), StoreError>;
+}
+
 /// Per-client rate limiting: `Err(seconds)` means refused, retry after that long.
 pub trait RateLimiter {
     async fn allow(&self, client: &str, cost: u32) -> Result<Result<(), u64>, StoreError>;
@@ -130,12 +151,19 @@ pub trait HealthProbe {
 
 /// Everything a request may touch.
 pub trait Backend:
-    DecisionStore + DeadLetterStore + KpiSink + EventQueue + RateLimiter + HealthProbe
+    DecisionStore + DeadLetterStore + KpiSink + EventQueue + EventInbox + RateLimiter + HealthProbe
 {
 }
 
-impl<T: DecisionStore + DeadLetterStore + KpiSink + EventQueue + RateLimiter + HealthProbe> Backend
-    for T
+impl<
+        T: DecisionStore
+            + DeadLetterStore
+            + KpiSink
+            + EventQueue
+            + EventInbox
+            + RateLimiter
+            + HealthProbe,
+    > Backend for T
 {
 }
 

@@ -14,7 +14,9 @@ use valle_shared::{parse_application, Model};
 use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::kpi_object::KpiService;
 use valle_worker::memory::{block_on, MemoryBackend};
-use valle_worker::pipeline::{decide, process_event, EventFate, Incoming, MAX_ATTEMPTS};
+use valle_worker::pipeline::{
+    consume_events, decide, process_event, sweep_inbox, EventFate, Incoming, Sweep, MAX_ATTEMPTS,
+};
 use valle_worker::routes::{prepare, refresh_view, Clock, Context};
 use valle_worker::store::{DeadLetterStore, KpiSink};
 
@@ -454,6 +456,115 @@ fn events_are_acknowledged_per_event_and_queued() {
     );
     assert_eq!(answer["results"][1]["error"]["code"], "E_EVENT_ID");
     assert_eq!(harness.backend.queued.borrow().len(), 2);
+}
+
+/// Delivers everything queued to the events consumer, as the platform does, until the
+/// queue is empty (re-queued retries included); answers how many messages it delivered.
+fn drain(backend: &MemoryBackend) -> usize {
+    let mut delivered = 0;
+    loop {
+        let batch: Vec<QueuedEvent> = backend.queued.borrow_mut().drain(..).collect();
+        if batch.is_empty() {
+            return delivered;
+        }
+        delivered += batch.len();
+        let bodies: Vec<Value> = batch
+            .iter()
+            .map(|event| serde_json::to_value(event).expect("event json"))
+            .collect();
+        let now = backend.now_ms.get() as f64;
+        let outcomes = block_on(consume_events(backend, model(), &bodies, &|| now));
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    }
+}
+
+fn events_body(ids: std::ops::Range<u32>) -> String {
+    let events: Vec<String> = ids
+        .map(|i| {
+            // Every third application is invalid (age 17): it must end as a dead letter.
+            let application = if i % 3 == 0 {
+                VALID.replace(r#""age":30"#, r#""age":17"#)
+            } else {
+                VALID.to_owned()
+            };
+            format!(
+                r#"{{"event_id":"00000000-0000-4000-8000-{i:012}","event_time":"2026-11-23T09:59:00Z","application":{application}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"events":[{}]}}"#, events.join(","))
+}
+
+fn post_events(harness: &Harness, body: &str) -> HttpResponse {
+    let head =
+        RequestHead::new("POST", "/api/v1/events").with_header("content-type", "application/json");
+    harness.send(head, body)
+}
+
+#[test]
+fn acknowledged_events_survive_a_lost_queue_and_count_once() {
+    let harness = Harness::new(RateLimit::default());
+    let backend = &harness.backend;
+    let lease = 20_000;
+    let response = post_events(&harness, &events_body(1..10));
+    assert_eq!(response.status, 202);
+    let accepted_at = backend.now_ms.get();
+    assert_eq!(backend.inbox.borrow().len(), 9, "kept before the answer");
+    assert_eq!(backend.queued.borrow().len(), 9);
+    assert_eq!(backend.sweeper_wakes.get(), 1);
+    // The runtime dies after answering: its in-memory queue is gone.
+    let lost: Vec<QueuedEvent> = backend.queued.borrow_mut().drain(..).collect();
+    // Within the lease the events may still be in flight: nothing is sent again.
+    let sweep = block_on(sweep_inbox(backend, accepted_at + lease - 1, lease)).expect("sweep");
+    assert_eq!(sweep, Sweep { resent: 0, kept: 9 });
+    // After it they are, once; a second sweep at the same time finds them freshly sent.
+    let sweep = block_on(sweep_inbox(backend, accepted_at + lease, lease)).expect("sweep");
+    assert_eq!(sweep, Sweep { resent: 9, kept: 9 });
+    let sweep = block_on(sweep_inbox(backend, accepted_at + lease, lease)).expect("sweep");
+    assert_eq!(sweep, Sweep { resent: 0, kept: 9 });
+    // D1 fails twice on the way: those events are retried, not lost.
+    backend.failing_inserts.set(2);
+    assert_eq!(drain(backend), 11, "9 deliveries and 2 retries");
+    let check_stored = || {
+        let decisions = backend.decisions.borrow();
+        let letters = block_on(backend.list_dead_letters(None, 50, None)).expect("letters");
+        for event in &lost {
+            let decided = usize::from(decisions.contains_key(&event.event_id));
+            let dead = letters
+                .iter()
+                .filter(|l| l.event_id == event.event_id)
+                .count();
+            assert_eq!(decided + dead, 1, "{} stored once", event.event_id);
+        }
+        assert_eq!((decisions.len(), letters.len()), (6, 3));
+        let totals = block_on(backend.snapshot()).expect("snapshot").core.totals;
+        assert_eq!((totals.decisions, totals.errors()), (6, 3));
+        assert!(backend.inbox.borrow().is_empty(), "every outcome settled");
+    };
+    check_stored();
+    // The lost messages turn up after all, twice (a whole batch redelivered), and the client
+    // resends its batch: nothing is stored or counted again.
+    backend.queued.borrow_mut().extend(lost.iter().cloned());
+    backend.queued.borrow_mut().extend(lost.iter().cloned());
+    assert_eq!(post_events(&harness, &events_body(1..10)).status, 202);
+    assert_eq!(drain(backend), 27);
+    check_stored();
+    let sweep = block_on(sweep_inbox(backend, accepted_at + 3 * lease, lease)).expect("sweep");
+    assert_eq!(sweep, Sweep { resent: 0, kept: 0 });
+}
+
+#[test]
+fn events_are_not_acknowledged_unless_kept() {
+    let harness = Harness::new(RateLimit::default());
+    harness.backend.failing_inbox.set(true);
+    let response = post_events(&harness, &events_body(1..4));
+    assert_eq!(response.status, 503);
+    let answer: Value = serde_json::from_slice(&response.body).expect("json");
+    assert_eq!(answer["error"]["code"], "E_STORE");
+    assert!(harness.backend.queued.borrow().is_empty());
+    harness.backend.failing_inbox.set(false);
+    assert_eq!(post_events(&harness, &events_body(1..4)).status, 202);
+    assert_eq!(harness.backend.inbox.borrow().len(), 3);
 }
 
 #[test]
