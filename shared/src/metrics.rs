@@ -17,6 +17,8 @@ const LATENCY_BUCKETS_S: [f64; 12] = [
 pub struct Extra {
     /// Dead letters not yet replayed.
     pub dead_letters_open: Option<u64>,
+    /// Events acknowledged but not yet settled as a decision or a dead letter.
+    pub inbox_kept: Option<u64>,
     pub kpi_cache_hit_ratio: Option<f64>,
     pub model_sha256: String,
 }
@@ -250,6 +252,17 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
         out,
         "valle_dead_letters_open {}",
         number(extra.dead_letters_open.map_or(f64::NAN, |n| n as f64))
+    );
+    family(
+        &mut out,
+        "valle_inbox_events",
+        "gauge",
+        "Events acknowledged with 202 whose decision or dead letter is not stored yet.",
+    );
+    let _ = writeln!(
+        out,
+        "valle_inbox_events {}",
+        number(extra.inbox_kept.map_or(f64::NAN, |n| n as f64))
     );
     family(
         &mut out,

@@ -236,3 +236,102 @@ impl Client {
         self.send("GET", path, &[("authorization", &auth)], None)
     }
 }
+
+/// Every stored decision, all pages.
+pub fn all_decisions(
+    client: &Client,
+) -> Result<Vec<valle_shared::decisions::DecisionRecord>, String> {
+    let mut decisions = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/api/v1/decisions?limit=500&cursor={cursor}"),
+            None => "/api/v1/decisions?limit=500".to_owned(),
+        };
+        let answer = client.officer_get(&path);
+        if answer.status != 200 {
+            return Err(format!("GET {path}: {} {}", answer.status, answer.text()));
+        }
+        let page = answer.json();
+        let records: Vec<valle_shared::decisions::DecisionRecord> =
+            serde_json::from_value(page["decisions"].clone()).map_err(|e| e.to_string())?;
+        decisions.extend(records);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(decisions),
+        }
+    }
+}
+
+/// Recomputes every closed count window from the stored decisions (their place in the KPI
+/// stream) and compares it with the window the aggregator closed. Answers how many windows
+/// matched, or the first difference.
+pub fn check_count_windows(client: &Client, size: usize) -> Result<usize, String> {
+    use valle_shared::kpi::{CountWindow, Stats};
+    let answer = client.officer_get("/api/v1/kpis/windows?limit=1000");
+    if answer.status != 200 {
+        return Err(format!("windows: {} {}", answer.status, answer.text()));
+    }
+    let windows: Vec<CountWindow> =
+        serde_json::from_value(answer.json()["windows"].clone()).map_err(|e| e.to_string())?;
+    let decisions = all_decisions(client)?;
+    let mut by_window: std::collections::BTreeMap<u64, Vec<_>> = Default::default();
+    for decision in &decisions {
+        if let Some(window) = decision.kpi_window {
+            by_window.entry(window).or_default().push(decision);
+        }
+    }
+    for window in &windows {
+        let mut members = by_window.remove(&window.index).unwrap_or_default();
+        members.sort_by_key(|decision| decision.kpi_seq);
+        if members.len() != size {
+            return Err(format!(
+                "window {} has {} stored decisions, not {size}",
+                window.index,
+                members.len()
+            ));
+        }
+        let mut stats = Stats::default();
+        members
+            .iter()
+            .for_each(|decision| stats.add(&decision.observation()));
+        let first = members[0].kpi_seq.unwrap_or_default();
+        let last = members[size - 1].kpi_seq.unwrap_or_default();
+        if last - first != size as u64 - 1 {
+            return Err(format!(
+                "window {} holds decisions {first}..={last}, not consecutive ones",
+                window.index
+            ));
+        }
+        let recomputed = CountWindow::close(window.index, first, last, &stats);
+        if &recomputed != window {
+            return Err(format!(
+                "window {} differs from its recomputation: {recomputed:?} vs {window:?}",
+                window.index
+            ));
+        }
+    }
+    Ok(windows.len())
+}
+
+/// Polls [`check_count_windows`] until at least `min` windows match or `seconds` pass (a
+/// decision's place reaches D1 just after its answer); the error is the last difference.
+pub fn count_windows_match(
+    client: &Client,
+    size: usize,
+    min: usize,
+    seconds: u64,
+) -> Result<usize, String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let last = match check_count_windows(client, size) {
+            Ok(checked) if checked >= min => return Ok(checked),
+            Ok(checked) => format!("only {checked} closed count windows"),
+            Err(error) => error,
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(last);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

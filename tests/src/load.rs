@@ -86,6 +86,8 @@ struct Outcome {
     /// Sent again after the runtime (not Valle) failed it; see `Client::send_retrying`.
     runtime_retries: u64,
     transport_error: bool,
+    /// Records sent in a request that got no answer: the server may or may not have them.
+    unanswered_ids: Vec<String>,
 }
 
 /// Requests and records by fate; the report shows them as they are.
@@ -110,6 +112,8 @@ pub struct Tally {
     /// Distinct ids the server accepted, and which of them carried an invalid application.
     pub accepted_ids: BTreeSet<String>,
     pub accepted_invalid_ids: BTreeSet<String>,
+    /// Ids sent in requests that got no answer (the server died, the connection broke).
+    pub unanswered_ids: BTreeSet<String>,
 }
 
 impl Tally {
@@ -128,6 +132,38 @@ impl Tally {
             .push(outcome.latency.as_secs_f64() * 1_000.0);
         self.accepted_ids.extend(outcome.accepted_ids);
         self.accepted_invalid_ids.extend(outcome.accepted_invalid);
+        self.unanswered_ids.extend(outcome.unanswered_ids);
+    }
+}
+
+/// The ids of a run, written by `loadgen --ids-out` so a later check (after a crash and a
+/// restart, say) can verify what the server stored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunIds {
+    pub branch: String,
+    pub accepted: BTreeSet<String>,
+    pub accepted_invalid: BTreeSet<String>,
+    pub unanswered: BTreeSet<String>,
+}
+
+impl RunIds {
+    pub fn of(branch: &str, tally: &Tally) -> RunIds {
+        RunIds {
+            branch: branch.to_owned(),
+            accepted: tally.accepted_ids.clone(),
+            accepted_invalid: tally.accepted_invalid_ids.clone(),
+            unanswered: tally.unanswered_ids.clone(),
+        }
+    }
+
+    /// A tally holding only these ids, for [`verify`].
+    pub fn tally(&self) -> Tally {
+        Tally {
+            accepted_ids: self.accepted.clone(),
+            accepted_invalid_ids: self.accepted_invalid.clone(),
+            unanswered_ids: self.unanswered.clone(),
+            ..Tally::default()
+        }
     }
 }
 
@@ -393,6 +429,9 @@ fn send_one(
                 Some(application.as_bytes()),
             );
             outcome.runtime_retries += retries;
+            if answer.is_err() {
+                outcome.unanswered_ids.push(id.clone());
+            }
             if let Ok(answer) = &answer {
                 if answer.status == 200 {
                     let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
@@ -436,6 +475,13 @@ fn send_one(
             let (answer, retries) =
                 client.send_retrying("POST", "/api/v1/events", &headers, Some(body.as_bytes()));
             outcome.runtime_retries += retries;
+            if answer.is_err() {
+                outcome.unanswered_ids.extend(
+                    events
+                        .iter()
+                        .filter_map(|event| event["event_id"].as_str().map(str::to_owned)),
+                );
+            }
             if let Ok(answer) = &answer {
                 if answer.status == 202 {
                     let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
@@ -498,7 +544,7 @@ pub struct Verification {
     pub dead_letters: usize,
     pub missing: Vec<String>,
     pub duplicated: Vec<String>,
-    /// Decisions of the run's branch that no accepted record explains.
+    /// Decisions of the run's branch that no accepted or unanswered record explains.
     pub unexpected: Vec<String>,
     /// Accepted invalid applications that became decisions instead of dead letters.
     pub misrouted: Vec<String>,
@@ -627,7 +673,11 @@ pub fn verify(
     }
     verification.unexpected = counts
         .iter()
-        .filter(|(id, (decisions, _))| *decisions > 0 && !tally.accepted_ids.contains(*id))
+        .filter(|(id, (decisions, _))| {
+            *decisions > 0
+                && !tally.accepted_ids.contains(*id)
+                && !tally.unanswered_ids.contains(*id)
+        })
         .map(|(id, _)| id.clone())
         .collect();
     Ok(verification)
@@ -697,6 +747,29 @@ mod tests {
         assert_eq!(tally.accepted_ids.len(), 2);
         assert_eq!(tally.counts.rejected_by_code["E_EVENT_ID"], 1);
         assert_eq!(tally.counts.replayed, 1);
+    }
+
+    #[test]
+    fn run_ids_round_trip_into_a_tally() {
+        let mut tally = Tally::default();
+        tally.add(Outcome {
+            accepted_ids: vec!["a".into(), "b".into()],
+            accepted_invalid: vec!["b".into()],
+            ..Outcome::default()
+        });
+        tally.add(Outcome {
+            transport_error: true,
+            unanswered_ids: vec!["c".into(), "d".into()],
+            ..Outcome::default()
+        });
+        let ids = RunIds::of("fault", &tally);
+        let json = serde_json::to_string(&ids).expect("json");
+        let back: RunIds = serde_json::from_str(&json).expect("back");
+        assert_eq!(back, ids);
+        let again = back.tally();
+        assert_eq!(again.accepted_ids, tally.accepted_ids);
+        assert_eq!(again.accepted_invalid_ids.len(), 1);
+        assert_eq!(again.unanswered_ids.len(), 2);
     }
 
     fn test_plan() -> Plan {

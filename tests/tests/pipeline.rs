@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use valle_shared::api::{KpiResponse, ScoreResponse};
 use valle_shared::decisions::DecisionRecord;
-use valle_shared::kpi::{CountWindow, Stats};
 use valle_shared::time::format_rfc3339_ms;
-use valle_tests::{eventually, officer_token, random_uuid, Answer, Client};
+use valle_tests::{count_windows_match, eventually, officer_token, random_uuid, Answer, Client};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 const INVALID: &str = r#"{"seniority_years":9,"home":"castle","age":17}"#;
@@ -258,28 +257,6 @@ fn every_accepted_event_becomes_one_decision_or_one_dead_letter_and_replay_works
     );
 }
 
-/// Every stored decision, all pages.
-fn all_decisions(client: &Client) -> Vec<DecisionRecord> {
-    let mut decisions = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(cursor) => format!("/api/v1/decisions?limit=500&cursor={cursor}"),
-            None => "/api/v1/decisions?limit=500".to_owned(),
-        };
-        let answer = client.officer_get(&path);
-        assert_eq!(answer.status, 200, "{}", answer.text());
-        let page: Value = answer.json();
-        let records: Vec<DecisionRecord> =
-            serde_json::from_value(page["decisions"].clone()).expect("records");
-        decisions.extend(records);
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return decisions,
-        }
-    }
-}
-
 #[test]
 fn closed_count_windows_match_a_recomputation_from_the_stored_decisions() {
     let client = Client::new();
@@ -294,37 +271,8 @@ fn closed_count_windows_match_a_recomputation_from_the_stored_decisions() {
         );
         assert_eq!(answer.status, 200, "{}", answer.text());
     }
-    let windows: Vec<CountWindow> = eventually(20, "two closed count windows", || {
-        let answer = client.officer_get("/api/v1/kpis/windows?limit=1000");
-        let windows: Vec<CountWindow> =
-            serde_json::from_value(answer.json()["windows"].clone()).ok()?;
-        (windows.len() >= 2).then_some(windows)
-    });
-    let decisions = all_decisions(&client);
-    let mut by_window: BTreeMap<u64, Vec<&DecisionRecord>> = BTreeMap::new();
-    for decision in &decisions {
-        if let Some(window) = decision.kpi_window {
-            by_window.entry(window).or_default().push(decision);
-        }
-    }
-    for window in &windows {
-        let mut members = by_window.remove(&window.index).unwrap_or_default();
-        members.sort_by_key(|decision| decision.kpi_seq);
-        assert_eq!(members.len(), 20, "window {}", window.index);
-        let mut stats = Stats::default();
-        members
-            .iter()
-            .for_each(|decision| stats.add(&decision.observation()));
-        let first = members[0].kpi_seq.unwrap_or_default();
-        let last = members[19].kpi_seq.unwrap_or_default();
-        assert_eq!(
-            last - first,
-            19,
-            "window {} holds consecutive decisions",
-            window.index
-        );
-        let recomputed = CountWindow::close(window.index, first, last, &stats);
-        assert_eq!(&recomputed, window, "window {}", window.index);
+    if let Err(difference) = count_windows_match(&client, 20, 2, 20) {
+        panic!("closed count windows vs stored decisions: {difference}");
     }
 }
 

@@ -820,7 +820,13 @@ impl<B: Backend> Request<'_, B> {
         let snapshot = self.backend.snapshot().await?;
         let dead_letters = self.backend.count_open_dead_letters().await.ok();
         let hit_rate = self.context.kpi_cache.borrow().hit_rate();
-        let extra = metrics_extra(dead_letters, hit_rate, &Model::embedded()?.version().sha256);
+        let inbox = self.backend.count_kept().await.ok();
+        let extra = metrics_extra(
+            dead_letters,
+            inbox,
+            hit_rate,
+            &Model::embedded()?.version().sha256,
+        );
         let text = render(
             &snapshot.core,
             &snapshot.recent,

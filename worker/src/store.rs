@@ -170,11 +170,13 @@ impl<
 /// Inputs of `/metrics` that live outside the aggregator.
 pub fn metrics_extra(
     dead_letters_open: Option<u64>,
+    inbox_kept: Option<u64>,
     cache_hit_ratio: Option<f64>,
     model_sha256: &str,
 ) -> Extra {
     Extra {
         dead_letters_open,
+        inbox_kept,
         kpi_cache_hit_ratio: cache_hit_ratio,
         model_sha256: model_sha256.to_owned(),
     }

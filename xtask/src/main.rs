@@ -501,7 +501,74 @@ fn against_local_server() -> Result {
     server.stop()?;
     let server = start_test_server(&state, port, "wrangler-test-restarted.log")?;
     timed("KPIs after the restart", || restart("after_restart"))?;
+    let server = crash_mid_load(server, &state, port, &base_url)?;
     server.stop()
+}
+
+/// A crash in the middle of a stream of events: the load generator posts event batches,
+/// the server's whole process group is killed with SIGKILL (the local queue's messages die
+/// with it), the server starts again on the same state, and `tests/tests/fault.rs` checks
+/// that every acknowledged event ends exactly once as a decision or a dead letter, counted
+/// once, with the count windows intact.
+fn crash_mid_load(server: Server, state: &Path, port: u16, base_url: &str) -> Result<Server> {
+    let ids = root().join("target/fault-ids.json");
+    let _ = std::fs::remove_file(&ids);
+    let started = step("crash mid-load: SIGKILL wrangler dev while events are posted");
+    let ids_arg = ids.display().to_string();
+    let mut load = loadgen_command(
+        base_url,
+        &[
+            "--target",
+            "events",
+            "--batch",
+            "20",
+            "--rate",
+            "4",
+            "--duration",
+            "20s",
+            "--invalid-pct",
+            "10",
+            "--duplicate-pct",
+            "5",
+            "--branch",
+            "fault-crash",
+            "--clients",
+            "8",
+            "--ids-out",
+            &ids_arg,
+            "--json",
+        ],
+        false,
+    )
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .map_err(|error| format!("cannot start the load generator: {error}"))?;
+    // Let a few seconds of batches be acknowledged and queued, then crash.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    server.crash()?;
+    eprintln!("    killed wrangler dev (SIGKILL to its process group)");
+    // The load generator runs to its end against the dead port, then writes its ids.
+    let status = load.wait().map_err(|error| error.to_string())?;
+    eprintln!("    load generator ended ({status}; transport errors are expected)");
+    done("crash mid-load", started);
+    let server = start_test_server(state, port, "wrangler-test-after-crash.log")?;
+    timed("nothing lost after the crash", || {
+        run(project_command("cargo")
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "valle-tests",
+                "--test",
+                "fault",
+                "--",
+                "--nocapture",
+            ])
+            .env("VALLE_BASE_URL", base_url)
+            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
+            .env("VALLE_FAULT_IDS", &ids))
+    })?;
+    Ok(server)
 }
 
 /// A fresh `wrangler dev` with rate limits out of the way, for benchmarks; its base URL.
@@ -523,19 +590,19 @@ fn start_bench_server(name: &str) -> Result<(Server, String)> {
 
 /// The release load generator against `base_url` with `args`.
 fn loadgen(base_url: &str, args: &[&str]) -> Command {
+    loadgen_command(base_url, args, true)
+}
+
+/// The load generator against `base_url` with `args`; the debug build (already built by
+/// the tests) unless `release`.
+fn loadgen_command(base_url: &str, args: &[&str], release: bool) -> Command {
     let mut command = project_command("cargo");
+    command.args(["run", "--quiet", "--locked"]);
+    if release {
+        command.arg("--release");
+    }
     command
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--locked",
-            "-p",
-            "valle-tests",
-            "--bin",
-            "loadgen",
-            "--",
-        ])
+        .args(["-p", "valle-tests", "--bin", "loadgen", "--"])
         .args(args)
         .args(["--base-url", base_url])
         .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN);

@@ -114,6 +114,15 @@ impl Server {
         Ok(())
     }
 
+    /// Kills the whole process group with SIGKILL at once, as a crash would: no shutdown,
+    /// nothing flushed.
+    pub fn crash(mut self) -> Result {
+        let group = format!("-{}", self.child.id());
+        run(Command::new("kill").args(["-KILL", "--", &group]))?;
+        let _ = self.child.wait();
+        Ok(())
+    }
+
     fn terminate(&mut self) {
         let group = format!("-{}", self.child.id());
         // Quiet: the group may already be gone.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use valle_tests::load::{run, verify, Control, Plan, Report, Target};
+use valle_tests::load::{run, verify, Control, Plan, Report, RunIds, Target};
 use valle_tests::sample::{Sampler, Shift};
 use valle_tests::{officer_token, random_uuid, Client};
 
@@ -42,6 +42,8 @@ const USAGE: &str = "usage: loadgen [options]
   --seed N            random seed (fixed default, so runs repeat)
   --verify            afterwards, check every accepted record is stored exactly once as a
                       decision or a dead letter (waits up to --verify-timeout, 120s)
+  --ids-out FILE      write the run's accepted, invalid and unanswered ids as JSON, for a
+                      later check (the fault test verifies them after a crash)
   --base-url URL      the server (VALLE_BASE_URL, else http://127.0.0.1:8787)
   --json              print the report as JSON";
 
@@ -51,6 +53,7 @@ struct Options {
     verify: bool,
     verify_timeout: Duration,
     json: bool,
+    ids_out: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -91,6 +94,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     };
     let mut shifts = Vec::new();
     let (mut verify, mut json, mut verify_timeout) = (false, false, Duration::from_secs(120));
+    let mut ids_out = None;
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -129,6 +133,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
             "--verify-timeout" => verify_timeout = parse_duration(&value()?)?,
             "--base-url" => plan.base_url = value()?.trim_end_matches('/').to_owned(),
             "--json" => json = true,
+            "--ids-out" => ids_out = Some(value()?.into()),
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -174,6 +179,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         verify,
         verify_timeout,
         json,
+        ids_out,
     })
 }
 
@@ -231,6 +237,16 @@ fn main() -> ExitCode {
     let mut report = Report::new(plan, &tally, seconds, interrupted);
 
     let mut ok = tally.counts.transport_errors == 0;
+    if let Some(path) = &options.ids_out {
+        let ids = RunIds::of(plan.branch.as_deref().unwrap_or_default(), &tally);
+        let written = serde_json::to_vec(&ids)
+            .map_err(|error| error.to_string())
+            .and_then(|json| std::fs::write(path, json).map_err(|error| error.to_string()));
+        if let Err(error) = written {
+            eprintln!("loadgen: cannot write {}: {error}", path.display());
+            ok = false;
+        }
+    }
     if options.verify {
         let client = Client::at(&plan.base_url);
         let branch = plan.branch.clone().unwrap_or_default();
@@ -300,6 +316,7 @@ mod tests {
                     .as_deref()
                     .is_some_and(|b| b.starts_with("loadgen-")));
                 assert!(!o.verify && !o.json);
+                assert_eq!(o.ids_out, None);
             }),
         );
         check(
@@ -311,7 +328,7 @@ mod tests {
             }),
         );
         check(
-            "--target events --batch 20 --count 12 --invalid-pct 10 --duplicate-pct 5 --late-pct 2.5 --late-hours 30 --verify --verify-timeout 90s --json --branch norte",
+            "--target events --batch 20 --count 12 --invalid-pct 10 --duplicate-pct 5 --late-pct 2.5 --late-hours 30 --verify --verify-timeout 90s --json --branch norte --ids-out target/ids.json",
             Ok(|o| {
                 assert_eq!(o.plan.target, Target::Events);
                 assert_eq!((o.plan.batch, o.plan.count), (20, Some(12)));
@@ -323,6 +340,7 @@ mod tests {
                 assert_eq!(o.plan.branch.as_deref(), Some("norte"));
                 assert!(o.verify && o.json);
                 assert_eq!(o.verify_timeout, Duration::from_secs(90));
+                assert_eq!(o.ids_out, Some("target/ids.json".into()));
             }),
         );
         check(
