@@ -15,6 +15,9 @@ pub fn base_url() -> String {
         .to_owned()
 }
 
+/// The one cross-origin site `cargo xtask test` lists in the server's `ALLOWED_ORIGINS`.
+pub const ALLOWED_ORIGIN: &str = "https://ventanilla.example.coop";
+
 /// The officers' token the server under test was started with (`cargo xtask test` sets
 /// both); `cargo xtask dev` writes the development default into `.dev.vars`.
 pub fn officer_token() -> String {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use valle_tests::{officer_token, random_uuid, Answer, Client};
+use valle_tests::{officer_token, random_uuid, Answer, Client, ALLOWED_ORIGIN};
 
 /// This test's own client address, so its requests do not use up another test's budget.
 const CLIENT: &str = "203.0.113.66";
@@ -258,7 +258,7 @@ fn asset_paths_cannot_reach_outside_the_page() {
 }
 
 #[test]
-fn the_page_and_the_api_carry_security_headers_and_no_cross_origin_grant() {
+fn the_page_and_the_api_carry_security_headers_and_grant_only_the_configured_origin() {
     let client = Client::new();
     for path in ["/", "/panel/"] {
         let page = client.get(path);
@@ -313,10 +313,51 @@ fn the_page_and_the_api_carry_security_headers_and_no_cross_origin_grant() {
         ],
         None,
     );
-    assert!(
-        (400..500).contains(&preflight.status),
-        "{}",
-        preflight.status
-    );
+    assert_eq!(preflight.status, 403);
+    assert_eq!(preflight.json()["error"]["code"], "E_ORIGIN");
     assert_eq!(preflight.header("access-control-allow-origin"), None);
+    // The origin `cargo xtask test` lists in ALLOWED_ORIGINS passes its preflight and reads
+    // its answers, errors included.
+    let preflight = client.send(
+        "OPTIONS",
+        "/api/v1/score",
+        &[
+            ("origin", ALLOWED_ORIGIN),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "content-type, x-request-id",
+            ),
+        ],
+        None,
+    );
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    assert_eq!(preflight.header("access-control-max-age"), Some("600"));
+    let id = random_uuid();
+    let answer = client.send(
+        "POST",
+        "/api/v1/score",
+        &[
+            ("content-type", "application/json"),
+            ("origin", ALLOWED_ORIGIN),
+            ("cf-connecting-ip", CLIENT),
+            ("x-request-id", &id),
+        ],
+        Some(&valid),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    let refused = client.send("GET", "/api/v1/kpis", &[("origin", ALLOWED_ORIGIN)], None);
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
 }

@@ -22,6 +22,7 @@ use worker::{
     RequestInit, Response, Result, SqlStorageValue, State,
 };
 
+use crate::cors::CorsPolicy;
 use crate::http::{HttpResponse, RequestHead};
 use crate::kpi_object::{KpiCommand, KpiService, KvStore};
 use crate::pipeline::{consume_dead_letters, consume_events, sweep_inbox};
@@ -53,6 +54,24 @@ fn now_ms() -> i64 {
 thread_local! {
     /// KPI views cached by this isolate for all its requests.
     static KPI_CACHE: Rc<KpiCache> = Rc::new(RefCell::new(SwrCache::new(64)));
+    /// The allowed origins, read once per isolate (vars do not change under it).
+    static CORS: std::cell::OnceCell<Rc<CorsPolicy>> = const { std::cell::OnceCell::new() };
+}
+
+/// `ALLOWED_ORIGINS`: other sites that may call the API; entries that are not exactly an
+/// origin are logged and ignored.
+fn cors_policy(env: &Env) -> CorsPolicy {
+    let list = env
+        .var("ALLOWED_ORIGINS")
+        .map(|var| var.to_string())
+        .unwrap_or_default();
+    let (policy, skipped) = CorsPolicy::parse(&list);
+    if !skipped.is_empty() {
+        log(&format!(
+            "ALLOWED_ORIGINS: not origins, ignored: {skipped:?}"
+        ));
+    }
+    policy
 }
 
 /// The secret officers present; `wrangler secret put VALLE_OFFICER_TOKEN` in production,
@@ -83,11 +102,13 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
     };
     let token = officer_token(&env);
     let cache = KPI_CACHE.with(Rc::clone);
+    let cors = CORS.with(|cors| Rc::clone(cors.get_or_init(|| Rc::new(cors_policy(&env)))));
     let routing = Context {
         clock: &DateClock,
         new_request_id: &random_uuid,
         officer_token: token.as_deref(),
         kpi_cache: &cache,
+        cors: &cors,
     };
     let prepared = prepare(&head, &routing);
     let body = if prepared.needs_body() {

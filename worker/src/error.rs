@@ -38,6 +38,8 @@ pub enum ApiError {
     Query(Vec<FieldError>),
     #[error("missing or wrong officer token")]
     Unauthorized,
+    #[error("cross-origin preflight refused: {0:?}")]
+    CrossOrigin(crate::cors::CorsRefusal),
     #[error("no officer token is configured")]
     AuthNotConfigured,
     #[error("rate limited; retry after {retry_after_s} s")]
@@ -60,6 +62,7 @@ impl ApiError {
             | ApiError::Query(_)
             | ApiError::InvalidRequestId => 400,
             ApiError::Unauthorized => 401,
+            ApiError::CrossOrigin(_) => 403,
             ApiError::RateLimited { .. } => 429,
             ApiError::Model(_) | ApiError::Store(_) | ApiError::AuthNotConfigured => 503,
             ApiError::UnsupportedMediaType(_) => 415,
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::Events(error) => error.code(),
             ApiError::Query(_) => "E_QUERY",
             ApiError::Unauthorized => "E_UNAUTHORIZED",
+            ApiError::CrossOrigin(_) => "E_ORIGIN",
             ApiError::AuthNotConfigured => "E_AUTH_NOT_CONFIGURED",
             ApiError::RateLimited { .. } => "E_RATE_LIMITED",
             ApiError::Store(_) => "E_STORE",
@@ -101,6 +105,20 @@ impl ApiError {
                 "Se requiere el token de oficial: Authorization: Bearer <token>.",
                 "An officer token is required: Authorization: Bearer <token>.",
             ),
+            ApiError::CrossOrigin(refusal) => match refusal {
+                crate::cors::CorsRefusal::Origin => Message::new(
+                    "Este origen no puede usar la API.",
+                    "This origin may not use the API.",
+                ),
+                crate::cors::CorsRefusal::Method(method) => Message::new(
+                    format!("Método {method} no permitido desde otro origen; use GET o POST."),
+                    format!("Method {method} is not allowed cross-origin; use GET or POST."),
+                ),
+                crate::cors::CorsRefusal::Header(name) => Message::new(
+                    format!("La cabecera {name} no está permitida desde otro origen."),
+                    format!("Header {name} is not allowed cross-origin."),
+                ),
+            },
             ApiError::AuthNotConfigured => Message::new(
                 "El acceso de oficiales no está configurado en este servidor.",
                 "Officer access is not configured on this server.",

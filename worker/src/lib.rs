@@ -3,6 +3,7 @@
 //! [`routes`] and [`error`] are plain Rust, tested on the host; `edge` (wasm32 only) is the
 //! platform entry point that only converts requests and responses.
 
+pub mod cors;
 pub mod error;
 pub mod http;
 pub mod kpi_object;

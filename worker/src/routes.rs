@@ -24,6 +24,7 @@ use valle_shared::validation::{
 };
 use valle_shared::{Message, Model};
 
+use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::http::{HttpResponse, RequestHead};
 use crate::pipeline::{decide, failure_observation, Incoming};
@@ -69,6 +70,8 @@ pub struct Context<'a> {
     /// The officers' bearer token; officer routes are closed without it.
     pub officer_token: Option<&'a str>,
     pub kpi_cache: &'a KpiCache,
+    /// Other origins allowed to call the API (`ALLOWED_ORIGINS`).
+    pub cors: &'a CorsPolicy,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +88,8 @@ pub enum Route {
     KpiWindows,
     Drift,
     Metrics,
+    /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
+    Preflight,
 }
 
 impl Route {
@@ -219,6 +224,7 @@ pub fn prepare(head: &RequestHead, context: &Context<'_>) -> Prepared {
     };
     let route = match id_error {
         Some(error) => Err(error),
+        None if CorsPolicy::is_preflight(head) => Ok(Route::Preflight),
         None => route(head).and_then(|route| {
             if route.is_officer_only() {
                 check_bearer(head.header("authorization"), context.officer_token).map_err(
@@ -295,10 +301,12 @@ impl Prepared {
                     Route::KpiWindows => request.kpi_windows().await,
                     Route::Drift => request.drift().await,
                     Route::Metrics => request.metrics().await,
+                    Route::Preflight => request.preflight(),
                 },
             },
         };
         let response = result.unwrap_or_else(|error| error.into_response(&self.request_id));
+        let response = context.cors.apply(&self.head, response);
         (
             response.with_header("server-timing", timer.finish()),
             refresh,
@@ -538,6 +546,23 @@ impl<B: Backend> Request<'_, B> {
             results,
         };
         Ok(HttpResponse::json(202, &answer, self.id))
+    }
+
+    /// `OPTIONS /api/v1/*` with CORS headers: 204 with the grant for a listed origin asking
+    /// for an allowed method and headers (the grant itself is added with every answer).
+    fn preflight(&self) -> Result<HttpResponse, ApiError> {
+        let extra = self
+            .context
+            .cors
+            .preflight(self.head)
+            .map_err(ApiError::CrossOrigin)?;
+        let mut response = HttpResponse {
+            status: 204,
+            headers: vec![("x-request-id".to_owned(), self.id.to_owned())],
+            body: Vec::new(),
+        };
+        response.headers.extend(extra);
+        Ok(response)
     }
 
     /// `GET /healthz`: the worker is up, its model loads, and D1, the KPI object and the

@@ -11,6 +11,7 @@ use valle_shared::events::{parse_events, QueuedEvent};
 use valle_shared::kpi::{CountWindow, KpiConfig, Stats, View};
 use valle_shared::ops::{RateLimit, SwrCache};
 use valle_shared::{parse_application, Model};
+use valle_worker::cors::CorsPolicy;
 use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::kpi_object::KpiService;
 use valle_worker::memory::{block_on, MemoryBackend};
@@ -311,6 +312,7 @@ impl Harness {
             new_request_id: &new_id,
             officer_token: Some(TOKEN),
             kpi_cache: &self.cache,
+            cors: &CorsPolicy::default(),
         };
         let prepared = prepare(&head, &context);
         let (response, refresh) =

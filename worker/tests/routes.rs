@@ -7,6 +7,7 @@ use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse};
 use valle_shared::kpi::KpiConfig;
 use valle_shared::ops::SwrCache;
 use valle_shared::{parse_application, Model};
+use valle_worker::cors::CorsPolicy;
 use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::routes::{prepare, Clock, Context};
@@ -28,11 +29,13 @@ fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
     let backend = MemoryBackend::new(KpiConfig::default());
     let clock = SteppingClock(Cell::new(1000.0));
     let cache = RefCell::new(SwrCache::new(8));
+    let (cors, _) = CorsPolicy::parse(KIOSK);
     let context = Context {
         clock: &clock,
         new_request_id: &|| "generated-id".to_owned(),
         officer_token: Some("officer-secret"),
         kpi_cache: &cache,
+        cors: &cors,
     };
     let prepared = prepare(&head, &context);
     let body = if prepared.needs_body() {
@@ -211,6 +214,7 @@ fn a_failed_body_read_is_an_internal_error_without_details() {
         new_request_id: &|| "id".to_owned(),
         officer_token: None,
         kpi_cache: &cache,
+        cors: &CorsPolicy::default(),
     };
     let backend = MemoryBackend::new(KpiConfig::default());
     let prepared = prepare(&json_post(VALID), &context);
@@ -286,4 +290,139 @@ fn health_reports_the_model_version() {
     let response = send(RequestHead::new("GET", "/healthz"), b"");
     let answer: Health = serde_json::from_slice(&response.body).expect("health body");
     assert_eq!(answer.model_version.name, "valle-logit");
+}
+
+const KIOSK: &str = "https://ventanilla.example.coop";
+
+/// Sends one request with `ALLOWED_ORIGINS` set to the kiosk's origin and checks the status,
+/// the error code and the origin granted (`None`: no `Access-Control-Allow-Origin`).
+fn check_cors(head: RequestHead, status: u16, code: Option<&str>, granted: Option<&str>) {
+    let shown = format!("{} {} {:?}", head.method, head.path, head.header("origin"));
+    let response = send(head, VALID.as_bytes());
+    assert_eq!(response.status, status, "{shown}");
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        granted,
+        "{shown}"
+    );
+    assert_eq!(response.header("vary"), Some("Origin"), "{shown}");
+    if status != 204 {
+        let json: Value = serde_json::from_slice(&response.body).expect("JSON body");
+        assert_eq!(json["error"]["code"].as_str(), code, "{shown}: {json}");
+    }
+}
+
+fn preflight(origin: &str, method: &str, headers: &str) -> RequestHead {
+    RequestHead::new("OPTIONS", "/api/v1/score")
+        .with_header("origin", origin)
+        .with_header("access-control-request-method", method)
+        .with_header("access-control-request-headers", headers)
+}
+
+#[test]
+fn only_listed_origins_get_a_cross_origin_grant() {
+    let kiosk = Some(KIOSK);
+    let evil = "https://evil.example";
+    check_cors(
+        preflight(KIOSK, "POST", "content-type, X-Request-ID"),
+        204,
+        None,
+        kiosk,
+    );
+    check_cors(
+        preflight("HTTPS://Ventanilla.Example.Coop/", "GET", ""),
+        204,
+        None,
+        kiosk,
+    );
+    check_cors(
+        preflight(evil, "POST", "content-type"),
+        403,
+        Some("E_ORIGIN"),
+        None,
+    );
+    check_cors(preflight("null", "POST", ""), 403, Some("E_ORIGIN"), None);
+    check_cors(preflight(KIOSK, "DELETE", ""), 403, Some("E_ORIGIN"), kiosk);
+    check_cors(
+        preflight(KIOSK, "POST", "content-type, x-evil"),
+        403,
+        Some("E_ORIGIN"),
+        kiosk,
+    );
+    check_cors(
+        json_post(VALID).with_header("origin", KIOSK),
+        200,
+        None,
+        kiosk,
+    );
+    check_cors(
+        json_post(VALID).with_header("origin", evil),
+        200,
+        None,
+        None,
+    );
+    check_cors(json_post(VALID), 200, None, None);
+    // A listed origin's page can read the errors it gets, too.
+    let officer = RequestHead::new("GET", "/api/v1/kpis").with_header("origin", KIOSK);
+    check_cors(officer, 401, Some("E_UNAUTHORIZED"), kiosk);
+
+    let answer = send(preflight(KIOSK, "POST", "authorization"), b"");
+    assert_eq!(
+        answer.header("access-control-allow-methods"),
+        Some("GET, HEAD, POST")
+    );
+    assert_eq!(
+        answer.header("access-control-allow-headers"),
+        Some("authorization, content-type, x-request-id")
+    );
+    assert_eq!(answer.header("access-control-max-age"), Some("600"));
+    let scored = send(
+        json_post(VALID).with_header("origin", KIOSK),
+        VALID.as_bytes(),
+    );
+    assert!(scored
+        .header("access-control-expose-headers")
+        .is_some_and(|exposed| exposed.contains("x-request-id")));
+    // A plain OPTIONS is not a preflight: the route's methods answer it.
+    check(
+        RequestHead::new("OPTIONS", "/api/v1/score"),
+        "",
+        405,
+        Some("E_METHOD"),
+    );
+}
+
+#[test]
+fn origin_lists_keep_only_exact_origins() {
+    let (policy, skipped) = CorsPolicy::parse(
+        "https://a.example, http://localhost:8080 * https://b.example/path ftp://c.example https://a.example https://x@evil.example",
+    );
+    assert!(policy.allows("https://a.example"));
+    assert!(policy.allows("http://localhost:8080"));
+    for refused in [
+        "https://a.example.evil.example",
+        "http://a.example",
+        "https://localhost:8080",
+        "https://b.example",
+        "*",
+        "",
+    ] {
+        assert!(!policy.allows(refused), "{refused}");
+    }
+    assert_eq!(
+        skipped,
+        [
+            "*",
+            "https://b.example/path",
+            "ftp://c.example",
+            "https://x@evil.example"
+        ]
+    );
+    // Without a list (the default), answers carry no CORS header at all.
+    let response = HttpResponse::json(200, &serde_json::json!({}), "id");
+    let head = RequestHead::new("GET", "/healthz").with_header("origin", "https://a.example");
+    assert_eq!(
+        CorsPolicy::default().apply(&head, response.clone()),
+        response
+    );
 }
