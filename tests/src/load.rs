@@ -88,6 +88,8 @@ struct Outcome {
     transport_error: bool,
     /// Records sent in a request that got no answer: the server may or may not have them.
     unanswered_ids: Vec<String>,
+    /// When the request was due, in seconds from the start of the run.
+    due_s: f64,
 }
 
 /// Requests and records by fate; the report shows them as they are.
@@ -114,6 +116,8 @@ pub struct Tally {
     pub accepted_invalid_ids: BTreeSet<String>,
     /// Ids sent in requests that got no answer (the server died, the connection broke).
     pub unanswered_ids: BTreeSet<String>,
+    /// Each request's due time (seconds from the start) and latency, for per-minute figures.
+    pub timeline: Vec<(f64, f64)>,
 }
 
 impl Tally {
@@ -128,8 +132,9 @@ impl Tally {
         }
         counts.transport_errors += u64::from(outcome.transport_error);
         counts.runtime_retries += outcome.runtime_retries;
-        self.latencies_ms
-            .push(outcome.latency.as_secs_f64() * 1_000.0);
+        let latency_ms = outcome.latency.as_secs_f64() * 1_000.0;
+        self.latencies_ms.push(latency_ms);
+        self.timeline.push((outcome.due_s, latency_ms));
         self.accepted_ids.extend(outcome.accepted_ids);
         self.accepted_invalid_ids.extend(outcome.accepted_invalid);
         self.unanswered_ids.extend(outcome.unanswered_ids);
@@ -206,7 +211,43 @@ pub struct Report {
     pub counts: Counts,
     pub latency_ms: Percentiles,
     pub achieved_rate: f64,
+    /// Latency by minute of the run (by due time), to see whether it drifts.
+    pub per_minute: Vec<Minute>,
     pub verification: Option<Verification>,
+}
+
+/// One minute of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Minute {
+    pub minute: u64,
+    pub requests: u64,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Groups `(due seconds, latency)` pairs by minute.
+pub fn per_minute(timeline: &[(f64, f64)]) -> Vec<Minute> {
+    let mut minutes: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for (due_s, latency_ms) in timeline {
+        minutes
+            .entry((due_s.max(0.0) / 60.0) as u64)
+            .or_default()
+            .push(*latency_ms);
+    }
+    minutes
+        .into_iter()
+        .map(|(minute, latencies)| {
+            let p = Percentiles::of(&latencies);
+            Minute {
+                minute,
+                requests: latencies.len() as u64,
+                p50: p.p50,
+                p99: p.p99,
+                max: p.max,
+            }
+        })
+        .collect()
 }
 
 impl Report {
@@ -218,6 +259,7 @@ impl Report {
             counts: tally.counts.clone(),
             latency_ms: Percentiles::of(&tally.latencies_ms),
             achieved_rate: tally.counts.sent as f64 / seconds.max(1e-9),
+            per_minute: per_minute(&tally.timeline),
             verification: None,
         }
     }
@@ -281,6 +323,14 @@ impl Report {
             ),
         ));
         rows.push(("achieved rate", format!("{:.1} req/s", self.achieved_rate)));
+        if self.per_minute.len() > 1 {
+            let p99s: Vec<String> = self
+                .per_minute
+                .iter()
+                .map(|minute| format!("{:.1}", minute.p99))
+                .collect();
+            rows.push(("p99 by minute", format!("{} ms", p99s.join(" / "))));
+        }
         if let Some(verification) = &self.verification {
             rows.push(("verified", verification.summary()));
         }
@@ -334,8 +384,9 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    let outcome =
+                    let mut outcome =
                         send_one(plan, sampler, auth, &client, &mut rng, i, sent_records, due);
+                    outcome.due_s = due.saturating_duration_since(started).as_secs_f64();
                     control.sent.fetch_add(1, Ordering::Relaxed);
                     if outcome.transport_error || !outcome.rejected.is_empty() {
                         control.failed.fetch_add(1, Ordering::Relaxed);
@@ -747,6 +798,22 @@ mod tests {
         assert_eq!(tally.accepted_ids.len(), 2);
         assert_eq!(tally.counts.rejected_by_code["E_EVENT_ID"], 1);
         assert_eq!(tally.counts.replayed, 1);
+    }
+
+    #[test]
+    fn latencies_are_grouped_by_minute_of_due_time() {
+        let timeline: Vec<(f64, f64)> = (0..150).map(|s| (s as f64, (s % 60) as f64)).collect();
+        let minutes = per_minute(&timeline);
+        assert_eq!(
+            minutes
+                .iter()
+                .map(|m| (m.minute, m.requests))
+                .collect::<Vec<_>>(),
+            [(0, 60), (1, 60), (2, 30)]
+        );
+        assert_eq!((minutes[0].p50, minutes[0].max), (29.0, 59.0));
+        assert_eq!(minutes[2].p99, 29.0);
+        assert!(per_minute(&[]).is_empty());
     }
 
     #[test]

@@ -46,8 +46,10 @@ fn after_a_crash() {
     let tally = ids.tally();
     let started = Instant::now();
     let mut last: Option<Verification> = None;
+    let mut missing_at_first = None;
     while started.elapsed() < RECOVERY {
         let verification = verify(&client, &tally, &ids.branch, &auth).expect("read the server");
+        missing_at_first.get_or_insert(verification.missing.len());
         let done = verification.passed();
         last = Some(verification);
         if done {
@@ -67,9 +69,10 @@ fn after_a_crash() {
         verification.misrouted,
     );
     eprintln!(
-        "recovered in {:.1} s: {}; {} unanswered ids",
+        "recovered in {:.1} s: {}; {} missing right after the restart; {} unanswered ids",
         started.elapsed().as_secs_f64(),
         verification.summary(),
+        missing_at_first.unwrap_or_default(),
         ids.unanswered.len()
     );
 

@@ -10,6 +10,7 @@
 
 mod peers;
 mod process;
+mod soak;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,9 @@ commands:
   bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections,
                  GET /api/v1/kpis at a cache hit (results: BENCHMARKS.md)
   bench-peers    side by side: native scoring vs onnxruntime, and POST /api/v1/score on
-                 wrangler dev vs the Flask + scikit-learn reference (results: BENCHMARKS.md)";
+                 wrangler dev vs the Flask + scikit-learn reference (results: BENCHMARKS.md)
+  soak [MIN]     the long reliability run: 100,000 fuzz cases per property, then MIN minutes
+                 (10) of mixed load on wrangler dev with memory sampled (RELIABILITY.md)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -54,6 +57,11 @@ fn main() -> ExitCode {
         "check-ops" => check_prometheus_files(),
         "bench-http" => bench_http(),
         "bench-peers" => bench_peers(),
+        "soak" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
+            None => soak::soak(10),
+            Some(Ok(minutes)) if minutes >= 2 => soak::soak(minutes),
+            Some(_) => Err("soak takes a number of minutes, at least 2".to_owned()),
+        },
         "test-edge" => tools::ensure_build_tools()
             .and_then(|()| tools::ensure_browser())
             .and_then(|()| build_page())
@@ -775,7 +783,12 @@ fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
         state,
         port,
         log,
-        &["RATE_LIMIT_BURST:300", "RATE_LIMIT_PER_SECOND:30"],
+        &[
+            "RATE_LIMIT_BURST:300",
+            "RATE_LIMIT_PER_SECOND:30",
+            // The cross-origin site the hostile-input tests expect (`valle_tests::ALLOWED_ORIGIN`).
+            "ALLOWED_ORIGINS:https://ventanilla.example.coop",
+        ],
     )
 }
 

@@ -114,6 +114,11 @@ impl Server {
         Ok(())
     }
 
+    /// The server's process id, which is also its process group's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the whole process group with SIGKILL at once, as a crash would: no shutdown,
     /// nothing flushed.
     pub fn crash(mut self) -> Result {
