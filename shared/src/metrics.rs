@@ -19,6 +19,8 @@ pub struct Extra {
     pub dead_letters_open: Option<u64>,
     /// Events acknowledged but not yet settled as a decision or a dead letter.
     pub inbox_kept: Option<u64>,
+    /// How long the oldest of them has been waiting (0 when none is).
+    pub inbox_oldest_age_s: Option<f64>,
     pub kpi_cache_hit_ratio: Option<f64>,
     pub model_sha256: String,
 }
@@ -263,6 +265,17 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
         out,
         "valle_inbox_events {}",
         number(extra.inbox_kept.map_or(f64::NAN, |n| n as f64))
+    );
+    family(
+        &mut out,
+        "valle_inbox_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest acknowledged event still waiting for its decision or dead letter.",
+    );
+    let _ = writeln!(
+        out,
+        "valle_inbox_oldest_age_seconds {}",
+        number(extra.inbox_oldest_age_s.unwrap_or(f64::NAN))
     );
     family(
         &mut out,

@@ -393,6 +393,7 @@ fn prometheus_text() {
         &Extra {
             dead_letters_open: Some(2),
             inbox_kept: Some(0),
+            inbox_oldest_age_s: Some(0.0),
             kpi_cache_hit_ratio: None,
             model_sha256: "ab\"c".into(),
         },
@@ -406,6 +407,7 @@ fn prometheus_text() {
         "valle_count_windows_closed_total 1",
         "valle_dead_letters_open 2",
         "valle_inbox_events 0",
+        "valle_inbox_oldest_age_seconds 0",
         "valle_kpi_cache_hit_ratio NaN",
         "valle_performance_state{state=\"REGULAR\"} 1",
         "valle_model_info{sha256=\"ab\\\"c\"} 1",

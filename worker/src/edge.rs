@@ -29,8 +29,8 @@ use crate::pipeline::{consume_dead_letters, consume_events, sweep_inbox};
 use crate::routes::{log, prepare, refresh_view, Clock, Context, KpiCache};
 use crate::sql::{self, SqlValue, Statement};
 use crate::store::{
-    DeadLetter, DeadLetterStore, DecisionStore, EventInbox, EventQueue, HealthProbe, Inserted,
-    KpiSink, KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
+    DeadLetter, DeadLetterStore, DecisionStore, EventInbox, EventQueue, HealthProbe, InboxState,
+    Inserted, KpiSink, KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
 };
 
 #[wasm_bindgen]
@@ -498,13 +498,14 @@ impl EventInbox for EdgeBackend {
             .collect())
     }
 
-    async fn count_kept(&self) -> std::result::Result<u64, StoreError> {
-        #[derive(Deserialize)]
-        struct Count {
-            n: f64,
-        }
-        let rows: Vec<Count> = self.rows(&sql::count_kept_events()).await?;
-        Ok(rows.first().map_or(0, |count| count.n as u64))
+    async fn inbox_state(&self) -> std::result::Result<InboxState, StoreError> {
+        let rows: Vec<sql::InboxStateRow> = self.rows(&sql::inbox_state()).await?;
+        Ok(rows
+            .first()
+            .map_or(InboxState::default(), |row| InboxState {
+                kept: row.n as u64,
+                oldest_kept_at_ms: row.oldest.map(|ms| ms as i64),
+            }))
     }
 
     async fn wake_sweeper(&self) -> std::result::Result<(), StoreError> {

@@ -12,8 +12,8 @@ use valle_shared::ops::{RateLimit, TokenBucket};
 
 use crate::kpi_object::{D1Write, KpiService, KvStore};
 use crate::store::{
-    DeadLetter, DeadLetterStore, DecisionStore, EventInbox, EventQueue, HealthProbe, Inserted,
-    KpiSink, KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
+    DeadLetter, DeadLetterStore, DecisionStore, EventInbox, EventQueue, HealthProbe, InboxState,
+    Inserted, KpiSink, KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
 };
 
 #[derive(Default)]
@@ -42,6 +42,14 @@ impl KvStore for MemoryKv {
     }
 }
 
+/// An event in the inbox, and when it was kept and last sent to the queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kept {
+    pub event: QueuedEvent,
+    pub kept_at_ms: i64,
+    pub sent_at_ms: i64,
+}
+
 /// Every backend in memory. The KPI object keeps its state in `kv`, so a test can drop the
 /// service and build a new one over the same store, as a restart does.
 pub struct MemoryBackend {
@@ -50,8 +58,8 @@ pub struct MemoryBackend {
     pub count_windows: RefCell<Vec<CountWindow>>,
     pub late_events: RefCell<Vec<String>>,
     pub queued: RefCell<Vec<QueuedEvent>>,
-    /// Kept events by id: the event and when it was last sent to the queue.
-    pub inbox: RefCell<BTreeMap<String, (QueuedEvent, i64)>>,
+    /// Kept events by id.
+    pub inbox: RefCell<BTreeMap<String, Kept>>,
     /// How often the sweeper was woken.
     pub sweeper_wakes: Cell<u32>,
     pub kv: MemoryKv,
@@ -354,9 +362,11 @@ impl EventInbox for MemoryBackend {
         }
         let mut inbox = self.inbox.borrow_mut();
         for event in events {
-            inbox
-                .entry(event.event_id.clone())
-                .or_insert_with(|| (event.clone(), now_ms));
+            inbox.entry(event.event_id.clone()).or_insert_with(|| Kept {
+                event: event.clone(),
+                kept_at_ms: now_ms,
+                sent_at_ms: now_ms,
+            });
         }
         Ok(())
     }
@@ -378,23 +388,27 @@ impl EventInbox for MemoryBackend {
         let mut inbox = self.inbox.borrow_mut();
         let mut stale: Vec<(i64, String)> = inbox
             .iter()
-            .filter(|(_, (_, sent_at))| *sent_at <= cutoff_ms)
-            .map(|(id, (_, sent_at))| (*sent_at, id.clone()))
+            .filter(|(_, kept)| kept.sent_at_ms <= cutoff_ms)
+            .map(|(id, kept)| (kept.sent_at_ms, id.clone()))
             .collect();
         stale.sort();
         stale.truncate(limit);
         Ok(stale
             .into_iter()
             .filter_map(|(_, id)| {
-                let (event, sent_at) = inbox.get_mut(&id)?;
-                *sent_at = now_ms;
-                Some(event.clone())
+                let kept = inbox.get_mut(&id)?;
+                kept.sent_at_ms = now_ms;
+                Some(kept.event.clone())
             })
             .collect())
     }
 
-    async fn count_kept(&self) -> Result<u64, StoreError> {
-        Ok(self.inbox.borrow().len() as u64)
+    async fn inbox_state(&self) -> Result<InboxState, StoreError> {
+        let inbox = self.inbox.borrow();
+        Ok(InboxState {
+            kept: inbox.len() as u64,
+            oldest_kept_at_ms: inbox.values().map(|kept| kept.kept_at_ms).min(),
+        })
     }
 
     async fn wake_sweeper(&self) -> Result<(), StoreError> {

@@ -430,6 +430,6 @@ pub async fn sweep_inbox<B: EventInbox + EventQueue>(
     }
     Ok(Sweep {
         resent,
-        kept: backend.count_kept().await?,
+        kept: backend.inbox_state().await?.kept,
     })
 }

@@ -845,10 +845,11 @@ impl<B: Backend> Request<'_, B> {
         let snapshot = self.backend.snapshot().await?;
         let dead_letters = self.backend.count_open_dead_letters().await.ok();
         let hit_rate = self.context.kpi_cache.borrow().hit_rate();
-        let inbox = self.backend.count_kept().await.ok();
+        let inbox = self.backend.inbox_state().await.ok();
         let extra = metrics_extra(
             dead_letters,
             inbox,
+            self.now(),
             hit_rate,
             &Model::embedded()?.version().sha256,
         );

@@ -485,8 +485,17 @@ pub fn take_unsettled_events(cutoff_ms: i64, now_ms: i64, limit: usize) -> State
     )
 }
 
-pub fn count_kept_events() -> Statement {
-    Statement::new("SELECT COUNT(*) AS n FROM event_inbox", Vec::new())
+pub fn inbox_state() -> Statement {
+    Statement::new(
+        "SELECT COUNT(*) AS n, MIN(kept_at) AS oldest FROM event_inbox",
+        Vec::new(),
+    )
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct InboxStateRow {
+    pub n: f64,
+    pub oldest: Option<f64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

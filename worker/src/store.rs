@@ -134,9 +134,16 @@ pub trait EventInbox {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<QueuedEvent>, StoreError>;
-    async fn count_kept(&self) -> Result<u64, StoreError>;
+    async fn inbox_state(&self) -> Result<InboxState, StoreError>;
     /// Makes sure the sweeper looks at the inbox within a lease (a durable alarm at the edge).
     async fn wake_sweeper(&self) -> Result<(), StoreError>;
+}
+
+/// How many events are kept and since when the oldest one is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InboxState {
+    pub kept: u64,
+    pub oldest_kept_at_ms: Option<i64>,
 }
 
 /// Per-client rate limiting: `Err(seconds)` means refused, retry after that long.
@@ -170,13 +177,19 @@ impl<
 /// Inputs of `/metrics` that live outside the aggregator.
 pub fn metrics_extra(
     dead_letters_open: Option<u64>,
-    inbox_kept: Option<u64>,
+    inbox: Option<InboxState>,
+    now_ms: i64,
     cache_hit_ratio: Option<f64>,
     model_sha256: &str,
 ) -> Extra {
     Extra {
         dead_letters_open,
-        inbox_kept,
+        inbox_kept: inbox.map(|inbox| inbox.kept),
+        inbox_oldest_age_s: inbox.map(|inbox| {
+            inbox
+                .oldest_kept_at_ms
+                .map_or(0.0, |kept_at| (now_ms - kept_at).max(0) as f64 / 1_000.0)
+        }),
         kpi_cache_hit_ratio: cache_hit_ratio,
         model_sha256: model_sha256.to_owned(),
     }

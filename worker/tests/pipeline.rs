@@ -19,7 +19,7 @@ use valle_worker::pipeline::{
     consume_events, decide, process_event, sweep_inbox, EventFate, Incoming, Sweep, MAX_ATTEMPTS,
 };
 use valle_worker::routes::{prepare, refresh_view, Clock, Context};
-use valle_worker::store::{DeadLetterStore, KpiSink};
+use valle_worker::store::{DeadLetterStore, EventInbox, KpiSink};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 const TOKEN: &str = "officer-secret";
@@ -524,6 +524,11 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     assert_eq!(sweep, Sweep { resent: 9, kept: 9 });
     let sweep = block_on(sweep_inbox(backend, accepted_at + lease, lease)).expect("sweep");
     assert_eq!(sweep, Sweep { resent: 0, kept: 9 });
+    let state = block_on(backend.inbox_state()).expect("inbox");
+    assert_eq!(
+        (state.kept, state.oldest_kept_at_ms),
+        (9, Some(accepted_at))
+    );
     // D1 fails twice on the way: those events are retried, not lost.
     backend.failing_inserts.set(2);
     assert_eq!(drain(backend), 11, "9 deliveries and 2 retries");
