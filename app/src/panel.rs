@@ -634,9 +634,13 @@ fn DeadLetters(lang: RwSignal<Lang>, session: Session) -> impl IntoView {
     let status = RwSignal::new("open".to_owned());
     let letters = RwSignal::new(Load::<DeadLetterPage>::Loading);
     let reload = RwSignal::new(0u32);
+    // Pages go back in time by id: `before` is this page's cursor, `previous` the cursors of
+    // the pages already seen, to go back.
+    let before = RwSignal::new(None::<i64>);
+    let previous = RwSignal::new(Vec::<Option<i64>>::new());
     Effect::new(move |_| {
         reload.track();
-        let path = dead_letters_path(&status.get(), None);
+        let path = dead_letters_path(&status.get(), before.get());
         let token = session.token();
         letters.set(Load::Loading);
         spawn_local(async move {
@@ -654,7 +658,11 @@ fn DeadLetters(lang: RwSignal<Lang>, session: Session) -> impl IntoView {
                 <h2>{move || ui(lang.get(), "Cartas muertas", "Dead letters")}</h2>
                 <label class="filter">
                     <span>{move || ui(lang.get(), "Estado", "Status")}</span>
-                    <select data-testid="dead-letter-status" on:change=move |event| status.set(event_target_value(&event))>
+                    <select data-testid="dead-letter-status" on:change=move |event| {
+                        previous.set(Vec::new());
+                        before.set(None);
+                        status.set(event_target_value(&event));
+                    }>
                         <option value="open">{move || ui(lang.get(), "Abiertas", "Open")}</option>
                         <option value="replayed">{move || ui(lang.get(), "Reprocesadas", "Replayed")}</option>
                         <option value="">{move || ui(lang.get(), "Todas", "All")}</option>
@@ -676,13 +684,39 @@ fn DeadLetters(lang: RwSignal<Lang>, session: Session) -> impl IntoView {
                 Load::Ready(page) if page.dead_letters.is_empty() => Some(view! {
                     <p class="muted" data-testid="dead-letters-empty">{ui(lang.get(), "No hay cartas muertas.", "No dead letters.")}</p>
                 }.into_any()),
-                Load::Ready(page) => Some(view! {
-                    <ul class="letters" data-testid="dead-letters-list">
-                        {page.dead_letters.into_iter().map(|letter| view! {
-                            <DeadLetterItem letter lang session on_replayed=move || reload.update(|n| *n += 1) />
-                        }).collect_view()}
-                    </ul>
-                }.into_any()),
+                Load::Ready(page) => {
+                    let next = page.next_before;
+                    Some(view! {
+                        <ul class="letters" data-testid="dead-letters-list">
+                            {page.dead_letters.into_iter().map(|letter| view! {
+                                <DeadLetterItem letter lang session on_replayed=move || reload.update(|n| *n += 1) />
+                            }).collect_view()}
+                        </ul>
+                        <div class="pager">
+                            <button type="button" class="secondary" data-testid="dead-letters-previous"
+                                disabled=move || previous.with(Vec::is_empty)
+                                on:click=move |_| {
+                                    let mut stack = previous.get_untracked();
+                                    if let Some(back) = stack.pop() {
+                                        previous.set(stack);
+                                        before.set(back);
+                                    }
+                                }>
+                                {ui(lang.get(), "Más recientes", "Newer")}
+                            </button>
+                            <button type="button" class="secondary" data-testid="dead-letters-next"
+                                disabled=next.is_none()
+                                on:click=move |_| {
+                                    if next.is_some() {
+                                        previous.update(|stack| stack.push(before.get_untracked()));
+                                        before.set(next);
+                                    }
+                                }>
+                                {ui(lang.get(), "Más antiguas", "Older")}
+                            </button>
+                        </div>
+                    }.into_any())
+                }
                 _ => None,
             }}
         </section>

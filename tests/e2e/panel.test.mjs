@@ -1,5 +1,5 @@
 // The officers' dashboard at /panel in headless Chromium: sign-in, live KPI cards and
-// charts, the decisions table and detail, dead-letter replay, drift per field.
+// charts, the decisions table and detail, dead-letter replay and paging, drift per field.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -203,6 +203,45 @@ test('a dead letter is replayed with a correction from the dashboard, exactly on
   const letters = await api('GET', '/api/v1/dead-letters?limit=500');
   const letter = letters.json.dead_letters.filter((l) => l.event_id === eventId);
   assert.equal(letter.filter((l) => l.status === 'replayed').length, 1);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('dead letters page back in time and forward again', async () => {
+  // 21 fresh invalid events: at least two pages of 20 open letters, however few exist.
+  const ids = Array.from({ length: 21 }, () => randomUUID());
+  const accepted = await api('POST', '/api/v1/events', {
+    events: ids.map((id) => ({
+      event_id: id,
+      event_time: new Date().toISOString(),
+      application: { ...APPLICATION, branch: BRANCH, age: 12 },
+    })),
+  });
+  assert.equal(accepted.status, 202, JSON.stringify(accepted.json));
+  assert.equal(accepted.json.accepted, 21);
+  await until('21 dead letters', async () => {
+    const letters = await api('GET', '/api/v1/dead-letters?status=open&limit=500');
+    const open = new Set(letters.json.dead_letters.map((letter) => letter.event_id));
+    return ids.every((id) => open.has(id));
+  }, 60);
+
+  const { context, page, problems } = await openPanel();
+  await signIn(page);
+  await page.getByTestId('tab-dead-letters').click();
+  await page.getByTestId('dead-letters-list').waitFor();
+  const shownIds = () => page.getByTestId('dead-letter-row').evaluateAll((rows) =>
+    rows.map((row) => Number(row.getAttribute('data-id'))));
+  const first = await shownIds();
+  assert.equal(first.length, 20);
+  assert.ok(await page.getByTestId('dead-letters-previous').isDisabled());
+  await page.getByTestId('dead-letters-next').click();
+  await until('the older page', async () => (await shownIds())[0] !== first[0]);
+  const second = await shownIds();
+  assert.ok(second.length >= 1);
+  assert.ok(Math.max(...second) < Math.min(...first), `${second} older than ${first}`);
+  await page.getByTestId('dead-letters-previous').click();
+  await until('the newer page again', async () => (await shownIds())[0] === first[0]);
+  assert.deepEqual(await shownIds(), first);
   assert.deepEqual(problems, []);
   await context.close();
 });

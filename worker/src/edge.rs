@@ -133,9 +133,13 @@ fn into_platform(answer: HttpResponse) -> Result<Response> {
     for (name, value) in &answer.headers {
         headers.append(name, value)?;
     }
-    Ok(Response::from_bytes(answer.body)?
-        .with_status(answer.status)
-        .with_headers(headers))
+    // A 204 must have a null body, not an empty one.
+    let response = if answer.status == 204 {
+        Response::empty()?
+    } else {
+        Response::from_bytes(answer.body)?
+    };
+    Ok(response.with_status(answer.status).with_headers(headers))
 }
 
 const DEAD_LETTER_QUEUE: &str = "valle-events-dlq";

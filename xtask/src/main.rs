@@ -510,7 +510,44 @@ fn against_local_server() -> Result {
     let server = start_test_server(&state, port, "wrangler-test-restarted.log")?;
     timed("KPIs after the restart", || restart("after_restart"))?;
     let server = crash_mid_load(server, &state, port, &base_url)?;
-    server.stop()
+    server.stop()?;
+    timed("no applicant data or token in the server logs", || {
+        let logs = [
+            "wrangler-test.log",
+            "wrangler-test-restarted.log",
+            "wrangler-test-after-crash.log",
+        ];
+        let mut found = Vec::new();
+        for name in logs {
+            let path = root().join("target").join(name);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            found.extend(leaks(&text).into_iter().map(|leak| format!("{name}: {leak}")));
+        }
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("the server logged what it must not:\n{}", found.join("\n")))
+        }
+    })
+}
+
+/// Lines of a server log that show applicant data (application fields, the text the
+/// hostile-input tests put in them) or the officers' token. The suite sends all of these
+/// thousands of times, so a worker that logged bodies, queries or headers would show them.
+fn leaks(log: &str) -> Vec<String> {
+    const MARKERS: [&str; 6] = [
+        "seniority_years",
+        "\"income\"",
+        "applicant_id",
+        "DROP TABLE",
+        "Bearer ",
+        TEST_OFFICER_TOKEN,
+    ];
+    log.lines()
+        .filter(|line| MARKERS.iter().any(|marker| line.contains(marker)))
+        .map(|line| line.chars().take(200).collect())
+        .collect()
 }
 
 /// A crash in the middle of a stream of events: the load generator posts event batches,
@@ -830,6 +867,19 @@ fn start_server(state: &Path, port: u16, log: &str, vars: &[&str]) -> Result<Ser
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_with_bodies_tokens_or_queries_are_leaks() {
+        let clean = "[wrangler:info] POST /api/v1/score 200 OK (12ms)\n\
+                     [wrangler:info] QUEUE valle-events 50/50 (697ms)\n\
+                     env.VALLE_OFFICER_TOKEN (\"(hidden)\")";
+        assert!(leaks(clean).is_empty());
+        let dirty = "[wrangler:info] POST /api/v1/score 200 OK (12ms)\n\
+                     body {\"seniority_years\":9,\"income\":129}\n\
+                     authorization: Bearer valle-test-officer-token\n\
+                     branch '; DROP TABLE decisions; --";
+        assert_eq!(leaks(dirty).len(), 3);
+    }
 
     #[test]
     fn the_policy_pins_the_inline_script_by_its_hash() {
