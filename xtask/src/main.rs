@@ -522,12 +522,19 @@ fn against_local_server() -> Result {
             let path = root().join("target").join(name);
             let text = std::fs::read_to_string(&path)
                 .map_err(|error| format!("{}: {error}", path.display()))?;
-            found.extend(leaks(&text).into_iter().map(|leak| format!("{name}: {leak}")));
+            found.extend(
+                leaks(&text)
+                    .into_iter()
+                    .map(|leak| format!("{name}: {leak}")),
+            );
         }
         if found.is_empty() {
             Ok(())
         } else {
-            Err(format!("the server logged what it must not:\n{}", found.join("\n")))
+            Err(format!(
+                "the server logged what it must not:\n{}",
+                found.join("\n")
+            ))
         }
     })
 }
