@@ -477,8 +477,12 @@ impl EventInbox for EdgeBackend {
         self.run_all(&sql::keep_events(events, now_ms)).await
     }
 
-    async fn settle(&self, event_ids: &[String]) -> std::result::Result<(), StoreError> {
-        self.run_all(&sql::settle_events(event_ids)).await
+    async fn settle(
+        &self,
+        event_ids: &[String],
+        now_ms: i64,
+    ) -> std::result::Result<(), StoreError> {
+        self.run_all(&sql::settle_events(event_ids, now_ms)).await
     }
 
     async fn take_unsettled(
@@ -509,6 +513,8 @@ impl EventInbox for EdgeBackend {
             .map_or(InboxState::default(), |row| InboxState {
                 kept: row.n as u64,
                 oldest_kept_at_ms: row.oldest.map(|ms| ms as i64),
+                settled_sent_at_ms: row.settled_sent_at.map(|ms| ms as i64),
+                settled_at_ms: row.settled_at.map(|ms| ms as i64),
             }))
     }
 

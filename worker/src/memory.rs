@@ -60,6 +60,8 @@ pub struct MemoryBackend {
     pub queued: RefCell<Vec<QueuedEvent>>,
     /// Kept events by id.
     pub inbox: RefCell<BTreeMap<String, Kept>>,
+    /// The consumer's progress: newest last-send time settled, and when.
+    pub inbox_progress: Cell<Option<(i64, i64)>>,
     /// How often the sweeper was woken.
     pub sweeper_wakes: Cell<u32>,
     pub kv: MemoryKv,
@@ -84,6 +86,7 @@ impl MemoryBackend {
             late_events: RefCell::default(),
             queued: RefCell::default(),
             inbox: RefCell::default(),
+            inbox_progress: Cell::new(None),
             sweeper_wakes: Cell::new(0),
             kv: MemoryKv::default(),
             kpi: RefCell::new(KpiService::new(config)),
@@ -371,11 +374,20 @@ impl EventInbox for MemoryBackend {
         Ok(())
     }
 
-    async fn settle(&self, event_ids: &[String]) -> Result<(), StoreError> {
+    async fn settle(&self, event_ids: &[String], now_ms: i64) -> Result<(), StoreError> {
         let mut inbox = self.inbox.borrow_mut();
-        for id in event_ids {
-            inbox.remove(id);
-        }
+        let newest = event_ids
+            .iter()
+            .filter_map(|id| inbox.remove(id))
+            .map(|kept| kept.sent_at_ms)
+            .max();
+        // As in D1: the mark only moves forward, and any settle call counts as progress.
+        let previous = self.inbox_progress.get().map(|(sent, _)| sent);
+        let sent = match (previous, newest) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b).or(Some(0)),
+        };
+        self.inbox_progress.set(sent.map(|sent| (sent, now_ms)));
         Ok(())
     }
 
@@ -408,6 +420,8 @@ impl EventInbox for MemoryBackend {
         Ok(InboxState {
             kept: inbox.len() as u64,
             oldest_kept_at_ms: inbox.values().map(|kept| kept.kept_at_ms).min(),
+            settled_sent_at_ms: self.inbox_progress.get().map(|(sent, _)| sent),
+            settled_at_ms: self.inbox_progress.get().map(|(_, at)| at),
         })
     }
 

@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use crate::routes::log;
 use crate::store::{
-    DeadLetterStore, DecisionStore, EventInbox, EventQueue, Inserted, KpiSink, NewDeadLetter,
-    StoreError,
+    DeadLetterStore, DecisionStore, EventInbox, EventQueue, InboxState, Inserted, KpiSink,
+    NewDeadLetter, StoreError,
 };
 
 /// Attempts the queue makes before an event becomes a dead letter.
@@ -301,7 +301,7 @@ pub async fn consume_events<B: DecisionStore + EventQueue + KpiSink + EventInbox
     for body in bodies {
         outcomes.push(consume_event(backend, model, body, now_ms, &mut settled).await);
     }
-    settle(backend, &settled).await;
+    settle(backend, &settled, now_ms() as i64).await;
     outcomes
 }
 
@@ -379,17 +379,17 @@ pub async fn consume_dead_letters<B: DeadLetterStore + EventInbox>(
         }
         outcomes.push(stored);
     }
-    settle(backend, &settled).await;
+    settle(backend, &settled, now_ms).await;
     outcomes
 }
 
-async fn settle<B: EventInbox>(backend: &B, event_ids: &[String]) {
+async fn settle<B: EventInbox>(backend: &B, event_ids: &[String], now_ms: i64) {
     if event_ids.is_empty() {
         return;
     }
     // The outcomes are stored either way: events left in the inbox are sent again by the
     // sweeper and replay their stored outcome.
-    if let Err(error) = backend.settle(event_ids).await {
+    if let Err(error) = backend.settle(event_ids, now_ms).await {
         log(&format!(
             "inbox: {} settled events kept for the sweeper: {error}",
             event_ids.len()
@@ -406,19 +406,32 @@ pub struct Sweep {
     pub kept: u64,
 }
 
-/// Sends again every kept event whose last send is at least `lease_ms` old: its queue
-/// message was lost (a crash, a lost send) or is stuck. Copies are harmless because an event
-/// id is stored and counted once.
+/// The last-send time at or before which a kept event counts as lost. While the consumer
+/// is settling events (one within the last lease), only events it has moved a lease past
+/// are lost: it skipped them. A consumer that is merely behind is left alone, since copies
+/// of a backlog would only grow it. If nothing was settled for a lease (the consumer is
+/// down, or the queue lost everything in a crash), every event a lease old is.
+pub fn sweep_cutoff(state: &InboxState, now_ms: i64, lease_ms: i64) -> i64 {
+    let idle_cutoff = now_ms - lease_ms;
+    match (state.settled_sent_at_ms, state.settled_at_ms) {
+        (Some(settled_sent_at), Some(settled_at)) if settled_at > idle_cutoff => {
+            (settled_sent_at - lease_ms).min(idle_cutoff)
+        }
+        _ => idle_cutoff,
+    }
+}
+
+/// Sends again every kept event the consumer has lost (see [`sweep_cutoff`]). Copies are
+/// harmless because an event id is stored and counted once.
 pub async fn sweep_inbox<B: EventInbox + EventQueue>(
     backend: &B,
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<Sweep, StoreError> {
+    let cutoff = sweep_cutoff(&backend.inbox_state().await?, now_ms, lease_ms);
     let mut resent = 0;
     for _ in 0..SWEEP_ROUNDS {
-        let stale = backend
-            .take_unsettled(now_ms - lease_ms, now_ms, SWEEP_BATCH)
-            .await?;
+        let stale = backend.take_unsettled(cutoff, now_ms, SWEEP_BATCH).await?;
         if stale.is_empty() {
             break;
         }

@@ -16,10 +16,11 @@ use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::kpi_object::KpiService;
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::pipeline::{
-    consume_events, decide, process_event, sweep_inbox, EventFate, Incoming, Sweep, MAX_ATTEMPTS,
+    consume_events, decide, process_event, sweep_cutoff, sweep_inbox, EventFate, Incoming, Sweep,
+    MAX_ATTEMPTS,
 };
 use valle_worker::routes::{prepare, refresh_view, Clock, Context};
-use valle_worker::store::{DeadLetterStore, EventInbox, KpiSink};
+use valle_worker::store::{DeadLetterStore, EventInbox, InboxState, KpiSink};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 const TOKEN: &str = "officer-secret";
@@ -558,6 +559,89 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     check_stored();
     let sweep = block_on(sweep_inbox(backend, accepted_at + 3 * lease, lease)).expect("sweep");
     assert_eq!(sweep, Sweep { resent: 0, kept: 0 });
+}
+
+#[test]
+fn the_sweeper_leaves_a_busy_consumer_alone_and_finds_what_it_skipped() {
+    let harness = Harness::new(RateLimit::default());
+    let backend = &harness.backend;
+    let lease = 20_000;
+    let t0 = backend.now_ms.get();
+    assert_eq!(post_events(&harness, &events_body(1..31)).status, 202);
+    // The consumer is behind: after 25 s it has done 10 of the 30 (a lease has passed for
+    // all of them). The other 20 are still queued behind, not lost: nothing is sent again.
+    backend.now_ms.set(t0 + 25_000);
+    let batch: Vec<QueuedEvent> = backend.queued.borrow_mut().drain(..10).collect();
+    let bodies: Vec<Value> = batch
+        .iter()
+        .map(|event| serde_json::to_value(event).expect("json"))
+        .collect();
+    let now = (t0 + 25_000) as f64;
+    block_on(consume_events(backend, model(), &bodies, &|| now));
+    let sweep = block_on(sweep_inbox(backend, t0 + 30_000, lease)).expect("sweep");
+    assert_eq!(
+        sweep,
+        Sweep {
+            resent: 0,
+            kept: 20
+        }
+    );
+    // A crash loses the queued 20; new events keep the consumer busy. Once it has settled
+    // events sent a lease after the lost ones, those count as skipped and go again, once.
+    backend.queued.borrow_mut().clear();
+    harness.clock.0.set((t0 + 60_000) as f64);
+    assert_eq!(post_events(&harness, &events_body(100..103)).status, 202);
+    backend.now_ms.set(t0 + 61_000);
+    assert_eq!(drain(backend), 3);
+    let sweep = block_on(sweep_inbox(backend, t0 + 62_000, lease)).expect("sweep");
+    assert_eq!(
+        sweep,
+        Sweep {
+            resent: 20,
+            kept: 20
+        }
+    );
+    let sweep = block_on(sweep_inbox(backend, t0 + 63_000, lease)).expect("sweep");
+    assert_eq!(sweep.resent, 0, "sent again once, not on every sweep");
+    assert_eq!(drain(backend), 20);
+    assert_eq!(
+        block_on(sweep_inbox(backend, t0 + 90_000, lease)).expect("sweep"),
+        Sweep { resent: 0, kept: 0 }
+    );
+    let letters = block_on(backend.list_dead_letters(None, 50, None)).expect("letters");
+    assert_eq!(backend.decisions.borrow().len() + letters.len(), 33);
+}
+
+#[test]
+fn the_sweep_cutoff_follows_the_consumer() {
+    let lease = 20_000;
+    let now = 1_000_000;
+    let state = |settled_sent_at_ms: Option<i64>, settled_at_ms: Option<i64>| InboxState {
+        kept: 5,
+        oldest_kept_at_ms: Some(0),
+        settled_sent_at_ms,
+        settled_at_ms,
+    };
+    for (why, inbox, cutoff) in [
+        ("nothing ever settled", state(None, None), now - lease),
+        (
+            "settling now, up to events sent 100 s ago",
+            state(Some(now - 100_000), Some(now - 1_000)),
+            now - 120_000,
+        ),
+        (
+            "settling now, up to events sent just now",
+            state(Some(now - 500), Some(now - 1_000)),
+            now - 500 - lease,
+        ),
+        (
+            "nothing settled for a lease",
+            state(Some(now - 100_000), Some(now - lease)),
+            now - lease,
+        ),
+    ] {
+        assert_eq!(sweep_cutoff(&inbox, now, lease), cutoff, "{why}");
+    }
 }
 
 #[test]
