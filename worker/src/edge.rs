@@ -25,7 +25,7 @@ use worker::{
 use crate::cors::CorsPolicy;
 use crate::http::{HttpResponse, RequestHead};
 use crate::kpi_object::{KpiCommand, KpiService, KvStore};
-use crate::pipeline::{consume_dead_letters, consume_events, sweep_inbox};
+use crate::pipeline::{consume_dead_letters, consume_events, sweep_inbox, Delivery};
 use crate::routes::{log, prepare, refresh_view, Clock, Context, KpiCache};
 use crate::sql::{self, SqlValue, Statement};
 use crate::store::{
@@ -155,13 +155,19 @@ async fn queue(
 ) -> Result<()> {
     let backend = EdgeBackend::new(env);
     let messages = batch.messages()?;
-    let bodies: Vec<serde_json::Value> = messages.iter().map(|m| m.body().clone()).collect();
+    let deliveries: Vec<Delivery> = messages
+        .iter()
+        .map(|message| Delivery {
+            body: message.body().clone(),
+            sent_at_ms: message.timestamp().as_millis() as i64,
+        })
+        .collect();
     let outcomes = if batch.queue() == DEAD_LETTER_QUEUE {
-        consume_dead_letters(&backend, &bodies, now_ms()).await
+        consume_dead_letters(&backend, &deliveries, now_ms()).await
     } else {
         let model =
             Model::embedded().map_err(|error| worker::Error::RustError(error.to_string()))?;
-        consume_events(&backend, model, &bodies, &|| js_sys::Date::now()).await
+        consume_events(&backend, model, &deliveries, &|| js_sys::Date::now()).await
     };
     for (message, outcome) in messages.iter().zip(outcomes) {
         match outcome {
@@ -480,9 +486,14 @@ impl EventInbox for EdgeBackend {
     async fn settle(
         &self,
         event_ids: &[String],
+        reached_ms: Option<i64>,
         now_ms: i64,
     ) -> std::result::Result<(), StoreError> {
-        self.run_all(&sql::settle_events(event_ids, now_ms)).await
+        let statements = sql::settle_events(event_ids, reached_ms, now_ms);
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.run_all(&statements).await
     }
 
     async fn take_unsettled(
@@ -513,8 +524,8 @@ impl EventInbox for EdgeBackend {
             .map_or(InboxState::default(), |row| InboxState {
                 kept: row.n as u64,
                 oldest_kept_at_ms: row.oldest.map(|ms| ms as i64),
-                settled_sent_at_ms: row.settled_sent_at.map(|ms| ms as i64),
-                settled_at_ms: row.settled_at.map(|ms| ms as i64),
+                consumer_reached_ms: row.reached.map(|ms| ms as i64),
+                consumer_seen_at_ms: row.reached_at.map(|ms| ms as i64),
             }))
     }
 

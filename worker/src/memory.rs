@@ -57,10 +57,11 @@ pub struct MemoryBackend {
     pub dead_letters: RefCell<Vec<DeadLetter>>,
     pub count_windows: RefCell<Vec<CountWindow>>,
     pub late_events: RefCell<Vec<String>>,
-    pub queued: RefCell<Vec<QueuedEvent>>,
+    /// Queue messages in order, each with its enqueue time.
+    pub queued: RefCell<Vec<(QueuedEvent, i64)>>,
     /// Kept events by id.
     pub inbox: RefCell<BTreeMap<String, Kept>>,
-    /// The consumer's progress: newest last-send time settled, and when.
+    /// The events consumer's progress: the newest enqueue time it processed, and when.
     pub inbox_progress: Cell<Option<(i64, i64)>>,
     /// How often the sweeper was woken.
     pub sweeper_wakes: Cell<u32>,
@@ -340,20 +341,29 @@ impl KpiSink for MemoryBackend {
 
 impl EventQueue for MemoryBackend {
     async fn enqueue(&self, events: &[QueuedEvent]) -> Result<(), StoreError> {
-        self.queued.borrow_mut().extend_from_slice(events);
+        let now = self.now_ms.get();
+        self.queued
+            .borrow_mut()
+            .extend(events.iter().map(|event| (event.clone(), now)));
         Ok(())
     }
 
     async fn requeue(&self, event: &QueuedEvent, _delay_s: u32) -> Result<(), StoreError> {
-        self.queued.borrow_mut().push(event.clone());
+        self.queued
+            .borrow_mut()
+            .push((event.clone(), self.now_ms.get()));
         Ok(())
     }
 
     /// The dead-letter queue's consumer stores the letter; here that happens at once.
     async fn send_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError> {
         let body = serde_json::to_value(letter).map_err(|error| StoreError::new("queue", error))?;
+        let delivery = crate::pipeline::Delivery {
+            body,
+            sent_at_ms: self.now_ms.get(),
+        };
         let outcomes =
-            crate::pipeline::consume_dead_letters(self, &[body], self.now_ms.get()).await;
+            crate::pipeline::consume_dead_letters(self, &[delivery], self.now_ms.get()).await;
         outcomes.into_iter().collect()
     }
 }
@@ -374,20 +384,22 @@ impl EventInbox for MemoryBackend {
         Ok(())
     }
 
-    async fn settle(&self, event_ids: &[String], now_ms: i64) -> Result<(), StoreError> {
+    async fn settle(
+        &self,
+        event_ids: &[String],
+        reached_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let mut inbox = self.inbox.borrow_mut();
-        let newest = event_ids
-            .iter()
-            .filter_map(|id| inbox.remove(id))
-            .map(|kept| kept.sent_at_ms)
-            .max();
-        // As in D1: the mark only moves forward, and any settle call counts as progress.
-        let previous = self.inbox_progress.get().map(|(sent, _)| sent);
-        let sent = match (previous, newest) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b).or(Some(0)),
-        };
-        self.inbox_progress.set(sent.map(|sent| (sent, now_ms)));
+        for id in event_ids {
+            inbox.remove(id);
+        }
+        if let Some(reached) = reached_ms {
+            // As in D1: the mark only moves forward.
+            let previous = self.inbox_progress.get().map_or(reached, |(mark, _)| mark);
+            self.inbox_progress
+                .set(Some((previous.max(reached), now_ms)));
+        }
         Ok(())
     }
 
@@ -420,8 +432,8 @@ impl EventInbox for MemoryBackend {
         Ok(InboxState {
             kept: inbox.len() as u64,
             oldest_kept_at_ms: inbox.values().map(|kept| kept.kept_at_ms).min(),
-            settled_sent_at_ms: self.inbox_progress.get().map(|(sent, _)| sent),
-            settled_at_ms: self.inbox_progress.get().map(|(_, at)| at),
+            consumer_reached_ms: self.inbox_progress.get().map(|(mark, _)| mark),
+            consumer_seen_at_ms: self.inbox_progress.get().map(|(_, at)| at),
         })
     }
 

@@ -287,21 +287,30 @@ async fn dead_letter<B: DecisionStore + EventQueue + KpiSink>(
     })
 }
 
-/// The events queue's consumer, for one batch of message bodies: each becomes a decision, a
-/// dead letter or a delayed retry. `Ok` means the message may be acknowledged. Events whose
-/// decision is stored are settled in the inbox, all in one call.
+/// One queue message: its body and when it was sent to the queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub body: serde_json::Value,
+    pub sent_at_ms: i64,
+}
+
+/// The events queue's consumer, for one batch of messages: each becomes a decision, a dead
+/// letter or a delayed retry. `Ok` means the message may be acknowledged. Events whose
+/// decision is stored are settled in the inbox, all in one call, which also records how far
+/// the consumer has got in the queue (the newest enqueue time in the batch).
 pub async fn consume_events<B: DecisionStore + EventQueue + KpiSink + EventInbox>(
     backend: &B,
     model: &Model,
-    bodies: &[serde_json::Value],
+    deliveries: &[Delivery],
     now_ms: &dyn Fn() -> f64,
 ) -> Vec<Result<(), StoreError>> {
-    let mut outcomes = Vec::with_capacity(bodies.len());
+    let mut outcomes = Vec::with_capacity(deliveries.len());
     let mut settled = Vec::new();
-    for body in bodies {
-        outcomes.push(consume_event(backend, model, body, now_ms, &mut settled).await);
+    for delivery in deliveries {
+        outcomes.push(consume_event(backend, model, &delivery.body, now_ms, &mut settled).await);
     }
-    settle(backend, &settled, now_ms() as i64).await;
+    let reached = deliveries.iter().map(|delivery| delivery.sent_at_ms).max();
+    settle(backend, &settled, reached, now_ms() as i64).await;
     outcomes
 }
 
@@ -350,13 +359,13 @@ enum DeadLetterMessage {
 /// its event in the inbox.
 pub async fn consume_dead_letters<B: DeadLetterStore + EventInbox>(
     backend: &B,
-    bodies: &[serde_json::Value],
+    deliveries: &[Delivery],
     now_ms: i64,
 ) -> Vec<Result<(), StoreError>> {
-    let mut outcomes = Vec::with_capacity(bodies.len());
+    let mut outcomes = Vec::with_capacity(deliveries.len());
     let mut settled = Vec::new();
-    for body in bodies {
-        let letter = match serde_json::from_value(body.clone()) {
+    for delivery in deliveries {
+        let letter = match serde_json::from_value(delivery.body.clone()) {
             Ok(DeadLetterMessage::Letter(letter)) => letter,
             Ok(DeadLetterMessage::Exhausted(event)) => NewDeadLetter {
                 error_code: "E_RETRIES_EXHAUSTED".to_owned(),
@@ -379,17 +388,23 @@ pub async fn consume_dead_letters<B: DeadLetterStore + EventInbox>(
         }
         outcomes.push(stored);
     }
-    settle(backend, &settled, now_ms).await;
+    // The dead-letter queue has its own order: it says nothing of the events queue's.
+    settle(backend, &settled, None, now_ms).await;
     outcomes
 }
 
-async fn settle<B: EventInbox>(backend: &B, event_ids: &[String], now_ms: i64) {
-    if event_ids.is_empty() {
+async fn settle<B: EventInbox>(
+    backend: &B,
+    event_ids: &[String],
+    reached_ms: Option<i64>,
+    now_ms: i64,
+) {
+    if event_ids.is_empty() && reached_ms.is_none() {
         return;
     }
     // The outcomes are stored either way: events left in the inbox are sent again by the
     // sweeper and replay their stored outcome.
-    if let Err(error) = backend.settle(event_ids, now_ms).await {
+    if let Err(error) = backend.settle(event_ids, reached_ms, now_ms).await {
         log(&format!(
             "inbox: {} settled events kept for the sweeper: {error}",
             event_ids.len()
@@ -406,16 +421,17 @@ pub struct Sweep {
     pub kept: u64,
 }
 
-/// The last-send time at or before which a kept event counts as lost. While the consumer
-/// is settling events (one within the last lease), only events it has moved a lease past
-/// are lost: it skipped them. A consumer that is merely behind is left alone, since copies
-/// of a backlog would only grow it. If nothing was settled for a lease (the consumer is
-/// down, or the queue lost everything in a crash), every event a lease old is.
+/// The last-send time at or before which a kept event counts as lost. The queue delivers
+/// in order, so while the consumer is working (it processed a message within the last
+/// lease), an event sent a lease before the newest message it processed was skipped: its
+/// message is gone. A consumer that is merely behind is left alone, since copies of a
+/// backlog would only grow it. If the consumer processed nothing for a lease (it is down,
+/// or the queue lost everything in a crash), every event sent a lease ago counts as lost.
 pub fn sweep_cutoff(state: &InboxState, now_ms: i64, lease_ms: i64) -> i64 {
     let idle_cutoff = now_ms - lease_ms;
-    match (state.settled_sent_at_ms, state.settled_at_ms) {
-        (Some(settled_sent_at), Some(settled_at)) if settled_at > idle_cutoff => {
-            (settled_sent_at - lease_ms).min(idle_cutoff)
+    match (state.consumer_reached_ms, state.consumer_seen_at_ms) {
+        (Some(reached), Some(seen_at)) if seen_at > idle_cutoff => {
+            (reached - lease_ms).min(idle_cutoff)
         }
         _ => idle_cutoff,
     }

@@ -457,38 +457,27 @@ pub fn keep_events(events: &[QueuedEvent], now_ms: i64) -> Vec<Statement> {
         .collect()
 }
 
-/// Forgets events whose outcome is stored, first moving the consumer's progress mark to
-/// the newest last-send time among them.
-pub fn settle_events(event_ids: &[String], now_ms: i64) -> Vec<Statement> {
-    let chunks: Vec<&[String]> = event_ids.chunks(MAX_PARAMS - 1).collect();
-    let marks = |chunk: &[String], first: usize| -> String {
-        (first..first + chunk.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut statements = Vec::with_capacity(chunks.len() * 2);
-    for chunk in chunks {
-        let mut params: Vec<SqlValue> = vec![now_ms.into()];
-        params.extend(chunk.iter().map(|id| SqlValue::from(id.as_str())));
+/// Forgets events whose outcome is stored and, for the events queue's consumer, moves its
+/// progress mark to `reached_ms` (the newest enqueue time among the messages it processed).
+pub fn settle_events(event_ids: &[String], reached_ms: Option<i64>, now_ms: i64) -> Vec<Statement> {
+    let mut statements = Vec::new();
+    if let Some(reached) = reached_ms {
         statements.push(Statement::new(
-            format!(
-                "INSERT INTO inbox_progress (id, settled_sent_at, settled_at) \
-                 SELECT 1, COALESCE(MAX(sent_at), 0), ?1 FROM event_inbox WHERE event_id IN ({}) \
-                 ON CONFLICT(id) DO UPDATE SET settled_sent_at = MAX(settled_sent_at, excluded.settled_sent_at), \
-                 settled_at = excluded.settled_at",
-                marks(chunk, 2)
-            ),
-            params,
-        ));
-        statements.push(Statement::new(
-            format!(
-                "DELETE FROM event_inbox WHERE event_id IN ({})",
-                marks(chunk, 1)
-            ),
-            chunk.iter().map(|id| id.as_str().into()).collect(),
+            "INSERT INTO inbox_progress (id, reached, reached_at) VALUES (1, ?1, ?2) \
+             ON CONFLICT(id) DO UPDATE SET reached = MAX(reached, excluded.reached), reached_at = excluded.reached_at",
+            vec![reached.into(), now_ms.into()],
         ));
     }
+    statements.extend(event_ids.chunks(MAX_PARAMS).map(|chunk| {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+        Statement::new(
+            format!(
+                "DELETE FROM event_inbox WHERE event_id IN ({})",
+                marks.join(", ")
+            ),
+            chunk.iter().map(|id| id.as_str().into()).collect(),
+        )
+    }));
     statements
 }
 
@@ -506,7 +495,7 @@ pub fn take_unsettled_events(cutoff_ms: i64, now_ms: i64, limit: usize) -> State
 pub fn inbox_state() -> Statement {
     Statement::new(
         "SELECT (SELECT COUNT(*) FROM event_inbox) AS n, (SELECT MIN(kept_at) FROM event_inbox) AS oldest, \
-         p.settled_sent_at, p.settled_at FROM (SELECT 1) LEFT JOIN inbox_progress p ON p.id = 1",
+         p.reached, p.reached_at FROM (SELECT 1) LEFT JOIN inbox_progress p ON p.id = 1",
         Vec::new(),
     )
 }
@@ -515,8 +504,8 @@ pub fn inbox_state() -> Statement {
 pub struct InboxStateRow {
     pub n: f64,
     pub oldest: Option<f64>,
-    pub settled_sent_at: Option<f64>,
-    pub settled_at: Option<f64>,
+    pub reached: Option<f64>,
+    pub reached_at: Option<f64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -586,14 +575,17 @@ mod tests {
         };
         assert_eq!(kept.event_id, "e-495");
         let ids: Vec<String> = (0..250).map(|i| format!("e-{i}")).collect();
-        let settle = settle_events(&ids, 9);
-        // Per chunk of 99 ids: the progress mark (now + ids), then the delete (ids).
+        let settle = settle_events(&ids, Some(5), 9);
+        // The progress mark, then the deletes in chunks of 100 ids.
         assert_eq!(
             settle.iter().map(|s| s.params.len()).collect::<Vec<_>>(),
-            [100, 99, 100, 99, 53, 52]
+            [2, 100, 100, 50]
         );
-        assert!(settle[0].sql.contains("IN (?2, ?3,"));
-        assert_eq!(settle[0].params[0], SqlValue::Integer(9));
-        assert!(settle[5].sql.ends_with("?51, ?52)"));
+        assert_eq!(
+            settle[0].params,
+            [SqlValue::Integer(5), SqlValue::Integer(9)]
+        );
+        assert!(settle[3].sql.ends_with("?49, ?50)"));
+        assert_eq!(settle_events(&ids[..3], None, 9).len(), 1);
     }
 }

@@ -124,9 +124,14 @@ pub trait EventQueue {
 pub trait EventInbox {
     /// Keeps the events before they are acknowledged; an id already kept stays as it is.
     async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError>;
-    /// Forgets events whose decision or dead letter is stored, and records the consumer's
-    /// progress (see [`InboxState`]).
-    async fn settle(&self, event_ids: &[String], now_ms: i64) -> Result<(), StoreError>;
+    /// Forgets events whose decision or dead letter is stored. The events queue's consumer
+    /// also reports `reached_ms`, the newest enqueue time among the messages it processed.
+    async fn settle(
+        &self,
+        event_ids: &[String],
+        reached_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Kept events last sent at or before `cutoff_ms`, oldest first, now marked sent at
     /// `now_ms`.
     async fn take_unsettled(
@@ -140,14 +145,15 @@ pub trait EventInbox {
     async fn wake_sweeper(&self) -> Result<(), StoreError>;
 }
 
-/// How many events are kept, since when the oldest one is, and how far the consumer has
-/// got: the newest last-send time among settled events, and when one was last settled.
+/// How many events are kept, since when the oldest one is, and how far the events queue's
+/// consumer has got: the newest enqueue time among the messages it processed (the queue
+/// delivers in order), and when it last processed one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InboxState {
     pub kept: u64,
     pub oldest_kept_at_ms: Option<i64>,
-    pub settled_sent_at_ms: Option<i64>,
-    pub settled_at_ms: Option<i64>,
+    pub consumer_reached_ms: Option<i64>,
+    pub consumer_seen_at_ms: Option<i64>,
 }
 
 /// Per-client rate limiting: `Err(seconds)` means refused, retry after that long.

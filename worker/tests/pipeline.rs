@@ -16,8 +16,8 @@ use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::kpi_object::KpiService;
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::pipeline::{
-    consume_events, decide, process_event, sweep_cutoff, sweep_inbox, EventFate, Incoming, Sweep,
-    MAX_ATTEMPTS,
+    consume_events, decide, process_event, sweep_cutoff, sweep_inbox, Delivery, EventFate,
+    Incoming, Sweep, MAX_ATTEMPTS,
 };
 use valle_worker::routes::{prepare, refresh_view, Clock, Context};
 use valle_worker::store::{DeadLetterStore, EventInbox, InboxState, KpiSink};
@@ -466,19 +466,29 @@ fn events_are_acknowledged_per_event_and_queued() {
 fn drain(backend: &MemoryBackend) -> usize {
     let mut delivered = 0;
     loop {
-        let batch: Vec<QueuedEvent> = backend.queued.borrow_mut().drain(..).collect();
-        if batch.is_empty() {
+        let count = backend.queued.borrow().len();
+        if count == 0 {
             return delivered;
         }
-        delivered += batch.len();
-        let bodies: Vec<Value> = batch
-            .iter()
-            .map(|event| serde_json::to_value(event).expect("event json"))
-            .collect();
-        let now = backend.now_ms.get() as f64;
-        let outcomes = block_on(consume_events(backend, model(), &bodies, &|| now));
-        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        delivered += deliver(backend, count);
     }
+}
+
+/// Delivers the first `count` queued messages to the events consumer, as one batch.
+fn deliver(backend: &MemoryBackend, count: usize) -> usize {
+    let batch: Vec<Delivery> = backend
+        .queued
+        .borrow_mut()
+        .drain(..count)
+        .map(|(event, sent_at_ms)| Delivery {
+            body: serde_json::to_value(event).expect("event json"),
+            sent_at_ms,
+        })
+        .collect();
+    let now = backend.now_ms.get() as f64;
+    let outcomes = block_on(consume_events(backend, model(), &batch, &|| now));
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    batch.len()
 }
 
 fn events_body(ids: std::ops::Range<u32>) -> String {
@@ -516,7 +526,7 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     assert_eq!(backend.queued.borrow().len(), 9);
     assert_eq!(backend.sweeper_wakes.get(), 1);
     // The runtime dies after answering: its in-memory queue is gone.
-    let lost: Vec<QueuedEvent> = backend.queued.borrow_mut().drain(..).collect();
+    let lost: Vec<(QueuedEvent, i64)> = backend.queued.borrow_mut().drain(..).collect();
     // Within the lease the events may still be in flight: nothing is sent again.
     let sweep = block_on(sweep_inbox(backend, accepted_at + lease - 1, lease)).expect("sweep");
     assert_eq!(sweep, Sweep { resent: 0, kept: 9 });
@@ -536,7 +546,7 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     let check_stored = || {
         let decisions = backend.decisions.borrow();
         let letters = block_on(backend.list_dead_letters(None, 50, None)).expect("letters");
-        for event in &lost {
+        for (event, _) in &lost {
             let decided = usize::from(decisions.contains_key(&event.event_id));
             let dead = letters
                 .iter()
@@ -571,13 +581,7 @@ fn the_sweeper_leaves_a_busy_consumer_alone_and_finds_what_it_skipped() {
     // The consumer is behind: after 25 s it has done 10 of the 30 (a lease has passed for
     // all of them). The other 20 are still queued behind, not lost: nothing is sent again.
     backend.now_ms.set(t0 + 25_000);
-    let batch: Vec<QueuedEvent> = backend.queued.borrow_mut().drain(..10).collect();
-    let bodies: Vec<Value> = batch
-        .iter()
-        .map(|event| serde_json::to_value(event).expect("json"))
-        .collect();
-    let now = (t0 + 25_000) as f64;
-    block_on(consume_events(backend, model(), &bodies, &|| now));
+    assert_eq!(deliver(backend, 10), 10);
     let sweep = block_on(sweep_inbox(backend, t0 + 30_000, lease)).expect("sweep");
     assert_eq!(
         sweep,
@@ -616,26 +620,26 @@ fn the_sweeper_leaves_a_busy_consumer_alone_and_finds_what_it_skipped() {
 fn the_sweep_cutoff_follows_the_consumer() {
     let lease = 20_000;
     let now = 1_000_000;
-    let state = |settled_sent_at_ms: Option<i64>, settled_at_ms: Option<i64>| InboxState {
+    let state = |consumer_reached_ms: Option<i64>, consumer_seen_at_ms: Option<i64>| InboxState {
         kept: 5,
         oldest_kept_at_ms: Some(0),
-        settled_sent_at_ms,
-        settled_at_ms,
+        consumer_reached_ms,
+        consumer_seen_at_ms,
     };
     for (why, inbox, cutoff) in [
-        ("nothing ever settled", state(None, None), now - lease),
+        ("the consumer never ran", state(None, None), now - lease),
         (
-            "settling now, up to events sent 100 s ago",
+            "working, at messages sent 100 s ago",
             state(Some(now - 100_000), Some(now - 1_000)),
             now - 120_000,
         ),
         (
-            "settling now, up to events sent just now",
+            "working, at messages sent just now",
             state(Some(now - 500), Some(now - 1_000)),
             now - 500 - lease,
         ),
         (
-            "nothing settled for a lease",
+            "idle for a lease",
             state(Some(now - 100_000), Some(now - lease)),
             now - lease,
         ),
