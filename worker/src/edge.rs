@@ -928,22 +928,26 @@ impl DurableObject for InboxSweeperObject {
         Response::from_json(&true)
     }
 
-    /// Sends stale kept events again, and looks again after a lease while any are kept. A
-    /// failed sweep throws, and the platform retries the alarm with backoff.
+    /// Sends lost events again (or decides them itself if the queue stalled), and looks
+    /// again while any are kept: soon while it is deciding them itself, else after a lease.
+    /// A failed sweep throws, and the platform retries the alarm with backoff.
     async fn alarm(&self) -> Result<Response> {
         let lease = inbox_lease_ms(&self.env);
         let backend = EdgeBackend::new(self.env.clone());
-        let sweep = sweep_inbox(&backend, now_ms(), lease)
+        let model =
+            Model::embedded().map_err(|error| worker::Error::RustError(error.to_string()))?;
+        let sweep = sweep_inbox(&backend, model, now_ms(), lease)
             .await
             .map_err(|error| worker::Error::RustError(error.to_string()))?;
-        if sweep.resent > 0 {
+        if sweep.resent > 0 || sweep.decided > 0 {
             log(&format!(
-                "inbox: {} unsettled events sent again, {} kept",
-                sweep.resent, sweep.kept
+                "inbox: {} unsettled events sent again, {} decided by the sweeper (queue stalled), {} kept",
+                sweep.resent, sweep.decided, sweep.kept
             ));
         }
         if sweep.kept > 0 {
-            self.state.storage().set_alarm(lease).await?;
+            let next = if sweep.decided > 0 { 1_000 } else { lease };
+            self.state.storage().set_alarm(next).await?;
         }
         Response::ok("swept")
     }

@@ -304,12 +304,24 @@ pub async fn consume_events<B: DecisionStore + EventQueue + KpiSink + EventInbox
     deliveries: &[Delivery],
     now_ms: &dyn Fn() -> f64,
 ) -> Vec<Result<(), StoreError>> {
+    let reached = deliveries.iter().map(|delivery| delivery.sent_at_ms).max();
+    decide_events(backend, model, deliveries, reached, now_ms).await
+}
+
+/// Decides each event and settles the stored ones; `reached` is the queue position to
+/// record, if the events came from the queue.
+async fn decide_events<B: DecisionStore + EventQueue + KpiSink + EventInbox>(
+    backend: &B,
+    model: &Model,
+    deliveries: &[Delivery],
+    reached: Option<i64>,
+    now_ms: &dyn Fn() -> f64,
+) -> Vec<Result<(), StoreError>> {
     let mut outcomes = Vec::with_capacity(deliveries.len());
     let mut settled = Vec::new();
     for delivery in deliveries {
         outcomes.push(consume_event(backend, model, &delivery.body, now_ms, &mut settled).await);
     }
-    let reached = deliveries.iter().map(|delivery| delivery.sent_at_ms).max();
     settle(backend, &settled, reached, now_ms() as i64).await;
     outcomes
 }
@@ -417,6 +429,8 @@ async fn settle<B: EventInbox>(
 pub struct Sweep {
     /// Events sent to the queue again.
     pub resent: usize,
+    /// Events the sweeper decided itself because the queue made no progress.
+    pub decided: usize,
     /// Events still kept after the sweep (in flight or just re-sent).
     pub kept: u64,
 }
@@ -437,28 +451,61 @@ pub fn sweep_cutoff(state: &InboxState, now_ms: i64, lease_ms: i64) -> i64 {
     }
 }
 
-/// Sends again every kept event the consumer has lost (see [`sweep_cutoff`]). Copies are
-/// harmless because an event id is stored and counted once.
-pub async fn sweep_inbox<B: EventInbox + EventQueue>(
+/// Whether the queue has made no progress for two leases while events wait: re-sending
+/// has not helped (the consumer is down, or a local queue stalled), so the sweeper decides
+/// the events itself.
+pub fn queue_stalled(state: &InboxState, now_ms: i64, lease_ms: i64) -> bool {
+    let stalled_before = now_ms - 2 * lease_ms;
+    let waiting = state
+        .oldest_kept_at_ms
+        .is_some_and(|kept_at| kept_at <= stalled_before);
+    let progressed = state
+        .consumer_seen_at_ms
+        .is_some_and(|seen_at| seen_at > stalled_before);
+    waiting && !progressed
+}
+
+/// Sends again every kept event the consumer has lost (see [`sweep_cutoff`]), or, when the
+/// queue has stalled (see [`queue_stalled`]), decides up to [`SWEEP_BATCH`] of them itself,
+/// the same way the consumer does. Copies are harmless because an event id is stored and
+/// counted once. The inbox is the durable record; the queue is only the fast path.
+pub async fn sweep_inbox<B: DecisionStore + EventQueue + KpiSink + EventInbox>(
     backend: &B,
+    model: &Model,
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<Sweep, StoreError> {
-    let cutoff = sweep_cutoff(&backend.inbox_state().await?, now_ms, lease_ms);
-    let mut resent = 0;
-    for _ in 0..SWEEP_ROUNDS {
+    let state = backend.inbox_state().await?;
+    let cutoff = sweep_cutoff(&state, now_ms, lease_ms);
+    let mut sweep = Sweep::default();
+    if queue_stalled(&state, now_ms, lease_ms) {
         let stale = backend.take_unsettled(cutoff, now_ms, SWEEP_BATCH).await?;
-        if stale.is_empty() {
-            break;
-        }
-        backend.enqueue(&stale).await?;
-        resent += stale.len();
-        if stale.len() < SWEEP_BATCH {
-            break;
+        let deliveries: Vec<Delivery> = stale
+            .iter()
+            .filter_map(|event| {
+                Some(Delivery {
+                    body: serde_json::to_value(event).ok()?,
+                    sent_at_ms: now_ms,
+                })
+            })
+            .collect();
+        // Not from the queue: no queue position to record.
+        let clock = || now_ms as f64;
+        let outcomes = decide_events(backend, model, &deliveries, None, &clock).await;
+        sweep.decided = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    } else {
+        for _ in 0..SWEEP_ROUNDS {
+            let stale = backend.take_unsettled(cutoff, now_ms, SWEEP_BATCH).await?;
+            if stale.is_empty() {
+                break;
+            }
+            backend.enqueue(&stale).await?;
+            sweep.resent += stale.len();
+            if stale.len() < SWEEP_BATCH {
+                break;
+            }
         }
     }
-    Ok(Sweep {
-        resent,
-        kept: backend.inbox_state().await?.kept,
-    })
+    sweep.kept = backend.inbox_state().await?.kept;
+    Ok(sweep)
 }

@@ -16,8 +16,8 @@ use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::kpi_object::KpiService;
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::pipeline::{
-    consume_events, decide, process_event, sweep_cutoff, sweep_inbox, Delivery, EventFate,
-    Incoming, Sweep, MAX_ATTEMPTS,
+    consume_events, decide, process_event, queue_stalled, sweep_cutoff, sweep_inbox, Delivery,
+    EventFate, Incoming, Sweep, MAX_ATTEMPTS,
 };
 use valle_worker::routes::{prepare, refresh_view, Clock, Context};
 use valle_worker::store::{DeadLetterStore, EventInbox, InboxState, KpiSink};
@@ -528,13 +528,40 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     // The runtime dies after answering: its in-memory queue is gone.
     let lost: Vec<(QueuedEvent, i64)> = backend.queued.borrow_mut().drain(..).collect();
     // Within the lease the events may still be in flight: nothing is sent again.
-    let sweep = block_on(sweep_inbox(backend, accepted_at + lease - 1, lease)).expect("sweep");
-    assert_eq!(sweep, Sweep { resent: 0, kept: 9 });
+    let sweep = block_on(sweep_inbox(
+        backend,
+        model(),
+        accepted_at + lease - 1,
+        lease,
+    ))
+    .expect("sweep");
+    assert_eq!(
+        sweep,
+        Sweep {
+            resent: 0,
+            decided: 0,
+            kept: 9
+        }
+    );
     // After it they are, once; a second sweep at the same time finds them freshly sent.
-    let sweep = block_on(sweep_inbox(backend, accepted_at + lease, lease)).expect("sweep");
-    assert_eq!(sweep, Sweep { resent: 9, kept: 9 });
-    let sweep = block_on(sweep_inbox(backend, accepted_at + lease, lease)).expect("sweep");
-    assert_eq!(sweep, Sweep { resent: 0, kept: 9 });
+    let sweep = block_on(sweep_inbox(backend, model(), accepted_at + lease, lease)).expect("sweep");
+    assert_eq!(
+        sweep,
+        Sweep {
+            resent: 9,
+            decided: 0,
+            kept: 9
+        }
+    );
+    let sweep = block_on(sweep_inbox(backend, model(), accepted_at + lease, lease)).expect("sweep");
+    assert_eq!(
+        sweep,
+        Sweep {
+            resent: 0,
+            decided: 0,
+            kept: 9
+        }
+    );
     let state = block_on(backend.inbox_state()).expect("inbox");
     assert_eq!(
         (state.kept, state.oldest_kept_at_ms),
@@ -567,8 +594,21 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     assert_eq!(post_events(&harness, &events_body(1..10)).status, 202);
     assert_eq!(drain(backend), 27);
     check_stored();
-    let sweep = block_on(sweep_inbox(backend, accepted_at + 3 * lease, lease)).expect("sweep");
-    assert_eq!(sweep, Sweep { resent: 0, kept: 0 });
+    let sweep = block_on(sweep_inbox(
+        backend,
+        model(),
+        accepted_at + 3 * lease,
+        lease,
+    ))
+    .expect("sweep");
+    assert_eq!(
+        sweep,
+        Sweep {
+            resent: 0,
+            decided: 0,
+            kept: 0
+        }
+    );
 }
 
 #[test]
@@ -582,11 +622,12 @@ fn the_sweeper_leaves_a_busy_consumer_alone_and_finds_what_it_skipped() {
     // all of them). The other 20 are still queued behind, not lost: nothing is sent again.
     backend.now_ms.set(t0 + 25_000);
     assert_eq!(deliver(backend, 10), 10);
-    let sweep = block_on(sweep_inbox(backend, t0 + 30_000, lease)).expect("sweep");
+    let sweep = block_on(sweep_inbox(backend, model(), t0 + 30_000, lease)).expect("sweep");
     assert_eq!(
         sweep,
         Sweep {
             resent: 0,
+            decided: 0,
             kept: 20
         }
     );
@@ -597,23 +638,98 @@ fn the_sweeper_leaves_a_busy_consumer_alone_and_finds_what_it_skipped() {
     assert_eq!(post_events(&harness, &events_body(100..103)).status, 202);
     backend.now_ms.set(t0 + 61_000);
     assert_eq!(drain(backend), 3);
-    let sweep = block_on(sweep_inbox(backend, t0 + 62_000, lease)).expect("sweep");
+    let sweep = block_on(sweep_inbox(backend, model(), t0 + 62_000, lease)).expect("sweep");
     assert_eq!(
         sweep,
         Sweep {
             resent: 20,
+            decided: 0,
             kept: 20
         }
     );
-    let sweep = block_on(sweep_inbox(backend, t0 + 63_000, lease)).expect("sweep");
+    let sweep = block_on(sweep_inbox(backend, model(), t0 + 63_000, lease)).expect("sweep");
     assert_eq!(sweep.resent, 0, "sent again once, not on every sweep");
     assert_eq!(drain(backend), 20);
     assert_eq!(
-        block_on(sweep_inbox(backend, t0 + 90_000, lease)).expect("sweep"),
-        Sweep { resent: 0, kept: 0 }
+        block_on(sweep_inbox(backend, model(), t0 + 90_000, lease)).expect("sweep"),
+        Sweep {
+            resent: 0,
+            decided: 0,
+            kept: 0
+        }
     );
     let letters = block_on(backend.list_dead_letters(None, 50, None)).expect("letters");
     assert_eq!(backend.decisions.borrow().len() + letters.len(), 33);
+}
+
+#[test]
+fn the_sweeper_decides_events_itself_when_the_queue_stalls() {
+    let harness = Harness::new(RateLimit::default());
+    let backend = &harness.backend;
+    let lease = 20_000;
+    let t0 = backend.now_ms.get();
+    assert_eq!(post_events(&harness, &events_body(1..13)).status, 202);
+    // The queue holds the messages but never delivers them (a stalled consumer).
+    let sweep = block_on(sweep_inbox(backend, model(), t0 + lease, lease)).expect("sweep");
+    assert_eq!(
+        (sweep.resent, sweep.decided),
+        (12, 0),
+        "first, the fast path again"
+    );
+    let sweep = block_on(sweep_inbox(backend, model(), t0 + 2 * lease, lease)).expect("sweep");
+    assert_eq!(
+        sweep,
+        Sweep {
+            resent: 0,
+            decided: 12,
+            kept: 0
+        }
+    );
+    let letters = block_on(backend.list_dead_letters(None, 50, None)).expect("letters");
+    assert_eq!((backend.decisions.borrow().len(), letters.len()), (8, 4));
+    // The stuck messages are delivered after all: nothing changes, nothing is counted twice.
+    assert_eq!(drain(backend), 24);
+    let letters = block_on(backend.list_dead_letters(None, 50, None)).expect("letters");
+    assert_eq!((backend.decisions.borrow().len(), letters.len()), (8, 4));
+    let totals = block_on(backend.snapshot()).expect("snapshot").core.totals;
+    assert_eq!((totals.decisions, totals.errors()), (8, 4));
+}
+
+#[test]
+fn a_queue_is_stalled_only_when_nothing_moved_for_two_leases() {
+    let lease = 20_000;
+    let now = 1_000_000;
+    let state = |oldest: Option<i64>, seen_at: Option<i64>| InboxState {
+        kept: u64::from(oldest.is_some()),
+        oldest_kept_at_ms: oldest,
+        consumer_reached_ms: seen_at,
+        consumer_seen_at_ms: seen_at,
+    };
+    for (why, inbox, stalled) in [
+        ("empty inbox", state(None, None), false),
+        (
+            "young events, consumer never ran",
+            state(Some(now - 30_000), None),
+            false,
+        ),
+        (
+            "old events, consumer never ran",
+            state(Some(now - 40_000), None),
+            true,
+        ),
+        (
+            "old events, consumer ran just now",
+            state(Some(now - 90_000), Some(now - 1_000)),
+            false,
+        ),
+        (
+            "old events, consumer quiet for two leases",
+            state(Some(now - 90_000), Some(now - 40_000)),
+            true,
+        ),
+    ] {
+        assert_eq!(queue_stalled(&inbox, now, lease), stalled, "{why}");
+    }
 }
 
 #[test]
