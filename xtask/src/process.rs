@@ -216,10 +216,19 @@ mod tests {
         let port = listener.local_addr().expect("address").port();
         let server = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().expect("accept");
-            let mut request = [0u8; 256];
-            let _ = stream.read(&mut request);
+            // Reading the whole request first matters: closing a socket with unread bytes
+            // sends a reset, which can discard the answer before the client reads it.
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 256];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => request.extend_from_slice(&chunk[..read]),
+                }
+            }
             let _ =
                 stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.shutdown(std::net::Shutdown::Write);
         });
         assert_eq!(
             http_get_status(
