@@ -235,7 +235,11 @@ test('dead letters page back in time and forward again', async () => {
   assert.equal(first.length, 20);
   assert.ok(await page.getByTestId('dead-letters-previous').isDisabled());
   await page.getByTestId('dead-letters-next').click();
-  await until('the older page', async () => (await shownIds())[0] !== first[0]);
+  // While the next page loads the list is gone; wait for rows that are not the first page's.
+  await until('the older page', async () => {
+    const shown = await shownIds();
+    return shown.length > 0 && shown[0] !== first[0];
+  });
   const second = await shownIds();
   assert.ok(second.length >= 1);
   assert.ok(Math.max(...second) < Math.min(...first), `${second} older than ${first}`);
