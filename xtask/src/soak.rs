@@ -146,8 +146,9 @@ pub fn soak(minutes: u64) -> Result {
     let group = server.pid();
     let clock = Instant::now();
     // Half the first soak's rates: at 15 scores/s and 20 events/s on 2 cores the local
-    // events consumer could not keep up and workerd restarted the worker mid-request
-    // (RELIABILITY.md, "Soak"). Events settle after the answer, hence the longer wait.
+    // events consumer could not keep up and requests got wrangler's "restarted
+    // mid-request" answer (RELIABILITY.md, "Soak"). Events settle after the answer, hence
+    // the longer wait.
     let runs: [(&str, Vec<&str>); 3] = [
         (
             "score",
