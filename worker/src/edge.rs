@@ -24,7 +24,7 @@ use worker::{
 
 use crate::cors::CorsPolicy;
 use crate::http::{HttpResponse, RequestHead};
-use crate::kpi_object::{KpiCommand, KpiService, KvStore};
+use crate::kpi_object::{KpiCommand, KpiService, KvStore, Pending, OUTBOX_FLUSH_BATCH};
 use crate::pipeline::{consume_dead_letters, consume_events, sweep_inbox, Delivery};
 use crate::routes::{log, prepare, refresh_view, Clock, Context, KpiCache};
 use crate::sql::{self, SqlValue, Statement};
@@ -718,16 +718,18 @@ impl KvStore for SqlKv {
         }
     }
 
-    fn scan(&self, prefix: &str) -> Vec<(String, String)> {
-        // Keys are ASCII; every key with the prefix sorts below prefix + U+FFFF.
+    fn scan(&self, prefix: &str, limit: usize) -> Vec<(String, String)> {
+        // Keys are ASCII; every key with the prefix sorts below prefix + U+FFFF. SQLite
+        // reads a negative limit as none.
         let upper = format!("{prefix}\u{ffff}");
         let params = vec![
             SqlStorageValue::from(prefix.to_owned()),
             SqlStorageValue::from(upper),
+            SqlStorageValue::from(i64::try_from(limit).unwrap_or(-1)),
         ];
         self.sql
             .exec(
-                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
                 params,
             )
             .and_then(|cursor| cursor.to_array::<KvRow>())
@@ -807,7 +809,7 @@ impl DurableObject for KpiObject {
 
 impl KpiObject {
     fn start_flush(&self) {
-        if self.flushing.get() || KpiService::pending(&*self.kv).is_empty() {
+        if self.flushing.get() || KpiService::outbox_is_empty(&*self.kv) {
             return;
         }
         self.flushing.set(true);
@@ -827,9 +829,18 @@ impl KpiObject {
 /// something, so the caller goes on until the outbox is empty. A failure keeps the writes
 /// for the next flush.
 async fn flush(kv: &SqlKv, env: &Env) -> bool {
-    let pending: Vec<_> = KpiService::pending(kv).into_iter().take(200).collect();
+    let Pending {
+        writes: pending,
+        set_aside,
+    } = KpiService::pending(kv, OUTBOX_FLUSH_BATCH);
+    if set_aside > 0 {
+        log(&format!(
+            "kpi outbox: {set_aside} unreadable writes moved aside (prefix outbox-unreadable|)"
+        ));
+    }
     if pending.is_empty() {
-        return false;
+        // Entries moved aside leave room for readable ones behind them.
+        return set_aside > 0;
     }
     let db = match env.d1("DB") {
         Ok(db) => db,
@@ -841,7 +852,7 @@ async fn flush(kv: &SqlKv, env: &Env) -> bool {
     let now = now_ms();
     let statements: std::result::Result<Vec<_>, _> = pending
         .iter()
-        .map(|(_, write)| EdgeBackend::prepare(&db, &sql::kpi_write(write, now)))
+        .map(|pending| EdgeBackend::prepare(&db, &sql::kpi_write(&pending.write, now)))
         .collect();
     let sent = match statements {
         Ok(statements) => db.batch(statements).await.map_err(d1_error),
@@ -849,8 +860,7 @@ async fn flush(kv: &SqlKv, env: &Env) -> bool {
     };
     match sent {
         Ok(_) => {
-            let keys: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
-            KpiService::acknowledge(kv, &keys);
+            KpiService::acknowledge(kv, &pending);
             true
         }
         Err(error) => {

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
-use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, Observation, View};
+use valle_shared::kpi::{CountWindow, EventWindow, KpiConfig, KpiView, Observation, View};
 use valle_shared::ops::{RateLimit, TokenBucket};
 
-use crate::kpi_object::{D1Write, KpiService, KvStore};
+use crate::kpi_object::{D1Write, KpiService, KvStore, Pending, OUTBOX_FLUSH_BATCH};
 use crate::store::{
     DeadLetter, DeadLetterStore, DecisionStore, EventInbox, EventQueue, HealthProbe, InboxState,
     Inserted, KpiSink, KpiSnapshot, NewDeadLetter, RateLimiter, Recorded, StoreError,
@@ -32,11 +32,12 @@ impl KvStore for MemoryKv {
         self.0.borrow_mut().remove(key);
     }
 
-    fn scan(&self, prefix: &str) -> Vec<(String, String)> {
+    fn scan(&self, prefix: &str, limit: usize) -> Vec<(String, String)> {
         self.0
             .borrow()
             .range(prefix.to_owned()..)
             .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     }
@@ -56,6 +57,8 @@ pub struct MemoryBackend {
     pub decisions: RefCell<BTreeMap<String, DecisionRecord>>,
     pub dead_letters: RefCell<Vec<DeadLetter>>,
     pub count_windows: RefCell<Vec<CountWindow>>,
+    /// Event-time windows as D1 holds them, by window key.
+    pub event_windows: RefCell<BTreeMap<String, EventWindow>>,
     pub late_events: RefCell<Vec<String>>,
     /// Queue messages in order, each with its enqueue time.
     pub queued: RefCell<Vec<(QueuedEvent, i64)>>,
@@ -84,6 +87,7 @@ impl MemoryBackend {
             decisions: RefCell::default(),
             dead_letters: RefCell::default(),
             count_windows: RefCell::default(),
+            event_windows: RefCell::default(),
             late_events: RefCell::default(),
             queued: RefCell::default(),
             inbox: RefCell::default(),
@@ -100,10 +104,25 @@ impl MemoryBackend {
         }
     }
 
-    /// Applies the KPI object's outbox as the edge's flush does.
+    /// Applies the KPI object's outbox as the edge's flush does, in rounds of the same size.
     fn flush(&self) {
-        let pending = KpiService::pending(&self.kv);
-        for (_, write) in &pending {
+        loop {
+            let Pending {
+                writes: pending,
+                set_aside,
+            } = KpiService::pending(&self.kv, OUTBOX_FLUSH_BATCH);
+            if pending.is_empty() && set_aside == 0 {
+                return;
+            }
+            pending
+                .iter()
+                .for_each(|pending| self.apply(&pending.write));
+            KpiService::acknowledge(&self.kv, &pending);
+        }
+    }
+
+    fn apply(&self, write: &D1Write) {
+        {
             match write {
                 D1Write::DecisionPlace {
                     request_id,
@@ -121,11 +140,13 @@ impl MemoryBackend {
                     windows.push((**window).clone());
                 }
                 D1Write::Late(late) => self.late_events.borrow_mut().push(late.request_id.clone()),
-                D1Write::EventWindow(_) => {}
+                D1Write::EventWindow(window) => {
+                    self.event_windows
+                        .borrow_mut()
+                        .insert(window.key(), (**window).clone());
+                }
             }
         }
-        let keys: Vec<String> = pending.into_iter().map(|(key, _)| key).collect();
-        KpiService::acknowledge(&self.kv, &keys);
     }
 
     fn kpi_available(&self) -> Result<(), StoreError> {
