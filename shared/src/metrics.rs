@@ -23,6 +23,10 @@ pub struct Extra {
     pub inbox_oldest_age_s: Option<f64>,
     pub kpi_cache_hit_ratio: Option<f64>,
     pub model_sha256: String,
+    /// Linear memory of the worker's wasm instance and of the KPI object's, which wasm can
+    /// grow but never give back: a leak shows here first.
+    pub worker_memory_bytes: Option<u64>,
+    pub kpi_object_memory_bytes: Option<u64>,
 }
 
 /// Escapes a label value as the exposition format requires.
@@ -277,6 +281,22 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
         "valle_inbox_oldest_age_seconds {}",
         number(extra.inbox_oldest_age_s.unwrap_or(f64::NAN))
     );
+    family(
+        &mut out,
+        "valle_wasm_memory_bytes",
+        "gauge",
+        "Linear memory of a wasm instance (it only grows).",
+    );
+    for (instance, bytes) in [
+        ("worker", extra.worker_memory_bytes),
+        ("kpi_object", extra.kpi_object_memory_bytes),
+    ] {
+        let _ = writeln!(
+            out,
+            "valle_wasm_memory_bytes{{instance=\"{instance}\"}} {}",
+            number(bytes.map_or(f64::NAN, |n| n as f64))
+        );
+    }
     family(
         &mut out,
         "valle_event_time_watermark_seconds",

@@ -396,6 +396,8 @@ fn prometheus_text() {
             inbox_oldest_age_s: Some(0.0),
             kpi_cache_hit_ratio: None,
             model_sha256: "ab\"c".into(),
+            worker_memory_bytes: Some(1_310_720),
+            kpi_object_memory_bytes: None,
         },
     );
     for line in [
@@ -409,6 +411,8 @@ fn prometheus_text() {
         "valle_inbox_events 0",
         "valle_inbox_oldest_age_seconds 0",
         "valle_kpi_cache_hit_ratio NaN",
+        "valle_wasm_memory_bytes{instance=\"worker\"} 1310720",
+        "valle_wasm_memory_bytes{instance=\"kpi_object\"} NaN",
         "valle_performance_state{state=\"REGULAR\"} 1",
         "valle_model_info{sha256=\"ab\\\"c\"} 1",
         // These test observations carry no drift bins: no PSI, nothing significant.

@@ -262,6 +262,7 @@ impl KpiService {
             core: aggregator.core().clone(),
             recent: aggregator.view(View::FiveMinutes, None, now_ms),
             drift: aggregator.drift(None, now_ms),
+            memory_bytes: crate::store::wasm_memory_bytes(),
         }
     }
 

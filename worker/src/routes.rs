@@ -852,6 +852,7 @@ impl<B: Backend> Request<'_, B> {
             self.now(),
             hit_rate,
             &Model::embedded()?.version().sha256,
+            snapshot.memory_bytes,
         );
         let text = render(
             &snapshot.core,

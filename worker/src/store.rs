@@ -92,6 +92,9 @@ pub struct KpiSnapshot {
     /// Drift of all branches; absent only if the embedded drift bins are broken.
     #[serde(default)]
     pub drift: Option<DriftReport>,
+    /// The object's wasm linear memory (none on the host).
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
 }
 
 /// The KPI aggregator (a Durable Object at the edge).
@@ -191,6 +194,7 @@ pub fn metrics_extra(
     now_ms: i64,
     cache_hit_ratio: Option<f64>,
     model_sha256: &str,
+    kpi_object_memory_bytes: Option<u64>,
 ) -> Extra {
     Extra {
         dead_letters_open,
@@ -202,5 +206,19 @@ pub fn metrics_extra(
         }),
         kpi_cache_hit_ratio: cache_hit_ratio,
         model_sha256: model_sha256.to_owned(),
+        worker_memory_bytes: wasm_memory_bytes(),
+        kpi_object_memory_bytes,
+    }
+}
+
+/// This wasm instance's linear memory; none on the host.
+pub fn wasm_memory_bytes() -> Option<u64> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        Some(core::arch::wasm32::memory_size(0) as u64 * 65_536)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        None
     }
 }

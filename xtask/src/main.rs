@@ -319,7 +319,7 @@ fn train() -> Result {
 /// sets its own with `wrangler secret put VALLE_OFFICER_TOKEN`.
 const DEV_OFFICER_TOKEN: &str = "valle-dev-officer-token";
 /// The token `cargo xtask test` starts its server with.
-const TEST_OFFICER_TOKEN: &str = "valle-test-officer-token";
+pub(crate) const TEST_OFFICER_TOKEN: &str = "valle-test-officer-token";
 
 /// Writes `.dev.vars` (read by `wrangler dev`, ignored by git) with the development token,
 /// unless the developer already has one.

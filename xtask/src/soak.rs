@@ -1,9 +1,11 @@
 //! `cargo xtask soak`: the long versions of the reliability tests. 100,000 fuzz cases per
 //! property, then minutes of mixed load (scores, event batches, KPI reads) on a fresh
 //! `wrangler dev` with its memory sampled every 5 s; every accepted record must be stored
-//! exactly once, no request may fail beyond the injected invalid ones, memory must stay flat
-//! and p99 steady. Figures go to `target/soak.json`; BENCHMARKS.md and RELIABILITY.md quote
-//! them.
+//! exactly once, no request may fail beyond the injected invalid ones, the memory Valle holds
+//! (its wasm linear memories and its V8 heap after a collection) must stay flat and p99
+//! steady. The runtime processes' resident memory is recorded beside it, with wrangler's
+//! proxy runtime, which runs none of Valle's code, as the control. Figures go to
+//! `target/soak.json`; BENCHMARKS.md and RELIABILITY.md quote them.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
@@ -14,19 +16,94 @@ use serde_json::{json, Value};
 
 use crate::{done, loadgen, project_command, root, run, start_bench_server, step, Result};
 
-/// Memory of the server's processes at one moment, in MiB.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// How far the memory Valle holds may grow from the second minute to the end, in percent.
+const MAX_GROWTH_PCT: f64 = 25.0;
+/// How far the last minute's p99 may rise above the median minute's.
+const MAX_P99_DRIFT: f64 = 3.0;
+
+/// Resident memory of the server's processes at one moment, in MiB: the runtime that runs
+/// Valle (the workerd with an inspector), wrangler's proxy runtime, and everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sample {
     pub at_s: f64,
-    pub workerd_mib: f64,
+    pub runtime_mib: f64,
+    pub proxy_mib: f64,
     pub all_mib: f64,
+    /// The runtime's process id.
+    pub runtime_pid: Option<u32>,
 }
 
-/// Resident memory of every process in process group `group`, and of the workerd ones.
-fn sample_group(group: u32) -> (f64, f64) {
-    let (mut workerd, mut all) = (0.0, 0.0);
+impl Sample {
+    pub fn workerd_mib(&self) -> f64 {
+        self.runtime_mib + self.proxy_mib
+    }
+}
+
+/// The memory Valle itself holds, read by `xtask/soak-memory.cjs`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ValleMemory {
+    pub wasm_worker_bytes: Option<f64>,
+    pub wasm_kpi_object_bytes: Option<f64>,
+    /// Valle's V8 heap after a forced collection.
+    pub v8_used_bytes: Option<f64>,
+}
+
+impl ValleMemory {
+    fn parse(line: &str) -> Option<ValleMemory> {
+        let value: Value = serde_json::from_str(line).ok()?;
+        Some(ValleMemory {
+            wasm_worker_bytes: value["wasm_worker_bytes"].as_f64(),
+            wasm_kpi_object_bytes: value["wasm_kpi_object_bytes"].as_f64(),
+            v8_used_bytes: value["v8_used_bytes"].as_f64(),
+        })
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "wasm_worker_bytes": self.wasm_worker_bytes,
+            "wasm_kpi_object_bytes": self.wasm_kpi_object_bytes,
+            "v8_used_bytes": self.v8_used_bytes,
+        })
+    }
+}
+
+/// Reads Valle's memory from the running server; a probe that does not answer in 90 s
+/// counts as unread.
+fn probe_valle_memory(base_url: &str, runtime_pid: Option<u32>) -> Result<ValleMemory> {
+    let pid = runtime_pid.ok_or("no workerd runtime with an inspector in the server's group")?;
+    let mut child = project_command("node")
+        .arg("xtask/soak-memory.cjs")
+        .args([base_url, crate::TEST_OFFICER_TOKEN, &pid.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| format!("cannot run xtask/soak-memory.cjs: {error}"))?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("xtask/soak-memory.cjs did not answer in 90 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|error| format!("xtask/soak-memory.cjs: {error}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    ValleMemory::parse(text.trim()).ok_or_else(|| format!("xtask/soak-memory.cjs said {text:?}"))
+}
+
+/// Growth from `early` to `late` in percent; none unless both were read.
+pub fn growth_pct(early: Option<f64>, late: Option<f64>) -> Option<f64> {
+    let (early, late) = (early?, late?);
+    (early > 0.0).then(|| (late - early) / early * 100.0)
+}
+
+/// Resident memory of the processes in process group `group`.
+fn sample_group(group: u32) -> Sample {
+    let mut sample = Sample::default();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return (0.0, 0.0);
+        return sample;
     };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -51,30 +128,49 @@ fn sample_group(group: u32) -> (f64, f64) {
                 })
             })
             .unwrap_or(0.0);
-        all += rss_kib / 1024.0;
+        let mib = rss_kib / 1024.0;
+        sample.all_mib += mib;
         if name.contains("workerd") {
-            workerd += rss_kib / 1024.0;
+            let command_line = std::fs::read(path.join("cmdline")).unwrap_or_default();
+            // wrangler starts the runtime that runs the worker with an inspector, and its
+            // own proxy runtime without one.
+            if String::from_utf8_lossy(&command_line).contains("--inspector-addr") {
+                sample.runtime_mib += mib;
+                sample.runtime_pid = entry.file_name().to_str().and_then(|n| n.parse().ok());
+            } else {
+                sample.proxy_mib += mib;
+            }
         }
     }
-    (workerd, all)
+    sample
 }
 
-/// The median of the samples taken in `[from_s, to_s)`.
-fn median_between(samples: &[Sample], from_s: f64, to_s: f64) -> Option<f64> {
+/// The median of `value` over the samples taken in `[from_s, to_s)`.
+fn median_between(
+    samples: &[Sample],
+    value: fn(&Sample) -> f64,
+    from_s: f64,
+    to_s: f64,
+) -> Option<f64> {
     let mut values: Vec<f64> = samples
         .iter()
         .filter(|s| s.at_s >= from_s && s.at_s < to_s)
-        .map(|s| s.workerd_mib)
+        .map(value)
         .collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
 }
 
-/// Memory growth of workerd from the second minute (after warm-up) to the last, in percent.
-pub fn memory_growth_pct(samples: &[Sample], seconds: f64) -> Option<f64> {
-    let early = median_between(samples, 60.0, 120.0)?;
-    let late = median_between(samples, seconds - 60.0, seconds + 1.0)?;
-    (early > 0.0).then(|| (late - early) / early * 100.0)
+/// Growth of `value` from the second minute (after warm-up) to the last, in percent.
+pub fn memory_growth_pct(
+    samples: &[Sample],
+    value: fn(&Sample) -> f64,
+    seconds: f64,
+) -> Option<f64> {
+    growth_pct(
+        median_between(samples, value, 60.0, 120.0),
+        median_between(samples, value, seconds - 60.0, seconds + 1.0),
+    )
 }
 
 /// Requests the server failed: transport errors, runtime failures and 5xx-class codes. The
@@ -190,16 +286,20 @@ pub fn soak(minutes: u64) -> Result {
         ),
         ("kpis", vec!["--target", "kpis", "--rate", "1"]),
     ];
-    let (samples, reports) = std::thread::scope(|scope| -> Result<_> {
+    let (samples, early_probe, reports) = std::thread::scope(|scope| -> Result<_> {
         let sampler = scope.spawn(|| {
             let mut samples = Vec::new();
+            let mut early_probe = None;
             while !stop.load(Ordering::Relaxed) {
-                let (workerd_mib, all_mib) = sample_group(group);
-                samples.push(Sample {
+                let sample = Sample {
                     at_s: clock.elapsed().as_secs_f64(),
-                    workerd_mib,
-                    all_mib,
-                });
+                    ..sample_group(group)
+                };
+                samples.push(sample);
+                // Valle's own memory at the end of the second minute, the baseline.
+                if early_probe.is_none() && sample.at_s >= 120.0 {
+                    early_probe = Some(probe_valle_memory(&base_url, sample.runtime_pid));
+                }
                 for _ in 0..50 {
                     if stop.load(Ordering::Relaxed) {
                         break;
@@ -207,7 +307,7 @@ pub fn soak(minutes: u64) -> Result {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
-            samples
+            (samples, early_probe)
         });
         let children: Vec<(&str, Result<Child>)> = runs
             .iter()
@@ -234,14 +334,20 @@ pub fn soak(minutes: u64) -> Result {
             reports.insert(name.to_owned(), report);
         }
         stop.store(true, Ordering::Relaxed);
-        let samples = sampler.join().map_err(|_| "the memory sampler panicked")?;
-        Ok((samples, reports))
+        let (samples, early_probe) = sampler.join().map_err(|_| "the memory sampler panicked")?;
+        Ok((samples, early_probe, reports))
     })?;
     let seconds = clock.elapsed().as_secs_f64();
     done("mixed load", started);
+    let late_probe = probe_valle_memory(
+        &base_url,
+        samples.iter().rev().find_map(|sample| sample.runtime_pid),
+    );
     server.stop()?;
 
-    let growth = memory_growth_pct(&samples, seconds);
+    let runtime_growth = memory_growth_pct(&samples, |s| s.runtime_mib, seconds);
+    let proxy_growth = memory_growth_pct(&samples, |s| s.proxy_mib, seconds);
+    let growth = memory_growth_pct(&samples, Sample::workerd_mib, seconds);
     let mut failures = Vec::new();
     let mut runs_json = BTreeMap::new();
     for (name, report) in &reports {
@@ -256,6 +362,11 @@ pub fn soak(minutes: u64) -> Result {
                     .is_some_and(Vec::is_empty)
         });
         let drift = p99_drift(report);
+        if drift.is_some_and(|d| d > MAX_P99_DRIFT) {
+            failures.push(format!(
+                "{name}: last-minute p99 is {drift:?} × the median minute's"
+            ));
+        }
         eprintln!(
             "    {name}: {} requests, {} records, {} accepted, p50 {:.1} ms, p99 {:.1} ms, {:.1} req/s, server failures {failed}, runtime retries {}, verified {verified:?}, last-minute p99 / median {drift:?}",
             report["sent"], report["records"], report["accepted_records"],
@@ -275,14 +386,46 @@ pub fn soak(minutes: u64) -> Result {
             json!({ "report": report, "server_failures": failed, "p99_last_over_median": drift }),
         );
     }
-    let first = samples.first().map(|s| s.workerd_mib);
-    let peak = samples.iter().map(|s| s.workerd_mib).fold(0.0, f64::max);
+    let first = samples.first().map(Sample::workerd_mib);
+    let peak = samples.iter().map(Sample::workerd_mib).fold(0.0, f64::max);
     eprintln!(
-        "    workerd memory: first sample {first:?} MiB, peak {peak:.1} MiB, second minute → last minute growth {growth:?} %; {} samples",
+        "    workerd resident memory (recorded, not judged): first sample {first:?} MiB, peak {peak:.1} MiB, second minute → last minute {growth:?} % (Valle's runtime {runtime_growth:?} %, wrangler's proxy runtime without Valle's code {proxy_growth:?} %); {} samples",
         samples.len()
     );
-    if growth.is_some_and(|g| g > 25.0) {
-        failures.push(format!("workerd memory grew {growth:?} %"));
+    let mut valle_memory = Vec::new();
+    match (&early_probe, &late_probe) {
+        (Some(Ok(early)), Ok(late)) => {
+            for (what, early, late) in [
+                (
+                    "worker wasm memory",
+                    early.wasm_worker_bytes,
+                    late.wasm_worker_bytes,
+                ),
+                (
+                    "KPI object wasm memory",
+                    early.wasm_kpi_object_bytes,
+                    late.wasm_kpi_object_bytes,
+                ),
+                (
+                    "V8 heap after a collection",
+                    early.v8_used_bytes,
+                    late.v8_used_bytes,
+                ),
+            ] {
+                let growth = growth_pct(early, late);
+                eprintln!("    Valle's {what}: {early:?} → {late:?} bytes, {growth:?} %");
+                match growth {
+                    Some(g) if g <= MAX_GROWTH_PCT => {}
+                    _ => failures.push(format!(
+                        "Valle's {what} grew {growth:?} % ({early:?} → {late:?} bytes)"
+                    )),
+                }
+                valle_memory.push(json!({ "what": what, "early_bytes": early, "late_bytes": late, "growth_pct": growth }));
+            }
+        }
+        (early, late) => failures.push(format!(
+            "Valle's memory was not read: second minute {early:?}, end {late:?}"
+        )),
     }
     let summary = json!({
         "minutes": minutes,
@@ -290,9 +433,17 @@ pub fn soak(minutes: u64) -> Result {
         "fuzz_seconds": fuzz_seconds,
         "fuzz_cases_per_property": 100_000,
         "memory": {
-            "samples": samples.iter().map(|s| json!([s.at_s, s.workerd_mib, s.all_mib])).collect::<Vec<_>>(),
+            "samples_columns": ["at_s", "runtime_mib", "proxy_mib", "all_mib"],
+            "samples": samples.iter().map(|s| json!([s.at_s, s.runtime_mib, s.proxy_mib, s.all_mib])).collect::<Vec<_>>(),
             "workerd_growth_pct": growth,
+            "runtime_growth_pct": runtime_growth,
+            "proxy_growth_pct": proxy_growth,
             "workerd_peak_mib": peak,
+            "valle": valle_memory,
+            "valle_probes": [
+                early_probe.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.to_json()),
+                late_probe.as_ref().ok().map(|p| p.to_json()),
+            ],
         },
         "runs": runs_json,
         "failures": failures,
@@ -315,11 +466,13 @@ pub fn soak(minutes: u64) -> Result {
 mod tests {
     use super::*;
 
-    fn sample(at_s: f64, workerd_mib: f64) -> Sample {
+    fn sample(at_s: f64, runtime_mib: f64) -> Sample {
         Sample {
             at_s,
-            workerd_mib,
-            all_mib: workerd_mib + 100.0,
+            runtime_mib,
+            proxy_mib: 50.0,
+            all_mib: runtime_mib + 150.0,
+            runtime_pid: Some(7),
         }
     }
 
@@ -327,14 +480,39 @@ mod tests {
     fn memory_growth_compares_the_second_minute_with_the_last() {
         let mut samples: Vec<Sample> = (0..120).map(|i| sample(i as f64 * 5.0, 100.0)).collect();
         // A warm-up spike in the first minute does not count.
-        samples[2].workerd_mib = 400.0;
-        assert_eq!(memory_growth_pct(&samples, 600.0), Some(0.0));
+        samples[2].runtime_mib = 400.0;
+        let runtime = |s: &Sample| s.runtime_mib;
+        assert_eq!(memory_growth_pct(&samples, runtime, 600.0), Some(0.0));
         for s in samples.iter_mut().filter(|s| s.at_s >= 540.0) {
-            s.workerd_mib = 130.0;
+            s.runtime_mib = 130.0;
         }
-        let growth = memory_growth_pct(&samples, 600.0).expect("growth");
+        let growth = memory_growth_pct(&samples, runtime, 600.0).expect("growth");
         assert!((growth - 30.0).abs() < 1e-9, "{growth}");
-        assert_eq!(memory_growth_pct(&samples[..5], 600.0), None);
+        let proxy = memory_growth_pct(&samples, |s| s.proxy_mib, 600.0);
+        assert_eq!(proxy, Some(0.0));
+        let workerd = memory_growth_pct(&samples, Sample::workerd_mib, 600.0).expect("growth");
+        assert!((workerd - 20.0).abs() < 1e-9, "{workerd}");
+        assert_eq!(memory_growth_pct(&samples[..5], runtime, 600.0), None);
+    }
+
+    #[test]
+    fn growth_needs_both_readings() {
+        assert_eq!(growth_pct(Some(2.0), Some(3.0)), Some(50.0));
+        assert_eq!(growth_pct(None, Some(3.0)), None);
+        assert_eq!(growth_pct(Some(2.0), None), None);
+        assert_eq!(growth_pct(Some(0.0), Some(3.0)), None);
+    }
+
+    #[test]
+    fn the_memory_probe_line_is_read_field_by_field() {
+        let probe = ValleMemory::parse(
+            r#"{"wasm_worker_bytes":1966080,"wasm_kpi_object_bytes":1900544,"v8_used_bytes":null}"#,
+        )
+        .expect("parsed");
+        assert_eq!(probe.wasm_worker_bytes, Some(1_966_080.0));
+        assert_eq!(probe.wasm_kpi_object_bytes, Some(1_900_544.0));
+        assert_eq!(probe.v8_used_bytes, None);
+        assert_eq!(ValleMemory::parse("soak-memory: refused"), None);
     }
 
     #[test]
@@ -365,7 +543,6 @@ mod tests {
             .split_whitespace()
             .collect();
         let group: u32 = fields[2].parse().expect("pgrp");
-        let (_, all) = sample_group(group);
-        assert!(all > 0.0);
+        assert!(sample_group(group).all_mib > 0.0);
     }
 }
