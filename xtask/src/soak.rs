@@ -67,13 +67,18 @@ impl ValleMemory {
     }
 }
 
-/// Reads Valle's memory from the running server; a probe that does not answer in 90 s
-/// counts as unread.
-fn probe_valle_memory(base_url: &str, runtime_pid: Option<u32>) -> Result<ValleMemory> {
+/// Reads Valle's memory from the running server, the V8 heap only if `collect` (a forced
+/// collection pauses the isolate); a probe that does not answer in 90 s counts as unread.
+fn probe_valle_memory(
+    base_url: &str,
+    runtime_pid: Option<u32>,
+    collect: bool,
+) -> Result<ValleMemory> {
     let pid = runtime_pid.ok_or("no workerd runtime with an inspector in the server's group")?;
     let mut child = project_command("node")
         .arg("xtask/soak-memory.cjs")
         .args([base_url, crate::TEST_OFFICER_TOKEN, &pid.to_string()])
+        .args((!collect).then_some("--no-gc"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -237,6 +242,7 @@ pub fn soak(minutes: u64) -> Result {
     ]))?;
     let (server, base_url) = start_bench_server("soak")?;
     let duration = format!("{minutes}m");
+    let load_seconds = minutes as f64 * 60.0;
     let started = step(&format!("mixed load for {duration} on {base_url}"));
     let stop = AtomicBool::new(false);
     let group = server.pid();
@@ -286,19 +292,29 @@ pub fn soak(minutes: u64) -> Result {
         ),
         ("kpis", vec!["--target", "kpis", "--rate", "1"]),
     ];
-    let (samples, early_probe, reports) = std::thread::scope(|scope| -> Result<_> {
+    let (samples, probes, reports) = std::thread::scope(|scope| -> Result<_> {
         let sampler = scope.spawn(|| {
             let mut samples = Vec::new();
-            let mut early_probe = None;
+            let mut probes: Vec<(f64, Result<ValleMemory>)> = Vec::new();
+            let mut end_probe = None;
             while !stop.load(Ordering::Relaxed) {
                 let sample = Sample {
                     at_s: clock.elapsed().as_secs_f64(),
                     ..sample_group(group)
                 };
                 samples.push(sample);
-                // Valle's own memory at the end of the second minute, the baseline.
-                if early_probe.is_none() && sample.at_s >= 120.0 {
-                    early_probe = Some(probe_valle_memory(&base_url, sample.runtime_pid));
+                // Valle's own memory every minute from the end of the second (the baseline),
+                // and just before the load ends, before the verification's large reads;
+                // those two also collect V8's garbage.
+                if sample.at_s >= load_seconds - 15.0 {
+                    if end_probe.is_none() {
+                        let probe = probe_valle_memory(&base_url, sample.runtime_pid, true);
+                        end_probe = Some((sample.at_s, probe));
+                    }
+                } else if sample.at_s >= 120.0 + 60.0 * probes.len() as f64 {
+                    let probe =
+                        probe_valle_memory(&base_url, sample.runtime_pid, probes.is_empty());
+                    probes.push((sample.at_s, probe));
                 }
                 for _ in 0..50 {
                     if stop.load(Ordering::Relaxed) {
@@ -307,7 +323,8 @@ pub fn soak(minutes: u64) -> Result {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
-            (samples, early_probe)
+            probes.extend(end_probe);
+            (samples, probes)
         });
         let children: Vec<(&str, Result<Child>)> = runs
             .iter()
@@ -334,15 +351,21 @@ pub fn soak(minutes: u64) -> Result {
             reports.insert(name.to_owned(), report);
         }
         stop.store(true, Ordering::Relaxed);
-        let (samples, early_probe) = sampler.join().map_err(|_| "the memory sampler panicked")?;
-        Ok((samples, early_probe, reports))
+        let (samples, probes) = sampler.join().map_err(|_| "the memory sampler panicked")?;
+        Ok((samples, probes, reports))
     })?;
     let seconds = clock.elapsed().as_secs_f64();
     done("mixed load", started);
-    let late_probe = probe_valle_memory(
+    let after_probe = probe_valle_memory(
         &base_url,
         samples.iter().rev().find_map(|sample| sample.runtime_pid),
+        true,
     );
+    let early_probe = probes.first().map(|(_, probe)| probe);
+    let late_probe = match probes.last() {
+        Some((at_s, probe)) if probes.len() > 1 && *at_s >= load_seconds - 15.0 => probe.clone(),
+        _ => Err("no probe at the end of the load".to_owned()),
+    };
     server.stop()?;
 
     let runtime_growth = memory_growth_pct(&samples, |s| s.runtime_mib, seconds);
@@ -392,8 +415,12 @@ pub fn soak(minutes: u64) -> Result {
         "    workerd resident memory (recorded, not judged): first sample {first:?} MiB, peak {peak:.1} MiB, second minute → last minute {growth:?} % (Valle's runtime {runtime_growth:?} %, wrangler's proxy runtime without Valle's code {proxy_growth:?} %); {} samples",
         samples.len()
     );
+    for (at_s, probe) in &probes {
+        eprintln!("    Valle's memory at {at_s:.0} s: {probe:?}");
+    }
+    eprintln!("    Valle's memory after the verification: {after_probe:?}");
     let mut valle_memory = Vec::new();
-    match (&early_probe, &late_probe) {
+    match (early_probe, &late_probe) {
         (Some(Ok(early)), Ok(late)) => {
             for (what, early, late) in [
                 (
@@ -440,10 +467,11 @@ pub fn soak(minutes: u64) -> Result {
             "proxy_growth_pct": proxy_growth,
             "workerd_peak_mib": peak,
             "valle": valle_memory,
-            "valle_probes": [
-                early_probe.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.to_json()),
-                late_probe.as_ref().ok().map(|p| p.to_json()),
-            ],
+            "valle_probes": probes
+                .iter()
+                .map(|(at_s, probe)| json!({ "at_s": at_s, "memory": probe.as_ref().ok().map(|p| p.to_json()), "error": probe.as_ref().err() }))
+                .chain([json!({ "at_s": seconds, "after_verification": true, "memory": after_probe.as_ref().ok().map(|p| p.to_json()), "error": after_probe.as_ref().err() })])
+                .collect::<Vec<_>>(),
         },
         "runs": runs_json,
         "failures": failures,
