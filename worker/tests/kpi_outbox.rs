@@ -72,6 +72,15 @@ fn queued_windows(pending: &Pending) -> BTreeMap<String, EventWindow> {
         .collect()
 }
 
+/// How many of the writes are of one kind.
+fn count_of(pending: &Pending, kind: fn(&D1Write) -> bool) -> usize {
+    pending
+        .writes
+        .iter()
+        .filter(|pending| kind(&pending.write))
+        .count()
+}
+
 #[test]
 fn every_queued_write_reads_back_including_windows_with_latencies() {
     let kv = MemoryKv::default();
@@ -82,15 +91,10 @@ fn every_queued_write_reads_back_including_windows_with_latencies() {
     let pending = KpiService::pending(&kv, usize::MAX);
     assert_eq!(pending.set_aside, 0);
     assert_eq!(pending.writes.len(), queued);
-    let kinds = |kind: fn(&D1Write) -> bool| {
-        pending
-            .writes
-            .iter()
-            .filter(|pending| kind(&pending.write))
-            .count()
-    };
-    assert_eq!(kinds(|w| matches!(w, D1Write::DecisionPlace { .. })), 203);
-    assert_eq!(kinds(|w| matches!(w, D1Write::CountWindow(_))), 10);
+    let places = count_of(&pending, |w| matches!(w, D1Write::DecisionPlace { .. }));
+    assert_eq!(places, 203);
+    let count_windows = count_of(&pending, |w| matches!(w, D1Write::CountWindow(_)));
+    assert_eq!(count_windows, 10);
     let windows = queued_windows(&pending);
     // Minutes 0, 1 and 2 closed, for all branches, "norte" and "sur".
     assert_eq!(windows.len(), 9);
@@ -107,11 +111,7 @@ fn the_outbox_keeps_one_copy_of_each_window_the_newest() {
     record_decisions(&mut service, &kv, 0..500);
     record_late_decisions(&mut service, &kv, 1_000..1_050);
     let pending = KpiService::pending(&kv, usize::MAX);
-    let event_window_writes = pending
-        .writes
-        .iter()
-        .filter(|pending| matches!(pending.write, D1Write::EventWindow(_)))
-        .count();
+    let event_window_writes = count_of(&pending, |w| matches!(w, D1Write::EventWindow(_)));
     let windows = queued_windows(&pending);
     assert_eq!(event_window_writes, windows.len());
     assert_eq!(windows, closed_windows(&kv));
