@@ -33,10 +33,10 @@ const FAILED_PREFIX: &str = "failed|";
 /// (`outbox|ew|...`), which each newer copy of the window replaces.
 const OUTBOX_PREFIX: &str = "outbox|";
 const OUTBOX_SEQ_KEY: &str = "outbox-seq";
-/// Outbox entries that could not be read back, moved aside so they neither block nor slow
-/// the flush, and kept for an operator.
 /// How many outbox writes go to D1 in one batch.
 pub const OUTBOX_FLUSH_BATCH: usize = 200;
+/// Outbox entries that could not be read back, moved aside so they neither block nor slow
+/// the flush, and kept for an operator.
 const UNREADABLE_PREFIX: &str = "outbox-unreadable|";
 
 /// A write D1 still has to receive.
