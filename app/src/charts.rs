@@ -179,7 +179,11 @@ pub fn LatencyChart(series: Vec<SeriesPoint>, lang: Lang) -> impl IntoView {
             .flat_map(|(_, values)| values.iter().flatten())
             .fold(0.0, |a: f64, &b| a.max(b)),
     );
-    let title = ui(lang, "Latencia por ventana", "Latency per window");
+    let title = ui(
+        lang,
+        "Latencia en línea por ventana",
+        "Online latency per window",
+    );
     view! {
         <figure class="chart" data-testid="chart-latency">
             <figcaption>{title}</figcaption>

@@ -84,20 +84,20 @@ pub fn kpi_cards(response: &KpiResponse, lang: Lang) -> Vec<Card> {
         ),
         card(
             "kpi-p50",
-            "Latencia p50",
-            "Latency p50",
+            "Latencia p50 en línea",
+            "Online latency p50",
             format_ms(summary.latency_ms.p50),
         ),
         card(
             "kpi-p95",
-            "Latencia p95",
-            "Latency p95",
+            "Latencia p95 en línea",
+            "Online latency p95",
             format_ms(summary.latency_ms.p95),
         ),
         card(
             "kpi-p99",
-            "Latencia p99",
-            "Latency p99",
+            "Latencia p99 en línea",
+            "Online latency p99",
             format_ms(summary.latency_ms.p99),
         ),
         card(
@@ -433,6 +433,7 @@ mod tests {
             p95: Some(20.0),
             p99: Some(31.25),
             max: Some(40.0),
+            ..Percentiles::default()
         };
         response.view.summary.success_rate = Some(0.95);
         let cards = kpi_cards(&response, Lang::En);

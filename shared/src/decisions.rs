@@ -60,6 +60,7 @@ impl DecisionRecord {
         Observation {
             request_id: self.request_id.clone(),
             branch: self.branch.clone(),
+            channel: self.channel,
             received_at_ms: self.received_at_ms,
             event_time_ms: self.event_time_ms,
             latency_ms: self.latency_ms(),

@@ -22,7 +22,7 @@ pub const MAX_EVENT_APPLICATION_BYTES: usize = crate::validation::MAX_BODY_BYTES
 pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60_000;
 
 /// Where a decision came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Channel {
     Online,
@@ -31,6 +31,8 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Online, Channel::OfflineSync, Channel::Batch];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Online => "online",

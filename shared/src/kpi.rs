@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::drift::{Binning, DriftCounts, DriftReport, DriftSummary, HourDrift};
+use crate::events::Channel;
 use crate::i18n::Message;
 use crate::model::{Band, Decision};
 use crate::sketch::Sketch;
@@ -72,11 +73,19 @@ pub enum Outcome {
     },
 }
 
+fn online() -> Channel {
+    Channel::Online
+}
+
 /// One request as the aggregator sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     pub request_id: String,
     pub branch: String,
+    /// Where the request came from; latency is kept per channel, so a batch's running time
+    /// never reads as a slow online answer.
+    #[serde(default = "online")]
+    pub channel: Channel,
     pub received_at_ms: i64,
     pub event_time_ms: i64,
     pub latency_ms: f64,
@@ -112,7 +121,10 @@ pub struct Stats {
     pub sum_probability: f64,
     pub sum_confidence: f64,
     pub mismatches: u64,
-    pub latency_ms: Sketch,
+    /// Latency per channel: an online answer, a batch's running time and an event's
+    /// processing in the queue consumer are different things.
+    #[serde(default)]
+    pub latency_by_channel: BTreeMap<Channel, Sketch>,
     pub first_received_ms: Option<i64>,
     pub last_received_ms: Option<i64>,
 }
@@ -120,7 +132,10 @@ pub struct Stats {
 impl Stats {
     pub fn add(&mut self, observation: &Observation) {
         self.count += 1;
-        self.latency_ms.add(observation.latency_ms);
+        self.latency_by_channel
+            .entry(observation.channel)
+            .or_default()
+            .add(observation.latency_ms);
         let received = observation.received_at_ms;
         self.first_received_ms = Some(self.first_received_ms.map_or(received, |t| t.min(received)));
         self.last_received_ms = Some(self.last_received_ms.map_or(received, |t| t.max(received)));
@@ -168,7 +183,12 @@ impl Stats {
         self.sum_probability += other.sum_probability;
         self.sum_confidence += other.sum_confidence;
         self.mismatches += other.mismatches;
-        self.latency_ms.merge(&other.latency_ms);
+        for (channel, sketch) in &other.latency_by_channel {
+            self.latency_by_channel
+                .entry(*channel)
+                .or_default()
+                .merge(sketch);
+        }
         self.first_received_ms = match (self.first_received_ms, other.first_received_ms) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -183,6 +203,14 @@ impl Stats {
         self.errors_by_code.values().sum()
     }
 
+    /// The latency sketch of one channel (empty if it saw nothing).
+    pub fn latency(&self, channel: Channel) -> Sketch {
+        self.latency_by_channel
+            .get(&channel)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn summary(&self) -> Summary {
         let decisions = self.decisions as f64;
         let mean = |sum: f64| (self.decisions > 0).then(|| sum / decisions);
@@ -193,13 +221,13 @@ impl Stats {
             errors_by_code: self.errors_by_code.clone(),
             success_rate: (self.count > 0).then(|| decisions / self.count as f64),
             error_rate: (self.count > 0).then(|| self.errors() as f64 / self.count as f64),
-            latency_ms: Percentiles {
-                p50: self.latency_ms.quantile(0.50),
-                p95: self.latency_ms.quantile(0.95),
-                p99: self.latency_ms.quantile(0.99),
-                max: self.latency_ms.max(),
-            },
-            latency_sum_ms: self.latency_ms.sum(),
+            latency_ms: Percentiles::of(&self.latency(Channel::Online)),
+            latency_sum_ms: self.latency(Channel::Online).sum(),
+            latency_by_channel: self
+                .latency_by_channel
+                .iter()
+                .map(|(channel, sketch)| (*channel, Percentiles::of(sketch)))
+                .collect(),
             bands: self.bands,
             outcomes: self.outcomes,
             default_risk_ratio: (self.bands.bajo > 0)
@@ -217,6 +245,24 @@ pub struct Percentiles {
     pub p95: Option<f64>,
     pub p99: Option<f64>,
     pub max: Option<f64>,
+    /// How many latencies, and their sum, for rates and means.
+    #[serde(default)]
+    pub count: u64,
+    #[serde(default)]
+    pub sum_ms: f64,
+}
+
+impl Percentiles {
+    pub fn of(sketch: &Sketch) -> Percentiles {
+        Percentiles {
+            p50: sketch.quantile(0.50),
+            p95: sketch.quantile(0.95),
+            p99: sketch.quantile(0.99),
+            max: sketch.max(),
+            count: sketch.count(),
+            sum_ms: sketch.sum(),
+        }
+    }
 }
 
 /// The aggregates as the API shows them; rates and means are absent when undefined.
@@ -228,8 +274,13 @@ pub struct Summary {
     pub errors_by_code: BTreeMap<String, u64>,
     pub success_rate: Option<f64>,
     pub error_rate: Option<f64>,
+    /// Latency of online answers (`POST /api/v1/score`), which the performance state judges.
     pub latency_ms: Percentiles,
     pub latency_sum_ms: f64,
+    /// Latency of every channel: online answers, a batch's running time per item, an
+    /// event's processing in the queue consumer.
+    #[serde(default)]
+    pub latency_by_channel: BTreeMap<Channel, Percentiles>,
     pub bands: BandCounts,
     pub outcomes: DecisionCounts,
     /// Predicted high-risk (`alto`) over predicted low-risk (`bajo`) decisions.
@@ -396,6 +447,9 @@ pub struct Aggregator {
     open_windows: BTreeSet<String>,
     dirty: BTreeSet<String>,
     removed: BTreeSet<String>,
+    /// The minute up to which expired windows were last looked for: the scan over every
+    /// window runs once a minute of event time, not once per observation.
+    evicted_through_minute: Option<i64>,
 }
 
 impl Aggregator {
@@ -420,6 +474,7 @@ impl Aggregator {
             open_windows,
             dirty: BTreeSet::new(),
             removed: BTreeSet::new(),
+            evicted_through_minute: None,
         }
     }
 
@@ -554,6 +609,11 @@ impl Aggregator {
             }
         }
         let horizon = watermark - self.config.allowed_lateness_ms;
+        let minute = Span::Minute.start_of(horizon);
+        if self.evicted_through_minute == Some(minute) {
+            return;
+        }
+        self.evicted_through_minute = Some(minute);
         let expired: Vec<String> = self
             .windows
             .iter()

@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use crate::drift::{DriftReport, DriftSummary};
-use crate::kpi::{Core, KpiView, PerformanceState};
+use crate::events::Channel;
+use crate::kpi::{Core, KpiView, Percentiles, PerformanceState};
 
 /// Histogram bucket bounds, in seconds.
 const LATENCY_BUCKETS_S: [f64; 12] = [
@@ -27,6 +28,11 @@ pub struct Extra {
     /// grow but never give back: a leak shows here first.
     pub worker_memory_bytes: Option<u64>,
     pub kpi_object_memory_bytes: Option<u64>,
+    /// Rows in the KPI object's storage: bounded by the event-time windows it keeps, not
+    /// by how many decisions it has counted.
+    pub kpi_object_rows: Option<u64>,
+    /// Seconds since the KPI object last read D1's decision log to its end.
+    pub kpi_lag_s: Option<f64>,
 }
 
 /// Escapes a label value as the exposition format requires.
@@ -155,62 +161,80 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
         &mut out,
         "valle_request_duration_seconds",
         "histogram",
-        "Latency of scoring requests and events, from arrival to stored decision.",
+        "Latency by channel: online answers and batches from arrival to stored decision, events from the consumer's start to stored decision.",
     );
-    let sketch = &totals.latency_ms;
-    for bound in LATENCY_BUCKETS_S {
-        let count = sketch.count_at_or_below(bound * 1_000.0);
+    for channel in Channel::ALL {
+        let sketch = totals.latency(channel);
+        let channel = channel.as_str();
+        for bound in LATENCY_BUCKETS_S {
+            let count = sketch.count_at_or_below(bound * 1_000.0);
+            let _ = writeln!(
+                out,
+                "valle_request_duration_seconds_bucket{{channel=\"{channel}\",le=\"{bound}\"}} {count}"
+            );
+        }
         let _ = writeln!(
             out,
-            "valle_request_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
+            "valle_request_duration_seconds_bucket{{channel=\"{channel}\",le=\"+Inf\"}} {}",
+            sketch.count()
+        );
+        let _ = writeln!(
+            out,
+            "valle_request_duration_seconds_sum{{channel=\"{channel}\"}} {}",
+            number(sketch.sum() / 1_000.0)
+        );
+        let _ = writeln!(
+            out,
+            "valle_request_duration_seconds_count{{channel=\"{channel}\"}} {}",
+            sketch.count()
         );
     }
-    let _ = writeln!(
-        out,
-        "valle_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-        sketch.count()
-    );
-    let _ = writeln!(
-        out,
-        "valle_request_duration_seconds_sum {}",
-        number(sketch.sum() / 1_000.0)
-    );
-    let _ = writeln!(
-        out,
-        "valle_request_duration_seconds_count {}",
-        sketch.count()
-    );
 
     let summary = &recent.summary;
     family(
         &mut out,
         "valle_recent_request_duration_seconds",
         "summary",
-        "Latency quantiles over the last 5 minutes.",
+        "Latency quantiles by channel over the last 5 minutes.",
     );
-    let quantiles = [
-        ("0.5", summary.latency_ms.p50),
-        ("0.95", summary.latency_ms.p95),
-        ("0.99", summary.latency_ms.p99),
-    ];
-    for (q, value) in quantiles {
-        let value = value.map_or(f64::NAN, |ms| ms / 1_000.0);
+    for channel in Channel::ALL {
+        let percentiles = summary
+            .latency_by_channel
+            .get(&channel)
+            .copied()
+            .unwrap_or_default();
+        let channel = channel.as_str();
+        let quantiles = [
+            ("0.5", percentiles.p50),
+            ("0.95", percentiles.p95),
+            ("0.99", percentiles.p99),
+        ];
+        for (q, value) in quantiles {
+            let value = value.map_or(f64::NAN, |ms| ms / 1_000.0);
+            let _ = writeln!(
+                out,
+                "valle_recent_request_duration_seconds{{channel=\"{channel}\",quantile=\"{q}\"}} {}",
+                number(value)
+            );
+        }
+    }
+    for channel in Channel::ALL {
+        let Percentiles { sum_ms, count, .. } = summary
+            .latency_by_channel
+            .get(&channel)
+            .copied()
+            .unwrap_or_default();
+        let channel = channel.as_str();
         let _ = writeln!(
             out,
-            "valle_recent_request_duration_seconds{{quantile=\"{q}\"}} {}",
-            number(value)
+            "valle_recent_request_duration_seconds_sum{{channel=\"{channel}\"}} {}",
+            number(sum_ms / 1_000.0)
+        );
+        let _ = writeln!(
+            out,
+            "valle_recent_request_duration_seconds_count{{channel=\"{channel}\"}} {count}"
         );
     }
-    let _ = writeln!(
-        out,
-        "valle_recent_request_duration_seconds_sum {}",
-        number(summary.latency_sum_ms / 1_000.0)
-    );
-    let _ = writeln!(
-        out,
-        "valle_recent_request_duration_seconds_count {}",
-        summary.count
-    );
 
     let gauges: [(&str, &str, Option<f64>); 6] = [
         (
@@ -297,6 +321,28 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
             number(bytes.map_or(f64::NAN, |n| n as f64))
         );
     }
+    family(
+        &mut out,
+        "valle_kpi_object_rows",
+        "gauge",
+        "Rows in the KPI object's storage.",
+    );
+    let _ = writeln!(
+        out,
+        "valle_kpi_object_rows {}",
+        number(extra.kpi_object_rows.map_or(f64::NAN, |n| n as f64))
+    );
+    family(
+        &mut out,
+        "valle_kpi_lag_seconds",
+        "gauge",
+        "Seconds since the KPI object last counted every stored decision and dead letter.",
+    );
+    let _ = writeln!(
+        out,
+        "valle_kpi_lag_seconds {}",
+        number(extra.kpi_lag_s.unwrap_or(f64::NAN))
+    );
     family(
         &mut out,
         "valle_event_time_watermark_seconds",

@@ -1,5 +1,5 @@
 //! Operational rules the edge applies around the API: officer authentication, per-client rate
-//! limiting, and the stale-while-revalidate cache of KPI views. Plain values and a clock passed
+//! limits, and the stale-while-revalidate cache of KPI views. Plain values and a clock passed
 //! in, so each rule is tested on the host.
 
 use std::collections::HashMap;
@@ -45,50 +45,61 @@ pub fn check_bearer(header: Option<&str>, expected: Option<&str>) -> Result<(), 
     }
 }
 
-/// A token bucket: `capacity` requests at once, refilled at `per_second`.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TokenBucket {
-    pub tokens: f64,
-    pub updated_ms: i64,
+/// A per-client limit of `limit` requests in each `period_s`-second window: what the
+/// Workers Rate Limiting binding applies (`[[ratelimits]]` in wrangler.toml; periods of 10 or
+/// 60 s). The binding answers only allowed or not; the edge derives `Retry-After` from the
+/// period with [`RateLimit::retry_after_s`]. Locally it is a fixed window
+/// (`floor(now / period)`), as [`FixedWindow`] models it; in production it is per location
+/// and approximate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub period_s: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RateLimit {
-    pub capacity: f64,
-    pub per_second: f64,
-}
+/// Valle's limit: 600 requests per client in 10 s, 60 a second sustained.
+pub const RATE_LIMIT: RateLimit = RateLimit {
+    limit: 600,
+    period_s: 10,
+};
 
 impl Default for RateLimit {
     fn default() -> RateLimit {
-        RateLimit {
-            capacity: 120.0,
-            per_second: 60.0,
-        }
+        RATE_LIMIT
     }
 }
 
-impl TokenBucket {
-    pub fn full(limit: &RateLimit, now_ms: i64) -> TokenBucket {
-        TokenBucket {
-            tokens: limit.capacity,
-            updated_ms: now_ms,
-        }
+impl RateLimit {
+    /// Whole seconds until the window that refused a request ends (at least 1): a client
+    /// that waits that long is counted afresh.
+    pub fn retry_after_s(&self, now_ms: i64) -> u64 {
+        let period_ms = i64::try_from(self.period_s.max(1) * 1_000).unwrap_or(i64::MAX);
+        let left_ms = period_ms - now_ms.rem_euclid(period_ms);
+        (left_ms as u64).div_ceil(1_000).max(1)
     }
+}
 
-    /// Takes `cost` tokens if there are enough; otherwise says how many whole seconds until
-    /// there will be (the `Retry-After` value, at least 1).
-    pub fn take(&mut self, limit: &RateLimit, cost: f64, now_ms: i64) -> Result<(), u64> {
-        let elapsed_s = (now_ms - self.updated_ms).max(0) as f64 / 1_000.0;
-        self.tokens = (self.tokens + elapsed_s * limit.per_second).min(limit.capacity);
-        self.updated_ms = self.updated_ms.max(now_ms);
-        if self.tokens >= cost {
-            self.tokens -= cost;
+/// One client's count in the current fixed window, as the local simulation of the binding
+/// keeps it; the in-memory backend uses it on the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FixedWindow {
+    pub window: i64,
+    pub count: u64,
+}
+
+impl FixedWindow {
+    /// Counts one request; `Err(retry_after_s)` if the window already holds `limit`.
+    pub fn take(&mut self, limit: &RateLimit, now_ms: i64) -> Result<(), u64> {
+        let period_ms = i64::try_from(limit.period_s.max(1) * 1_000).unwrap_or(i64::MAX);
+        let window = now_ms.div_euclid(period_ms);
+        if window != self.window {
+            *self = FixedWindow { window, count: 0 };
+        }
+        if self.count < limit.limit {
+            self.count += 1;
             Ok(())
-        } else if limit.per_second <= 0.0 || cost > limit.capacity {
-            Err(60)
         } else {
-            let wait_s = (cost - self.tokens) / limit.per_second;
-            Err((wait_s.ceil() as u64).max(1))
+            Err(limit.retry_after_s(now_ms))
         }
     }
 }
@@ -217,34 +228,28 @@ mod tests {
     }
 
     #[test]
-    fn token_bucket() {
+    fn fixed_windows() {
         let limit = RateLimit {
-            capacity: 3.0,
-            per_second: 2.0,
+            limit: 3,
+            period_s: 10,
         };
-        let mut bucket = TokenBucket::full(&limit, 0);
-        let results: Vec<Result<(), u64>> = (0..5).map(|_| bucket.take(&limit, 1.0, 0)).collect();
-        assert_eq!(results, vec![Ok(()), Ok(()), Ok(()), Err(1), Err(1)]);
-        assert_eq!(bucket.take(&limit, 1.0, 499), Err(1));
-        assert_eq!(bucket.take(&limit, 1.0, 500), Ok(()));
-        assert_eq!(bucket.take(&limit, 1.0, 100_000), Ok(()));
-        assert!(
-            (bucket.tokens - 2.0).abs() < 1e-9,
-            "refill stops at capacity"
+        let mut window = FixedWindow::default();
+        let results: Vec<Result<(), u64>> = (0..5).map(|_| window.take(&limit, 12_000)).collect();
+        assert_eq!(results, vec![Ok(()), Ok(()), Ok(()), Err(8), Err(8)]);
+        assert_eq!(
+            window.take(&limit, 19_001),
+            Err(1),
+            "less than a second left"
         );
-        assert_eq!(bucket.take(&limit, 10.0, 100_000), Err(60));
-        // A clock that steps back never adds tokens.
-        let mut bucket = TokenBucket::full(&limit, 1_000);
-        for _ in 0..3 {
-            let _ = bucket.take(&limit, 1.0, 1_000);
-        }
-        assert_eq!(bucket.take(&limit, 1.0, 0), Err(1));
-        // A batch costs more, and waits longer.
-        let mut bucket = TokenBucket {
-            tokens: 0.0,
-            updated_ms: 0,
+        assert_eq!(window.take(&limit, 20_000), Ok(()), "a new window");
+        let check = |now_ms: i64, seconds: u64| {
+            assert_eq!(limit.retry_after_s(now_ms), seconds, "{now_ms}");
         };
-        assert_eq!(bucket.take(&limit, 3.0, 0), Err(2));
+        check(0, 10);
+        check(1, 10);
+        check(9_000, 1);
+        check(9_999, 1);
+        check(-1, 1);
     }
 
     #[test]

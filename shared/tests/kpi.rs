@@ -2,6 +2,7 @@
 //! lateness, rolling views, performance state, and the Prometheus text.
 
 use valle_shared::drift::{Binning, DriftBand, DriftCounts, DriftSummary};
+use valle_shared::events::Channel;
 use valle_shared::kpi::{
     Aggregator, CountWindow, KpiConfig, Observation, Outcome, PerformanceState, Span, Stats,
     Thresholds, View, HOUR_MS, MINUTE_MS,
@@ -25,6 +26,7 @@ fn decided(
     Observation {
         request_id: format!("r-{id}"),
         branch: branch.to_owned(),
+        channel: Channel::Online,
         received_at_ms,
         event_time_ms,
         latency_ms,
@@ -43,6 +45,7 @@ fn failed(id: usize, code: &str, at_ms: i64) -> Observation {
     Observation {
         request_id: format!("e-{id}"),
         branch: "norte".to_owned(),
+        channel: Channel::Online,
         received_at_ms: at_ms,
         event_time_ms: at_ms,
         latency_ms: 1.0,
@@ -313,6 +316,48 @@ fn rolling_views_and_branches() {
 }
 
 #[test]
+fn latency_is_kept_per_channel_and_only_online_answers_set_the_state() {
+    let mut aggregator = Aggregator::new(KpiConfig::default());
+    let now = T0 + MINUTE_MS;
+    // Fast online answers, and one batch of 500 items that took 6 s to run.
+    for i in 0..100 {
+        aggregator.observe(&decided(i, "norte", T0, T0, 12.0), now);
+    }
+    for i in 100..600 {
+        let item = Observation {
+            channel: Channel::Batch,
+            ..decided(i, "norte", T0, T0, 6_000.0)
+        };
+        aggregator.observe(&item, now);
+    }
+    let view = aggregator.view(View::FiveMinutes, None, now);
+    assert_eq!(view.summary.decisions, 600);
+    assert_eq!(view.summary.latency_ms.count, 100, "online answers only");
+    assert!(view.summary.latency_ms.p95.is_some_and(|p95| p95 < 13.0));
+    let batch = view.summary.latency_by_channel[&Channel::Batch];
+    assert_eq!(batch.count, 500);
+    assert!(batch.p50.is_some_and(|p50| (p50 - 6_000.0).abs() < 60.0));
+    assert!(!view
+        .summary
+        .latency_by_channel
+        .contains_key(&Channel::OfflineSync));
+    assert_eq!(view.state, PerformanceState::Excelente, "{:?}", view.alerts);
+    // Slow online answers do turn the state.
+    for i in 600..700 {
+        aggregator.observe(&decided(i, "norte", T0, T0, 700.0), now);
+    }
+    let view = aggregator.view(View::FiveMinutes, None, now);
+    assert_eq!(view.state, PerformanceState::Critico);
+    // The stored form reads back with its channels (the KPI object restores from it).
+    let json = serde_json::to_string(aggregator.core()).expect("json");
+    let core: valle_shared::kpi::Core = serde_json::from_str(&json).expect("core");
+    assert_eq!(&core, aggregator.core());
+    let value: valle_shared::kpi::Core =
+        serde_json::from_value(serde_json::from_str(&json).expect("value")).expect("core");
+    assert_eq!(&value, aggregator.core());
+}
+
+#[test]
 fn performance_state_from_thresholds() {
     let thresholds = Thresholds {
         p95_latency_ms: [50.0, 150.0, 500.0],
@@ -398,14 +443,21 @@ fn prometheus_text() {
             model_sha256: "ab\"c".into(),
             worker_memory_bytes: Some(1_310_720),
             kpi_object_memory_bytes: None,
+            kpi_object_rows: Some(12),
+            kpi_lag_s: Some(0.5),
         },
     );
     for line in [
         "valle_decisions_total{band=\"bajo\"} 9",
         "valle_request_errors_total{code=\"E_VALIDATION\"} 1",
-        "valle_request_duration_seconds_bucket{le=\"0.005\"} 4",
-        "valle_request_duration_seconds_bucket{le=\"+Inf\"} 26",
-        "valle_request_duration_seconds_count 26",
+        "valle_request_duration_seconds_bucket{channel=\"online\",le=\"0.005\"} 4",
+        "valle_request_duration_seconds_bucket{channel=\"online\",le=\"+Inf\"} 26",
+        "valle_request_duration_seconds_count{channel=\"online\"} 26",
+        "valle_request_duration_seconds_count{channel=\"batch\"} 0",
+        "valle_recent_request_duration_seconds_count{channel=\"online\"} 26",
+        "valle_recent_request_duration_seconds{channel=\"batch\",quantile=\"0.5\"} NaN",
+        "valle_kpi_object_rows 12",
+        "valle_kpi_lag_seconds 0.5",
         "valle_count_windows_closed_total 1",
         "valle_dead_letters_open 2",
         "valle_inbox_events 0",

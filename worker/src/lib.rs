@@ -1,13 +1,17 @@
 //! Valle's edge worker: thin glue between Cloudflare Workers and `valle_shared`.
 //!
-//! [`routes`] and [`error`] are plain Rust, tested on the host; `edge` (wasm32 only) is the
-//! platform entry point that only converts requests and responses.
+//! Everything but `edge` is plain Rust, tested on the host over [`memory`]; `edge` (wasm32
+//! only) is the platform entry point and the bindings behind the [`store`] traits, and only
+//! converts.
 
+pub mod background;
+pub mod bindings;
 pub mod cors;
 pub mod error;
 pub mod http;
-pub mod kpi_object;
+pub mod kpi;
 pub mod memory;
+pub mod observability;
 pub mod pipeline;
 pub mod routes;
 pub mod sql;

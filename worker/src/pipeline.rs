@@ -1,6 +1,8 @@
-//! From a validated application to a stored, counted decision; and from a queued event to a
-//! decision or a dead letter. Written against the storage traits, so every path (replays,
-//! KPI failures, retries) is tested on the host with the in-memory backend.
+//! From a validated application to a stored decision; and from a batch of queued events to
+//! decisions and dead letters. Each piece of work ends in one storage write
+//! ([`OutcomeStore::store`]); counting is the KPI object's, which reads the stored rows.
+//! Written against the storage traits, so every path (replays, retries, lost messages) is
+//! tested on the host with the in-memory backend.
 
 use valle_shared::api::StageTiming;
 use valle_shared::decisions::{is_mismatch, DecisionRecord};
@@ -12,10 +14,9 @@ use valle_shared::{Application, Model};
 
 use serde::Deserialize;
 
-use crate::routes::log;
+use crate::observability::log;
 use crate::store::{
-    DeadLetterStore, DecisionStore, EventInbox, EventQueue, InboxState, Inserted, KpiSink,
-    NewDeadLetter, StoreError,
+    EventInbox, EventQueue, InboxState, NewDeadLetter, OutcomeStore, Outcomes, StoreError,
 };
 
 /// Attempts the queue makes before an event becomes a dead letter.
@@ -53,6 +54,25 @@ impl Incoming {
             client_score: event.client_score.clone(),
         }
     }
+
+    /// An application posted to the API now.
+    pub fn posted(
+        request_id: String,
+        channel: Channel,
+        application: Application,
+        now_ms: i64,
+    ) -> Incoming {
+        Incoming {
+            request_id,
+            applicant_id: application.applicant_id.clone(),
+            branch: branch_of(&application),
+            channel,
+            application,
+            received_at_ms: now_ms,
+            event_time_ms: now_ms,
+            client_score: None,
+        }
+    }
 }
 
 /// A stored decision, and whether an earlier request had already stored it.
@@ -70,50 +90,61 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
-/// The KPI observation of a refused request or event.
-pub fn failure_observation(
-    request_id: &str,
-    branch: &str,
-    received_at_ms: i64,
-    event_time_ms: i64,
-    latency_ms: f64,
-    code: &str,
-) -> Observation {
+/// A refused request or a failed event, as the KPIs count it.
+pub struct FailedRequest<'a> {
+    pub request_id: &'a str,
+    pub channel: Channel,
+    pub received_at_ms: i64,
+    pub event_time_ms: i64,
+    pub latency_ms: f64,
+    pub code: &'a str,
+}
+
+/// The KPI observation of a failure; failures count on the default branch.
+pub fn failure_observation(failed: &FailedRequest<'_>) -> Observation {
     Observation {
-        request_id: request_id.to_owned(),
-        branch: branch.to_owned(),
-        received_at_ms,
-        event_time_ms,
-        latency_ms,
+        request_id: failed.request_id.to_owned(),
+        branch: DEFAULT_BRANCH.to_owned(),
+        channel: failed.channel,
+        received_at_ms: failed.received_at_ms,
+        event_time_ms: failed.event_time_ms,
+        latency_ms: failed.latency_ms,
         outcome: Outcome::Failed {
-            code: code.to_owned(),
+            code: failed.code.to_owned(),
         },
         drift_bins: Vec::new(),
     }
 }
 
-/// Scores, stores once, and counts once. `timing` holds the stages so far; the store stage
-/// and the total are added here. A decision stored by an earlier call with the same request
-/// id is returned as it was stored, marked replayed, and nothing is written. A decision
-/// stored earlier but never counted (the KPI call failed) is counted now.
-pub async fn decide<B: DecisionStore + KpiSink>(
-    backend: &B,
+fn stage(name: &str, ms: f64) -> StageTiming {
+    StageTiming {
+        name: name.to_owned(),
+        ms,
+    }
+}
+
+/// Scores an application into the record that will be stored. `timing` holds the stages
+/// so far; the score stage and the total are added here. The latency the KPIs count ends
+/// when the decision is ready to store; it is the time so far, because the row must carry
+/// it before it is written.
+pub fn decision_record(
     model: &Model,
     incoming: Incoming,
     mut timing: Vec<StageTiming>,
     elapsed_ms: &dyn Fn() -> f64,
-) -> Result<Decided, PipelineError> {
+) -> Result<DecisionRecord, ModelError> {
     let score = model.score(&incoming.application)?;
     let mismatch = incoming
         .client_score
         .as_ref()
         .is_some_and(|client| is_mismatch(client, &score));
-    let before_store = elapsed_ms();
-    timing.push(StageTiming {
-        name: "score".to_owned(),
-        ms: before_store - timing.iter().map(|stage| stage.ms).sum::<f64>(),
-    });
-    let mut record = DecisionRecord {
+    let total = elapsed_ms();
+    timing.push(stage(
+        "score",
+        total - timing.iter().map(|stage| stage.ms).sum::<f64>(),
+    ));
+    timing.push(stage("total", total));
+    Ok(DecisionRecord {
         request_id: incoming.request_id,
         applicant_id: incoming.applicant_id,
         branch: incoming.branch,
@@ -122,169 +153,63 @@ pub async fn decide<B: DecisionStore + KpiSink>(
         score,
         received_at_ms: incoming.received_at_ms,
         event_time_ms: incoming.event_time_ms,
-        timing: Vec::new(),
+        timing,
         client_probability: incoming.client_score.map(|client| client.probability),
         mismatch,
         kpi_seq: None,
         kpi_window: None,
-    };
-    // The latency the KPIs count ends when the decision is stored; it is estimated as the
-    // time so far, because the row must carry it before it is written.
-    timing.push(StageTiming {
-        name: "total".to_owned(),
-        ms: before_store,
-    });
-    record.timing = timing;
-    match backend.insert_decision(&record).await? {
-        Inserted::New => {
-            let recorded = backend.record(&[record.observation()]).await?;
-            if let Some(place) = recorded.first() {
-                record.kpi_seq = place.seq;
-                record.kpi_window = place.count_window;
-            }
-            Ok(Decided {
-                record,
-                replayed: false,
-            })
-        }
-        Inserted::Existing(mut stored) => {
-            if stored.kpi_seq.is_none() {
-                let recorded = backend.record(&[stored.observation()]).await?;
-                if let Some(place) = recorded.first() {
-                    stored.kpi_seq = place.seq;
-                    stored.kpi_window = place.count_window;
-                }
-            }
-            Ok(Decided {
-                record: *stored,
-                replayed: true,
-            })
-        }
-    }
+    })
 }
 
-/// What became of one queued event.
-#[derive(Clone, Debug, PartialEq)]
-pub enum EventFate {
-    Stored(Box<Decided>),
-    /// Written to the dead letters (permanent failure, or the last attempt failed).
-    DeadLettered {
-        code: String,
-    },
-    /// A transient failure: retry after this many seconds.
-    Retry {
-        delay_s: u32,
-        error: String,
-    },
+/// Stores decisions in one write; a request id stored before answers its stored decision,
+/// marked replayed, and nothing is written for it. `replayed_letter` is a dead letter the
+/// same write marks replayed.
+pub async fn store_decisions<B: OutcomeStore>(
+    backend: &B,
+    records: Vec<DecisionRecord>,
+    replayed_letter: Option<i64>,
+    now_ms: i64,
+) -> Result<Vec<Decided>, StoreError> {
+    let outcomes = Outcomes {
+        decisions: &records,
+        replayed_letter,
+        ..Outcomes::default()
+    };
+    let stored = backend.store(outcomes, now_ms).await?;
+    Ok(records
+        .into_iter()
+        .map(|record| match stored.existing(&record.request_id) {
+            Some(existing) => Decided {
+                record: existing.clone(),
+                replayed: true,
+            },
+            None => Decided {
+                record,
+                replayed: false,
+            },
+        })
+        .collect())
+}
+
+/// Scores and stores one decision: the one storage round trip of `POST /api/v1/score`.
+pub async fn decide<B: OutcomeStore>(
+    backend: &B,
+    model: &Model,
+    incoming: Incoming,
+    timing: Vec<StageTiming>,
+    elapsed_ms: &dyn Fn() -> f64,
+) -> Result<Decided, PipelineError> {
+    let now_ms = incoming.received_at_ms;
+    let record = decision_record(model, incoming, timing, elapsed_ms)?;
+    let mut decided = store_decisions(backend, vec![record], None, now_ms).await?;
+    decided
+        .pop()
+        .ok_or_else(|| PipelineError::Store(StoreError::new("d1", "the write answered nothing")))
 }
 
 /// Exponential backoff between attempts: 2, 4, 8… seconds.
 pub fn backoff_seconds(attempt: u32) -> u32 {
     2_u32.saturating_pow(attempt.clamp(1, 10))
-}
-
-/// Validates and re-scores a queued event with the edge's model, stores it once by event id,
-/// and counts it. An invalid application is dead-lettered at once (retrying cannot fix it);
-/// a storage failure is retried with backoff and dead-lettered after [`MAX_ATTEMPTS`].
-pub async fn process_event<B: DecisionStore + EventQueue + KpiSink>(
-    backend: &B,
-    model: &Model,
-    event: &QueuedEvent,
-    now_ms: &dyn Fn() -> f64,
-) -> Result<EventFate, StoreError> {
-    let attempt = event.attempt;
-    let started = now_ms();
-    let elapsed = || now_ms() - started;
-    let application = match parse_application(event.application.as_bytes()) {
-        Ok(application) => application,
-        Err(error) => {
-            let code = error.code().to_owned();
-            let detail = match &error {
-                valle_shared::RequestError::Invalid(fields) => fields
-                    .iter()
-                    .map(|field| format!("{}:{}", field.field, field.code.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                other => other.to_string(),
-            };
-            return dead_letter(backend, event, &code, &detail, attempt, started, elapsed()).await;
-        }
-    };
-    let timing = vec![
-        StageTiming {
-            name: "queue".to_owned(),
-            ms: 0.0,
-        },
-        StageTiming {
-            name: "validate".to_owned(),
-            ms: elapsed(),
-        },
-    ];
-    let incoming = Incoming::from_event(event, application);
-    match decide(backend, model, incoming, timing, &elapsed).await {
-        Ok(decided) => Ok(EventFate::Stored(Box::new(decided))),
-        Err(error) if attempt >= MAX_ATTEMPTS => {
-            let code = match error {
-                PipelineError::Model(_) => "E_MODEL",
-                PipelineError::Store(_) => "E_STORE",
-            };
-            dead_letter(
-                backend,
-                event,
-                code,
-                &error.to_string(),
-                attempt,
-                started,
-                elapsed(),
-            )
-            .await
-        }
-        Err(error) => Ok(EventFate::Retry {
-            delay_s: backoff_seconds(attempt),
-            error: error.to_string(),
-        }),
-    }
-}
-
-async fn dead_letter<B: DecisionStore + EventQueue + KpiSink>(
-    backend: &B,
-    event: &QueuedEvent,
-    code: &str,
-    detail: &str,
-    attempt: u32,
-    now_ms: f64,
-    latency_ms: f64,
-) -> Result<EventFate, StoreError> {
-    // The event id is the idempotency key: once an event is a decision, a later copy with
-    // different (even invalid) content is a duplicate, not a failure.
-    if let Some(stored) = backend.get_decision(&event.event_id).await? {
-        return Ok(EventFate::Stored(Box::new(Decided {
-            record: stored,
-            replayed: true,
-        })));
-    }
-    backend
-        .send_dead_letter(&NewDeadLetter {
-            payload: event.clone(),
-            error_code: code.to_owned(),
-            error_message: detail.chars().take(2_000).collect(),
-            attempts: attempt,
-            failed_at_ms: now_ms as i64,
-        })
-        .await?;
-    // The failure is counted only once it is safely stored as a dead letter.
-    let failure = failure_observation(
-        &event.event_id,
-        DEFAULT_BRANCH,
-        event.received_at_ms,
-        event.event_time_ms,
-        latency_ms,
-        code,
-    );
-    backend.record(&[failure]).await?;
-    Ok(EventFate::DeadLettered {
-        code: code.to_owned(),
-    })
 }
 
 /// One queue message: its body and when it was sent to the queue.
@@ -294,11 +219,58 @@ pub struct Delivery {
     pub sent_at_ms: i64,
 }
 
-/// The events queue's consumer, for one batch of messages: each becomes a decision, a dead
-/// letter or a delayed retry. `Ok` means the message may be acknowledged. Events whose
-/// decision is stored are settled in the inbox, all in one call, which also records how far
-/// the consumer has got in the queue (the newest enqueue time in the batch).
-pub async fn consume_events<B: DecisionStore + EventQueue + KpiSink + EventInbox>(
+/// What one event becomes before anything is written.
+enum Prepared {
+    Decision(DecisionRecord),
+    Letter(NewDeadLetter),
+}
+
+/// Validates and re-scores one event with the edge's model: a decision to store, or, for an
+/// invalid application, a dead letter (retrying cannot fix it).
+fn prepare_event(
+    model: &Model,
+    event: &QueuedEvent,
+    started_ms: f64,
+    now_ms: &dyn Fn() -> f64,
+) -> Result<Prepared, ModelError> {
+    let begun = now_ms();
+    let elapsed = || now_ms() - started_ms;
+    let application = match parse_application(event.application.as_bytes()) {
+        Ok(application) => application,
+        Err(error) => {
+            let detail = match &error {
+                valle_shared::RequestError::Invalid(fields) => fields
+                    .iter()
+                    .map(|field| format!("{}:{}", field.field, field.code.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            return Ok(Prepared::Letter(NewDeadLetter {
+                payload: event.clone(),
+                error_code: error.code().to_owned(),
+                error_message: detail.chars().take(2_000).collect(),
+                attempts: event.attempt,
+                failed_at_ms: now_ms() as i64,
+                latency_ms: elapsed(),
+            }));
+        }
+    };
+    let timing = vec![
+        stage("queue", begun - started_ms),
+        stage("validate", now_ms() - begun),
+    ];
+    let incoming = Incoming::from_event(event, application);
+    Ok(Prepared::Decision(decision_record(
+        model, incoming, timing, &elapsed,
+    )?))
+}
+
+/// The events queue's consumer, for one batch of messages: all are validated and scored,
+/// then their decisions and dead letters are stored and their inbox entries settled in one
+/// write. `Ok` means the message may be acknowledged; a message whose body is not an event
+/// is an `Err`, so the platform's retries move it to the dead-letter queue.
+pub async fn consume_events<B: OutcomeStore + EventQueue>(
     backend: &B,
     model: &Model,
     deliveries: &[Delivery],
@@ -308,54 +280,126 @@ pub async fn consume_events<B: DecisionStore + EventQueue + KpiSink + EventInbox
     decide_events(backend, model, deliveries, reached, now_ms).await
 }
 
-/// Decides each event and settles the stored ones; `reached` is the queue position to
-/// record, if the events came from the queue.
-async fn decide_events<B: DecisionStore + EventQueue + KpiSink + EventInbox>(
+/// Decides a batch of events in one write; `reached` is the queue position to record, if
+/// the events came from the queue. If the write fails, every event goes back to the queue
+/// with backoff in one send, or, on its last attempt, to the dead-letter queue.
+async fn decide_events<B: OutcomeStore + EventQueue>(
     backend: &B,
     model: &Model,
     deliveries: &[Delivery],
     reached: Option<i64>,
     now_ms: &dyn Fn() -> f64,
 ) -> Vec<Result<(), StoreError>> {
-    let mut outcomes = Vec::with_capacity(deliveries.len());
-    let mut settled = Vec::new();
+    let started = now_ms();
+    let mut outcomes: Vec<Result<(), StoreError>> = Vec::with_capacity(deliveries.len());
+    let mut events = Vec::new();
     for delivery in deliveries {
-        outcomes.push(consume_event(backend, model, &delivery.body, now_ms, &mut settled).await);
-    }
-    settle(backend, &settled, reached, now_ms() as i64).await;
-    outcomes
-}
-
-async fn consume_event<B: DecisionStore + EventQueue + KpiSink>(
-    backend: &B,
-    model: &Model,
-    body: &serde_json::Value,
-    now_ms: &dyn Fn() -> f64,
-    settled: &mut Vec<String>,
-) -> Result<(), StoreError> {
-    // Not an event this worker sent: retrying cannot help, so the platform's retries move it
-    // to the dead-letter queue, which logs it.
-    let event: QueuedEvent = serde_json::from_value(body.clone())
-        .map_err(|error| StoreError::new("queue", format!("unreadable message: {error}")))?;
-    match process_event(backend, model, &event, now_ms).await? {
-        EventFate::Stored(_) => {
-            settled.push(event.event_id);
-            Ok(())
+        match serde_json::from_value::<QueuedEvent>(delivery.body.clone()) {
+            Ok(event) => {
+                events.push((outcomes.len(), event));
+                outcomes.push(Ok(()));
+            }
+            Err(error) => outcomes.push(Err(StoreError::new(
+                "queue",
+                format!("unreadable message: {error}"),
+            ))),
         }
-        // Settled once the dead-letter queue's consumer has stored the letter.
-        EventFate::DeadLettered { .. } => Ok(()),
-        EventFate::Retry { delay_s, error } => {
-            log(&format!(
-                "event {} attempt {} failed, retrying in {delay_s} s: {error}",
-                event.event_id, event.attempt
-            ));
+    }
+    let mut decisions = Vec::new();
+    let mut letters = Vec::new();
+    let mut failure: Option<PipelineError> = None;
+    for (_, event) in &events {
+        match prepare_event(model, event, started, now_ms) {
+            Ok(Prepared::Decision(record)) => decisions.push(record),
+            Ok(Prepared::Letter(letter)) => letters.push(letter),
+            Err(error) => {
+                failure = Some(error.into());
+                break;
+            }
+        }
+    }
+    if failure.is_none() {
+        let settle: Vec<String> = events
+            .iter()
+            .map(|(_, event)| event.event_id.clone())
+            .collect();
+        let write = Outcomes {
+            decisions: &decisions,
+            dead_letters: &letters,
+            settle: &settle,
+            reached_ms: reached,
+            replayed_letter: None,
+        };
+        match backend.store(write, now_ms() as i64).await {
+            Ok(_) => return outcomes,
+            Err(error) => failure = Some(error.into()),
+        }
+    }
+    let Some(failure) = failure else {
+        return outcomes;
+    };
+    log(&format!(
+        "events: a batch of {} was not stored, sent back with backoff: {failure}",
+        events.len()
+    ));
+    let failed_at = now_ms();
+    let code = match failure {
+        PipelineError::Model(_) => "E_MODEL",
+        PipelineError::Store(_) => "E_STORE",
+    };
+    // Nothing of the batch was stored. Invalid applications are dead letters whatever
+    // happens; the rest is a transient failure: back to the queue with backoff, or, on the
+    // last attempt, to the dead letters too.
+    let invalid: std::collections::BTreeSet<&str> = letters
+        .iter()
+        .map(|letter| letter.payload.event_id.as_str())
+        .collect();
+    let mut again = Vec::new();
+    let mut given_up = letters.clone();
+    for (_, event) in &events {
+        if invalid.contains(event.event_id.as_str()) {
+            continue;
+        }
+        if event.attempt >= MAX_ATTEMPTS {
+            given_up.push(NewDeadLetter {
+                payload: event.clone(),
+                error_code: code.to_owned(),
+                error_message: failure.to_string().chars().take(2_000).collect(),
+                attempts: event.attempt,
+                failed_at_ms: failed_at as i64,
+                latency_ms: failed_at - started,
+            });
+        } else {
             let next = QueuedEvent {
                 attempt: event.attempt + 1,
-                ..event
+                ..event.clone()
             };
-            backend.requeue(&next, delay_s).await
+            again.push((next, backoff_seconds(event.attempt)));
         }
     }
+    let requeued = if again.is_empty() {
+        Ok(())
+    } else {
+        backend.requeue(&again).await
+    };
+    let lettered = if given_up.is_empty() {
+        Ok(())
+    } else {
+        backend.send_dead_letters(&given_up).await
+    };
+    let lettered_ids: std::collections::BTreeSet<&str> = given_up
+        .iter()
+        .map(|letter| letter.payload.event_id.as_str())
+        .collect();
+    for (index, event) in &events {
+        let sent = if lettered_ids.contains(event.event_id.as_str()) {
+            &lettered
+        } else {
+            &requeued
+        };
+        outcomes[*index] = sent.clone();
+    }
+    outcomes
 }
 
 /// What the dead-letter queue carries: our own letters, or events the platform moved there
@@ -367,61 +411,50 @@ enum DeadLetterMessage {
     Exhausted(QueuedEvent),
 }
 
-/// The dead-letter queue's consumer: stores each letter (one row per event id) and settles
-/// its event in the inbox.
-pub async fn consume_dead_letters<B: DeadLetterStore + EventInbox>(
+/// The dead-letter queue's consumer: stores the batch's letters (one row per event id) and
+/// settles their events in the inbox, in one write.
+pub async fn consume_dead_letters<B: OutcomeStore>(
     backend: &B,
     deliveries: &[Delivery],
     now_ms: i64,
 ) -> Vec<Result<(), StoreError>> {
-    let mut outcomes = Vec::with_capacity(deliveries.len());
-    let mut settled = Vec::new();
+    let mut letters = Vec::new();
+    let mut unreadable = 0;
     for delivery in deliveries {
-        let letter = match serde_json::from_value(delivery.body.clone()) {
-            Ok(DeadLetterMessage::Letter(letter)) => letter,
-            Ok(DeadLetterMessage::Exhausted(event)) => NewDeadLetter {
+        match serde_json::from_value(delivery.body.clone()) {
+            Ok(DeadLetterMessage::Letter(letter)) => letters.push(letter),
+            Ok(DeadLetterMessage::Exhausted(event)) => letters.push(NewDeadLetter {
                 error_code: "E_RETRIES_EXHAUSTED".to_owned(),
                 error_message: "the queue gave up after its retries".to_owned(),
                 attempts: event.attempt,
                 failed_at_ms: now_ms,
+                latency_ms: 0.0,
                 payload: event,
-            },
-            Err(error) => {
-                log(&format!(
-                    "dead-letter queue: unreadable message acknowledged: {error}"
-                ));
-                outcomes.push(Ok(()));
-                continue;
-            }
-        };
-        let stored = backend.put_dead_letter(&letter).await;
-        if stored.is_ok() {
-            settled.push(letter.payload.event_id);
+            }),
+            Err(_) => unreadable += 1,
         }
-        outcomes.push(stored);
     }
-    // The dead-letter queue has its own order: it says nothing of the events queue's.
-    settle(backend, &settled, None, now_ms).await;
-    outcomes
-}
-
-async fn settle<B: EventInbox>(
-    backend: &B,
-    event_ids: &[String],
-    reached_ms: Option<i64>,
-    now_ms: i64,
-) {
-    if event_ids.is_empty() && reached_ms.is_none() {
-        return;
-    }
-    // The outcomes are stored either way: events left in the inbox are sent again by the
-    // sweeper and replay their stored outcome.
-    if let Err(error) = backend.settle(event_ids, reached_ms, now_ms).await {
+    if unreadable > 0 {
         log(&format!(
-            "inbox: {} settled events kept for the sweeper: {error}",
-            event_ids.len()
+            "dead-letter queue: {unreadable} unreadable messages acknowledged"
         ));
     }
+    let settle: Vec<String> = letters
+        .iter()
+        .map(|letter| letter.payload.event_id.clone())
+        .collect();
+    let write = Outcomes {
+        dead_letters: &letters,
+        settle: &settle,
+        ..Outcomes::default()
+    };
+    // The dead-letter queue has its own order: it says nothing of the events queue's.
+    let stored = if letters.is_empty() {
+        Ok(())
+    } else {
+        backend.store(write, now_ms).await.map(|_| ())
+    };
+    deliveries.iter().map(|_| stored.clone()).collect()
 }
 
 /// What one sweep of the inbox did.
@@ -467,9 +500,9 @@ pub fn queue_stalled(state: &InboxState, now_ms: i64, lease_ms: i64) -> bool {
 
 /// Sends again every kept event the consumer has lost (see [`sweep_cutoff`]), or, when the
 /// queue has stalled (see [`queue_stalled`]), decides up to [`SWEEP_BATCH`] of them itself,
-/// the same way the consumer does. Copies are harmless because an event id is stored and
-/// counted once. The inbox is the durable record; the queue is only the fast path.
-pub async fn sweep_inbox<B: DecisionStore + EventQueue + KpiSink + EventInbox>(
+/// the same way the consumer does. Copies are harmless because an event id is stored once.
+/// The inbox is the durable record; the queue is only the fast path.
+pub async fn sweep_inbox<B: OutcomeStore + EventQueue + EventInbox>(
     backend: &B,
     model: &Model,
     now_ms: i64,

@@ -1,5 +1,5 @@
-//! The storage the handlers and the queue consumer need, as small traits: D1, the KPI
-//! Durable Object, the Queue and the rate limiter at the edge (`edge.rs`), in-memory fakes on
+//! The storage the handlers and the queue consumers need, as small traits: D1, the KPI
+//! Durable Object, the queues and the rate limiter at the edge (`edge/`), in-memory fakes on
 //! the host ([`crate::memory`]). Futures are not `Send`: Workers run one thread per isolate.
 #![allow(async_fn_in_trait)]
 
@@ -9,7 +9,6 @@ use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiView, Observation};
-use valle_shared::metrics::Extra;
 
 /// A storage call failed; the message goes to the log, never to the client.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -28,19 +27,60 @@ impl StoreError {
     }
 }
 
-/// What an idempotent insert found.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Inserted {
-    /// This call stored the record.
-    New,
-    /// A record with the same request id was already stored; here it is, unchanged.
-    Existing(Box<DecisionRecord>),
+/// What the queue consumer writes when it gives up on an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewDeadLetter {
+    pub payload: QueuedEvent,
+    pub error_code: String,
+    pub error_message: String,
+    pub attempts: u32,
+    pub failed_at_ms: i64,
+    /// How long the consumer worked on the event before it failed, for the KPIs.
+    #[serde(default)]
+    pub latency_ms: f64,
+}
+
+/// Everything one piece of work stores, written as one D1 batch (one transaction): the
+/// request that writes it waits for one storage round trip, whatever it holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outcomes<'a> {
+    /// Decisions, each stored unless its request id is; an open dead letter of the same
+    /// id is closed (`superseded`).
+    pub decisions: &'a [DecisionRecord],
+    /// Dead letters, one row per event id (a second failure updates it), never for an event
+    /// that is already a decision.
+    pub dead_letters: &'a [NewDeadLetter],
+    /// Inbox events whose decision or dead letter this write stores.
+    pub settle: &'a [String],
+    /// For the events queue's consumer: the newest enqueue time among the messages it
+    /// processed, its position in the queue.
+    pub reached_ms: Option<i64>,
+    /// A dead letter this write replays: it is marked `replayed`.
+    pub replayed_letter: Option<i64>,
+}
+
+/// The decisions that were already stored before a write (their request ids repeat): a
+/// repeat answers the stored decision and writes nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stored {
+    pub existing: Vec<DecisionRecord>,
+}
+
+impl Stored {
+    pub fn existing(&self, request_id: &str) -> Option<&DecisionRecord> {
+        self.existing
+            .iter()
+            .find(|record| record.request_id == request_id)
+    }
+}
+
+/// The one write every decision, dead letter and settled event goes through.
+pub trait OutcomeStore {
+    async fn store(&self, outcomes: Outcomes<'_>, now_ms: i64) -> Result<Stored, StoreError>;
 }
 
 /// Decisions in D1, keyed by request id (an event's id for events).
 pub trait DecisionStore {
-    /// Stores the record unless its request id is already stored; never writes twice.
-    async fn insert_decision(&self, record: &DecisionRecord) -> Result<Inserted, StoreError>;
     async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
     /// Closed count windows, newest first.
@@ -51,19 +91,8 @@ pub trait DecisionStore {
     ) -> Result<Vec<CountWindow>, StoreError>;
 }
 
-/// What the queue consumer writes when it gives up on an event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NewDeadLetter {
-    pub payload: QueuedEvent,
-    pub error_code: String,
-    pub error_message: String,
-    pub attempts: u32,
-    pub failed_at_ms: i64,
-}
-
-/// Dead letters in D1, one row per event id: a second failure of the same event updates it.
+/// Dead letters in D1, one row per event id.
 pub trait DeadLetterStore {
-    async fn put_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError>;
     async fn get_dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError>;
     /// Dead letters by id descending, optionally only one status.
     async fn list_dead_letters(
@@ -72,16 +101,46 @@ pub trait DeadLetterStore {
         limit: usize,
         before_id: Option<i64>,
     ) -> Result<Vec<DeadLetter>, StoreError>;
-    async fn mark_replayed(&self, id: i64, at_ms: i64) -> Result<(), StoreError>;
     async fn count_open_dead_letters(&self) -> Result<u64, StoreError>;
 }
 
-/// Where a decision landed in the KPI stream.
+/// How far the KPI object has read D1: the newest decision row (`decisions.seq`) and dead
+/// letter (`dead_letters.id`) it has counted. Both only grow, in commit order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recorded {
-    pub seq: Option<u64>,
-    pub count_window: Option<u64>,
-    pub late: bool,
+pub struct LogPosition {
+    pub decision_seq: u64,
+    pub dead_letter_id: u64,
+}
+
+/// One stored decision as the KPI object reads it back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedDecision {
+    pub seq: u64,
+    pub observation: Observation,
+    /// Counted by a version of Valle that counted on the request path (it has a place).
+    pub counted_before: bool,
+}
+
+/// D1 rows after a position, in commit order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogPage {
+    pub decisions: Vec<LoggedDecision>,
+    /// Each first failure of an event, with its dead letter's id.
+    pub dead_letters: Vec<(u64, Observation)>,
+}
+
+/// What the KPI object reads from and writes to D1 (at the edge, from inside the object).
+pub trait DecisionLog {
+    /// Up to `limit` decisions and `limit` dead letters stored after `after`.
+    async fn read_log(&self, after: LogPosition, limit: usize) -> Result<LogPage, StoreError>;
+    /// Where the log ends now.
+    async fn log_head(&self) -> Result<LogPosition, StoreError>;
+    /// Writes the KPI object's outbox entries, all or none.
+    async fn write_kpis(
+        &self,
+        writes: &[crate::kpi::D1Write],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
 }
 
 /// Everything `/metrics` needs from the aggregator.
@@ -95,13 +154,24 @@ pub struct KpiSnapshot {
     /// The object's wasm linear memory (none on the host).
     #[serde(default)]
     pub memory_bytes: Option<u64>,
+    /// Rows in the object's storage.
+    #[serde(default)]
+    pub storage_rows: Option<u64>,
+    /// When the object last read D1's log to its end.
+    #[serde(default)]
+    pub caught_up_at_ms: Option<i64>,
 }
 
-/// The KPI aggregator (a Durable Object at the edge).
+/// Refused requests counted together, under an id unique to the batch: a batch sent again
+/// because its answer was lost is counted once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefusalBatch {
+    pub id: String,
+    pub observations: Vec<Observation>,
+}
+
+/// The KPI aggregator (a Durable Object at the edge), as requests see it.
 pub trait KpiSink {
-    /// Counts observations, each once: an observation whose request id was already counted
-    /// answers its earlier place and changes nothing.
-    async fn record(&self, observations: &[Observation]) -> Result<Vec<Recorded>, StoreError>;
     async fn view(
         &self,
         window: valle_shared::kpi::View,
@@ -110,31 +180,30 @@ pub trait KpiSink {
     async fn snapshot(&self) -> Result<KpiSnapshot, StoreError>;
     /// PSI per monitored field for the last 24 h of one branch (or all).
     async fn drift(&self, branch: Option<&str>) -> Result<Option<DriftReport>, StoreError>;
+    /// Counts refused requests; they have no row in D1. Called after the answer with the
+    /// refusals of many requests together.
+    async fn count_refusals(&self, batch: &RefusalBatch) -> Result<(), StoreError>;
+    /// Tells the object new rows are in D1, so it reads them soon; without it, it still
+    /// finds them within its reconcile interval.
+    async fn poke(&self) -> Result<(), StoreError>;
 }
 
 /// The events queue and its dead-letter queue.
 pub trait EventQueue {
     async fn enqueue(&self, events: &[QueuedEvent]) -> Result<(), StoreError>;
-    /// Sends an event back to the queue for another attempt, after `delay_s` seconds.
-    async fn requeue(&self, event: &QueuedEvent, delay_s: u32) -> Result<(), StoreError>;
-    /// Sends a failed event to the dead-letter queue, whose consumer stores it.
-    async fn send_dead_letter(&self, letter: &NewDeadLetter) -> Result<(), StoreError>;
+    /// Sends events back to the queue for another attempt, each after its delay in seconds.
+    async fn requeue(&self, events: &[(QueuedEvent, u32)]) -> Result<(), StoreError>;
+    /// Sends failed events to the dead-letter queue, whose consumer stores them.
+    async fn send_dead_letters(&self, letters: &[NewDeadLetter]) -> Result<(), StoreError>;
 }
 
-/// Events acknowledged with 202, kept in D1 until their outcome is stored. The queue alone
-/// is not enough for the promise behind a 202: a local queue lives in its process's memory,
-/// and a send can be lost after the answer. A sweeper sends again whatever stays too long.
+/// Events acknowledged with 202, kept in D1 until their outcome is stored (the settling
+/// happens in [`OutcomeStore::store`]). The queue alone is not enough for the promise behind
+/// a 202: a local queue lives in its process's memory, and a send can be lost after the
+/// answer. A sweeper sends again whatever stays too long.
 pub trait EventInbox {
     /// Keeps the events before they are acknowledged; an id already kept stays as it is.
     async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError>;
-    /// Forgets events whose decision or dead letter is stored. The events queue's consumer
-    /// also reports `reached_ms`, the newest enqueue time among the messages it processed.
-    async fn settle(
-        &self,
-        event_ids: &[String],
-        reached_ms: Option<i64>,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
     /// Kept events last sent at or before `cutoff_ms`, oldest first, now marked sent at
     /// `now_ms`.
     async fn take_unsettled(
@@ -161,7 +230,7 @@ pub struct InboxState {
 
 /// Per-client rate limiting: `Err(seconds)` means refused, retry after that long.
 pub trait RateLimiter {
-    async fn allow(&self, client: &str, cost: u32) -> Result<Result<(), u64>, StoreError>;
+    async fn allow(&self, client: &str, now_ms: i64) -> Result<Result<(), u64>, StoreError>;
 }
 
 /// Whether each backend answers, for `/healthz`.
@@ -169,14 +238,22 @@ pub trait HealthProbe {
     async fn probe(&self) -> Vec<(&'static str, Result<(), StoreError>)>;
 }
 
-/// Everything a request may touch.
+/// Everything a request or a queue consumer may touch.
 pub trait Backend:
-    DecisionStore + DeadLetterStore + KpiSink + EventQueue + EventInbox + RateLimiter + HealthProbe
+    OutcomeStore
+    + DecisionStore
+    + DeadLetterStore
+    + KpiSink
+    + EventQueue
+    + EventInbox
+    + RateLimiter
+    + HealthProbe
 {
 }
 
 impl<
-        T: DecisionStore
+        T: OutcomeStore
+            + DecisionStore
             + DeadLetterStore
             + KpiSink
             + EventQueue
@@ -185,40 +262,4 @@ impl<
             + HealthProbe,
     > Backend for T
 {
-}
-
-/// Inputs of `/metrics` that live outside the aggregator.
-pub fn metrics_extra(
-    dead_letters_open: Option<u64>,
-    inbox: Option<InboxState>,
-    now_ms: i64,
-    cache_hit_ratio: Option<f64>,
-    model_sha256: &str,
-    kpi_object_memory_bytes: Option<u64>,
-) -> Extra {
-    Extra {
-        dead_letters_open,
-        inbox_kept: inbox.map(|inbox| inbox.kept),
-        inbox_oldest_age_s: inbox.map(|inbox| {
-            inbox
-                .oldest_kept_at_ms
-                .map_or(0.0, |kept_at| (now_ms - kept_at).max(0) as f64 / 1_000.0)
-        }),
-        kpi_cache_hit_ratio: cache_hit_ratio,
-        model_sha256: model_sha256.to_owned(),
-        worker_memory_bytes: wasm_memory_bytes(),
-        kpi_object_memory_bytes,
-    }
-}
-
-/// This wasm instance's linear memory; none on the host.
-pub fn wasm_memory_bytes() -> Option<u64> {
-    #[cfg(target_arch = "wasm32")]
-    {
-        Some(core::arch::wasm32::memory_size(0) as u64 * 65_536)
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        None
-    }
 }

@@ -1,0 +1,40 @@
+//! The names wrangler.toml gives the worker's bindings and vars, in one place: the edge glue
+//! looks them up by these constants, and a host test checks wrangler.toml declares each one.
+
+/// The D1 database: decisions, dead letters, the event inbox, closed KPI windows.
+pub const DB: &str = "DB";
+/// The KPI aggregator's Durable Object namespace, and the one object in it.
+pub const KPI: &str = "KPI";
+pub const KPI_OBJECT: &str = "global";
+/// The inbox sweeper's Durable Object namespace, and the one object in it.
+pub const SWEEPER: &str = "SWEEPER";
+pub const SWEEPER_OBJECT: &str = "inbox";
+/// Producer bindings of the events queue and its dead-letter queue.
+pub const EVENTS: &str = "EVENTS";
+pub const DEAD_LETTERS: &str = "DEAD_LETTERS";
+/// The queues themselves, as a consumer sees their names.
+pub const EVENTS_QUEUE: &str = "valle-events";
+pub const DEAD_LETTER_QUEUE: &str = "valle-events-dlq";
+/// The Workers Rate Limiting binding (`[[ratelimits]]`); its limit and period are
+/// `valle_shared::ops::RATE_LIMIT`.
+pub const RATE_LIMITER: &str = "RATE_LIMITER";
+
+/// `[vars]` and secrets the worker reads.
+pub mod vars {
+    pub const OFFICER_TOKEN: &str = "VALLE_OFFICER_TOKEN";
+    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
+    pub const KPI_COUNT_WINDOW: &str = "KPI_COUNT_WINDOW";
+    pub const KPI_OUT_OF_ORDERNESS_MS: &str = "KPI_OUT_OF_ORDERNESS_MS";
+    pub const KPI_ALLOWED_LATENESS_MS: &str = "KPI_ALLOWED_LATENESS_MS";
+    pub const KPI_DRIFT_MIN_DECISIONS: &str = "KPI_DRIFT_MIN_DECISIONS";
+    pub const INBOX_LEASE_MS: &str = "INBOX_LEASE_MS";
+    /// Every var above: wrangler.toml must declare each (the token is a secret instead).
+    pub const DECLARED: [&str; 6] = [
+        ALLOWED_ORIGINS,
+        KPI_COUNT_WINDOW,
+        KPI_OUT_OF_ORDERNESS_MS,
+        KPI_ALLOWED_LATENESS_MS,
+        KPI_DRIFT_MIN_DECISIONS,
+        INBOX_LEASE_MS,
+    ];
+}

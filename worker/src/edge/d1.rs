@@ -1,0 +1,186 @@
+//! D1 behind the storage traits: the one write of each request or batch, the officers'
+//! reads, the event inbox, and the log the KPI object reads.
+
+use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::events::QueuedEvent;
+use valle_shared::kpi::CountWindow;
+
+use super::backend::{d1_error, EdgeBackend};
+use crate::kpi::D1Write;
+use crate::observability::log;
+use crate::sql::{self, dead_letters, decisions, inbox, kpis};
+use crate::store::{
+    DeadLetter, DeadLetterStore, DecisionLog, DecisionStore, InboxState, LogPage, LogPosition,
+    LoggedDecision, OutcomeStore, Outcomes, StoreError, Stored,
+};
+
+fn decode<R, T: TryFrom<R, Error = String>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter()
+        .map(|row| T::try_from(row).map_err(d1_error))
+        .collect()
+}
+
+impl OutcomeStore for EdgeBackend {
+    async fn store(&self, outcomes: Outcomes<'_>, now_ms: i64) -> Result<Stored, StoreError> {
+        let statements = sql::store_outcomes(&outcomes, now_ms);
+        if statements.is_empty() {
+            return Ok(Stored::default());
+        }
+        let results = self.batch(&statements).await?;
+        if outcomes.decisions.is_empty() {
+            return Ok(Stored::default());
+        }
+        let rows: Vec<decisions::DecisionRow> = results
+            .first()
+            .map(|result| result.results())
+            .transpose()
+            .map_err(d1_error)?
+            .unwrap_or_default();
+        Ok(Stored {
+            existing: decode(rows)?,
+        })
+    }
+}
+
+impl DecisionStore for EdgeBackend {
+    async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        let rows: Vec<decisions::DecisionRow> = self.rows(&decisions::select(request_id)).await?;
+        Ok(decode(rows)?.into_iter().next())
+    }
+
+    async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
+        let rows: Vec<decisions::DecisionRow> = self.rows(&decisions::list(query)).await?;
+        let more = rows.len() > query.limit;
+        let decisions: Vec<DecisionRecord> = decode(rows.into_iter().take(query.limit).collect())?;
+        let next_cursor = more.then(|| decisions.last()).flatten().map(|last| {
+            Cursor {
+                received_at_ms: last.received_at_ms,
+                request_id: last.request_id.clone(),
+            }
+            .encode()
+        });
+        Ok(DecisionPage {
+            decisions,
+            next_cursor,
+        })
+    }
+
+    async fn list_count_windows(
+        &self,
+        limit: usize,
+        before_index: Option<u64>,
+    ) -> Result<Vec<CountWindow>, StoreError> {
+        let rows: Vec<kpis::CountWindowRow> = self
+            .rows(&kpis::list_count_windows(limit, before_index))
+            .await?;
+        decode(rows)
+    }
+}
+
+impl DeadLetterStore for EdgeBackend {
+    async fn get_dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+        let rows: Vec<dead_letters::DeadLetterRow> = self.rows(&dead_letters::select(id)).await?;
+        Ok(decode(rows)?.into_iter().next())
+    }
+
+    async fn list_dead_letters(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+        before_id: Option<i64>,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows: Vec<dead_letters::DeadLetterRow> = self
+            .rows(&dead_letters::list(status, limit, before_id))
+            .await?;
+        decode(rows)
+    }
+
+    async fn count_open_dead_letters(&self) -> Result<u64, StoreError> {
+        let rows: Vec<dead_letters::CountRow> = self.rows(&dead_letters::count_open()).await?;
+        Ok(rows.first().map_or(0, |count| count.open as u64))
+    }
+}
+
+impl EdgeBackend {
+    pub(super) async fn keep_events(
+        &self,
+        events: &[QueuedEvent],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.batch(&inbox::keep(events, now_ms)).await.map(|_| ())
+    }
+
+    pub(super) async fn take_unsettled_events(
+        &self,
+        cutoff_ms: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
+        let rows: Vec<inbox::KeptEventRow> = self
+            .rows(&inbox::take_unsettled(cutoff_ms, now_ms, limit))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match serde_json::from_str(&row.event) {
+                Ok(event) => Some(event),
+                Err(error) => {
+                    log(&format!("inbox: unreadable kept event skipped: {error}"));
+                    None
+                }
+            })
+            .collect())
+    }
+
+    pub(super) async fn read_inbox_state(&self) -> Result<InboxState, StoreError> {
+        let rows: Vec<inbox::StateRow> = self.rows(&inbox::state()).await?;
+        Ok(rows
+            .first()
+            .map_or(InboxState::default(), |row| InboxState {
+                kept: row.n as u64,
+                oldest_kept_at_ms: row.oldest.map(|ms| ms as i64),
+                consumer_reached_ms: row.reached.map(|ms| ms as i64),
+                consumer_seen_at_ms: row.reached_at.map(|ms| ms as i64),
+            }))
+    }
+}
+
+impl DecisionLog for EdgeBackend {
+    async fn read_log(&self, after: LogPosition, limit: usize) -> Result<LogPage, StoreError> {
+        let results = self
+            .batch(&[
+                decisions::read_log(after.decision_seq, limit),
+                dead_letters::read_log(after.dead_letter_id, limit),
+            ])
+            .await?;
+        let (Some(decided), Some(failed)) = (results.first(), results.get(1)) else {
+            return Err(d1_error("the log read answered too few results"));
+        };
+        let decided: Vec<decisions::LogRow> = decided.results().map_err(d1_error)?;
+        let failed: Vec<dead_letters::LogRow> = failed.results().map_err(d1_error)?;
+        Ok(LogPage {
+            decisions: decode::<_, LoggedDecision>(decided)?,
+            dead_letters: decode(failed)?,
+        })
+    }
+
+    async fn log_head(&self) -> Result<LogPosition, StoreError> {
+        let rows: Vec<decisions::LogHeadRow> = self.rows(&decisions::log_head()).await?;
+        Ok(rows
+            .first()
+            .map_or(LogPosition::default(), |row| LogPosition {
+                decision_seq: row.decision_seq as u64,
+                dead_letter_id: row.dead_letter_id as u64,
+            }))
+    }
+
+    async fn write_kpis(&self, writes: &[D1Write], now_ms: i64) -> Result<(), StoreError> {
+        let statements: Vec<_> = writes
+            .iter()
+            .flat_map(|write| kpis::write(write, now_ms))
+            .collect();
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.batch(&statements).await.map(|_| ())
+    }
+}

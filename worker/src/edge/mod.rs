@@ -1,0 +1,224 @@
+//! The Cloudflare Workers entry points and the platform side of the storage traits, one
+//! file per binding or object. Each piece only converts between platform values and the
+//! plain types the rest of the crate works with.
+
+mod backend;
+mod d1;
+mod kpi_object;
+mod queues;
+mod rate_limit;
+mod sql_kv;
+mod sweeper;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use valle_shared::kpi::KpiConfig;
+use valle_shared::ops::SwrCache;
+use valle_shared::Model;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{
+    event, Context as WorkerContext, Delay, Env, Headers, MessageBatch, MessageExt, Request,
+    Response, Result,
+};
+
+pub use backend::EdgeBackend;
+
+use crate::background::{self, AfterAnswer, Pacer, Task};
+use crate::bindings::{self, vars};
+use crate::cors::CorsPolicy;
+use crate::http::{HttpResponse, RequestHead};
+use crate::observability::log;
+use crate::pipeline::{consume_dead_letters, consume_events, Delivery};
+use crate::routes::{prepare, Clock, Context, KpiCache};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
+    fn random_uuid() -> String;
+}
+
+struct DateClock;
+
+impl Clock for DateClock {
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+}
+
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+thread_local! {
+    /// KPI views cached by this isolate for all its requests.
+    static KPI_CACHE: Rc<KpiCache> = Rc::new(RefCell::new(SwrCache::new(64)));
+    /// Background work this isolate batches across its requests.
+    static PACER: Rc<Pacer> = Rc::new(Pacer::new(random_uuid()));
+    /// The allowed origins, read once per isolate (vars do not change under it).
+    static CORS: std::cell::OnceCell<Rc<CorsPolicy>> = const { std::cell::OnceCell::new() };
+}
+
+/// `ALLOWED_ORIGINS`: other sites that may call the API; entries that are not exactly an
+/// origin are logged and ignored.
+fn cors_policy(env: &Env) -> CorsPolicy {
+    let list = env
+        .var(vars::ALLOWED_ORIGINS)
+        .map(|var| var.to_string())
+        .unwrap_or_default();
+    let (policy, skipped) = CorsPolicy::parse(&list);
+    if !skipped.is_empty() {
+        log(&format!(
+            "ALLOWED_ORIGINS: not origins, ignored: {skipped:?}"
+        ));
+    }
+    policy
+}
+
+/// The secret officers present; `wrangler secret put VALLE_OFFICER_TOKEN` in production,
+/// `.dev.vars` locally.
+fn officer_token(env: &Env) -> Option<String> {
+    env.secret(vars::OFFICER_TOKEN)
+        .map(|secret| secret.to_string())
+        .or_else(|_| env.var(vars::OFFICER_TOKEN).map(|var| var.to_string()))
+        .ok()
+        .filter(|token| !token.is_empty())
+}
+
+fn var_f64(env: &Env, name: &str) -> Option<f64> {
+    env.var(name)
+        .ok()
+        .and_then(|var| var.to_string().trim().parse().ok())
+}
+
+fn kpi_config(env: &Env) -> KpiConfig {
+    let defaults = KpiConfig::default();
+    KpiConfig {
+        count_window: var_f64(env, vars::KPI_COUNT_WINDOW)
+            .map_or(defaults.count_window, |n| n as u32),
+        out_of_orderness_ms: var_f64(env, vars::KPI_OUT_OF_ORDERNESS_MS)
+            .map_or(defaults.out_of_orderness_ms, |n| n as i64),
+        allowed_lateness_ms: var_f64(env, vars::KPI_ALLOWED_LATENESS_MS)
+            .map_or(defaults.allowed_lateness_ms, |n| n as i64),
+        thresholds: defaults.thresholds,
+        drift_min_decisions: var_f64(env, vars::KPI_DRIFT_MIN_DECISIONS)
+            .map_or(defaults.drift_min_decisions, |n| n as u64),
+    }
+}
+
+/// Runs what an answer left to do after it has gone out, paced across the isolate's
+/// requests.
+fn after_answer(context: &WorkerContext, env: &Env, work: AfterAnswer) {
+    let pacer = PACER.with(Rc::clone);
+    for task in pacer.plan(work, now_ms()) {
+        let (env, pacer, cache) = (env.clone(), Rc::clone(&pacer), KPI_CACHE.with(Rc::clone));
+        context.wait_until(async move {
+            if let Task::FlushRefusals { after_ms } = task {
+                Delay::from(Duration::from_millis(after_ms)).await;
+            }
+            let backend = EdgeBackend::new(env);
+            background::run(task, &backend, &pacer, &cache, now_ms()).await;
+        });
+    }
+}
+
+/// Every API route; the page's assets never reach here.
+#[event(fetch)]
+async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result<Response> {
+    let url = request.url()?;
+    let head = RequestHead {
+        method: request.inner().method(),
+        path: url.path().to_owned(),
+        query: url.query().unwrap_or_default().to_owned(),
+        headers: request.headers().entries().collect(),
+    };
+    let token = officer_token(&env);
+    let cache = KPI_CACHE.with(Rc::clone);
+    let cors = CORS.with(|cors| Rc::clone(cors.get_or_init(|| Rc::new(cors_policy(&env)))));
+    let routing = Context {
+        clock: &DateClock,
+        new_request_id: &random_uuid,
+        officer_token: token.as_deref(),
+        kpi_cache: &cache,
+        cors: &cors,
+    };
+    let prepared = prepare(&head, &routing);
+    let body = if prepared.needs_body() {
+        request.bytes().await.map_err(|error| error.to_string())
+    } else {
+        Ok(Vec::new())
+    };
+    let backend = EdgeBackend::new(env.clone());
+    let (answer, work) = prepared.finish(body, &routing, &backend).await;
+    after_answer(&context, &env, work);
+    into_platform(answer)
+}
+
+fn into_platform(answer: HttpResponse) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &answer.headers {
+        headers.append(name, value)?;
+    }
+    // A 204 must have a null body, not an empty one.
+    let response = if answer.status == 204 {
+        Response::empty()?
+    } else {
+        Response::from_bytes(answer.body)?
+    };
+    Ok(response.with_status(answer.status).with_headers(headers))
+}
+
+/// The consumer of both queues: a batch of events becomes decisions and dead letters in one
+/// write; a batch of dead letters is stored in one write. A message is acknowledged only
+/// after its outcome is stored or it is queued again; anything else makes the platform
+/// redeliver it, and after its retries it lands in the dead-letter queue.
+#[event(queue)]
+async fn queue(
+    batch: MessageBatch<serde_json::Value>,
+    env: Env,
+    context: WorkerContext,
+) -> Result<()> {
+    let backend = EdgeBackend::new(env.clone());
+    let messages = batch.messages()?;
+    let deliveries: Vec<Delivery> = messages
+        .iter()
+        .map(|message| Delivery {
+            body: message.body().clone(),
+            sent_at_ms: message.timestamp().as_millis() as i64,
+        })
+        .collect();
+    let outcomes = if batch.queue() == bindings::DEAD_LETTER_QUEUE {
+        consume_dead_letters(&backend, &deliveries, now_ms()).await
+    } else {
+        let model =
+            Model::embedded().map_err(|error| worker::Error::RustError(error.to_string()))?;
+        consume_events(&backend, model, &deliveries, &|| js_sys::Date::now()).await
+    };
+    let mut stored = false;
+    for (message, outcome) in messages.iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => {
+                stored = true;
+                message.ack();
+            }
+            Err(error) => {
+                log(&format!(
+                    "queue {}: message {} retried: {error}",
+                    batch.queue(),
+                    message.id()
+                ));
+                message.retry();
+            }
+        }
+    }
+    after_answer(
+        &context,
+        &env,
+        AfterAnswer {
+            stored,
+            ..AfterAnswer::default()
+        },
+    );
+    Ok(())
+}

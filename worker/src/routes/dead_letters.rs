@@ -1,0 +1,138 @@
+//! `GET /api/v1/dead-letters` and `POST /api/v1/dead-letters/{id}/replay` (officers).
+
+use valle_shared::api::ReplayRequest;
+use valle_shared::decisions::{parse_query, DeadLetterPage, ReplayResponse};
+use valle_shared::validation::{ErrorCode, RequestError};
+use valle_shared::Model;
+
+use super::{pipeline_error, query_error, require_json, Request};
+use crate::error::ApiError;
+use crate::http::HttpResponse;
+use crate::pipeline::{decision_record, store_decisions, Incoming};
+use crate::store::{Backend, NewDeadLetter, Outcomes};
+
+const REPLAYED: &str = "replayed";
+
+impl<B: Backend> Request<'_, B> {
+    /// `GET /api/v1/dead-letters?status=open|replayed&limit&before`.
+    pub(super) async fn dead_letters(&self) -> Result<HttpResponse, ApiError> {
+        let mut status = None;
+        let mut limit = 50;
+        let mut before = None;
+        let mut errors = Vec::new();
+        for (key, value) in parse_query(&self.head.query) {
+            match (key.as_str(), value.as_str()) {
+                ("status", "open" | REPLAYED) => status = Some(value.clone()),
+                ("limit", _) if value.parse::<usize>().is_ok_and(|n| (1..=500).contains(&n)) => {
+                    limit = value.parse().unwrap_or(50);
+                }
+                ("before", _) if value.parse::<i64>().is_ok_and(|n| n > 0) => {
+                    before = value.parse().ok();
+                }
+                (name @ ("status" | "limit" | "before"), _) => {
+                    errors.push(query_error(name, ErrorCode::Format))
+                }
+                (name, _) => errors.push(query_error(name, ErrorCode::UnknownField)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Query(errors));
+        }
+        let letters = self
+            .backend
+            .list_dead_letters(status.as_deref(), limit, before)
+            .await?;
+        let next_before = (letters.len() == limit)
+            .then(|| letters.last().map(|l| l.id))
+            .flatten();
+        Ok(HttpResponse::json(
+            200,
+            &DeadLetterPage {
+                dead_letters: letters,
+                next_before,
+            },
+            self.id,
+        ))
+    }
+
+    /// `POST /api/v1/dead-letters/{id}/replay`: processes the event again, with a corrected
+    /// application when the body carries one. Success stores the decision (once, by event
+    /// id) and marks the letter replayed in the same write; failure keeps it open and says
+    /// why.
+    pub(super) async fn replay(&self, id: i64, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            ReplayRequest::default()
+        } else {
+            require_json(self.head)?;
+            serde_json::from_slice(body).map_err(|error| RequestError::Malformed {
+                detail: format!("replay body: {error}"),
+            })?
+        };
+        let letter = self
+            .backend
+            .get_dead_letter(id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        // Replaying twice is harmless: the second answer is the decision the first stored.
+        if letter.status == REPLAYED {
+            if let Some(record) = self.backend.get_decision(&letter.event_id).await? {
+                return Ok(HttpResponse::json(
+                    200,
+                    &ReplayResponse {
+                        dead_letter_id: id,
+                        status: REPLAYED.to_owned(),
+                        replayed: true,
+                        decision: record,
+                    },
+                    self.id,
+                ));
+            }
+        }
+        let mut event = letter.payload.clone();
+        if let Some(application) = request.application {
+            event.application = application.to_string();
+        }
+        let now = self.now();
+        let application = match valle_shared::parse_application(event.application.as_bytes()) {
+            Ok(application) => application,
+            Err(error) => {
+                let again = NewDeadLetter {
+                    error_code: error.code().to_owned(),
+                    error_message: error.to_string(),
+                    attempts: 1,
+                    failed_at_ms: now,
+                    latency_ms: self.elapsed(),
+                    payload: event,
+                };
+                let write = Outcomes {
+                    dead_letters: std::slice::from_ref(&again),
+                    ..Outcomes::default()
+                };
+                self.backend.store(write, now).await?;
+                return Err(error.into());
+            }
+        };
+        self.lap("validate");
+        let incoming = Incoming::from_event(&event, application);
+        let stages = self.timer.borrow().stages_so_far();
+        let record = decision_record(Model::embedded()?, incoming, stages, &|| self.elapsed())?;
+        let decided = store_decisions(self.backend, vec![record], Some(id), now)
+            .await
+            .map_err(|error| pipeline_error(error.into()))?
+            .pop()
+            .ok_or_else(|| ApiError::Internal("the write answered nothing".into()))?;
+        if !decided.replayed {
+            self.stored();
+        }
+        Ok(HttpResponse::json(
+            200,
+            &ReplayResponse {
+                dead_letter_id: id,
+                status: REPLAYED.to_owned(),
+                replayed: decided.replayed,
+                decision: decided.record,
+            },
+            self.id,
+        ))
+    }
+}

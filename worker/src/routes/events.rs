@@ -1,0 +1,68 @@
+//! `POST /api/v1/events`: the events are kept in D1's inbox and sent to the queue before
+//! the 202; the queue consumer does the rest.
+
+use valle_shared::events::{parse_events, Channel, EventAck, EventsResponse};
+
+use super::Request;
+use crate::error::ApiError;
+use crate::http::HttpResponse;
+use crate::pipeline::{failure_observation, FailedRequest};
+use crate::store::Backend;
+
+impl<B: Backend> Request<'_, B> {
+    /// Checks each event's envelope, keeps and queues the sound ones and answers 202 with
+    /// every event's acceptance. It awaits the inbox write and the queue send, nothing else.
+    pub(super) async fn events(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let now = self.now();
+        let parsed = parse_events(body, now)?;
+        let accepted: Vec<_> = parsed
+            .iter()
+            .filter_map(|item| item.as_ref().ok())
+            .cloned()
+            .collect();
+        // Kept in D1, then queued, before anything is acknowledged: if either fails the
+        // client resends, and a kept event reaches the queue again through the sweeper.
+        if !accepted.is_empty() {
+            self.backend.keep(&accepted, now).await?;
+            self.lap("keep");
+            self.backend.enqueue(&accepted).await?;
+            self.lap("enqueue");
+            self.after.borrow_mut().events_kept = true;
+        }
+        let results: Vec<EventAck> = parsed
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| match item {
+                Ok(event) => EventAck {
+                    index,
+                    event_id: Some(event.event_id),
+                    accepted: true,
+                    error: None,
+                },
+                Err(error) => {
+                    self.refuse(failure_observation(&FailedRequest {
+                        request_id: &format!("{}:{index}", self.id),
+                        channel: Channel::OfflineSync,
+                        received_at_ms: now,
+                        event_time_ms: now,
+                        latency_ms: 0.0,
+                        code: error.code(),
+                    }));
+                    EventAck {
+                        index,
+                        event_id: None,
+                        accepted: false,
+                        error: Some(error.body()),
+                    }
+                }
+            })
+            .collect();
+        let answer = EventsResponse {
+            request_id: self.id.to_owned(),
+            accepted: accepted.len(),
+            rejected: results.len() - accepted.len(),
+            results,
+        };
+        Ok(HttpResponse::json(202, &answer, self.id))
+    }
+}

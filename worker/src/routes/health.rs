@@ -1,0 +1,86 @@
+//! `GET /healthz`, `GET /metrics` (officers) and CORS preflights: what the worker says
+//! about itself.
+
+use valle_shared::api::{Health, HealthCheck};
+use valle_shared::metrics::render;
+use valle_shared::Model;
+
+use super::Request;
+use crate::error::ApiError;
+use crate::http::HttpResponse;
+use crate::observability::{metrics_extra, MetricsInputs};
+use crate::store::Backend;
+
+impl<B: Backend> Request<'_, B> {
+    /// `GET /healthz`: the worker is up, its model loads, and D1, the KPI object and the
+    /// queue answer; 503 when any of them does not.
+    pub(super) async fn health(&self) -> Result<HttpResponse, ApiError> {
+        let model_version = Model::embedded()?.version().clone();
+        let checks: Vec<HealthCheck> = self
+            .backend
+            .probe()
+            .await
+            .into_iter()
+            .map(|(name, result)| HealthCheck {
+                name: name.to_owned(),
+                ok: result.is_ok(),
+                error: result.err().map(|error| error.to_string()),
+            })
+            .collect();
+        let healthy = checks.iter().all(|check| check.ok);
+        let answer = Health {
+            status: if healthy { "ok" } else { "degraded" }.to_owned(),
+            service: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            model_version,
+            checks,
+        };
+        Ok(HttpResponse::json(
+            if healthy { 200 } else { 503 },
+            &answer,
+            self.id,
+        ))
+    }
+
+    /// `GET /metrics`: Prometheus text exposition.
+    pub(super) async fn metrics(&self) -> Result<HttpResponse, ApiError> {
+        let snapshot = self.backend.snapshot().await?;
+        let dead_letters_open = self.backend.count_open_dead_letters().await.ok();
+        let inbox = self.backend.inbox_state().await.ok();
+        let extra = metrics_extra(&MetricsInputs {
+            snapshot: &snapshot,
+            dead_letters_open,
+            inbox,
+            now_ms: self.now(),
+            cache_hit_ratio: self.context.kpi_cache.borrow().hit_rate(),
+            model_sha256: &Model::embedded()?.version().sha256,
+        });
+        let text = render(
+            &snapshot.core,
+            &snapshot.recent,
+            snapshot.drift.as_ref(),
+            &extra,
+        );
+        let mut response = HttpResponse::json(200, &(), self.id);
+        response.body = text.into_bytes();
+        response.headers.retain(|(name, _)| name != "content-type");
+        Ok(response.with_header("content-type", "text/plain; version=0.0.4; charset=utf-8"))
+    }
+
+    /// `OPTIONS /api/v1/*` with CORS headers: 204 with the grant for a listed origin asking
+    /// for an allowed method and headers (the grant itself is added with every answer).
+    pub(super) fn preflight(&self) -> Result<HttpResponse, ApiError> {
+        let extra = self
+            .context
+            .cors
+            .preflight(self.head)
+            .map_err(ApiError::CrossOrigin)?;
+        let mut response = HttpResponse {
+            status: 204,
+            headers: vec![("x-request-id".to_owned(), self.id.to_owned())],
+            body: Vec::new(),
+        };
+        response.headers.extend(extra);
+        Ok(response)
+    }
+}

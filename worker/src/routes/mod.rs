@@ -1,0 +1,424 @@
+//! Routing and handlers, one module per resource. Each handler parses, calls `valle_shared`
+//! and the pipeline, and answers: no business rule lives here. The edge glue calls
+//! [`prepare`] on the request head, reads the body only when [`Prepared::needs_body`] says
+//! so, then awaits [`Prepared::finish`] with its backend, and runs what the answer leaves to
+//! do ([`AfterAnswer`]) after it has gone out.
+
+mod dead_letters;
+mod decisions;
+mod events;
+mod health;
+mod kpis;
+mod score;
+
+use std::cell::RefCell;
+
+use valle_shared::api::{
+    is_valid_request_id, StageTiming, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
+    HEALTH_PATH, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH, REQUEST_ID_HEADER, SCORE_BATCH_PATH,
+    SCORE_PATH,
+};
+use valle_shared::batch::MAX_BATCH_BYTES;
+use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
+use valle_shared::kpi::Observation;
+use valle_shared::ops::{check_bearer, AuthFailure};
+use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
+use valle_shared::Message;
+
+pub use kpis::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
+
+use crate::background::AfterAnswer;
+use crate::cors::CorsPolicy;
+use crate::error::ApiError;
+use crate::http::{HttpResponse, RequestHead};
+use crate::pipeline::{failure_observation, FailedRequest, PipelineError};
+use crate::store::Backend;
+
+/// Milliseconds since the Unix epoch; the edge uses `Date.now()`, tests a fake.
+pub trait Clock {
+    fn now_ms(&self) -> f64;
+}
+
+/// What a request may use from its environment.
+pub struct Context<'a> {
+    pub clock: &'a dyn Clock,
+    /// A fresh unique id (a UUID at the edge), used when the caller sent none.
+    pub new_request_id: &'a dyn Fn() -> String,
+    /// The officers' bearer token; officer routes are closed without it.
+    pub officer_token: Option<&'a str>,
+    pub kpi_cache: &'a KpiCache,
+    /// Other origins allowed to call the API (`ALLOWED_ORIGINS`).
+    pub cors: &'a CorsPolicy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    Score,
+    ScoreBatch,
+    Health,
+    Events,
+    Decisions,
+    Decision(String),
+    DeadLetters,
+    DeadLetterReplay(i64),
+    Kpis,
+    KpiWindows,
+    Drift,
+    Metrics,
+    /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
+    Preflight,
+}
+
+impl Route {
+    fn is_officer_only(&self) -> bool {
+        matches!(
+            self,
+            Route::Decisions
+                | Route::Decision(_)
+                | Route::DeadLetters
+                | Route::DeadLetterReplay(_)
+                | Route::Kpis
+                | Route::KpiWindows
+                | Route::Drift
+                | Route::Metrics
+        )
+    }
+
+    /// Public routes that do work per request are rate limited per client.
+    fn is_rate_limited(&self) -> bool {
+        matches!(self, Route::Score | Route::ScoreBatch | Route::Events)
+    }
+}
+
+const POST: &[&str] = &["POST"];
+const GET: &[&str] = &["GET", "HEAD"];
+
+/// Chooses the route from method, path and headers alone, before any body is read.
+pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
+    let allow = |route: Route, allowed: &'static [&'static str]| {
+        if allowed.contains(&head.method.as_str()) {
+            Ok(route)
+        } else {
+            Err(ApiError::MethodNotAllowed {
+                method: head.method.clone(),
+                allowed,
+            })
+        }
+    };
+    let json_post = |route: Route, limit: usize| {
+        let route = allow(route, POST)?;
+        require_json(head)?;
+        reject_declared_oversize(head, limit)?;
+        Ok(route)
+    };
+    let path = head.path.as_str();
+    match path {
+        SCORE_PATH => json_post(Route::Score, MAX_BODY_BYTES),
+        SCORE_BATCH_PATH => json_post(Route::ScoreBatch, MAX_BATCH_BYTES),
+        EVENTS_PATH => json_post(Route::Events, MAX_EVENTS_BYTES),
+        HEALTH_PATH => allow(Route::Health, GET),
+        DECISIONS_PATH => allow(Route::Decisions, GET),
+        DEAD_LETTERS_PATH => allow(Route::DeadLetters, GET),
+        KPIS_PATH => allow(Route::Kpis, GET),
+        KPI_WINDOWS_PATH => allow(Route::KpiWindows, GET),
+        DRIFT_PATH => allow(Route::Drift, GET),
+        METRICS_PATH => allow(Route::Metrics, GET),
+        _ => {
+            if let Some(id) = path
+                .strip_prefix(DECISIONS_PATH)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .filter(|id| is_valid_request_id(id))
+            {
+                return allow(Route::Decision(id.to_owned()), GET);
+            }
+            let replay = path
+                .strip_prefix(DEAD_LETTERS_PATH)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .and_then(|rest| rest.strip_suffix("/replay"))
+                .and_then(|id| id.parse::<i64>().ok())
+                .filter(|id| *id > 0);
+            match replay {
+                Some(id) => {
+                    let route = allow(Route::DeadLetterReplay(id), POST)?;
+                    reject_declared_oversize(head, MAX_BODY_BYTES)?;
+                    Ok(route)
+                }
+                None => Err(ApiError::NotFound),
+            }
+        }
+    }
+}
+
+fn require_json(head: &RequestHead) -> Result<(), ApiError> {
+    let content_type = head.header("content-type");
+    let media_type = content_type
+        .and_then(|value| value.split(';').next())
+        .map(str::trim);
+    match media_type {
+        Some(media) if media.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(
+            content_type.map(|value| value.chars().take(100).collect()),
+        )),
+    }
+}
+
+/// Refuses a body the client already says is too large, so it is never read.
+fn reject_declared_oversize(head: &RequestHead, limit: usize) -> Result<(), ApiError> {
+    let declared = head
+        .header("content-length")
+        .and_then(|value| value.trim().parse::<usize>().ok());
+    match declared {
+        Some(actual) if actual > limit => {
+            Err(ApiError::Request(RequestError::TooLarge { limit, actual }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A routed, authenticated request waiting for its body.
+pub struct Prepared {
+    request_id: String,
+    route: Result<Route, ApiError>,
+    head: RequestHead,
+    started_ms: f64,
+}
+
+/// Resolves the request id, the route and the officer check.
+pub fn prepare(head: &RequestHead, context: &Context<'_>) -> Prepared {
+    let started_ms = context.clock.now_ms();
+    let (request_id, id_error) = match head.header(REQUEST_ID_HEADER) {
+        Some(id) if is_valid_request_id(id) => (id.to_owned(), None),
+        Some(_) => ((context.new_request_id)(), Some(ApiError::InvalidRequestId)),
+        None => ((context.new_request_id)(), None),
+    };
+    let route = match id_error {
+        Some(error) => Err(error),
+        None if CorsPolicy::is_preflight(head) => Ok(Route::Preflight),
+        None => route(head).and_then(|route| {
+            if route.is_officer_only() {
+                check_bearer(head.header("authorization"), context.officer_token).map_err(
+                    |failure| match failure {
+                        AuthFailure::NotConfigured => ApiError::AuthNotConfigured,
+                        AuthFailure::Missing | AuthFailure::Wrong => ApiError::Unauthorized,
+                    },
+                )?;
+            }
+            Ok(route)
+        }),
+    };
+    Prepared {
+        request_id,
+        route,
+        head: head.clone(),
+        started_ms,
+    }
+}
+
+/// The client a rate limit applies to: the connecting address Cloudflare reports.
+pub fn client_key(head: &RequestHead) -> String {
+    head.header("cf-connecting-ip")
+        .map(|ip| ip.chars().take(64).collect())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Prepared {
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    pub fn needs_body(&self) -> bool {
+        matches!(
+            self.route,
+            Ok(Route::Score | Route::ScoreBatch | Route::Events | Route::DeadLetterReplay(_))
+        )
+    }
+
+    /// Runs the handler with the body (empty unless [`Self::needs_body`]) and answers, with
+    /// what is left to do after the answer.
+    pub async fn finish<B: Backend>(
+        self,
+        body: Result<Vec<u8>, String>,
+        context: &Context<'_>,
+        backend: &B,
+    ) -> (HttpResponse, AfterAnswer) {
+        let mut timer = StageTimer::new(context.clock, self.started_ms);
+        timer.lap("read");
+        let request = Request {
+            id: &self.request_id,
+            head: &self.head,
+            context,
+            backend,
+            timer: RefCell::new(timer),
+            after: RefCell::new(AfterAnswer::default()),
+        };
+        let result = match (self.route, body) {
+            (Err(error), _) => Err(error),
+            (Ok(_), Err(read_error)) => Err(ApiError::Internal(format!(
+                "reading the body failed: {read_error}"
+            ))),
+            (Ok(route), Ok(body)) => match request.throttle(&route).await {
+                Err(error) => Err(error),
+                Ok(()) => match route {
+                    Route::Score => request.score(&body).await,
+                    Route::ScoreBatch => request.score_batch(&body).await,
+                    Route::Events => request.events(&body).await,
+                    Route::Health => request.health().await,
+                    Route::Decisions => request.decisions().await,
+                    Route::Decision(id) => request.decision(&id).await,
+                    Route::DeadLetters => request.dead_letters().await,
+                    Route::DeadLetterReplay(id) => request.replay(id, &body).await,
+                    Route::Kpis => request.kpis().await,
+                    Route::KpiWindows => request.kpi_windows().await,
+                    Route::Drift => request.drift().await,
+                    Route::Metrics => request.metrics().await,
+                    Route::Preflight => request.preflight(),
+                },
+            },
+        };
+        let response = result.unwrap_or_else(|error| error.into_response(&self.request_id));
+        let response = context.cors.apply(&self.head, response);
+        let Request { after, timer, .. } = request;
+        let timing = timer.into_inner().finish();
+        let after = after.into_inner();
+        (response.with_header("server-timing", timing), after)
+    }
+}
+
+/// One request as its handlers see it.
+struct Request<'r, B> {
+    id: &'r str,
+    head: &'r RequestHead,
+    context: &'r Context<'r>,
+    backend: &'r B,
+    timer: RefCell<StageTimer<'r>>,
+    after: RefCell<AfterAnswer>,
+}
+
+impl<B: Backend> Request<'_, B> {
+    fn now(&self) -> i64 {
+        self.context.clock.now_ms() as i64
+    }
+
+    fn lap(&self, name: &str) {
+        self.timer.borrow_mut().lap(name);
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.timer.borrow().elapsed()
+    }
+
+    async fn throttle(&self, route: &Route) -> Result<(), ApiError> {
+        if !route.is_rate_limited() {
+            return Ok(());
+        }
+        let allowed = self
+            .backend
+            .allow(&client_key(self.head), self.now())
+            .await?;
+        self.lap("throttle");
+        match allowed {
+            Ok(()) => Ok(()),
+            Err(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
+        }
+    }
+
+    /// Notes a refused request for the KPIs (counted after the answer, with others), then
+    /// returns its error.
+    fn refused(&self, id: &str, channel: Channel, error: ApiError) -> ApiError {
+        let now = self.now();
+        self.refuse(failure_observation(&FailedRequest {
+            request_id: id,
+            channel,
+            received_at_ms: now,
+            event_time_ms: now,
+            latency_ms: self.elapsed(),
+            code: error.code(),
+        }));
+        error
+    }
+
+    fn refuse(&self, observation: Observation) {
+        self.after.borrow_mut().refusals.push(observation);
+    }
+
+    /// New rows are in D1: the KPI object will be told after the answer.
+    fn stored(&self) {
+        self.after.borrow_mut().stored = true;
+    }
+}
+
+fn query_error(name: &str, code: ErrorCode) -> FieldError {
+    FieldError {
+        field: name.chars().take(64).collect(),
+        code,
+        rule: None,
+        message: match code {
+            ErrorCode::UnknownField => Message::new("Parámetro desconocido.", "Unknown parameter."),
+            _ => Message::new(
+                "Valor no válido para este parámetro.",
+                "Invalid value for this parameter.",
+            ),
+        },
+    }
+}
+
+fn pipeline_error(error: PipelineError) -> ApiError {
+    match error {
+        PipelineError::Model(error) => ApiError::Model(error),
+        PipelineError::Store(error) => ApiError::Store(error),
+    }
+}
+
+/// Per-stage durations for the `Server-Timing` header and the response body.
+struct StageTimer<'a> {
+    clock: &'a dyn Clock,
+    started_ms: f64,
+    last_ms: f64,
+    stages: Vec<StageTiming>,
+}
+
+impl<'a> StageTimer<'a> {
+    fn new(clock: &'a dyn Clock, started_ms: f64) -> StageTimer<'a> {
+        StageTimer {
+            clock,
+            started_ms,
+            last_ms: started_ms,
+            stages: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, name: &str) {
+        let now = self.clock.now_ms();
+        self.stages.push(StageTiming {
+            name: name.to_owned(),
+            ms: now - self.last_ms,
+        });
+        self.last_ms = now;
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.clock.now_ms() - self.started_ms
+    }
+
+    fn stages_so_far(&self) -> Vec<StageTiming> {
+        self.stages.clone()
+    }
+
+    fn stages(&self) -> Vec<StageTiming> {
+        let mut stages = self.stages.clone();
+        stages.push(StageTiming {
+            name: "total".to_owned(),
+            ms: self.last_ms - self.started_ms,
+        });
+        stages
+    }
+
+    fn finish(mut self) -> String {
+        self.lap("respond");
+        self.stages()
+            .iter()
+            .map(|stage| format!("{};dur={:.3}", stage.name, stage.ms))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

@@ -1,0 +1,125 @@
+//! `POST /api/v1/score` and `POST /api/v1/score/batch`: one storage write each, however
+//! many applications.
+
+use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse};
+use valle_shared::batch::parse_batch;
+use valle_shared::events::Channel;
+use valle_shared::validation::{parse_body, validate, RequestError};
+use valle_shared::Model;
+
+use super::{pipeline_error, Request};
+use crate::error::ApiError;
+use crate::http::HttpResponse;
+use crate::pipeline::{decide, decision_record, store_decisions, Incoming};
+use crate::store::Backend;
+
+impl<B: Backend> Request<'_, B> {
+    /// `POST /api/v1/score`: validates with the shared rules, scores with the shared model,
+    /// and stores the decision once per `X-Request-ID`: the one awaited write. The KPI
+    /// object counts it from D1 after the answer.
+    pub(super) async fn score(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let parsed = parse_body(body).and_then(|entries| {
+            self.lap("parse");
+            validate(&entries).map_err(RequestError::Invalid)
+        });
+        let application = match parsed {
+            Ok(application) => application,
+            Err(error) => return Err(self.refused(self.id, Channel::Online, error.into())),
+        };
+        self.lap("validate");
+        let incoming =
+            Incoming::posted(self.id.to_owned(), Channel::Online, application, self.now());
+        let stages = self.timer.borrow().stages_so_far();
+        let decided = decide(self.backend, Model::embedded()?, incoming, stages, &|| {
+            self.elapsed()
+        })
+        .await
+        .map_err(pipeline_error)?;
+        self.lap("decide");
+        if !decided.replayed {
+            self.stored();
+        }
+        let record = decided.record;
+        let answer = ScoreResponse {
+            request_id: record.request_id,
+            application: record.application,
+            score: record.score,
+            timing: if decided.replayed {
+                record.timing
+            } else {
+                self.timer.borrow().stages()
+            },
+            replayed: decided.replayed,
+        };
+        Ok(HttpResponse::json(200, &answer, self.id))
+    }
+
+    /// `POST /api/v1/score/batch`: up to 1,000 applications, each validated and scored on
+    /// its own and stored as `<request id>:<index>`, all in one write; an invalid item gets
+    /// the errors it would get alone and does not fail the batch.
+    pub(super) async fn score_batch(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let items = parse_batch(body)?;
+        self.lap("validate");
+        let model = Model::embedded()?;
+        let now = self.now();
+        let mut records = Vec::with_capacity(items.len());
+        let mut errors = Vec::new();
+        let stages = self.timer.borrow().stages_so_far();
+        for (index, item) in items.into_iter().enumerate() {
+            let item_id = format!("{}:{index}", self.id);
+            match item {
+                Ok(application) => {
+                    let incoming = Incoming::posted(item_id, Channel::Batch, application, now);
+                    // Each item's latency is the batch's running time until it was scored.
+                    let record =
+                        decision_record(model, incoming, stages.clone(), &|| self.elapsed())?;
+                    records.push((index, record));
+                }
+                Err(error) => {
+                    let error = self.refused(&item_id, Channel::Batch, ApiError::from(error));
+                    errors.push((index, error.body(None)));
+                }
+            }
+        }
+        self.lap("score");
+        let (indexes, records): (Vec<usize>, Vec<_>) = records.into_iter().unzip();
+        // Storage trouble fails the whole request, so the client retries it all with the
+        // same id; stored items then answer as replays.
+        let decided = store_decisions(self.backend, records, None, now)
+            .await
+            .map_err(|error| pipeline_error(error.into()))?;
+        self.lap("store");
+        if decided.iter().any(|decided| !decided.replayed) {
+            self.stored();
+        }
+        let mut results: Vec<BatchItem> = indexes
+            .into_iter()
+            .zip(decided)
+            .map(|(index, decided)| BatchItem {
+                index,
+                request_id: Some(decided.record.request_id),
+                replayed: decided.replayed,
+                score: Some(decided.record.score),
+                error: None,
+            })
+            .chain(errors.into_iter().map(|(index, error)| BatchItem {
+                index,
+                request_id: None,
+                replayed: false,
+                score: None,
+                error: Some(error),
+            }))
+            .collect();
+        results.sort_by_key(|item| item.index);
+        let accepted = results.iter().filter(|item| item.score.is_some()).count();
+        let answer = BatchResponse {
+            request_id: self.id.to_owned(),
+            model_version: model.version().clone(),
+            accepted,
+            rejected: results.len() - accepted,
+            results,
+            timing: self.timer.borrow().stages(),
+        };
+        Ok(HttpResponse::json(200, &answer, self.id))
+    }
+}

@@ -1,0 +1,147 @@
+//! The `dead_letters` table: one row per event id, written in batches, read by officers and
+//! by the KPI object, which counts each event's first failure once (by its row id).
+
+use serde::Deserialize;
+use serde_json::json as object;
+use valle_shared::events::QueuedEvent;
+use valle_shared::kpi::Observation;
+
+use super::{json, json_arrays, Statement};
+use crate::pipeline::{failure_observation, FailedRequest};
+use crate::store::{DeadLetter, NewDeadLetter};
+
+/// Records failed events, never for an event that is already a decision; a second failure
+/// of the same event updates its row (and reopens it).
+pub fn upsert(letters: &[NewDeadLetter]) -> Vec<Statement> {
+    let rows = letters.iter().map(|letter| {
+        object!({
+            "event_id": letter.payload.event_id,
+            "payload": json(&letter.payload),
+            "error_code": letter.error_code,
+            "error_message": letter.error_message,
+            "attempts": letter.attempts,
+            "failed_at": letter.failed_at_ms,
+            "latency_ms": letter.latency_ms,
+        })
+        .to_string()
+    });
+    json_arrays(rows)
+        .into_iter()
+        .map(|rows| {
+            Statement::new(
+                "INSERT INTO dead_letters (event_id, payload, error_code, error_message, attempts, status, first_failed_at, last_failed_at, latency_ms) \
+                 SELECT j.value ->> '$.event_id', j.value ->> '$.payload', j.value ->> '$.error_code', \
+                 j.value ->> '$.error_message', j.value ->> '$.attempts', 'open', j.value ->> '$.failed_at', \
+                 j.value ->> '$.failed_at', j.value ->> '$.latency_ms' \
+                 FROM json_each(?1) AS j \
+                 WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE request_id = j.value ->> '$.event_id') \
+                 ON CONFLICT(event_id) DO UPDATE SET payload = excluded.payload, error_code = excluded.error_code, \
+                 error_message = excluded.error_message, attempts = dead_letters.attempts + excluded.attempts, \
+                 status = 'open', last_failed_at = excluded.last_failed_at, replayed_at = NULL",
+                vec![rows.into()],
+            )
+        })
+        .collect()
+}
+
+pub fn mark_replayed(id: i64, at_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE dead_letters SET status = 'replayed', replayed_at = ?2 WHERE id = ?1",
+        vec![id.into(), at_ms.into()],
+    )
+}
+
+pub fn select(id: i64) -> Statement {
+    Statement::new("SELECT * FROM dead_letters WHERE id = ?1", vec![id.into()])
+}
+
+pub fn list(status: Option<&str>, limit: usize, before_id: Option<i64>) -> Statement {
+    Statement::new(
+        "SELECT * FROM dead_letters WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+        vec![status.into(), before_id.into(), (limit as i64).into()],
+    )
+}
+
+pub fn count_open() -> Statement {
+    Statement::new(
+        "SELECT COUNT(*) AS open FROM dead_letters WHERE status = 'open'",
+        Vec::new(),
+    )
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct CountRow {
+    pub open: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeadLetterRow {
+    pub id: f64,
+    pub event_id: String,
+    pub payload: String,
+    pub error_code: String,
+    pub error_message: String,
+    pub attempts: f64,
+    pub status: String,
+    pub first_failed_at: f64,
+    pub last_failed_at: f64,
+    pub replayed_at: Option<f64>,
+}
+
+impl TryFrom<DeadLetterRow> for DeadLetter {
+    type Error = String;
+
+    fn try_from(row: DeadLetterRow) -> Result<DeadLetter, String> {
+        let payload: QueuedEvent =
+            serde_json::from_str(&row.payload).map_err(|e| format!("payload: {e}"))?;
+        Ok(DeadLetter {
+            id: row.id as i64,
+            event_id: row.event_id,
+            payload,
+            error_code: row.error_code,
+            error_message: row.error_message,
+            attempts: row.attempts as u32,
+            status: row.status,
+            first_failed_at_ms: row.first_failed_at as i64,
+            last_failed_at_ms: row.last_failed_at as i64,
+            replayed_at_ms: row.replayed_at.map(|t| t as i64),
+        })
+    }
+}
+
+/// Dead letters stored after row `after`, in commit order, for the KPI object.
+pub fn read_log(after: u64, limit: usize) -> Statement {
+    Statement::new(
+        "SELECT id, payload, error_code, latency_ms FROM dead_letters WHERE id > ?1 ORDER BY id LIMIT ?2",
+        vec![after.into(), (limit as i64).into()],
+    )
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogRow {
+    pub id: f64,
+    pub payload: String,
+    pub error_code: String,
+    pub latency_ms: f64,
+}
+
+/// The KPI observation of an event's failure, from what the consumer stored.
+impl TryFrom<LogRow> for (u64, Observation) {
+    type Error = String;
+
+    fn try_from(row: LogRow) -> Result<(u64, Observation), String> {
+        let event: QueuedEvent =
+            serde_json::from_str(&row.payload).map_err(|e| format!("payload: {e}"))?;
+        Ok((
+            row.id as u64,
+            failure_observation(&FailedRequest {
+                request_id: &event.event_id,
+                channel: event.channel,
+                received_at_ms: event.received_at_ms,
+                event_time_ms: event.event_time_ms,
+                latency_ms: row.latency_ms,
+                code: &row.error_code,
+            }),
+        ))
+    }
+}

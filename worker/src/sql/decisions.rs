@@ -1,0 +1,417 @@
+//! The `decisions` table: the idempotent multi-row insert, the officers' reads, and the log
+//! the KPI object reads in commit order (`seq`).
+
+use serde::Deserialize;
+use serde_json::json as object;
+use valle_shared::api::StageTiming;
+use valle_shared::decisions::{DecisionQuery, DecisionRecord};
+use valle_shared::events::Channel;
+use valle_shared::kpi::{Observation, Outcome};
+use valle_shared::model::reasons::Reason;
+use valle_shared::model::{ModelVersion, Score};
+use valle_shared::Application;
+
+use super::{json, json_arrays, json_strings, SqlValue, Statement};
+use crate::store::LoggedDecision;
+
+/// A text value as it is stored: a band or decision without its JSON quotes.
+fn label<T: serde::Serialize>(value: &T) -> String {
+    json(value).trim_matches('"').to_owned()
+}
+
+/// One decision as a JSON object of its columns, for `json_each`.
+fn row_json(record: &DecisionRecord) -> String {
+    let score = &record.score;
+    object!({
+        "request_id": record.request_id,
+        "applicant_id": record.applicant_id,
+        "branch": record.branch,
+        "channel": record.channel.as_str(),
+        "application": json(&record.application),
+        "probability": f64::from(score.probability),
+        "band": label(&score.band),
+        "decision": label(&score.decision),
+        "confidence": f64::from(score.confidence),
+        "reasons": json(&score.reasons),
+        "model_name": score.model_version.name,
+        "model_sha256": score.model_version.sha256,
+        "received_at": record.received_at_ms,
+        "event_time": record.event_time_ms,
+        "timing": json(&record.timing),
+        "latency_ms": record.latency_ms(),
+        "client_probability": record.client_probability.map(f64::from),
+        "mismatch": i64::from(record.mismatch),
+    })
+    .to_string()
+}
+
+const INSERT_COLUMNS: [&str; 18] = [
+    "request_id",
+    "applicant_id",
+    "branch",
+    "channel",
+    "application",
+    "probability",
+    "band",
+    "decision",
+    "confidence",
+    "reasons",
+    "model_name",
+    "model_sha256",
+    "received_at",
+    "event_time",
+    "timing",
+    "latency_ms",
+    "client_probability",
+    "mismatch",
+];
+
+/// The decisions already stored under any of these request ids.
+pub fn select_existing(records: &[DecisionRecord]) -> Statement {
+    Statement::new(
+        "SELECT * FROM decisions WHERE request_id IN (SELECT value FROM json_each(?1))",
+        vec![json_strings(records.iter().map(|r| r.request_id.as_str())).into()],
+    )
+}
+
+/// Stores each decision unless its request id is stored: one statement per JSON chunk.
+pub fn insert(records: &[DecisionRecord]) -> Vec<Statement> {
+    let columns = INSERT_COLUMNS.join(", ");
+    let values = INSERT_COLUMNS
+        .iter()
+        .map(|column| format!("j.value ->> '$.{column}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // SQLite needs a WHERE on an INSERT … SELECT with an upsert clause.
+    let sql = format!(
+        "INSERT INTO decisions ({columns}) SELECT {values} FROM json_each(?1) AS j WHERE true \
+         ON CONFLICT(request_id) DO NOTHING"
+    );
+    json_arrays(records.iter().map(row_json))
+        .into_iter()
+        .map(|rows| Statement::new(sql.clone(), vec![rows.into()]))
+        .collect()
+}
+
+/// Closes the open dead letters of events that are now decisions.
+pub fn supersede_dead_letters(records: &[DecisionRecord]) -> Statement {
+    Statement::new(
+        "UPDATE dead_letters SET status = 'superseded' WHERE status = 'open' \
+         AND event_id IN (SELECT value FROM json_each(?1))",
+        vec![json_strings(records.iter().map(|r| r.request_id.as_str())).into()],
+    )
+}
+
+pub fn select(request_id: &str) -> Statement {
+    Statement::new(
+        "SELECT * FROM decisions WHERE request_id = ?1",
+        vec![request_id.into()],
+    )
+}
+
+/// One page of decisions, newest first; asks for one row more than the page to know whether
+/// another page follows.
+pub fn list(query: &DecisionQuery) -> Statement {
+    let mut sql = String::from("SELECT * FROM decisions WHERE 1 = 1");
+    let mut params: Vec<SqlValue> = Vec::new();
+    let mut condition = |clause: &str, values: Vec<SqlValue>, sql: &mut String| {
+        let mut clause = clause.to_owned();
+        for value in values {
+            params.push(value);
+            clause = clause.replacen('#', &format!("?{}", params.len()), 1);
+        }
+        sql.push_str(" AND ");
+        sql.push_str(&clause);
+    };
+    if let Some(from) = query.from_ms {
+        condition("received_at >= #", vec![from.into()], &mut sql);
+    }
+    if let Some(to) = query.to_ms {
+        condition("received_at <= #", vec![to.into()], &mut sql);
+    }
+    if let Some(branch) = &query.branch {
+        condition("branch = #", vec![branch.as_str().into()], &mut sql);
+    }
+    if let Some(band) = query.band {
+        condition("band = #", vec![label(&band).into()], &mut sql);
+    }
+    if let Some(decision) = query.decision {
+        condition("decision = #", vec![label(&decision).into()], &mut sql);
+    }
+    if let Some(channel) = query.channel {
+        condition("channel = #", vec![channel.as_str().into()], &mut sql);
+    }
+    if let Some(cursor) = &query.cursor {
+        condition(
+            "(received_at < # OR (received_at = # AND request_id < #))",
+            vec![
+                cursor.received_at_ms.into(),
+                cursor.received_at_ms.into(),
+                cursor.request_id.as_str().into(),
+            ],
+            &mut sql,
+        );
+    }
+    params.push(SqlValue::Integer(query.limit as i64 + 1));
+    sql.push_str(&format!(
+        " ORDER BY received_at DESC, request_id DESC LIMIT ?{}",
+        params.len()
+    ));
+    Statement::new(sql, params)
+}
+
+/// A `decisions` row as D1 returns it (numbers arrive as JavaScript numbers).
+#[derive(Clone, Debug, Deserialize)]
+pub struct DecisionRow {
+    pub request_id: String,
+    pub applicant_id: Option<String>,
+    pub branch: String,
+    pub channel: String,
+    pub application: String,
+    pub probability: f64,
+    pub band: String,
+    pub decision: String,
+    pub confidence: f64,
+    pub reasons: String,
+    pub model_name: String,
+    pub model_sha256: String,
+    pub received_at: f64,
+    pub event_time: f64,
+    pub timing: String,
+    pub client_probability: Option<f64>,
+    pub mismatch: f64,
+    pub kpi_seq: Option<f64>,
+    pub kpi_window: Option<f64>,
+}
+
+fn text(value: &str) -> serde_json::Value {
+    serde_json::Value::String(value.to_owned())
+}
+
+impl TryFrom<DecisionRow> for DecisionRecord {
+    type Error = String;
+
+    fn try_from(row: DecisionRow) -> Result<DecisionRecord, String> {
+        let reasons: Vec<Reason> =
+            serde_json::from_str(&row.reasons).map_err(|e| format!("reasons: {e}"))?;
+        let timing: Vec<StageTiming> =
+            serde_json::from_str(&row.timing).map_err(|e| format!("timing: {e}"))?;
+        Ok(DecisionRecord {
+            application: serde_json::from_str(&row.application)
+                .map_err(|e| format!("application: {e}"))?,
+            score: Score {
+                probability: row.probability as f32,
+                band: serde_json::from_value(text(&row.band)).map_err(|e| format!("band: {e}"))?,
+                decision: serde_json::from_value(text(&row.decision))
+                    .map_err(|e| format!("decision: {e}"))?,
+                confidence: row.confidence as f32,
+                reasons,
+                model_version: ModelVersion {
+                    name: row.model_name,
+                    sha256: row.model_sha256,
+                },
+            },
+            channel: Channel::parse(&row.channel)
+                .ok_or_else(|| format!("channel {:?}", row.channel))?,
+            request_id: row.request_id,
+            applicant_id: row.applicant_id,
+            branch: row.branch,
+            received_at_ms: row.received_at as i64,
+            event_time_ms: row.event_time as i64,
+            timing,
+            client_probability: row.client_probability.map(|p| p as f32),
+            mismatch: row.mismatch != 0.0,
+            kpi_seq: row.kpi_seq.map(|n| n as u64),
+            kpi_window: row.kpi_window.map(|n| n as u64),
+        })
+    }
+}
+
+/// Decisions stored after row `after`, in commit order, with only the columns the KPI
+/// object counts (no reasons, no timing).
+pub fn read_log(after: u64, limit: usize) -> Statement {
+    Statement::new(
+        "SELECT seq, request_id, branch, channel, application, probability, band, decision, \
+         confidence, received_at, event_time, latency_ms, mismatch, kpi_seq \
+         FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        vec![after.into(), (limit as i64).into()],
+    )
+}
+
+/// A row of [`read_log`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogRow {
+    pub seq: f64,
+    pub request_id: String,
+    pub branch: String,
+    pub channel: String,
+    pub application: String,
+    pub probability: f64,
+    pub band: String,
+    pub decision: String,
+    pub confidence: f64,
+    pub received_at: f64,
+    pub event_time: f64,
+    pub latency_ms: f64,
+    pub mismatch: f64,
+    pub kpi_seq: Option<f64>,
+}
+
+impl TryFrom<LogRow> for LoggedDecision {
+    type Error = String;
+
+    /// The same observation [`DecisionRecord::observation`] makes of the whole record.
+    fn try_from(row: LogRow) -> Result<LoggedDecision, String> {
+        let application: Application =
+            serde_json::from_str(&row.application).map_err(|e| format!("application: {e}"))?;
+        let probability = row.probability as f32;
+        Ok(LoggedDecision {
+            seq: row.seq as u64,
+            counted_before: row.kpi_seq.is_some(),
+            observation: Observation {
+                drift_bins: valle_shared::drift::Binning::embedded()
+                    .map(|binning| binning.bins_of(&application, probability))
+                    .unwrap_or_default(),
+                request_id: row.request_id,
+                branch: row.branch,
+                channel: Channel::parse(&row.channel)
+                    .ok_or_else(|| format!("channel {:?}", row.channel))?,
+                received_at_ms: row.received_at as i64,
+                event_time_ms: row.event_time as i64,
+                latency_ms: row.latency_ms,
+                outcome: Outcome::Decided {
+                    band: serde_json::from_value(text(&row.band))
+                        .map_err(|e| format!("band: {e}"))?,
+                    decision: serde_json::from_value(text(&row.decision))
+                        .map_err(|e| format!("decision: {e}"))?,
+                    probability,
+                    confidence: row.confidence as f32,
+                    mismatch: row.mismatch != 0.0,
+                },
+            },
+        })
+    }
+}
+
+/// Where the decision and dead-letter logs end.
+pub fn log_head() -> Statement {
+    Statement::new(
+        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM decisions) AS decision_seq, \
+         (SELECT COALESCE(MAX(id), 0) FROM dead_letters) AS dead_letter_id",
+        Vec::new(),
+    )
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogHeadRow {
+    pub decision_seq: f64,
+    pub dead_letter_id: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valle_shared::decisions::Cursor;
+    use valle_shared::model::Band;
+
+    #[test]
+    fn decision_queries_bind_every_value() {
+        let query = DecisionQuery {
+            from_ms: Some(10),
+            branch: Some("norte'; DROP TABLE decisions; --".into()),
+            band: Some(Band::Alto),
+            limit: 5,
+            cursor: Some(Cursor {
+                received_at_ms: 99,
+                request_id: "r-9".into(),
+            }),
+            ..DecisionQuery::default()
+        };
+        let statement = list(&query);
+        assert_eq!(
+            statement.sql,
+            "SELECT * FROM decisions WHERE 1 = 1 AND received_at >= ?1 AND branch = ?2 AND band = ?3 \
+             AND (received_at < ?4 OR (received_at = ?5 AND request_id < ?6)) \
+             ORDER BY received_at DESC, request_id DESC LIMIT ?7"
+        );
+        assert!(!statement.sql.contains("DROP"));
+        assert_eq!(
+            statement.params[1],
+            SqlValue::Text("norte'; DROP TABLE decisions; --".into())
+        );
+        assert_eq!(statement.params[2], SqlValue::Text("alto".into()));
+        assert_eq!(statement.params[6], SqlValue::Integer(6));
+    }
+
+    fn record() -> DecisionRecord {
+        let application = valle_shared::parse_application(
+            br#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846,"applicant_id":"SOC-1","branch":"Norte"}"#,
+        )
+        .expect("valid");
+        let score = valle_shared::Model::embedded()
+            .expect("model")
+            .score(&application)
+            .expect("score");
+        DecisionRecord {
+            request_id: "r-1".into(),
+            applicant_id: Some("SOC-1".into()),
+            branch: "Norte".into(),
+            channel: Channel::OfflineSync,
+            application,
+            score,
+            received_at_ms: 1_795_428_000_123,
+            event_time_ms: 1_795_428_000_001,
+            timing: vec![StageTiming {
+                name: "total".into(),
+                ms: 1.25,
+            }],
+            client_probability: Some(0.5),
+            mismatch: true,
+            kpi_seq: None,
+            kpi_window: None,
+        }
+    }
+
+    #[test]
+    fn a_stored_row_reads_back_as_its_record_and_its_observation() {
+        let record = record();
+        let mut row: serde_json::Value = serde_json::from_str(&row_json(&record)).expect("json");
+        for column in INSERT_COLUMNS {
+            assert!(row.get(column).is_some(), "{column}");
+        }
+        // D1 answers the inserted columns, its row number and the KPI place.
+        row["seq"] = 7.into();
+        row["kpi_seq"] = serde_json::Value::Null;
+        row["kpi_window"] = serde_json::Value::Null;
+        let stored: DecisionRow = serde_json::from_value(row.clone()).expect("row");
+        assert_eq!(DecisionRecord::try_from(stored), Ok(record.clone()));
+        let logged: LogRow = serde_json::from_value(row.clone()).expect("log row");
+        let logged = LoggedDecision::try_from(logged).expect("logged");
+        assert_eq!(logged.observation, record.observation());
+        assert_eq!((logged.seq, logged.counted_before), (7, false));
+        row["kpi_seq"] = 3.into();
+        let logged: LogRow = serde_json::from_value(row).expect("log row");
+        assert!(
+            LoggedDecision::try_from(logged)
+                .expect("logged")
+                .counted_before
+        );
+    }
+
+    #[test]
+    fn a_thousand_decisions_take_a_few_statements() {
+        let records: Vec<DecisionRecord> = (0..1_000)
+            .map(|i| DecisionRecord {
+                request_id: format!("batch:{i}"),
+                ..record()
+            })
+            .collect();
+        let statements = insert(&records);
+        assert!((2..=8).contains(&statements.len()), "{}", statements.len());
+        assert!(statements.iter().all(|s| s.params.len() == 1));
+        assert!(statements[0]
+            .sql
+            .contains("ON CONFLICT(request_id) DO NOTHING"));
+        assert_eq!(select_existing(&records).params.len(), 1);
+    }
+}

@@ -1,0 +1,172 @@
+//! wrangler.toml declares every binding and var the worker looks up by name (`bindings.rs`),
+//! with the rate limit the worker derives `Retry-After` from, and sends every API path to the
+//! worker before the asset server.
+
+use toml::{Table, Value};
+use valle_shared::api;
+use valle_shared::ops::RATE_LIMIT;
+use valle_worker::bindings::{self, vars};
+
+fn config() -> Table {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wrangler.toml");
+    std::fs::read_to_string(path)
+        .expect("wrangler.toml")
+        .parse()
+        .expect("wrangler.toml is TOML")
+}
+
+fn tables(value: Option<&Value>) -> Vec<&Table> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_table).collect())
+        .unwrap_or_default()
+}
+
+fn text<'a>(table: &'a Table, key: &str) -> &'a str {
+    table.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+#[test]
+fn every_binding_the_worker_names_is_declared() {
+    let config = config();
+    let d1 = tables(config.get("d1_databases"));
+    assert_eq!(
+        d1.iter().map(|db| text(db, "binding")).collect::<Vec<_>>(),
+        [bindings::DB]
+    );
+
+    let objects = tables(
+        config
+            .get("durable_objects")
+            .and_then(|d| d.get("bindings")),
+    );
+    let declared: Vec<(&str, &str)> = objects
+        .iter()
+        .map(|object| (text(object, "name"), text(object, "class_name")))
+        .collect();
+    assert_eq!(
+        declared,
+        [
+            (bindings::KPI, "KpiObject"),
+            (bindings::SWEEPER, "InboxSweeperObject")
+        ]
+    );
+    // Each class was created by a migration and not deleted since.
+    let mut live = Vec::new();
+    for migration in tables(config.get("migrations")) {
+        for class in migration
+            .get("new_sqlite_classes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            live.push(class.as_str().unwrap_or_default());
+        }
+        for class in migration
+            .get("deleted_classes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            live.retain(|name| Some(*name) != class.as_str());
+        }
+    }
+    assert_eq!(live, ["KpiObject", "InboxSweeperObject"]);
+
+    let queues = config.get("queues");
+    let producers: Vec<(&str, &str)> = tables(queues.and_then(|q| q.get("producers")))
+        .iter()
+        .map(|producer| (text(producer, "binding"), text(producer, "queue")))
+        .collect();
+    assert_eq!(
+        producers,
+        [
+            (bindings::EVENTS, bindings::EVENTS_QUEUE),
+            (bindings::DEAD_LETTERS, bindings::DEAD_LETTER_QUEUE)
+        ]
+    );
+    let consumers = tables(queues.and_then(|q| q.get("consumers")));
+    let names: Vec<&str> = consumers.iter().map(|c| text(c, "queue")).collect();
+    assert_eq!(names, [bindings::EVENTS_QUEUE, bindings::DEAD_LETTER_QUEUE]);
+    assert_eq!(
+        text(consumers[0], "dead_letter_queue"),
+        bindings::DEAD_LETTER_QUEUE
+    );
+    // A consumer batch is one D1 write: as many messages as the platform allows.
+    assert_eq!(
+        consumers[0]
+            .get("max_batch_size")
+            .and_then(Value::as_integer),
+        Some(100)
+    );
+}
+
+#[test]
+fn the_rate_limit_binding_has_the_limit_the_worker_answers_with() {
+    let config = config();
+    let limits = tables(config.get("ratelimits"));
+    assert_eq!(limits.len(), 1);
+    assert_eq!(text(limits[0], "name"), bindings::RATE_LIMITER);
+    let simple = limits[0]
+        .get("simple")
+        .and_then(Value::as_table)
+        .expect("simple");
+    let number = |key: &str| {
+        simple
+            .get(key)
+            .and_then(Value::as_integer)
+            .map(|n| n as u64)
+    };
+    assert_eq!(number("limit"), Some(RATE_LIMIT.limit));
+    assert_eq!(number("period"), Some(RATE_LIMIT.period_s));
+    assert!(
+        [10, 60].contains(&RATE_LIMIT.period_s),
+        "the binding allows 10 or 60 s"
+    );
+}
+
+#[test]
+fn every_var_is_declared_and_api_paths_reach_the_worker_first() {
+    let config = config();
+    let declared = config
+        .get("vars")
+        .and_then(Value::as_table)
+        .expect("[vars]");
+    for var in vars::DECLARED {
+        assert!(declared.contains_key(var), "{var} is not in [vars]");
+    }
+    let first: Vec<&str> = config
+        .get("assets")
+        .and_then(|assets| assets.get("run_worker_first"))
+        .and_then(Value::as_array)
+        .expect("run_worker_first")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let reaches_worker = |path: &str| {
+        first.iter().any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == *pattern,
+        })
+    };
+    for path in [
+        api::SCORE_PATH,
+        api::SCORE_BATCH_PATH,
+        api::EVENTS_PATH,
+        api::DECISIONS_PATH,
+        api::DEAD_LETTERS_PATH,
+        api::KPIS_PATH,
+        api::KPI_WINDOWS_PATH,
+        api::DRIFT_PATH,
+        api::HEALTH_PATH,
+        api::METRICS_PATH,
+        "/api/v1/no-such-route",
+    ] {
+        assert!(
+            reaches_worker(path),
+            "{path} goes to the asset server first"
+        );
+    }
+    assert!(!reaches_worker("/"), "the page is the asset server's");
+    assert!(!reaches_worker("/panel"));
+}
