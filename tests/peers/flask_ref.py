@@ -6,10 +6,13 @@ models/valle.onnx into a scikit-learn LogisticRegression, inputs are encoded wit
 models/train.py's own feature code, and probabilities come from predict_proba. At start it
 checks itself against the 250 golden rows (1e-5) and refuses to serve if they disagree.
 Like the edge it validates every field, answers 400 with field codes, and returns the
-band, decision, confidence and up to four counterfactual reasons. Unlike the edge it stores
-nothing and keeps no KPIs, so the comparison favours it.
+band, decision, confidence and up to four counterfactual reasons. It keeps no KPIs. Without
+--store it stores nothing, so the comparison favours it; with --store it stores every
+decision in SQLite (WAL journal, a durable commit per decision) under the same idempotency
+key as the edge (X-Request-ID): a repeat answers the stored decision, marked replayed, and
+writes nothing.
 
-    target/venv/bin/python tests/peers/flask_ref.py --port 8790
+    target/venv/bin/python tests/peers/flask_ref.py --port 8790 [--store target/peer.db]
 
 `cargo xtask bench-peers` starts it next to `wrangler dev` and loads both the same way.
 """
@@ -17,7 +20,10 @@ import argparse
 import json
 import logging
 import math
+import sqlite3
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -144,6 +150,40 @@ def score(app: dict) -> dict:
 
 
 app = Flask(__name__)
+STORE = {"path": None}
+LOCAL = threading.local()
+SCHEMA = """CREATE TABLE IF NOT EXISTS decisions (
+    request_id TEXT PRIMARY KEY NOT NULL,
+    application TEXT NOT NULL,
+    score TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+)"""
+
+
+def database() -> sqlite3.Connection:
+    """This thread's connection: WAL, and a commit is on disk before the answer."""
+    connection = getattr(LOCAL, "connection", None)
+    if connection is None:
+        connection = sqlite3.connect(STORE["path"], timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        LOCAL.connection = connection
+    return connection
+
+
+def store(request_id: str, application: dict, scored: dict):
+    """Stores the decision once; answers the stored score and whether it was a repeat."""
+    connection = database()
+    inserted = connection.execute(
+        "INSERT INTO decisions (request_id, application, score, received_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(request_id) DO NOTHING",
+        (request_id, json.dumps(application), json.dumps(scored), int(time.time() * 1000)),
+    ).rowcount
+    if inserted == 1:
+        return scored, False
+    row = connection.execute(
+        "SELECT score FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
+    return json.loads(row[0]), True
 
 
 def answer(status: int, body: dict, request_id: str) -> Response:
@@ -161,7 +201,12 @@ def post_score():
     application, errors = validate(request.get_data())
     if errors:
         return answer(400, {"error": {"code": "E_VALIDATION", "fields": errors}}, request_id)
-    return answer(200, {"request_id": request_id, "score": score(application)}, request_id)
+    scored = score(application)
+    if STORE["path"] is None:
+        return answer(200, {"request_id": request_id, "score": scored}, request_id)
+    scored, replayed = store(request_id, application, scored)
+    return answer(200, {"request_id": request_id, "score": scored, "replayed": replayed},
+                  request_id)
 
 
 @app.get("/healthz")
@@ -172,10 +217,15 @@ def health():
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--store", help="SQLite file to store every decision in")
     args = parser.parse_args()
     self_check()
+    if args.store:
+        STORE["path"] = args.store
+        database().execute(SCHEMA)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    print(f"flask reference peer on http://127.0.0.1:{args.port}", flush=True)
+    kind = f"storing in {args.store}" if args.store else "storing nothing"
+    print(f"flask reference peer on http://127.0.0.1:{args.port}, {kind}", flush=True)
     app.run(host="127.0.0.1", port=args.port, threaded=True)
 
 

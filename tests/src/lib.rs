@@ -240,6 +240,20 @@ impl Client {
     }
 }
 
+/// Waits until the KPI object has counted each decision: it counts from D1 after the
+/// answer, and stores each decision's place in the KPI stream (`kpi_seq`) once it has.
+pub fn wait_until_counted(client: &Client, request_ids: &[&str], seconds: u64) {
+    eventually(seconds, "the KPI object to count the decisions", || {
+        request_ids
+            .iter()
+            .all(|id| {
+                let answer = client.officer_get(&format!("/api/v1/decisions/{id}"));
+                answer.status == 200 && !answer.json()["kpi_seq"].is_null()
+            })
+            .then_some(())
+    });
+}
+
 /// Every stored decision, all pages.
 pub fn all_decisions(
     client: &Client,

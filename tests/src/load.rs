@@ -25,6 +25,8 @@ pub enum Target {
     Score,
     /// `POST /api/v1/events`, a batch of decision events per request.
     Events,
+    /// `POST /api/v1/score/batch`, a batch of applications per request.
+    Batch,
     /// `GET /api/v1/kpis?window=5m` with the officers' token.
     Kpis,
     Healthz,
@@ -37,6 +39,7 @@ impl Target {
         Some(match text {
             "score" => Target::Score,
             "events" => Target::Events,
+            "batch" => Target::Batch,
             "kpis" => Target::Kpis,
             "healthz" => Target::Healthz,
             "floor" => Target::Floor,
@@ -56,7 +59,7 @@ pub struct Plan {
     pub count: Option<u64>,
     /// … or after this long, whichever comes first.
     pub duration: Option<Duration>,
-    /// Events per request for [`Target::Events`].
+    /// Events (or applications) per request for [`Target::Events`] ([`Target::Batch`]).
     pub batch: usize,
     /// Shares (0..=1) of invalid applications, repeated ids and late events.
     pub invalid: f64,
@@ -214,6 +217,11 @@ pub struct Report {
     /// Latency by minute of the run (by due time), to see whether it drifts.
     pub per_minute: Vec<Minute>,
     pub verification: Option<Verification>,
+    /// How long after the load the server's inbox held no event waiting for its outcome
+    /// (`--settle-timeout`); none if it never emptied in time.
+    pub settled_after_s: Option<f64>,
+    /// The KPI object's storage rows at the end (`--settle-timeout`).
+    pub kpi_object_rows: Option<f64>,
 }
 
 /// One minute of a run.
@@ -261,6 +269,8 @@ impl Report {
             achieved_rate: tally.counts.sent as f64 / seconds.max(1e-9),
             per_minute: per_minute(&tally.timeline),
             verification: None,
+            settled_after_s: None,
+            kpi_object_rows: None,
         }
     }
 
@@ -333,6 +343,12 @@ impl Report {
         }
         if let Some(verification) = &self.verification {
             rows.push(("verified", verification.summary()));
+        }
+        if let Some(settled) = self.settled_after_s {
+            rows.push(("inbox empty", format!("{settled:.1} s after the load")));
+        }
+        if let Some(rows_held) = self.kpi_object_rows {
+            rows.push(("KPI object rows", format!("{rows_held}")));
         }
         rows.iter()
             .map(|(name, value)| format!("{name:<17} {value}\n"))
@@ -558,6 +574,57 @@ fn send_one(
             }
             answer
         }
+        Target::Batch => {
+            let request_id = random_uuid();
+            let applications: Vec<Value> = (0..plan.batch.max(1))
+                .map(|_| {
+                    let (_, application, _) = draw(rng);
+                    serde_json::from_str::<Value>(&application).unwrap_or_default()
+                })
+                .collect();
+            outcome.records = applications.len() as u64;
+            let body = json!({ "applications": applications }).to_string();
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-request-id", request_id.as_str()),
+                ("cf-connecting-ip", ip.as_str()),
+            ];
+            let (answer, retries) = client.send_retrying(
+                "POST",
+                "/api/v1/score/batch",
+                &headers,
+                Some(body.as_bytes()),
+            );
+            outcome.runtime_retries += retries;
+            let item_ids = (0..applications.len()).map(|index| format!("{request_id}:{index}"));
+            match &answer {
+                Err(_) => outcome.unanswered_ids.extend(item_ids),
+                Ok(answer) if answer.status == 200 => {
+                    let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+                    for item in body["results"].as_array().into_iter().flatten() {
+                        match item["request_id"].as_str() {
+                            Some(id) => {
+                                outcome.replayed +=
+                                    u64::from(item["replayed"].as_bool() == Some(true));
+                                outcome.accepted += 1;
+                                outcome.accepted_ids.push(id.to_owned());
+                            }
+                            None => {
+                                let code = item["error"]["code"].as_str().unwrap_or("E_UNKNOWN");
+                                outcome.rejected.push(code.to_owned());
+                            }
+                        }
+                    }
+                }
+                Ok(answer) => {
+                    let code = error_code(answer);
+                    outcome
+                        .rejected
+                        .extend((0..applications.len()).map(|_| code.clone()));
+                }
+            }
+            answer
+        }
         Target::Kpis => client.try_send(
             "GET",
             "/api/v1/kpis?window=5m",
@@ -574,7 +641,7 @@ fn send_one(
             let expected = match plan.target {
                 Target::Kpis | Target::Healthz => 200,
                 Target::Floor => 404,
-                Target::Score | Target::Events => return outcome,
+                Target::Score | Target::Events | Target::Batch => return outcome,
             };
             outcome.records = 1;
             if answer.status == expected {
@@ -585,6 +652,47 @@ fn send_one(
         }
     }
     outcome
+}
+
+/// One gauge of `GET /metrics`, without labels.
+pub fn metric(client: &Client, auth: &str, name: &str) -> Result<Option<f64>, String> {
+    let answer = client.try_send("GET", "/metrics", &[("authorization", auth)], None)?;
+    if answer.status != 200 {
+        return Err(format!("GET /metrics: {} {}", answer.status, answer.text()));
+    }
+    Ok(gauge(&answer.text(), name))
+}
+
+/// The value of an unlabelled series in Prometheus text.
+pub fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+}
+
+/// Seconds until the server's inbox holds no event waiting for its outcome, polled every
+/// 100 ms; none if it still holds some after `timeout`.
+pub fn wait_until_settled(
+    client: &Client,
+    auth: &str,
+    timeout: Duration,
+) -> Result<Option<f64>, String> {
+    let started = Instant::now();
+    loop {
+        if metric(client, auth, "valle_inbox_events")? == Some(0.0) {
+            return Ok(Some(started.elapsed().as_secs_f64()));
+        }
+        if started.elapsed() >= timeout {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Whether every accepted record ended up exactly once as a decision or a dead letter.
@@ -756,6 +864,14 @@ mod tests {
         let range = |ip: String| ip.split('.').nth(1).map(str::to_owned);
         assert_ne!(range(client_ip(&a, 0)), range(client_ip(&b, 0)));
         assert!(client_ip(&a, 299).starts_with("10."));
+    }
+
+    #[test]
+    fn gauges_are_read_by_their_exact_name() {
+        let text = "# HELP valle_inbox_events x\n# TYPE valle_inbox_events gauge\nvalle_inbox_events_total 9\nvalle_inbox_events 3\nvalle_kpi_object_rows NaN\n";
+        assert_eq!(gauge(text, "valle_inbox_events"), Some(3.0));
+        assert!(gauge(text, "valle_kpi_object_rows").is_some_and(f64::is_nan));
+        assert_eq!(gauge(text, "valle_missing"), None);
     }
 
     #[test]

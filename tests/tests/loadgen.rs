@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use serde_json::Value;
-use valle_tests::{base_url, officer_token, random_uuid, Client};
+use valle_tests::{base_url, eventually, officer_token, random_uuid, Client};
 
 /// Runs loadgen with `args` on its own branch; returns its exit success and JSON report.
 fn loadgen(branch: &str, args: &[&str]) -> (bool, Value) {
@@ -144,11 +144,14 @@ fn a_drifted_population_is_flagged_on_its_branch_and_a_normal_one_is_not() {
     }
     let client = Client::new();
     let psi = |branch: &str, feature: &str| {
-        let drift = client
-            .officer_get(&format!("/api/v1/drift?branch={branch}"))
-            .json();
+        // Stored decisions are counted just after they are stored.
+        let drift = eventually(30, "the drift report to count every decision", || {
+            let drift = client
+                .officer_get(&format!("/api/v1/drift?branch={branch}"))
+                .json();
+            (drift["rolling_24h"]["decisions"] == 200).then_some(drift)
+        });
         let summary = &drift["rolling_24h"];
-        assert_eq!(summary["decisions"], 200, "{drift:#}");
         assert_eq!(summary["enough_data"], true);
         let feature = summary["features"]
             .as_array()

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use valle_shared::api::{KpiResponse, ScoreResponse};
 use valle_shared::decisions::DecisionRecord;
 use valle_shared::time::format_rfc3339_ms;
-use valle_tests::{count_windows_match, eventually, officer_token, random_uuid, Answer, Client};
+use valle_tests::{
+    count_windows_match, eventually, officer_token, random_uuid, wait_until_counted, Answer, Client,
+};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 const INVALID: &str = r#"{"seniority_years":9,"home":"castle","age":17}"#;
@@ -299,6 +301,8 @@ fn late_events_revise_their_window_or_go_to_the_late_table() {
         });
         stored.then_some(())
     });
+    // Counted after they are stored; the 24-hour view is then cached for 30 s.
+    wait_until_counted(&client, &[&revising, &too_late], 30);
     // The event two hours late is in its own hour's window, marked revised.
     let view = kpis_with(&client, &format!("window=24h&branch={branch}"), 1);
     let hour_start = two_hours_ago - two_hours_ago.rem_euclid(3_600_000);
@@ -473,7 +477,9 @@ fn metrics_pass_promtool_and_health_reports_every_backend() {
 fn kpis_are_cached_and_marked_stale_when_old() {
     let client = Client::new();
     let branch = branch("cache");
-    score(&client, "10.0.8.1", &random_uuid(), &branch, VALID);
+    let id = random_uuid();
+    score(&client, "10.0.8.1", &id, &branch, VALID);
+    wait_until_counted(&client, &[&id], 30);
     let query = format!("window=1h&branch={branch}");
     let first = kpis_with(&client, &query, 1);
     assert_eq!(first.cache_key, format!("kpis|window=1h|branch={branch}"));

@@ -3,7 +3,7 @@
 //! The snapshot between the two lives in the file `VALLE_RESTART_SNAPSHOT` names.
 
 use serde_json::{json, Value};
-use valle_tests::{random_uuid, Client};
+use valle_tests::{eventually, random_uuid, wait_until_counted, Client};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 
@@ -23,7 +23,7 @@ fn observe(client: &Client, decision_id: &str) -> Value {
             // The rolling 5-minute figures move with the clock; the all-time ones must not.
             line.starts_with("valle_")
                 && !line.starts_with("valle_recent")
-                && (line.contains("_total") || line.contains("_count "))
+                && (line.contains("_total") || line.contains("_count ") || line.contains("_count{"))
         })
         .map(str::to_owned)
         .collect();
@@ -60,7 +60,13 @@ fn before_restart() {
         Some(VALID.as_bytes()),
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
-    let snapshot = observe(&client, &id);
+    // Counting happens after the answers; the snapshot waits until nothing moves any more.
+    wait_until_counted(&client, &[&id], 30);
+    let snapshot = eventually(60, "the counters to settle", || {
+        let first = observe(&client, &id);
+        std::thread::sleep(std::time::Duration::from_millis(1_500));
+        (observe(&client, &id) == first).then_some(first)
+    });
     assert!(
         decisions_total(&snapshot) > 0,
         "the earlier tests made decisions"
@@ -88,17 +94,19 @@ fn after_restart() {
         "KPIs and the stored decision are unchanged by the restart"
     );
     // Counting goes on from where it stopped.
+    let next = random_uuid();
     let answer = client.send(
         "POST",
         "/api/v1/score",
         &[
             ("content-type", "application/json"),
-            ("x-request-id", &random_uuid()),
+            ("x-request-id", &next),
             ("cf-connecting-ip", "10.0.9.1"),
         ],
         Some(VALID.as_bytes()),
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
+    wait_until_counted(&client, &[&next], 30);
     let later = observe(&client, &id);
     assert_eq!(decisions_total(&later), decisions_total(&before) + 1);
     // A replay of the decision made before the restart is still a replay.

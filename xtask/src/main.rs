@@ -8,8 +8,10 @@
 //! Tools are installed only when missing or at the wrong version, into `~/.cargo/bin` and
 //! `node_modules`, so the second run of either command starts at once.
 
+mod bench;
 mod peers;
 mod process;
+mod server;
 mod soak;
 mod tools;
 
@@ -17,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use process::{free_port, run, run_for_output, Server};
+use process::{free_port, run, Server};
+use server::{loadgen_command, start_test_server};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -34,10 +37,12 @@ commands:
   train          retrain the model into models/ (Python venv in target/venv)
   check-ops      promtool: ops/prometheus alert rules, their unit tests, the scrape config
   bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)
-  bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections,
-                 GET /api/v1/kpis at a cache hit (results: BENCHMARKS.md)
+  bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections
+                 against the no-I/O floor, KPI reads, batches of 1,000 (results: BENCHMARKS.md)
+  bench-events [S]  events at rising rates, S seconds each (120), until one is not sustained
+                 with every event exactly once and the inbox empty within 10 s
   bench-peers    side by side: native scoring vs onnxruntime, and POST /api/v1/score on
-                 wrangler dev vs the Flask + scikit-learn reference (results: BENCHMARKS.md)
+                 wrangler dev vs two Flask + scikit-learn references, one storing in SQLite
   soak [MIN]     the long reliability run: 100,000 fuzz cases per property, then MIN minutes
                  (10) of mixed load on wrangler dev with memory sampled (RELIABILITY.md)";
 
@@ -55,8 +60,15 @@ fn main() -> ExitCode {
         "bootstrap" => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
         "train" => train(),
         "check-ops" => check_prometheus_files(),
-        "bench-http" => bench_http(),
-        "bench-peers" => bench_peers(),
+        "bench-http" => bench::bench_http(),
+        "bench-events" => match std::env::args().nth(2).map(|s| s.parse::<u64>()) {
+            None => bench::bench_events(120),
+            Some(Ok(seconds)) if seconds >= 10 => bench::bench_events(seconds),
+            Some(_) => {
+                Err("bench-events takes a number of seconds per rate, at least 10".to_owned())
+            }
+        },
+        "bench-peers" => bench::bench_peers(),
         "soak" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
             None => soak::soak(10),
             Some(Ok(minutes)) if minutes >= 2 => soak::soak(minutes),
@@ -620,254 +632,6 @@ fn crash_mid_load(server: Server, state: &Path, port: u16, base_url: &str) -> Re
             .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
             .env("VALLE_FAULT_IDS", &ids))
     })?;
-    Ok(server)
-}
-
-/// A fresh `wrangler dev` with rate limits out of the way, for benchmarks; its base URL.
-fn start_bench_server(name: &str) -> Result<(Server, String)> {
-    let state = root().join(format!("target/wrangler-{name}-state"));
-    if state.exists() {
-        std::fs::remove_dir_all(&state)
-            .map_err(|error| format!("clearing {}: {error}", state.display()))?;
-    }
-    migrate(Some(&state))?;
-    let port = free_port()?;
-    let limits = [
-        "RATE_LIMIT_BURST:1000000000",
-        "RATE_LIMIT_PER_SECOND:1000000000",
-    ];
-    let server = start_server(&state, port, &format!("wrangler-{name}.log"), &limits)?;
-    Ok((server, format!("http://127.0.0.1:{port}")))
-}
-
-/// The release load generator against `base_url` with `args`.
-fn loadgen(base_url: &str, args: &[&str]) -> Command {
-    loadgen_command(base_url, args, true)
-}
-
-/// The load generator against `base_url` with `args`; the debug build (already built by
-/// the tests) unless `release`.
-fn loadgen_command(base_url: &str, args: &[&str], release: bool) -> Command {
-    let mut command = project_command("cargo");
-    command.args(["run", "--quiet", "--locked"]);
-    if release {
-        command.arg("--release");
-    }
-    command
-        .args(["-p", "valle-tests", "--bin", "loadgen", "--"])
-        .args(args)
-        .args(["--base-url", base_url])
-        .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN);
-    command
-}
-
-/// Builds, starts a fresh `wrangler dev` with limits out of the way, and runs the load
-/// generator against it: scoring at 1 and 16 connections, then KPI views at a cache hit.
-fn bench_http() -> Result {
-    tools::ensure_build_tools()?;
-    build_page()?;
-    build_worker()?;
-    let (server, base_url) = start_bench_server("bench")?;
-    let runs = [
-        ("score", "1", "200"),
-        ("score", "1", "2000"),
-        ("score", "16", "4000"),
-        ("kpis", "1", "2000"),
-        ("kpis", "16", "4000"),
-        // The floor: the smallest answer the worker gives, through the same wrangler proxy.
-        ("floor", "1", "2000"),
-    ];
-    for (target, connections, requests) in runs {
-        run(&mut loadgen(
-            &base_url,
-            &[
-                "--target",
-                target,
-                "--connections",
-                connections,
-                "--requests",
-                requests,
-            ],
-        ))?;
-    }
-    server.stop()
-}
-
-/// Side by side, in one run (see `peers.rs`): the scoring core natively vs onnxruntime, then
-/// `POST /api/v1/score` on `wrangler dev` vs the Flask reference, same applicants, closed
-/// loop at 1 and 16 connections.
-fn bench_peers() -> Result {
-    use peers::{edge_goal_met, native_goal_met, ratio, ratio_row, row, Figures};
-
-    tools::ensure_build_tools()?;
-    let python = python_venv(&["models/requirements.txt", "tests/peers/requirements.txt"])?;
-    let parse = |text: &str| -> Result<serde_json::Value> {
-        let line = text.lines().rev().find(|line| line.starts_with('{'));
-        serde_json::from_str(line.unwrap_or_default())
-            .map_err(|error| format!("not a JSON report ({error}): {text}"))
-    };
-
-    let started = step("scoring core, native (profile native-bench) and onnxruntime");
-    let native_text = run_for_output(project_command("cargo").args([
-        "run",
-        "--quiet",
-        "--locked",
-        "--profile",
-        "native-bench",
-        "-p",
-        "valle-shared",
-        "--example",
-        "native_scoring",
-    ]))?;
-    eprintln!("    {}", native_text.trim());
-    let native = Figures::from_engine(&parse(&native_text)?)?;
-    let onnxruntime_text = run_for_output(
-        Command::new(&python)
-            .current_dir(root())
-            .arg("models/bench_onnxruntime.py"),
-    )?;
-    eprintln!("    {}", onnxruntime_text.trim());
-    let onnxruntime = Figures::from_engine(&parse(&onnxruntime_text)?)?;
-    done("scoring cores", started);
-
-    build_page()?;
-    build_worker()?;
-    let (edge_server, edge_url) = start_bench_server("peers")?;
-    let flask_port = free_port()?;
-    let flask_url = format!("http://127.0.0.1:{flask_port}");
-    let started = step(&format!("start the Flask reference on {flask_url}"));
-    let mut flask_command = Command::new(&python);
-    flask_command.current_dir(root()).args([
-        "tests/peers/flask_ref.py",
-        "--port",
-        &flask_port.to_string(),
-    ]);
-    let mut flask_server = Server::start(flask_command, root().join("target/flask-peer.log"))?;
-    flask_server.wait_until_healthy(&format!("{flask_url}/healthz"), 120)?;
-    done("Flask reference ready", started);
-
-    let mut http = Vec::new();
-    for (connections, requests) in [(1usize, "500"), (16, "2000")] {
-        let measure = |name: &str, base_url: &str| -> Result<Figures> {
-            let started = step(&format!(
-                "{name}: {requests} scores at {connections} connections"
-            ));
-            // The same seed, so both servers see the same applicants in the same order.
-            let text = run_for_output(&mut loadgen(
-                base_url,
-                &[
-                    "--target",
-                    "score",
-                    "--connections",
-                    &connections.to_string(),
-                    "--requests",
-                    requests,
-                    "--seed",
-                    "6",
-                    "--json",
-                ],
-            ))?;
-            let figures = Figures::from_loadgen(&parse(&text)?)?;
-            eprintln!("    {figures:?}");
-            done(name, started);
-            Ok(figures)
-        };
-        let edge = measure("edge (wrangler dev)", &edge_url)?;
-        let flask = measure("Flask reference", &flask_url)?;
-        http.push((connections, edge, flask));
-    }
-    flask_server.stop()?;
-    edge_server.stop()?;
-
-    let engine = ratio(native, onnxruntime);
-    let mut lines = vec![
-        "| scoring core | one row p50 | one row p99 | batch of 10,000 | goal |".to_owned(),
-        "|---|---|---|---|---|".to_owned(),
-        row("tract, native (valle-shared)", native, "µs", "rows/s"),
-        row("onnxruntime from Python", onnxruntime, "µs", "rows/s"),
-        ratio_row("Valle ahead by", engine, native_goal_met(engine)),
-        String::new(),
-        "| POST /api/v1/score | p50 | p99 | throughput | goal |".to_owned(),
-        "|---|---|---|---|---|".to_owned(),
-    ];
-    for &(connections, edge, flask) in &http {
-        let r = ratio(edge, flask);
-        lines.push(row(
-            &format!("edge, {connections} conn"),
-            edge,
-            "ms",
-            "req/s",
-        ));
-        lines.push(row(
-            &format!("Flask, {connections} conn"),
-            flask,
-            "ms",
-            "req/s",
-        ));
-        lines.push(ratio_row(
-            &format!("edge ahead by, {connections} conn"),
-            r,
-            edge_goal_met(r),
-        ));
-    }
-    let table = lines.join("\n");
-    println!("\n{table}");
-    let json = peers::summary(native, onnxruntime, &http);
-    let path = root().join("target/bench-peers.json");
-    std::fs::write(&path, format!("{json:#}\n"))
-        .map_err(|error| format!("{}: {error}", path.display()))?;
-    eprintln!("    written: {}", path.display());
-    Ok(())
-}
-
-/// `wrangler dev` on `port` with the test token and test rate limits, state in `state`.
-fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
-    // Tests flood one client on purpose; the others stay far below these limits.
-    start_server(
-        state,
-        port,
-        log,
-        &[
-            "RATE_LIMIT_BURST:300",
-            "RATE_LIMIT_PER_SECOND:30",
-            // The cross-origin site the hostile-input tests expect (`valle_tests::ALLOWED_ORIGIN`).
-            "ALLOWED_ORIGINS:https://ventanilla.example.coop",
-        ],
-    )
-}
-
-/// `wrangler dev` on `port` with the test officer token and extra `NAME:VALUE` vars.
-fn start_server(state: &Path, port: u16, log: &str, vars: &[&str]) -> Result<Server> {
-    let inspector = free_port()?;
-    let base_url = format!("http://127.0.0.1:{port}");
-    let started = step(&format!("start wrangler dev on {base_url}"));
-    let mut command = project_command("wrangler");
-    command
-        .args([
-            "dev",
-            "--local",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .args(["--inspector-port", &inspector.to_string()])
-        .arg("--persist-to")
-        .arg(state)
-        .args([
-            "--show-interactive-dev-session=false",
-            "--live-reload=false",
-        ])
-        .args([
-            "--var",
-            &format!("VALLE_OFFICER_TOKEN:{TEST_OFFICER_TOKEN}"),
-        ]);
-    for var in vars {
-        command.args(["--var", var]);
-    }
-    let mut server = Server::start(command, root().join("target").join(log))?;
-    server.wait_until_healthy(&format!("{base_url}/healthz"), 120)?;
-    done("wrangler dev ready", started);
     Ok(server)
 }
 

@@ -3,14 +3,25 @@
 //! 1. The scoring core natively (`shared/examples/native_scoring.rs`) against onnxruntime
 //!    from Python (`models/bench_onnxruntime.py`): same model, same golden rows.
 //! 2. `POST /api/v1/score` on `wrangler dev` against the Flask + scikit-learn reference
-//!    (`tests/peers/flask_ref.py`), both loaded by the same loadgen with the same applicants,
-//!    closed loop at 1 and 16 connections.
+//!    (`tests/peers/flask_ref.py`), once storing nothing and once storing every decision in
+//!    SQLite under the same idempotency key, all loaded by the same loadgen with the same
+//!    applicants, closed loop at 1 and 16 connections.
 //!
 //! The tables go to the terminal and, as JSON, to `target/bench-peers.json`.
 
 use serde_json::{json, Value};
 
 use crate::Result;
+
+/// The two Flask peers, as the tables name them.
+pub const FLASK: &str = "Flask, stores nothing";
+pub const FLASK_SQLITE: &str = "Flask + SQLite (WAL)";
+
+/// One round of the HTTP comparison: the edge first, then each peer.
+pub struct HttpRound {
+    pub connections: usize,
+    pub figures: Vec<(&'static str, Figures)>,
+}
 
 /// One engine's or server's figures, read from the JSON its benchmark printed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,7 +132,7 @@ fn thousands(value: f64) -> String {
 }
 
 /// The whole result, for `target/bench-peers.json`.
-pub fn summary(native: Figures, onnxruntime: Figures, http: &[(usize, Figures, Figures)]) -> Value {
+pub fn summary(native: Figures, onnxruntime: Figures, http: &[HttpRound]) -> Value {
     let engine = ratio(native, onnxruntime);
     let pair = |f: Figures| json!({"p50": f.p50, "p99": f.p99, "throughput": f.throughput});
     json!({
@@ -131,14 +142,19 @@ pub fn summary(native: Figures, onnxruntime: Figures, http: &[(usize, Figures, F
             "ratio": {"p50": engine.p50, "p99": engine.p99, "batch": engine.throughput},
             "goal_met": native_goal_met(engine),
         },
-        "http_ms": http.iter().map(|&(connections, edge, flask)| {
-            let r = ratio(edge, flask);
+        "http_ms": http.iter().map(|round| {
+            let edge = round.figures.first().map(|&(_, f)| f);
             json!({
-                "connections": connections,
-                "edge": pair(edge),
-                "flask": pair(flask),
-                "ratio": {"p50": r.p50, "p99": r.p99, "throughput": r.throughput},
-                "goal_met": edge_goal_met(r),
+                "connections": round.connections,
+                "servers": round.figures.iter().map(|&(name, f)| json!({"name": name, "figures": pair(f)})).collect::<Vec<_>>(),
+                "edge_against": round.figures.iter().skip(1).filter_map(|&(name, f)| {
+                    let r = ratio(edge?, f);
+                    Some(json!({
+                        "peer": name,
+                        "ratio": {"p50": r.p50, "p99": r.p99, "throughput": r.throughput},
+                        "goal_met": edge_goal_met(r),
+                    }))
+                }).collect::<Vec<_>>(),
             })
         }).collect::<Vec<_>>(),
     })

@@ -47,6 +47,20 @@ pub fn run_for_output(command: &mut Command) -> Result<String> {
     }
 }
 
+/// Runs a command to completion and returns whether it succeeded and its standard output,
+/// for a check that prints its report either way.
+pub fn run_for_report(command: &mut Command) -> Result<(bool, String)> {
+    let shown = format!("{command:?}");
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|error| format!("cannot start {shown}: {error}"))?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
+}
+
 /// A port the kernel says is free right now.
 pub fn free_port() -> Result<u16> {
     let listener =

@@ -14,12 +14,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{done, loadgen, project_command, root, run, start_bench_server, step, Result};
+use crate::server::{loadgen, start_bench_server};
+use crate::{done, project_command, root, run, step, Result};
 
 /// How far the memory Valle holds may grow from the second minute to the end, in percent.
 const MAX_GROWTH_PCT: f64 = 25.0;
 /// How far the last minute's p99 may rise above the median minute's.
 const MAX_P99_DRIFT: f64 = 3.0;
+/// The most rows the KPI object may hold after the soak: a few per minute of event time
+/// and branch, never one per decision.
+const MAX_KPI_OBJECT_ROWS: f64 = 1_000.0;
 
 /// Resident memory of the server's processes at one moment, in MiB: the runtime that runs
 /// Valle (the workerd with an inspector), wrangler's proxy runtime, and everything.
@@ -247,10 +251,9 @@ pub fn soak(minutes: u64) -> Result {
     let stop = AtomicBool::new(false);
     let group = server.pid();
     let clock = Instant::now();
-    // Half the first soak's rates: at 15 scores/s and 20 events/s on 2 cores the local
-    // events consumer could not keep up and requests got wrangler's "restarted
-    // mid-request" answer (RELIABILITY.md, "Soak"). Events settle after the answer, hence
-    // the longer wait.
+    // Five times the rates the soak ran at while every request waited for the KPI object
+    // (8 scores/s, 10 events/s, 1 KPI read/s; RELIABILITY.md, "Soak"). Events settle after
+    // the answer: the events run waits for the inbox to empty, then verifies.
     let runs: [(&str, Vec<&str>); 3] = [
         (
             "score",
@@ -258,7 +261,7 @@ pub fn soak(minutes: u64) -> Result {
                 "--target",
                 "score",
                 "--rate",
-                "8",
+                "40",
                 "--invalid-pct",
                 "5",
                 "--duplicate-pct",
@@ -276,7 +279,7 @@ pub fn soak(minutes: u64) -> Result {
                 "--batch",
                 "10",
                 "--rate",
-                "1",
+                "5",
                 "--invalid-pct",
                 "5",
                 "--duplicate-pct",
@@ -285,12 +288,14 @@ pub fn soak(minutes: u64) -> Result {
                 "5",
                 "--branch",
                 "soak-events",
+                "--settle-timeout",
+                "2m",
                 "--verify",
                 "--verify-timeout",
                 "5m",
             ],
         ),
-        ("kpis", vec!["--target", "kpis", "--rate", "1"]),
+        ("kpis", vec!["--target", "kpis", "--rate", "2"]),
     ];
     let (samples, probes, reports) = std::thread::scope(|scope| -> Result<_> {
         let sampler = scope.spawn(|| {
@@ -409,6 +414,19 @@ pub fn soak(minutes: u64) -> Result {
             json!({ "report": report, "server_failures": failed, "p99_last_over_median": drift }),
         );
     }
+    let kpi_rows = reports
+        .get("events")
+        .and_then(|report| report["kpi_object_rows"].as_f64());
+    let decisions: f64 = reports
+        .values()
+        .filter_map(|report| report["verification"]["decisions"].as_f64())
+        .sum();
+    eprintln!("    KPI object rows after the load: {kpi_rows:?}, for {decisions} decisions");
+    if !kpi_rows.is_some_and(|rows| rows <= MAX_KPI_OBJECT_ROWS) {
+        failures.push(format!(
+            "the KPI object holds {kpi_rows:?} rows (at most {MAX_KPI_OBJECT_ROWS})"
+        ));
+    }
     let first = samples.first().map(Sample::workerd_mib);
     let peak = samples.iter().map(Sample::workerd_mib).fold(0.0, f64::max);
     eprintln!(
@@ -474,6 +492,8 @@ pub fn soak(minutes: u64) -> Result {
                 .collect::<Vec<_>>(),
         },
         "runs": runs_json,
+        "kpi_object_rows": kpi_rows,
+        "decisions_verified": decisions,
         "failures": failures,
     });
     let path = root().join("target/soak.json");

@@ -25,13 +25,14 @@ use valle_tests::sample::{Sampler, Shift};
 use valle_tests::{officer_token, random_uuid, Client};
 
 const USAGE: &str = "usage: loadgen [options]
-  --target score|events|kpis|healthz|floor   what to send (score)
+  --target score|events|batch|kpis|healthz|floor   what to send (score)
   --rate N            requests per second, open loop (default: closed loop, back to back)
   --connections N     requests in flight at most (closed loop: connections) (default 16 with
                       --rate, else 1)
   --count N           stop after N requests
   --duration D        stop after D (30s, 5m, 1h; default 10s when --count is absent)
-  --batch N           events per request for --target events (50)
+  --batch N           events per request for --target events (50, at most 500), or
+                      applications per request for --target batch (at most 1,000)
   --invalid-pct P     percent of invalid applications (0)
   --duplicate-pct P   percent of records that repeat an earlier id and body (0)
   --late-pct P        percent of events whose event_time is --late-hours in the past (0)
@@ -42,6 +43,8 @@ const USAGE: &str = "usage: loadgen [options]
   --seed N            random seed (fixed default, so runs repeat)
   --verify            afterwards, check every accepted record is stored exactly once as a
                       decision or a dead letter (waits up to --verify-timeout, 120s)
+  --settle-timeout D  afterwards, wait up to D for the server's inbox to hold no event
+                      waiting for its outcome, and report how long that took
   --ids-out FILE      write the run's accepted, invalid and unanswered ids as JSON, for a
                       later check (the fault test verifies them after a crash)
   --base-url URL      the server (VALLE_BASE_URL, else http://127.0.0.1:8787)
@@ -54,6 +57,7 @@ struct Options {
     verify_timeout: Duration,
     json: bool,
     ids_out: Option<std::path::PathBuf>,
+    settle_timeout: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -95,6 +99,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     let mut shifts = Vec::new();
     let (mut verify, mut json, mut verify_timeout) = (false, false, Duration::from_secs(120));
     let mut ids_out = None;
+    let mut settle_timeout = None;
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -134,6 +139,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
             "--base-url" => plan.base_url = value()?.trim_end_matches('/').to_owned(),
             "--json" => json = true,
             "--ids-out" => ids_out = Some(value()?.into()),
+            "--settle-timeout" => settle_timeout = Some(parse_duration(&value()?)?),
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -147,13 +153,20 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     if plan.connections == 0 {
         plan.connections = if plan.rate.is_some() { 16 } else { 1 };
     }
-    if plan.count == Some(0) || plan.batch == 0 || !(1..=500).contains(&plan.batch) {
-        return Err("--count must be positive and --batch within 1..=500".to_owned());
+    let most = if plan.target == Target::Batch {
+        1_000
+    } else {
+        500
+    };
+    if plan.count == Some(0) || !(1..=most).contains(&plan.batch) {
+        return Err(format!(
+            "--count must be positive and --batch within 1..={most}"
+        ));
     }
     if plan.count.is_none() && plan.duration.is_none() {
         plan.duration = Some(Duration::from_secs(10));
     }
-    let records_target = matches!(plan.target, Target::Score | Target::Events);
+    let records_target = matches!(plan.target, Target::Score | Target::Events | Target::Batch);
     if !records_target
         && (plan.invalid + plan.duplicate + plan.late > 0.0 || !shifts.is_empty() || verify)
     {
@@ -162,7 +175,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
                 .to_owned(),
         );
     }
-    if plan.target == Target::Score && plan.late > 0.0 {
+    if plan.target != Target::Events && plan.late > 0.0 {
         return Err("--late-pct needs --target events (scores carry no event time)".to_owned());
     }
     if plan.branch.is_none() && records_target {
@@ -180,6 +193,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         verify_timeout,
         json,
         ids_out,
+        settle_timeout,
     })
 }
 
@@ -246,6 +260,22 @@ fn main() -> ExitCode {
             eprintln!("loadgen: cannot write {}: {error}", path.display());
             ok = false;
         }
+    }
+    if let Some(timeout) = options.settle_timeout {
+        let client = Client::at(&plan.base_url);
+        match valle_tests::load::wait_until_settled(&client, &auth, timeout) {
+            Ok(settled) => {
+                report.settled_after_s = settled;
+                ok &= settled.is_some();
+            }
+            Err(error) => {
+                eprintln!("loadgen: the inbox could not be read: {error}");
+                ok = false;
+            }
+        }
+        report.kpi_object_rows = valle_tests::load::metric(&client, &auth, "valle_kpi_object_rows")
+            .ok()
+            .flatten();
     }
     if options.verify {
         let client = Client::at(&plan.base_url);
@@ -344,6 +374,14 @@ mod tests {
             }),
         );
         check(
+            "--target batch --batch 1000 --count 3 --settle-timeout 10s --verify",
+            Ok(|o| {
+                assert_eq!(o.plan.target, Target::Batch);
+                assert_eq!(o.plan.batch, 1_000);
+                assert_eq!(o.settle_timeout, Some(Duration::from_secs(10)));
+            }),
+        );
+        check(
             "--drift income*0.6 --drift home=parents --requests 5 --connections 4 --seed 7",
             Ok(|o| {
                 assert_eq!(o.shifts.len(), 2);
@@ -373,6 +411,11 @@ mod tests {
             ("--rate -3", "--rate must be positive"),
             ("--count 0", "--count must be positive"),
             ("--target events --batch 501", "--batch within 1..=500"),
+            ("--target batch --batch 1001", "--batch within 1..=1000"),
+            (
+                "--target batch --late-pct 5",
+                "--late-pct needs --target events",
+            ),
             ("--invalid-pct 101", "--invalid-pct is a percentage"),
             ("--duplicate-pct -1", "--duplicate-pct is a percentage"),
             ("--duration 10x", "bad duration unit"),
