@@ -7,9 +7,9 @@
 // prints one JSON line: {"wasm_worker_bytes":..,"wasm_kpi_object_bytes":..,"v8_used_bytes":..}
 // (v8_used_bytes null and v8_error set when the inspector did not answer).
 'use strict';
-const fs = require('fs');
 const path = require('path');
 const WebSocket = require(path.join(__dirname, '..', 'node_modules', 'ws'));
+const { valleTarget } = require('./inspector.cjs');
 
 const [baseUrl, token, pid] = process.argv.slice(2);
 
@@ -26,44 +26,6 @@ async function wasmMemory() {
     return Number.isFinite(value) ? value : null;
   };
   return { wasm_worker_bytes: gauge('worker'), wasm_kpi_object_bytes: gauge('kpi_object') };
-}
-
-// Ports the process listens on: its socket inodes matched against /proc/net/tcp.
-function listeningPorts(processId) {
-  const inodes = new Set();
-  for (const fd of fs.readdirSync(`/proc/${processId}/fd`)) {
-    try {
-      const link = fs.readlinkSync(`/proc/${processId}/fd/${fd}`);
-      const match = /^socket:\[(\d+)\]$/.exec(link);
-      if (match) inodes.add(match[1]);
-    } catch {
-      // The descriptor closed meanwhile.
-    }
-  }
-  const ports = [];
-  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    // Field 3 is the state (0A = LISTEN), field 9 the inode.
-    if (fields.length > 9 && fields[3] === '0A' && inodes.has(fields[9])) {
-      ports.push(parseInt(fields[1].split(':')[1], 16));
-    }
-  }
-  return ports;
-}
-
-async function valleTarget(processId) {
-  for (const port of listeningPorts(processId)) {
-    try {
-      const targets = await (
-        await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(2000) })
-      ).json();
-      const target = targets.find((t) => t.id === 'core:user:valle');
-      if (target) return target.webSocketDebuggerUrl;
-    } catch {
-      // Not the inspector.
-    }
-  }
-  return null;
 }
 
 // Waits for `reply`, sending a request now and then: workerd handles inspector commands

@@ -222,6 +222,9 @@ pub struct Report {
     pub settled_after_s: Option<f64>,
     /// The KPI object's storage rows at the end (`--settle-timeout`).
     pub kpi_object_rows: Option<f64>,
+    /// Every decision the KPI object has counted on the server, once the count stopped
+    /// moving (`--settle-timeout`): with the run's, those of earlier runs on the server.
+    pub kpi_decisions_counted: Option<f64>,
 }
 
 /// One minute of a run.
@@ -271,6 +274,7 @@ impl Report {
             verification: None,
             settled_after_s: None,
             kpi_object_rows: None,
+            kpi_decisions_counted: None,
         }
     }
 
@@ -663,6 +667,41 @@ pub fn metric(client: &Client, auth: &str, name: &str) -> Result<Option<f64>, St
     Ok(gauge(&answer.text(), name))
 }
 
+/// The sum of a family's labelled series (`valle_decisions_total{band="bajo"} 9`, …).
+pub fn family_sum(text: &str, name: &str) -> Option<f64> {
+    let prefix = format!("{name}{{");
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// Decisions the KPI object has counted, once the count has not moved for two seconds (it
+/// counts just after the rows are stored); none if it kept moving for `timeout`.
+pub fn counted_decisions(
+    client: &Client,
+    auth: &str,
+    timeout: Duration,
+) -> Result<Option<f64>, String> {
+    let started = Instant::now();
+    let read = || -> Result<Option<f64>, String> {
+        let answer = client.try_send("GET", "/metrics", &[("authorization", auth)], None)?;
+        Ok(family_sum(&answer.text(), "valle_decisions_total"))
+    };
+    let mut last = read()?;
+    while started.elapsed() < timeout {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = read()?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(None)
+}
+
 /// The value of an unlabelled series in Prometheus text.
 pub fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines()
@@ -872,6 +911,9 @@ mod tests {
         assert_eq!(gauge(text, "valle_inbox_events"), Some(3.0));
         assert!(gauge(text, "valle_kpi_object_rows").is_some_and(f64::is_nan));
         assert_eq!(gauge(text, "valle_missing"), None);
+        let counters = "valle_decisions_total{band=\"bajo\"} 9\nvalle_decisions_total{band=\"alto\"} 3\nvalle_decisions_totally 1\n";
+        assert_eq!(family_sum(counters, "valle_decisions_total"), Some(12.0));
+        assert_eq!(family_sum(counters, "valle_missing"), None);
     }
 
     #[test]

@@ -39,7 +39,7 @@ CREATE INDEX decisions_by_time ON decisions (received_at DESC, request_id DESC);
 CREATE INDEX decisions_by_branch ON decisions (branch, received_at DESC);
 CREATE INDEX decisions_by_band ON decisions (band, received_at DESC);
 CREATE INDEX decisions_by_decision ON decisions (decision, received_at DESC);
-CREATE INDEX decisions_by_kpi_seq ON decisions (kpi_seq);
+-- No index on kpi_seq: nothing reads by it, and every insert would pay for it.
 
 -- How long the consumer worked on an event before it failed, for the KPIs.
 ALTER TABLE dead_letters ADD COLUMN latency_ms REAL NOT NULL DEFAULT 0;

@@ -13,8 +13,8 @@ use std::cell::{Cell, RefCell};
 
 use valle_shared::kpi::Observation;
 
+use crate::kpi_cache::{refresh_view, KpiCache, Refresh};
 use crate::observability::log;
-use crate::routes::{refresh_view, KpiCache, Refresh};
 use crate::store::{Backend, RefusalBatch};
 
 pub const POKE_INTERVAL_MS: i64 = 250;

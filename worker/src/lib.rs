@@ -10,6 +10,7 @@ pub mod cors;
 pub mod error;
 pub mod http;
 pub mod kpi;
+pub mod kpi_cache;
 pub mod memory;
 pub mod observability;
 pub mod pipeline;

@@ -3,12 +3,12 @@
 //! the host ([`crate::memory`]). Futures are not `Send`: Workers run one thread per isolate.
 #![allow(async_fn_in_trait)]
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 pub use valle_shared::decisions::DeadLetter;
 use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
-use valle_shared::kpi::{CountWindow, KpiView, Observation};
+use valle_shared::kpi::{CountWindow, EventWindow, KpiView, LateEvent, Observation};
 
 /// A storage call failed; the message goes to the log, never to the client.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -129,6 +129,89 @@ pub struct LogPage {
     pub dead_letters: Vec<(u64, Observation)>,
 }
 
+/// Where one decision landed in the KPI stream: its D1 row, its sequence number and the
+/// count window it fell into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub row: u64,
+    pub seq: u64,
+    pub window: u64,
+}
+
+/// A write D1 still has to receive.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum D1Write {
+    /// The places of the decisions one counting round counted, written in one statement.
+    DecisionPlaces {
+        places: Vec<Place>,
+    },
+    /// One decision's place, as a version that counted on the request path queued it.
+    DecisionPlace {
+        request_id: String,
+        seq: u64,
+        count_window: u64,
+    },
+    CountWindow(Box<CountWindow>),
+    EventWindow(Box<EventWindow>),
+    Late(LateEvent),
+}
+
+#[derive(Deserialize)]
+struct DecisionPlaceFields {
+    request_id: String,
+    seq: u64,
+    count_window: u64,
+}
+
+#[derive(Deserialize)]
+struct DecisionPlacesFields {
+    places: Vec<Place>,
+}
+
+impl<'de> Deserialize<'de> for D1Write {
+    /// Reads the tagged form by hand: serde's derived reader for internally tagged enums
+    /// buffers the content, and that buffer cannot read the latency sketch's integer map
+    /// keys back ("0": 1).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<D1Write, D::Error> {
+        use serde::de::Error;
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let kind = value
+            .as_object_mut()
+            .and_then(|fields| fields.remove("kind"))
+            .ok_or_else(|| D::Error::missing_field("kind"))?;
+        let read = |value: serde_json::Value| -> Result<D1Write, serde_json::Error> {
+            Ok(match kind.as_str() {
+                Some("decision_places") => {
+                    let DecisionPlacesFields { places } = serde_json::from_value(value)?;
+                    D1Write::DecisionPlaces { places }
+                }
+                Some("decision_place") => {
+                    let DecisionPlaceFields {
+                        request_id,
+                        seq,
+                        count_window,
+                    } = serde_json::from_value(value)?;
+                    D1Write::DecisionPlace {
+                        request_id,
+                        seq,
+                        count_window,
+                    }
+                }
+                Some("count_window") => D1Write::CountWindow(serde_json::from_value(value)?),
+                Some("event_window") => D1Write::EventWindow(serde_json::from_value(value)?),
+                Some("late") => D1Write::Late(serde_json::from_value(value)?),
+                _ => {
+                    return Err(serde_json::Error::io(std::io::Error::other(format!(
+                        "unknown D1 write kind {kind}"
+                    ))))
+                }
+            })
+        };
+        read(value).map_err(D::Error::custom)
+    }
+}
+
 /// What the KPI object reads from and writes to D1 (at the edge, from inside the object).
 pub trait DecisionLog {
     /// Up to `limit` decisions and `limit` dead letters stored after `after`.
@@ -136,11 +219,7 @@ pub trait DecisionLog {
     /// Where the log ends now.
     async fn log_head(&self) -> Result<LogPosition, StoreError>;
     /// Writes the KPI object's outbox entries, all or none.
-    async fn write_kpis(
-        &self,
-        writes: &[crate::kpi::D1Write],
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
+    async fn write_kpis(&self, writes: &[D1Write], now_ms: i64) -> Result<(), StoreError>;
 }
 
 /// Everything `/metrics` needs from the aggregator.

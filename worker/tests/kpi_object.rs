@@ -9,9 +9,9 @@ use valle_shared::kpi::{EventWindow, KpiConfig, Observation, Outcome, View, MINU
 use valle_shared::model::{Band, Decision};
 use valle_worker::kpi::outbox::{acknowledge, is_empty, pending};
 use valle_worker::kpi::pump::{Schedule, SCHEDULE};
-use valle_worker::kpi::{D1Write, KpiService, KvOp, KvStore, Pending};
+use valle_worker::kpi::{KpiService, KvOp, KvStore, Pending};
 use valle_worker::memory::MemoryKv;
-use valle_worker::store::{LogPage, LogPosition, LoggedDecision, RefusalBatch};
+use valle_worker::store::{D1Write, LogPage, LogPosition, LoggedDecision, RefusalBatch};
 
 const START_MS: i64 = 1_795_428_000_000;
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::peers::{self, edge_goal_met, native_goal_met, ratio, ratio_row, row, Figures};
 use crate::process::{free_port, run, run_for_output, run_for_report, Server};
-use crate::server::{loadgen, start_bench_server};
+use crate::server::{loadgen, start_bench_server, start_d1_floor};
 use crate::Result;
 use crate::{build_page, build_worker, done, project_command, python_venv, root, step, tools};
 
@@ -138,6 +138,18 @@ pub fn bench_http() -> Result {
         );
     }
     server.stop()?;
+    // The peer: a worker that answers after one D1 write and does nothing else, the floor
+    // under any design in which a request waits for its durable write.
+    let (peer, peer_url) = start_d1_floor()?;
+    for (name, connections, requests) in
+        [("d1_write_1", "1", "2000"), ("d1_write_16", "16", "4000")]
+    {
+        reports.insert(
+            name.to_owned(),
+            closed_loop(&peer_url, "floor", connections, requests, &[])?,
+        );
+    }
+    peer.stop()?;
     let figure =
         |name: &str, pick: &dyn Fn(&Value) -> f64| reports.get(name).map_or(f64::NAN, pick);
     let goals = HttpGoals {
@@ -177,12 +189,13 @@ pub fn bench_http() -> Result {
 }
 
 /// Event rates the events benchmark offers, in events per second, in batches of 100.
-const EVENT_RATES: [u32; 5] = [250, 500, 1_000, 1_500, 2_000];
+const EVENT_RATES: [u32; 7] = [250, 500, 1_000, 2_000, 3_000, 4_000, 6_000];
 
 /// Whether one rate was sustained: every event accepted and answered in time, the inbox
 /// empty within 10 s after the load, each accepted event exactly once a decision or a dead
-/// letter.
-pub fn sustained(report: &Value, offered_per_s: f64) -> Result {
+/// letter, and the KPI object's count of decisions equal to the `decisions` stored on the
+/// server by all runs so far.
+pub fn sustained(report: &Value, offered_per_s: f64, decisions: f64) -> Result {
     let verification = &report["verification"];
     let passed = ["missing", "duplicated", "unexpected", "misrouted"]
         .iter()
@@ -208,6 +221,12 @@ pub fn sustained(report: &Value, offered_per_s: f64) -> Result {
             "{rate:.0} events/s accepted of {offered_per_s} offered"
         ));
     }
+    let counted = report["kpi_decisions_counted"].as_f64();
+    if counted != Some(decisions) {
+        return Err(format!(
+            "the KPI object counted {counted:?} decisions, {decisions} are stored"
+        ));
+    }
     Ok(())
 }
 
@@ -229,6 +248,7 @@ pub fn bench_events(seconds: u64) -> Result {
     let duration = format!("{seconds}s");
     let mut results = Vec::new();
     let mut best = None;
+    let mut decisions = 0.0;
     for rate in EVENT_RATES {
         let requests_per_s = (f64::from(rate) / 100.0).to_string();
         let branch = format!("bench-events-{rate}");
@@ -264,11 +284,13 @@ pub fn bench_events(seconds: u64) -> Result {
         ))?;
         // A failed check exits non-zero but still prints its report, judged below.
         let report = parse(&text)?;
-        let verdict = sustained(&report, f64::from(rate));
+        decisions += report["verification"]["decisions"].as_f64().unwrap_or(0.0);
+        let verdict = sustained(&report, f64::from(rate), decisions);
         eprintln!(
-            "    {rate}/s: {} accepted in {:.1} s, POST p99 {} ms, inbox empty after {} s, KPI object rows {}: {verdict:?}",
+            "    {rate}/s: {} accepted in {:.1} s, POST p99 {} ms, inbox empty after {} s, KPI object rows {}, decisions counted {} of {decisions}: {verdict:?}",
             report["accepted_records"], report["seconds"].as_f64().unwrap_or(0.0),
             report["latency_ms"]["p99"], report["settled_after_s"], report["kpi_object_rows"],
+            report["kpi_decisions_counted"],
         );
         done(&format!("events at {rate}/s"), started);
         results.push(json!({"offered_per_s": rate, "report": report, "sustained": verdict.is_ok(), "why_not": verdict.as_ref().err()}));
@@ -417,4 +439,87 @@ pub fn bench_peers() -> Result {
         "bench-peers.json",
         &peers::summary(native, onnxruntime, &http),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(
+        accepted: f64,
+        seconds: f64,
+        settled: Option<f64>,
+        counted: f64,
+        missing: &[&str],
+    ) -> Value {
+        json!({
+            "records": 12_000.0,
+            "accepted_records": accepted,
+            "seconds": seconds,
+            "settled_after_s": settled,
+            "kpi_decisions_counted": counted,
+            "verification": {"missing": missing, "duplicated": [], "unexpected": [], "misrouted": []},
+        })
+    }
+
+    #[test]
+    fn a_rate_is_sustained_only_if_every_check_holds() {
+        let check = |why: &str, report: Value, sustained_: bool| {
+            assert_eq!(
+                sustained(&report, 100.0, 11_000.0).is_ok(),
+                sustained_,
+                "{why}"
+            );
+        };
+        check(
+            "all good",
+            report(12_000.0, 120.0, Some(0.5), 11_000.0, &[]),
+            true,
+        );
+        check(
+            "an event missing",
+            report(12_000.0, 120.0, Some(0.5), 11_000.0, &["e-1"]),
+            false,
+        );
+        check(
+            "inbox slow to empty",
+            report(12_000.0, 120.0, Some(10.5), 11_000.0, &[]),
+            false,
+        );
+        check(
+            "inbox never empty",
+            report(12_000.0, 120.0, None, 11_000.0, &[]),
+            false,
+        );
+        check(
+            "events refused",
+            report(11_000.0, 120.0, Some(0.5), 11_000.0, &[]),
+            false,
+        );
+        check(
+            "the load ran long",
+            report(12_000.0, 130.0, Some(0.5), 11_000.0, &[]),
+            false,
+        );
+        check(
+            "a decision not counted",
+            report(12_000.0, 120.0, Some(0.5), 10_999.0, &[]),
+            false,
+        );
+    }
+
+    #[test]
+    fn http_goals_each_have_a_verdict() {
+        let verdicts = HttpGoals {
+            score_16_throughput: 484.0,
+            score_1_p50: 2.9,
+            floor_1_p50: 1.4,
+            score_1_p99: 31.0,
+            batch_p99: 250.0,
+        }
+        .verdicts();
+        let met: Vec<bool> = verdicts.iter().map(|(_, met)| *met).collect();
+        assert_eq!(met, [true, false, false, true], "{verdicts:?}");
+        assert!(verdicts[1].0.contains("2.07×"), "{}", verdicts[1].0);
+    }
 }

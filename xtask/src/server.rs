@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::process::{free_port, Server};
+use crate::process::{free_port, run, Server};
 use crate::{done, migrate, project_command, root, step, Result, TEST_OFFICER_TOKEN};
 
 /// How to start one `wrangler dev`.
@@ -18,6 +18,8 @@ pub struct ServerSetup<'a> {
     /// Without wrangler's request log (benchmarks): wrangler posts every request's log
     /// line to its Node process, which costs more than some requests do.
     pub quiet: bool,
+    /// Another worker's wrangler.toml (a benchmark peer's) instead of Valle's.
+    pub config: Option<&'a Path>,
 }
 
 /// `wrangler dev --local` on the setup's port with the test officer token.
@@ -26,9 +28,12 @@ pub fn start_server(setup: &ServerSetup<'_>) -> Result<Server> {
     let base_url = format!("http://127.0.0.1:{}", setup.port);
     let started = step(&format!("start wrangler dev on {base_url}"));
     let mut command = project_command("wrangler");
+    command.arg("dev");
+    if let Some(config) = setup.config {
+        command.arg("--config").arg(config);
+    }
     command
         .args([
-            "dev",
             "--local",
             "--ip",
             "127.0.0.1",
@@ -67,6 +72,7 @@ pub fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
         // The cross-origin site the hostile-input tests expect (`valle_tests::ALLOWED_ORIGIN`).
         vars: &["ALLOWED_ORIGINS:https://ventanilla.example.coop"],
         quiet: false,
+        config: None,
     })
 }
 
@@ -83,6 +89,8 @@ pub fn fresh_state(name: &str) -> Result<PathBuf> {
 
 /// A fresh, quiet `wrangler dev` for benchmarks; its base URL. The load generator spreads
 /// its requests over enough client addresses that the per-client rate limit never bites.
+/// One inspector session opens and closes on Valle's isolate first (`xtask/tier-up.cjs`):
+/// until one has, its wasm runs about 1.7 times slower than it does without an inspector.
 pub fn start_bench_server(name: &str) -> Result<(Server, String)> {
     let state = fresh_state(name)?;
     let port = free_port()?;
@@ -92,7 +100,41 @@ pub fn start_bench_server(name: &str) -> Result<(Server, String)> {
         log: &format!("wrangler-{name}.log"),
         vars: &[],
         quiet: true,
+        config: None,
     })?;
+    tier_up(&server, "core:user:valle")?;
+    Ok((server, format!("http://127.0.0.1:{port}")))
+}
+
+/// Opens and closes one inspector session on an isolate of the server (see
+/// `xtask/tier-up.cjs`), so it runs as it would without an inspector.
+pub fn tier_up(server: &Server, isolate: &str) -> Result {
+    let runtime = crate::soak::runtime_pid(server.pid())
+        .ok_or("no workerd runtime with an inspector in the server's group")?;
+    run(project_command("node")
+        .arg("xtask/tier-up.cjs")
+        .args([runtime.to_string().as_str(), isolate]))
+}
+
+/// The benchmark's peer that answers after one D1 write and does nothing else
+/// (tests/peers/d1-floor), quiet and tiered up like Valle's bench server; its base URL.
+pub fn start_d1_floor() -> Result<(Server, String)> {
+    let state = root().join("target/wrangler-d1-floor-state");
+    if state.exists() {
+        std::fs::remove_dir_all(&state)
+            .map_err(|error| format!("clearing {}: {error}", state.display()))?;
+    }
+    let port = free_port()?;
+    let config = root().join("tests/peers/d1-floor/wrangler.toml");
+    let server = start_server(&ServerSetup {
+        state: &state,
+        port,
+        log: "wrangler-d1-floor.log",
+        vars: &[],
+        quiet: true,
+        config: Some(&config),
+    })?;
+    tier_up(&server, "core:user:d1-floor")?;
     Ok((server, format!("http://127.0.0.1:{port}")))
 }
 

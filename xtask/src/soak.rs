@@ -154,6 +154,11 @@ fn sample_group(group: u32) -> Sample {
     sample
 }
 
+/// The workerd that runs Valle (the one with an inspector) among process group `group`.
+pub fn runtime_pid(group: u32) -> Option<u32> {
+    sample_group(group).runtime_pid
+}
+
 /// The median of `value` over the samples taken in `[from_s, to_s)`.
 fn median_between(
     samples: &[Sample],

@@ -44,7 +44,8 @@ const USAGE: &str = "usage: loadgen [options]
   --verify            afterwards, check every accepted record is stored exactly once as a
                       decision or a dead letter (waits up to --verify-timeout, 120s)
   --settle-timeout D  afterwards, wait up to D for the server's inbox to hold no event
-                      waiting for its outcome, and report how long that took
+                      waiting for its outcome, and report how long that took, the KPI
+                      object's rows and how many decisions it has counted
   --ids-out FILE      write the run's accepted, invalid and unanswered ids as JSON, for a
                       later check (the fault test verifies them after a crash)
   --base-url URL      the server (VALLE_BASE_URL, else http://127.0.0.1:8787)
@@ -295,6 +296,13 @@ fn main() -> ExitCode {
         };
         ok &= verification.as_ref().is_some_and(|v| v.passed());
         report.verification = verification;
+    }
+    if options.settle_timeout.is_some() {
+        let client = Client::at(&plan.base_url);
+        report.kpi_decisions_counted =
+            valle_tests::load::counted_decisions(&client, &auth, Duration::from_secs(60))
+                .ok()
+                .flatten();
     }
     if options.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());

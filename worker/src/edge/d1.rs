@@ -6,9 +6,9 @@ use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::CountWindow;
 
 use super::backend::{d1_error, EdgeBackend};
-use crate::kpi::D1Write;
 use crate::observability::log;
 use crate::sql::{self, dead_letters, decisions, inbox, kpis};
+use crate::store::D1Write;
 use crate::store::{
     DeadLetter, DeadLetterStore, DecisionLog, DecisionStore, InboxState, LogPage, LogPosition,
     LoggedDecision, OutcomeStore, Outcomes, StoreError, Stored,

@@ -123,6 +123,24 @@ fn after_answer(context: &WorkerContext, env: &Env, work: AfterAnswer) {
     }
 }
 
+extern "C" {
+    /// The constructor list wasm-ld builds from the inputs' link-time constructors.
+    fn __wasm_call_ctors();
+}
+
+/// Runs tract's link-time constructors (its `inventory` registrations) once, when the
+/// module starts. While no exported function calls them, wasm-ld calls them at the top of
+/// every export, so every call from JavaScript into the worker ran them all again: a fifth
+/// of the worker's CPU under load.
+#[event(start)]
+fn start() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    #[allow(unsafe_code)]
+    // SAFETY: the list runs once per instance, before any other Rust code, as the
+    // constructors expect; nothing else calls it.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
+}
+
 /// Every API route; the page's assets never reach here.
 #[event(fetch)]
 async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result<Response> {

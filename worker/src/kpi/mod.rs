@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use valle_shared::drift::DriftReport;
 use valle_shared::kpi::{Aggregator, Core, EventWindow, KpiConfig, KpiView, Outcome, View};
 
-pub use outbox::{D1Write, Pending, PendingWrite, Place, OUTBOX_FLUSH_BATCH};
+pub use outbox::{Pending, PendingWrite, OUTBOX_FLUSH_BATCH};
 
-use crate::store::{KpiSnapshot, LogPage, LogPosition, RefusalBatch, StoreError};
+use crate::store::{D1Write, KpiSnapshot, LogPage, LogPosition, Place, RefusalBatch, StoreError};
 
 /// One write of the object's storage.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,11 +2,11 @@
 //! decisions' places in the KPI stream), kept in the object's own storage in the same
 //! transaction as the counts that made them, and sent afterwards with idempotent statements.
 
-use serde::{Deserialize, Deserializer, Serialize};
-use valle_shared::kpi::{CountWindow, EventWindow, LateEvent};
+use serde::Serialize;
+use valle_shared::kpi::EventWindow;
 
 use super::{KvOp, KvStore};
-use crate::store::StoreError;
+use crate::store::{D1Write, StoreError};
 
 /// Writes for D1, flushed in key order: one entry per counting round's decision places,
 /// closed count window and late event (`outbox|<sequence>`), and one per event-time window
@@ -18,89 +18,6 @@ pub const OUTBOX_FLUSH_BATCH: usize = 200;
 /// Outbox entries that could not be read back, moved aside so they neither block nor slow
 /// the flush, and kept for an operator.
 const UNREADABLE_PREFIX: &str = "outbox-unreadable|";
-
-/// Where one decision landed in the KPI stream: its D1 row, its sequence number and the
-/// count window it fell into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Place {
-    pub row: u64,
-    pub seq: u64,
-    pub window: u64,
-}
-
-/// A write D1 still has to receive.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum D1Write {
-    /// The places of the decisions one counting round counted, written in one statement.
-    DecisionPlaces {
-        places: Vec<Place>,
-    },
-    /// One decision's place, as a version that counted on the request path queued it.
-    DecisionPlace {
-        request_id: String,
-        seq: u64,
-        count_window: u64,
-    },
-    CountWindow(Box<CountWindow>),
-    EventWindow(Box<EventWindow>),
-    Late(LateEvent),
-}
-
-#[derive(Deserialize)]
-struct DecisionPlaceFields {
-    request_id: String,
-    seq: u64,
-    count_window: u64,
-}
-
-#[derive(Deserialize)]
-struct DecisionPlacesFields {
-    places: Vec<Place>,
-}
-
-impl<'de> Deserialize<'de> for D1Write {
-    /// Reads the tagged form by hand: serde's derived reader for internally tagged enums
-    /// buffers the content, and that buffer cannot read the latency sketch's integer map
-    /// keys back ("0": 1).
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<D1Write, D::Error> {
-        use serde::de::Error;
-        let mut value = serde_json::Value::deserialize(deserializer)?;
-        let kind = value
-            .as_object_mut()
-            .and_then(|fields| fields.remove("kind"))
-            .ok_or_else(|| D::Error::missing_field("kind"))?;
-        let read = |value: serde_json::Value| -> Result<D1Write, serde_json::Error> {
-            Ok(match kind.as_str() {
-                Some("decision_places") => {
-                    let DecisionPlacesFields { places } = serde_json::from_value(value)?;
-                    D1Write::DecisionPlaces { places }
-                }
-                Some("decision_place") => {
-                    let DecisionPlaceFields {
-                        request_id,
-                        seq,
-                        count_window,
-                    } = serde_json::from_value(value)?;
-                    D1Write::DecisionPlace {
-                        request_id,
-                        seq,
-                        count_window,
-                    }
-                }
-                Some("count_window") => D1Write::CountWindow(serde_json::from_value(value)?),
-                Some("event_window") => D1Write::EventWindow(serde_json::from_value(value)?),
-                Some("late") => D1Write::Late(serde_json::from_value(value)?),
-                _ => {
-                    return Err(serde_json::Error::io(std::io::Error::other(format!(
-                        "unknown D1 write kind {kind}"
-                    ))))
-                }
-            })
-        };
-        read(value).map_err(D::Error::custom)
-    }
-}
 
 /// An outbox entry as it was read: D1 has to receive `write`; `json` tells whether a newer
 /// copy replaced it meanwhile.

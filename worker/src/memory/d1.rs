@@ -8,8 +8,8 @@ use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecor
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, EventWindow};
 
-use crate::kpi::D1Write;
 use crate::pipeline::{failure_observation, FailedRequest};
+use crate::store::D1Write;
 use crate::store::{
     DeadLetter, InboxState, LogPage, LogPosition, LoggedDecision, NewDeadLetter, Outcomes,
     StoreError, Stored,

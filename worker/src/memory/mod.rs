@@ -18,12 +18,12 @@ pub use d1::{Kept, MemoryD1};
 pub use kv::MemoryKv;
 
 use crate::kpi::pump::{pump, PumpReport};
-use crate::kpi::{D1Write, KpiService};
+use crate::kpi::KpiService;
 use crate::pipeline::{consume_dead_letters, Delivery};
 use crate::store::{
-    DeadLetter, DeadLetterStore, DecisionLog, DecisionStore, EventInbox, EventQueue, HealthProbe,
-    InboxState, KpiSink, KpiSnapshot, LogPage, LogPosition, NewDeadLetter, OutcomeStore, Outcomes,
-    RateLimiter, RefusalBatch, StoreError, Stored,
+    D1Write, DeadLetter, DeadLetterStore, DecisionLog, DecisionStore, EventInbox, EventQueue,
+    HealthProbe, InboxState, KpiSink, KpiSnapshot, LogPage, LogPosition, NewDeadLetter,
+    OutcomeStore, Outcomes, RateLimiter, RefusalBatch, StoreError, Stored,
 };
 
 /// Every backend in memory. The KPI object keeps its state in `kv`, so a test can drop the

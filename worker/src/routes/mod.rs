@@ -25,7 +25,7 @@ use valle_shared::ops::{check_bearer, AuthFailure};
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
 use valle_shared::Message;
 
-pub use kpis::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
+pub use crate::kpi_cache::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
 
 use crate::background::AfterAnswer;
 use crate::cors::CorsPolicy;

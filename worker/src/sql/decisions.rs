@@ -96,7 +96,8 @@ pub fn insert(records: &[DecisionRecord]) -> Vec<Statement> {
 /// Closes the open dead letters of events that are now decisions.
 pub fn supersede_dead_letters(records: &[DecisionRecord]) -> Statement {
     Statement::new(
-        "UPDATE dead_letters SET status = 'superseded' WHERE status = 'open' \
+        // `+status`: look the letters up by event id, not by scanning every open one.
+        "UPDATE dead_letters SET status = 'superseded' WHERE +status = 'open' \
          AND event_id IN (SELECT value FROM json_each(?1))",
         vec![json_strings(records.iter().map(|r| r.request_id.as_str())).into()],
     )

@@ -7,7 +7,7 @@ use serde_json::json as object;
 use valle_shared::kpi::{CountWindow, EventWindow, LateEvent};
 
 use super::{json, json_arrays, Statement};
-use crate::kpi::{D1Write, Place};
+use crate::store::{D1Write, Place};
 
 /// The D1 side of one outbox entry.
 pub fn write(write: &D1Write, now_ms: i64) -> Vec<Statement> {
