@@ -236,7 +236,7 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
         );
     }
 
-    let gauges: [(&str, &str, Option<f64>); 6] = [
+    let gauges: [(&str, &str, Option<f64>); 8] = [
         (
             "valle_recent_throughput_decisions_per_second",
             "Decisions per second over the last 5 minutes.",
@@ -266,6 +266,16 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
             "valle_kpi_cache_hit_ratio",
             "Share of KPI view requests answered from the cache.",
             extra.kpi_cache_hit_ratio,
+        ),
+        (
+            "valle_kpi_object_rows",
+            "Rows in the KPI object's storage.",
+            extra.kpi_object_rows.map(|n| n as f64),
+        ),
+        (
+            "valle_kpi_lag_seconds",
+            "Seconds since the KPI object last counted every stored decision and dead letter.",
+            extra.kpi_lag_s,
         ),
     ];
     for (name, help, value) in gauges {
@@ -321,28 +331,6 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
             number(bytes.map_or(f64::NAN, |n| n as f64))
         );
     }
-    family(
-        &mut out,
-        "valle_kpi_object_rows",
-        "gauge",
-        "Rows in the KPI object's storage.",
-    );
-    let _ = writeln!(
-        out,
-        "valle_kpi_object_rows {}",
-        number(extra.kpi_object_rows.map_or(f64::NAN, |n| n as f64))
-    );
-    family(
-        &mut out,
-        "valle_kpi_lag_seconds",
-        "gauge",
-        "Seconds since the KPI object last counted every stored decision and dead letter.",
-    );
-    let _ = writeln!(
-        out,
-        "valle_kpi_lag_seconds {}",
-        number(extra.kpi_lag_s.unwrap_or(f64::NAN))
-    );
     family(
         &mut out,
         "valle_event_time_watermark_seconds",

@@ -10,8 +10,8 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::peers::{self, edge_goal_met, native_goal_met, ratio, ratio_row, row, Figures};
-use crate::process::{free_port, run, run_for_output, run_for_report, Server};
-use crate::server::{loadgen, start_bench_server, start_d1_floor};
+use crate::process::{free_port, run_for_output, run_for_report, Server};
+use crate::server::{build_loadgen, loadgen, start_bench_server, start_d1_floor};
 use crate::Result;
 use crate::{build_page, build_worker, done, project_command, python_venv, root, step, tools};
 
@@ -235,15 +235,7 @@ pub fn bench_events(seconds: u64) -> Result {
     tools::ensure_build_tools()?;
     build_page()?;
     build_worker()?;
-    run(project_command("cargo").args([
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "valle-tests",
-        "--bin",
-        "loadgen",
-    ]))?;
+    build_loadgen()?;
     let (server, base_url) = start_bench_server("events")?;
     let duration = format!("{seconds}s");
     let mut results = Vec::new();

@@ -138,6 +138,19 @@ pub fn start_d1_floor() -> Result<(Server, String)> {
     Ok((server, format!("http://127.0.0.1:{port}")))
 }
 
+/// Builds the release load generator, so a measurement does not wait for it.
+pub fn build_loadgen() -> Result {
+    run(project_command("cargo").args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "valle-tests",
+        "--bin",
+        "loadgen",
+    ]))
+}
+
 /// The release load generator against `base_url` with `args`.
 pub fn loadgen(base_url: &str, args: &[&str]) -> Command {
     loadgen_command(base_url, args, true)

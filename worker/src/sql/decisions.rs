@@ -185,8 +185,14 @@ pub struct DecisionRow {
     pub kpi_window: Option<f64>,
 }
 
-fn text(value: &str) -> serde_json::Value {
-    serde_json::Value::String(value.to_owned())
+/// A stored label (`band`, `decision`) read back as its type.
+fn read_label<T: serde::de::DeserializeOwned>(column: &str, value: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|e| format!("{column}: {e}"))
+}
+
+fn read_channel(value: &str) -> Result<Channel, String> {
+    Channel::parse(value).ok_or_else(|| format!("channel {value:?}"))
 }
 
 impl TryFrom<DecisionRow> for DecisionRecord {
@@ -202,9 +208,8 @@ impl TryFrom<DecisionRow> for DecisionRecord {
                 .map_err(|e| format!("application: {e}"))?,
             score: Score {
                 probability: row.probability as f32,
-                band: serde_json::from_value(text(&row.band)).map_err(|e| format!("band: {e}"))?,
-                decision: serde_json::from_value(text(&row.decision))
-                    .map_err(|e| format!("decision: {e}"))?,
+                band: read_label("band", &row.band)?,
+                decision: read_label("decision", &row.decision)?,
                 confidence: row.confidence as f32,
                 reasons,
                 model_version: ModelVersion {
@@ -212,8 +217,7 @@ impl TryFrom<DecisionRow> for DecisionRecord {
                     sha256: row.model_sha256,
                 },
             },
-            channel: Channel::parse(&row.channel)
-                .ok_or_else(|| format!("channel {:?}", row.channel))?,
+            channel: read_channel(&row.channel)?,
             request_id: row.request_id,
             applicant_id: row.applicant_id,
             branch: row.branch,
@@ -275,16 +279,13 @@ impl TryFrom<LogRow> for LoggedDecision {
                     .unwrap_or_default(),
                 request_id: row.request_id,
                 branch: row.branch,
-                channel: Channel::parse(&row.channel)
-                    .ok_or_else(|| format!("channel {:?}", row.channel))?,
+                channel: read_channel(&row.channel)?,
                 received_at_ms: row.received_at as i64,
                 event_time_ms: row.event_time as i64,
                 latency_ms: row.latency_ms,
                 outcome: Outcome::Decided {
-                    band: serde_json::from_value(text(&row.band))
-                        .map_err(|e| format!("band: {e}"))?,
-                    decision: serde_json::from_value(text(&row.decision))
-                        .map_err(|e| format!("decision: {e}"))?,
+                    band: read_label("band", &row.band)?,
+                    decision: read_label("decision", &row.decision)?,
                     probability,
                     confidence: row.confidence as f32,
                     mismatch: row.mismatch != 0.0,
