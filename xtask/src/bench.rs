@@ -368,8 +368,13 @@ pub fn bench_peers() -> Result {
         (peers::FLASK, memory_url.as_str()),
         (peers::FLASK_SQLITE, sqlite_url.as_str()),
     ];
+    // The same warm-up as bench-http for every server, so no one pays for its first requests
+    // (model load, wasm tier-up, Python imports) inside the measurement.
+    for (_, url) in servers {
+        closed_loop(url, "score", "1", "200", &["--seed", "5"])?;
+    }
     let mut http = Vec::new();
-    for (connections, requests) in [(1usize, "500"), (16, "2000")] {
+    for (connections, requests) in [(1usize, "2000"), (16, "4000")] {
         let mut figures = Vec::new();
         for (name, url) in servers {
             // The same seed, so every server sees the same applicants in the same order.
