@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use valle_shared::kpi::{BandCounts, CountWindow, SeriesPoint};
 use valle_shared::Lang;
 
-use crate::dashboard::format_clock;
-use crate::ui;
+use super::dashboard::format_clock;
+use crate::chrome::ui;
 
 /// The drawing area inside a chart's view box.
 #[derive(Clone, Copy, Debug, PartialEq)]

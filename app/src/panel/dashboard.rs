@@ -10,7 +10,7 @@ use valle_shared::kpi::{PerformanceState, View};
 use valle_shared::time::format_rfc3339_ms;
 use valle_shared::{Application, Field, Lang};
 
-use crate::ui;
+use crate::chrome::ui;
 
 /// Where the signed-in token lives: session storage, so it goes with the tab and never
 /// appears in a URL or in local storage.

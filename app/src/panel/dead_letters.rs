@@ -1,0 +1,208 @@
+//! Dead letters, with replay as they are or corrected.
+
+use leptos::prelude::*;
+use valle_shared::decisions::{DeadLetter, DeadLetterPage, ReplayResponse};
+
+use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
+use super::session::{status_line, use_session, Load};
+use crate::chrome::{band_text, decision_text, ui, use_lang};
+use crate::client::{officer_get, officer_post, ClientError};
+
+/// Dead letters, newest first, with replay as they are or corrected.
+#[component]
+pub(super) fn DeadLetters() -> impl IntoView {
+    let lang = use_lang();
+    let session = use_session();
+    let status = RwSignal::new("open".to_owned());
+    let letters = RwSignal::new(Load::<DeadLetterPage>::Loading);
+    let reload = RwSignal::new(0u32);
+    // Pages go back in time by id: `before` is this page's cursor, `previous` the cursors of
+    // the pages already seen, to go back.
+    let before = RwSignal::new(None::<i64>);
+    let previous = RwSignal::new(Vec::<Option<i64>>::new());
+    Effect::new(move |_| {
+        reload.track();
+        let path = dead_letters_path(&status.get(), before.get());
+        letters.set(Load::Loading);
+        session.fetch(
+            |token| async move { officer_get::<DeadLetterPage>(&path, &token).await },
+            move |result| {
+                letters.try_set(result.into());
+            },
+        );
+    });
+    view! {
+        <section class="section" data-testid="dead-letters">
+            <div class="section-head">
+                <h2>{move || ui(lang.get(), "Cartas muertas", "Dead letters")}</h2>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Estado", "Status")}</span>
+                    <select data-testid="dead-letter-status" on:change=move |event| {
+                        previous.set(Vec::new());
+                        before.set(None);
+                        status.set(event_target_value(&event));
+                    }>
+                        <option value="open">{move || ui(lang.get(), "Abiertas", "Open")}</option>
+                        <option value="replayed">{move || ui(lang.get(), "Reprocesadas", "Replayed")}</option>
+                        <option value="">{move || ui(lang.get(), "Todas", "All")}</option>
+                    </select>
+                </label>
+                <button type="button" class="secondary" data-testid="dead-letters-refresh" on:click=move |_| reload.update(|n| *n += 1)>
+                    {move || ui(lang.get(), "Actualizar", "Refresh")}
+                </button>
+            </div>
+            <p class="muted small">
+                {move || ui(
+                    lang.get(),
+                    "Eventos aceptados que no pudieron convertirse en decisión. Reprocéselos tal cual o corrija la solicitud (JSON).",
+                    "Accepted events that could not become a decision. Replay them as they are or correct the application (JSON).",
+                )}
+            </p>
+            {move || letters.with(|load| status_line(load, lang.get()))}
+            {move || match letters.get() {
+                Load::Ready(page) if page.dead_letters.is_empty() => Some(view! {
+                    <p class="muted" data-testid="dead-letters-empty">{ui(lang.get(), "No hay cartas muertas.", "No dead letters.")}</p>
+                }.into_any()),
+                Load::Ready(page) => {
+                    let next = page.next_before;
+                    Some(view! {
+                        <ul class="letters" data-testid="dead-letters-list">
+                            {page.dead_letters.into_iter().map(|letter| view! {
+                                <DeadLetterItem letter on_replayed=move || reload.update(|n| *n += 1) />
+                            }).collect_view()}
+                        </ul>
+                        <div class="pager">
+                            <button type="button" class="secondary" data-testid="dead-letters-previous"
+                                disabled=move || previous.with(Vec::is_empty)
+                                on:click=move |_| {
+                                    let mut stack = previous.get_untracked();
+                                    if let Some(back) = stack.pop() {
+                                        previous.set(stack);
+                                        before.set(back);
+                                    }
+                                }>
+                                {ui(lang.get(), "Más recientes", "Newer")}
+                            </button>
+                            <button type="button" class="secondary" data-testid="dead-letters-next"
+                                disabled=next.is_none()
+                                on:click=move |_| {
+                                    if next.is_some() {
+                                        previous.update(|stack| stack.push(before.get_untracked()));
+                                        before.set(next);
+                                    }
+                                }>
+                                {ui(lang.get(), "Más antiguas", "Older")}
+                            </button>
+                        </div>
+                    }.into_any())
+                }
+                _ => None,
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -> impl IntoView {
+    let lang = use_lang();
+    let session = use_session();
+    let id = letter.id;
+    let correction = RwSignal::new(pretty_json(&letter.payload.application));
+    let outcome = RwSignal::new(None::<Result<ReplayResponse, (String, String)>>);
+    let sending = RwSignal::new(false);
+    let replay = move |as_corrected: bool| {
+        let body = if as_corrected {
+            match replay_body(&correction.get_untracked()) {
+                Ok(body) => body,
+                Err(error) => {
+                    outcome.set(Some(Err(("E_JSON".to_owned(), error))));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        sending.set(true);
+        session.fetch(
+            move |token| async move {
+                officer_post::<ReplayResponse>(&replay_path(id), &token, body).await
+            },
+            move |result| {
+                sending.try_set(false);
+                let replayed = result.is_ok();
+                outcome.try_set(Some(result.map_err(|error| {
+                    let text = match &error {
+                        ClientError::Refused(body) => {
+                            let fields: Vec<String> = body
+                                .fields
+                                .iter()
+                                .map(|field| format!("{} ({})", field.field, field.code.as_str()))
+                                .collect();
+                            format!(
+                                "{} {}",
+                                body.message.get(lang.get_untracked()),
+                                fields.join(", ")
+                            )
+                        }
+                        other => other.to_string(),
+                    };
+                    (error.code().to_owned(), text)
+                })));
+                if replayed {
+                    on_replayed();
+                }
+            },
+        );
+    };
+    let open = letter.status == "open";
+    view! {
+        <li class="card-box letter" data-testid="dead-letter-row" data-id=id data-event-id=letter.event_id.clone() data-status=letter.status.clone()>
+            <p>
+                <strong>{"#"}{id}</strong>" · "<code>{letter.event_id.clone()}</code>" · "
+                <span class="error-code" data-testid="dead-letter-code">{letter.error_code.clone()}</span>
+            </p>
+            <p class="small">{letter.error_message.clone()}</p>
+            <p class="small muted">
+                {move || ui(lang.get(), "Intentos: ", "Attempts: ")}{letter.attempts}" · "
+                {move || ui(lang.get(), "Último fallo: ", "Last failure: ")}{format_time(letter.last_failed_at_ms)}
+            </p>
+            {open.then(|| view! {
+                <label class="correction">
+                    <span>{move || ui(lang.get(), "Solicitud (JSON, editable)", "Application (JSON, editable)")}</span>
+                    <textarea rows="6" data-testid="replay-correction"
+                        prop:value=move || correction.get()
+                        on:input=move |event| correction.set(event_target_value(&event))></textarea>
+                </label>
+                <div class="actions">
+                    <button type="button" class="primary" data-testid="replay-corrected" disabled=move || sending.get() on:click=move |_| replay(true)>
+                        {move || ui(lang.get(), "Reprocesar con la corrección", "Replay with the correction")}
+                    </button>
+                    <button type="button" class="secondary" data-testid="replay-as-is" disabled=move || sending.get() on:click=move |_| replay(false)>
+                        {move || ui(lang.get(), "Reprocesar tal cual", "Replay as it is")}
+                    </button>
+                </div>
+            })}
+            {move || outcome.get().map(|outcome| match outcome {
+                Ok(answer) => view! {
+                    <p class="answer ok" data-testid="replay-result" data-outcome="ok" role="status">
+                        {ui(lang.get(), "Decisión guardada: ", "Decision stored: ")}
+                        {band_text(answer.decision.score.band, lang.get())}" · "{decision_text(answer.decision.score.decision, lang.get())}
+                    </p>
+                }.into_any(),
+                Err((code, text)) => view! {
+                    <p class="answer error" data-testid="replay-result" data-outcome="error" data-code=code.clone() role="alert">
+                        {format!("{code}: {text}")}
+                    </p>
+                }.into_any(),
+            })}
+        </li>
+    }
+}
+
+/// The stored application text, indented for editing when it is JSON.
+fn pretty_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+        .unwrap_or_else(|| text.to_owned())
+}

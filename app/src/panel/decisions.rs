@@ -1,0 +1,237 @@
+//! The decisions table with its filters, pages and one decision's detail.
+
+use leptos::prelude::*;
+use valle_shared::decisions::{DecisionPage, DecisionRecord};
+use valle_shared::Lang;
+
+use super::dashboard::{
+    application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
+};
+use super::session::{status_line, use_session, Load};
+use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
+use crate::client::officer_get;
+
+/// The decisions table: filters, pages (newest first) and one decision's detail.
+#[component]
+pub(super) fn Decisions() -> impl IntoView {
+    let lang = use_lang();
+    let session = use_session();
+    let filters = RwSignal::new(DecisionFilters::default());
+    let draft = RwSignal::new(DecisionFilters::default());
+    // The cursors of the pages before this one, to go back.
+    let previous = RwSignal::new(Vec::<Option<String>>::new());
+    let cursor = RwSignal::new(None::<String>);
+    let page = RwSignal::new(Load::<DecisionPage>::Loading);
+    let detail = RwSignal::new(None::<Load<DecisionRecord>>);
+    let reload = RwSignal::new(0u32);
+
+    Effect::new(move |_| {
+        reload.track();
+        let path = decisions_path(&filters.get(), cursor.get().as_deref());
+        page.set(Load::Loading);
+        session.fetch(
+            |token| async move { officer_get::<DecisionPage>(&path, &token).await },
+            move |result| {
+                page.try_set(result.into());
+            },
+        );
+    });
+
+    let search = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        previous.set(Vec::new());
+        cursor.set(None);
+        filters.set(draft.get_untracked());
+    };
+    let open = move |request_id: String| {
+        detail.set(Some(Load::Loading));
+        session.fetch(
+            move |token| async move {
+                officer_get::<DecisionRecord>(&decision_path(&request_id), &token).await
+            },
+            move |result| {
+                detail.try_set(Some(result.into()));
+            },
+        );
+    };
+    let choice = move |id: &'static str,
+                       label: (&'static str, &'static str),
+                       options: &'static [(&'static str, &'static str, &'static str)],
+                       set: fn(&mut DecisionFilters, String)| {
+        view! {
+            <label class="filter">
+                <span>{move || ui(lang.get(), label.0, label.1)}</span>
+                <select data-testid=id on:change=move |event| {
+                    let value = event_target_value(&event);
+                    draft.update(|draft| set(draft, value));
+                }>
+                    <option value="">{move || ui(lang.get(), "Todas", "All")}</option>
+                    {options.iter().map(|&(value, es, en)| view! {
+                        <option value=value>{move || ui(lang.get(), es, en)}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+        }
+    };
+
+    view! {
+        <section class="section" data-testid="decisions">
+            <div class="section-head">
+                <h2>{move || ui(lang.get(), "Decisiones", "Decisions")}</h2>
+                <button type="button" class="secondary" data-testid="decisions-refresh" on:click=move |_| reload.update(|n| *n += 1)>
+                    {move || ui(lang.get(), "Actualizar", "Refresh")}
+                </button>
+            </div>
+            <form class="filters" data-testid="decision-filters" on:submit=search>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Sucursal", "Branch")}</span>
+                    <input type="text" data-testid="filter-branch"
+                        prop:value=move || draft.with(|d| d.branch.clone())
+                        on:input=move |event| draft.update(|d| d.branch = event_target_value(&event)) />
+                </label>
+                {choice("filter-band", ("Riesgo", "Risk"), &[
+                    ("bajo", "Bajo", "Low"), ("medio", "Medio", "Medium"), ("alto", "Alto", "High"),
+                ], |d, v| d.band = v)}
+                {choice("filter-decision", ("Decisión", "Decision"), &[
+                    ("approve", "Aprobar", "Approve"), ("review", "Revisar", "Review"), ("decline", "Denegar", "Decline"),
+                ], |d, v| d.decision = v)}
+                {choice("filter-channel", ("Canal", "Channel"), &[
+                    ("online", "En línea", "Online"), ("offline-sync", "Sin conexión", "Offline sync"), ("batch", "Lote", "Batch"),
+                ], |d, v| d.channel = v)}
+                <button type="submit" class="primary" data-testid="filter-apply">{move || ui(lang.get(), "Buscar", "Search")}</button>
+            </form>
+            {move || page.with(|load| status_line(load, lang.get()))}
+            {move || match page.get() {
+                Load::Ready(found) if found.decisions.is_empty() => Some(view! {
+                    <p class="muted" data-testid="decisions-empty">{ui(lang.get(), "No hay decisiones con estos filtros.", "No decisions match these filters.")}</p>
+                }.into_any()),
+                Load::Ready(found) => {
+                    let next = found.next_cursor.clone();
+                    Some(view! {
+                        <div class="table-wrap">
+                            <table data-testid="decisions-table">
+                                <thead><tr>
+                                    <th scope="col">{ui(lang.get(), "Recibida", "Received")}</th>
+                                    <th scope="col">{ui(lang.get(), "Sucursal", "Branch")}</th>
+                                    <th scope="col">{ui(lang.get(), "Riesgo", "Risk")}</th>
+                                    <th scope="col">{ui(lang.get(), "Decisión", "Decision")}</th>
+                                    <th scope="col">{ui(lang.get(), "Probabilidad", "Probability")}</th>
+                                    <th scope="col">{ui(lang.get(), "Canal", "Channel")}</th>
+                                    <th scope="col">{ui(lang.get(), "Detalle", "Detail")}</th>
+                                </tr></thead>
+                                <tbody>
+                                    {found.decisions.into_iter().map(|record| {
+                                        let id = record.request_id.clone();
+                                        let label = format!("{} {}", ui(lang.get(), "Ver decisión", "Open decision"), id);
+                                        view! {
+                                            <tr data-testid="decision-row" data-request-id=record.request_id.clone()>
+                                                <td>{format_time(record.received_at_ms)}</td>
+                                                <td>{record.branch.clone()}</td>
+                                                <td><span class=format!("band band-{}", record.score.band.as_str())>{band_text(record.score.band, lang.get())}</span></td>
+                                                <td>{decision_text(record.score.decision, lang.get())}</td>
+                                                <td>{percent(record.score.probability)}</td>
+                                                <td>{record.channel.as_str()}</td>
+                                                <td><button type="button" class="link" data-testid="decision-open"
+                                                    aria-label=label
+                                                    on:click=move |_| open(id.clone())>
+                                                    {ui(lang.get(), "Ver", "Open")}
+                                                </button></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        <div class="pager">
+                            <button type="button" class="secondary" data-testid="page-previous"
+                                disabled=move || previous.with(Vec::is_empty)
+                                on:click=move |_| {
+                                    let mut stack = previous.get_untracked();
+                                    if let Some(back) = stack.pop() {
+                                        previous.set(stack);
+                                        cursor.set(back);
+                                    }
+                                }>
+                                {ui(lang.get(), "Anterior", "Previous")}
+                            </button>
+                            <button type="button" class="secondary" data-testid="page-next"
+                                disabled=next.is_none()
+                                on:click=move |_| {
+                                    if let Some(next) = next.clone() {
+                                        previous.update(|stack| stack.push(cursor.get_untracked()));
+                                        cursor.set(Some(next));
+                                    }
+                                }>
+                                {ui(lang.get(), "Siguiente", "Next")}
+                            </button>
+                        </div>
+                    }.into_any())
+                }
+                _ => None,
+            }}
+            {move || detail.get().map(|load| view! {
+                <DecisionDetail load lang=lang.get() close=move || detail.set(None) />
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn DecisionDetail(
+    load: Load<DecisionRecord>,
+    lang: Lang,
+    close: impl Fn() + Copy + 'static,
+) -> impl IntoView {
+    let body = match &load {
+        Load::Ready(record) => {
+            let score = &record.score;
+            Some(view! {
+                <h3>{ui(lang, "Solicitud ", "Application ")}<code>{record.request_id.clone()}</code></h3>
+                <p>
+                    <span class=format!("band band-{}", score.band.as_str()) data-testid="detail-band" data-band=score.band.as_str()>
+                        {band_text(score.band, lang)}
+                    </span>
+                    " "{decision_text(score.decision, lang)}" · "
+                    <span data-testid="detail-probability">{percent(score.probability)}</span>
+                    " · "{ui(lang, "confianza ", "confidence ")}{format_percent(Some(f64::from(score.confidence)))}
+                </p>
+                <h4>{ui(lang, "Motivos principales", "Main reasons")}</h4>
+                <ol class="reasons" data-testid="detail-reasons">
+                    {score.reasons.iter().map(|reason| view! {
+                        <li data-code=reason.code.clone()>{reason.message.get(lang).to_owned()}</li>
+                    }).collect_view()}
+                </ol>
+                <h4>{ui(lang, "Datos de la solicitud", "Application data")}</h4>
+                <dl data-testid="detail-application">
+                    {application_rows(&record.application, lang).into_iter().map(|(label, value)| view! {
+                        <dt>{label}</dt><dd>{value}</dd>
+                    }).collect_view()}
+                </dl>
+                <h4>{ui(lang, "Modelo y proceso", "Model and processing")}</h4>
+                <dl>
+                    <dt>{ui(lang, "Modelo", "Model")}</dt>
+                    <dd data-testid="detail-model">{score.model_version.name.clone()}" · "<code>{score.model_version.sha256[..12.min(score.model_version.sha256.len())].to_owned()}</code></dd>
+                    <dt>{ui(lang, "Canal", "Channel")}</dt><dd>{record.channel.as_str()}</dd>
+                    <dt>{ui(lang, "Sucursal", "Branch")}</dt><dd>{record.branch.clone()}</dd>
+                    <dt>{ui(lang, "Hora del evento", "Event time")}</dt><dd>{format_time(record.event_time_ms)}</dd>
+                    <dt>{ui(lang, "Recibida", "Received")}</dt><dd>{format_time(record.received_at_ms)}</dd>
+                    <dt>{ui(lang, "Coincide con el cliente", "Matches the client")}</dt>
+                    <dd>{match (record.client_probability, record.mismatch) {
+                        (None, _) => ui(lang, "sin puntuación del cliente", "no client score"),
+                        (Some(_), false) => ui(lang, "sí", "yes"),
+                        (Some(_), true) => ui(lang, "NO", "NO"),
+                    }}</dd>
+                </dl>
+            }.into_any())
+        }
+        other => Some(status_line(other, lang).into_any()),
+    };
+    view! {
+        <aside class="card-box detail" data-testid="decision-detail" aria-live="polite">
+            <button type="button" class="secondary close" data-testid="detail-close" on:click=move |_| close()>
+                {ui(lang, "Cerrar", "Close")}
+            </button>
+            {body}
+        </aside>
+    }
+}

@@ -1,0 +1,141 @@
+//! The officer's session: the token kept in this tab, signing out when the edge refuses
+//! it, and the one way sections fetch as the officer.
+
+use std::future::Future;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use valle_shared::Lang;
+
+use super::dashboard::{POLL_MS, TOKEN_KEY};
+use crate::chrome::ui;
+use crate::client::ClientError;
+
+/// A fetch's state as the page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Load<T> {
+    Loading,
+    Ready(T),
+    Failed(ClientError),
+}
+
+impl<T> From<Result<T, ClientError>> for Load<T> {
+    fn from(result: Result<T, ClientError>) -> Load<T> {
+        match result {
+            Ok(found) => Load::Ready(found),
+            Err(error) => Load::Failed(error),
+        }
+    }
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    window().session_storage().ok().flatten()
+}
+
+pub(super) fn stored_token() -> Option<String> {
+    session_storage()
+        .and_then(|storage| storage.get_item(TOKEN_KEY).ok().flatten())
+        .filter(|token| !token.is_empty())
+}
+
+pub(super) fn remember_token(token: Option<&str>) {
+    if let Some(storage) = session_storage() {
+        let _ = match token {
+            Some(token) => storage.set_item(TOKEN_KEY, token),
+            None => storage.remove_item(TOKEN_KEY),
+        };
+    }
+}
+
+/// Polling stops while the tab is hidden: nobody is looking, and the edge is spared.
+fn tab_visible() -> bool {
+    document().visibility_state() == web_sys::VisibilityState::Visible
+}
+
+/// Who is signed in, and how to sign out (with a reason to show, if any).
+#[derive(Clone, Copy)]
+pub(super) struct Session {
+    pub token: RwSignal<Option<String>>,
+    /// Why the officer was signed out, shown on the sign-in form.
+    pub notice: RwSignal<Option<(&'static str, &'static str)>>,
+}
+
+impl Session {
+    fn token(&self) -> String {
+        self.token.get_untracked().unwrap_or_default()
+    }
+
+    pub(super) fn sign_out(&self, notice: Option<(&'static str, &'static str)>) {
+        remember_token(None);
+        self.notice.set(notice);
+        self.token.set(None);
+    }
+
+    /// Every failed fetch goes through here: a refused token ends the session.
+    fn check<T>(&self, result: &Result<T, ClientError>) {
+        if result.as_ref().is_err_and(ClientError::is_unauthorized) {
+            self.sign_out(Some((
+                "El token ya no es válido. Vuelva a entrar.",
+                "The token is no longer valid. Please sign in again.",
+            )));
+        }
+    }
+
+    /// Runs `request` with the officer's token in the background and hands its result to
+    /// `then`; a refused token ends the session first. Every section fetches through here.
+    pub(super) fn fetch<T, F>(
+        self,
+        request: impl FnOnce(String) -> F + 'static,
+        then: impl FnOnce(Result<T, ClientError>) + 'static,
+    ) where
+        T: 'static,
+        F: Future<Output = Result<T, ClientError>> + 'static,
+    {
+        let token = self.token();
+        spawn_local(async move {
+            let result = request(token).await;
+            self.check(&result);
+            then(result);
+        });
+    }
+}
+
+/// The signed-in officer's session, as [`super::Panel`] provides it.
+pub(super) fn use_session() -> Session {
+    expect_context::<Session>()
+}
+
+/// Calls `tick` every [`POLL_MS`] while the tab is visible, until the component goes.
+pub(super) fn poll(tick: impl Fn() + 'static) {
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            if tab_visible() {
+                tick();
+            }
+        },
+        Duration::from_millis(POLL_MS),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+}
+
+/// Loading and error lines shared by every section.
+pub(super) fn status_line<T>(load: &Load<T>, lang: Lang) -> impl IntoView {
+    match load {
+        Load::Loading => Some(
+            view! { <p class="muted" data-testid="loading" role="status">{ui(lang, "Cargando…", "Loading…")}</p> }
+                .into_any(),
+        ),
+        Load::Failed(error) => Some(
+            view! {
+                <p class="answer error" role="alert" data-testid="load-error" data-code=error.code().to_owned()>
+                    {ui(lang, "No se pudieron cargar los datos: ", "Could not load the data: ")}
+                    {error.code().to_owned()}
+                </p>
+            }
+            .into_any(),
+        ),
+        Load::Ready(_) => None,
+    }
+}
