@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { launch, openForm, postScore, SCREENSHOTS, shownErrors } from './support.mjs';
+import { BASE_URL, launch, openForm, postScore, SCREENSHOTS, shownErrors } from './support.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -46,6 +46,47 @@ test('an invalid age is flagged as typed; fixed, the form submits and shows the 
   assert.equal(await page.getByTestId('result-amount').textContent(), '800 €');
   await page.screenshot({ path: join(SCREENSHOTS, 'form-answered.png'), fullPage: true });
   assert.deepEqual(problems, []);
+});
+
+test('the server answer fits its card: the request id on one line, badges unbroken, at 1280 and 390 px', async () => {
+  for (const [name, viewport, idLines] of [
+    ['desktop', { width: 1280, height: 900 }, 1],
+    ['phone', { width: 390, height: 844 }, 1],
+  ]) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    await page.goto(`${BASE_URL}/`, { timeout: 90_000 });
+    await page.getByTestId('application-form').waitFor();
+    await page.getByTestId('fill-example').click();
+    await page.getByTestId('submit').click();
+    await page.getByTestId('result-ok').waitFor();
+    await page.getByTestId('result-match').waitFor();
+    const layout = await page.evaluate(() => {
+      const card = document.querySelector('[data-testid="result-ok"]').getBoundingClientRect();
+      const id = document.querySelector('[data-testid="result-request-id"] code');
+      const badge = document.querySelector('[data-testid="result-match"]');
+      const inside = (element) => {
+        const box = element.getBoundingClientRect();
+        return box.left >= card.left - 0.5 && box.right <= card.right + 0.5;
+      };
+      const lineHeight = parseFloat(getComputedStyle(badge).lineHeight) || badge.offsetHeight;
+      return {
+        idLines: id.getClientRects().length,
+        idInside: inside(id),
+        badgeLines: Math.round(badge.getBoundingClientRect().height / lineHeight),
+        badgeInside: inside(badge),
+        overflow: document.documentElement.scrollWidth - window.innerWidth,
+      };
+    });
+    assert.equal(layout.idLines, idLines, `${name}: the request id wraps: ${JSON.stringify(layout)}`);
+    assert.ok(layout.idInside, `${name}: the request id leaves its card`);
+    assert.equal(layout.badgeLines, 1, `${name}: the badge breaks: ${JSON.stringify(layout)}`);
+    assert.ok(layout.badgeInside, `${name}: the badge leaves its card`);
+    assert.ok(layout.overflow <= 1, `${name}: the page overflows by ${layout.overflow}px`);
+    await page.getByTestId('result').screenshot({ path: join(SCREENSHOTS, `result-card-${name}.png`) });
+    await page.screenshot({ path: join(SCREENSHOTS, `form-answered-${name}.png`), fullPage: true });
+    await context.close();
+  }
 });
 
 test('the page shows exactly the errors the edge returns for the same input, in both languages', async () => {
