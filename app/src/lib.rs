@@ -7,6 +7,7 @@ pub mod client;
 pub mod idb;
 pub mod outbox;
 pub mod panel;
+pub mod prerendered;
 pub mod scoring;
 pub mod sync;
 

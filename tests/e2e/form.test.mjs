@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { BASE_URL, launch, openForm, postScore, SCREENSHOTS, shownErrors } from './support.mjs';
+import { appReady, BASE_URL, launch, openForm, postScore, SCREENSHOTS, shownErrors } from './support.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -56,7 +56,7 @@ test('the server answer fits its card: the request id on one line, badges unbrok
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
     await page.goto(`${BASE_URL}/`, { timeout: 90_000 });
-    await page.getByTestId('application-form').waitFor();
+    await appReady(page);
     await page.getByTestId('fill-example').click();
     await page.getByTestId('submit').click();
     await page.getByTestId('result-ok').waitFor();

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { BASE_URL, launch, SCREENSHOTS, until } from './support.mjs';
+import { appReady, BASE_URL, launch, SCREENSHOTS, until } from './support.mjs';
 
 const TOKEN = process.env.VALLE_OFFICER_TOKEN ?? 'valle-test-officer-token';
 const BRANCH = `offline-${randomUUID().slice(0, 8)}`;
@@ -39,7 +39,7 @@ test('offline: reload from the service worker, queue three applications, sync ea
   const problems = [];
   page.on('pageerror', (error) => problems.push(error.message));
   await page.goto(`${BASE_URL}/`, { timeout: 90_000 });
-  await page.getByTestId('application-form').waitFor();
+  await appReady(page);
   // The service worker installs (caching the shell, wasm and model) and takes control.
   await page.evaluate(() => navigator.serviceWorker.ready);
   await until('the service worker to control the page', () =>
@@ -48,7 +48,7 @@ test('offline: reload from the service worker, queue three applications, sync ea
   await goOffline(context);
   const reloaded = await page.reload({ timeout: 60_000 });
   assert.ok(reloaded?.fromServiceWorker(), 'the offline reload is answered by the service worker');
-  await page.getByTestId('application-form').waitFor();
+  await appReady(page);
 
   const probabilities = [];
   for (const income of ['95', '140', '210']) {
@@ -72,7 +72,7 @@ test('offline: reload from the service worker, queue three applications, sync ea
 
   // The queue is durable: a reload, still offline, shows the same three.
   await page.reload({ timeout: 60_000 });
-  await page.getByTestId('application-form').waitFor();
+  await appReady(page);
   await until('the stored queue', async () => (await items(page)).length === 3, 10);
   const ids = (await items(page)).map((item) => item.id).sort();
   assert.deepEqual(ids, queued.map((item) => item.id).sort());
@@ -98,7 +98,7 @@ test('offline: reload from the service worker, queue three applications, sync ea
 
   // A second page load re-reads the queue and sends nothing again.
   await page.reload();
-  await page.getByTestId('application-form').waitFor();
+  await appReady(page);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const again = await officer(`/api/v1/decisions?branch=${BRANCH}&limit=500`);
   assert.equal(again.json.decisions.length, 3);
@@ -110,7 +110,7 @@ test('the applicant can print a summary with the decision and the main reasons',
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${BASE_URL}/`, { timeout: 90_000 });
-  await page.getByTestId('application-form').waitFor();
+  await appReady(page);
   await page.getByTestId('fill-example').click();
   await page.getByTestId('input-records').selectOption('yes');
   await page.getByTestId('score-card').waitFor();

@@ -19,6 +19,12 @@ export async function launch() {
   });
 }
 
+/// Waits until the wasm app has taken over the first view that index.html carries.
+export async function appReady(page) {
+  await page.locator('[data-prerendered]').waitFor({ state: 'detached', timeout: 90_000 });
+  await page.getByTestId('application-form').waitFor();
+}
+
 /// Opens the scoring page and waits until the wasm app has mounted the form.
 export async function openForm(browser) {
   const page = await browser.newPage();
@@ -29,7 +35,7 @@ export async function openForm(browser) {
   });
   // Generous: a cold workerd can be slow to serve a static file the first time.
   await page.goto(`${BASE_URL}/`, { timeout: 90_000 });
-  await page.getByTestId('application-form').waitFor();
+  await appReady(page);
   return { page, problems };
 }
 

@@ -9,6 +9,7 @@
 //! `node_modules`, so the second run of either command starts at once.
 
 mod bench;
+mod lighthouse;
 mod peers;
 mod process;
 mod server;
@@ -43,6 +44,8 @@ commands:
                  with every event exactly once and the inbox empty within 10 s
   bench-peers    side by side: native scoring vs onnxruntime, and POST /api/v1/score on
                  wrangler dev vs two Flask + scikit-learn references, one storing in SQLite
+  lighthouse     Lighthouse (mobile and desktop presets) on the scoring page under wrangler dev
+                 (results: BENCHMARKS.md)
   soak [MIN]     the long reliability run: 100,000 fuzz cases per property, then MIN minutes
                  (10) of mixed load on wrangler dev with memory sampled (RELIABILITY.md)";
 
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
             }
         },
         "bench-peers" => bench::bench_peers(),
+        "lighthouse" => lighthouse::lighthouse(),
         "soak" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
             None => soak::soak(10),
             Some(Ok(minutes)) if minutes >= 2 => soak::soak(minutes),
@@ -180,13 +184,24 @@ fn build_page() -> Result {
             root().join("app/index.html"),
             root().join("public"),
             root().join("Trunk.toml"),
+            root().join("xtask/prerender.cjs"),
         ]);
         let output = newest(&[root().join("dist/index.html")]);
-        let fresh = matches!((inputs, output), (Some(inputs), Some(output)) if output >= inputs);
+        // A build whose prerender step failed left a page without its first view.
+        let prerendered = std::fs::read_to_string(root().join("dist/index.html"))
+            .is_ok_and(|index| index.contains("<div data-prerendered>"));
+        let fresh = prerendered
+            && matches!((inputs, output), (Some(inputs), Some(output)) if output >= inputs);
         if fresh {
             eprintln!("    dist/ is newer than every input: nothing to do");
         } else {
             run(project_command("trunk").args(["build", "--release"]))?;
+            // The first view goes into index.html, so the first paint waits for no wasm.
+            tools::ensure_browser()?;
+            run(project_command("node")
+                .arg("xtask/prerender.cjs")
+                .arg("dist")
+                .arg(tools::CHROMIUM))?;
         }
         write_security_headers(&root().join("dist"))
     })

@@ -22,7 +22,7 @@ use valle_shared::{Field, Lang, Model, Score};
 
 use crate::chrome::{ui, use_lang, Brand, LangToggle};
 use crate::client::{post_score, ClientError};
-use crate::sync;
+use crate::{prerendered, sync};
 use field::{FieldControl, FormState};
 use outbox_panel::OutboxPanel;
 use result::ResultPanel;
@@ -67,8 +67,19 @@ const SECTIONS: [(&str, &str, std::ops::Range<usize>); 3] = [
 #[component]
 pub fn ScoringPage() -> impl IntoView {
     let lang = use_lang();
-    let draft = RwSignal::new(Draft::new());
-    let touched = RwSignal::new(BTreeSet::<Field>::new());
+    // Whatever was typed into the first view before the app arrived is kept.
+    let typed = prerendered::typed();
+    let touched = RwSignal::new(
+        typed
+            .iter()
+            .map(|(field, _)| *field)
+            .collect::<BTreeSet<Field>>(),
+    );
+    let draft = RwSignal::new(
+        typed
+            .into_iter()
+            .fold(Draft::new(), |draft, (field, text)| draft.with(field, text)),
+    );
     let show_all = RwSignal::new(false);
     let submission = RwSignal::new(Submission::Idle);
     let queue = sync::Outbox::start();
