@@ -58,7 +58,7 @@ const MARKER = /<div data-prerendered[^>]*>[\s\S]*?<\/div><!-- \/prerendered -->
       for (const node of copy.querySelectorAll('[data-model-load-ms]')) {
         node.removeAttribute('data-model-load-ms');
       }
-      // The copy is for sight only until the app takes over: no one tabs into it twice.
+      // Leptos's empty placeholder comments mean nothing without the app that owns them.
       return copy.innerHTML.replace(/<!---->/g, '').trim();
     });
     if (problems.length) throw new Error(`the page failed while prerendering: ${problems.join('; ')}`);
