@@ -2,8 +2,11 @@
 // its model, the stylesheet and icons) so a reload works with the network off. The API is
 // never cached: scores, events and officers' data always go to the edge (or, offline, the
 // page's own queue).
-const CACHE = 'valle-shell-v1';
+const CACHE = 'valle-shell-v2';
 const PAGES = ['/', '/panel/'];
+// The scoring worker's files: Trunk does not hash worker names, so they are fetched network
+// first (a new release shows at once) and kept for offline loads.
+const SCORER = ['/scorer-loader.js', '/valle-scorer.js', '/valle-scorer_bg.wasm'];
 
 // Trunk names assets by content hash; read them from the page being installed.
 async function shellAssets(html) {
@@ -19,7 +22,7 @@ self.addEventListener('install', (event) => {
     if (!home.ok) throw new Error(`install: / answered ${home.status}`);
     const assets = await shellAssets(await home.clone().text());
     await cache.put('/', home);
-    await cache.addAll(['/panel/', ...assets]);
+    await cache.addAll(['/panel/', ...assets, ...SCORER]);
     await self.skipWaiting();
   })());
 });
@@ -58,6 +61,22 @@ async function page(request) {
   }
 }
 
+// Files that keep their name across releases: the network first, the cache when offline.
+async function fresh(request) {
+  try {
+    const response = await fetch(request);
+    if (response.ok) {
+      const cache = await caches.open(CACHE);
+      await cache.put(request, response.clone());
+    }
+    return response;
+  } catch (offline) {
+    const cached = await caches.match(request);
+    if (cached) return cached;
+    throw offline;
+  }
+}
+
 // Hashed assets never change under one name: the cache first.
 async function asset(request) {
   const cached = await caches.match(request);
@@ -74,5 +93,7 @@ self.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== 'GET' || url.origin !== self.location.origin || isApi(url)) return;
-  event.respondWith(request.mode === 'navigate' ? page(request) : asset(request));
+  if (request.mode === 'navigate') event.respondWith(page(request));
+  else if (SCORER.includes(url.pathname)) event.respondWith(fresh(request));
+  else event.respondWith(asset(request));
 });

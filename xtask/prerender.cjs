@@ -34,6 +34,8 @@ const MARKER = /<div data-prerendered[^>]*>[\s\S]*?<\/div><!-- \/prerendered -->
     page.on('pageerror', (error) => problems.push(error.message));
     await page.route(`${ORIGIN}/**`, async (route) => {
       const { pathname } = new URL(route.request().url());
+      // The first view is drawn while the model loads: the scoring worker never starts here.
+      if (pathname === '/scorer-loader.js') return route.fulfill({ status: 404, body: '' });
       if (pathname === '/') {
         return route.fulfill({ status: 200, contentType: TYPES['.html'], body: html });
       }
@@ -50,7 +52,7 @@ const MARKER = /<div data-prerendered[^>]*>[\s\S]*?<\/div><!-- \/prerendered -->
     });
     await page.goto(`${ORIGIN}/`);
     await page.getByTestId('application-form').waitFor();
-    await page.getByTestId('score-pending').waitFor();
+    await page.getByTestId('score-loading').waitFor();
     const body = await page.evaluate(() => {
       const copy = document.body.cloneNode(true);
       for (const node of copy.querySelectorAll('script, noscript')) node.remove();

@@ -15,13 +15,23 @@ use leptos::prelude::*;
 
 use crate::chrome::provide_lang;
 use crate::panel::Panel;
-use crate::scoring::{form, ScoringPage};
+use crate::scoring::ScoringPage;
 
-/// Scores an application JSON with this page's model, offline: `window.wasmBindings.valleScore(json)`.
-/// Lets other scripts on the page, and the browser tests, use the exact model the form uses.
+/// Scores an application JSON with this page's model, offline, in its scoring worker:
+/// `await window.wasmBindings.valleScore(json)` gives the score as JSON, or
+/// `{"error": {"code": ...}}` as the edge would. Lets other scripts on the page, and the
+/// browser tests, use the exact model the form uses.
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = valleScore)]
-pub fn valle_score(body: &str) -> String {
-    form::score_body_json(body)
+pub async fn valle_score(body: String) -> String {
+    let result = match scoring::scorer::current() {
+        Some(scorer) => scorer.score(body).await,
+        None => Err("E_MODEL".to_owned()),
+    };
+    let error = |code: &str| serde_json::json!({ "error": { "code": code } }).to_string();
+    match result {
+        Ok(score) => serde_json::to_string(&score).unwrap_or_else(|_| error("E_INTERNAL")),
+        Err(code) => error(&code),
+    }
 }
 
 /// Which page a path shows: the officers' dashboard lives at `/panel`, everything else is

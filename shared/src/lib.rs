@@ -25,11 +25,14 @@ pub mod kpi;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod scorer;
 pub mod sketch;
 pub mod time;
 pub mod validation;
 
 pub use application::{Application, Field};
 pub use i18n::{Lang, Message};
-pub use model::{Model, Score};
+#[cfg(feature = "model")]
+pub use model::Model;
+pub use model::Score;
 pub use validation::{parse_application, ErrorCode, FieldError, RequestError};

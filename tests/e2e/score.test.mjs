@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BASE_URL, launch, openForm, SCREENSHOTS } from './support.mjs';
+import { appReady, BASE_URL, launch, openForm, SCREENSHOTS } from './support.mjs';
 
 const golden = JSON.parse(readFileSync(new URL('../../models/golden.json', import.meta.url)));
 const timings = [];
@@ -23,7 +23,8 @@ async function fillExample(page) {
 
 test('a valid form is scored at once, with band, decision, confidence and reasons', async () => {
   const { page, problems } = await openForm(browser);
-  assert.equal(await page.getByTestId('score-pending').count(), 1);
+  // The model loads in the scoring worker; until then the card says so.
+  await page.getByTestId('score-pending').waitFor();
   await fillExample(page);
   const probability = Number(await page.getByTestId('score-probability').getAttribute('data-probability'));
   assert.ok(probability > 0 && probability < 1);
@@ -55,11 +56,15 @@ test('the score works offline and the edge later gives the same probability to t
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${BASE_URL}/`);
-  await page.getByTestId('application-form').waitFor();
+  await appReady(page);
+  // Loaded once (the scoring worker with its model), the page scores with the network off.
+  await page.getByTestId('score-pending').waitFor();
   await context.setOffline(true);
   await fillExample(page);
+  const before = await page.getByTestId('score-probability').getAttribute('data-probability');
   await page.getByTestId('input-income').fill('95');
-  await page.waitForFunction(() => document.querySelector('[data-testid="input-income"]').value === '95');
+  await page.waitForFunction((previous) =>
+    document.querySelector('[data-testid="score-probability"]')?.dataset.probability !== previous, before);
   const offline = await page.getByTestId('score-probability').getAttribute('data-probability');
   await page.screenshot({ path: join(SCREENSHOTS, 'score-offline.png'), fullPage: true });
 
@@ -80,8 +85,8 @@ test('the score works offline and the edge later gives the same probability to t
 test('every golden row scores identically in the page and at the edge', async () => {
   const { page } = await openForm(browser);
   const bodies = golden.rows.map((row) => JSON.stringify(row.application));
-  const inPage = await page.evaluate((items) =>
-    items.map((body) => JSON.parse(window.wasmBindings.valleScore(body))), bodies);
+  const inPage = await page.evaluate((items) => Promise.all(
+    items.map(async (body) => JSON.parse(await window.wasmBindings.valleScore(body)))), bodies);
   const response = await fetch(`${BASE_URL}/api/v1/score/batch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -126,11 +131,12 @@ test('in-browser score and edge round-trip timings are measured and reported', a
       document.querySelector('[data-testid="input-income"]').value === value, income);
     later.push(Number(await page.getByTestId('score-time').getAttribute('data-ms')));
   }
-  const direct = await page.evaluate((body) => {
+  // Each call is a round trip to the page's scoring worker.
+  const direct = await page.evaluate(async (body) => {
     const runs = [];
     for (let i = 0; i < 200; i += 1) {
       const start = performance.now();
-      window.wasmBindings.valleScore(body);
+      await window.wasmBindings.valleScore(body);
       runs.push(performance.now() - start);
     }
     runs.sort((a, b) => a - b);
@@ -154,8 +160,8 @@ test('in-browser score and edge round-trip timings are measured and reported', a
     return { median: ms[30], p99: ms[59], statuses: [...new Set(runs.map((run) => run.status))],
       probabilities: [...new Set(runs.map((run) => run.p))] };
   }, JSON.stringify(golden.rows[0].application));
-  const inPage = await page.evaluate((body) =>
-    JSON.parse(window.wasmBindings.valleScore(body)).probability, JSON.stringify(golden.rows[0].application));
+  const inPage = await page.evaluate(async (body) =>
+    JSON.parse(await window.wasmBindings.valleScore(body)).probability, JSON.stringify(golden.rows[0].application));
   timings.push({ model_load_ms: load, first_score_ms: first, fill_to_visible_ms: firstVisible - interactive,
     later_max_ms: Math.max(...later), direct_median_ms: direct.median, direct_p99_ms: direct.p99,
     edge_round_trip_median_ms: edge.median, edge_round_trip_p99_ms: edge.p99,

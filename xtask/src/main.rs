@@ -170,17 +170,23 @@ fn newest(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
 fn build_page() -> Result {
     timed("build page (trunk)", || {
         // The same cargo invocation trunk makes, so the two share one build cache.
-        run(project_command("cargo").args([
-            "build",
-            "--target=wasm32-unknown-unknown",
-            "--manifest-path",
-            "app/Cargo.toml",
-            "--bin",
-            "valle-app",
-            "--release",
-        ]))?;
+        for (manifest, bin) in [
+            ("app/Cargo.toml", "valle-app"),
+            ("scorer/Cargo.toml", "valle-scorer"),
+        ] {
+            run(project_command("cargo").args([
+                "build",
+                "--target=wasm32-unknown-unknown",
+                "--manifest-path",
+                manifest,
+                "--bin",
+                bin,
+                "--release",
+            ]))?;
+        }
         let inputs = newest(&[
             root().join("target/wasm32-unknown-unknown/release/valle-app.wasm"),
+            root().join("target/wasm32-unknown-unknown/release/valle-scorer.wasm"),
             root().join("app/index.html"),
             root().join("public"),
             root().join("Trunk.toml"),
@@ -403,6 +409,8 @@ fn test() -> Result {
             "-p",
             "valle-app",
             "-p",
+            "valle-scorer",
+            "-p",
             "valle-worker",
             "--",
             "-D",
@@ -419,6 +427,8 @@ fn test() -> Result {
             "valle-worker",
             "-p",
             "valle-app",
+            "-p",
+            "valle-scorer",
             "-p",
             "xtask",
         ]))

@@ -3,34 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use valle_shared::model::ModelError;
 use valle_shared::validation::{parse_application, FieldError, RequestError};
-use valle_shared::{Application, Field, Model, Score};
+use valle_shared::{Application, Field};
 
 /// What the shared validator makes of the body the form would send.
 pub type Outcome = Result<Application, RequestError>;
 
 pub fn validate_body(body: &str) -> Outcome {
     parse_application(body.as_bytes())
-}
-
-/// The embedded model's score of a valid form, in the browser, with no network.
-pub fn score_locally(outcome: &Outcome) -> Option<Result<Score, ModelError>> {
-    let application = outcome.as_ref().ok()?;
-    Some(Model::embedded().and_then(|model| model.score(application)))
-}
-
-/// Scores an application body with the page's model and answers JSON: the [`Score`], or
-/// `{"error": {"code": ...}}` as the edge would. Exposed to JavaScript as `valleScore`.
-pub fn score_body_json(body: &str) -> String {
-    let error = |code: &str| serde_json::json!({ "error": { "code": code } }).to_string();
-    match validate_body(body) {
-        Ok(application) => match Model::embedded().and_then(|model| model.score(&application)) {
-            Ok(score) => serde_json::to_string(&score).unwrap_or_else(|_| error("E_INTERNAL")),
-            Err(_) => error("E_MODEL"),
-        },
-        Err(request) => error(request.code()),
-    }
 }
 
 /// The errors to show under `field`: those reported on it, once the person has touched it
@@ -111,12 +91,9 @@ mod tests {
     }
 
     #[test]
-    fn the_example_is_valid_and_scored_locally() {
-        let outcome = validate_body(&example().to_body());
-        assert!(outcome.is_ok());
-        let score = score_locally(&outcome).expect("valid").expect("scores");
-        assert!((0.0..=1.0).contains(&score.probability));
-        assert!(score_locally(&validate_body("{}")).is_none());
+    fn the_example_is_valid() {
+        assert!(validate_body(&example().to_body()).is_ok());
+        assert!(validate_body("{}").is_err());
     }
 
     #[test]
@@ -134,17 +111,6 @@ mod tests {
         check(&draft, &[Field::Price], false, Field::Amount, &["E_CROSS"]);
         check(&draft, &[Field::Amount], false, Field::Amount, &["E_CROSS"]);
         check(&draft, &[Field::Age], false, Field::Amount, &[]);
-    }
-
-    #[test]
-    fn scoring_from_javascript_answers_json() {
-        let score: serde_json::Value =
-            serde_json::from_str(&score_body_json(&example().to_body())).expect("json");
-        assert!(score["probability"].is_number());
-        assert_eq!(score["model_version"]["name"], "valle-logit");
-        let refused: serde_json::Value =
-            serde_json::from_str(&score_body_json("{}")).expect("json");
-        assert_eq!(refused["error"]["code"], "E_VALIDATION");
     }
 
     #[test]

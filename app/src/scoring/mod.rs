@@ -10,6 +10,7 @@ pub mod form;
 mod outbox_panel;
 mod result;
 mod score_card;
+pub mod scorer;
 
 use std::collections::BTreeSet;
 
@@ -17,8 +18,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use valle_shared::api::ScoreResponse;
 use valle_shared::draft::Draft;
-use valle_shared::model::ModelError;
-use valle_shared::{Field, Lang, Model, Score};
+use valle_shared::{Field, Lang, Score};
 
 use crate::chrome::{ui, use_lang, Brand, LangToggle};
 use crate::client::{post_score, ClientError};
@@ -38,7 +38,8 @@ fn now_ms() -> f64 {
 /// The browser's own score of the current form and how long it took.
 #[derive(Clone, Debug, PartialEq)]
 struct LocalScore {
-    result: Result<Score, ModelError>,
+    /// The score, or the error code the edge would give.
+    result: Result<Score, String>,
     ms: f64,
 }
 
@@ -86,22 +87,35 @@ pub fn ScoringPage() -> impl IntoView {
 
     let body = Memo::new(move |_| draft.with(Draft::to_body));
     let outcome = Memo::new(move |_| body.with(|body| form::validate_body(body)));
-    // Scored in the browser as soon as the form is valid: no network involved.
-    let local = Memo::new(move |_| {
-        let started = now_ms();
-        outcome.with(form::score_locally).map(|result| LocalScore {
-            result,
-            ms: now_ms() - started,
-        })
-    });
-
-    // Loading the model takes a few milliseconds; do it right after the first paint so the
-    // first score is instant.
-    let model_load_ms = RwSignal::new(None::<f64>);
-    request_animation_frame(move || {
-        let started = now_ms();
-        let _ = Model::embedded();
-        model_load_ms.set(Some(now_ms() - started));
+    // Scored in the browser, in the scoring worker, as soon as the form is valid: no
+    // network involved. Only the answer to the latest body is shown.
+    let scorer = scorer::Scorer::start();
+    let model = scorer.state;
+    let local = RwSignal::new(None::<LocalScore>);
+    let latest = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let ready = matches!(model.get(), scorer::ModelState::Ready { .. });
+        let body = body.get();
+        if outcome.with(Result::is_err) {
+            local.set(None);
+            return;
+        }
+        if !ready {
+            return;
+        }
+        let ask = latest.get_value() + 1;
+        latest.set_value(ask);
+        let scorer = scorer.clone();
+        spawn_local(async move {
+            let started = now_ms();
+            let result = scorer.score(body).await;
+            if latest.get_value() == ask {
+                local.set(Some(LocalScore {
+                    result,
+                    ms: now_ms() - started,
+                }));
+            }
+        });
     });
     let error_count = Memo::new(move |_| outcome.with(form::error_count));
     let form = FormState {
@@ -222,7 +236,7 @@ pub fn ScoringPage() -> impl IntoView {
                 </div>
             </form>
             <div class="side">
-                <ScorePanel local model_load_ms />
+                <ScorePanel local model />
                 <ResultPanel submission local />
                 <OutboxPanel queue />
             </div>

@@ -17,7 +17,7 @@ use crate::client::ClientError;
 #[component]
 pub(super) fn ResultPanel(
     submission: RwSignal<Submission>,
-    local: Memo<Option<LocalScore>>,
+    local: RwSignal<Option<LocalScore>>,
 ) -> impl IntoView {
     let lang = use_lang();
     view! {

@@ -5,34 +5,54 @@ use leptos::prelude::*;
 use valle_shared::model::Decision;
 use valle_shared::{Lang, Score};
 
+use super::scorer::ModelState;
 use super::LocalScore;
 use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
 
 /// The browser's own score, updated on every keystroke that leaves the form valid.
 #[component]
 pub(super) fn ScorePanel(
-    local: Memo<Option<LocalScore>>,
-    model_load_ms: RwSignal<Option<f64>>,
+    local: RwSignal<Option<LocalScore>>,
+    model: RwSignal<ModelState>,
 ) -> impl IntoView {
     let lang = use_lang();
     view! {
         <section class="score" data-testid="score" aria-live="polite"
-            data-model-load-ms=move || model_load_ms.get().map(|ms| format!("{ms:.3}"))>
+            data-model-load-ms=move || match model.get() {
+                ModelState::Ready { load_ms } => Some(format!("{load_ms:.3}")),
+                _ => None,
+            }>
             <h2>{move || ui(lang.get(), "Puntuación instantánea", "Instant score")}</h2>
-            {move || match local.get() {
-                None => view! {
-                    <p class="muted" data-testid="score-pending">
-                        {ui(lang.get(), "Complete el formulario para ver la puntuación.", "Complete the form to see the score.")}
+            {move || match (local.get(), model.get()) {
+                (None, ModelState::Loading) => view! {
+                    <p class="muted" data-testid="score-loading" role="status">
+                        {ui(
+                            lang.get(),
+                            "Cargando el modelo… Puede rellenar el formulario mientras tanto.",
+                            "Loading the model… You can fill in the form meanwhile.",
+                        )}
                     </p>
                 }
                 .into_any(),
-                Some(LocalScore { result: Err(_), .. }) => view! {
+                (None, ModelState::Failed(_)) => view! {
                     <p class="warning" data-testid="score-error" role="alert">
                         {ui(lang.get(), "El modelo no se pudo cargar en este navegador.", "The model could not be loaded in this browser.")}
                     </p>
                 }
                 .into_any(),
-                Some(LocalScore { result: Ok(score), ms }) => score_card(score, ms, lang.get()).into_any(),
+                (None, ModelState::Ready { .. }) => view! {
+                    <p class="muted" data-testid="score-pending">
+                        {ui(lang.get(), "Complete el formulario para ver la puntuación.", "Complete the form to see the score.")}
+                    </p>
+                }
+                .into_any(),
+                (Some(LocalScore { result: Err(_), .. }), _) => view! {
+                    <p class="warning" data-testid="score-error" role="alert">
+                        {ui(lang.get(), "El modelo no se pudo cargar en este navegador.", "The model could not be loaded in this browser.")}
+                    </p>
+                }
+                .into_any(),
+                (Some(LocalScore { result: Ok(score), ms }), _) => score_card(score, ms, lang.get()).into_any(),
             }}
         </section>
     }

@@ -1,0 +1,131 @@
+//! The page's handle on its scoring Web Worker (`scorer/`): the model runs there, so this
+//! page's own module links no ONNX runtime and paints and takes input while the model loads.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use leptos::prelude::*;
+use valle_shared::scorer::{ScoreRequest, ScorerMessage};
+use valle_shared::Score;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{MessageEvent, Worker};
+
+/// The worker's loader (`public/scorer-loader.js`): it loads Trunk's worker script and its
+/// wasm. A plain same-origin script, so the page's CSP needs no `blob:`.
+pub const LOADER: &str = "/scorer-loader.js";
+
+/// Where the model stands, for the score card.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelState {
+    Loading,
+    Ready { load_ms: f64 },
+    Failed(String),
+}
+
+type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Score, String>>>>>;
+
+thread_local! {
+    /// The page's scorer, for `valleScore`.
+    static CURRENT: RefCell<Option<Scorer>> = const { RefCell::new(None) };
+}
+
+/// The scorer the scoring page started, if it has.
+pub fn current() -> Option<Scorer> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// One worker per page, started by the scoring page.
+#[derive(Clone)]
+pub struct Scorer {
+    worker: Option<Worker>,
+    pending: Pending,
+    /// Requests made before the worker said it is ready (it would drop them), sent then.
+    early: Rc<RefCell<Vec<String>>>,
+    next_id: Rc<Cell<u32>>,
+    pub state: RwSignal<ModelState>,
+}
+
+impl Scorer {
+    pub fn start() -> Scorer {
+        let state = RwSignal::new(ModelState::Loading);
+        let pending: Pending = Rc::default();
+        let worker = match Worker::new(LOADER) {
+            Ok(worker) => worker,
+            Err(error) => {
+                state.set(ModelState::Failed(format!("{error:?}")));
+                return Scorer {
+                    worker: None,
+                    pending,
+                    early: Rc::default(),
+                    next_id: Rc::default(),
+                    state,
+                };
+            }
+        };
+        let answered = Rc::clone(&pending);
+        let early: Rc<RefCell<Vec<String>>> = Rc::default();
+        let waiting = Rc::clone(&early);
+        let sender = worker.clone();
+        let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some(text) = event.data().as_string() else {
+                return;
+            };
+            match serde_json::from_str::<ScorerMessage>(&text) {
+                Ok(ScorerMessage::Ready {
+                    model_load_ms,
+                    error: None,
+                }) => {
+                    state.set(ModelState::Ready {
+                        load_ms: model_load_ms,
+                    });
+                    for request in waiting.borrow_mut().drain(..) {
+                        let _ = sender.post_message(&JsValue::from_str(&request));
+                    }
+                }
+                Ok(ScorerMessage::Ready {
+                    error: Some(error), ..
+                }) => state.set(ModelState::Failed(error)),
+                Ok(ScorerMessage::Scored { id, result }) => {
+                    if let Some(sender) = answered.borrow_mut().remove(&id) {
+                        let _ = sender.send(result);
+                    }
+                }
+                Err(_) => {}
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        // The handler lives as long as the page.
+        on_message.forget();
+        let scorer = Scorer {
+            worker: Some(worker),
+            pending,
+            early,
+            next_id: Rc::default(),
+            state,
+        };
+        CURRENT.with(|current| *current.borrow_mut() = Some(scorer.clone()));
+        scorer
+    }
+
+    /// Scores a body in the worker: the score, or the error code the edge would give
+    /// (`E_MODEL` when the model could not load). Asked before the model is ready, it waits.
+    pub async fn score(&self, body: String) -> Result<Score, String> {
+        let worker = self.worker.as_ref().ok_or_else(|| "E_MODEL".to_owned())?;
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1));
+        let (sender, receiver) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, sender);
+        let request =
+            serde_json::to_string(&ScoreRequest { id, body }).map_err(|e| e.to_string())?;
+        if self.state.get_untracked() == ModelState::Loading {
+            self.early.borrow_mut().push(request);
+        } else if worker.post_message(&JsValue::from_str(&request)).is_err() {
+            self.pending.borrow_mut().remove(&id);
+            return Err("E_MODEL".to_owned());
+        }
+        receiver.await.unwrap_or_else(|_| Err("E_MODEL".to_owned()))
+    }
+}
