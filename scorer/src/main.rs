@@ -15,7 +15,7 @@ fn score(body: &str) -> Result<valle_shared::Score, String> {
         parse_application(body.as_bytes()).map_err(|error| error.code().to_owned())?;
     Model::embedded()
         .and_then(|model| model.score(&application))
-        .map_err(|_: ModelError| "E_MODEL".to_owned())
+        .map_err(|_: ModelError| valle_shared::scorer::E_MODEL.to_owned())
 }
 
 fn post(scope: &DedicatedWorkerGlobalScope, message: &ScorerMessage) {

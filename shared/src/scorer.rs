@@ -6,6 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Score;
 
+/// The code of an answer the model could not give (it did not load, or its worker did not
+/// start): the same code the edge gives when its model fails.
+pub const E_MODEL: &str = "E_MODEL";
+
+/// The code of an answer that could not be written: the edge's internal error.
+pub const E_INTERNAL: &str = "E_INTERNAL";
+
 /// The page's request: score this application body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreRequest {

@@ -83,12 +83,12 @@ impl ApiError {
             ApiError::AuthNotConfigured => "E_AUTH_NOT_CONFIGURED",
             ApiError::RateLimited { .. } => "E_RATE_LIMITED",
             ApiError::Store(_) => "E_STORE",
-            ApiError::Model(_) => "E_MODEL",
+            ApiError::Model(_) => valle_shared::scorer::E_MODEL,
             ApiError::UnsupportedMediaType(_) => "E_CONTENT_TYPE",
             ApiError::MethodNotAllowed { .. } => "E_METHOD",
             ApiError::NotFound => "E_NOT_FOUND",
             ApiError::InvalidRequestId => "E_REQUEST_ID",
-            ApiError::Internal(_) => "E_INTERNAL",
+            ApiError::Internal(_) => valle_shared::scorer::E_INTERNAL,
         }
     }
 

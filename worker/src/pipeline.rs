@@ -344,7 +344,7 @@ async fn decide_events<B: OutcomeStore + EventQueue>(
     ));
     let failed_at = now_ms();
     let code = match failure {
-        PipelineError::Model(_) => "E_MODEL",
+        PipelineError::Model(_) => valle_shared::scorer::E_MODEL,
         PipelineError::Store(_) => "E_STORE",
     };
     // Nothing of the batch was stored. Invalid applications are dead letters whatever

@@ -11,6 +11,7 @@ mod outbox_panel;
 mod result;
 mod score_card;
 pub mod scorer;
+pub use scorer::score_json;
 
 use std::collections::BTreeSet;
 

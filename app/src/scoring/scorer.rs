@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 use leptos::prelude::*;
-use valle_shared::scorer::{ScoreRequest, ScorerMessage};
+use valle_shared::scorer::{ScoreRequest, ScorerMessage, E_INTERNAL, E_MODEL};
 use valle_shared::Score;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -87,7 +87,12 @@ impl Scorer {
                 }
                 Ok(ScorerMessage::Ready {
                     error: Some(error), ..
-                }) => state.set(ModelState::Failed(error)),
+                }) => {
+                    state.set(ModelState::Failed(error));
+                    // Dropping the senders answers every waiting request with E_MODEL.
+                    waiting.borrow_mut().clear();
+                    answered.borrow_mut().clear();
+                }
                 Ok(ScorerMessage::Scored { id, result }) => {
                     if let Some(sender) = answered.borrow_mut().remove(&id) {
                         let _ = sender.send(result);
@@ -97,8 +102,20 @@ impl Scorer {
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        // The handler lives as long as the page.
+        // A worker script that does not load or start: the model will never come.
+        let failed = Rc::clone(&pending);
+        let never_sent = Rc::clone(&early);
+        let on_error = Closure::<dyn Fn(web_sys::Event)>::new(move |_| {
+            state.set(ModelState::Failed(
+                "the scoring worker did not start".to_owned(),
+            ));
+            never_sent.borrow_mut().clear();
+            failed.borrow_mut().clear();
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        // The handlers live as long as the page.
         on_message.forget();
+        on_error.forget();
         let scorer = Scorer {
             worker: Some(worker),
             pending,
@@ -113,7 +130,7 @@ impl Scorer {
     /// Scores a body in the worker: the score, or the error code the edge would give
     /// (`E_MODEL` when the model could not load). Asked before the model is ready, it waits.
     pub async fn score(&self, body: String) -> Result<Score, String> {
-        let worker = self.worker.as_ref().ok_or_else(|| "E_MODEL".to_owned())?;
+        let worker = self.worker.as_ref().ok_or_else(|| E_MODEL.to_owned())?;
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let (sender, receiver) = oneshot::channel();
@@ -124,8 +141,22 @@ impl Scorer {
             self.early.borrow_mut().push(request);
         } else if worker.post_message(&JsValue::from_str(&request)).is_err() {
             self.pending.borrow_mut().remove(&id);
-            return Err("E_MODEL".to_owned());
+            return Err(E_MODEL.to_owned());
         }
-        receiver.await.unwrap_or_else(|_| Err("E_MODEL".to_owned()))
+        receiver.await.unwrap_or_else(|_| Err(E_MODEL.to_owned()))
+    }
+}
+
+/// What `valleScore` answers for a body: the score as JSON, or `{"error": {"code": ...}}`
+/// with the code the edge would give.
+pub async fn score_json(body: String) -> String {
+    let result = match current() {
+        Some(scorer) => scorer.score(body).await,
+        None => Err(E_MODEL.to_owned()),
+    };
+    let error = |code: &str| serde_json::json!({ "error": { "code": code } }).to_string();
+    match result {
+        Ok(score) => serde_json::to_string(&score).unwrap_or_else(|_| error(E_INTERNAL)),
+        Err(code) => error(&code),
     }
 }
