@@ -1,8 +1,9 @@
-// Valle's service worker: keeps the app shell (both pages' HTML, the script, the wasm with
-// its model, the stylesheet and icons) so a reload works with the network off. The API is
+// Valle's service worker: keeps the app shell (both pages' HTML, each page's script and
+// wasm, the scoring worker with its model, the stylesheet and icons) so a reload works with
+// the network off. The API is
 // never cached: scores, events and officers' data always go to the edge (or, offline, the
 // page's own queue).
-const CACHE = 'valle-shell-v2';
+const CACHE = 'valle-shell-v3';
 const PAGES = ['/', '/panel/'];
 // The scoring worker's files: Trunk does not hash worker names, so they are fetched network
 // first (a new release shows at once) and kept for offline loads.
@@ -18,11 +19,14 @@ async function shellAssets(html) {
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    const home = await fetch('/', { cache: 'no-store' });
-    if (!home.ok) throw new Error(`install: / answered ${home.status}`);
-    const assets = await shellAssets(await home.clone().text());
-    await cache.put('/', home);
-    await cache.addAll(['/panel/', ...assets, ...SCORER]);
+    for (const path of PAGES) {
+      const html = await fetch(path, { cache: 'no-store' });
+      if (!html.ok) throw new Error(`install: ${path} answered ${html.status}`);
+      const assets = await shellAssets(await html.clone().text());
+      await cache.put(path, html);
+      await cache.addAll(assets);
+    }
+    await cache.addAll(SCORER);
     await self.skipWaiting();
   })());
 });

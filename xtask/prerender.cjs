@@ -1,8 +1,8 @@
 // Writes the scoring page's first view into dist/index.html, so the first paint waits for
 // no wasm: the built app is opened in headless Chromium (files served from DIST by request
 // interception, no server, no service worker, no API), and once it has mounted its form the
-// body it drew goes into the HTML inside <div data-prerendered>. The app removes that copy
-// in the same task in which it mounts (app/src/prerendered.rs), keeping what was typed into
+// body it drew goes into the HTML inside <div data-prerendered>. The app mounts after that
+// copy has painted and removes it in the same task in which it mounts (app/src/prerendered.rs), keeping what was typed into
 // it, so nothing flashes or shifts. Run by `cargo xtask build-page` after Trunk.
 //
 // usage: node xtask/prerender.cjs DIST CHROMIUM
@@ -34,8 +34,11 @@ const MARKER = /<div data-prerendered[^>]*>[\s\S]*?<\/div><!-- \/prerendered -->
     page.on('pageerror', (error) => problems.push(error.message));
     await page.route(`${ORIGIN}/**`, async (route) => {
       const { pathname } = new URL(route.request().url());
-      // The first view is drawn while the model loads: the scoring worker never starts here.
-      if (pathname === '/scorer-loader.js') return route.fulfill({ status: 404, body: '' });
+      // The first view is drawn while the model loads: here the scoring worker starts with a
+      // script that never says it is ready.
+      if (pathname === '/scorer-loader.js') {
+        return route.fulfill({ status: 200, contentType: TYPES['.js'], body: '// never ready\n' });
+      }
       if (pathname === '/') {
         return route.fulfill({ status: 200, contentType: TYPES['.html'], body: html });
       }

@@ -1,6 +1,8 @@
-//! Valle's page: the App and its routing. The scoring page (the application form, its
-//! instant score and the offline queue) lives in [`scoring`], the officers' dashboard in
-//! [`panel`], and what both share in [`chrome`].
+//! Valle's page: the two pages' roots. The asset server routes: `/` is index.html with the
+//! scoring module (`valle-app`: the application form, its instant score and the offline
+//! queue, in [`scoring`]), `/panel/` is panel/index.html with the dashboard's own module
+//! (`valle-panel`, in [`panel`]), so applicants never download the dashboard and officers
+//! never download the model. What both share is in [`chrome`].
 
 pub mod chrome;
 pub mod client;
@@ -12,47 +14,15 @@ pub mod scoring;
 pub mod sync;
 
 use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 
 use crate::chrome::provide_lang;
 use crate::panel::Panel;
 use crate::scoring::ScoringPage;
 
-/// Scores an application JSON with this page's model, offline, in its scoring worker:
-/// `await window.wasmBindings.valleScore(json)` gives the score as JSON, or
-/// `{"error": {"code": ...}}` as the edge would. Lets other scripts on the page, and the
-/// browser tests, use the exact model the form uses.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = valleScore)]
-pub async fn valle_score(body: String) -> String {
-    let result = match scoring::scorer::current() {
-        Some(scorer) => scorer.score(body).await,
-        None => Err("E_MODEL".to_owned()),
-    };
-    let error = |code: &str| serde_json::json!({ "error": { "code": code } }).to_string();
-    match result {
-        Ok(score) => serde_json::to_string(&score).unwrap_or_else(|_| error("E_INTERNAL")),
-        Err(code) => error(&code),
-    }
-}
-
-/// Which page a path shows: the officers' dashboard lives at `/panel`, everything else is
-/// the scoring page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Page {
-    Scoring,
-    Panel,
-}
-
-impl Page {
-    pub fn for_path(path: &str) -> Page {
-        match path.trim_end_matches('/') {
-            "/panel" => Page::Panel,
-            _ => Page::Scoring,
-        }
-    }
-}
-
-/// Asks the browser to install `public/sw.js`, which keeps the app shell, wasm and model for
-/// offline reloads. Browsers without service workers simply go without.
+/// Asks the browser to install `public/sw.js`, which keeps both pages, their modules and
+/// the model for offline reloads. Browsers without service workers simply go without.
 fn register_service_worker() {
     let navigator = window().navigator();
     let supported = js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false);
@@ -62,34 +32,30 @@ fn register_service_worker() {
     }
 }
 
-/// The page for the current address.
+/// The scoring page, the root of the `valle-app` module.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn ScoringApp() -> impl IntoView {
     register_service_worker();
     provide_lang();
-    let path = window().location().pathname().unwrap_or_default();
-    match Page::for_path(&path) {
-        Page::Panel => view! { <Panel /> }.into_any(),
-        Page::Scoring => view! { <ScoringPage /> }.into_any(),
-    }
+    view! { <ScoringPage /> }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The officers' dashboard, the root of the `valle-panel` module.
+#[component]
+pub fn PanelApp() -> impl IntoView {
+    register_service_worker();
+    provide_lang();
+    view! { <Panel /> }
+}
 
-    #[test]
-    fn the_path_picks_the_page() {
-        for (path, page) in [
-            ("/", Page::Scoring),
-            ("", Page::Scoring),
-            ("/panel", Page::Panel),
-            ("/panel/", Page::Panel),
-            ("/panel/index.html", Page::Scoring),
-            ("/panels", Page::Scoring),
-            ("/index.html", Page::Scoring),
-        ] {
-            assert_eq!(Page::for_path(path), page, "{path}");
-        }
-    }
+/// Runs `then` in a task after the browser has painted what it has, so the prerendered first
+/// view is on screen (and is the page's largest paint) before the app draws itself, and the
+/// module's start and the mount are two tasks rather than one long one.
+pub fn after_next_paint(then: impl FnOnce() + 'static) {
+    let after_paint = Closure::once_into_js(then);
+    let in_frame = Closure::once_into_js(move || {
+        // A zero timeout set inside an animation frame runs after that frame's paint.
+        let _ = window().set_timeout_with_callback(after_paint.unchecked_ref());
+    });
+    let _ = window().request_animation_frame(in_frame.unchecked_ref());
 }

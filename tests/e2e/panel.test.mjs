@@ -47,6 +47,8 @@ async function openPanel(viewport) {
   const context = await browser.newContext(viewport ? { viewport } : {});
   const page = await context.newPage();
   const problems = [];
+  const requested = [];
+  page.on('request', (request) => requested.push(new URL(request.url()).pathname));
   page.on('pageerror', (error) => problems.push(error.message));
   // Refused fetches (the wrong-token test) are logged by Chromium and expected; anything
   // else on the console, a CSP violation above all, is a problem.
@@ -56,7 +58,7 @@ async function openPanel(viewport) {
     }
   });
   await page.goto(`${BASE_URL}/panel`, { timeout: 90_000 });
-  return { context, page, problems };
+  return { context, page, problems, requested };
 }
 
 async function signIn(page) {
@@ -64,6 +66,18 @@ async function signIn(page) {
   await page.getByTestId('sign-in-submit').click();
   await page.getByTestId('kpi-cards').waitFor();
 }
+
+test('the dashboard downloads its own module and no model', async () => {
+  const { context, page, problems, requested } = await openPanel();
+  await page.getByTestId('token-input').waitFor();
+  const wasm = requested.filter((path) => path.endsWith('.wasm'));
+  assert.equal(wasm.length, 1, `wasm fetched by the dashboard: ${wasm.join(', ')}`);
+  assert.match(wasm[0], /^\/panel\/valle-panel-[0-9a-f]+_bg\.wasm$/);
+  const scorer = requested.filter((path) => path.includes('scorer') || path.includes('valle-app'));
+  assert.deepEqual(scorer, [], 'the dashboard fetched the scoring page or its model');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
 
 const cardValue = (page, id) => page.getByTestId(id).getAttribute('data-value');
 

@@ -144,8 +144,9 @@ fn timed(name: &str, body: impl FnOnce() -> Result) -> Result {
     Ok(())
 }
 
-/// The newest modification time among `paths` (directories: their files, one level deep).
-fn newest(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
+/// When each path (or each file directly in a folder) was last modified; `None` when one
+/// is missing.
+fn modification_times(paths: &[PathBuf]) -> Option<Vec<std::time::SystemTime>> {
     let modified = |path: &Path| {
         std::fs::metadata(path)
             .and_then(|meta| meta.modified())
@@ -160,9 +161,17 @@ fn newest(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
             Err(_) => vec![path.clone()],
         })
         .map(|path| modified(&path))
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .max()
+        .collect()
+}
+
+/// The latest modification among `paths`; `None` when one is missing.
+fn newest(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
+    modification_times(paths)?.into_iter().max()
+}
+
+/// The earliest modification among `paths`; `None` when one is missing.
+fn oldest(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
+    modification_times(paths)?.into_iter().min()
 }
 
 /// Builds the page. Trunk runs wasm-bindgen and wasm-opt (over a minute on the 7 MB module)
@@ -172,6 +181,7 @@ fn build_page() -> Result {
         // The same cargo invocation trunk makes, so the two share one build cache.
         for (manifest, bin) in [
             ("app/Cargo.toml", "valle-app"),
+            ("app/Cargo.toml", "valle-panel"),
             ("scorer/Cargo.toml", "valle-scorer"),
         ] {
             run(project_command("cargo").args([
@@ -186,13 +196,18 @@ fn build_page() -> Result {
         }
         let inputs = newest(&[
             root().join("target/wasm32-unknown-unknown/release/valle-app.wasm"),
+            root().join("target/wasm32-unknown-unknown/release/valle-panel.wasm"),
             root().join("target/wasm32-unknown-unknown/release/valle-scorer.wasm"),
             root().join("app/index.html"),
+            root().join("app/panel/index.html"),
             root().join("public"),
             root().join("Trunk.toml"),
             root().join("xtask/prerender.cjs"),
         ]);
-        let output = newest(&[root().join("dist/index.html")]);
+        let output = oldest(&[
+            root().join("dist/index.html"),
+            root().join("dist/panel/index.html"),
+        ]);
         // A build whose prerender step failed left a page without its first view.
         let prerendered = std::fs::read_to_string(root().join("dist/index.html"))
             .is_ok_and(|index| index.contains("<div data-prerendered>"));
@@ -202,6 +217,17 @@ fn build_page() -> Result {
             eprintln!("    dist/ is newer than every input: nothing to do");
         } else {
             run(project_command("trunk").args(["build", "--release"]))?;
+            // The dashboard's page and module, in their own folder: the first build empties
+            // dist/, so this one comes second.
+            run(project_command("trunk").args([
+                "build",
+                "app/panel/index.html",
+                "--release",
+                "--dist",
+                "dist/panel",
+                "--public-url",
+                "/panel/",
+            ]))?;
             // The first view goes into index.html, so the first paint waits for no wasm.
             tools::ensure_browser()?;
             run(project_command("node")
@@ -214,33 +240,40 @@ fn build_page() -> Result {
 }
 
 /// `dist/_headers`: the asset server sends these with every page and file. The CSP allows
-/// only this origin, wasm compilation, and Trunk's one inline loader script, by its hash.
+/// only this origin, wasm compilation, and Trunk's one inline loader script of each page, by
+/// its hash.
 fn write_security_headers(dist: &Path) -> Result {
-    let index = std::fs::read_to_string(dist.join("index.html"))
-        .map_err(|error| format!("dist/index.html: {error}"))?;
-    let headers = security_headers(&index)?;
+    let read = |page: &str| {
+        std::fs::read_to_string(dist.join(page)).map_err(|error| format!("dist/{page}: {error}"))
+    };
+    let headers = security_headers(&[&read("index.html")?, &read("panel/index.html")?])?;
     std::fs::write(dist.join("_headers"), headers)
         .map_err(|error| format!("dist/_headers: {error}"))
 }
 
-/// The `_headers` text for a page whose HTML is `index`.
-fn security_headers(index: &str) -> Result<String> {
+/// The `_headers` text for a site whose pages' HTML is `pages`.
+fn security_headers(pages: &[&str]) -> Result<String> {
     use base64::Engine;
     use sha2::Digest;
 
     const OPEN: &str = "<script type=\"module\">";
-    let start = index
-        .find(OPEN)
-        .map(|at| at + OPEN.len())
-        .ok_or("dist/index.html has no inline module script")?;
-    let length = index[start..]
-        .find("</script>")
-        .ok_or("dist/index.html: the inline script is not closed")?;
-    let digest = sha2::Sha256::digest(&index.as_bytes()[start..start + length]);
-    let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+    let mut hashes = Vec::new();
+    for page in pages {
+        let start = page
+            .find(OPEN)
+            .map(|at| at + OPEN.len())
+            .ok_or("a page in dist/ has no inline module script")?;
+        let length = page[start..]
+            .find("</script>")
+            .ok_or("a page in dist/: the inline script is not closed")?;
+        let digest = sha2::Sha256::digest(&page.as_bytes()[start..start + length]);
+        let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+        hashes.push(format!("'sha256-{hash}'"));
+    }
+    hashes.dedup();
     let policy = [
         "default-src 'self'".to_owned(),
-        format!("script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}'"),
+        format!("script-src 'self' 'wasm-unsafe-eval' {}", hashes.join(" ")),
         "style-src 'self'".to_owned(),
         "img-src 'self' data:".to_owned(),
         "connect-src 'self'".to_owned(),
@@ -253,7 +286,7 @@ fn security_headers(index: &str) -> Result<String> {
     ]
     .join("; ");
     Ok(format!(
-        "# Written by `cargo xtask build-page` from dist/index.html; do not edit.\n/*\n  Content-Security-Policy: {policy}\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: no-referrer\n  X-Frame-Options: DENY\n  Permissions-Policy: camera=(), microphone=(), geolocation=(), payment=()\n"
+        "# Written by `cargo xtask build-page` from the pages in dist/; do not edit.\n/*\n  Content-Security-Policy: {policy}\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: no-referrer\n  X-Frame-Options: DENY\n  Permissions-Policy: camera=(), microphone=(), geolocation=(), payment=()\n"
     ))
 }
 
@@ -678,14 +711,16 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_pins_the_inline_script_by_its_hash() {
-        // sha256("console.log(1)") in base64.
-        let page = "<html><script type=\"module\">console.log(1)</script></html>";
-        let headers = security_headers(page).expect("headers");
+    fn the_policy_pins_each_pages_inline_script_by_its_hash() {
+        // sha256("console.log(1)") and sha256("console.log(2)") in base64.
+        let scoring = "<html><script type=\"module\">console.log(1)</script></html>";
+        let panel = "<html><script type=\"module\">console.log(2)</script></html>";
+        let headers = security_headers(&[scoring, panel]).expect("headers");
         assert!(headers.starts_with("# Written by"));
         assert!(headers.contains(
-            "script-src 'self' 'wasm-unsafe-eval' 'sha256-CihokcEcBW4atb/CW/XWsvWwbTjqwQlE9nj9ii5ww5M='"
+            "script-src 'self' 'wasm-unsafe-eval' 'sha256-CihokcEcBW4atb/CW/XWsvWwbTjqwQlE9nj9ii5ww5M=' 'sha256-"
         ), "{headers}");
+        assert_eq!(headers.matches("'sha256-").count(), 2, "{headers}");
         for header in [
             "X-Content-Type-Options: nosniff",
             "Referrer-Policy: no-referrer",
@@ -693,7 +728,7 @@ mod tests {
         ] {
             assert!(headers.contains(header), "{header}");
         }
-        assert!(security_headers("<html></html>").is_err());
-        assert!(security_headers("<script type=\"module\">x").is_err());
+        assert!(security_headers(&[scoring, "<html></html>"]).is_err());
+        assert!(security_headers(&["<script type=\"module\">x"]).is_err());
     }
 }
