@@ -22,13 +22,24 @@ use crate::panel::Panel;
 use crate::scoring::ScoringPage;
 
 /// Asks the browser to install `public/sw.js`, which keeps both pages, their modules and
-/// the model for offline reloads. Browsers without service workers simply go without.
+/// the model for offline reloads, once the page has loaded: its install downloads every
+/// module, which must not compete with the page's own. Browsers without service workers
+/// simply go without.
 fn register_service_worker() {
     let navigator = window().navigator();
     let supported = js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false);
-    if supported {
+    if !supported {
+        return;
+    }
+    let register = move || {
         // The promise settles on its own; a failure only means no offline reloads.
         let _ = navigator.service_worker().register("/sw.js");
+    };
+    if document().ready_state() == "complete" {
+        register();
+    } else {
+        let listener = Closure::once_into_js(register);
+        let _ = window().add_event_listener_with_callback("load", listener.unchecked_ref());
     }
 }
 
