@@ -6,6 +6,7 @@
 
 pub mod chrome;
 pub mod client;
+pub mod first_view;
 pub mod idb;
 pub mod outbox;
 pub mod panel;
@@ -57,16 +58,4 @@ pub fn PanelApp() -> impl IntoView {
     register_service_worker();
     provide_lang();
     view! { <Panel /> }
-}
-
-/// Runs `then` in a task after the browser has painted what it has, so the prerendered first
-/// view is on screen (and is the page's largest paint) before the app draws itself, and the
-/// module's start and the mount are two tasks rather than one long one.
-pub fn after_next_paint(then: impl FnOnce() + 'static) {
-    let after_paint = Closure::once_into_js(then);
-    let in_frame = Closure::once_into_js(move || {
-        // A zero timeout set inside an animation frame runs after that frame's paint.
-        let _ = window().set_timeout_with_callback(after_paint.unchecked_ref());
-    });
-    let _ = window().request_animation_frame(in_frame.unchecked_ref());
 }

@@ -13,7 +13,7 @@ pub async fn valle_score(body: String) -> String {
 
 fn main() {
     console_error_panic_hook::set_once();
-    valle_app::after_next_paint(|| {
+    valle_app::first_view::after_first_view(|| {
         leptos::mount::mount_to_body(valle_app::ScoringApp);
         // Mounting is synchronous: the copy goes in the same task, before the next paint.
         valle_app::prerendered::take_over();
