@@ -172,5 +172,5 @@ test('in-browser score and edge round-trip timings are measured and reported', a
   // Every round trip was a scored answer, and the edge's score is the page's, bit for bit.
   assert.deepEqual(edge.statuses, [200]);
   assert.deepEqual(edge.probabilities, [inPage]);
-  writeFileSync(join(SCREENSHOTS, '..', 'e2e-timings.json'), `${JSON.stringify(timings[0], null, 1)}\n`);
+  writeFileSync(join(SCREENSHOTS, '..', 'e2e-scoring.json'), `${JSON.stringify(timings[0], null, 1)}\n`);
 });
