@@ -9,6 +9,7 @@
 //! `node_modules`, so the second run of either command starts at once.
 
 mod bench;
+mod deploy;
 mod lighthouse;
 mod peers;
 mod process;
@@ -44,6 +45,10 @@ commands:
                  with every event exactly once and the inbox empty within 10 s
   bench-peers    side by side: native scoring vs onnxruntime, and POST /api/v1/score on
                  wrangler dev vs two Flask + scikit-learn references, one storing in SQLite
+  deploy [--plan | --dry-run]  deploy page and worker to Cloudflare ([env.production] of
+                 wrangler.toml), creating what is missing; --plan prints what it would do on an
+                 empty account; --dry-run builds and checks the bundle, with no network
+  smoke          the read-only and idempotent HTTP checks against VALLE_BASE_URL (a deployment)
   lighthouse     Lighthouse (mobile and desktop presets) on the scoring page under wrangler dev
                  (results: BENCHMARKS.md)
   soak [MIN]     the long reliability run: 100,000 fuzz cases per property, then MIN minutes
@@ -73,6 +78,8 @@ fn main() -> ExitCode {
         },
         "bench-peers" => bench::bench_peers(),
         "lighthouse" => lighthouse::lighthouse(),
+        "deploy" => deploy::deploy(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "smoke" => smoke(),
         "soak" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
             None => soak::soak(10),
             Some(Ok(minutes)) if minutes >= 2 => soak::soak(minutes),
@@ -494,7 +501,34 @@ fn test() -> Result {
     )?;
     build_page()?;
     build_worker()?;
+    timed(
+        "production configuration and bundle (wrangler deploy --dry-run)",
+        || deploy::dry_run().map(|_| ()),
+    )?;
     against_local_server()
+}
+
+/// `cargo xtask smoke`: the checks a deployment must pass, against `VALLE_BASE_URL` (and
+/// `VALLE_OFFICER_TOKEN` for the officers' endpoints), reading and changing nothing else.
+fn smoke() -> Result {
+    for (var, what) in [
+        ("VALLE_BASE_URL", "the deployment's address"),
+        ("VALLE_OFFICER_TOKEN", "its officers' token"),
+    ] {
+        if std::env::var(var).is_err() {
+            return Err(format!("set {var} to {what}"));
+        }
+    }
+    timed("smoke checks", || {
+        run(project_command("cargo").args([
+            "test",
+            "--locked",
+            "-p",
+            "valle-tests",
+            "--test",
+            "smoke",
+        ]))
+    })
 }
 
 /// ops/prometheus: the rules parse, their unit tests pass, and the scrape config is valid

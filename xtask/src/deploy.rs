@@ -1,0 +1,715 @@
+//! `cargo xtask deploy [--plan | --dry-run]`: from a Cloudflare account to a running Valle, through
+//! wrangler and wrangler.toml's `[env.production]`.
+//!
+//! It checks that wrangler is installed and logged in before anything else, reads what the
+//! account already has, and does only what is missing: creates the D1 database and the two
+//! queues, records the database id in wrangler.toml, applies the D1 migrations remotely
+//! (wrangler skips those already applied), asks for the officers' token if the worker has
+//! none (never echoed, uploaded with the deployment), builds the page and deploys. `--plan`
+//! prints what it would do on an empty account and touches nothing, not even the network;
+//! `--dry-run` builds and checks the bundle as `cargo xtask test` does.
+//! `cargo xtask test` runs [`dry_run`]: the production configuration validated and the
+//! bundle built by `wrangler deploy --dry-run`, its gzip size held to the free plan's limit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use toml_edit::DocumentMut;
+
+use crate::{build_page, root, Result};
+
+/// The wrangler.toml environment that is deployed.
+pub const ENVIRONMENT: &str = "production";
+
+/// The Workers free plan's limit on a Worker's compressed size: "3 MB", read as decimal
+/// megabytes, the stricter of the two readings.
+pub const SIZE_LIMIT_BYTES: u64 = 3_000_000;
+
+/// The secrets the worker reads that wrangler.toml cannot hold.
+pub const SECRETS: [&str; 1] = ["VALLE_OFFICER_TOKEN"];
+
+/// The shortest officers' token accepted: it guards every officer endpoint.
+const MIN_TOKEN_CHARS: usize = 24;
+
+/// What the production environment needs on the account, as wrangler.toml declares it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Needs {
+    pub database: String,
+    pub database_id: String,
+    pub queues: Vec<String>,
+    pub rate_limit_namespace: String,
+}
+
+/// What the account already has.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Account {
+    /// D1 databases by (name, id).
+    pub databases: Vec<(String, String)>,
+    pub queues: Vec<String>,
+    /// The secrets the deployed worker already has.
+    pub secrets: Vec<String>,
+}
+
+/// One thing `deploy` does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    CreateDatabase(String),
+    /// Writes the database's id into wrangler.toml; `None`: the id the creation gives.
+    RecordDatabaseId {
+        name: String,
+        id: Option<String>,
+    },
+    CreateQueue(String),
+    ApplyMigrations,
+    AskSecret(&'static str),
+    Deploy,
+}
+
+impl Step {
+    /// The step as the plan prints it: what, and the command that does it.
+    pub fn describe(&self) -> String {
+        let env = ENVIRONMENT;
+        match self {
+            Step::CreateDatabase(name) => {
+                format!("create the D1 database {name}: wrangler d1 create {name}")
+            }
+            Step::RecordDatabaseId { name, id } => format!(
+                "record the id of {name} ({}) as [env.{env}] database_id in wrangler.toml",
+                id.as_deref().unwrap_or("from its creation")
+            ),
+            Step::CreateQueue(name) => format!("create the queue {name}: wrangler queues create {name}"),
+            Step::ApplyMigrations => format!(
+                "apply the D1 migrations not yet applied: wrangler d1 migrations apply DB --env {env} --remote"
+            ),
+            Step::AskSecret(name) => format!(
+                "ask for {name} (not shown) and upload it with the deployment: wrangler deploy --secrets-file"
+            ),
+            Step::Deploy => format!(
+                "build the page (cargo xtask build-page) and deploy page and worker: wrangler deploy --env {env}"
+            ),
+        }
+    }
+}
+
+impl Needs {
+    /// Reads `[env.production]` of a wrangler.toml.
+    pub fn from_config(text: &str) -> Result<Needs> {
+        let doc: DocumentMut = text
+            .parse()
+            .map_err(|error| format!("wrangler.toml: {error}"))?;
+        let env = doc
+            .get("env")
+            .and_then(|env| env.get(ENVIRONMENT))
+            .ok_or(format!("wrangler.toml has no [env.{ENVIRONMENT}]"))?;
+        let string = |item: Option<&toml_edit::Item>, what: &str| {
+            item.and_then(toml_edit::Item::as_str)
+                .map(str::to_owned)
+                .ok_or(format!("wrangler.toml: [env.{ENVIRONMENT}] has no {what}"))
+        };
+        let database = env
+            .get("d1_databases")
+            .and_then(toml_edit::Item::as_array_of_tables)
+            .and_then(|databases| databases.get(0))
+            .ok_or(format!(
+                "wrangler.toml: [env.{ENVIRONMENT}] has no d1_databases"
+            ))?;
+        let mut queues = Vec::new();
+        let queue_tables = |kind: &str| {
+            env.get("queues")
+                .and_then(|queues| queues.get(kind))
+                .and_then(toml_edit::Item::as_array_of_tables)
+                .map(|tables| tables.iter().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        for table in queue_tables("producers")
+            .iter()
+            .chain(queue_tables("consumers").iter())
+        {
+            for key in ["queue", "dead_letter_queue"] {
+                if let Some(name) = table.get(key).and_then(toml_edit::Item::as_str) {
+                    if !queues.iter().any(|known| known == name) {
+                        queues.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        let rate_limit = env
+            .get("ratelimits")
+            .and_then(toml_edit::Item::as_array_of_tables)
+            .and_then(|limits| limits.get(0))
+            .ok_or(format!(
+                "wrangler.toml: [env.{ENVIRONMENT}] has no ratelimits"
+            ))?;
+        Ok(Needs {
+            database: string(database.get("database_name"), "database_name")?,
+            database_id: string(database.get("database_id"), "database_id")?,
+            queues,
+            rate_limit_namespace: string(rate_limit.get("namespace_id"), "namespace_id")?,
+        })
+    }
+}
+
+/// What to do to bring `account` to what `needs` declares; the same plan twice in a row
+/// only re-applies migrations (a no-op when none is new) and deploys.
+pub fn plan(needs: &Needs, account: &Account) -> Vec<Step> {
+    let mut steps = Vec::new();
+    match account
+        .databases
+        .iter()
+        .find(|(name, _)| *name == needs.database)
+    {
+        None => {
+            steps.push(Step::CreateDatabase(needs.database.clone()));
+            steps.push(Step::RecordDatabaseId {
+                name: needs.database.clone(),
+                id: None,
+            });
+        }
+        Some((name, id)) if *id != needs.database_id => steps.push(Step::RecordDatabaseId {
+            name: name.clone(),
+            id: Some(id.clone()),
+        }),
+        Some(_) => {}
+    }
+    for queue in &needs.queues {
+        if !account.queues.contains(queue) {
+            steps.push(Step::CreateQueue(queue.clone()));
+        }
+    }
+    steps.push(Step::ApplyMigrations);
+    for secret in SECRETS {
+        if !account.secrets.iter().any(|known| known == secret) {
+            steps.push(Step::AskSecret(secret));
+        }
+    }
+    steps.push(Step::Deploy);
+    steps
+}
+
+/// The plan as printed, with what needs no step.
+pub fn render(needs: &Needs, steps: &[Step]) -> String {
+    let mut text = String::new();
+    for (number, step) in steps.iter().enumerate() {
+        text.push_str(&format!("  {}. {}\n", number + 1, step.describe()));
+    }
+    text.push_str(&format!(
+        "  (the rate-limit namespace {} needs no creation: it comes with the deployment; if \
+         another Worker of the account uses that number, choose another in wrangler.toml)\n",
+        needs.rate_limit_namespace
+    ));
+    text
+}
+
+/// How to call wrangler: the project's copy, from the project's root.
+#[derive(Clone, Debug)]
+pub struct Wrangler {
+    pub program: PathBuf,
+    pub root: PathBuf,
+}
+
+impl Wrangler {
+    pub fn project() -> Wrangler {
+        Wrangler {
+            program: root().join("node_modules/.bin/wrangler"),
+            root: root(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .env("WRANGLER_SEND_METRICS", "false");
+        command
+    }
+
+    /// Standard output of a call that must succeed; its standard error is shown.
+    fn output(&self, args: &[&str]) -> Result<String> {
+        let output = self
+            .command(args)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|error| format!("cannot start wrangler {}: {error}", args.join(" ")))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "wrangler {} failed ({}): {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stdout).trim()
+            ))
+        }
+    }
+
+    /// A call the person running it may have to answer (wrangler's own confirmations).
+    fn interactive(&self, args: &[&str]) -> Result {
+        let status = self
+            .command(args)
+            .status()
+            .map_err(|error| format!("cannot start wrangler {}: {error}", args.join(" ")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("wrangler {} failed ({status})", args.join(" ")))
+        }
+    }
+
+    /// Stops, touching nothing, unless wrangler is installed and logged in.
+    pub fn check_logged_in(&self) -> Result {
+        if !self.program.exists() {
+            return Err(format!(
+                "wrangler is not installed ({} is missing): run `cargo xtask bootstrap`, which \
+                 installs it from the npm registry. Nothing was changed.",
+                self.program.display()
+            ));
+        }
+        let output = self
+            .command(&["whoami"])
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|error| format!("cannot start wrangler whoami: {error}"))?;
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() || said.contains("not authenticated") {
+            return Err(
+                "wrangler is not logged in to Cloudflare: run `npx wrangler login` (it \
+                 opens a browser), or set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID) to an \
+                 API token allowed to edit Workers, D1 and Queues. Nothing was changed."
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    /// What the account has of what `needs` declares.
+    fn account(&self, needs: &Needs) -> Result<Account> {
+        let listed = self.output(&["d1", "list", "--json"])?;
+        let databases = database_list(&listed)?;
+        let mut queues = Vec::new();
+        for queue in &needs.queues {
+            let known = self
+                .command(&["queues", "info", queue])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            if known {
+                queues.push(queue.clone());
+            }
+        }
+        // A worker never deployed has no secrets to list.
+        let secrets = self
+            .output(&["secret", "list", "--env", ENVIRONMENT])
+            .ok()
+            .map(|text| secret_names(&text))
+            .unwrap_or_default();
+        Ok(Account {
+            databases,
+            queues,
+            secrets,
+        })
+    }
+}
+
+/// Database (name, id) pairs from `wrangler d1 list --json`.
+fn database_list(json: &str) -> Result<Vec<(String, String)>> {
+    let listed: serde_json::Value =
+        serde_json::from_str(json).map_err(|error| format!("wrangler d1 list --json: {error}"))?;
+    Ok(listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|database| {
+            Some((
+                database.get("name")?.as_str()?.to_owned(),
+                database.get("uuid")?.as_str()?.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+/// Secret names from `wrangler secret list` (JSON).
+fn secret_names(json: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|listed| listed.as_array().cloned())
+        .into_iter()
+        .flatten()
+        .filter_map(|secret| secret.get("name")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Sets `[env.production]`'s database_id in a wrangler.toml, keeping everything else.
+pub fn with_database_id(text: &str, id: &str) -> Result<String> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|error| format!("wrangler.toml: {error}"))?;
+    let database = doc
+        .get_mut("env")
+        .and_then(|env| env.get_mut(ENVIRONMENT))
+        .and_then(|env| env.get_mut("d1_databases"))
+        .and_then(toml_edit::Item::as_array_of_tables_mut)
+        .and_then(|databases| databases.get_mut(0))
+        .ok_or(format!(
+            "wrangler.toml: [env.{ENVIRONMENT}] has no d1_databases"
+        ))?;
+    database["database_id"] = toml_edit::value(id);
+    Ok(doc.to_string())
+}
+
+/// The first https address in wrangler deploy's output: where Valle now runs.
+fn deployed_url(output: &str) -> Option<&str> {
+    output
+        .split_whitespace()
+        .find(|word| word.starts_with("https://"))
+}
+
+/// Asks twice for a secret, never echoing it.
+fn ask_secret(name: &str) -> Result<String> {
+    let prompt = format!("{name} (at least {MIN_TOKEN_CHARS} characters, not shown): ");
+    let first = rpassword::prompt_password(&prompt).map_err(|error| format!("{name}: {error}"))?;
+    if first.chars().count() < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "{name} is shorter than {MIN_TOKEN_CHARS} characters; nothing was uploaded"
+        ));
+    }
+    let again = rpassword::prompt_password(format!("{name} again: "))
+        .map_err(|error| format!("{name}: {error}"))?;
+    if again != first {
+        return Err(format!(
+            "the two {name} did not match; nothing was uploaded"
+        ));
+    }
+    Ok(first)
+}
+
+/// `cargo xtask deploy [--plan | --dry-run]`.
+pub fn deploy(args: &[String]) -> Result {
+    if args.iter().any(|arg| arg == "--dry-run") {
+        return crate::build_page()
+            .and_then(|()| crate::build_worker())
+            .and_then(|()| dry_run().map(|_| ()));
+    }
+    let config_path = root().join("wrangler.toml");
+    let config = std::fs::read_to_string(&config_path)
+        .map_err(|error| format!("{}: {error}", config_path.display()))?;
+    let needs = Needs::from_config(&config)?;
+    if args.iter().any(|arg| arg == "--plan") {
+        println!(
+            "What `cargo xtask deploy` does on an empty account ([env.{ENVIRONMENT}] of wrangler.toml):"
+        );
+        print!("{}", render(&needs, &plan(&needs, &Account::default())));
+        return Ok(());
+    }
+    deploy_with(&Wrangler::project(), &config_path, &needs)
+}
+
+/// The deployment itself, through `wrangler`.
+pub fn deploy_with(wrangler: &Wrangler, config_path: &Path, needs: &Needs) -> Result {
+    wrangler.check_logged_in()?;
+    let account = wrangler.account(needs)?;
+    let steps = plan(needs, &account);
+    println!("Deploying Valle ([env.{ENVIRONMENT}]):");
+    print!("{}", render(needs, &steps));
+    let secrets_file = root().join("target/deploy-secrets.env");
+    let result = run_steps(wrangler, config_path, &steps, &secrets_file);
+    // The token never stays on disk, whatever happened.
+    let _ = std::fs::remove_file(&secrets_file);
+    result
+}
+
+fn run_steps(
+    wrangler: &Wrangler,
+    config_path: &Path,
+    steps: &[Step],
+    secrets_file: &Path,
+) -> Result {
+    let mut secrets = Vec::new();
+    for step in steps {
+        eprintln!("==> {}", step.describe());
+        match step {
+            Step::CreateDatabase(name) => wrangler.interactive(&["d1", "create", name])?,
+            Step::RecordDatabaseId { name, id } => {
+                let id = match id {
+                    Some(id) => id.clone(),
+                    None => database_list(&wrangler.output(&["d1", "list", "--json"])?)?
+                        .into_iter()
+                        .find(|(known, _)| known == name)
+                        .map(|(_, id)| id)
+                        .ok_or(format!(
+                            "{name} was created but `wrangler d1 list` does not show it"
+                        ))?,
+                };
+                let text = std::fs::read_to_string(config_path)
+                    .map_err(|error| format!("{}: {error}", config_path.display()))?;
+                std::fs::write(config_path, with_database_id(&text, &id)?)
+                    .map_err(|error| format!("{}: {error}", config_path.display()))?;
+                eprintln!("    wrangler.toml now names {name} by {id}: commit it");
+            }
+            Step::CreateQueue(name) => wrangler.interactive(&["queues", "create", name])?,
+            Step::ApplyMigrations => wrangler.interactive(&[
+                "d1",
+                "migrations",
+                "apply",
+                "DB",
+                "--env",
+                ENVIRONMENT,
+                "--remote",
+            ])?,
+            Step::AskSecret(name) => secrets.push((*name, ask_secret(name)?)),
+            Step::Deploy => {
+                build_page()?;
+                let mut args = vec!["deploy", "--env", ENVIRONMENT];
+                let path = secrets_file.to_string_lossy().into_owned();
+                if !secrets.is_empty() {
+                    write_secrets(secrets_file, &secrets)?;
+                    args.extend(["--secrets-file", &path]);
+                }
+                let output = wrangler.output(&args)?;
+                println!("{output}");
+                let url = deployed_url(&output).unwrap_or("(the address wrangler printed above)");
+                println!(
+                    "Valle runs at {url}.\n\nNext:\n  - check it: VALLE_BASE_URL={url} VALLE_OFFICER_TOKEN=… cargo xtask smoke\n  \
+                     - the officers' dashboard: {url}/panel\n  - a custom domain: add a route or a custom domain to the worker in the dashboard\n  \
+                     - roll back: npx wrangler rollback --env {ENVIRONMENT} (README: Deploying)"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The secrets as a `.env` file only this user can read, for `--secrets-file`.
+fn write_secrets(path: &Path, secrets: &[(&str, String)]) -> Result {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    for (name, value) in secrets {
+        writeln!(file, "{name}={value}").map_err(|error| format!("{}: {error}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `wrangler deploy --dry-run --env production`: the production configuration validates and
+/// the bundle builds, with no network; the bundle's gzip size must be within
+/// [`SIZE_LIMIT_BYTES`]. Returns that size.
+pub fn dry_run() -> Result<u64> {
+    let wrangler = Wrangler::project();
+    let outdir = root().join("target/deploy-dry-run");
+    let output = wrangler.output(&[
+        "deploy",
+        "--dry-run",
+        "--env",
+        ENVIRONMENT,
+        "--outdir",
+        &outdir.to_string_lossy(),
+    ])?;
+    let gzip = upload_gzip_bytes(&output).ok_or(format!(
+        "wrangler deploy --dry-run printed no upload size:\n{output}"
+    ))?;
+    eprintln!(
+        "    production bundle: {gzip} bytes gzip (limit {SIZE_LIMIT_BYTES}, {:.1} % of it)",
+        gzip as f64 * 100.0 / SIZE_LIMIT_BYTES as f64
+    );
+    if gzip > SIZE_LIMIT_BYTES {
+        return Err(format!(
+            "the production bundle is {gzip} bytes gzip, over the Workers free plan's {SIZE_LIMIT_BYTES}"
+        ));
+    }
+    Ok(gzip)
+}
+
+/// The gzip size in bytes from wrangler's "Total Upload: 9345.29 KiB / gzip: 2776.18 KiB".
+fn upload_gzip_bytes(output: &str) -> Option<u64> {
+    let line = output.lines().find(|line| line.contains("Total Upload:"))?;
+    let after = line.split("gzip:").nth(1)?.trim();
+    let (number, unit) = after.split_once(' ')?;
+    let value: f64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((value * scale).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs() -> Needs {
+        let text = std::fs::read_to_string(root().join("wrangler.toml")).expect("wrangler.toml");
+        Needs::from_config(&text).expect("needs")
+    }
+
+    #[test]
+    fn production_needs_one_database_two_queues_and_a_rate_limit_namespace() {
+        let needs = needs();
+        assert_eq!(needs.database, "valle");
+        assert_eq!(needs.queues, ["valle-events", "valle-events-dlq"]);
+        assert_eq!(needs.rate_limit_namespace, "1001");
+    }
+
+    #[test]
+    fn the_plan_for_an_empty_account_creates_everything_then_deploys() {
+        let needs = needs();
+        let steps = plan(&needs, &Account::default());
+        assert_eq!(
+            steps,
+            [
+                Step::CreateDatabase("valle".into()),
+                Step::RecordDatabaseId {
+                    name: "valle".into(),
+                    id: None
+                },
+                Step::CreateQueue("valle-events".into()),
+                Step::CreateQueue("valle-events-dlq".into()),
+                Step::ApplyMigrations,
+                Step::AskSecret("VALLE_OFFICER_TOKEN"),
+                Step::Deploy,
+            ]
+        );
+        let text = render(&needs, &steps);
+        for command in [
+            "wrangler d1 create valle",
+            "wrangler queues create valle-events",
+            "wrangler queues create valle-events-dlq",
+            "wrangler d1 migrations apply DB --env production --remote",
+            "wrangler deploy --env production",
+            "rate-limit namespace 1001",
+        ] {
+            assert!(text.contains(command), "{command} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_second_run_only_migrates_and_deploys() {
+        let needs = needs();
+        let account = Account {
+            databases: vec![("valle".into(), needs.database_id.clone())],
+            queues: needs.queues.clone(),
+            secrets: vec!["VALLE_OFFICER_TOKEN".into()],
+        };
+        assert_eq!(
+            plan(&needs, &account),
+            [Step::ApplyMigrations, Step::Deploy]
+        );
+        // A database made by hand is recorded, not created again.
+        let by_hand = Account {
+            databases: vec![("valle".into(), "1b2c".into())],
+            ..account
+        };
+        assert_eq!(
+            plan(&needs, &by_hand)[0],
+            Step::RecordDatabaseId {
+                name: "valle".into(),
+                id: Some("1b2c".into())
+            }
+        );
+    }
+
+    #[test]
+    fn recording_the_id_changes_only_the_production_database_id() {
+        let text = std::fs::read_to_string(root().join("wrangler.toml")).expect("wrangler.toml");
+        let recorded = with_database_id(&text, "5f1e2d3c-0000-4000-8000-00000000abcd").expect("id");
+        assert_eq!(
+            Needs::from_config(&recorded).expect("needs").database_id,
+            "5f1e2d3c-0000-4000-8000-00000000abcd"
+        );
+        let changed: Vec<(&str, &str)> = text
+            .lines()
+            .zip(recorded.lines())
+            .filter(|(before, after)| before != after)
+            .collect();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert_eq!(text.lines().count(), recorded.lines().count());
+    }
+
+    #[test]
+    fn wranglers_outputs_are_read() {
+        assert_eq!(
+            upload_gzip_bytes("Total Upload: 9345.29 KiB / gzip: 2776.18 KiB\n"),
+            Some(2_842_808)
+        );
+        assert_eq!(upload_gzip_bytes("nothing"), None);
+        assert_eq!(
+            database_list(r#"[{"uuid":"ab-12","name":"valle","version":"production"}]"#),
+            Ok(vec![("valle".to_owned(), "ab-12".to_owned())])
+        );
+        assert_eq!(
+            secret_names(r#"[{"name":"VALLE_OFFICER_TOKEN","type":"secret_text"}]"#),
+            ["VALLE_OFFICER_TOKEN"]
+        );
+        assert_eq!(
+            deployed_url("Uploaded valle\n  https://valle.coop.workers.dev\nCurrent Version ID: 1"),
+            Some("https://valle.coop.workers.dev")
+        );
+    }
+
+    /// A stand-in wrangler that logs every call and answers `whoami` as `whoami_says`.
+    fn fake_wrangler(name: &str, whoami_says: &str) -> (Wrangler, PathBuf) {
+        let dir = root().join("target/tmp/fake-wrangler").join(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = dir.join("calls.log");
+        let _ = std::fs::remove_file(&log);
+        let program = dir.join("wrangler");
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/sh\necho \"$@\" >> '{}'\nif [ \"$1\" = whoami ]; then echo '{whoami_says}'; fi\n",
+                log.display()
+            ),
+        )
+        .expect("script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        (
+            Wrangler {
+                program,
+                root: dir.clone(),
+            },
+            log,
+        )
+    }
+
+    #[test]
+    fn without_wrangler_or_logged_out_it_stops_and_touches_nothing() {
+        let needs = needs();
+        let config = root().join("target/tmp/fake-wrangler/wrangler.toml");
+        std::fs::create_dir_all(config.parent().expect("dir")).expect("dir");
+        let original = std::fs::read_to_string(root().join("wrangler.toml")).expect("toml");
+        std::fs::write(&config, &original).expect("copy");
+
+        let (mut absent, _) = fake_wrangler("absent", "");
+        absent.program = absent.root.join("no-such-wrangler");
+        let error = deploy_with(&absent, &config, &needs).expect_err("no wrangler");
+        assert!(error.contains("wrangler is not installed"), "{error}");
+        assert!(error.contains("Nothing was changed"), "{error}");
+
+        let (logged_out, log) = fake_wrangler(
+            "logged-out",
+            "You are not authenticated. Please run `wrangler login`.",
+        );
+        let error = deploy_with(&logged_out, &config, &needs).expect_err("logged out");
+        assert!(error.contains("not logged in"), "{error}");
+        assert!(error.contains("wrangler login"), "{error}");
+        // Asked who is logged in, and nothing else.
+        assert_eq!(std::fs::read_to_string(&log).expect("log"), "whoami\n");
+        assert_eq!(std::fs::read_to_string(&config).expect("toml"), original);
+    }
+}
