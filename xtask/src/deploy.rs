@@ -432,53 +432,82 @@ fn run_steps(
     let mut secrets = Vec::new();
     for step in steps {
         eprintln!("==> {}", step.describe());
-        match step {
-            Step::CreateDatabase(name) => wrangler.interactive(&["d1", "create", name])?,
-            Step::RecordDatabaseId { name, id } => {
-                let id = match id {
-                    Some(id) => id.clone(),
-                    None => database_list(&wrangler.output(&["d1", "list", "--json"])?)?
-                        .into_iter()
-                        .find(|(known, _)| known == name)
-                        .map(|(_, id)| id)
-                        .ok_or(format!(
-                            "{name} was created but `wrangler d1 list` does not show it"
-                        ))?,
-                };
-                let text = std::fs::read_to_string(config_path)
-                    .map_err(|error| format!("{}: {error}", config_path.display()))?;
-                std::fs::write(config_path, with_database_id(&text, &id)?)
-                    .map_err(|error| format!("{}: {error}", config_path.display()))?;
-                eprintln!("    wrangler.toml now names {name} by {id}: commit it");
+        let place = Place {
+            wrangler,
+            config_path,
+            secrets_file,
+        };
+        run_step(&place, step, &mut secrets).map_err(|error| {
+            format!(
+                "{error}\n    To do this step by hand: {}. Then run `cargo xtask deploy` again: \
+                 it skips what is done.",
+                step.describe()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Where the steps run: wrangler, the configuration they update, the secrets file.
+struct Place<'a> {
+    wrangler: &'a Wrangler,
+    config_path: &'a Path,
+    secrets_file: &'a Path,
+}
+
+/// One step; the secrets asked for so far go up to the deployment.
+fn run_step(place: &Place, step: &Step, secrets: &mut Vec<(&'static str, String)>) -> Result {
+    let Place {
+        wrangler,
+        config_path,
+        secrets_file,
+    } = *place;
+    match step {
+        Step::CreateDatabase(name) => wrangler.interactive(&["d1", "create", name])?,
+        Step::RecordDatabaseId { name, id } => {
+            let id = match id {
+                Some(id) => id.clone(),
+                None => database_list(&wrangler.output(&["d1", "list", "--json"])?)?
+                    .into_iter()
+                    .find(|(known, _)| known == name)
+                    .map(|(_, id)| id)
+                    .ok_or(format!(
+                        "{name} was created but `wrangler d1 list` does not show it"
+                    ))?,
+            };
+            let text = std::fs::read_to_string(config_path)
+                .map_err(|error| format!("{}: {error}", config_path.display()))?;
+            std::fs::write(config_path, with_database_id(&text, &id)?)
+                .map_err(|error| format!("{}: {error}", config_path.display()))?;
+            eprintln!("    wrangler.toml now names {name} by {id}: commit it");
+        }
+        Step::CreateQueue(name) => wrangler.interactive(&["queues", "create", name])?,
+        Step::ApplyMigrations => wrangler.interactive(&[
+            "d1",
+            "migrations",
+            "apply",
+            "DB",
+            "--env",
+            ENVIRONMENT,
+            "--remote",
+        ])?,
+        Step::AskSecret(name) => secrets.push((*name, ask_secret(name)?)),
+        Step::Deploy => {
+            build_page()?;
+            let mut args = vec!["deploy", "--env", ENVIRONMENT];
+            let path = secrets_file.to_string_lossy().into_owned();
+            if !secrets.is_empty() {
+                write_secrets(secrets_file, secrets)?;
+                args.extend(["--secrets-file", &path]);
             }
-            Step::CreateQueue(name) => wrangler.interactive(&["queues", "create", name])?,
-            Step::ApplyMigrations => wrangler.interactive(&[
-                "d1",
-                "migrations",
-                "apply",
-                "DB",
-                "--env",
-                ENVIRONMENT,
-                "--remote",
-            ])?,
-            Step::AskSecret(name) => secrets.push((*name, ask_secret(name)?)),
-            Step::Deploy => {
-                build_page()?;
-                let mut args = vec!["deploy", "--env", ENVIRONMENT];
-                let path = secrets_file.to_string_lossy().into_owned();
-                if !secrets.is_empty() {
-                    write_secrets(secrets_file, &secrets)?;
-                    args.extend(["--secrets-file", &path]);
-                }
-                let output = wrangler.output(&args)?;
-                println!("{output}");
-                let url = deployed_url(&output).unwrap_or("(the address wrangler printed above)");
-                println!(
+            let output = wrangler.output(&args)?;
+            println!("{output}");
+            let url = deployed_url(&output).unwrap_or("(the address wrangler printed above)");
+            println!(
                     "Valle runs at {url}.\n\nNext:\n  - check it: VALLE_BASE_URL={url} VALLE_OFFICER_TOKEN=… cargo xtask smoke\n  \
                      - the officers' dashboard: {url}/panel\n  - a custom domain: add a route or a custom domain to the worker in the dashboard\n  \
                      - roll back: npx wrangler rollback --env {ENVIRONMENT} (README: Deploying)"
                 );
-            }
         }
     }
     Ok(())
@@ -661,8 +690,9 @@ mod tests {
         );
     }
 
-    /// A stand-in wrangler that logs every call and answers `whoami` as `whoami_says`.
-    fn fake_wrangler(name: &str, whoami_says: &str) -> (Wrangler, PathBuf) {
+    /// A stand-in wrangler that logs every call and then runs `answers` (shell, `$1` the
+    /// subcommand).
+    fn fake_wrangler(name: &str, answers: &str) -> (Wrangler, PathBuf) {
         let dir = root().join("target/tmp/fake-wrangler").join(name);
         std::fs::create_dir_all(&dir).expect("dir");
         let log = dir.join("calls.log");
@@ -670,10 +700,7 @@ mod tests {
         let program = dir.join("wrangler");
         std::fs::write(
             &program,
-            format!(
-                "#!/bin/sh\necho \"$@\" >> '{}'\nif [ \"$1\" = whoami ]; then echo '{whoami_says}'; fi\n",
-                log.display()
-            ),
+            format!("#!/bin/sh\necho \"$@\" >> '{}'\n{answers}\n", log.display()),
         )
         .expect("script");
         use std::os::unix::fs::PermissionsExt;
@@ -687,13 +714,57 @@ mod tests {
         )
     }
 
-    #[test]
-    fn without_wrangler_or_logged_out_it_stops_and_touches_nothing() {
-        let needs = needs();
-        let config = root().join("target/tmp/fake-wrangler/wrangler.toml");
+    /// A copy of wrangler.toml for a test to deploy from.
+    fn config_copy(name: &str) -> (PathBuf, String) {
+        let config = root()
+            .join("target/tmp/fake-wrangler")
+            .join(format!("{name}.toml"));
         std::fs::create_dir_all(config.parent().expect("dir")).expect("dir");
         let original = std::fs::read_to_string(root().join("wrangler.toml")).expect("toml");
         std::fs::write(&config, &original).expect("copy");
+        (config, original)
+    }
+
+    #[test]
+    fn a_step_that_fails_says_how_to_do_it_by_hand() {
+        let needs = needs();
+        let (config, original) = config_copy("failing-step");
+        // Logged in, an empty account, and `d1 create` refused.
+        let (wrangler, log) = fake_wrangler(
+            "failing-step",
+            r#"case "$1 $2" in
+  "whoami "*) echo 'You are logged in with an API Token.' ;;
+  "d1 list") echo '[]' ;;
+  "d1 create") echo 'quota exceeded' >&2; exit 1 ;;
+  *) exit 1 ;;
+esac"#,
+        );
+        let error = deploy_with(&wrangler, &config, &needs).expect_err("refused");
+        assert!(
+            error.contains(
+                "To do this step by hand: create the D1 database valle: wrangler d1 create valle"
+            ),
+            "{error}"
+        );
+        let calls = std::fs::read_to_string(&log).expect("log");
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            [
+                "whoami",
+                "d1 list --json",
+                "queues info valle-events",
+                "queues info valle-events-dlq",
+                "secret list --env production",
+                "d1 create valle",
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(&config).expect("toml"), original);
+    }
+
+    #[test]
+    fn without_wrangler_or_logged_out_it_stops_and_touches_nothing() {
+        let needs = needs();
+        let (config, original) = config_copy("logged-out");
 
         let (mut absent, _) = fake_wrangler("absent", "");
         absent.program = absent.root.join("no-such-wrangler");
