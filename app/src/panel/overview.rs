@@ -35,10 +35,13 @@ pub(super) fn Overview() -> impl IntoView {
             },
             move |result| {
                 in_flight.try_set_value(false);
-                if let Ok((_, Some(list))) = &result {
-                    windows.try_set(list.windows.clone());
-                }
-                kpis.try_set(result.map(|(kpis, _)| kpis).into());
+                let result = result.map(|(kpis, list)| {
+                    if let Some(list) = list {
+                        windows.try_set(list.windows);
+                    }
+                    kpis
+                });
+                kpis.try_set(result.into());
             },
         );
     };
