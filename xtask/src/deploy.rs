@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 
 use toml_edit::DocumentMut;
 
+use crate::process::{output, run, run_for_output};
 use crate::{build_page, root, Result};
 
 /// The wrangler.toml environment that is deployed.
@@ -106,25 +107,24 @@ impl Needs {
                 .map(str::to_owned)
                 .ok_or(format!("wrangler.toml: [env.{ENVIRONMENT}] has no {what}"))
         };
-        let database = env
-            .get("d1_databases")
-            .and_then(toml_edit::Item::as_array_of_tables)
-            .and_then(|databases| databases.get(0))
-            .ok_or(format!(
-                "wrangler.toml: [env.{ENVIRONMENT}] has no d1_databases"
-            ))?;
-        let mut queues = Vec::new();
+        // The first of an array of tables, such as `[[env.production.d1_databases]]`.
+        let first = |key: &str| {
+            env.get(key)
+                .and_then(toml_edit::Item::as_array_of_tables)
+                .and_then(|tables| tables.get(0))
+                .ok_or(format!("wrangler.toml: [env.{ENVIRONMENT}] has no {key}"))
+        };
+        let database = first("d1_databases")?;
+        let rate_limit = first("ratelimits")?;
         let queue_tables = |kind: &str| {
             env.get("queues")
                 .and_then(|queues| queues.get(kind))
                 .and_then(toml_edit::Item::as_array_of_tables)
-                .map(|tables| tables.iter().cloned().collect::<Vec<_>>())
-                .unwrap_or_default()
+                .into_iter()
+                .flat_map(toml_edit::ArrayOfTables::iter)
         };
-        for table in queue_tables("producers")
-            .iter()
-            .chain(queue_tables("consumers").iter())
-        {
+        let mut queues = Vec::new();
+        for table in queue_tables("producers").chain(queue_tables("consumers")) {
             for key in ["queue", "dead_letter_queue"] {
                 if let Some(name) = table.get(key).and_then(toml_edit::Item::as_str) {
                     if !queues.iter().any(|known| known == name) {
@@ -133,13 +133,6 @@ impl Needs {
                 }
             }
         }
-        let rate_limit = env
-            .get("ratelimits")
-            .and_then(toml_edit::Item::as_array_of_tables)
-            .and_then(|limits| limits.get(0))
-            .ok_or(format!(
-                "wrangler.toml: [env.{ENVIRONMENT}] has no ratelimits"
-            ))?;
         Ok(Needs {
             database: string(database.get("database_name"), "database_name")?,
             database_id: string(database.get("database_id"), "database_id")?,
@@ -215,6 +208,8 @@ impl Wrangler {
         }
     }
 
+    /// A wrangler call, for `process::run` (output to the terminal, wrangler's questions
+    /// answered there), `run_for_output` or `output`.
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.program);
         command
@@ -222,38 +217,6 @@ impl Wrangler {
             .current_dir(&self.root)
             .env("WRANGLER_SEND_METRICS", "false");
         command
-    }
-
-    /// Standard output of a call that must succeed; its standard error is shown.
-    fn output(&self, args: &[&str]) -> Result<String> {
-        let output = self
-            .command(args)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|error| format!("cannot start wrangler {}: {error}", args.join(" ")))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(format!(
-                "wrangler {} failed ({}): {}",
-                args.join(" "),
-                output.status,
-                String::from_utf8_lossy(&output.stdout).trim()
-            ))
-        }
-    }
-
-    /// A call the person running it may have to answer (wrangler's own confirmations).
-    fn interactive(&self, args: &[&str]) -> Result {
-        let status = self
-            .command(args)
-            .status()
-            .map_err(|error| format!("cannot start wrangler {}: {error}", args.join(" ")))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("wrangler {} failed ({status})", args.join(" ")))
-        }
     }
 
     /// Stops, touching nothing, unless wrangler is installed and logged in.
@@ -288,24 +251,16 @@ impl Wrangler {
 
     /// What the account has of what `needs` declares.
     fn account(&self, needs: &Needs) -> Result<Account> {
-        let listed = self.output(&["d1", "list", "--json"])?;
+        let listed = run_for_output(&mut self.command(&["d1", "list", "--json"]))?;
         let databases = database_list(&listed)?;
-        let mut queues = Vec::new();
-        for queue in &needs.queues {
-            let known = self
-                .command(&["queues", "info", queue])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success());
-            if known {
-                queues.push(queue.clone());
-            }
-        }
+        let queues = needs
+            .queues
+            .iter()
+            .filter(|queue| output(&mut self.command(&["queues", "info", queue])).is_some())
+            .cloned()
+            .collect();
         // A worker never deployed has no secrets to list.
-        let secrets = self
-            .output(&["secret", "list", "--env", ENVIRONMENT])
-            .ok()
+        let secrets = output(&mut self.command(&["secret", "list", "--env", ENVIRONMENT]))
             .map(|text| secret_names(&text))
             .unwrap_or_default();
         Ok(Account {
@@ -463,17 +418,19 @@ fn run_step(place: &Place, step: &Step, secrets: &mut Vec<(&'static str, String)
         secrets_file,
     } = *place;
     match step {
-        Step::CreateDatabase(name) => wrangler.interactive(&["d1", "create", name])?,
+        Step::CreateDatabase(name) => run(&mut wrangler.command(&["d1", "create", name]))?,
         Step::RecordDatabaseId { name, id } => {
             let id = match id {
                 Some(id) => id.clone(),
-                None => database_list(&wrangler.output(&["d1", "list", "--json"])?)?
-                    .into_iter()
-                    .find(|(known, _)| known == name)
-                    .map(|(_, id)| id)
-                    .ok_or(format!(
-                        "{name} was created but `wrangler d1 list` does not show it"
-                    ))?,
+                None => database_list(&run_for_output(
+                    &mut wrangler.command(&["d1", "list", "--json"]),
+                )?)?
+                .into_iter()
+                .find(|(known, _)| known == name)
+                .map(|(_, id)| id)
+                .ok_or(format!(
+                    "{name} was created but `wrangler d1 list` does not show it"
+                ))?,
             };
             let text = std::fs::read_to_string(config_path)
                 .map_err(|error| format!("{}: {error}", config_path.display()))?;
@@ -481,8 +438,8 @@ fn run_step(place: &Place, step: &Step, secrets: &mut Vec<(&'static str, String)
                 .map_err(|error| format!("{}: {error}", config_path.display()))?;
             eprintln!("    wrangler.toml now names {name} by {id}: commit it");
         }
-        Step::CreateQueue(name) => wrangler.interactive(&["queues", "create", name])?,
-        Step::ApplyMigrations => wrangler.interactive(&[
+        Step::CreateQueue(name) => run(&mut wrangler.command(&["queues", "create", name]))?,
+        Step::ApplyMigrations => run(&mut wrangler.command(&[
             "d1",
             "migrations",
             "apply",
@@ -490,7 +447,7 @@ fn run_step(place: &Place, step: &Step, secrets: &mut Vec<(&'static str, String)
             "--env",
             ENVIRONMENT,
             "--remote",
-        ])?,
+        ]))?,
         Step::AskSecret(name) => secrets.push((*name, ask_secret(name)?)),
         Step::Deploy => {
             build_page()?;
@@ -500,7 +457,7 @@ fn run_step(place: &Place, step: &Step, secrets: &mut Vec<(&'static str, String)
                 write_secrets(secrets_file, secrets)?;
                 args.extend(["--secrets-file", &path]);
             }
-            let output = wrangler.output(&args)?;
+            let output = run_for_output(&mut wrangler.command(&args))?;
             println!("{output}");
             let url = deployed_url(&output).unwrap_or("(the address wrangler printed above)");
             println!(
@@ -539,14 +496,14 @@ fn write_secrets(path: &Path, secrets: &[(&str, String)]) -> Result {
 pub fn dry_run() -> Result<u64> {
     let wrangler = Wrangler::project();
     let outdir = root().join("target/deploy-dry-run");
-    let output = wrangler.output(&[
+    let output = run_for_output(&mut wrangler.command(&[
         "deploy",
         "--dry-run",
         "--env",
         ENVIRONMENT,
         "--outdir",
         &outdir.to_string_lossy(),
-    ])?;
+    ]))?;
     let gzip = upload_gzip_bytes(&output).ok_or(format!(
         "wrangler deploy --dry-run printed no upload size:\n{output}"
     ))?;
