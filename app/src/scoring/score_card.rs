@@ -34,19 +34,13 @@ pub(super) fn ScorePanel(
                     </p>
                 }
                 .into_any(),
-                (None, ModelState::Failed(_)) => view! {
-                    <p class="warning" data-testid="score-error" role="alert">
-                        {ui(lang.get(), "El modelo no se pudo cargar en este navegador.", "The model could not be loaded in this browser.")}
-                    </p>
-                }
-                .into_any(),
                 (None, ModelState::Ready { .. }) => view! {
                     <p class="muted" data-testid="score-pending">
                         {ui(lang.get(), "Complete el formulario para ver la puntuación.", "Complete the form to see the score.")}
                     </p>
                 }
                 .into_any(),
-                (Some(LocalScore { result: Err(_), .. }), _) => view! {
+                (None, ModelState::Failed(_)) | (Some(LocalScore { result: Err(_), .. }), _) => view! {
                     <p class="warning" data-testid="score-error" role="alert">
                         {ui(lang.get(), "El modelo no se pudo cargar en este navegador.", "The model could not be loaded in this browser.")}
                     </p>

@@ -27,6 +27,17 @@ pub enum ModelState {
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Score, String>>>>>;
 
+/// Requests made before the worker said it is ready (it would drop them), sent then.
+type Early = Rc<RefCell<Vec<String>>>;
+
+/// The model will not come: the card says why, and every waiting request answers
+/// `E_MODEL` (dropping its sender does).
+fn give_up(state: RwSignal<ModelState>, early: &Early, pending: &Pending, reason: String) {
+    state.set(ModelState::Failed(reason));
+    early.borrow_mut().clear();
+    pending.borrow_mut().clear();
+}
+
 thread_local! {
     /// The page's scorer, for `valleScore`.
     static CURRENT: RefCell<Option<Scorer>> = const { RefCell::new(None) };
@@ -42,8 +53,7 @@ pub fn current() -> Option<Scorer> {
 pub struct Scorer {
     worker: Option<Worker>,
     pending: Pending,
-    /// Requests made before the worker said it is ready (it would drop them), sent then.
-    early: Rc<RefCell<Vec<String>>>,
+    early: Early,
     next_id: Rc<Cell<u32>>,
     pub state: RwSignal<ModelState>,
 }
@@ -66,7 +76,7 @@ impl Scorer {
             }
         };
         let answered = Rc::clone(&pending);
-        let early: Rc<RefCell<Vec<String>>> = Rc::default();
+        let early: Early = Rc::default();
         let waiting = Rc::clone(&early);
         let sender = worker.clone();
         let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
@@ -87,12 +97,7 @@ impl Scorer {
                 }
                 Ok(ScorerMessage::Ready {
                     error: Some(error), ..
-                }) => {
-                    state.set(ModelState::Failed(error));
-                    // Dropping the senders answers every waiting request with E_MODEL.
-                    waiting.borrow_mut().clear();
-                    answered.borrow_mut().clear();
-                }
+                }) => give_up(state, &waiting, &answered, error),
                 Ok(ScorerMessage::Scored { id, result }) => {
                     if let Some(sender) = answered.borrow_mut().remove(&id) {
                         let _ = sender.send(result);
@@ -106,11 +111,12 @@ impl Scorer {
         let failed = Rc::clone(&pending);
         let never_sent = Rc::clone(&early);
         let on_error = Closure::<dyn Fn(web_sys::Event)>::new(move |_| {
-            state.set(ModelState::Failed(
+            give_up(
+                state,
+                &never_sent,
+                &failed,
                 "the scoring worker did not start".to_owned(),
-            ));
-            never_sent.borrow_mut().clear();
-            failed.borrow_mut().clear();
+            );
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         // The handlers live as long as the page.
@@ -131,13 +137,18 @@ impl Scorer {
     /// (`E_MODEL` when the model could not load). Asked before the model is ready, it waits.
     pub async fn score(&self, body: String) -> Result<Score, String> {
         let worker = self.worker.as_ref().ok_or_else(|| E_MODEL.to_owned())?;
+        let state = self.state.get_untracked();
+        // A worker that failed to start would never answer.
+        if matches!(state, ModelState::Failed(_)) {
+            return Err(E_MODEL.to_owned());
+        }
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let (sender, receiver) = oneshot::channel();
         self.pending.borrow_mut().insert(id, sender);
         let request =
             serde_json::to_string(&ScoreRequest { id, body }).map_err(|e| e.to_string())?;
-        if self.state.get_untracked() == ModelState::Loading {
+        if state == ModelState::Loading {
             self.early.borrow_mut().push(request);
         } else if worker.post_message(&JsValue::from_str(&request)).is_err() {
             self.pending.borrow_mut().remove(&id);
