@@ -1,8 +1,7 @@
 // Valle's service worker: keeps the app shell (both pages' HTML, each page's script and
 // wasm, the scoring worker with its model, the stylesheet and icons) so a reload works with
-// the network off. The API is
-// never cached: scores, events and officers' data always go to the edge (or, offline, the
-// page's own queue).
+// the network off. The API is never cached: scores, events and officers' data always go to
+// the edge (or, offline, the page's own queue).
 const CACHE = 'valle-shell-v3';
 const PAGES = ['/', '/panel/'];
 // The scoring worker's files: Trunk does not hash worker names, so they are fetched network
@@ -44,18 +43,15 @@ function isApi(url) {
   return url.pathname.startsWith('/api/') || url.pathname === '/metrics' || url.pathname === '/healthz';
 }
 
-// Pages: the network first, so a new release shows at once; the cached shell when offline.
-async function page(request) {
-  const url = new URL(request.url);
-  const key = url.pathname.startsWith('/panel') ? '/panel/' : '/';
+// The network first, so a new release shows at once, kept under `key` for offline loads;
+// `alsoKeep` runs on each fresh answer. The cached copy when offline.
+async function networkFirst(request, key, alsoKeep = async () => {}) {
   try {
     const response = await fetch(request);
     if (response.ok) {
       const cache = await caches.open(CACHE);
       await cache.put(key, response.clone());
-      // A new release brings new hashed assets: keep those too, for the next offline load.
-      const assets = await shellAssets(await response.clone().text());
-      cache.addAll(assets).catch(() => {});
+      await alsoKeep(cache, response);
     }
     return response;
   } catch (offline) {
@@ -65,20 +61,14 @@ async function page(request) {
   }
 }
 
-// Files that keep their name across releases: the network first, the cache when offline.
-async function fresh(request) {
-  try {
-    const response = await fetch(request);
-    if (response.ok) {
-      const cache = await caches.open(CACHE);
-      await cache.put(request, response.clone());
-    }
-    return response;
-  } catch (offline) {
-    const cached = await caches.match(request);
-    if (cached) return cached;
-    throw offline;
-  }
+// Pages, kept under their page's path: a new release brings new hashed assets, which are
+// kept too, for the next offline load.
+function page(request) {
+  const key = new URL(request.url).pathname.startsWith('/panel') ? '/panel/' : '/';
+  return networkFirst(request, key, async (cache, response) => {
+    const assets = await shellAssets(await response.clone().text());
+    cache.addAll(assets).catch(() => {});
+  });
 }
 
 // Hashed assets never change under one name: the cache first.
@@ -98,6 +88,7 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if (request.method !== 'GET' || url.origin !== self.location.origin || isApi(url)) return;
   if (request.mode === 'navigate') event.respondWith(page(request));
-  else if (SCORER.includes(url.pathname)) event.respondWith(fresh(request));
+  // Files that keep their name across releases.
+  else if (SCORER.includes(url.pathname)) event.respondWith(networkFirst(request, request));
   else event.respondWith(asset(request));
 });

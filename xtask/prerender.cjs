@@ -2,8 +2,9 @@
 // no wasm: the built app is opened in headless Chromium (files served from DIST by request
 // interception, no server, no service worker, no API), and once it has mounted its form the
 // body it drew goes into the HTML inside <div data-prerendered>. The app mounts after that
-// copy has painted and removes it in the same task in which it mounts (app/src/prerendered.rs), keeping what was typed into
-// it, so nothing flashes or shifts. Run by `cargo xtask build-page` after Trunk.
+// copy has painted and removes it in the same task in which it mounts
+// (app/src/prerendered.rs), keeping what was typed into it, so nothing flashes or shifts.
+// Run by `cargo xtask build-page` after Trunk.
 //
 // usage: node xtask/prerender.cjs DIST CHROMIUM
 'use strict';
