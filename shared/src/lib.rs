@@ -11,20 +11,28 @@
 //! - [`kpi`]: the live KPI aggregator (windows, watermark, performance state), with
 //!   [`sketch`] for latency quantiles, [`drift`] for PSI per feature and [`metrics`] for the
 //!   Prometheus text.
-//! - [`ops`]: officer tokens, rate limits, the KPI cache; [`time`]: RFC 3339.
+//! - [`officers`]: accounts, roles and API tokens; [`access`]: Cloudflare Access sign-in;
+//!   [`review`]: the review queue, overrides and second approvals; [`audit`]: the
+//!   hash-chained audit trail; [`export`]: the decisions CSV.
+//! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339.
 
+pub mod access;
 pub mod api;
 pub mod application;
+pub mod audit;
 pub mod batch;
 pub mod decisions;
 pub mod draft;
 pub mod drift;
 pub mod events;
+pub mod export;
 pub mod i18n;
 pub mod kpi;
 pub mod metrics;
 pub mod model;
+pub mod officers;
 pub mod ops;
+pub mod review;
 pub mod scorer;
 pub mod sketch;
 pub mod time;
