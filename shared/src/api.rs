@@ -27,6 +27,22 @@ pub const KPIS_PATH: &str = "/api/v1/kpis";
 pub const KPI_WINDOWS_PATH: &str = "/api/v1/kpis/windows";
 /// Drift (PSI) per monitored field (officers).
 pub const DRIFT_PATH: &str = "/api/v1/drift";
+/// Who the credentials belong to (officers).
+pub const ME_PATH: &str = "/api/v1/me";
+/// The review queue, and `/{request_id}` one application's review (officers).
+pub const REVIEWS_PATH: &str = "/api/v1/reviews";
+/// After `REVIEWS_PATH/{request_id}`: a supervisor's second approval.
+pub const APPROVAL_SUFFIX: &str = "/approval";
+/// After `DECISIONS_PATH/{request_id}`: the applicant asks for a person to review it.
+pub const HUMAN_REVIEW_SUFFIX: &str = "/human-review";
+/// The audit trail (auditors).
+pub const AUDIT_PATH: &str = "/api/v1/audit";
+/// The audit trail's verification (auditors).
+pub const AUDIT_VERIFY_PATH: &str = "/api/v1/audit/verify";
+/// Decisions with the officers' final decisions as CSV.
+pub const EXPORT_DECISIONS_PATH: &str = "/api/v1/exports/decisions.csv";
+/// Override rates by officer and band.
+pub const OVERRIDES_REPORT_PATH: &str = "/api/v1/reports/overrides";
 /// Prometheus exposition (officers).
 pub const METRICS_PATH: &str = "/metrics";
 /// The header that carries a caller's idempotency key, echoed back on every answer.
@@ -178,4 +194,20 @@ mod tests {
         check("semi;colon", false);
         check("ñ", false);
     }
+}
+
+/// `200 OK` from `POST /api/v1/decisions/{request_id}/human-review`: what the applicant may
+/// know, never the officers' notes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HumanReviewResponse {
+    pub request_id: String,
+    pub requested_at_ms: i64,
+    pub message: Message,
+}
+
+/// `409 Conflict` from a review write: the error and the review as it now stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictResponse {
+    pub error: ErrorBody,
+    pub current: crate::review::Review,
 }

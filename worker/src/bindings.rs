@@ -21,15 +21,22 @@ pub const RATE_LIMITER: &str = "RATE_LIMITER";
 
 /// `[vars]` and secrets the worker reads.
 pub mod vars {
-    pub const OFFICER_TOKEN: &str = "VALLE_OFFICER_TOKEN";
+    /// Cloudflare Access sign-in (`valle_shared::access::AccessConfig`): off unless all three
+    /// are set.
+    pub const ACCESS_ISSUER: &str = "ACCESS_ISSUER";
+    pub const ACCESS_AUD: &str = "ACCESS_AUD";
+    pub const ACCESS_JWKS_URL: &str = "ACCESS_JWKS_URL";
     pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
     pub const KPI_COUNT_WINDOW: &str = "KPI_COUNT_WINDOW";
     pub const KPI_OUT_OF_ORDERNESS_MS: &str = "KPI_OUT_OF_ORDERNESS_MS";
     pub const KPI_ALLOWED_LATENESS_MS: &str = "KPI_ALLOWED_LATENESS_MS";
     pub const KPI_DRIFT_MIN_DECISIONS: &str = "KPI_DRIFT_MIN_DECISIONS";
     pub const INBOX_LEASE_MS: &str = "INBOX_LEASE_MS";
-    /// Every var above: wrangler.toml must declare each (the token is a secret instead).
-    pub const DECLARED: [&str; 6] = [
+    /// Every var above: wrangler.toml must declare each.
+    pub const DECLARED: [&str; 9] = [
+        ACCESS_ISSUER,
+        ACCESS_AUD,
+        ACCESS_JWKS_URL,
         ALLOWED_ORIGINS,
         KPI_COUNT_WINDOW,
         KPI_OUT_OF_ORDERNESS_MS,

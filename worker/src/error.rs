@@ -1,8 +1,11 @@
 //! The worker's one error type and the one place it becomes an HTTP answer.
 
-use valle_shared::api::{ErrorBody, ErrorResponse};
+use valle_shared::access::JwtRefusal;
+use valle_shared::api::{ConflictResponse, ErrorBody, ErrorResponse};
 use valle_shared::batch::BatchError;
 use valle_shared::events::EventsError;
+use valle_shared::officers::Permission;
+use valle_shared::review::{Review, ReviewRefusal};
 use valle_shared::validation::FieldError;
 
 use crate::store::StoreError;
@@ -36,12 +39,24 @@ pub enum ApiError {
     Events(#[from] EventsError),
     #[error("invalid query parameters")]
     Query(Vec<FieldError>),
-    #[error("missing or wrong officer token")]
+    #[error("no credentials, or an unknown API token")]
     Unauthorized,
+    #[error("the account is revoked")]
+    Revoked,
+    #[error("no account has the Access identity's email")]
+    UnknownAccount,
+    #[error("Access token refused: {0}")]
+    Access(#[from] JwtRefusal),
+    #[error("the role may not {0:?}")]
+    Forbidden(Permission),
+    #[error("a low-side approval needs another person's confirmation")]
+    FourEyes,
+    #[error("the review changed: {}", .0.state.as_str())]
+    Conflict(Box<Review>),
+    #[error("the audit trail is busy")]
+    Busy,
     #[error("cross-origin preflight refused: {0:?}")]
     CrossOrigin(crate::cors::CorsRefusal),
-    #[error("no officer token is configured")]
-    AuthNotConfigured,
     #[error("rate limited; retry after {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     #[error("storage unavailable: {0}")]
@@ -61,10 +76,15 @@ impl ApiError {
             | ApiError::Events(_)
             | ApiError::Query(_)
             | ApiError::InvalidRequestId => 400,
-            ApiError::Unauthorized => 401,
+            ApiError::Unauthorized
+            | ApiError::Revoked
+            | ApiError::UnknownAccount
+            | ApiError::Access(_) => 401,
+            ApiError::Forbidden(_) | ApiError::FourEyes => 403,
+            ApiError::Conflict(_) => 409,
             ApiError::CrossOrigin(_) => 403,
             ApiError::RateLimited { .. } => 429,
-            ApiError::Model(_) | ApiError::Store(_) | ApiError::AuthNotConfigured => 503,
+            ApiError::Model(_) | ApiError::Store(_) | ApiError::Busy => 503,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::NotFound => 404,
@@ -79,8 +99,14 @@ impl ApiError {
             ApiError::Events(error) => error.code(),
             ApiError::Query(_) => "E_QUERY",
             ApiError::Unauthorized => "E_UNAUTHORIZED",
+            ApiError::Revoked => "E_REVOKED",
+            ApiError::UnknownAccount => "E_UNKNOWN_ACCOUNT",
+            ApiError::Access(refusal) => refusal.code(),
+            ApiError::Forbidden(_) => "E_FORBIDDEN",
+            ApiError::FourEyes => "E_FOUR_EYES",
+            ApiError::Conflict(_) => "E_CONFLICT",
+            ApiError::Busy => "E_BUSY",
             ApiError::CrossOrigin(_) => "E_ORIGIN",
-            ApiError::AuthNotConfigured => "E_AUTH_NOT_CONFIGURED",
             ApiError::RateLimited { .. } => "E_RATE_LIMITED",
             ApiError::Store(_) => "E_STORE",
             ApiError::Model(_) => valle_shared::scorer::E_MODEL,
@@ -102,8 +128,40 @@ impl ApiError {
                 "Invalid query parameters; see fields.",
             ),
             ApiError::Unauthorized => Message::new(
-                "Se requiere el token de oficial: Authorization: Bearer <token>.",
-                "An officer token is required: Authorization: Bearer <token>.",
+                "Identifíquese: Authorization: Bearer <token de API> o Cloudflare Access.",
+                "Sign in: Authorization: Bearer <API token> or Cloudflare Access.",
+            ),
+            ApiError::Revoked => Message::new(
+                "Esta cuenta fue revocada.",
+                "This account has been revoked.",
+            ),
+            ApiError::UnknownAccount => Message::new(
+                "Su identidad de Access no tiene cuenta en Valle; pida una a un administrador.",
+                "Your Access identity has no Valle account; ask an administrator for one.",
+            ),
+            ApiError::Access(JwtRefusal::Expired | JwtRefusal::NotYetValid) => Message::new(
+                "Su sesión de Access caducó; vuelva a identificarse.",
+                "Your Access session has expired; sign in again.",
+            ),
+            ApiError::Access(_) => Message::new(
+                "El token de Access no es válido para esta aplicación.",
+                "The Access token is not valid for this application.",
+            ),
+            ApiError::Forbidden(_) => Message::new(
+                "Su rol no permite esta acción.",
+                "Your role does not allow this action.",
+            ),
+            ApiError::FourEyes => Message::new(
+                "La segunda aprobación debe darla otra persona.",
+                "The second approval must come from another person.",
+            ),
+            ApiError::Conflict(_) => Message::new(
+                "Otra persona decidió primero; vea current.",
+                "Someone else decided first; see current.",
+            ),
+            ApiError::Busy => Message::new(
+                "El registro de auditoría está ocupado; reintente.",
+                "The audit trail is busy; please retry.",
             ),
             ApiError::CrossOrigin(refusal) => match refusal {
                 crate::cors::CorsRefusal::Origin => Message::new(
@@ -119,10 +177,6 @@ impl ApiError {
                     format!("Header {name} is not allowed cross-origin."),
                 ),
             },
-            ApiError::AuthNotConfigured => Message::new(
-                "El acceso de oficiales no está configurado en este servidor.",
-                "Officer access is not configured on this server.",
-            ),
             ApiError::RateLimited { retry_after_s } => Message::new(
                 format!("Demasiadas solicitudes; reintente en {retry_after_s} s."),
                 format!("Too many requests; retry in {retry_after_s} s."),
@@ -173,10 +227,18 @@ impl ApiError {
 
     /// The HTTP answer for this error: the only place statuses and codes meet.
     pub fn into_response(self, request_id: &str) -> HttpResponse {
-        let body = ErrorResponse {
-            error: self.body(Some(request_id)),
+        let error = self.body(Some(request_id));
+        let response = match &self {
+            ApiError::Conflict(current) => HttpResponse::json(
+                self.status(),
+                &ConflictResponse {
+                    error,
+                    current: (**current).clone(),
+                },
+                request_id,
+            ),
+            _ => HttpResponse::json(self.status(), &ErrorResponse { error }, request_id),
         };
-        let response = HttpResponse::json(self.status(), &body, request_id);
         match self {
             ApiError::MethodNotAllowed { allowed, .. } => {
                 response.with_header("allow", allowed.join(", "))
@@ -184,14 +246,28 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 response.with_header("accept-post", "application/json")
             }
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized
+            | ApiError::Revoked
+            | ApiError::UnknownAccount
+            | ApiError::Access(_) => {
                 response.with_header("www-authenticate", "Bearer realm=\"valle\"")
             }
             ApiError::RateLimited { retry_after_s } => {
                 response.with_header("retry-after", retry_after_s.to_string())
             }
-            ApiError::Store(_) | ApiError::Model(_) => response.with_header("retry-after", "1"),
+            ApiError::Store(_) | ApiError::Model(_) | ApiError::Busy => {
+                response.with_header("retry-after", "1")
+            }
             _ => response,
+        }
+    }
+}
+
+impl From<ReviewRefusal> for ApiError {
+    fn from(refusal: ReviewRefusal) -> ApiError {
+        match refusal {
+            ReviewRefusal::Conflict(current) => ApiError::Conflict(current),
+            ReviewRefusal::SameOfficer => ApiError::FourEyes,
         }
     }
 }

@@ -42,12 +42,15 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, value)| value.as_str())
 }
 
-/// A complete answer, turned into a platform response by the edge glue.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An answer, turned into a platform response by the edge glue: the whole body, or the
+/// body's first bytes and a stream that follows them.
+#[derive(Clone, Debug, PartialEq)]
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Rows the edge streams after `body`, a page at a time.
+    pub stream: Option<crate::routes::ExportStream>,
 }
 
 impl HttpResponse {
@@ -67,6 +70,7 @@ impl HttpResponse {
                 ("x-request-id".into(), request_id.into()),
             ],
             body,
+            stream: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! tested on the host with the in-memory backend.
 
 use valle_shared::api::StageTiming;
+use valle_shared::audit::AuditEntry;
 use valle_shared::decisions::{is_mismatch, DecisionRecord};
 use valle_shared::events::{branch_of, Channel, ClientScore, QueuedEvent, DEFAULT_BRANCH};
 use valle_shared::kpi::{Observation, Outcome};
@@ -161,18 +162,26 @@ pub fn decision_record(
     })
 }
 
+/// A dead letter an officer replays: the same write marks it replayed and appends the
+/// audit row.
+#[derive(Clone, Copy, Debug)]
+pub struct Replay<'a> {
+    pub letter: i64,
+    pub audit: &'a AuditEntry,
+}
+
 /// Stores decisions in one write; a request id stored before answers its stored decision,
-/// marked replayed, and nothing is written for it. `replayed_letter` is a dead letter the
-/// same write marks replayed.
+/// marked replayed, and nothing is written for it.
 pub async fn store_decisions<B: OutcomeStore>(
     backend: &B,
     records: Vec<DecisionRecord>,
-    replayed_letter: Option<i64>,
+    replay: Option<Replay<'_>>,
     now_ms: i64,
 ) -> Result<Vec<Decided>, StoreError> {
     let outcomes = Outcomes {
         decisions: &records,
-        replayed_letter,
+        replayed_letter: replay.map(|replay| replay.letter),
+        audit: replay.map(|replay| replay.audit),
         ..Outcomes::default()
     };
     let stored = backend.store(outcomes, now_ms).await?;
@@ -328,7 +337,7 @@ async fn decide_events<B: OutcomeStore + EventQueue>(
             dead_letters: &letters,
             settle: &settle,
             reached_ms: reached,
-            replayed_letter: None,
+            ..Outcomes::default()
         };
         match backend.store(write, now_ms() as i64).await {
             Ok(_) => return outcomes,

@@ -4,11 +4,15 @@
 #![allow(async_fn_in_trait)]
 
 use serde::{Deserialize, Deserializer, Serialize};
+use valle_shared::access::{AccessConfig, Jwk, Jwks};
+use valle_shared::audit::{AuditEntry, ChainHead};
 pub use valle_shared::decisions::DeadLetter;
 use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, EventWindow, KpiView, LateEvent, Observation};
+use valle_shared::officers::Account;
+use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
 
 /// A storage call failed; the message goes to the log, never to the client.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -57,6 +61,9 @@ pub struct Outcomes<'a> {
     pub reached_ms: Option<i64>,
     /// A dead letter this write replays: it is marked `replayed`.
     pub replayed_letter: Option<i64>,
+    /// The audit row of an officer's write, appended in the same transaction; the write
+    /// fails if the chain has grown since its end was read.
+    pub audit: Option<&'a AuditEntry>,
 }
 
 /// The decisions that were already stored before a write (their request ids repeat): a
@@ -317,9 +324,112 @@ pub trait HealthProbe {
     async fn probe(&self) -> Vec<(&'static str, Result<(), StoreError>)>;
 }
 
+/// An account as stored: revoked accounts are kept, so their credentials are refused as
+/// revoked rather than unknown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAccount {
+    pub account: Account,
+    pub revoked: bool,
+}
+
+/// Officers' accounts in D1.
+pub trait AccountStore {
+    async fn account_by_token_hash(&self, hash: &str) -> Result<Option<StoredAccount>, StoreError>;
+    async fn account_by_email(&self, email: &str) -> Result<Option<StoredAccount>, StoreError>;
+}
+
+/// The Access team's signing keys and the RS256 check (WebCrypto at the edge).
+pub trait AccessKeys {
+    /// The team's keys, cached; `refresh` fetches again (a token named a key not cached).
+    async fn access_keys(&self, config: &AccessConfig, refresh: bool) -> Result<Jwks, StoreError>;
+    async fn verify_rs256(
+        &self,
+        key: &Jwk,
+        signed: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
+/// What an officer's write on one application reads first, in one round trip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReviewSnapshot {
+    pub decision: Option<DecisionRecord>,
+    /// The stored review and the id of the write that made it.
+    pub review: Option<(Review, String)>,
+    pub head: ChainHead,
+}
+
+/// A review written over the version its writer read, with its audit row.
+#[derive(Clone, Copy, Debug)]
+pub struct ReviewWrite<'a> {
+    pub review: &'a Review,
+    pub expected_version: u32,
+    /// Unique to this write; the audit row is appended only if the review carries it.
+    pub write_id: &'a str,
+    pub audit: &'a AuditEntry,
+}
+
+/// How a review write ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReviewWritten {
+    Applied,
+    /// Someone else wrote the review first: nothing of this write is stored.
+    Overtaken(Review),
+    /// Another audited write appended first: nothing is stored; read and try again.
+    ChainMoved,
+}
+
+/// What the review queue lists: every open state, or one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueQuery {
+    pub state: Option<ReviewState>,
+    /// Decisions after this row (`decisions.seq`), oldest first.
+    pub after_seq: u64,
+    pub limit: usize,
+}
+
+/// Reviews in D1, with the decisions they are about.
+pub trait ReviewStore {
+    async fn review_snapshot(&self, request_id: &str) -> Result<ReviewSnapshot, StoreError>;
+    async fn write_review(&self, write: ReviewWrite<'_>) -> Result<ReviewWritten, StoreError>;
+    /// Up to `limit + 1` cases, each with its decision's row number, oldest first.
+    async fn review_queue(&self, query: &QueueQuery) -> Result<Vec<(u64, ReviewCase)>, StoreError>;
+    /// Up to `limit` decisions after row `after_seq` that match `query`, with their reviews.
+    async fn export_page(
+        &self,
+        query: &DecisionQuery,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ReviewCase)>, StoreError>;
+    async fn overrides(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<OverrideRow>, StoreError>;
+}
+
+/// The audit trail in D1.
+pub trait AuditStore {
+    async fn chain_head(&self) -> Result<ChainHead, StoreError>;
+    /// Appends a row after the head it was made from; `false` if the chain has grown since.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<bool, StoreError>;
+    /// Newest first, before row `before`.
+    async fn audit_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Oldest first, from row `from` on.
+    async fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
 /// Everything a request or a queue consumer may touch.
 pub trait Backend:
     OutcomeStore
+    + AccountStore
+    + AccessKeys
+    + ReviewStore
+    + AuditStore
     + DecisionStore
     + DeadLetterStore
     + KpiSink
@@ -332,6 +442,10 @@ pub trait Backend:
 
 impl<
         T: OutcomeStore
+            + AccountStore
+            + AccessKeys
+            + ReviewStore
+            + AuditStore
             + DecisionStore
             + DeadLetterStore
             + KpiSink

@@ -33,7 +33,7 @@ fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
     let context = Context {
         clock: &clock,
         new_request_id: &|| "generated-id".to_owned(),
-        officer_token: Some("officer-secret"),
+        access: None,
         kpi_cache: &cache,
         cors: &cors,
     };
@@ -212,7 +212,7 @@ fn a_failed_body_read_is_an_internal_error_without_details() {
     let context = Context {
         clock: &clock,
         new_request_id: &|| "id".to_owned(),
-        officer_token: None,
+        access: None,
         kpi_cache: &cache,
         cors: &CorsPolicy::default(),
     };

@@ -2,9 +2,11 @@
 //! file per binding or object. Each piece only converts between platform values and the
 //! plain types the rest of the crate works with.
 
+mod access;
 mod backend;
 mod d1;
 mod kpi_object;
+mod officers;
 mod queues;
 mod rate_limit;
 mod sql_kv;
@@ -31,7 +33,8 @@ use crate::cors::CorsPolicy;
 use crate::http::{HttpResponse, RequestHead};
 use crate::observability::log;
 use crate::pipeline::{consume_dead_letters, consume_events, Delivery};
-use crate::routes::{prepare, Clock, Context, KpiCache};
+use crate::routes::{export_chunk, prepare, Clock, Context, ExportStream, KpiCache};
+use valle_shared::access::AccessConfig;
 
 #[wasm_bindgen]
 extern "C" {
@@ -76,14 +79,17 @@ fn cors_policy(env: &Env) -> CorsPolicy {
     policy
 }
 
-/// The secret officers present; `wrangler secret put VALLE_OFFICER_TOKEN` in production,
-/// `.dev.vars` locally.
-fn officer_token(env: &Env) -> Option<String> {
-    env.secret(vars::OFFICER_TOKEN)
-        .map(|secret| secret.to_string())
-        .or_else(|_| env.var(vars::OFFICER_TOKEN).map(|var| var.to_string()))
-        .ok()
-        .filter(|token| !token.is_empty())
+fn var_text(env: &Env, name: &str) -> String {
+    env.var(name).map(|var| var.to_string()).unwrap_or_default()
+}
+
+/// Cloudflare Access sign-in, when all three vars are set.
+fn access_config(env: &Env) -> Option<AccessConfig> {
+    AccessConfig::from_vars(
+        &var_text(env, vars::ACCESS_ISSUER),
+        &var_text(env, vars::ACCESS_AUD),
+        &var_text(env, vars::ACCESS_JWKS_URL),
+    )
 }
 
 fn var_f64(env: &Env, name: &str) -> Option<f64> {
@@ -151,13 +157,13 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
         query: url.query().unwrap_or_default().to_owned(),
         headers: request.headers().entries().collect(),
     };
-    let token = officer_token(&env);
+    let access = access_config(&env);
     let cache = KPI_CACHE.with(Rc::clone);
     let cors = CORS.with(|cors| Rc::clone(cors.get_or_init(|| Rc::new(cors_policy(&env)))));
     let routing = Context {
         clock: &DateClock,
         new_request_id: &random_uuid,
-        officer_token: token.as_deref(),
+        access: access.as_ref(),
         kpi_cache: &cache,
         cors: &cors,
     };
@@ -170,21 +176,54 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
     let backend = EdgeBackend::new(env.clone());
     let (answer, work) = prepared.finish(body, &routing, &backend).await;
     after_answer(&context, &env, work);
-    into_platform(answer)
+    into_platform(answer, backend)
 }
 
-fn into_platform(answer: HttpResponse) -> Result<Response> {
+fn into_platform(answer: HttpResponse, backend: EdgeBackend) -> Result<Response> {
     let headers = Headers::new();
     for (name, value) in &answer.headers {
         headers.append(name, value)?;
     }
     // A 204 must have a null body, not an empty one.
-    let response = if answer.status == 204 {
-        Response::empty()?
-    } else {
-        Response::from_bytes(answer.body)?
+    let response = match answer.stream {
+        _ if answer.status == 204 => Response::empty()?,
+        Some(stream) => Response::from_stream(export_stream(answer.body, stream, backend))?,
+        None => Response::from_bytes(answer.body)?,
     };
     Ok(response.with_status(answer.status).with_headers(headers))
+}
+
+/// The body's first bytes, then a page of rows at a time until the export has no more. A
+/// storage failure ends the stream with an error, so the client sees a broken download
+/// rather than a short file.
+fn export_stream(
+    first: Vec<u8>,
+    stream: ExportStream,
+    backend: EdgeBackend,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>>> {
+    enum Next {
+        First(Vec<u8>),
+        After(u64),
+        Done,
+    }
+    let state = (Next::First(first), stream, backend);
+    futures_util::stream::unfold(state, |(next, stream, backend)| async move {
+        match next {
+            Next::Done => None,
+            Next::First(bytes) => Some((Ok(bytes), (Next::After(0), stream, backend))),
+            Next::After(after) => match export_chunk(&backend, &stream.query, after).await {
+                Ok(Some((bytes, last))) => Some((Ok(bytes), (Next::After(last), stream, backend))),
+                Ok(None) => None,
+                Err(error) => {
+                    log(&format!("export: {error}"));
+                    Some((
+                        Err(worker::Error::RustError(error.to_string())),
+                        (Next::Done, stream, backend),
+                    ))
+                }
+            },
+        }
+    })
 }
 
 /// The consumer of both queues: a batch of events becomes decisions and dead letters in one

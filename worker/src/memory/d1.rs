@@ -9,7 +9,10 @@ use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, EventWindow};
 
 use crate::pipeline::{failure_observation, FailedRequest};
-use crate::store::D1Write;
+use valle_shared::audit::AuditEntry;
+use valle_shared::review::Review;
+
+use crate::store::{D1Write, StoredAccount};
 use crate::store::{
     DeadLetter, InboxState, LogPage, LogPosition, LoggedDecision, NewDeadLetter, Outcomes,
     StoreError, Stored,
@@ -37,6 +40,11 @@ pub struct MemoryD1 {
     pub inbox: RefCell<BTreeMap<String, Kept>>,
     /// The events consumer's progress: the newest enqueue time it processed, and when.
     pub inbox_progress: Cell<Option<(i64, i64)>>,
+    /// Accounts and, for each, the hash of its API token.
+    pub accounts: RefCell<Vec<(StoredAccount, Option<String>)>>,
+    /// Reviews by request id, each with the id of the write that made it.
+    pub reviews: RefCell<BTreeMap<String, (Review, String)>>,
+    pub audit: RefCell<Vec<AuditEntry>>,
     /// Outcome writes made, each one D1 batch at the edge.
     pub writes: Cell<u32>,
     /// Fail this many of the next outcome writes.
@@ -45,6 +53,16 @@ pub struct MemoryD1 {
     pub failing_inbox: Cell<bool>,
     /// Fail every write of the KPI object's outbox while set.
     pub failing_kpi_writes: Cell<bool>,
+}
+
+/// Whether a decision passes a query's filters (time, branch, band, decision, channel).
+pub fn matches_filters(query: &DecisionQuery, r: &DecisionRecord) -> bool {
+    query.from_ms.is_none_or(|from| r.received_at_ms >= from)
+        && query.to_ms.is_none_or(|to| r.received_at_ms <= to)
+        && query.branch.as_ref().is_none_or(|b| &r.branch == b)
+        && query.band.is_none_or(|band| r.score.band == band)
+        && query.decision.is_none_or(|d| r.score.decision == d)
+        && query.channel.is_none_or(|c| r.channel == c)
 }
 
 fn injected() -> StoreError {
@@ -75,6 +93,12 @@ impl MemoryD1 {
         if self.failing_writes.get() > 0 {
             self.failing_writes.set(self.failing_writes.get() - 1);
             return Err(injected());
+        }
+        if let Some(entry) = outcomes.audit {
+            // As in D1: the row's key collides when the chain has grown, and nothing is written.
+            if !self.append_audit(entry) {
+                return Err(StoreError::new("d1", crate::sql::audit::CHAIN_MOVED));
+            }
         }
         let existing: Vec<DecisionRecord> = outcomes
             .decisions
@@ -165,12 +189,7 @@ impl MemoryD1 {
         let decisions = self.decisions.borrow();
         let mut matching: Vec<&DecisionRecord> = decisions
             .values()
-            .filter(|r| query.from_ms.is_none_or(|from| r.received_at_ms >= from))
-            .filter(|r| query.to_ms.is_none_or(|to| r.received_at_ms <= to))
-            .filter(|r| query.branch.as_ref().is_none_or(|b| &r.branch == b))
-            .filter(|r| query.band.is_none_or(|band| r.score.band == band))
-            .filter(|r| query.decision.is_none_or(|d| r.score.decision == d))
-            .filter(|r| query.channel.is_none_or(|c| r.channel == c))
+            .filter(|r| matches_filters(query, r))
             .filter(|r| {
                 query.cursor.as_ref().is_none_or(|cursor| {
                     (r.received_at_ms, r.request_id.as_str())

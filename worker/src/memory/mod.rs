@@ -4,6 +4,7 @@
 
 pub mod d1;
 pub mod kv;
+pub mod officers;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -45,6 +46,9 @@ pub struct MemoryBackend {
     windows: RefCell<BTreeMap<String, FixedWindow>>,
     /// Fail every call to the KPI object while set.
     pub failing_kpi: Cell<bool>,
+    /// The Access team's keys, and how often they were fetched past the cache.
+    pub jwks: RefCell<valle_shared::access::Jwks>,
+    pub jwks_fetches: Cell<u32>,
 }
 
 impl MemoryBackend {
@@ -62,6 +66,8 @@ impl MemoryBackend {
             rate_limit: RateLimit::default(),
             windows: RefCell::default(),
             failing_kpi: Cell::new(false),
+            jwks: RefCell::default(),
+            jwks_fetches: Cell::new(0),
         }
     }
 

@@ -5,11 +5,27 @@ use valle_shared::decisions::{parse_query, DeadLetterPage, ReplayResponse};
 use valle_shared::validation::{ErrorCode, RequestError};
 use valle_shared::Model;
 
-use super::{pipeline_error, query_error, require_json, Request};
+use serde_json::json;
+use valle_shared::audit::{append, AuditAction, AuditEvent};
+use valle_shared::officers::Me;
+
+use super::auth::signed_in;
+use super::{query_error, require_json, Request};
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::pipeline::{decision_record, store_decisions, Incoming};
-use crate::store::{Backend, NewDeadLetter, Outcomes};
+use crate::pipeline::{decision_record, store_decisions, Incoming, Replay};
+use crate::sql::audit::CHAIN_MOVED;
+use crate::store::{Backend, NewDeadLetter, Outcomes, StoreError};
+
+/// Another officer's write appended to the audit trail between this replay's read and its
+/// write: nothing was stored, and the officer may simply retry.
+fn busy_if_chain_moved(error: StoreError) -> ApiError {
+    if error.message.contains(CHAIN_MOVED) {
+        ApiError::Busy
+    } else {
+        ApiError::Store(error)
+    }
+}
 
 const REPLAYED: &str = "replayed";
 
@@ -59,7 +75,13 @@ impl<B: Backend> Request<'_, B> {
     /// application when the body carries one. Success stores the decision (once, by event
     /// id) and marks the letter replayed in the same write; failure keeps it open and says
     /// why.
-    pub(super) async fn replay(&self, id: i64, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    pub(super) async fn replay(
+        &self,
+        id: i64,
+        body: &[u8],
+        me: Option<Me>,
+    ) -> Result<HttpResponse, ApiError> {
+        let me = signed_in(me)?;
         let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
             ReplayRequest::default()
         } else {
@@ -89,10 +111,29 @@ impl<B: Backend> Request<'_, B> {
             }
         }
         let mut event = letter.payload.clone();
+        let corrected = request.application.is_some();
         if let Some(application) = request.application {
             event.application = application.to_string();
         }
         let now = self.now();
+        let head = self.backend.chain_head().await?;
+        let audit = |outcome: &str| {
+            append(
+                &head,
+                AuditEvent {
+                    at_ms: now,
+                    actor: me.account.email.clone(),
+                    action: AuditAction::DeadLetterReplayed,
+                    subject: id.to_string(),
+                    detail: json!({
+                        "event_id": letter.event_id,
+                        "corrected": corrected,
+                        "outcome": outcome,
+                    })
+                    .to_string(),
+                },
+            )
+        };
         let application = match valle_shared::parse_application(event.application.as_bytes()) {
             Ok(application) => application,
             Err(error) => {
@@ -104,11 +145,16 @@ impl<B: Backend> Request<'_, B> {
                     latency_ms: self.elapsed(),
                     payload: event,
                 };
+                let entry = audit(error.code());
                 let write = Outcomes {
                     dead_letters: std::slice::from_ref(&again),
+                    audit: Some(&entry),
                     ..Outcomes::default()
                 };
-                self.backend.store(write, now).await?;
+                self.backend
+                    .store(write, now)
+                    .await
+                    .map_err(busy_if_chain_moved)?;
                 return Err(error.into());
             }
         };
@@ -116,9 +162,14 @@ impl<B: Backend> Request<'_, B> {
         let incoming = Incoming::from_event(&event, application);
         let stages = self.timer.borrow().stages_so_far();
         let record = decision_record(Model::embedded()?, incoming, stages, &|| self.elapsed())?;
-        let decided = store_decisions(self.backend, vec![record], Some(id), now)
+        let entry = audit("stored");
+        let replay = Replay {
+            letter: id,
+            audit: &entry,
+        };
+        let decided = store_decisions(self.backend, vec![record], Some(replay), now)
             .await
-            .map_err(|error| pipeline_error(error.into()))?
+            .map_err(busy_if_chain_moved)?
             .pop()
             .ok_or_else(|| ApiError::Internal("the write answered nothing".into()))?;
         if !decided.replayed {

@@ -79,6 +79,7 @@ impl<B: Backend> Request<'_, B> {
             status: 204,
             headers: vec![("x-request-id".to_owned(), self.id.to_owned())],
             body: Vec::new(),
+            stream: None,
         };
         response.headers.extend(extra);
         Ok(response)

@@ -4,24 +4,33 @@
 //! so, then awaits [`Prepared::finish`] with its backend, and runs what the answer leaves to
 //! do ([`AfterAnswer`]) after it has gone out.
 
+mod audit;
+mod auth;
 mod dead_letters;
 mod decisions;
 mod events;
+mod exports;
 mod health;
 mod kpis;
+mod reviews;
 mod score;
+
+pub use exports::{export_chunk, ExportStream};
 
 use std::cell::RefCell;
 
+use valle_shared::access::AccessConfig;
 use valle_shared::api::{
-    is_valid_request_id, StageTiming, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
-    HEALTH_PATH, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH, REQUEST_ID_HEADER, SCORE_BATCH_PATH,
-    SCORE_PATH,
+    is_valid_request_id, StageTiming, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
+    DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH, EXPORT_DECISIONS_PATH, HEALTH_PATH,
+    HUMAN_REVIEW_SUFFIX, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OVERRIDES_REPORT_PATH,
+    REQUEST_ID_HEADER, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH,
 };
 use valle_shared::batch::MAX_BATCH_BYTES;
 use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
 use valle_shared::kpi::Observation;
-use valle_shared::ops::{check_bearer, AuthFailure};
+use valle_shared::officers::{Me, Permission};
+use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
 use valle_shared::Message;
 
@@ -44,8 +53,8 @@ pub struct Context<'a> {
     pub clock: &'a dyn Clock,
     /// A fresh unique id (a UUID at the edge), used when the caller sent none.
     pub new_request_id: &'a dyn Fn() -> String,
-    /// The officers' bearer token; officer routes are closed without it.
-    pub officer_token: Option<&'a str>,
+    /// Cloudflare Access sign-in, when the deployment has it.
+    pub access: Option<&'a AccessConfig>,
     pub kpi_cache: &'a KpiCache,
     /// Other origins allowed to call the API (`ALLOWED_ORIGINS`).
     pub cors: &'a CorsPolicy,
@@ -65,28 +74,56 @@ pub enum Route {
     KpiWindows,
     Drift,
     Metrics,
+    Me,
+    ReviewQueue,
+    Review(String),
+    Decide(String),
+    Approval(String),
+    /// The applicant's request for a person to review a decision (public).
+    HumanReview(String),
+    Audit,
+    AuditVerify,
+    Export,
+    OverridesReport,
     /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
     Preflight,
 }
 
 impl Route {
-    fn is_officer_only(&self) -> bool {
-        matches!(
-            self,
+    /// What an officer's account needs for the route; public routes need none.
+    pub fn permission(&self) -> Option<Permission> {
+        match self {
+            Route::Score
+            | Route::ScoreBatch
+            | Route::Events
+            | Route::Health
+            | Route::HumanReview(_)
+            | Route::Preflight => None,
             Route::Decisions
-                | Route::Decision(_)
-                | Route::DeadLetters
-                | Route::DeadLetterReplay(_)
-                | Route::Kpis
-                | Route::KpiWindows
-                | Route::Drift
-                | Route::Metrics
-        )
+            | Route::Decision(_)
+            | Route::Kpis
+            | Route::KpiWindows
+            | Route::Drift
+            | Route::Me
+            | Route::ReviewQueue
+            | Route::Review(_) => Some(Permission::Read),
+            Route::Decide(_) => Some(Permission::Decide),
+            Route::Approval(_) => Some(Permission::Approve),
+            Route::DeadLetters | Route::DeadLetterReplay(_) | Route::Metrics => {
+                Some(Permission::Operate)
+            }
+            Route::Audit | Route::AuditVerify => Some(Permission::Audit),
+            Route::Export => Some(Permission::Export),
+            Route::OverridesReport => Some(Permission::Report),
+        }
     }
 
     /// Public routes that do work per request are rate limited per client.
     fn is_rate_limited(&self) -> bool {
-        matches!(self, Route::Score | Route::ScoreBatch | Route::Events)
+        matches!(
+            self,
+            Route::Score | Route::ScoreBatch | Route::Events | Route::HumanReview(_)
+        )
     }
 }
 
@@ -123,13 +160,39 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         KPI_WINDOWS_PATH => allow(Route::KpiWindows, GET),
         DRIFT_PATH => allow(Route::Drift, GET),
         METRICS_PATH => allow(Route::Metrics, GET),
+        ME_PATH => allow(Route::Me, GET),
+        REVIEWS_PATH => allow(Route::ReviewQueue, GET),
+        AUDIT_PATH => allow(Route::Audit, GET),
+        AUDIT_VERIFY_PATH => allow(Route::AuditVerify, GET),
+        EXPORT_DECISIONS_PATH => allow(Route::Export, GET),
+        OVERRIDES_REPORT_PATH => allow(Route::OverridesReport, GET),
         _ => {
-            if let Some(id) = path
-                .strip_prefix(DECISIONS_PATH)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .filter(|id| is_valid_request_id(id))
-            {
-                return allow(Route::Decision(id.to_owned()), GET);
+            let id_after = |prefix: &str, suffix: &str| {
+                path.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .and_then(|rest| rest.strip_suffix(suffix))
+                    .filter(|id| is_valid_request_id(id))
+                    .map(str::to_owned)
+            };
+            if let Some(id) = id_after(DECISIONS_PATH, HUMAN_REVIEW_SUFFIX) {
+                let route = allow(Route::HumanReview(id), POST)?;
+                reject_declared_oversize(head, MAX_REVIEW_BODY_BYTES)?;
+                return Ok(route);
+            }
+            if let Some(id) = id_after(REVIEWS_PATH, APPROVAL_SUFFIX) {
+                return json_post(Route::Approval(id), MAX_REVIEW_BODY_BYTES);
+            }
+            if let Some(id) = id_after(REVIEWS_PATH, "") {
+                return match head.method.as_str() {
+                    "POST" => json_post(Route::Decide(id), MAX_REVIEW_BODY_BYTES),
+                    _ => allow(Route::Review(id), GET).map_err(|_| ApiError::MethodNotAllowed {
+                        method: head.method.clone(),
+                        allowed: &["GET", "HEAD", "POST"],
+                    }),
+                };
+            }
+            if let Some(id) = id_after(DECISIONS_PATH, "") {
+                return allow(Route::Decision(id), GET);
             }
             let replay = path
                 .strip_prefix(DEAD_LETTERS_PATH)
@@ -183,7 +246,8 @@ pub struct Prepared {
     started_ms: f64,
 }
 
-/// Resolves the request id, the route and the officer check.
+/// Resolves the request id and the route; credentials are checked in [`Prepared::finish`],
+/// since they are looked up in storage.
 pub fn prepare(head: &RequestHead, context: &Context<'_>) -> Prepared {
     let started_ms = context.clock.now_ms();
     let (request_id, id_error) = match head.header(REQUEST_ID_HEADER) {
@@ -194,17 +258,7 @@ pub fn prepare(head: &RequestHead, context: &Context<'_>) -> Prepared {
     let route = match id_error {
         Some(error) => Err(error),
         None if CorsPolicy::is_preflight(head) => Ok(Route::Preflight),
-        None => route(head).and_then(|route| {
-            if route.is_officer_only() {
-                check_bearer(head.header("authorization"), context.officer_token).map_err(
-                    |failure| match failure {
-                        AuthFailure::NotConfigured => ApiError::AuthNotConfigured,
-                        AuthFailure::Missing | AuthFailure::Wrong => ApiError::Unauthorized,
-                    },
-                )?;
-            }
-            Ok(route)
-        }),
+        None => route(head),
     };
     Prepared {
         request_id,
@@ -229,7 +283,12 @@ impl Prepared {
     pub fn needs_body(&self) -> bool {
         matches!(
             self.route,
-            Ok(Route::Score | Route::ScoreBatch | Route::Events | Route::DeadLetterReplay(_))
+            Ok(Route::Score
+                | Route::ScoreBatch
+                | Route::Events
+                | Route::DeadLetterReplay(_)
+                | Route::Decide(_)
+                | Route::Approval(_))
         )
     }
 
@@ -256,9 +315,9 @@ impl Prepared {
             (Ok(_), Err(read_error)) => Err(ApiError::Internal(format!(
                 "reading the body failed: {read_error}"
             ))),
-            (Ok(route), Ok(body)) => match request.throttle(&route).await {
+            (Ok(route), Ok(body)) => match request.admit(&route).await {
                 Err(error) => Err(error),
-                Ok(()) => match route {
+                Ok(me) => match route {
                     Route::Score => request.score(&body).await,
                     Route::ScoreBatch => request.score_batch(&body).await,
                     Route::Events => request.events(&body).await,
@@ -266,11 +325,21 @@ impl Prepared {
                     Route::Decisions => request.decisions().await,
                     Route::Decision(id) => request.decision(&id).await,
                     Route::DeadLetters => request.dead_letters().await,
-                    Route::DeadLetterReplay(id) => request.replay(id, &body).await,
+                    Route::DeadLetterReplay(id) => request.replay(id, &body, me).await,
                     Route::Kpis => request.kpis().await,
                     Route::KpiWindows => request.kpi_windows().await,
                     Route::Drift => request.drift().await,
                     Route::Metrics => request.metrics().await,
+                    Route::Me => request.me(me),
+                    Route::ReviewQueue => request.review_queue().await,
+                    Route::Review(id) => request.review(&id).await,
+                    Route::Decide(id) => request.decide(&id, &body, me).await,
+                    Route::Approval(id) => request.approve(&id, &body, me).await,
+                    Route::HumanReview(id) => request.human_review(&id).await,
+                    Route::Audit => request.audit().await,
+                    Route::AuditVerify => request.audit_verify().await,
+                    Route::Export => request.export(me).await,
+                    Route::OverridesReport => request.overrides().await,
                     Route::Preflight => request.preflight(),
                 },
             },
@@ -305,6 +374,19 @@ impl<B: Backend> Request<'_, B> {
 
     fn elapsed(&self) -> f64 {
         self.timer.borrow().elapsed()
+    }
+
+    /// The rate limit of a public route, or the credentials and role of an officer's: the
+    /// account, for routes that need one.
+    async fn admit(&self, route: &Route) -> Result<Option<Me>, ApiError> {
+        match route.permission() {
+            Some(permission) => {
+                let me = self.authenticate(permission).await?;
+                self.lap("auth");
+                Ok(Some(me))
+            }
+            None => self.throttle(route).await.map(|()| None),
+        }
     }
 
     async fn throttle(&self, route: &Route) -> Result<(), ApiError> {

@@ -15,7 +15,7 @@ use super::{json, json_arrays, json_strings, SqlValue, Statement};
 use crate::store::LoggedDecision;
 
 /// A text value as it is stored: a band or decision without its JSON quotes.
-fn label<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn label<T: serde::Serialize>(value: &T) -> String {
     json(value).trim_matches('"').to_owned()
 }
 
@@ -110,12 +110,11 @@ pub fn select(request_id: &str) -> Statement {
     )
 }
 
-/// One page of decisions, newest first; asks for one row more than the page to know whether
-/// another page follows.
-pub fn list(query: &DecisionQuery) -> Statement {
-    let mut sql = String::from("SELECT * FROM decisions WHERE 1 = 1");
-    let mut params: Vec<SqlValue> = Vec::new();
-    let mut condition = |clause: &str, values: Vec<SqlValue>, sql: &mut String| {
+/// The filters of a decision query (time, branch, band, decision, channel) as ` AND …`
+/// clauses over the `decisions` columns, numbering parameters after `params`.
+pub fn filter_clauses(query: &DecisionQuery, params: &mut Vec<SqlValue>) -> String {
+    let mut sql = String::new();
+    let mut condition = |clause: &str, values: Vec<SqlValue>| {
         let mut clause = clause.to_owned();
         for value in values {
             params.push(value);
@@ -125,22 +124,22 @@ pub fn list(query: &DecisionQuery) -> Statement {
         sql.push_str(&clause);
     };
     if let Some(from) = query.from_ms {
-        condition("received_at >= #", vec![from.into()], &mut sql);
+        condition("received_at >= #", vec![from.into()]);
     }
     if let Some(to) = query.to_ms {
-        condition("received_at <= #", vec![to.into()], &mut sql);
+        condition("received_at <= #", vec![to.into()]);
     }
     if let Some(branch) = &query.branch {
-        condition("branch = #", vec![branch.as_str().into()], &mut sql);
+        condition("branch = #", vec![branch.as_str().into()]);
     }
     if let Some(band) = query.band {
-        condition("band = #", vec![label(&band).into()], &mut sql);
+        condition("band = #", vec![label(&band).into()]);
     }
     if let Some(decision) = query.decision {
-        condition("decision = #", vec![label(&decision).into()], &mut sql);
+        condition("decision = #", vec![label(&decision).into()]);
     }
     if let Some(channel) = query.channel {
-        condition("channel = #", vec![channel.as_str().into()], &mut sql);
+        condition("channel = #", vec![channel.as_str().into()]);
     }
     if let Some(cursor) = &query.cursor {
         condition(
@@ -150,9 +149,17 @@ pub fn list(query: &DecisionQuery) -> Statement {
                 cursor.received_at_ms.into(),
                 cursor.request_id.as_str().into(),
             ],
-            &mut sql,
         );
     }
+    sql
+}
+
+/// One page of decisions, newest first; asks for one row more than the page to know whether
+/// another page follows.
+pub fn list(query: &DecisionQuery) -> Statement {
+    let mut params: Vec<SqlValue> = Vec::new();
+    let mut sql = String::from("SELECT * FROM decisions WHERE 1 = 1");
+    sql.push_str(&filter_clauses(query, &mut params));
     params.push(SqlValue::Integer(query.limit as i64 + 1));
     sql.push_str(&format!(
         " ORDER BY received_at DESC, request_id DESC LIMIT ?{}",
@@ -164,6 +171,9 @@ pub fn list(query: &DecisionQuery) -> Statement {
 /// A `decisions` row as D1 returns it (numbers arrive as JavaScript numbers).
 #[derive(Clone, Debug, Deserialize)]
 pub struct DecisionRow {
+    /// The row's number in commit order (absent in rows built on the host).
+    #[serde(default)]
+    pub seq: Option<f64>,
     pub request_id: String,
     pub applicant_id: Option<String>,
     pub branch: String,

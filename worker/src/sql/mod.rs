@@ -3,11 +3,14 @@
 //! tested. D1 binds at most 100 parameters per statement, so rows travel as one JSON text
 //! read back with `json_each`.
 
+pub mod accounts;
+pub mod audit;
 pub mod dead_letters;
 pub mod decisions;
 pub mod inbox;
 pub mod kpis;
 pub mod kv;
+pub mod reviews;
 
 use serde::Serialize;
 
@@ -129,6 +132,9 @@ pub fn store_outcomes(outcomes: &crate::store::Outcomes<'_>, now_ms: i64) -> Vec
     }
     if let Some(id) = outcomes.replayed_letter {
         statements.push(dead_letters::mark_replayed(id, now_ms));
+    }
+    if let Some(entry) = outcomes.audit {
+        statements.push(audit::insert(entry));
     }
     statements
 }

@@ -6,9 +6,11 @@
 use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
+use valle_shared::access::AccessConfig;
 use valle_shared::decisions::DecisionRecord;
 use valle_shared::events::{parse_events, Channel, QueuedEvent};
 use valle_shared::kpi::{CountWindow, KpiConfig, Stats};
+use valle_shared::officers::{Account, Role};
 use valle_shared::ops::{RateLimit, SwrCache};
 use valle_shared::{parse_application, Model};
 use valle_worker::background::{self, Pacer};
@@ -20,7 +22,25 @@ use valle_worker::routes::{prepare, Clock, Context, KpiCache};
 use valle_worker::store::KpiSnapshot;
 
 pub const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
+/// The admin's API token; every role has an account (see [`ACCOUNTS`]).
 pub const TOKEN: &str = "officer-secret";
+/// One account per role, with its token.
+pub const ACCOUNTS: [(&str, Role, &str); 5] = [
+    ("admin@coop.example", Role::Admin, TOKEN),
+    ("ana@coop.example", Role::Officer, "tok-officer"),
+    ("beto@coop.example", Role::Officer, "tok-officer-2"),
+    ("sara@coop.example", Role::Supervisor, "tok-supervisor"),
+    ("olga@coop.example", Role::Auditor, "tok-auditor"),
+];
+
+/// The Access team the harness trusts.
+pub fn access_config() -> AccessConfig {
+    AccessConfig {
+        issuer: "https://coop.cloudflareaccess.com".into(),
+        audience: "valle-aud".into(),
+        jwks_url: "https://coop.cloudflareaccess.com/cdn-cgi/access/certs".into(),
+    }
+}
 
 pub fn model() -> &'static Model {
     Model::embedded().expect("model loads")
@@ -135,6 +155,7 @@ pub struct Harness {
     pub cache: KpiCache,
     pub pacer: Pacer,
     pub background: Cell<bool>,
+    pub access: AccessConfig,
     ids: Cell<u32>,
 }
 
@@ -142,7 +163,17 @@ impl Harness {
     pub fn new(rate_limit: RateLimit) -> Harness {
         let mut backend = MemoryBackend::new(KpiConfig::default());
         backend.rate_limit = rate_limit;
+        for (id, (email, role, token)) in ACCOUNTS.into_iter().enumerate() {
+            let account = Account {
+                id: id as i64 + 1,
+                email: email.into(),
+                name: email.into(),
+                role,
+            };
+            backend.d1.add_account(account, token);
+        }
         Harness {
+            access: access_config(),
             clock: ManualClock(Cell::new(backend.now_ms.get() as f64)),
             backend,
             cache: RefCell::new(SwrCache::new(8)),
@@ -167,7 +198,7 @@ impl Harness {
         let context = Context {
             clock: &self.clock,
             new_request_id: &new_id,
-            officer_token: Some(TOKEN),
+            access: Some(&self.access),
             kpi_cache: &self.cache,
             cors: &CorsPolicy::default(),
         };
@@ -192,9 +223,17 @@ impl Harness {
     }
 
     pub fn officer(&self, target: &str) -> (u16, Value) {
-        let head = RequestHead::new("GET", target)
-            .with_header("authorization", &format!("Bearer {TOKEN}"));
-        let response = self.send(head, "");
+        self.as_account(TOKEN, "GET", target, "")
+    }
+
+    /// A request with `token`'s credentials (and a JSON body for a POST); status and body.
+    pub fn as_account(&self, token: &str, method: &str, target: &str, body: &str) -> (u16, Value) {
+        let mut head = RequestHead::new(method, target)
+            .with_header("authorization", &format!("Bearer {token}"));
+        if method == "POST" {
+            head = head.with_header("content-type", "application/json");
+        }
+        let response = self.send(head, body);
         (
             response.status,
             serde_json::from_slice(&response.body).unwrap_or(Value::Null),

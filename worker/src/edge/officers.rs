@@ -1,0 +1,183 @@
+//! D1 behind the officers' traits: accounts, reviews with their audit rows, the review
+//! queue, the export's pages, the overrides report and the audit trail.
+
+use valle_shared::audit::{AuditEntry, ChainHead};
+use valle_shared::decisions::{DecisionQuery, DecisionRecord};
+use valle_shared::review::{OverrideRow, Review, ReviewCase};
+use worker::D1Result;
+
+use super::backend::{d1_error, EdgeBackend};
+use crate::sql::{accounts, audit, decisions, reviews, Statement};
+use crate::store::{
+    AccountStore, AuditStore, QueueQuery, ReviewSnapshot, ReviewStore, ReviewWrite, ReviewWritten,
+    StoreError, StoredAccount,
+};
+
+fn decode<R, T: TryFrom<R, Error = String>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter()
+        .map(|row| T::try_from(row).map_err(d1_error))
+        .collect()
+}
+
+fn rows_of<R: serde::de::DeserializeOwned>(
+    results: &[D1Result],
+    index: usize,
+) -> Result<Vec<R>, StoreError> {
+    results
+        .get(index)
+        .ok_or_else(|| d1_error("the batch answered too few results"))?
+        .results()
+        .map_err(d1_error)
+}
+
+fn chain_moved(error: &StoreError) -> bool {
+    error.message.contains(audit::CHAIN_MOVED)
+}
+
+impl EdgeBackend {
+    /// A page of decisions and the reviews among them, as cases with their row numbers.
+    async fn cases(
+        &self,
+        statements: [Statement; 2],
+    ) -> Result<Vec<(u64, ReviewCase)>, StoreError> {
+        let results = self.batch(&statements).await?;
+        let decided: Vec<decisions::DecisionRow> = rows_of(&results, 0)?;
+        let reviewed: Vec<reviews::ReviewRow> = rows_of(&results, 1)?;
+        let reviewed: Vec<(Review, String)> = decode(reviewed)?;
+        decided
+            .into_iter()
+            .map(|row| {
+                let seq = row.seq.unwrap_or_default() as u64;
+                let decision = DecisionRecord::try_from(row).map_err(d1_error)?;
+                let review = reviewed
+                    .iter()
+                    .find(|(review, _)| review.request_id == decision.request_id)
+                    .map(|(review, _)| review.clone())
+                    .unwrap_or_else(|| {
+                        Review::initial(&decision.request_id, decision.score.decision)
+                    });
+                Ok((seq, ReviewCase { decision, review }))
+            })
+            .collect()
+    }
+}
+
+impl AccountStore for EdgeBackend {
+    async fn account_by_token_hash(&self, hash: &str) -> Result<Option<StoredAccount>, StoreError> {
+        let rows: Vec<accounts::AccountRow> = self.rows(&accounts::by_token_hash(hash)).await?;
+        Ok(decode(rows)?.into_iter().next())
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<StoredAccount>, StoreError> {
+        let rows: Vec<accounts::AccountRow> = self.rows(&accounts::by_email(email)).await?;
+        Ok(decode(rows)?.into_iter().next())
+    }
+}
+
+impl ReviewStore for EdgeBackend {
+    async fn review_snapshot(&self, request_id: &str) -> Result<ReviewSnapshot, StoreError> {
+        let results = self
+            .batch(&[
+                decisions::select(request_id),
+                reviews::select(request_id),
+                audit::head(),
+            ])
+            .await?;
+        let decided: Vec<decisions::DecisionRow> = rows_of(&results, 0)?;
+        let reviewed: Vec<reviews::ReviewRow> = rows_of(&results, 1)?;
+        let head: Vec<audit::AuditRow> = rows_of(&results, 2)?;
+        let head: Vec<AuditEntry> = decode(head)?;
+        Ok(ReviewSnapshot {
+            decision: decode(decided)?.into_iter().next(),
+            review: decode(reviewed)?.into_iter().next(),
+            head: head
+                .into_iter()
+                .next()
+                .map_or_else(ChainHead::genesis, |last| ChainHead {
+                    seq: last.seq,
+                    hash: last.hash,
+                }),
+        })
+    }
+
+    async fn write_review(&self, write: ReviewWrite<'_>) -> Result<ReviewWritten, StoreError> {
+        let id = &write.review.request_id;
+        let statements = [
+            reviews::upsert(write.review, write.expected_version, write.write_id),
+            audit::insert_if_review_written(write.audit, id, write.write_id),
+            reviews::select(id),
+        ];
+        let results = match self.batch(&statements).await {
+            Ok(results) => results,
+            Err(error) if chain_moved(&error) => return Ok(ReviewWritten::ChainMoved),
+            Err(error) => return Err(error),
+        };
+        let stored: Vec<reviews::ReviewRow> = rows_of(&results, 2)?;
+        let stored: Vec<(Review, String)> = decode(stored)?;
+        match stored.into_iter().next() {
+            Some((_, written_by)) if written_by == write.write_id => Ok(ReviewWritten::Applied),
+            Some((review, _)) => Ok(ReviewWritten::Overtaken(review)),
+            None => Err(d1_error("the review write stored no row")),
+        }
+    }
+
+    async fn review_queue(&self, query: &QueueQuery) -> Result<Vec<(u64, ReviewCase)>, StoreError> {
+        self.cases(reviews::queue(query)).await
+    }
+
+    async fn export_page(
+        &self,
+        query: &DecisionQuery,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ReviewCase)>, StoreError> {
+        self.cases(reviews::export_page(query, after_seq, limit))
+            .await
+    }
+
+    async fn overrides(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<OverrideRow>, StoreError> {
+        let rows: Vec<reviews::OverrideRowSql> =
+            self.rows(&reviews::overrides(from_ms, to_ms)).await?;
+        decode(rows)
+    }
+}
+
+impl AuditStore for EdgeBackend {
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        let rows: Vec<audit::AuditRow> = self.rows(&audit::head()).await?;
+        let rows: Vec<AuditEntry> = decode(rows)?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map_or_else(ChainHead::genesis, |last| ChainHead {
+                seq: last.seq,
+                hash: last.hash,
+            }))
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<bool, StoreError> {
+        match self.batch(&[audit::insert(entry)]).await {
+            Ok(_) => Ok(true),
+            Err(error) if chain_moved(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn audit_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<audit::AuditRow> = self.rows(&audit::page(before, limit)).await?;
+        decode(rows)
+    }
+
+    async fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<audit::AuditRow> = self.rows(&audit::from(from, limit)).await?;
+        decode(rows)
+    }
+}

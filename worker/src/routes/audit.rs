@@ -1,0 +1,81 @@
+//! `GET /api/v1/audit` (newest first) and `GET /api/v1/audit/verify` (the whole chain
+//! checked a page at a time; the first broken link named).
+
+use valle_shared::audit::{AuditEvent, AuditPage, ChainHead, Verifier};
+use valle_shared::decisions::parse_query;
+use valle_shared::validation::ErrorCode;
+
+use super::reviews::CHAIN_ATTEMPTS;
+use super::{query_error, Request};
+use crate::error::ApiError;
+use crate::http::HttpResponse;
+use crate::store::Backend;
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+/// Rows the verifier reads at a time.
+const VERIFY_PAGE: usize = 500;
+
+impl<B: Backend> Request<'_, B> {
+    /// `GET /api/v1/audit?before&limit`.
+    pub(super) async fn audit(&self) -> Result<HttpResponse, ApiError> {
+        let (mut before, mut limit, mut errors) = (None, DEFAULT_PAGE, Vec::new());
+        for (key, value) in parse_query(&self.head.query) {
+            match key.as_str() {
+                "before" => match value.parse::<u64>() {
+                    Ok(seq) if seq > 0 => before = Some(seq),
+                    _ => errors.push(query_error("before", ErrorCode::Format)),
+                },
+                "limit" => match value.parse() {
+                    Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,
+                    _ => errors.push(query_error("limit", ErrorCode::Range)),
+                },
+                other => errors.push(query_error(other, ErrorCode::UnknownField)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Query(errors));
+        }
+        let entries = self.backend.audit_page(before, limit).await?;
+        let next_before = (entries.len() == limit)
+            .then(|| entries.last().map(|entry| entry.seq))
+            .flatten();
+        Ok(HttpResponse::json(
+            200,
+            &AuditPage {
+                entries,
+                next_before,
+            },
+            self.id,
+        ))
+    }
+
+    /// `GET /api/v1/audit/verify`.
+    pub(super) async fn audit_verify(&self) -> Result<HttpResponse, ApiError> {
+        let mut verifier = Verifier::default();
+        loop {
+            let rows = self
+                .backend
+                .audit_from(verifier.next_seq(), VERIFY_PAGE)
+                .await?;
+            verifier.check(&rows);
+            if rows.len() < VERIFY_PAGE || verifier.is_broken() {
+                break;
+            }
+        }
+        Ok(HttpResponse::json(200, &verifier.report(), self.id))
+    }
+
+    /// Appends a row for a write that stores nothing else (an export), at the end of the
+    /// chain however many writers append at once.
+    pub(super) async fn append_audit(&self, event: AuditEvent) -> Result<(), ApiError> {
+        for _ in 0..CHAIN_ATTEMPTS {
+            let head: ChainHead = self.backend.chain_head().await?;
+            let entry = valle_shared::audit::append(&head, event.clone());
+            if self.backend.append_audit(&entry).await? {
+                return Ok(());
+            }
+        }
+        Err(ApiError::Busy)
+    }
+}

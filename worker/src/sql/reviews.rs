@@ -1,0 +1,346 @@
+//! The `reviews` table: the review of each application an officer has touched, the review
+//! queue (referred decisions no one has touched, and reviews still open), the export's pages
+//! and the overrides report.
+
+use serde::Deserialize;
+use valle_shared::decisions::DecisionQuery;
+use valle_shared::review::{
+    ApprovalAction, Override, OverrideRow, ReasonCode, Review, ReviewAction, ReviewState,
+};
+
+use super::decisions::{filter_clauses, label};
+use super::{SqlValue, Statement};
+use crate::store::QueueQuery;
+
+const OPEN_STATES: &str = "('pending', 'info_requested', 'awaiting_approval')";
+
+pub fn select(request_id: &str) -> Statement {
+    Statement::new(
+        "SELECT * FROM reviews WHERE request_id = ?1",
+        vec![request_id.into()],
+    )
+}
+
+/// Writes `review` over the version the writer read (none stored: version 0), marked with
+/// the write's id; a row someone else changed meanwhile stays as it is.
+pub fn upsert(review: &Review, expected_version: u32, write_id: &str) -> Statement {
+    let text = |value: Option<&str>| SqlValue::from(value.map(str::to_owned));
+    Statement::new(
+        "INSERT INTO reviews (request_id, state, proposed, action, reason, note, override_kind, \
+         decided_by, decided_at, approval, approval_note, approved_by, approved_at, \
+         human_review_requested_at, version, write_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+         ON CONFLICT(request_id) DO UPDATE SET state = excluded.state, action = excluded.action, \
+         reason = excluded.reason, note = excluded.note, override_kind = excluded.override_kind, \
+         decided_by = excluded.decided_by, decided_at = excluded.decided_at, \
+         approval = excluded.approval, approval_note = excluded.approval_note, \
+         approved_by = excluded.approved_by, approved_at = excluded.approved_at, \
+         human_review_requested_at = excluded.human_review_requested_at, \
+         version = excluded.version, write_id = excluded.write_id \
+         WHERE reviews.version = ?17",
+        vec![
+            review.request_id.as_str().into(),
+            review.state.as_str().into(),
+            review.proposed.as_str().into(),
+            text(review.action.map(action_name)),
+            text(review.reason.map(ReasonCode::as_str)),
+            review.note.as_str().into(),
+            review.override_kind.as_str().into(),
+            text(review.decided_by.as_deref()),
+            review.decided_at_ms.into(),
+            text(review.approval.map(approval_name)),
+            review.approval_note.as_str().into(),
+            text(review.approved_by.as_deref()),
+            review.approved_at_ms.into(),
+            review.human_review_requested_at_ms.into(),
+            i64::from(review.version).into(),
+            write_id.into(),
+            i64::from(expected_version).into(),
+        ],
+    )
+}
+
+fn action_name(action: ReviewAction) -> &'static str {
+    match action {
+        ReviewAction::Approve => "approve",
+        ReviewAction::Decline => "decline",
+        ReviewAction::RequestInfo => "request_info",
+    }
+}
+
+fn approval_name(action: ApprovalAction) -> &'static str {
+    match action {
+        ApprovalAction::Confirm => "confirm",
+        ApprovalAction::Reject => "reject",
+    }
+}
+
+/// The `seq` of the decisions on one page of the queue, as a subquery with parameters ?1
+/// (after) and ?2 (limit, one more than the page).
+fn queue_seqs(state: Option<ReviewState>) -> String {
+    let untouched =
+        "SELECT d.seq AS seq FROM decisions d WHERE d.decision = 'review' AND d.seq > ?1 \
+         AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.request_id = d.request_id)";
+    let open = |states: &str| {
+        format!(
+            "SELECT d.seq AS seq FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
+             WHERE r.state IN {states} AND d.seq > ?1"
+        )
+    };
+    let union = match state {
+        None => format!("{untouched} UNION ALL {}", open(OPEN_STATES)),
+        Some(ReviewState::Pending) => format!("{untouched} UNION ALL {}", open("('pending')")),
+        Some(state) => open(&format!("('{}')", state.as_str())),
+    };
+    format!("SELECT seq FROM ({union}) ORDER BY seq LIMIT ?2")
+}
+
+/// One page of the queue: its decisions, then the reviews among them (one batch).
+pub fn queue(query: &QueueQuery) -> [Statement; 2] {
+    let seqs = queue_seqs(query.state);
+    let params = || vec![query.after_seq.into(), (query.limit as i64 + 1).into()];
+    [
+        Statement::new(
+            format!("SELECT * FROM decisions WHERE seq IN ({seqs}) ORDER BY seq"),
+            params(),
+        ),
+        Statement::new(
+            format!(
+                "SELECT r.* FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
+                 WHERE d.seq IN ({seqs})"
+            ),
+            params(),
+        ),
+    ]
+}
+
+/// One page of the export: decisions after row `after_seq` matching the query, in commit
+/// order, then their reviews (one batch).
+pub fn export_page(query: &DecisionQuery, after_seq: u64, limit: usize) -> [Statement; 2] {
+    let mut params: Vec<SqlValue> = vec![after_seq.into()];
+    let filters = filter_clauses(query, &mut params);
+    params.push((limit as i64).into());
+    let page = format!(
+        "SELECT seq FROM decisions WHERE seq > ?1{filters} ORDER BY seq LIMIT ?{}",
+        params.len()
+    );
+    [
+        Statement::new(
+            format!("SELECT * FROM decisions WHERE seq IN ({page}) ORDER BY seq"),
+            params.clone(),
+        ),
+        Statement::new(
+            format!(
+                "SELECT r.* FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
+                 WHERE d.seq IN ({page})"
+            ),
+            params,
+        ),
+    ]
+}
+
+/// Final decisions by officer and band, decided in `[from, to]`.
+pub fn overrides(from_ms: Option<i64>, to_ms: Option<i64>) -> Statement {
+    Statement::new(
+        "SELECT r.decided_by AS officer, d.band AS band, COUNT(*) AS decided, \
+         SUM(r.override_kind = 'high_side') AS high_side, \
+         SUM(r.override_kind = 'low_side') AS low_side \
+         FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
+         WHERE r.decided_by IS NOT NULL AND r.action IN ('approve', 'decline') \
+         AND r.decided_at >= ?1 AND r.decided_at <= ?2 \
+         GROUP BY r.decided_by, d.band",
+        vec![
+            from_ms.unwrap_or(0).into(),
+            to_ms.unwrap_or(i64::MAX).into(),
+        ],
+    )
+}
+
+/// A row of [`overrides`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct OverrideRowSql {
+    pub officer: String,
+    pub band: String,
+    pub decided: f64,
+    pub high_side: f64,
+    pub low_side: f64,
+}
+
+impl TryFrom<OverrideRowSql> for OverrideRow {
+    type Error = String;
+
+    fn try_from(row: OverrideRowSql) -> Result<OverrideRow, String> {
+        Ok(OverrideRow {
+            officer: row.officer,
+            band: serde_json::from_value(serde_json::Value::String(row.band))
+                .map_err(|e| format!("band: {e}"))?,
+            decided: row.decided as u64,
+            high_side: row.high_side as u64,
+            low_side: row.low_side as u64,
+        })
+    }
+}
+
+/// A `reviews` row as D1 returns it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReviewRow {
+    pub request_id: String,
+    pub state: String,
+    pub proposed: String,
+    pub action: Option<String>,
+    pub reason: Option<String>,
+    pub note: String,
+    pub override_kind: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<f64>,
+    pub approval: Option<String>,
+    pub approval_note: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<f64>,
+    pub human_review_requested_at: Option<f64>,
+    pub version: f64,
+    pub write_id: String,
+}
+
+fn read<T>(
+    column: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, String> {
+    value
+        .map(|text| parse(text).ok_or_else(|| format!("{column}: {text:?}")))
+        .transpose()
+}
+
+impl TryFrom<ReviewRow> for (Review, String) {
+    type Error = String;
+
+    /// The review and the id of the write that made it.
+    fn try_from(row: ReviewRow) -> Result<(Review, String), String> {
+        let review = Review {
+            state: read("state", Some(&row.state), ReviewState::parse)?.ok_or("state")?,
+            proposed: serde_json::from_value(serde_json::Value::String(row.proposed))
+                .map_err(|e| format!("proposed: {e}"))?,
+            action: read("action", row.action.as_deref(), |text| {
+                serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+            })?,
+            reason: read("reason", row.reason.as_deref(), ReasonCode::parse)?,
+            note: row.note,
+            override_kind: read("override_kind", Some(&row.override_kind), Override::parse)?
+                .ok_or("override_kind")?,
+            decided_by: row.decided_by,
+            decided_at_ms: row.decided_at.map(|ms| ms as i64),
+            approval: read("approval", row.approval.as_deref(), |text| {
+                serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+            })?,
+            approval_note: row.approval_note,
+            approved_by: row.approved_by,
+            approved_at_ms: row.approved_at.map(|ms| ms as i64),
+            human_review_requested_at_ms: row.human_review_requested_at.map(|ms| ms as i64),
+            version: row.version as u32,
+            request_id: row.request_id,
+        };
+        Ok((review, row.write_id))
+    }
+}
+
+/// The label a decision is stored under, for callers outside this module.
+pub fn decision_label(decision: valle_shared::model::Decision) -> String {
+    label(&decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use valle_shared::model::Decision;
+
+    #[test]
+    fn a_review_reads_back_as_written() {
+        let mut review = Review::initial("r-1", Decision::Decline);
+        review.state = ReviewState::AwaitingApproval;
+        review.action = Some(ReviewAction::Approve);
+        review.reason = Some(ReasonCode::PolicyException);
+        review.note = "socio desde 2001".into();
+        review.override_kind = Override::LowSide;
+        review.decided_by = Some("ana@coop.example".into());
+        review.decided_at_ms = Some(5);
+        review.version = 1;
+        let statement = upsert(&review, 0, "w-1");
+        assert_eq!(statement.params.len(), 17);
+        // The row D1 would answer, built from the statement's own parameters.
+        let columns = [
+            "request_id",
+            "state",
+            "proposed",
+            "action",
+            "reason",
+            "note",
+            "override_kind",
+            "decided_by",
+            "decided_at",
+            "approval",
+            "approval_note",
+            "approved_by",
+            "approved_at",
+            "human_review_requested_at",
+            "version",
+            "write_id",
+        ];
+        let row: serde_json::Map<String, serde_json::Value> = columns
+            .iter()
+            .zip(&statement.params)
+            .map(|(column, value)| {
+                let value = match value {
+                    SqlValue::Null => serde_json::Value::Null,
+                    SqlValue::Integer(n) => (*n as f64).into(),
+                    SqlValue::Real(x) => (*x).into(),
+                    SqlValue::Text(text) => text.clone().into(),
+                };
+                (column.to_string(), value)
+            })
+            .collect();
+        let row: ReviewRow = serde_json::from_value(row.into()).expect("a row");
+        assert_eq!(
+            <(Review, String)>::try_from(row),
+            Ok((review, "w-1".to_owned()))
+        );
+    }
+
+    #[test]
+    fn queue_pages_bind_their_values() {
+        for state in [
+            None,
+            Some(ReviewState::Pending),
+            Some(ReviewState::AwaitingApproval),
+        ] {
+            let [decisions, reviews] = queue(&QueueQuery {
+                state,
+                after_seq: 9,
+                limit: 50,
+            });
+            assert_eq!(
+                decisions.params,
+                vec![SqlValue::Integer(9), SqlValue::Integer(51)]
+            );
+            assert_eq!(
+                decisions.sql.contains("NOT EXISTS"),
+                state != Some(ReviewState::AwaitingApproval)
+            );
+            assert!(reviews.sql.starts_with("SELECT r.*"));
+        }
+        let query = DecisionQuery {
+            branch: Some("Norte".into()),
+            ..DecisionQuery::default()
+        };
+        let [page, _] = export_page(&query, 3, 500);
+        assert_eq!(
+            page.params,
+            vec![
+                SqlValue::Integer(3),
+                SqlValue::Text("Norte".into()),
+                SqlValue::Integer(500)
+            ]
+        );
+        assert!(page.sql.contains("branch = ?2") && page.sql.contains("LIMIT ?3"));
+    }
+}
