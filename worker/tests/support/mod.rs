@@ -54,6 +54,24 @@ pub fn incoming(id: &str, at_ms: i64) -> Incoming {
     }
 }
 
+/// A scored decision of [`VALID`] under `id` (scored once, then copied).
+pub fn record(id: &str) -> DecisionRecord {
+    static SCORED: std::sync::OnceLock<DecisionRecord> = std::sync::OnceLock::new();
+    let scored = SCORED.get_or_init(|| {
+        valle_worker::pipeline::decision_record(
+            model(),
+            incoming("template", 1_795_428_000_000),
+            Vec::new(),
+            &|| 1.0,
+        )
+        .expect("scored")
+    });
+    DecisionRecord {
+        request_id: id.to_owned(),
+        ..scored.clone()
+    }
+}
+
 /// One event with the given application JSON, as `POST /api/v1/events` would queue it.
 pub fn event(id: u32, application: &str) -> QueuedEvent {
     let body = format!(
