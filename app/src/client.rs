@@ -3,7 +3,10 @@
 
 use gloo_net::http::{Request, RequestBuilder};
 use serde::de::DeserializeOwned;
-use valle_shared::api::{ErrorBody, ErrorResponse, ScoreResponse, EVENTS_PATH, SCORE_PATH};
+use valle_shared::api::{
+    ErrorBody, ErrorResponse, HumanReviewResponse, ScoreResponse, DECISIONS_PATH, EVENTS_PATH,
+    HUMAN_REVIEW_SUFFIX, SCORE_PATH,
+};
 use valle_shared::events::EventsResponse;
 use valle_shared::Message;
 
@@ -56,9 +59,9 @@ impl ClientError {
         }
     }
 
-    /// The officers' token was refused (or the server has none configured).
+    /// The credentials were refused: the session is over.
     pub fn is_unauthorized(&self) -> bool {
-        matches!(self.code(), "E_UNAUTHORIZED" | "E_AUTH_NOT_CONFIGURED")
+        valle_shared::officers::SIGNED_OUT_CODES.contains(&self.code())
     }
 }
 
@@ -99,11 +102,16 @@ pub async fn post_events(body: String) -> Result<EventsResponse, ClientError> {
     answer(request).await
 }
 
+/// An officer's request: with the API token when there is one; without, Cloudflare Access'
+/// cookie signs it in.
 fn with_token(builder: RequestBuilder, token: &str) -> RequestBuilder {
-    builder
-        .header("Authorization", &format!("Bearer {token}"))
-        // Officers must see live figures, never a copy the browser kept.
-        .header("Cache-Control", "no-store")
+    let builder = if token.is_empty() {
+        builder
+    } else {
+        builder.header("Authorization", &format!("Bearer {token}"))
+    };
+    // Officers must see live figures, never a copy the browser kept.
+    builder.header("Cache-Control", "no-store")
 }
 
 /// `GET path` (with its query) as an officer.
@@ -111,6 +119,30 @@ pub async fn officer_get<T: DeserializeOwned>(path: &str, token: &str) -> Result
     let request = with_token(Request::get(path), token)
         .build()
         .map_err(network)?;
+    answer(request).await
+}
+
+/// `GET path` as an officer, as text (the CSV export).
+pub async fn officer_text(path: &str, token: &str) -> Result<String, ClientError> {
+    let request = with_token(Request::get(path), token)
+        .build()
+        .map_err(network)?;
+    let response = request.send().await.map_err(network)?;
+    let status = response.status();
+    let text = response.text().await.map_err(network)?;
+    if response.ok() {
+        return Ok(text);
+    }
+    match serde_json::from_str::<ErrorResponse>(&text) {
+        Ok(answer) => Err(ClientError::Refused(answer.error)),
+        Err(_) => Err(ClientError::Unexpected { status }),
+    }
+}
+
+/// The applicant asks for a person to review a decision.
+pub async fn post_human_review(request_id: &str) -> Result<HumanReviewResponse, ClientError> {
+    let path = format!("{DECISIONS_PATH}/{request_id}{HUMAN_REVIEW_SUFFIX}");
+    let request = Request::post(&path).build().map_err(network)?;
     answer(request).await
 }
 

@@ -38,6 +38,10 @@ impl AccessConfig {
     }
 }
 
+/// The stable codes of refused Access tokens.
+pub const E_ACCESS_INVALID: &str = "E_ACCESS_INVALID";
+pub const E_ACCESS_EXPIRED: &str = "E_ACCESS_EXPIRED";
+
 /// Why a token is refused. Each is a 401 with its own stable code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JwtRefusal {
@@ -64,8 +68,8 @@ pub enum JwtRefusal {
 impl JwtRefusal {
     pub fn code(self) -> &'static str {
         match self {
-            JwtRefusal::Expired | JwtRefusal::NotYetValid => "E_ACCESS_EXPIRED",
-            _ => "E_ACCESS_INVALID",
+            JwtRefusal::Expired | JwtRefusal::NotYetValid => E_ACCESS_EXPIRED,
+            _ => E_ACCESS_INVALID,
         }
     }
 }

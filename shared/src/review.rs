@@ -26,6 +26,26 @@ pub enum ReviewAction {
     RequestInfo,
 }
 
+impl ReviewAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewAction::Approve => "approve",
+            ReviewAction::Decline => "decline",
+            ReviewAction::RequestInfo => "request_info",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReviewAction> {
+        [
+            ReviewAction::Approve,
+            ReviewAction::Decline,
+            ReviewAction::RequestInfo,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == text)
+    }
+}
+
 /// What a supervisor does with a low-side approval waiting for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +54,21 @@ pub enum ApprovalAction {
     Confirm,
     /// The application goes back to the queue.
     Reject,
+}
+
+impl ApprovalAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalAction::Confirm => "confirm",
+            ApprovalAction::Reject => "reject",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ApprovalAction> {
+        [ApprovalAction::Confirm, ApprovalAction::Reject]
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
 }
 
 /// Where an application stands with the people who decide on it.
@@ -439,12 +474,7 @@ pub fn request_human_review(current: &Review, now_ms: i64) -> Step {
 pub fn parse_decide_request(body: &[u8]) -> Result<DecideRequest, RequestError> {
     let fields = object_fields(body, &["action", "reason", "note"])?;
     let mut errors = fields.errors;
-    let action = required_enum(&fields.object, "action", &mut errors, |text| match text {
-        "approve" => Some(ReviewAction::Approve),
-        "decline" => Some(ReviewAction::Decline),
-        "request_info" => Some(ReviewAction::RequestInfo),
-        _ => None,
-    });
+    let action = required_enum(&fields.object, "action", &mut errors, ReviewAction::parse);
     let reason = required_enum(&fields.object, "reason", &mut errors, ReasonCode::parse);
     let note = note(&fields.object, "note", &mut errors);
     if reason == Some(ReasonCode::Other) && note.as_deref().is_some_and(|n| n.trim().is_empty()) {
@@ -470,11 +500,7 @@ pub fn parse_decide_request(body: &[u8]) -> Result<DecideRequest, RequestError> 
 pub fn parse_approval_request(body: &[u8]) -> Result<ApprovalRequest, RequestError> {
     let fields = object_fields(body, &["action", "note"])?;
     let mut errors = fields.errors;
-    let action = required_enum(&fields.object, "action", &mut errors, |text| match text {
-        "confirm" => Some(ApprovalAction::Confirm),
-        "reject" => Some(ApprovalAction::Reject),
-        _ => None,
-    });
+    let action = required_enum(&fields.object, "action", &mut errors, ApprovalAction::parse);
     let note = note(&fields.object, "note", &mut errors);
     match (action, note) {
         (Some(action), Some(note)) if errors.is_empty() => Ok(ApprovalRequest { action, note }),

@@ -4,7 +4,7 @@ use valle_shared::access::JwtRefusal;
 use valle_shared::api::{ConflictResponse, ErrorBody, ErrorResponse};
 use valle_shared::batch::BatchError;
 use valle_shared::events::EventsError;
-use valle_shared::officers::Permission;
+use valle_shared::officers::{self, Permission};
 use valle_shared::review::{Review, ReviewRefusal};
 use valle_shared::validation::FieldError;
 
@@ -98,13 +98,13 @@ impl ApiError {
             ApiError::Batch(error) => error.code(),
             ApiError::Events(error) => error.code(),
             ApiError::Query(_) => "E_QUERY",
-            ApiError::Unauthorized => "E_UNAUTHORIZED",
-            ApiError::Revoked => "E_REVOKED",
-            ApiError::UnknownAccount => "E_UNKNOWN_ACCOUNT",
+            ApiError::Unauthorized => officers::E_UNAUTHORIZED,
+            ApiError::Revoked => officers::E_REVOKED,
+            ApiError::UnknownAccount => officers::E_UNKNOWN_ACCOUNT,
             ApiError::Access(refusal) => refusal.code(),
-            ApiError::Forbidden(_) => "E_FORBIDDEN",
-            ApiError::FourEyes => "E_FOUR_EYES",
-            ApiError::Conflict(_) => "E_CONFLICT",
+            ApiError::Forbidden(_) => officers::E_FORBIDDEN,
+            ApiError::FourEyes => officers::E_FOUR_EYES,
+            ApiError::Conflict(_) => officers::E_CONFLICT,
             ApiError::Busy => "E_BUSY",
             ApiError::CrossOrigin(_) => "E_ORIGIN",
             ApiError::RateLimited { .. } => "E_RATE_LIMITED",

@@ -383,6 +383,8 @@ pub enum ReviewWritten {
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueQuery {
     pub state: Option<ReviewState>,
+    /// Only the applications whose applicant asked for a person's review.
+    pub requested: bool,
     /// Decisions after this row (`decisions.seq`), oldest first.
     pub after_seq: u64,
     pub limit: usize,

@@ -4,8 +4,8 @@
 //! It checks that wrangler is installed and logged in before anything else, reads what the
 //! account already has, and does only what is missing: creates the D1 database and the two
 //! queues, records the database id in wrangler.toml, applies the D1 migrations remotely
-//! (wrangler skips those already applied), asks for the officers' token if the worker has
-//! none (never echoed, uploaded with the deployment), builds the page and deploys. `--plan`
+//! (wrangler skips those already applied), creates the first admin account if the database
+//! has none (its API token printed once), builds the page and deploys. `--plan`
 //! prints what it would do on an empty account and touches nothing, not even the network;
 //! `--dry-run` builds and checks the bundle as `cargo xtask test` does.
 //! `cargo xtask test` runs [`dry_run`]: the production configuration validated and the
@@ -26,12 +26,6 @@ pub const ENVIRONMENT: &str = "production";
 /// megabytes, the stricter of the two readings.
 pub const SIZE_LIMIT_BYTES: u64 = 3_000_000;
 
-/// The secrets the worker reads that wrangler.toml cannot hold.
-pub const SECRETS: [&str; 1] = ["VALLE_OFFICER_TOKEN"];
-
-/// The shortest officers' token accepted: it guards every officer endpoint.
-const MIN_TOKEN_CHARS: usize = 24;
-
 /// What the production environment needs on the account, as wrangler.toml declares it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Needs {
@@ -47,8 +41,8 @@ pub struct Account {
     /// D1 databases by (name, id).
     pub databases: Vec<(String, String)>,
     pub queues: Vec<String>,
-    /// The secrets the deployed worker already has.
-    pub secrets: Vec<String>,
+    /// Whether the production database has an active admin account.
+    pub has_admin: bool,
 }
 
 /// One thing `deploy` does.
@@ -62,7 +56,8 @@ pub enum Step {
     },
     CreateQueue(String),
     ApplyMigrations,
-    AskSecret(&'static str),
+    /// Asks for an email and creates its admin account; the token is printed once.
+    FirstAdmin,
     Deploy,
 }
 
@@ -82,8 +77,8 @@ impl Step {
             Step::ApplyMigrations => format!(
                 "apply the D1 migrations not yet applied: wrangler d1 migrations apply DB --env {env} --remote"
             ),
-            Step::AskSecret(name) => format!(
-                "ask for {name} (not shown) and upload it with the deployment: wrangler deploy --secrets-file"
+            Step::FirstAdmin => format!(
+                "ask for the first admin's email and create the account: cargo xtask officer add EMAIL --role admin --remote (env {env})"
             ),
             Step::Deploy => format!(
                 "build the page (cargo xtask build-page) and deploy page and worker: wrangler deploy --env {env}"
@@ -170,10 +165,8 @@ pub fn plan(needs: &Needs, account: &Account) -> Vec<Step> {
         }
     }
     steps.push(Step::ApplyMigrations);
-    for secret in SECRETS {
-        if !account.secrets.iter().any(|known| known == secret) {
-            steps.push(Step::AskSecret(secret));
-        }
+    if !account.has_admin {
+        steps.push(Step::FirstAdmin);
     }
     steps.push(Step::Deploy);
     steps
@@ -259,14 +252,23 @@ impl Wrangler {
             .filter(|queue| output(&mut self.command(&["queues", "info", queue])).is_some())
             .cloned()
             .collect();
-        // A worker never deployed has no secrets to list.
-        let secrets = output(&mut self.command(&["secret", "list", "--env", ENVIRONMENT]))
-            .map(|text| secret_names(&text))
-            .unwrap_or_default();
+        // A database not yet created or migrated has no accounts table: no admin.
+        let has_admin = output(&mut self.command(&[
+            "d1",
+            "execute",
+            "DB",
+            "--json",
+            "--remote",
+            "--env",
+            ENVIRONMENT,
+            "--command",
+            ADMIN_COUNT,
+        ]))
+        .is_some_and(|text| admin_count(&text) > 0);
         Ok(Account {
             databases,
             queues,
-            secrets,
+            has_admin,
         })
     }
 }
@@ -288,15 +290,15 @@ fn database_list(json: &str) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// Secret names from `wrangler secret list` (JSON).
-fn secret_names(json: &str) -> Vec<String> {
+const ADMIN_COUNT: &str =
+    "SELECT COUNT(*) AS n FROM accounts WHERE role = 'admin' AND revoked_at IS NULL";
+
+/// The count of [`ADMIN_COUNT`] from `wrangler d1 execute --json`.
+fn admin_count(json: &str) -> u64 {
     serde_json::from_str::<serde_json::Value>(json)
         .ok()
-        .and_then(|listed| listed.as_array().cloned())
-        .into_iter()
-        .flatten()
-        .filter_map(|secret| secret.get("name")?.as_str().map(str::to_owned))
-        .collect()
+        .and_then(|answer| answer[0]["results"][0]["n"].as_u64())
+        .unwrap_or(0)
 }
 
 /// Sets `[env.production]`'s database_id in a wrangler.toml, keeping everything else.
@@ -324,23 +326,21 @@ fn deployed_url(output: &str) -> Option<&str> {
         .find(|word| word.starts_with("https://"))
 }
 
-/// Asks twice for a secret, never echoing it.
-fn ask_secret(name: &str) -> Result<String> {
-    let prompt = format!("{name} (at least {MIN_TOKEN_CHARS} characters, not shown): ");
-    let first = rpassword::prompt_password(&prompt).map_err(|error| format!("{name}: {error}"))?;
-    if first.chars().count() < MIN_TOKEN_CHARS {
-        return Err(format!(
-            "{name} is shorter than {MIN_TOKEN_CHARS} characters; nothing was uploaded"
-        ));
+/// Asks for the first admin's email on the terminal.
+fn ask_email() -> Result<String> {
+    eprint!("The first admin's email (they sign in to the dashboard with it): ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|error| format!("reading the email: {error}"))?;
+    let email = valle_shared::officers::normalize_email(&line);
+    if valle_shared::officers::is_email(&email) {
+        Ok(email)
+    } else {
+        Err(format!(
+            "{email:?} is not an email address; no account was created"
+        ))
     }
-    let again = rpassword::prompt_password(format!("{name} again: "))
-        .map_err(|error| format!("{name}: {error}"))?;
-    if again != first {
-        return Err(format!(
-            "the two {name} did not match; nothing was uploaded"
-        ));
-    }
-    Ok(first)
 }
 
 /// `cargo xtask deploy [--plan | --dry-run]`.
@@ -371,28 +371,9 @@ pub fn deploy_with(wrangler: &Wrangler, config_path: &Path, needs: &Needs) -> Re
     let steps = plan(needs, &account);
     println!("Deploying Valle ([env.{ENVIRONMENT}]):");
     print!("{}", render(needs, &steps));
-    let secrets_file = root().join("target/deploy-secrets.env");
-    let result = run_steps(wrangler, config_path, &steps, &secrets_file);
-    // The token never stays on disk, whatever happened.
-    let _ = std::fs::remove_file(&secrets_file);
-    result
-}
-
-fn run_steps(
-    wrangler: &Wrangler,
-    config_path: &Path,
-    steps: &[Step],
-    secrets_file: &Path,
-) -> Result {
-    let mut secrets = Vec::new();
-    for step in steps {
+    for step in &steps {
         eprintln!("==> {}", step.describe());
-        let place = Place {
-            wrangler,
-            config_path,
-            secrets_file,
-        };
-        run_step(&place, step, &mut secrets).map_err(|error| {
+        run_step(wrangler, config_path, step).map_err(|error| {
             format!(
                 "{error}\n    To do this step by hand: {}. Then run `cargo xtask deploy` again: \
                  it skips what is done.",
@@ -403,20 +384,8 @@ fn run_steps(
     Ok(())
 }
 
-/// Where the steps run: wrangler, the configuration they update, the secrets file.
-struct Place<'a> {
-    wrangler: &'a Wrangler,
-    config_path: &'a Path,
-    secrets_file: &'a Path,
-}
-
-/// One step; the secrets asked for so far go up to the deployment.
-fn run_step(place: &Place, step: &Step, secrets: &mut Vec<(&'static str, String)>) -> Result {
-    let Place {
-        wrangler,
-        config_path,
-        secrets_file,
-    } = *place;
+/// One step, through `wrangler`, updating `config_path` where it records something.
+fn run_step(wrangler: &Wrangler, config_path: &Path, step: &Step) -> Result {
     match step {
         Step::CreateDatabase(name) => run(&mut wrangler.command(&["d1", "create", name]))?,
         Step::RecordDatabaseId { name, id } => {
@@ -448,44 +417,31 @@ fn run_step(place: &Place, step: &Step, secrets: &mut Vec<(&'static str, String)
             ENVIRONMENT,
             "--remote",
         ]))?,
-        Step::AskSecret(name) => secrets.push((*name, ask_secret(name)?)),
+        Step::FirstAdmin => {
+            let email = ask_email()?;
+            let token = crate::officer::new_token()?;
+            crate::officer::apply(
+                &crate::officer::Database::Production,
+                &[crate::officer::Change::Add(crate::officer::NewAccount {
+                    name: email.clone(),
+                    email: email.clone(),
+                    role: valle_shared::officers::Role::Admin,
+                    token: token.clone(),
+                })],
+            )?;
+            println!("{email} (admin) signs in with this API token; it is shown only now:\n\n    {token}\n");
+        }
         Step::Deploy => {
             build_page()?;
-            let mut args = vec!["deploy", "--env", ENVIRONMENT];
-            let path = secrets_file.to_string_lossy().into_owned();
-            if !secrets.is_empty() {
-                write_secrets(secrets_file, secrets)?;
-                args.extend(["--secrets-file", &path]);
-            }
-            let output = run_for_output(&mut wrangler.command(&args))?;
+            let output = run_for_output(&mut wrangler.command(&["deploy", "--env", ENVIRONMENT]))?;
             println!("{output}");
             let url = deployed_url(&output).unwrap_or("(the address wrangler printed above)");
             println!(
-                    "Valle runs at {url}.\n\nNext:\n  - check it: VALLE_BASE_URL={url} VALLE_OFFICER_TOKEN=… cargo xtask smoke\n  \
-                     - the officers' dashboard: {url}/panel\n  - a custom domain: add a route or a custom domain to the worker in the dashboard\n  \
+                    "Valle runs at {url}.\n\nNext:\n  - check it: VALLE_BASE_URL={url} VALLE_OFFICER_TOKEN=<an admin's token> cargo xtask smoke\n  \
+                     - the officers' dashboard: {url}/panel (more accounts: cargo xtask officer add EMAIL --role ROLE --remote; sign-in through Cloudflare Access: README)\n  - a custom domain: add a route or a custom domain to the worker in the dashboard\n  \
                      - roll back: npx wrangler rollback --env {ENVIRONMENT} (README: Deploying)"
                 );
         }
-    }
-    Ok(())
-}
-
-/// The secrets as a `.env` file only this user can read, for `--secrets-file`.
-fn write_secrets(path: &Path, secrets: &[(&str, String)]) -> Result {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|error| format!("{}: {error}", path.display()))?;
-    for (name, value) in secrets {
-        writeln!(file, "{name}={value}").map_err(|error| format!("{}: {error}", path.display()))?;
     }
     Ok(())
 }
@@ -566,7 +522,7 @@ mod tests {
                 Step::CreateQueue("valle-events".into()),
                 Step::CreateQueue("valle-events-dlq".into()),
                 Step::ApplyMigrations,
-                Step::AskSecret("VALLE_OFFICER_TOKEN"),
+                Step::FirstAdmin,
                 Step::Deploy,
             ]
         );
@@ -589,7 +545,7 @@ mod tests {
         let account = Account {
             databases: vec![("valle".into(), needs.database_id.clone())],
             queues: needs.queues.clone(),
-            secrets: vec!["VALLE_OFFICER_TOKEN".into()],
+            has_admin: true,
         };
         assert_eq!(
             plan(&needs, &account),
@@ -638,9 +594,10 @@ mod tests {
             Ok(vec![("valle".to_owned(), "ab-12".to_owned())])
         );
         assert_eq!(
-            secret_names(r#"[{"name":"VALLE_OFFICER_TOKEN","type":"secret_text"}]"#),
-            ["VALLE_OFFICER_TOKEN"]
+            admin_count(r#"[{"results":[{"n":1}],"success":true,"meta":{}}]"#),
+            1
         );
+        assert_eq!(admin_count("no such table: accounts"), 0);
         assert_eq!(
             deployed_url("Uploaded valle\n  https://valle.coop.workers.dev\nCurrent Version ID: 1"),
             Some("https://valle.coop.workers.dev")
@@ -704,6 +661,8 @@ esac"#,
             "{error}"
         );
         let calls = std::fs::read_to_string(&log).expect("log");
+        let admin_query =
+            format!("d1 execute DB --json --remote --env production --command {ADMIN_COUNT}");
         assert_eq!(
             calls.lines().collect::<Vec<_>>(),
             [
@@ -711,7 +670,7 @@ esac"#,
                 "d1 list --json",
                 "queues info valle-events",
                 "queues info valle-events-dlq",
-                "secret list --env production",
+                admin_query.as_str(),
                 "d1 create valle",
             ]
         );

@@ -11,6 +11,7 @@
 mod bench;
 mod deploy;
 mod lighthouse;
+mod officer;
 mod peers;
 mod process;
 mod server;
@@ -48,6 +49,9 @@ commands:
   deploy [--plan | --dry-run]  deploy page and worker to Cloudflare ([env.production] of
                  wrangler.toml), creating what is missing; --plan prints what it would do on an
                  empty account; --dry-run builds and checks the bundle, with no network
+  officer add EMAIL --role ROLE [--name NAME] | revoke EMAIL | list   [--remote]
+                 officers' accounts in the local D1 (or production's): a new API token is
+                 printed once; every change is in the audit trail
   smoke          the read-only and idempotent HTTP checks against VALLE_BASE_URL (a deployment)
   lighthouse     Lighthouse (mobile and desktop presets) on the scoring page under wrangler dev
                  (results: BENCHMARKS.md)
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         "lighthouse" => lighthouse::lighthouse(),
         "deploy" => deploy::deploy(&std::env::args().skip(2).collect::<Vec<_>>()),
         "smoke" => smoke(),
+        "officer" => officer::officer(&std::env::args().skip(2).collect::<Vec<_>>()),
         "soak" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
             None => soak::soak(10),
             Some(Ok(minutes)) if minutes >= 2 => soak::soak(minutes),
@@ -388,34 +393,34 @@ fn train() -> Result {
     })
 }
 
-/// The officers' token of a local `cargo xtask dev`; never used by a deployment, which
-/// sets its own with `wrangler secret put VALLE_OFFICER_TOKEN`.
+/// The development admin `cargo xtask dev` creates in the local D1, and its API token;
+/// never used by a deployment, whose accounts come from `cargo xtask officer add --remote`.
+const DEV_ADMIN_EMAIL: &str = "dev-admin@valle.local";
 const DEV_OFFICER_TOKEN: &str = "valle-dev-officer-token";
-/// The token `cargo xtask test` starts its server with.
+/// The admin's token in the state `cargo xtask test` starts its servers on.
 pub(crate) const TEST_OFFICER_TOKEN: &str = "valle-test-officer-token";
-
-/// Writes `.dev.vars` (read by `wrangler dev`, ignored by git) with the development token,
-/// unless the developer already has one.
-fn ensure_dev_vars() -> Result {
-    let path = root().join(".dev.vars");
-    if path.exists() {
-        return Ok(());
-    }
-    let text = format!(
-        "# Local secrets for `wrangler dev` only (see README). Never committed.\nVALLE_OFFICER_TOKEN={DEV_OFFICER_TOKEN}\n"
-    );
-    std::fs::write(&path, text).map_err(|error| format!("{}: {error}", path.display()))?;
-    eprintln!("    wrote .dev.vars with the development officer token");
-    Ok(())
-}
 
 fn dev() -> Result {
     tools::ensure_build_tools()?;
-    ensure_dev_vars()?;
     build_page()?;
     // Wrangler builds the worker itself (wrangler.toml's build command) and rebuilds it on change.
     migrate(None)?;
-    eprintln!("\nValle: http://127.0.0.1:8787  (officers' token in .dev.vars; Ctrl-C stops)");
+    timed("development admin account", || {
+        officer::ensure(
+            &officer::Database::Local(None),
+            officer::NewAccount {
+                email: DEV_ADMIN_EMAIL.to_owned(),
+                name: "Development admin".to_owned(),
+                role: valle_shared::officers::Role::Admin,
+                token: DEV_OFFICER_TOKEN.to_owned(),
+            },
+        )
+    })?;
+    eprintln!(
+        "\nValle: http://127.0.0.1:8787  (Ctrl-C stops)\n\
+         Officers' dashboard: http://127.0.0.1:8787/panel/ - sign in as {DEV_ADMIN_EMAIL} with the\n\
+         API token {DEV_OFFICER_TOKEN}; add accounts with `cargo xtask officer add EMAIL --role ROLE`."
+    );
     let mut command = project_command("wrangler");
     command.args(["dev", "--local", "--ip", "127.0.0.1", "--port", "8787"]);
     run(&mut command)
@@ -566,9 +571,11 @@ fn against_local_server() -> Result {
             .map_err(|error| format!("clearing {}: {error}", state.display()))?;
     }
     migrate(Some(&state))?;
+    timed("test accounts", || officer::seed_test_accounts(&state))?;
+    let jwks_port = server::serve_test_jwks()?;
     let port = free_port()?;
     let base_url = format!("http://127.0.0.1:{port}");
-    let server = start_test_server(&state, port, "wrangler-test.log")?;
+    let server = start_test_server(&state, port, "wrangler-test.log", jwks_port)?;
     timed("warm up the page's assets", || {
         process::warm_up(&base_url, &root().join("dist"))
     })?;
@@ -577,13 +584,15 @@ fn against_local_server() -> Result {
         run(project_command("cargo")
             .args(["test", "--locked", "-p", "valle-tests"])
             .env("VALLE_BASE_URL", &base_url)
-            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN))
+            .env("VALLE_D1_STATE", &state)
+            .env("VALLE_WRANGLER", root().join("node_modules/.bin/wrangler"))
+            .envs(officer::test_token_env()))
     })?;
     timed("browser e2e tests (playwright-core + Chromium)", || {
         run(project_command("node")
             .args(["--test", "--test-reporter=spec", "tests/e2e/"])
             .env("VALLE_BASE_URL", &base_url)
-            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
+            .envs(officer::test_token_env())
             .env("CHROMIUM", tools::CHROMIUM))
     })?;
     // KPIs and decisions must survive a restart: snapshot, stop, start on the same state,
@@ -611,9 +620,9 @@ fn against_local_server() -> Result {
         restart("before_restart")
     })?;
     server.stop()?;
-    let server = start_test_server(&state, port, "wrangler-test-restarted.log")?;
+    let server = start_test_server(&state, port, "wrangler-test-restarted.log", jwks_port)?;
     timed("KPIs after the restart", || restart("after_restart"))?;
-    let server = crash_mid_load(server, &state, port, &base_url)?;
+    let server = crash_mid_load(server, &state, port, &base_url, jwks_port)?;
     server.stop()?;
     timed("no applicant data or token in the server logs", || {
         let logs = [
@@ -666,7 +675,13 @@ fn leaks(log: &str) -> Vec<String> {
 /// with it), the server starts again on the same state, and `tests/tests/fault.rs` checks
 /// that every acknowledged event ends exactly once as a decision or a dead letter, counted
 /// once, with the count windows intact.
-fn crash_mid_load(server: Server, state: &Path, port: u16, base_url: &str) -> Result<Server> {
+fn crash_mid_load(
+    server: Server,
+    state: &Path,
+    port: u16,
+    base_url: &str,
+    jwks_port: u16,
+) -> Result<Server> {
     let ids = root().join("target/fault-ids.json");
     let _ = std::fs::remove_file(&ids);
     let started = step("crash mid-load: SIGKILL wrangler dev while events are posted");
@@ -707,7 +722,7 @@ fn crash_mid_load(server: Server, state: &Path, port: u16, base_url: &str) -> Re
     let status = load.wait().map_err(|error| error.to_string())?;
     eprintln!("    load generator ended ({status}; transport errors are expected)");
     done("crash mid-load", started);
-    let server = start_test_server(state, port, "wrangler-test-after-crash.log")?;
+    let server = start_test_server(state, port, "wrangler-test-after-crash.log", jwks_port)?;
     timed("nothing lost after the crash", || {
         run(project_command("cargo")
             .args([

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::officer::{self, Database, NewAccount};
 use crate::process::{free_port, run, Server};
 use crate::{done, migrate, project_command, root, step, Result, TEST_OFFICER_TOKEN};
+use valle_shared::officers::Role;
 
 /// How to start one `wrangler dev`.
 pub struct ServerSetup<'a> {
@@ -22,7 +24,7 @@ pub struct ServerSetup<'a> {
     pub config: Option<&'a Path>,
 }
 
-/// `wrangler dev --local` on the setup's port with the test officer token.
+/// `wrangler dev --local` on the setup's port.
 pub fn start_server(setup: &ServerSetup<'_>) -> Result<Server> {
     let inspector = free_port()?;
     let base_url = format!("http://127.0.0.1:{}", setup.port);
@@ -46,10 +48,6 @@ pub fn start_server(setup: &ServerSetup<'_>) -> Result<Server> {
         .args([
             "--show-interactive-dev-session=false",
             "--live-reload=false",
-        ])
-        .args([
-            "--var",
-            &format!("VALLE_OFFICER_TOKEN:{TEST_OFFICER_TOKEN}"),
         ]);
     if setup.quiet {
         command.args(["--log-level", "warn"]);
@@ -63,17 +61,58 @@ pub fn start_server(setup: &ServerSetup<'_>) -> Result<Server> {
     Ok(server)
 }
 
-/// `wrangler dev` on `port` for the HTTP and browser tests, state in `state`.
-pub fn start_test_server(state: &Path, port: u16, log: &str) -> Result<Server> {
+/// The test-only Access team (tests/fixtures/access): its issuer and audience, as the
+/// fixture tokens carry them.
+const TEST_ACCESS_ISSUER: &str = "https://valle-test.cloudflareaccess.com";
+const TEST_ACCESS_AUD: &str = "valle-test-aud";
+
+/// `wrangler dev` on `port` for the HTTP and browser tests, state in `state`, trusting the
+/// test Access team whose keys `jwks_port` serves.
+pub fn start_test_server(state: &Path, port: u16, log: &str, jwks_port: u16) -> Result<Server> {
+    let jwks = format!("ACCESS_JWKS_URL:http://127.0.0.1:{jwks_port}/cdn-cgi/access/certs");
+    let issuer = format!("ACCESS_ISSUER:{TEST_ACCESS_ISSUER}");
+    let audience = format!("ACCESS_AUD:{TEST_ACCESS_AUD}");
     start_server(&ServerSetup {
         state,
         port,
         log,
         // The cross-origin site the hostile-input tests expect (`valle_tests::ALLOWED_ORIGIN`).
-        vars: &["ALLOWED_ORIGINS:https://ventanilla.example.coop"],
+        vars: &[
+            "ALLOWED_ORIGINS:https://ventanilla.example.coop",
+            &issuer,
+            &audience,
+            &jwks,
+        ],
         quiet: false,
         config: None,
     })
+}
+
+/// Serves the test Access team's keys (tests/fixtures/access/jwks.json) on a free port,
+/// from a thread that lives as long as xtask; its port.
+pub fn serve_test_jwks() -> Result<u16> {
+    use std::io::{Read, Write};
+    let path = root().join("tests/fixtures/access/jwks.json");
+    let body = std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|error| format!("JWKS server: {error}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|error| format!("JWKS server: {error}"))?
+        .port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    Ok(port)
 }
 
 /// An empty local state under target/ with every D1 migration applied.
@@ -84,6 +123,15 @@ pub fn fresh_state(name: &str) -> Result<PathBuf> {
             .map_err(|error| format!("clearing {}: {error}", state.display()))?;
     }
     migrate(Some(&state))?;
+    officer::ensure(
+        &Database::Local(Some(state.clone())),
+        NewAccount {
+            email: "admin@valle.test".to_owned(),
+            name: "admin".to_owned(),
+            role: Role::Admin,
+            token: TEST_OFFICER_TOKEN.to_owned(),
+        },
+    )?;
     Ok(state)
 }
 

@@ -1,36 +1,59 @@
-//! The officers' dashboard at `/panel`: sign-in with the officers' token (kept in session
-//! storage), live KPI cards and charts, the decisions table with its detail, dead letters
-//! with replay, and drift per field. Components fetch and render; what to show comes from
-//! [`dashboard`] and [`charts`].
+//! The officers' dashboard at `/panel`: sign-in with an account's API token (kept in session
+//! storage) or through Cloudflare Access, then the sections the account's role may use: live
+//! KPI cards and charts, the review queue with decisions and second approvals, the decisions
+//! table with its detail, dead letters with replay, drift per field, the audit trail, and
+//! the overrides report with the CSV export. Components fetch and render; what to show comes
+//! from [`dashboard`], [`lending`] and [`charts`].
 
+mod audit;
 mod charts;
 pub mod dashboard;
 mod dead_letters;
 mod decisions;
 mod drift;
+pub mod lending;
 mod overview;
+mod reports;
+mod reviews;
 mod session;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use valle_shared::api::KpiResponse;
-use valle_shared::kpi::View;
+use valle_shared::api::ME_PATH;
+use valle_shared::officers::{Me, Permission};
 
 use crate::chrome::{ui, use_lang, Brand, LangToggle};
 use crate::client::{officer_get, ClientError};
-use dashboard::kpis_path;
+use audit::Audit;
 use dead_letters::DeadLetters;
 use decisions::Decisions;
 use drift::Drift;
 use overview::Overview;
+use reports::Reports;
+use reviews::Reviews;
 use session::{remember_token, stored_token, use_session, Session};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Tab {
     Overview,
+    Reviews,
     Decisions,
     DeadLetters,
     Drift,
+    Audit,
+    Reports,
+}
+
+impl Tab {
+    /// What the signed-in role needs to see the tab (the edge refuses the rest anyway).
+    fn permission(self) -> Permission {
+        match self {
+            Tab::Overview | Tab::Reviews | Tab::Decisions | Tab::Drift => Permission::Read,
+            Tab::DeadLetters => Permission::Operate,
+            Tab::Audit => Permission::Audit,
+            Tab::Reports => Permission::Report,
+        }
+    }
 }
 
 #[component]
@@ -38,9 +61,20 @@ pub fn Panel() -> impl IntoView {
     let lang = use_lang();
     let session = Session {
         token: RwSignal::new(stored_token()),
+        me: RwSignal::new(None),
         notice: RwSignal::new(None),
     };
     provide_context(session);
+    // A token kept in this tab, or Cloudflare Access' sign-in: either may already be good.
+    let resuming = RwSignal::new(true);
+    spawn_local(async move {
+        let token = session.token.get_untracked().unwrap_or_default();
+        if let Ok(me) = officer_get::<Me>(ME_PATH, &token).await {
+            session.token.try_set(Some(token));
+            session.me.try_set(Some(me));
+        }
+        resuming.try_set(false);
+    });
     Effect::new(move |_| {
         document().set_title(ui(
             lang.get(),
@@ -53,24 +87,28 @@ pub fn Panel() -> impl IntoView {
             <Brand tagline=("Panel de oficiales", "Officers' dashboard") />
             <div class="topbar-actions">
                 <a class="toplink" href="/">{move || ui(lang.get(), "Evaluar solicitud", "Score an application")}</a>
-                <Show when=move || session.token.with(Option::is_some)>
+                {move || session.me.get().map(|me| view! {
+                    <span class="who" data-testid="signed-in-as" data-role=me.account.role.as_str()>
+                        {me.account.name.clone()}" · "{me.account.role.label().get(lang.get()).to_owned()}
+                    </span>
                     <button type="button" class="lang-toggle" data-testid="sign-out" on:click=move |_| session.sign_out(None)>
-                        {move || ui(lang.get(), "Salir", "Sign out")}
+                        {ui(lang.get(), "Salir", "Sign out")}
                     </button>
-                </Show>
+                })}
                 <LangToggle />
             </div>
         </header>
         <main class="panel">
-            {move || match session.token.get() {
-                None => view! { <SignIn /> }.into_any(),
-                Some(_) => view! { <Dashboard /> }.into_any(),
+            {move || match (session.me.with(Option::is_some), resuming.get()) {
+                (true, _) => view! { <Dashboard /> }.into_any(),
+                (false, true) => view! { <p class="muted" role="status">{ui(lang.get(), "Comprobando la sesión…", "Checking the session…")}</p> }.into_any(),
+                (false, false) => view! { <SignIn /> }.into_any(),
             }}
         </main>
     }
 }
 
-/// The token form: checked against the edge before it is kept.
+/// The API-token form: checked against the edge (`GET /api/v1/me`) before it is kept.
 #[component]
 fn SignIn() -> impl IntoView {
     let lang = use_lang();
@@ -86,14 +124,14 @@ fn SignIn() -> impl IntoView {
         }
         checking.set(true);
         spawn_local(async move {
-            let result =
-                officer_get::<KpiResponse>(&kpis_path(View::FiveMinutes, ""), &token).await;
+            let result = officer_get::<Me>(ME_PATH, &token).await;
             checking.try_set(false);
             match result {
-                Ok(_) => {
+                Ok(me) => {
                     remember_token(Some(&token));
                     session.notice.set(None);
                     session.token.set(Some(token));
+                    session.me.set(Some(me));
                 }
                 Err(failure) => {
                     error.try_set(Some(failure));
@@ -107,7 +145,7 @@ fn SignIn() -> impl IntoView {
             {move || session.notice.get().map(|(es, en)| view! {
                 <p class="warning" data-testid="sign-in-notice" role="status">{ui(lang.get(), es, en)}</p>
             })}
-            <label for="officer-token">{move || ui(lang.get(), "Token de oficial", "Officer token")}</label>
+            <label for="officer-token">{move || ui(lang.get(), "Token de API de su cuenta", "Your account's API token")}</label>
             <input
                 id="officer-token"
                 type="password"
@@ -128,7 +166,9 @@ fn SignIn() -> impl IntoView {
             </button>
             {move || error.get().map(|failure| view! {
                 <p class="answer error" role="alert" data-testid="sign-in-error" data-code=failure.code().to_owned()>
-                    {if failure.is_unauthorized() {
+                    {if failure.code() == "E_REVOKED" {
+                        ui(lang.get(), "Esta cuenta fue revocada.", "This account has been revoked.")
+                    } else if failure.is_unauthorized() {
                         ui(lang.get(), "Token no válido.", "Invalid token.")
                     } else {
                         ui(lang.get(), "No se pudo contactar con el servidor.", "Could not reach the server.")
@@ -142,9 +182,11 @@ fn SignIn() -> impl IntoView {
 #[component]
 fn Dashboard() -> impl IntoView {
     let lang = use_lang();
+    let session = use_session();
     let tab = RwSignal::new(Tab::Overview);
     let tabs = [
         (Tab::Overview, "tab-overview", "Resumen", "Overview"),
+        (Tab::Reviews, "tab-reviews", "Revisión", "Review queue"),
         (Tab::Decisions, "tab-decisions", "Decisiones", "Decisions"),
         (
             Tab::DeadLetters,
@@ -153,11 +195,14 @@ fn Dashboard() -> impl IntoView {
             "Dead letters",
         ),
         (Tab::Drift, "tab-drift", "Deriva", "Drift"),
+        (Tab::Audit, "tab-audit", "Auditoría", "Audit"),
+        (Tab::Reports, "tab-reports", "Informes", "Reports"),
     ];
     view! {
         <nav class="tabs" aria-label=move || ui(lang.get(), "Secciones", "Sections")>
             {tabs
                 .into_iter()
+                .filter(|(which, ..)| session.may(which.permission()))
                 .map(|(which, id, es, en)| view! {
                     <button
                         type="button"
@@ -176,6 +221,9 @@ fn Dashboard() -> impl IntoView {
             Tab::Decisions => view! { <Decisions /> }.into_any(),
             Tab::DeadLetters => view! { <DeadLetters /> }.into_any(),
             Tab::Drift => view! { <Drift /> }.into_any(),
+            Tab::Reviews => view! { <Reviews /> }.into_any(),
+            Tab::Audit => view! { <Audit /> }.into_any(),
+            Tab::Reports => view! { <Reports /> }.into_any(),
         }}
     }
 }

@@ -1,11 +1,13 @@
-//! The officer's session: the token kept in this tab, signing out when the edge refuses
-//! it, and the one way sections fetch as the officer.
+//! The officer's session: who is signed in (their account and role), the API token kept in
+//! this tab (none when Cloudflare Access signed them in), signing out when the edge refuses
+//! the credentials, and the one way sections fetch as the officer.
 
 use std::future::Future;
 use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use valle_shared::officers::{Me, Permission};
 use valle_shared::Lang;
 
 use super::dashboard::{POLL_MS, TOKEN_KEY};
@@ -56,7 +58,10 @@ fn tab_visible() -> bool {
 /// Who is signed in, and how to sign out (with a reason to show, if any).
 #[derive(Clone, Copy)]
 pub(super) struct Session {
+    /// The API token typed in this tab; empty when Access signed the officer in.
     pub token: RwSignal<Option<String>>,
+    /// The signed-in account, as `GET /api/v1/me` answered.
+    pub me: RwSignal<Option<Me>>,
     /// Why the officer was signed out, shown on the sign-in form.
     pub notice: RwSignal<Option<(&'static str, &'static str)>>,
 }
@@ -66,18 +71,27 @@ impl Session {
         self.token.get_untracked().unwrap_or_default()
     }
 
+    /// Whether the signed-in account's role allows `permission` (reactive).
+    pub(super) fn may(&self, permission: Permission) -> bool {
+        self.me.with(|me| {
+            me.as_ref()
+                .is_some_and(|me| me.permissions.contains(&permission))
+        })
+    }
+
     pub(super) fn sign_out(&self, notice: Option<(&'static str, &'static str)>) {
         remember_token(None);
         self.notice.set(notice);
         self.token.set(None);
+        self.me.set(None);
     }
 
     /// Every failed fetch goes through here: a refused token ends the session.
     fn check<T>(&self, result: &Result<T, ClientError>) {
         if result.as_ref().is_err_and(ClientError::is_unauthorized) {
             self.sign_out(Some((
-                "El token ya no es válido. Vuelva a entrar.",
-                "The token is no longer valid. Please sign in again.",
+                "Sus credenciales ya no son válidas. Vuelva a entrar.",
+                "Your credentials are no longer valid. Please sign in again.",
             )));
         }
     }

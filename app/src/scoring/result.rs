@@ -2,7 +2,8 @@
 //! device while offline.
 
 use leptos::prelude::*;
-use valle_shared::api::ScoreResponse;
+use leptos::task::spawn_local;
+use valle_shared::api::{HumanReviewResponse, ScoreResponse};
 use valle_shared::decisions::is_mismatch;
 use valle_shared::events::ClientScore;
 use valle_shared::i18n::format_money;
@@ -11,7 +12,7 @@ use valle_shared::{Lang, Score};
 use super::field::error_item;
 use super::{LocalScore, Submission};
 use crate::chrome::{percent, ui, use_lang};
-use crate::client::ClientError;
+use crate::client::{post_human_review, ClientError};
 
 /// The edge's answer to the last submission.
 #[component]
@@ -80,6 +81,7 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
         .find(|stage| stage.name == "total")
         .map_or(0.0, |stage| stage.ms);
     let application = answer.application;
+    let request_id = answer.request_id.clone();
     view! {
         <div class="answer ok" data-testid="result-ok">
             <p class="verdict">{ui(lang, "Solicitud validada por el servidor.", "Application validated by the server.")}</p>
@@ -113,7 +115,46 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
                     " (" {edge.model_version.sha256.chars().take(12).collect::<String>()} ")"
                 </p>
             })}
+            <HumanReview request_id />
         </div>
+    }
+}
+
+/// The applicant's right to a person's review of the automated decision: one button that
+/// puts the application in the officers' queue.
+#[component]
+fn HumanReview(request_id: String) -> impl IntoView {
+    let lang = use_lang();
+    let asked = RwSignal::new(None::<Result<HumanReviewResponse, ClientError>>);
+    let sending = RwSignal::new(false);
+    let ask = move |_| {
+        if sending.get_untracked() {
+            return;
+        }
+        sending.set(true);
+        let request_id = request_id.clone();
+        spawn_local(async move {
+            let result = post_human_review(&request_id).await;
+            sending.try_set(false);
+            asked.try_set(Some(result));
+        });
+    };
+    view! {
+        {move || match asked.get() {
+            Some(Ok(answer)) => view! {
+                <p class="answer ok" role="status" data-testid="human-review-done">{answer.message.get(lang.get()).to_owned()}</p>
+            }.into_any(),
+            other => view! {
+                <p class="no-print">
+                    <button type="button" class="secondary" data-testid="human-review" disabled=move || sending.get() on:click=ask.clone()>
+                        {ui(lang.get(), "Pedir revisión por una persona", "Ask for a person to review it")}
+                    </button>
+                    {other.and_then(Result::err).map(|error| view! {
+                        " "<span class="error" role="alert" data-testid="human-review-error">{error.body().message.get(lang.get()).to_owned()}</span>
+                    })}
+                </p>
+            }.into_any(),
+        }}
     }
 }
 

@@ -157,6 +157,13 @@ fn decision_summary(score: &Score, lang: Lang) -> impl IntoView {
                     </ol>
                 }.into_any()
             }}
+            <p data-testid="summary-human-review">
+                {ui(
+                    lang,
+                    "Tiene derecho a que una persona revise esta decisión automática: pídalo con «Pedir revisión por una persona» tras enviar la solicitud, o en su sucursal, indicando la referencia.",
+                    "You have the right to have a person review this automated decision: ask with \"Ask for a person to review it\" after sending the application, or at your branch, quoting the reference.",
+                )}
+            </p>
             <p class="small">
                 {ui(
                     lang,

@@ -161,6 +161,9 @@ impl ReviewStore for MemoryBackend {
                 None => case.review.state.is_open(),
                 Some(state) => case.review.state == state,
             })
+            .filter(|(_, case)| {
+                !query.requested || case.review.human_review_requested_at_ms.is_some()
+            })
             .take(query.limit + 1)
             .collect())
     }

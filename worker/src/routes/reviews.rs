@@ -37,10 +37,12 @@ struct ReviewChange<'a> {
 }
 
 impl<B: Backend> Request<'_, B> {
-    /// `GET /api/v1/reviews?state&after&limit`: the open applications, oldest first.
+    /// `GET /api/v1/reviews?state&requested&after&limit`: the open applications, oldest
+    /// first; `requested=true` only those whose applicant asked for a person.
     pub(super) async fn review_queue(&self) -> Result<HttpResponse, ApiError> {
         let mut query = QueueQuery {
             state: None,
+            requested: false,
             after_seq: 0,
             limit: DEFAULT_QUEUE_PAGE,
         };
@@ -50,6 +52,11 @@ impl<B: Backend> Request<'_, B> {
                 "state" => match ReviewState::parse(&value).filter(|state| state.is_open()) {
                     Some(state) => query.state = Some(state),
                     None => errors.push(query_error("state", ErrorCode::Enum)),
+                },
+                "requested" => match value.as_str() {
+                    "true" | "1" => query.requested = true,
+                    "false" | "0" => query.requested = false,
+                    _ => errors.push(query_error("requested", ErrorCode::Format)),
                 },
                 "after" => match value.parse() {
                     Ok(after) => query.after_seq = after,

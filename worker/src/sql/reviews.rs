@@ -42,13 +42,13 @@ pub fn upsert(review: &Review, expected_version: u32, write_id: &str) -> Stateme
             review.request_id.as_str().into(),
             review.state.as_str().into(),
             review.proposed.as_str().into(),
-            text(review.action.map(action_name)),
+            text(review.action.map(ReviewAction::as_str)),
             text(review.reason.map(ReasonCode::as_str)),
             review.note.as_str().into(),
             review.override_kind.as_str().into(),
             text(review.decided_by.as_deref()),
             review.decided_at_ms.into(),
-            text(review.approval.map(approval_name)),
+            text(review.approval.map(ApprovalAction::as_str)),
             review.approval_note.as_str().into(),
             text(review.approved_by.as_deref()),
             review.approved_at_ms.into(),
@@ -60,34 +60,28 @@ pub fn upsert(review: &Review, expected_version: u32, write_id: &str) -> Stateme
     )
 }
 
-fn action_name(action: ReviewAction) -> &'static str {
-    match action {
-        ReviewAction::Approve => "approve",
-        ReviewAction::Decline => "decline",
-        ReviewAction::RequestInfo => "request_info",
-    }
-}
-
-fn approval_name(action: ApprovalAction) -> &'static str {
-    match action {
-        ApprovalAction::Confirm => "confirm",
-        ApprovalAction::Reject => "reject",
-    }
-}
-
 /// The `seq` of the decisions on one page of the queue, as a subquery with parameters ?1
 /// (after) and ?2 (limit, one more than the page).
-fn queue_seqs(state: Option<ReviewState>) -> String {
+fn queue_seqs(state: Option<ReviewState>, requested: bool) -> String {
     let untouched =
         "SELECT d.seq AS seq FROM decisions d WHERE d.decision = 'review' AND d.seq > ?1 \
          AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.request_id = d.request_id)";
     let open = |states: &str| {
+        let asked = if requested {
+            " AND r.human_review_requested_at IS NOT NULL"
+        } else {
+            ""
+        };
         format!(
             "SELECT d.seq AS seq FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
-             WHERE r.state IN {states} AND d.seq > ?1"
+             WHERE r.state IN {states}{asked} AND d.seq > ?1"
         )
     };
+    // An untouched referral has no review row, so no request either.
     let union = match state {
+        _ if requested => {
+            open(&state.map_or(OPEN_STATES.to_owned(), |s| format!("('{}')", s.as_str())))
+        }
         None => format!("{untouched} UNION ALL {}", open(OPEN_STATES)),
         Some(ReviewState::Pending) => format!("{untouched} UNION ALL {}", open("('pending')")),
         Some(state) => open(&format!("('{}')", state.as_str())),
@@ -97,7 +91,7 @@ fn queue_seqs(state: Option<ReviewState>) -> String {
 
 /// One page of the queue: its decisions, then the reviews among them (one batch).
 pub fn queue(query: &QueueQuery) -> [Statement; 2] {
-    let seqs = queue_seqs(query.state);
+    let seqs = queue_seqs(query.state, query.requested);
     let params = || vec![query.after_seq.into(), (query.limit as i64 + 1).into()];
     [
         Statement::new(
@@ -221,18 +215,14 @@ impl TryFrom<ReviewRow> for (Review, String) {
             state: read("state", Some(&row.state), ReviewState::parse)?.ok_or("state")?,
             proposed: serde_json::from_value(serde_json::Value::String(row.proposed))
                 .map_err(|e| format!("proposed: {e}"))?,
-            action: read("action", row.action.as_deref(), |text| {
-                serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
-            })?,
+            action: read("action", row.action.as_deref(), ReviewAction::parse)?,
             reason: read("reason", row.reason.as_deref(), ReasonCode::parse)?,
             note: row.note,
             override_kind: read("override_kind", Some(&row.override_kind), Override::parse)?
                 .ok_or("override_kind")?,
             decided_by: row.decided_by,
             decided_at_ms: row.decided_at.map(|ms| ms as i64),
-            approval: read("approval", row.approval.as_deref(), |text| {
-                serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
-            })?,
+            approval: read("approval", row.approval.as_deref(), ApprovalAction::parse)?,
             approval_note: row.approval_note,
             approved_by: row.approved_by,
             approved_at_ms: row.approved_at.map(|ms| ms as i64),
@@ -315,6 +305,7 @@ mod tests {
         ] {
             let [decisions, reviews] = queue(&QueueQuery {
                 state,
+                requested: false,
                 after_seq: 9,
                 limit: 50,
             });
@@ -328,6 +319,14 @@ mod tests {
             );
             assert!(reviews.sql.starts_with("SELECT r.*"));
         }
+        let [asked, _] = queue(&QueueQuery {
+            state: None,
+            requested: true,
+            after_seq: 0,
+            limit: 5,
+        });
+        assert!(asked.sql.contains("human_review_requested_at IS NOT NULL"));
+        assert!(!asked.sql.contains("NOT EXISTS"));
         let query = DecisionQuery {
             branch: Some("Norte".into()),
             ..DecisionQuery::default()

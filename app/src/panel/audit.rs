@@ -1,0 +1,105 @@
+//! The audit trail: every officer write, newest first, and the verification of its hash
+//! chain.
+
+use leptos::prelude::*;
+use valle_shared::audit::{AuditPage, VerifyReport};
+
+use super::dashboard::format_time;
+use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
+use super::session::{status_line, use_session, Load};
+use crate::chrome::{ui, use_lang};
+use crate::client::officer_get;
+
+#[component]
+pub(super) fn Audit() -> impl IntoView {
+    let lang = use_lang();
+    let session = use_session();
+    let before = RwSignal::new(None::<u64>);
+    let page = RwSignal::new(Load::<AuditPage>::Loading);
+    let report = RwSignal::new(None::<Load<VerifyReport>>);
+    Effect::new(move |_| {
+        let path = audit_path(before.get());
+        page.set(Load::Loading);
+        session.fetch(
+            |token| async move { officer_get::<AuditPage>(&path, &token).await },
+            move |result| {
+                page.try_set(result.into());
+            },
+        );
+    });
+    let verify = move |_| {
+        report.set(Some(Load::Loading));
+        session.fetch(
+            |token| async move { officer_get::<VerifyReport>(verify_path(), &token).await },
+            move |result| {
+                report.try_set(Some(result.into()));
+            },
+        );
+    };
+    view! {
+        <section class="section" data-testid="audit">
+            <div class="section-head">
+                <h2>{move || ui(lang.get(), "Registro de auditoría", "Audit trail")}</h2>
+                <button type="button" class="primary" data-testid="audit-verify" on:click=verify>
+                    {move || ui(lang.get(), "Verificar la cadena", "Verify the chain")}
+                </button>
+            </div>
+            {move || report.get().map(|load| match load {
+                Load::Ready(found) if found.ok => view! {
+                    <p class="answer ok" role="status" data-testid="audit-verified" data-ok="true">
+                        {ui(lang.get(), "Cadena íntegra: ", "Chain intact: ")}{found.rows_checked}{ui(lang.get(), " filas comprobadas.", " rows checked.")}
+                    </p>
+                }.into_any(),
+                Load::Ready(found) => view! {
+                    <p class="answer error" role="alert" data-testid="audit-verified" data-ok="false"
+                        data-seq=found.first_broken.as_ref().map(|link| link.seq.to_string())>
+                        {ui(lang.get(), "Cadena rota en la fila ", "Chain broken at row ")}
+                        {found.first_broken.as_ref().map(|link| format!("{}: {}", link.seq, link_problem_text(link.problem, lang.get())))}
+                    </p>
+                }.into_any(),
+                other => status_line(&other, lang.get()).into_any(),
+            })}
+            {move || page.with(|load| status_line(load, lang.get()))}
+            {move || match page.get() {
+                Load::Ready(found) => {
+                    let next = found.next_before;
+                    Some(view! {
+                        <div class="table-wrap">
+                            <table data-testid="audit-table">
+                                <thead><tr>
+                                    <th scope="col">"#"</th>
+                                    <th scope="col">{ui(lang.get(), "Cuándo", "When")}</th>
+                                    <th scope="col">{ui(lang.get(), "Quién", "Who")}</th>
+                                    <th scope="col">{ui(lang.get(), "Qué", "What")}</th>
+                                    <th scope="col">{ui(lang.get(), "Sobre", "On")}</th>
+                                    <th scope="col">{ui(lang.get(), "Huella", "Hash")}</th>
+                                </tr></thead>
+                                <tbody>
+                                    {found.entries.into_iter().map(|entry| view! {
+                                        <tr data-testid="audit-row" data-action=entry.event.action.as_str()>
+                                            <td>{entry.seq}</td>
+                                            <td>{format_time(entry.event.at_ms)}</td>
+                                            <td>{entry.event.actor.clone()}</td>
+                                            <td>{audit_action_text(entry.event.action, lang.get())}</td>
+                                            <td><code>{entry.event.subject.clone()}</code></td>
+                                            <td><code title=entry.hash.clone()>{entry.hash[..12.min(entry.hash.len())].to_owned()}</code></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                        <div class="pager">
+                            <button type="button" class="secondary" disabled=move || before.with(Option::is_none) on:click=move |_| before.set(None)>
+                                {ui(lang.get(), "Más recientes", "Newest")}
+                            </button>
+                            <button type="button" class="secondary" data-testid="audit-older" disabled=next.is_none() on:click=move |_| before.set(next)>
+                                {ui(lang.get(), "Anteriores", "Older")}
+                            </button>
+                        </div>
+                    }.into_any())
+                }
+                _ => None,
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,214 @@
+//! What the lending sections show (the review queue, decisions and approvals, the audit
+//! trail, the overrides report and the export), as pure functions: paths, bodies and
+//! labels. The components only render them.
+
+use valle_shared::api::{
+    APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH, EXPORT_DECISIONS_PATH, OVERRIDES_REPORT_PATH,
+    REVIEWS_PATH,
+};
+use valle_shared::audit::{AuditAction, LinkProblem};
+use valle_shared::review::{ApprovalAction, Override, ReviewAction, ReviewState};
+use valle_shared::Lang;
+
+use super::dashboard::encode_component;
+use crate::chrome::ui;
+
+/// Cases per page of the queue.
+pub const QUEUE_PAGE: usize = 25;
+/// Audit rows per page.
+pub const AUDIT_PAGE: usize = 50;
+
+/// The queue filter that lists only applicants' requests for a person's review.
+pub const REQUESTED_FILTER: &str = "requested";
+
+/// The queue's path: every open state (`""`), one, or the applicants' requests.
+pub fn queue_path(state: &str, after: Option<u64>) -> String {
+    let mut path = format!("{REVIEWS_PATH}?limit={QUEUE_PAGE}");
+    match state {
+        "" => {}
+        REQUESTED_FILTER => path.push_str("&requested=true"),
+        state => path.push_str(&format!("&state={}", encode_component(state))),
+    }
+    if let Some(after) = after {
+        path.push_str(&format!("&after={after}"));
+    }
+    path
+}
+
+pub fn review_path(request_id: &str) -> String {
+    format!("{REVIEWS_PATH}/{}", encode_component(request_id))
+}
+
+pub fn approval_path(request_id: &str) -> String {
+    format!("{}{APPROVAL_SUFFIX}", review_path(request_id))
+}
+
+pub fn audit_path(before: Option<u64>) -> String {
+    match before {
+        Some(before) => format!("{AUDIT_PATH}?limit={AUDIT_PAGE}&before={before}"),
+        None => format!("{AUDIT_PATH}?limit={AUDIT_PAGE}"),
+    }
+}
+
+pub fn verify_path() -> &'static str {
+    AUDIT_VERIFY_PATH
+}
+
+/// `from` and `to` of a report or an export from two `<input type="date">` values (either
+/// may be empty); `to` includes its whole day.
+pub fn range_query(from: &str, to: &str) -> String {
+    let mut parts = Vec::new();
+    if !from.is_empty() {
+        parts.push(format!(
+            "from={}",
+            encode_component(&format!("{from}T00:00:00Z"))
+        ));
+    }
+    if !to.is_empty() {
+        parts.push(format!(
+            "to={}",
+            encode_component(&format!("{to}T23:59:59.999Z"))
+        ));
+    }
+    parts.join("&")
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+pub fn overrides_path(from: &str, to: &str) -> String {
+    with_query(OVERRIDES_REPORT_PATH, &range_query(from, to))
+}
+
+pub fn export_path(from: &str, to: &str) -> String {
+    with_query(EXPORT_DECISIONS_PATH, &range_query(from, to))
+}
+
+/// The body of an officer's decision.
+pub fn decide_body(action: ReviewAction, reason: &str, note: &str) -> String {
+    serde_json::json!({ "action": action, "reason": reason, "note": note }).to_string()
+}
+
+/// The body of a supervisor's answer to a low-side approval.
+pub fn approval_body(action: ApprovalAction, note: &str) -> String {
+    serde_json::json!({ "action": action, "note": note }).to_string()
+}
+
+pub fn action_text(action: ReviewAction, lang: Lang) -> &'static str {
+    match action {
+        ReviewAction::Approve => ui(lang, "Aprobar", "Approve"),
+        ReviewAction::Decline => ui(lang, "Denegar", "Decline"),
+        ReviewAction::RequestInfo => ui(lang, "Pedir información", "Request information"),
+    }
+}
+
+pub fn override_text(kind: Override, lang: Lang) -> &'static str {
+    match kind {
+        Override::None => ui(lang, "sin excepción", "no override"),
+        Override::HighSide => ui(
+            lang,
+            "excepción al alza (deniega lo aprobado)",
+            "high-side override",
+        ),
+        Override::LowSide => ui(
+            lang,
+            "excepción a la baja (aprueba lo denegado)",
+            "low-side override",
+        ),
+    }
+}
+
+/// The state as the queue shows it, with a class for its badge.
+pub fn state_badge(state: ReviewState, lang: Lang) -> (String, &'static str) {
+    let class = match state {
+        ReviewState::Approved => "badge ok",
+        ReviewState::Declined => "badge bad",
+        ReviewState::AwaitingApproval => "badge warn",
+        _ => "badge",
+    };
+    (state.label().get(lang).to_owned(), class)
+}
+
+pub fn audit_action_text(action: AuditAction, lang: Lang) -> &'static str {
+    match action {
+        AuditAction::ReviewDecided => ui(lang, "Decisión de oficial", "Officer's decision"),
+        AuditAction::ApprovalGiven => ui(lang, "Segunda aprobación", "Second approval"),
+        AuditAction::HumanReviewRequested => {
+            ui(lang, "Revisión humana pedida", "Human review requested")
+        }
+        AuditAction::DeadLetterReplayed => {
+            ui(lang, "Carta muerta reprocesada", "Dead letter replayed")
+        }
+        AuditAction::DecisionsExported => {
+            ui(lang, "Exportación de decisiones", "Decisions exported")
+        }
+        AuditAction::AccountAdded => ui(lang, "Cuenta creada", "Account added"),
+        AuditAction::AccountRevoked => ui(lang, "Cuenta revocada", "Account revoked"),
+    }
+}
+
+pub fn link_problem_text(problem: LinkProblem, lang: Lang) -> &'static str {
+    match problem {
+        LinkProblem::Gap => ui(lang, "falta o sobra una fila", "a row is missing or extra"),
+        LinkProblem::PrevHash => ui(
+            lang,
+            "no enlaza con la fila anterior",
+            "does not link to the row before",
+        ),
+        LinkProblem::Hash => ui(
+            lang,
+            "su contenido fue modificado",
+            "its content was changed",
+        ),
+    }
+}
+
+/// "12 / 40 (30.0 %)".
+pub fn rate_text(part: u64, whole: u64, rate: f64) -> String {
+    format!("{part} / {whole} ({:.1} %)", rate * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_bodies() {
+        assert_eq!(queue_path("", None), "/api/v1/reviews?limit=25");
+        assert_eq!(
+            queue_path("awaiting_approval", Some(9)),
+            "/api/v1/reviews?limit=25&state=awaiting_approval&after=9"
+        );
+        assert_eq!(
+            queue_path(REQUESTED_FILTER, None),
+            "/api/v1/reviews?limit=25&requested=true"
+        );
+        assert_eq!(approval_path("a b"), "/api/v1/reviews/a%20b/approval");
+        assert_eq!(audit_path(Some(51)), "/api/v1/audit?limit=50&before=51");
+        assert_eq!(
+            export_path("2026-11-01", "2026-11-30"),
+            "/api/v1/exports/decisions.csv?from=2026-11-01T00%3A00%3A00Z&to=2026-11-30T23%3A59%3A59.999Z"
+        );
+        assert_eq!(overrides_path("", ""), "/api/v1/reports/overrides");
+        let body: serde_json::Value = serde_json::from_str(&decide_body(
+            ReviewAction::RequestInfo,
+            "missing_documents",
+            "x",
+        ))
+        .expect("json");
+        assert_eq!(body["action"], "request_info");
+        let body: serde_json::Value =
+            serde_json::from_str(&approval_body(ApprovalAction::Reject, "")).expect("json");
+        assert_eq!(body["action"], "reject");
+        assert_eq!(rate_text(3, 12, 0.25), "3 / 12 (25.0 %)");
+        assert_eq!(
+            state_badge(ReviewState::AwaitingApproval, Lang::En),
+            ("Awaiting approval".to_owned(), "badge warn")
+        );
+    }
+}

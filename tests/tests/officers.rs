@@ -1,0 +1,649 @@
+//! Officers as people against `wrangler dev` and its real D1: every route for every role,
+//! Access JWTs signed by the test team's key, override classes, four eyes, the 409 race,
+//! idempotent repeats, the audit trail's verification after an edit made directly in D1,
+//! the applicant's human-review request, and a streamed export of 10,000 decisions.
+//! `cargo xtask test` creates the accounts and passes their tokens (`VALLE_TOKEN_*`).
+
+use std::sync::Barrier;
+
+use serde_json::{json, Value};
+use valle_tests::{officer_token, random_uuid, Answer, Client};
+
+const APPROVED: &str = r#"{"seniority_years":20,"home":"owner","term_months":24,"age":45,"marital":"married","records":"no","job":"fixed","expenses":50,"income":300,"assets":20000,"debt":0,"amount":500,"price":1500}"#;
+const REFERRED: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
+const DECLINED: &str = r#"{"seniority_years":0,"home":"rent","term_months":60,"age":22,"marital":"single","records":"yes","job":"partime","expenses":90,"income":80,"assets":0,"debt":2000,"amount":2000,"price":2100}"#;
+
+/// The fixture tokens of the test Access team (tests/fixtures/access/make.sh).
+const ACCESS_TOKENS: &str = include_str!("../fixtures/access/tokens.json");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Admin,
+    Officer,
+    Officer2,
+    Supervisor,
+    Auditor,
+    Revoked,
+}
+
+fn token(who: Who) -> String {
+    let variable = match who {
+        Who::Admin => return officer_token(),
+        Who::Officer => "VALLE_TOKEN_OFFICER",
+        Who::Officer2 => "VALLE_TOKEN_OFFICER_2",
+        Who::Supervisor => "VALLE_TOKEN_SUPERVISOR",
+        Who::Auditor => "VALLE_TOKEN_AUDITOR",
+        Who::Revoked => "VALLE_TOKEN_REVOKED",
+    };
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is set by `cargo xtask test`, which creates the account")
+    })
+}
+
+fn call(client: &Client, who: Option<Who>, method: &str, path: &str, body: Option<&str>) -> Answer {
+    let auth = who.map(|who| format!("Bearer {}", token(who)));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("authorization", auth));
+    }
+    client.send(method, path, &headers, body.map(str::as_bytes))
+}
+
+/// Scores `application` under a fresh id; the id and the model's decision.
+fn score(client: &Client, application: &str) -> (String, String) {
+    let id = random_uuid();
+    let answer = client.send(
+        "POST",
+        "/api/v1/score",
+        &[("content-type", "application/json"), ("x-request-id", &id)],
+        Some(application.as_bytes()),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let decision = answer.json()["score"]["decision"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (id, decision)
+}
+
+fn decide(client: &Client, who: Who, id: &str, action: &str, reason: &str) -> Answer {
+    let body = json!({ "action": action, "reason": reason, "note": "revisado" }).to_string();
+    call(
+        client,
+        Some(who),
+        "POST",
+        &format!("/api/v1/reviews/{id}"),
+        Some(&body),
+    )
+}
+
+fn confirm(client: &Client, who: Who, id: &str, action: &str) -> Answer {
+    let body = json!({ "action": action }).to_string();
+    call(
+        client,
+        Some(who),
+        "POST",
+        &format!("/api/v1/reviews/{id}/approval"),
+        Some(&body),
+    )
+}
+
+fn code(answer: &Answer) -> Option<String> {
+    answer.json()["error"]["code"].as_str().map(str::to_owned)
+}
+
+/// The newest audit row's number.
+fn audit_head(client: &Client) -> u64 {
+    let answer = call(
+        client,
+        Some(Who::Auditor),
+        "GET",
+        "/api/v1/audit?limit=1",
+        None,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    answer.json()["entries"][0]["seq"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn every_route_answers_each_role_as_the_role_table_says() {
+    let client = Client::new();
+    let (id, _) = score(&client, REFERRED);
+    use Who::*;
+    let all: &[Who] = &[Admin, Officer, Supervisor, Auditor];
+    let request_info = r#"{"action":"request_info","reason":"missing_documents"}"#;
+    let review = format!("/api/v1/reviews/{id}");
+    let approval = format!("/api/v1/reviews/{id}/approval");
+    let decision = format!("/api/v1/decisions/{id}");
+    let routes: Vec<(&str, &str, Option<&str>, &[Who])> = vec![
+        ("GET", "/api/v1/me", None, all),
+        ("GET", "/api/v1/decisions?limit=1", None, all),
+        ("GET", &decision, None, all),
+        ("GET", "/api/v1/kpis", None, all),
+        ("GET", "/api/v1/kpis/windows", None, all),
+        ("GET", "/api/v1/drift", None, all),
+        ("GET", "/api/v1/reviews?limit=1", None, all),
+        ("GET", &review, None, all),
+        (
+            "POST",
+            &review,
+            Some(request_info),
+            &[Admin, Officer, Supervisor],
+        ),
+        (
+            "POST",
+            &approval,
+            Some(r#"{"action":"confirm"}"#),
+            &[Admin, Supervisor],
+        ),
+        (
+            "GET",
+            "/api/v1/dead-letters?limit=1",
+            None,
+            &[Admin, Supervisor],
+        ),
+        (
+            "POST",
+            "/api/v1/dead-letters/999999999/replay",
+            None,
+            &[Admin, Supervisor],
+        ),
+        ("GET", "/metrics", None, &[Admin, Supervisor]),
+        ("GET", "/api/v1/audit?limit=1", None, &[Admin, Auditor]),
+        ("GET", "/api/v1/audit/verify", None, &[Admin, Auditor]),
+        (
+            "GET",
+            "/api/v1/exports/decisions.csv?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z",
+            None,
+            &[Admin, Supervisor, Auditor],
+        ),
+        (
+            "GET",
+            "/api/v1/reports/overrides",
+            None,
+            &[Admin, Supervisor, Auditor],
+        ),
+    ];
+    for (method, path, body, allowed) in routes {
+        let anonymous = call(&client, None, method, path, body);
+        assert_eq!(
+            (anonymous.status, code(&anonymous).as_deref()),
+            (401, Some("E_UNAUTHORIZED")),
+            "{method} {path}"
+        );
+        let revoked = call(&client, Some(Revoked), method, path, body);
+        assert_eq!(
+            (revoked.status, code(&revoked).as_deref()),
+            (401, Some("E_REVOKED")),
+            "{method} {path}"
+        );
+        let unknown = client.send(
+            method,
+            path,
+            &[("authorization", "Bearer valle_unknown")],
+            body.map(str::as_bytes),
+        );
+        assert_eq!(unknown.status, 401, "{method} {path}");
+        for who in all {
+            let answer = call(&client, Some(*who), method, path, body);
+            if allowed.contains(who) {
+                assert!(
+                    ![401, 403].contains(&answer.status) && answer.status < 500,
+                    "{method} {path} as {who:?}: {} {}",
+                    answer.status,
+                    answer.text()
+                );
+            } else {
+                assert_eq!(
+                    (answer.status, code(&answer).as_deref()),
+                    (403, Some("E_FORBIDDEN")),
+                    "{method} {path} as {who:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn access_jwts_are_verified_against_the_teams_keys() {
+    let client = Client::new();
+    let tokens: Value = serde_json::from_str(ACCESS_TOKENS).expect("the fixture tokens");
+    let me = |name: &str| {
+        let jwt = tokens[name].as_str().expect("a fixture token");
+        client.send(
+            "GET",
+            "/api/v1/me",
+            &[("cf-access-jwt-assertion", jwt)],
+            None,
+        )
+    };
+    let valid = me("valid");
+    assert_eq!(valid.status, 200, "{}", valid.text());
+    let body = valid.json();
+    assert_eq!(
+        (body["account"]["email"].as_str(), body["sign_in"].as_str()),
+        (tokens["email"].as_str(), Some("access"))
+    );
+    assert_eq!(body["account"]["role"], "supervisor");
+    for (name, expected) in [
+        ("wrong_signature", "E_ACCESS_INVALID"),
+        ("wrong_audience", "E_ACCESS_INVALID"),
+        ("expired", "E_ACCESS_EXPIRED"),
+        ("unknown_key", "E_ACCESS_INVALID"),
+        ("unknown_email", "E_UNKNOWN_ACCOUNT"),
+    ] {
+        let answer = me(name);
+        assert_eq!(
+            (answer.status, code(&answer).as_deref()),
+            (401, Some(expected)),
+            "{name}: {}",
+            answer.text()
+        );
+    }
+    let garbage = client.send(
+        "GET",
+        "/api/v1/me",
+        &[("cf-access-jwt-assertion", "a.b.c")],
+        None,
+    );
+    assert_eq!(
+        (garbage.status, code(&garbage).as_deref()),
+        (401, Some("E_ACCESS_INVALID"))
+    );
+}
+
+#[test]
+fn overrides_are_classified_and_low_side_approvals_need_a_second_person() {
+    let client = Client::new();
+    let (approved, decision) = score(&client, APPROVED);
+    assert_eq!(decision, "approve");
+    let high = decide(
+        &client,
+        Who::Officer,
+        &approved,
+        "decline",
+        "adverse_payment_history",
+    );
+    assert_eq!(high.status, 200, "{}", high.text());
+    assert_eq!(
+        (
+            high.json()["review"]["override_kind"].as_str(),
+            high.json()["review"]["state"].as_str()
+        ),
+        (Some("high_side"), Some("declined"))
+    );
+
+    let (referred, decision) = score(&client, REFERRED);
+    assert_eq!(decision, "review");
+    let none = decide(
+        &client,
+        Who::Officer,
+        &referred,
+        "approve",
+        "verified_income",
+    );
+    assert_eq!(
+        (
+            none.json()["review"]["override_kind"].as_str(),
+            none.json()["review"]["state"].as_str()
+        ),
+        (Some("none"), Some("approved"))
+    );
+
+    let (declined, decision) = score(&client, DECLINED);
+    assert_eq!(decision, "decline");
+    let low = decide(
+        &client,
+        Who::Officer,
+        &declined,
+        "approve",
+        "policy_exception",
+    );
+    assert_eq!(
+        (
+            low.json()["review"]["override_kind"].as_str(),
+            low.json()["review"]["state"].as_str()
+        ),
+        (Some("low_side"), Some("awaiting_approval"))
+    );
+    assert_eq!(
+        confirm(&client, Who::Officer, &declined, "confirm").status,
+        403
+    );
+    let waiting = call(
+        &client,
+        Some(Who::Supervisor),
+        "GET",
+        "/api/v1/reviews?state=awaiting_approval&limit=200",
+        None,
+    )
+    .json();
+    assert!(waiting["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .any(|case| case["decision"]["request_id"] == declined.as_str()));
+    let confirmed = confirm(&client, Who::Supervisor, &declined, "confirm");
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text());
+    assert_eq!(
+        (
+            confirmed.json()["review"]["state"].as_str(),
+            confirmed.json()["review"]["approved_by"].as_str()
+        ),
+        (Some("approved"), Some("supervisora@valle.test"))
+    );
+
+    // The supervisor who made a low-side approval cannot also confirm it.
+    let (own, _) = score(&client, DECLINED);
+    assert_eq!(
+        decide(
+            &client,
+            Who::Supervisor,
+            &own,
+            "approve",
+            "sufficient_collateral"
+        )
+        .status,
+        200
+    );
+    let same = confirm(&client, Who::Supervisor, &own, "confirm");
+    assert_eq!(
+        (same.status, code(&same).as_deref()),
+        (403, Some("E_FOUR_EYES"))
+    );
+    let rejected = confirm(&client, Who::Admin, &own, "reject");
+    assert_eq!(rejected.json()["review"]["state"], "pending");
+
+    let report = call(
+        &client,
+        Some(Who::Auditor),
+        "GET",
+        "/api/v1/reports/overrides",
+        None,
+    )
+    .json();
+    let officer_rows: Vec<&Value> = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row["officer"] == "oficial@valle.test")
+        .collect();
+    let sum = |key: &str| {
+        officer_rows
+            .iter()
+            .filter_map(|row| row[key].as_u64())
+            .sum::<u64>()
+    };
+    assert!(
+        sum("high_side") >= 1 && sum("low_side") >= 1 && sum("decided") >= 3,
+        "{report}"
+    );
+}
+
+#[test]
+fn two_officers_at_once_one_wins_and_the_other_gets_the_current_state() {
+    let client = Client::new();
+    for _ in 0..5 {
+        let (id, _) = score(&client, REFERRED);
+        let barrier = Barrier::new(2);
+        let (first, second) = std::thread::scope(|scope| {
+            let run = |who: Who, action: &'static str| {
+                let (barrier, id) = (&barrier, &id);
+                scope.spawn(move || {
+                    let client = Client::new();
+                    barrier.wait();
+                    decide(&client, who, id, action, "verified_income")
+                })
+            };
+            let first = run(Who::Officer, "approve");
+            let second = run(Who::Officer2, "decline");
+            (
+                first.join().expect("a thread"),
+                second.join().expect("a thread"),
+            )
+        });
+        let mut statuses = [first.status, second.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "{} / {}", first.text(), second.text());
+        let (winner, loser) = if first.status == 200 {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        assert_eq!(code(&loser).as_deref(), Some("E_CONFLICT"));
+        assert_eq!(
+            loser.json()["current"],
+            winner.json()["review"],
+            "the loser sees the winner's review"
+        );
+        let stored = call(
+            &client,
+            Some(Who::Auditor),
+            "GET",
+            &format!("/api/v1/reviews/{id}"),
+            None,
+        )
+        .json();
+        assert_eq!(stored["review"], winner.json()["review"]);
+    }
+}
+
+#[test]
+fn repeating_an_action_changes_nothing() {
+    let client = Client::new();
+    let (id, _) = score(&client, REFERRED);
+    let first = decide(&client, Who::Officer, &id, "decline", "high_debt_burden");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let head = audit_head(&client);
+    let again = decide(&client, Who::Officer, &id, "decline", "high_debt_burden");
+    assert_eq!((again.status, again.json()), (200, first.json()));
+    let row = call(
+        &client,
+        Some(Who::Auditor),
+        "GET",
+        "/api/v1/audit?limit=500",
+        None,
+    )
+    .json();
+    let rows_for_id = row["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|entry| entry["subject"] == id.as_str())
+        .count();
+    assert_eq!(rows_for_id, 1, "one audit row for two identical requests");
+    assert!(audit_head(&client) >= head);
+    let invalid = decide(&client, Who::Officer, &id, "perhaps", "high_debt_burden");
+    assert_eq!(
+        (
+            invalid.status,
+            invalid.json()["error"]["fields"][0]["code"].as_str()
+        ),
+        (400, Some("E_ENUM"))
+    );
+}
+
+#[test]
+fn an_applicant_can_ask_for_a_human_review() {
+    let client = Client::new();
+    let (id, decision) = score(&client, DECLINED);
+    assert_eq!(decision, "decline");
+    let path = format!("/api/v1/decisions/{id}/human-review");
+    let first = client.send("POST", &path, &[], None);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(
+        first.json().get("review").is_none(),
+        "the applicant sees no officer's notes"
+    );
+    assert_eq!(client.send("POST", &path, &[], None).json(), first.json());
+    let case = call(
+        &client,
+        Some(Who::Officer),
+        "GET",
+        &format!("/api/v1/reviews/{id}"),
+        None,
+    )
+    .json();
+    assert_eq!(case["review"]["state"], "pending");
+    assert_eq!(
+        case["review"]["human_review_requested_at_ms"],
+        first.json()["requested_at_ms"]
+    );
+    assert_eq!(
+        client
+            .send(
+                "POST",
+                "/api/v1/decisions/no-such-decision/human-review",
+                &[],
+                None
+            )
+            .status,
+        404
+    );
+}
+
+/// Runs one statement on the server's own D1 state, as an intruder with file access would.
+fn edit_d1(sql: &str) {
+    let state =
+        std::env::var("VALLE_D1_STATE").expect("VALLE_D1_STATE is set by `cargo xtask test`");
+    let wrangler =
+        std::env::var("VALLE_WRANGLER").expect("VALLE_WRANGLER is set by `cargo xtask test`");
+    let status = std::process::Command::new(wrangler)
+        .args([
+            "d1",
+            "execute",
+            "DB",
+            "--local",
+            "--yes",
+            "--persist-to",
+            &state,
+            "--command",
+            sql,
+        ])
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("wrangler runs");
+    assert!(status.success(), "wrangler d1 execute {sql}");
+}
+
+#[test]
+fn an_edit_made_directly_in_d1_is_named_by_the_verification() {
+    let client = Client::new();
+    let (id, _) = score(&client, REFERRED);
+    assert_eq!(
+        decide(
+            &client,
+            Who::Officer,
+            &id,
+            "request_info",
+            "missing_documents"
+        )
+        .status,
+        200
+    );
+    let entries = call(
+        &client,
+        Some(Who::Auditor),
+        "GET",
+        "/api/v1/audit?limit=500",
+        None,
+    )
+    .json();
+    let row = entries["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|entry| entry["subject"] == id.as_str())
+        .cloned()
+        .expect("the write's audit row");
+    let seq = row["seq"].as_u64().expect("seq");
+    let verify = || {
+        call(
+            &client,
+            Some(Who::Auditor),
+            "GET",
+            "/api/v1/audit/verify",
+            None,
+        )
+        .json()
+    };
+    let before = verify();
+    assert_eq!(before["ok"], true, "{before}");
+    assert!(before["rows_checked"].as_u64() >= Some(seq));
+
+    let original = row["detail"].as_str().expect("detail").replace('\'', "''");
+    edit_d1(&format!(
+        "UPDATE audit_log SET detail = '{{\"state\":\"approved\"}}' WHERE seq = {seq}"
+    ));
+    let broken = verify();
+    edit_d1(&format!(
+        "UPDATE audit_log SET detail = '{original}' WHERE seq = {seq}"
+    ));
+    assert_eq!(broken["ok"], false, "{broken}");
+    assert_eq!(
+        broken["first_broken"],
+        json!({ "seq": seq, "problem": "hash" })
+    );
+    assert_eq!(broken["rows_checked"].as_u64(), Some(seq - 1));
+    assert_eq!(verify()["ok"], true, "restored");
+}
+
+fn worker_memory(client: &Client) -> u64 {
+    let metrics = call(client, Some(Who::Admin), "GET", "/metrics", None).text();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("valle_wasm_memory_bytes{instance=\"worker\"} "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map(|bytes| bytes as u64)
+        .expect("the worker's memory in /metrics")
+}
+
+#[test]
+fn an_export_of_ten_thousand_decisions_streams_with_flat_memory() {
+    let client = Client::new();
+    // A branch of its own, so the export holds exactly these decisions.
+    let branch = format!("export-{}", &random_uuid()[..8]);
+    // Approved by the model, so the review queue does not grow by 10,000 referrals.
+    let application: Value = serde_json::from_str(APPROVED).expect("json");
+    for _ in 0..10 {
+        let items: Vec<Value> = (0..1_000)
+            .map(|_| {
+                let mut item = application.clone();
+                item["branch"] = branch.clone().into();
+                item
+            })
+            .collect();
+        let body = json!({ "applications": items }).to_string();
+        let answer = client.send(
+            "POST",
+            "/api/v1/score/batch",
+            &[
+                ("content-type", "application/json"),
+                ("x-request-id", &random_uuid()),
+            ],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+    }
+    let path = format!("/api/v1/exports/decisions.csv?branch={branch}");
+    let before = worker_memory(&client);
+    let export = call(&client, Some(Who::Auditor), "GET", &path, None);
+    let after = worker_memory(&client);
+    assert_eq!(export.status, 200);
+    assert_eq!(
+        export.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    let text = export.text();
+    assert_eq!(text.lines().count(), 10_001, "a header and 10,000 rows");
+    assert!(text.lines().skip(1).all(|line| line.contains(&branch)));
+    let size = export.body.len() as u64;
+    eprintln!("export: {size} bytes; worker memory {before} -> {after} bytes");
+    assert!(size > 4_000_000, "{size}");
+    assert!(
+        after - before < 1_048_576,
+        "the worker's memory grew by {} bytes for a {size}-byte export",
+        after - before
+    );
+}
