@@ -1,49 +1,8 @@
-//! Operational rules the edge applies around the API: officer authentication, per-client rate
-//! limits, and the stale-while-revalidate cache of KPI views. Plain values and a clock passed
+//! Operational rules the edge applies around the API: per-client rate limits and the
+//! stale-while-revalidate cache of KPI views. Plain values and a clock passed
 //! in, so each rule is tested on the host.
 
 use std::collections::HashMap;
-
-/// Compares two secrets in time that depends only on their lengths, never on where they
-/// first differ, so a caller cannot find the token byte by byte from response times.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut difference = u8::from(a.len() != b.len());
-    let longest = a.len().max(b.len());
-    for i in 0..longest {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0xFF);
-        difference |= x ^ y;
-    }
-    std::hint::black_box(difference) == 0
-}
-
-/// Why an officer request is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthFailure {
-    /// No `Authorization: Bearer` header.
-    Missing,
-    /// A token that is not the configured one.
-    Wrong,
-    /// The edge has no token configured: officer endpoints are closed.
-    NotConfigured,
-}
-
-/// Checks an `Authorization` header against the configured officer token.
-pub fn check_bearer(header: Option<&str>, expected: Option<&str>) -> Result<(), AuthFailure> {
-    let expected = expected
-        .filter(|token| !token.is_empty())
-        .ok_or(AuthFailure::NotConfigured)?;
-    let header = header.ok_or(AuthFailure::Missing)?;
-    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthFailure::Missing)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthFailure::Missing);
-    }
-    if constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(AuthFailure::Wrong)
-    }
-}
 
 /// A per-client limit of `limit` requests in each `period_s`-second window: what the
 /// Workers Rate Limiting binding applies (`[[ratelimits]]` in wrangler.toml; periods of 10 or
@@ -193,39 +152,6 @@ impl<V: Clone> SwrCache<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn constant_time_comparison() {
-        let check = |a: &str, b: &str, equal: bool| {
-            assert_eq!(
-                constant_time_eq(a.as_bytes(), b.as_bytes()),
-                equal,
-                "{a:?} {b:?}"
-            );
-        };
-        check("secret", "secret", true);
-        check("secret", "secreT", false);
-        check("secret", "secret2", false);
-        check("", "", true);
-        check("", "x", false);
-        check("a\u{0}", "a", false);
-    }
-
-    #[test]
-    fn bearer_tokens() {
-        let check =
-            |header: Option<&str>, expected: Option<&str>, result: Result<(), AuthFailure>| {
-                assert_eq!(check_bearer(header, expected), result, "{header:?}");
-            };
-        check(Some("Bearer tok"), Some("tok"), Ok(()));
-        check(Some("bearer  tok "), Some("tok"), Ok(()));
-        check(None, Some("tok"), Err(AuthFailure::Missing));
-        check(Some("Basic dG9r"), Some("tok"), Err(AuthFailure::Missing));
-        check(Some("Bearer"), Some("tok"), Err(AuthFailure::Missing));
-        check(Some("Bearer to"), Some("tok"), Err(AuthFailure::Wrong));
-        check(Some("Bearer tok"), None, Err(AuthFailure::NotConfigured));
-        check(Some("Bearer "), Some(""), Err(AuthFailure::NotConfigured));
-    }
 
     #[test]
     fn fixed_windows() {

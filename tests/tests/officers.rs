@@ -1,96 +1,21 @@
 //! Officers as people against `wrangler dev` and its real D1: every route for every role,
 //! Access JWTs signed by the test team's key, override classes, four eyes, the 409 race,
-//! idempotent repeats, the audit trail's verification after an edit made directly in D1,
-//! the applicant's human-review request, and a streamed export of 10,000 decisions.
-//! `cargo xtask test` creates the accounts and passes their tokens (`VALLE_TOKEN_*`).
+//! idempotent repeats, the applicant's human-review request, and a streamed export of 10,000
+//! decisions. `cargo xtask test` creates the accounts and passes their tokens
+//! (`VALLE_TOKEN_*`). The audit trail's verification after an edit made in D1 is
+//! `audit_trail.rs`, alone, since editing D1 from outside locks it.
+
+mod accounts;
 
 use std::sync::Barrier;
 
 use serde_json::{json, Value};
-use valle_tests::{officer_token, random_uuid, Answer, Client};
+use valle_tests::{random_uuid, Client};
 
-const APPROVED: &str = r#"{"seniority_years":20,"home":"owner","term_months":24,"age":45,"marital":"married","records":"no","job":"fixed","expenses":50,"income":300,"assets":20000,"debt":0,"amount":500,"price":1500}"#;
-const REFERRED: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
-const DECLINED: &str = r#"{"seniority_years":0,"home":"rent","term_months":60,"age":22,"marital":"single","records":"yes","job":"partime","expenses":90,"income":80,"assets":0,"debt":2000,"amount":2000,"price":2100}"#;
+use accounts::{call, code, confirm, decide, score, Who, APPROVED, DECLINED, REFERRED};
 
 /// The fixture tokens of the test Access team (tests/fixtures/access/make.sh).
 const ACCESS_TOKENS: &str = include_str!("../fixtures/access/tokens.json");
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Who {
-    Admin,
-    Officer,
-    Officer2,
-    Supervisor,
-    Auditor,
-    Revoked,
-}
-
-fn token(who: Who) -> String {
-    let variable = match who {
-        Who::Admin => return officer_token(),
-        Who::Officer => "VALLE_TOKEN_OFFICER",
-        Who::Officer2 => "VALLE_TOKEN_OFFICER_2",
-        Who::Supervisor => "VALLE_TOKEN_SUPERVISOR",
-        Who::Auditor => "VALLE_TOKEN_AUDITOR",
-        Who::Revoked => "VALLE_TOKEN_REVOKED",
-    };
-    std::env::var(variable).unwrap_or_else(|_| {
-        panic!("{variable} is set by `cargo xtask test`, which creates the account")
-    })
-}
-
-fn call(client: &Client, who: Option<Who>, method: &str, path: &str, body: Option<&str>) -> Answer {
-    let auth = who.map(|who| format!("Bearer {}", token(who)));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(auth) = &auth {
-        headers.push(("authorization", auth));
-    }
-    client.send(method, path, &headers, body.map(str::as_bytes))
-}
-
-/// Scores `application` under a fresh id; the id and the model's decision.
-fn score(client: &Client, application: &str) -> (String, String) {
-    let id = random_uuid();
-    let answer = client.send(
-        "POST",
-        "/api/v1/score",
-        &[("content-type", "application/json"), ("x-request-id", &id)],
-        Some(application.as_bytes()),
-    );
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let decision = answer.json()["score"]["decision"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    (id, decision)
-}
-
-fn decide(client: &Client, who: Who, id: &str, action: &str, reason: &str) -> Answer {
-    let body = json!({ "action": action, "reason": reason, "note": "revisado" }).to_string();
-    call(
-        client,
-        Some(who),
-        "POST",
-        &format!("/api/v1/reviews/{id}"),
-        Some(&body),
-    )
-}
-
-fn confirm(client: &Client, who: Who, id: &str, action: &str) -> Answer {
-    let body = json!({ "action": action }).to_string();
-    call(
-        client,
-        Some(who),
-        "POST",
-        &format!("/api/v1/reviews/{id}/approval"),
-        Some(&body),
-    )
-}
-
-fn code(answer: &Answer) -> Option<String> {
-    answer.json()["error"]["code"].as_str().map(str::to_owned)
-}
 
 /// The newest audit row's number.
 fn audit_head(client: &Client) -> u64 {
@@ -500,93 +425,6 @@ fn an_applicant_can_ask_for_a_human_review() {
             .status,
         404
     );
-}
-
-/// Runs one statement on the server's own D1 state, as an intruder with file access would.
-fn edit_d1(sql: &str) {
-    let state =
-        std::env::var("VALLE_D1_STATE").expect("VALLE_D1_STATE is set by `cargo xtask test`");
-    let wrangler =
-        std::env::var("VALLE_WRANGLER").expect("VALLE_WRANGLER is set by `cargo xtask test`");
-    let status = std::process::Command::new(wrangler)
-        .args([
-            "d1",
-            "execute",
-            "DB",
-            "--local",
-            "--yes",
-            "--persist-to",
-            &state,
-            "--command",
-            sql,
-        ])
-        .env("WRANGLER_SEND_METRICS", "false")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("wrangler runs");
-    assert!(status.success(), "wrangler d1 execute {sql}");
-}
-
-#[test]
-fn an_edit_made_directly_in_d1_is_named_by_the_verification() {
-    let client = Client::new();
-    let (id, _) = score(&client, REFERRED);
-    assert_eq!(
-        decide(
-            &client,
-            Who::Officer,
-            &id,
-            "request_info",
-            "missing_documents"
-        )
-        .status,
-        200
-    );
-    let entries = call(
-        &client,
-        Some(Who::Auditor),
-        "GET",
-        "/api/v1/audit?limit=500",
-        None,
-    )
-    .json();
-    let row = entries["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .find(|entry| entry["subject"] == id.as_str())
-        .cloned()
-        .expect("the write's audit row");
-    let seq = row["seq"].as_u64().expect("seq");
-    let verify = || {
-        call(
-            &client,
-            Some(Who::Auditor),
-            "GET",
-            "/api/v1/audit/verify",
-            None,
-        )
-        .json()
-    };
-    let before = verify();
-    assert_eq!(before["ok"], true, "{before}");
-    assert!(before["rows_checked"].as_u64() >= Some(seq));
-
-    let original = row["detail"].as_str().expect("detail").replace('\'', "''");
-    edit_d1(&format!(
-        "UPDATE audit_log SET detail = '{{\"state\":\"approved\"}}' WHERE seq = {seq}"
-    ));
-    let broken = verify();
-    edit_d1(&format!(
-        "UPDATE audit_log SET detail = '{original}' WHERE seq = {seq}"
-    ));
-    assert_eq!(broken["ok"], false, "{broken}");
-    assert_eq!(
-        broken["first_broken"],
-        json!({ "seq": seq, "problem": "hash" })
-    );
-    assert_eq!(broken["rows_checked"].as_u64(), Some(seq - 1));
-    assert_eq!(verify()["ok"], true, "restored");
 }
 
 fn worker_memory(client: &Client) -> u64 {

@@ -101,7 +101,9 @@ fn chain_head(database: &Database) -> Result<ChainHead> {
 
 /// Who makes a change from the command line, as the audit trail names them.
 fn operator() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
     format!("cli:{user}")
 }
 

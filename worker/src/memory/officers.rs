@@ -7,7 +7,7 @@ use valle_shared::access::{AccessConfig, Jwk, Jwks};
 use valle_shared::audit::{AuditEntry, ChainHead};
 use valle_shared::decisions::DecisionQuery;
 use valle_shared::officers::{token_hash, Account};
-use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
+use valle_shared::review::{OverrideRow, Review, ReviewCase};
 
 use super::d1::{matches_filters, MemoryD1};
 use super::MemoryBackend;
@@ -279,13 +279,4 @@ impl AuditStore for MemoryBackend {
             .cloned()
             .collect())
     }
-}
-
-/// Reviews that are open, for tests that look at the queue's size.
-pub fn open_reviews(d1: &MemoryD1) -> usize {
-    d1.reviews
-        .borrow()
-        .values()
-        .filter(|(review, _)| review.state != ReviewState::Automatic && review.state.is_open())
-        .count()
 }
