@@ -105,10 +105,17 @@ fn every_route_answers_each_role_as_the_role_table_says() {
         let unknown = client.send(
             method,
             path,
-            &[("authorization", "Bearer valle_unknown")],
+            &[
+                ("authorization", "Bearer valle_unknown"),
+                ("content-type", "application/json"),
+            ],
             body.map(str::as_bytes),
         );
-        assert_eq!(unknown.status, 401, "{method} {path}");
+        assert_eq!(
+            (unknown.status, code(&unknown).as_deref()),
+            (401, Some("E_UNAUTHORIZED")),
+            "{method} {path}"
+        );
         for who in all {
             let answer = call(&client, Some(*who), method, path, body);
             if allowed.contains(who) {
