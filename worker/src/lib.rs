@@ -4,6 +4,7 @@
 //! only) is the platform entry point and the bindings behind the [`store`] traits, and only
 //! converts.
 
+pub mod access_keys;
 pub mod background;
 pub mod bindings;
 pub mod cors;

@@ -11,13 +11,9 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Fetch, Url};
 
 use super::backend::EdgeBackend;
+use crate::access_keys::{KeyCache, Lookup};
 use crate::store::{AccessKeys, StoreError};
 
-/// Keys are used this long before they are fetched again.
-const KEYS_TTL_MS: f64 = 10.0 * 60_000.0;
-/// A token naming an unknown key fetches the keys again at most this often, so forged
-/// tokens cannot make every request fetch.
-const REFRESH_GAP_MS: f64 = 30_000.0;
 const ALGORITHM: &str = r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#;
 
 #[wasm_bindgen]
@@ -40,14 +36,9 @@ extern "C" {
     ) -> Result<Promise, JsValue>;
 }
 
-struct CachedKeys {
-    url: String,
-    keys: Jwks,
-    fetched_at_ms: f64,
-}
-
 thread_local! {
-    static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
+    /// The team's keys for all of this isolate's requests (`crate::access_keys`).
+    static KEYS: RefCell<KeyCache> = RefCell::new(KeyCache::default());
 }
 
 fn access_error(error: impl std::fmt::Debug) -> StoreError {
@@ -69,27 +60,14 @@ async fn fetch_keys(url: &str) -> Result<Jwks, StoreError> {
 impl AccessKeys for EdgeBackend {
     async fn access_keys(&self, config: &AccessConfig, refresh: bool) -> Result<Jwks, StoreError> {
         let now = js_sys::Date::now();
-        let cached = KEYS.with(|keys| {
-            keys.borrow().as_ref().and_then(|cached| {
-                let age = now - cached.fetched_at_ms;
-                let fresh = cached.url == config.jwks_url
-                    && age < KEYS_TTL_MS
-                    && (!refresh || age < REFRESH_GAP_MS);
-                fresh.then(|| cached.keys.clone())
-            })
-        });
-        if let Some(keys) = cached {
-            return Ok(keys);
+        match KEYS.with(|cache| cache.borrow().lookup(&config.jwks_url, now, refresh)) {
+            Lookup::Use(keys) => Ok(keys),
+            Lookup::Unavailable => Err(access_error("the team's keys could not be fetched")),
+            Lookup::Fetch => {
+                let fetched = fetch_keys(&config.jwks_url).await;
+                KEYS.with(|cache| cache.borrow_mut().fetched(&config.jwks_url, now, fetched))
+            }
         }
-        let keys = fetch_keys(&config.jwks_url).await?;
-        KEYS.with(|cache| {
-            *cache.borrow_mut() = Some(CachedKeys {
-                url: config.jwks_url.clone(),
-                keys: keys.clone(),
-                fetched_at_ms: now,
-            })
-        });
-        Ok(keys)
     }
 
     async fn verify_rs256(
