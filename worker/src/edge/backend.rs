@@ -21,6 +21,13 @@ pub(super) fn d1_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::new("d1", error)
 }
 
+/// D1 rows read into their types; a row that does not read is a storage error.
+pub(super) fn decode<R, T: TryFrom<R, Error = String>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter()
+        .map(|row| T::try_from(row).map_err(d1_error))
+        .collect()
+}
+
 fn object_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::new("durable_object", error)
 }

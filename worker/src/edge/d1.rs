@@ -5,7 +5,7 @@ use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecor
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::CountWindow;
 
-use super::backend::{d1_error, EdgeBackend};
+use super::backend::{d1_error, decode, EdgeBackend};
 use crate::observability::log;
 use crate::sql::{self, dead_letters, decisions, inbox, kpis};
 use crate::store::D1Write;
@@ -13,12 +13,6 @@ use crate::store::{
     DeadLetter, DeadLetterStore, DecisionLog, DecisionStore, InboxState, LogPage, LogPosition,
     LoggedDecision, OutcomeStore, Outcomes, StoreError, Stored,
 };
-
-fn decode<R, T: TryFrom<R, Error = String>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
-    rows.into_iter()
-        .map(|row| T::try_from(row).map_err(d1_error))
-        .collect()
-}
 
 impl OutcomeStore for EdgeBackend {
     async fn store(&self, outcomes: Outcomes<'_>, now_ms: i64) -> Result<Stored, StoreError> {

@@ -6,18 +6,12 @@ use valle_shared::decisions::{DecisionQuery, DecisionRecord};
 use valle_shared::review::{OverrideRow, Review, ReviewCase};
 use worker::D1Result;
 
-use super::backend::{d1_error, EdgeBackend};
+use super::backend::{d1_error, decode, EdgeBackend};
 use crate::sql::{accounts, audit, decisions, reviews, Statement};
 use crate::store::{
     AccountStore, AuditStore, QueueQuery, ReviewSnapshot, ReviewStore, ReviewWrite, ReviewWritten,
     StoreError, StoredAccount,
 };
-
-fn decode<R, T: TryFrom<R, Error = String>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
-    rows.into_iter()
-        .map(|row| T::try_from(row).map_err(d1_error))
-        .collect()
-}
 
 fn rows_of<R: serde::de::DeserializeOwned>(
     results: &[D1Result],
@@ -28,10 +22,6 @@ fn rows_of<R: serde::de::DeserializeOwned>(
         .ok_or_else(|| d1_error("the batch answered too few results"))?
         .results()
         .map_err(d1_error)
-}
-
-fn chain_moved(error: &StoreError) -> bool {
-    error.message.contains(audit::CHAIN_MOVED)
 }
 
 impl EdgeBackend {
@@ -109,7 +99,7 @@ impl ReviewStore for EdgeBackend {
         ];
         let results = match self.batch(&statements).await {
             Ok(results) => results,
-            Err(error) if chain_moved(&error) => return Ok(ReviewWritten::ChainMoved),
+            Err(error) if audit::chain_moved(&error) => return Ok(ReviewWritten::ChainMoved),
             Err(error) => return Err(error),
         };
         let stored: Vec<reviews::ReviewRow> = rows_of(&results, 2)?;
@@ -162,7 +152,7 @@ impl AuditStore for EdgeBackend {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<bool, StoreError> {
         match self.batch(&[audit::insert(entry)]).await {
             Ok(_) => Ok(true),
-            Err(error) if chain_moved(&error) => Ok(false),
+            Err(error) if audit::chain_moved(&error) => Ok(false),
             Err(error) => Err(error),
         }
     }

@@ -14,13 +14,13 @@ use super::{query_error, require_json, Request};
 use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::pipeline::{decision_record, store_decisions, Incoming, Replay};
-use crate::sql::audit::CHAIN_MOVED;
+use crate::sql::audit::chain_moved;
 use crate::store::{Backend, NewDeadLetter, Outcomes, StoreError};
 
 /// Another officer's write appended to the audit trail between this replay's read and its
 /// write: nothing was stored, and the officer may simply retry.
 fn busy_if_chain_moved(error: StoreError) -> ApiError {
-    if error.message.contains(CHAIN_MOVED) {
+    if chain_moved(&error) {
         ApiError::Busy
     } else {
         ApiError::Store(error)

@@ -9,6 +9,11 @@ use super::Statement;
 /// The text D1 answers when two writers appended after the same row.
 pub const CHAIN_MOVED: &str = "audit_log.seq";
 
+/// Whether a failed write failed only because the chain grew since its end was read.
+pub fn chain_moved(error: &crate::store::StoreError) -> bool {
+    error.message.contains(CHAIN_MOVED)
+}
+
 pub fn head() -> Statement {
     Statement::new(
         "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1",

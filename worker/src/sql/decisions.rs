@@ -15,7 +15,7 @@ use super::{json, json_arrays, json_strings, SqlValue, Statement};
 use crate::store::LoggedDecision;
 
 /// A text value as it is stored: a band or decision without its JSON quotes.
-pub(crate) fn label<T: serde::Serialize>(value: &T) -> String {
+fn label<T: serde::Serialize>(value: &T) -> String {
     json(value).trim_matches('"').to_owned()
 }
 

@@ -8,7 +8,7 @@ use valle_shared::review::{
     ApprovalAction, Override, OverrideRow, ReasonCode, Review, ReviewAction, ReviewState,
 };
 
-use super::decisions::{filter_clauses, label};
+use super::decisions::filter_clauses;
 use super::{SqlValue, Statement};
 use crate::store::QueueQuery;
 
@@ -232,11 +232,6 @@ impl TryFrom<ReviewRow> for (Review, String) {
         };
         Ok((review, row.write_id))
     }
-}
-
-/// The label a decision is stored under, for callers outside this module.
-pub fn decision_label(decision: valle_shared::model::Decision) -> String {
-    label(&decision)
 }
 
 #[cfg(test)]
