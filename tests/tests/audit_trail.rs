@@ -8,7 +8,7 @@ mod accounts;
 use serde_json::json;
 use valle_tests::Client;
 
-use accounts::{call, decide, score, Who, REFERRED};
+use accounts::{audit_rows_about, call, decide, score, Who, REFERRED};
 
 /// Runs one statement on the server's own D1 state, as an intruder with file access would.
 fn edit_d1(sql: &str) {
@@ -57,20 +57,9 @@ fn an_edit_made_directly_in_d1_is_named_by_the_verification() {
         .status,
         200
     );
-    let entries = call(
-        &client,
-        Some(Who::Auditor),
-        "GET",
-        "/api/v1/audit?limit=500",
-        None,
-    )
-    .json();
-    let row = entries["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .find(|entry| entry["subject"] == id.as_str())
-        .cloned()
+    let row = audit_rows_about(&client, &id)
+        .into_iter()
+        .next()
         .expect("the write's audit row");
     let seq = row["seq"].as_u64().expect("seq");
     let verify = || {

@@ -12,7 +12,9 @@ use std::sync::Barrier;
 use serde_json::{json, Value};
 use valle_tests::{random_uuid, Client};
 
-use accounts::{call, code, confirm, decide, score, Who, APPROVED, DECLINED, REFERRED};
+use accounts::{
+    audit_rows_about, call, code, confirm, decide, score, Who, APPROVED, DECLINED, REFERRED,
+};
 
 /// The fixture tokens of the test Access team (tests/fixtures/access/make.sh).
 const ACCESS_TOKENS: &str = include_str!("../fixtures/access/tokens.json");
@@ -369,21 +371,11 @@ fn repeating_an_action_changes_nothing() {
     let head = audit_head(&client);
     let again = decide(&client, Who::Officer, &id, "decline", "high_debt_burden");
     assert_eq!((again.status, again.json()), (200, first.json()));
-    let row = call(
-        &client,
-        Some(Who::Auditor),
-        "GET",
-        "/api/v1/audit?limit=500",
-        None,
-    )
-    .json();
-    let rows_for_id = row["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|entry| entry["subject"] == id.as_str())
-        .count();
-    assert_eq!(rows_for_id, 1, "one audit row for two identical requests");
+    assert_eq!(
+        audit_rows_about(&client, &id).len(),
+        1,
+        "one audit row for two identical requests"
+    );
     assert!(audit_head(&client) >= head);
     let invalid = decide(&client, Who::Officer, &id, "perhaps", "high_debt_burden");
     assert_eq!(

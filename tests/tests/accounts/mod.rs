@@ -91,3 +91,22 @@ pub fn confirm(client: &Client, who: Who, id: &str, action: &str) -> Answer {
 pub fn code(answer: &Answer) -> Option<String> {
     answer.json()["error"]["code"].as_str().map(str::to_owned)
 }
+
+/// The audit rows about `subject` among the newest 500, newest first.
+pub fn audit_rows_about(client: &Client, subject: &str) -> Vec<serde_json::Value> {
+    let page = call(
+        client,
+        Some(Who::Auditor),
+        "GET",
+        "/api/v1/audit?limit=500",
+        None,
+    );
+    assert_eq!(page.status, 200, "{}", page.text());
+    page.json()["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|entry| entry["subject"] == subject)
+        .cloned()
+        .collect()
+}
