@@ -20,6 +20,7 @@ import hashlib
 import json
 import lzma
 import math
+import os
 import subprocess
 from pathlib import Path
 
@@ -37,7 +38,8 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_sp
 HERE = Path(__file__).resolve().parent
 SEED = 42
 TEST_SHARE = 0.25
-RDATA = Path("/usr/lib/R/site-library/modeldata/data/Rdata")
+# Where Debian installs the data; VALLE_MODELDATA points elsewhere (an unpacked .deb).
+RDATA = Path(os.environ.get("VALLE_MODELDATA", "/usr/lib/R/site-library/modeldata/data/Rdata"))
 MODEL_NAME = "valle-logit"
 # Probability thresholds: below REVIEW approve, from DECLINE up decline, review between.
 REVIEW_THRESHOLD = 0.20

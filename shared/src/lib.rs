@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod model;
 pub mod officers;
 pub mod ops;
+pub mod performance;
 pub mod review;
 pub mod scorer;
 pub mod sketch;

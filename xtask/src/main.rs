@@ -378,7 +378,8 @@ fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
 
 /// Retrains the model: a venv with the pinned requirements, then models/train.py, which
 /// rewrites valle.onnx, feature_spec.json, golden.json, metrics.json and MODEL_CARD.md, then
-/// models/psi_reference.py, which rewrites the PSI reference numbers shared's tests check.
+/// models/psi_reference.py, which rewrites the PSI reference numbers shared's tests check,
+/// then models/holdout.py, which rewrites the held-out rows and scikit-learn's figures on them.
 fn train() -> Result {
     let python = python_venv(&["models/requirements.txt"])?;
     timed("models/train.py", || {
@@ -390,6 +391,11 @@ fn train() -> Result {
         run(Command::new(&python)
             .current_dir(root())
             .arg("models/psi_reference.py"))
+    })?;
+    timed("models/holdout.py", || {
+        run(Command::new(&python)
+            .current_dir(root())
+            .arg("models/holdout.py"))
     })
 }
 
