@@ -21,9 +21,10 @@ pub enum AuditAction {
     DecisionsExported,
     AccountAdded,
     AccountRevoked,
+    OutcomesRecorded,
 }
 
-pub const AUDIT_ACTIONS: [AuditAction; 7] = [
+pub const AUDIT_ACTIONS: [AuditAction; 8] = [
     AuditAction::ReviewDecided,
     AuditAction::ApprovalGiven,
     AuditAction::HumanReviewRequested,
@@ -31,6 +32,7 @@ pub const AUDIT_ACTIONS: [AuditAction; 7] = [
     AuditAction::DecisionsExported,
     AuditAction::AccountAdded,
     AuditAction::AccountRevoked,
+    AuditAction::OutcomesRecorded,
 ];
 
 impl AuditAction {
@@ -43,6 +45,7 @@ impl AuditAction {
             AuditAction::DecisionsExported => "decisions_exported",
             AuditAction::AccountAdded => "account_added",
             AuditAction::AccountRevoked => "account_revoked",
+            AuditAction::OutcomesRecorded => "outcomes_recorded",
         }
     }
 

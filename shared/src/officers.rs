@@ -15,10 +15,18 @@ pub enum Role {
     Supervisor,
     Auditor,
     Admin,
+    /// Another system of the cooperative (the loan book): posts loan outcomes, nothing else.
+    Integrator,
 }
 
 /// Every role, in the order reports list them.
-pub const ROLES: [Role; 4] = [Role::Officer, Role::Supervisor, Role::Auditor, Role::Admin];
+pub const ROLES: [Role; 5] = [
+    Role::Officer,
+    Role::Supervisor,
+    Role::Auditor,
+    Role::Admin,
+    Role::Integrator,
+];
 
 impl Role {
     pub fn as_str(self) -> &'static str {
@@ -27,6 +35,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Integrator => "integrator",
         }
     }
 
@@ -40,6 +49,7 @@ impl Role {
             Role::Supervisor => Message::new("Supervisor", "Supervisor"),
             Role::Auditor => Message::new("Auditor", "Auditor"),
             Role::Admin => Message::new("Administrador", "Administrator"),
+            Role::Integrator => Message::new("Integración", "Integration"),
         }
     }
 
@@ -48,12 +58,13 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Officer => matches!(permission, Read | Decide),
+            Role::Officer => matches!(permission, Read | Decide | RecordOutcomes),
             Role::Supervisor => matches!(
                 permission,
-                Read | Decide | Approve | Operate | Export | Report
+                Read | Decide | Approve | Operate | Export | Report | RecordOutcomes
             ),
             Role::Auditor => matches!(permission, Read | Audit | Export | Report),
+            Role::Integrator => matches!(permission, RecordOutcomes),
         }
     }
 }
@@ -76,6 +87,8 @@ pub enum Permission {
     Export,
     /// The overrides report.
     Report,
+    /// Loan outcomes (`POST /api/v1/outcomes`).
+    RecordOutcomes,
 }
 
 /// A signed-in person, as the worker knows them after checking their credentials.
@@ -106,7 +119,7 @@ pub struct Me {
 }
 
 /// Every permission, for [`Me::permissions`].
-pub const PERMISSIONS: [Permission; 7] = [
+pub const PERMISSIONS: [Permission; 8] = [
     Permission::Read,
     Permission::Decide,
     Permission::Approve,
@@ -114,6 +127,7 @@ pub const PERMISSIONS: [Permission; 7] = [
     Permission::Audit,
     Permission::Export,
     Permission::Report,
+    Permission::RecordOutcomes,
 ];
 
 impl Me {
@@ -209,13 +223,14 @@ mod tests {
                 );
             }
         };
-        check(Role::Officer, &[Read, Decide]);
+        check(Role::Officer, &[Read, Decide, RecordOutcomes]);
         check(
             Role::Supervisor,
-            &[Read, Decide, Approve, Operate, Export, Report],
+            &[Read, Decide, Approve, Operate, Export, Report, RecordOutcomes],
         );
         check(Role::Auditor, &[Read, Audit, Export, Report]);
         check(Role::Admin, &PERMISSIONS);
+        check(Role::Integrator, &[RecordOutcomes]);
     }
 
     #[test]

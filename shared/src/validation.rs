@@ -45,6 +45,15 @@ pub enum ErrorCode {
     UnknownField,
     #[serde(rename = "E_DUPLICATE_FIELD")]
     DuplicateField,
+    /// The same item twice in one batch.
+    #[serde(rename = "E_DUPLICATE")]
+    Duplicate,
+    /// The item refers to something Valle does not have (a request id with no decision).
+    #[serde(rename = "E_NOT_FOUND")]
+    NotFound,
+    /// The item would change a value that no longer changes (a matured loan's outcome).
+    #[serde(rename = "E_FINAL")]
+    Final,
 }
 
 impl ErrorCode {
@@ -58,6 +67,9 @@ impl ErrorCode {
             ErrorCode::Cross => "E_CROSS",
             ErrorCode::UnknownField => "E_UNKNOWN_FIELD",
             ErrorCode::DuplicateField => "E_DUPLICATE_FIELD",
+            ErrorCode::Duplicate => "E_DUPLICATE",
+            ErrorCode::NotFound => "E_NOT_FOUND",
+            ErrorCode::Final => "E_FINAL",
         }
     }
 }
