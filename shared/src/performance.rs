@@ -132,8 +132,7 @@ impl PerformanceReport {
 
 /// Every figure of the report from the groups, in any order.
 pub fn performance(groups: &[ScoreGroup], thresholds: Thresholds) -> PerformanceReport {
-    let mut sorted: Vec<&ScoreGroup> = groups.iter().collect();
-    sorted.sort_by(|a, b| a.probability.total_cmp(&b.probability));
+    let sorted = by_score(groups);
     let sum = |f: fn(&ScoreGroup) -> u64| groups.iter().map(f).sum::<u64>();
     let decisions = sum(ScoreGroup::decisions);
     let weighted: f64 = groups
@@ -155,12 +154,35 @@ pub fn performance(groups: &[ScoreGroup], thresholds: Thresholds) -> Performance
     }
 }
 
+/// One group per distinct probability, ascending: the rank figures treat tied scores as one
+/// threshold, whichever vintage they came from.
+fn by_score(groups: &[ScoreGroup]) -> Vec<ScoreGroup> {
+    let mut sorted: Vec<&ScoreGroup> = groups.iter().collect();
+    sorted.sort_by(|a, b| a.probability.total_cmp(&b.probability));
+    let mut merged: Vec<ScoreGroup> = Vec::with_capacity(sorted.len());
+    for group in sorted {
+        match merged.last_mut() {
+            Some(last) if last.probability == group.probability => {
+                last.bad += group.bad;
+                last.good += group.good;
+                last.open += group.open;
+                last.unreported += group.unreported;
+            }
+            _ => merged.push(ScoreGroup {
+                vintage: String::new(),
+                ..group.clone()
+            }),
+        }
+    }
+    merged
+}
+
 fn ratio(numerator: f64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator / denominator as f64)
 }
 
-/// Matured loans' figures; `sorted` is by ascending probability.
-fn realized(sorted: &[&ScoreGroup]) -> Option<Realized> {
+/// Matured loans' figures; `sorted` comes from [`by_score`].
+fn realized(sorted: &[ScoreGroup]) -> Option<Realized> {
     let bads: u64 = sorted.iter().map(|g| g.bad).sum();
     let goods: u64 = sorted.iter().map(|g| g.good).sum();
     if bads == 0 || goods == 0 {
@@ -178,17 +200,12 @@ fn realized(sorted: &[&ScoreGroup]) -> Option<Realized> {
         brier += bad * (1.0 - p).powi(2) + good * p.powi(2);
     }
     let roc_auc = concordant / (b * g);
-    // Thresholds from the top down; tied scores move together, as in scikit-learn.
+    // Thresholds from the top down, one per distinct score, as in scikit-learn.
     let mut roc = vec![(0.0, 0.0)];
     let (mut bads_above, mut goods_above, mut ks) = (0.0, 0.0, 0.0_f64);
-    let mut index = sorted.len();
-    while index > 0 {
-        let p = sorted[index - 1].probability;
-        while index > 0 && sorted[index - 1].probability == p {
-            bads_above += sorted[index - 1].bad as f64;
-            goods_above += sorted[index - 1].good as f64;
-            index -= 1;
-        }
+    for group in sorted.iter().rev() {
+        bads_above += group.bad as f64;
+        goods_above += group.good as f64;
         let point = (goods_above / g, bads_above / b);
         ks = ks.max(point.1 - point.0);
         if roc.last() != Some(&point) {
@@ -209,7 +226,7 @@ fn realized(sorted: &[&ScoreGroup]) -> Option<Realized> {
 /// Ten equal-count groups of matured loans by predicted probability, the first ones one row
 /// larger when the count does not divide (numpy's `array_split`). Within tied scores, bad
 /// loans are taken first.
-fn deciles(sorted: &[&ScoreGroup], matured: u64) -> Vec<Decile> {
+fn deciles(sorted: &[ScoreGroup], matured: u64) -> Vec<Decile> {
     let size = |index: usize| matured / DECILES as u64 + u64::from((index as u64) < matured % DECILES as u64);
     let mut out = Vec::with_capacity(DECILES);
     let (mut rows, mut defaults, mut predicted) = (0_u64, 0_u64, 0.0);
@@ -252,19 +269,13 @@ pub fn wilson(successes: u64, trials: u64) -> (f64, f64) {
 }
 
 /// Pairs of distinct decisions weighted by "this one defaults, that one repays", if each
-/// defaulted with its predicted probability; `sorted` is by ascending probability.
-fn expected_auc(sorted: &[&ScoreGroup]) -> Option<f64> {
+/// defaulted with its predicted probability; `sorted` comes from [`by_score`].
+fn expected_auc(sorted: &[ScoreGroup]) -> Option<f64> {
     let mut numerator = 0.0;
     let mut good_weight_below = 0.0;
     let (mut bad_weight, mut good_weight, mut self_pairs) = (0.0, 0.0, 0.0);
-    let mut index = 0;
-    while index < sorted.len() {
-        let p = sorted[index].probability;
-        let mut rows = 0.0;
-        while index < sorted.len() && sorted[index].probability == p {
-            rows += sorted[index].decisions() as f64;
-            index += 1;
-        }
+    for group in sorted {
+        let (p, rows) = (group.probability, group.decisions() as f64);
         numerator += rows * p * good_weight_below + 0.5 * p * (1.0 - p) * rows * (rows - 1.0);
         good_weight_below += rows * (1.0 - p);
         bad_weight += rows * p;

@@ -167,3 +167,27 @@ fn grouping_does_not_change_the_figures() {
     check(&performance(&split, thresholds()), &holdout.all_rows, 1e-9);
     assert_eq!(performance(&split, thresholds()).vintages.len(), 3);
 }
+
+/// Tied scores split over vintages count as one threshold: the same figures as merged.
+#[test]
+fn tied_scores_in_different_vintages_are_one_threshold() {
+    let one = |vintage: &str, probability: f64, bad: u64, good: u64| ScoreGroup {
+        vintage: vintage.to_owned(),
+        probability,
+        bad,
+        good,
+        ..ScoreGroup::default()
+    };
+    let merged = performance(&[one("a", 0.3, 3, 2), one("a", 0.6, 4, 1)], thresholds());
+    let split = performance(
+        &[
+            one("a", 0.3, 1, 2),
+            one("b", 0.3, 2, 0),
+            one("b", 0.6, 4, 0),
+            one("a", 0.6, 0, 1),
+        ],
+        thresholds(),
+    );
+    assert_eq!(merged.realized, split.realized);
+    assert_eq!(merged.expected, split.expected);
+}
