@@ -43,6 +43,12 @@ pub const AUDIT_VERIFY_PATH: &str = "/api/v1/audit/verify";
 pub const EXPORT_DECISIONS_PATH: &str = "/api/v1/exports/decisions.csv";
 /// Override rates by officer and band.
 pub const OVERRIDES_REPORT_PATH: &str = "/api/v1/reports/overrides";
+/// Loan outcomes, in batches (officers and integrators).
+pub const OUTCOMES_PATH: &str = "/api/v1/outcomes";
+/// The model's realized and expected performance by band and vintage (officers).
+pub const PERFORMANCE_PATH: &str = "/api/v1/performance";
+/// Approval rates and disparate impact by protected attribute (officers).
+pub const FAIRNESS_PATH: &str = "/api/v1/fairness";
 /// Prometheus exposition (officers).
 pub const METRICS_PATH: &str = "/metrics";
 /// The header that carries a caller's idempotency key, echoed back on every answer.

@@ -89,6 +89,14 @@ pub struct ChainHead {
 }
 
 impl ChainHead {
+    /// The head after `last`, the newest stored row; the genesis head when there is none.
+    pub fn after(last: Option<AuditEntry>) -> ChainHead {
+        last.map_or_else(ChainHead::genesis, |last| ChainHead {
+            seq: last.seq,
+            hash: last.hash,
+        })
+    }
+
     pub fn genesis() -> ChainHead {
         ChainHead {
             seq: 0,

@@ -198,7 +198,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
 }
 
-fn query_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
+pub(crate) fn query_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
     FieldError {
         field: field.chars().take(64).collect(),
         code,
@@ -216,23 +216,12 @@ impl DecisionQuery {
             ..DecisionQuery::default()
         };
         let mut errors = Vec::new();
-        let time = |value: &str, name: &str, errors: &mut Vec<FieldError>| {
-            let ms = parse_rfc3339_ms(value);
-            if ms.is_none() {
-                errors.push(query_error(
-                    name,
-                    ErrorCode::Format,
-                    "Debe ser una fecha RFC 3339, p. ej. 2026-11-23T10:00:00Z.",
-                    "Must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z.",
-                ));
-            }
-            ms
-        };
+        let mut period = Period::default();
         for (key, value) in parse_query(query) {
+            if period.take(&key, &value, &mut errors) {
+                continue;
+            }
             match key.as_str() {
-                "from" => parsed.from_ms = time(&value, "from", &mut errors),
-                "to" => parsed.to_ms = time(&value, "to", &mut errors),
-                "branch" if is_branch(&value) => parsed.branch = Some(value),
                 "band" => match serde_json::from_value(serde_json::Value::String(value)) {
                     Ok(band) => parsed.band = Some(band),
                     Err(_) => errors.push(query_error(
@@ -278,12 +267,6 @@ impl DecisionQuery {
                         "Invalid cursor; use the previous page's next_cursor.",
                     )),
                 },
-                "branch" => errors.push(query_error(
-                    "branch",
-                    ErrorCode::Format,
-                    "La sucursal debe tener de 1 a 64 letras, cifras, espacios, '.', '_' o '-'.",
-                    "The branch must be 1 to 64 letters, digits, spaces, '.', '_' or '-'.",
-                )),
                 other => errors.push(query_error(
                     other,
                     ErrorCode::UnknownField,
@@ -292,7 +275,59 @@ impl DecisionQuery {
                 )),
             }
         }
-        if let (Some(from), Some(to)) = (parsed.from_ms, parsed.to_ms) {
+        Period::check_order(period.from_ms, period.to_ms, &mut errors);
+        (parsed.from_ms, parsed.to_ms, parsed.branch) =
+            (period.from_ms, period.to_ms, period.branch);
+        if errors.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `from`, `to` (RFC 3339) and `branch`: the filters the decision list and the reports share.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Period {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub branch: Option<String>,
+}
+
+impl Period {
+    /// Takes the parameter if it is one of the period's (a bad value adds its error);
+    /// `false` leaves it to the caller.
+    pub fn take(&mut self, key: &str, value: &str, errors: &mut Vec<FieldError>) -> bool {
+        let time = |errors: &mut Vec<FieldError>| {
+            let ms = parse_rfc3339_ms(value);
+            if ms.is_none() {
+                errors.push(query_error(
+                    key,
+                    ErrorCode::Format,
+                    "Debe ser una fecha RFC 3339, p. ej. 2026-11-23T10:00:00Z.",
+                    "Must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z.",
+                ));
+            }
+            ms
+        };
+        match key {
+            "from" => self.from_ms = time(errors),
+            "to" => self.to_ms = time(errors),
+            "branch" if is_branch(value) => self.branch = Some(value.to_owned()),
+            "branch" => errors.push(query_error(
+                "branch",
+                ErrorCode::Format,
+                "La sucursal debe tener de 1 a 64 letras, cifras, espacios, '.', '_' o '-'.",
+                "The branch must be 1 to 64 letters, digits, spaces, '.', '_' or '-'.",
+            )),
+            _ => return false,
+        }
+        true
+    }
+
+    /// `to` before `from` is an error on `to`.
+    pub fn check_order(from_ms: Option<i64>, to_ms: Option<i64>, errors: &mut Vec<FieldError>) {
+        if let (Some(from), Some(to)) = (from_ms, to_ms) {
             if from > to {
                 errors.push(query_error(
                     "to",
@@ -302,8 +337,29 @@ impl DecisionQuery {
                 ));
             }
         }
+    }
+
+    /// Parses a report's query: the period and nothing else but `extra`, whose values the
+    /// caller checks.
+    pub fn parse(
+        query: &str,
+        extra: &mut dyn FnMut(&str, &str, &mut Vec<FieldError>) -> bool,
+    ) -> Result<Period, Vec<FieldError>> {
+        let mut period = Period::default();
+        let mut errors = Vec::new();
+        for (key, value) in parse_query(query) {
+            if !period.take(&key, &value, &mut errors) && !extra(&key, &value, &mut errors) {
+                errors.push(query_error(
+                    &key,
+                    ErrorCode::UnknownField,
+                    "Parámetro desconocido.",
+                    "Unknown parameter.",
+                ));
+            }
+        }
+        Period::check_order(period.from_ms, period.to_ms, &mut errors);
         if errors.is_empty() {
-            Ok(parsed)
+            Ok(period)
         } else {
             Err(errors)
         }

@@ -139,7 +139,10 @@ pub fn fairness(counts: &[FairnessCount]) -> FairnessReport {
     }
 }
 
-fn attribute_fairness(counts: &[FairnessCount], attribute: ProtectedAttribute) -> AttributeFairness {
+fn attribute_fairness(
+    counts: &[FairnessCount],
+    attribute: ProtectedAttribute,
+) -> AttributeFairness {
     let mut names: Vec<&str> = counts.iter().map(|c| c.group(attribute)).collect();
     names.sort_unstable();
     names.dedup();
@@ -196,7 +199,8 @@ fn attribute_fairness(counts: &[FairnessCount], attribute: ProtectedAttribute) -
         .filter_map(|g| g.true_positive_rate)
         .collect();
     let tpr_gap = (rates.len() >= 2).then(|| {
-        rates.iter().copied().fold(f64::MIN, f64::max) - rates.iter().copied().fold(f64::MAX, f64::min)
+        rates.iter().copied().fold(f64::MIN, f64::max)
+            - rates.iter().copied().fold(f64::MAX, f64::min)
     });
     AttributeFairness {
         attribute,
@@ -212,7 +216,12 @@ fn attribute_fairness(counts: &[FairnessCount], attribute: ProtectedAttribute) -
 mod tests {
     use super::*;
 
-    fn count(age_band: &str, decision: Decision, status: Option<LoanStatus>, n: u64) -> FairnessCount {
+    fn count(
+        age_band: &str,
+        decision: Decision,
+        status: Option<LoanStatus>,
+        n: u64,
+    ) -> FairnessCount {
         FairnessCount {
             age_band: age_band.to_owned(),
             marital: "single".to_owned(),

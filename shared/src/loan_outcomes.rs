@@ -165,8 +165,14 @@ pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, Requ
                 "outcomes".to_owned(),
                 ErrorCode::Range,
                 Message::new(
-                    format!("El lote tiene {} resultados; se admiten de 1 a {MAX_OUTCOMES}.", items.len()),
-                    format!("The batch has {} outcomes; 1 to {MAX_OUTCOMES} are allowed.", items.len()),
+                    format!(
+                        "El lote tiene {} resultados; se admiten de 1 a {MAX_OUTCOMES}.",
+                        items.len()
+                    ),
+                    format!(
+                        "The batch has {} outcomes; 1 to {MAX_OUTCOMES} are allowed.",
+                        items.len()
+                    ),
                 ),
             ));
             return Err(RequestError::Invalid(errors));
@@ -228,7 +234,10 @@ fn parse_item(
         ));
         return None;
     };
-    for key in object.keys().filter(|key| !CSV_COLUMNS.contains(&key.as_str())) {
+    for key in object
+        .keys()
+        .filter(|key| !CSV_COLUMNS.contains(&key.as_str()))
+    {
         errors.push(error(
             item_field(index, &key.chars().take(64).collect::<String>()),
             ErrorCode::UnknownField,
@@ -274,10 +283,7 @@ fn parse_item(
             errors.push(error(
                 item_field(index, "status"),
                 ErrorCode::Enum,
-                Message::new(
-                    "Debe ser good, bad u open.",
-                    "Must be good, bad or open.",
-                ),
+                Message::new("Debe ser good, bad u open.", "Must be good, bad or open."),
             ));
         }
         parsed
@@ -298,10 +304,7 @@ fn parse_item(
             errors.push(error(
                 item_field(index, "observed_at"),
                 ErrorCode::Range,
-                Message::new(
-                    "La fecha está en el futuro.",
-                    "The date is in the future.",
-                ),
+                Message::new("La fecha está en el futuro.", "The date is in the future."),
             ));
             None
         }
@@ -495,13 +498,19 @@ mod tests {
         );
         check(r#"{"outcomes":[]}"#, &[("outcomes", "E_RANGE")]);
         check(r#"{"outcomes":{}}"#, &[("outcomes", "E_TYPE")]);
-        check(r#"{"other":[]}"#, &[("other", "E_UNKNOWN_FIELD"), ("outcomes", "E_REQUIRED")]);
+        check(
+            r#"{"other":[]}"#,
+            &[("other", "E_UNKNOWN_FIELD"), ("outcomes", "E_REQUIRED")],
+        );
         check(r#"{"outcomes":[7]}"#, &[("outcomes[0]", "E_TYPE")]);
-        check(r#"{"outcomes":[{}]}"#, &[
-            ("outcomes[0].request_id", "E_REQUIRED"),
-            ("outcomes[0].status", "E_REQUIRED"),
-            ("outcomes[0].observed_at", "E_REQUIRED"),
-        ]);
+        check(
+            r#"{"outcomes":[{}]}"#,
+            &[
+                ("outcomes[0].request_id", "E_REQUIRED"),
+                ("outcomes[0].status", "E_REQUIRED"),
+                ("outcomes[0].observed_at", "E_REQUIRED"),
+            ],
+        );
         check("[]", &[("E_NOT_OBJECT", "")]);
         check("{", &[("E_JSON", "")]);
         let items = vec![r#"{"request_id":"a","status":"open","observed_at":"2026-01-01"}"#; 1001];
@@ -547,7 +556,14 @@ mod tests {
             &stored,
         )
         .unwrap();
-        assert_eq!(plan.answer(), OutcomesAnswer { recorded: 1, replaced: 1, unchanged: 1 });
+        assert_eq!(
+            plan.answer(),
+            OutcomesAnswer {
+                recorded: 1,
+                replaced: 1,
+                unchanged: 1
+            }
+        );
         assert_eq!(plan.writes().count(), 2);
         let codes = |outcomes: &[LoanOutcome]| match plan_outcomes(outcomes, &stored) {
             Err(RequestError::Invalid(errors)) => errors
@@ -556,11 +572,26 @@ mod tests {
                 .collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
-        assert_eq!(codes(&[outcome("nobody", Bad, 300)]), ["outcomes[0].request_id E_NOT_FOUND"]);
-        assert_eq!(codes(&[outcome("new", Bad, 50)]), ["outcomes[0].observed_at E_RANGE"]);
-        assert_eq!(codes(&[outcome("final", Bad, 300)]), ["outcomes[0].status E_FINAL"]);
-        assert_eq!(codes(&[outcome("final", Open, 300)]), ["outcomes[0].status E_FINAL"]);
-        assert_eq!(codes(&[outcome("open", Good, 150)]), ["outcomes[0].observed_at E_RANGE"]);
+        assert_eq!(
+            codes(&[outcome("nobody", Bad, 300)]),
+            ["outcomes[0].request_id E_NOT_FOUND"]
+        );
+        assert_eq!(
+            codes(&[outcome("new", Bad, 50)]),
+            ["outcomes[0].observed_at E_RANGE"]
+        );
+        assert_eq!(
+            codes(&[outcome("final", Bad, 300)]),
+            ["outcomes[0].status E_FINAL"]
+        );
+        assert_eq!(
+            codes(&[outcome("final", Open, 300)]),
+            ["outcomes[0].status E_FINAL"]
+        );
+        assert_eq!(
+            codes(&[outcome("open", Good, 150)]),
+            ["outcomes[0].observed_at E_RANGE"]
+        );
         // A refused batch plans nothing, even for its good items.
         assert_eq!(
             codes(&[outcome("new", Good, 300), outcome("nobody", Bad, 300)]),
@@ -575,7 +606,10 @@ mod tests {
             text.push_str(&format!("good, r{i} ,2026-11-30\n"));
         }
         let bodies = outcomes_csv_to_bodies(&text).unwrap();
-        assert_eq!(bodies.iter().map(|(line, _)| *line).collect::<Vec<_>>(), [2, 1002]);
+        assert_eq!(
+            bodies.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
+            [2, 1002]
+        );
         let first: Value = serde_json::from_str(&bodies[0].1).unwrap();
         assert_eq!(first["outcomes"][0]["request_id"], "r0");
         assert_eq!(first["outcomes"].as_array().unwrap().len(), 1000);

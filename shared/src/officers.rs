@@ -226,7 +226,15 @@ mod tests {
         check(Role::Officer, &[Read, Decide, RecordOutcomes]);
         check(
             Role::Supervisor,
-            &[Read, Decide, Approve, Operate, Export, Report, RecordOutcomes],
+            &[
+                Read,
+                Decide,
+                Approve,
+                Operate,
+                Export,
+                Report,
+                RecordOutcomes,
+            ],
         );
         check(Role::Auditor, &[Read, Audit, Export, Report]);
         check(Role::Admin, &PERMISSIONS);

@@ -24,6 +24,12 @@ pub const MIN_MATURED_FOR_ALERT: u64 = 50;
 /// Most points of the ROC curve sent to the dashboard.
 pub const MAX_ROC_POINTS: usize = 101;
 
+/// The vintage of a decision made at `ms`: its month in UTC, `YYYY-MM` (SQLite's
+/// `strftime('%Y-%m', …, 'unixepoch')` at the edge).
+pub fn vintage_of(ms: i64) -> String {
+    crate::time::format_rfc3339_ms(ms)[..7].to_owned()
+}
+
 /// Decisions of one vintage with one predicted probability, by what became of the loan.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreGroup {
@@ -227,7 +233,9 @@ fn realized(sorted: &[ScoreGroup]) -> Option<Realized> {
 /// larger when the count does not divide (numpy's `array_split`). Within tied scores, bad
 /// loans are taken first.
 fn deciles(sorted: &[ScoreGroup], matured: u64) -> Vec<Decile> {
-    let size = |index: usize| matured / DECILES as u64 + u64::from((index as u64) < matured % DECILES as u64);
+    let size = |index: usize| {
+        matured / DECILES as u64 + u64::from((index as u64) < matured % DECILES as u64)
+    };
     let mut out = Vec::with_capacity(DECILES);
     let (mut rows, mut defaults, mut predicted) = (0_u64, 0_u64, 0.0);
     for group in sorted {
@@ -392,7 +400,10 @@ mod tests {
             THRESHOLDS,
         );
         let realized = perfect.realized.unwrap();
-        assert_eq!((realized.roc_auc, realized.ks, realized.gini), (1.0, 1.0, 1.0));
+        assert_eq!(
+            (realized.roc_auc, realized.ks, realized.gini),
+            (1.0, 1.0, 1.0)
+        );
         let inverted = performance(
             &[group("2026-01", 0.1, 2, 0), group("2026-01", 0.9, 0, 3)],
             THRESHOLDS,

@@ -97,7 +97,11 @@ fn check(report: &PerformanceReport, reference: &Reference, tolerance: f64) {
     );
     assert_eq!(realized.deciles.len(), reference.deciles.len());
     for (index, (got, want)) in realized.deciles.iter().zip(&reference.deciles).enumerate() {
-        assert_eq!((got.rows, got.defaults), (want.rows, want.defaults), "decile {index}");
+        assert_eq!(
+            (got.rows, got.defaults),
+            (want.rows, want.defaults),
+            "decile {index}"
+        );
         close("mean predicted", got.mean_predicted, want.mean_predicted);
         close("observed", got.observed, want.observed);
         close("wilson low", got.low, want.low);
@@ -105,7 +109,11 @@ fn check(report: &PerformanceReport, reference: &Reference, tolerance: f64) {
     }
     for band in &report.bands {
         let want = &reference.bands[band.band.as_str()];
-        assert_eq!((band.matured, band.defaults), (want.rows, want.defaults), "{band:?}");
+        assert_eq!(
+            (band.matured, band.defaults),
+            (want.rows, want.defaults),
+            "{band:?}"
+        );
     }
     let roc = &realized.roc;
     assert_eq!((roc[0], roc[roc.len() - 1]), ((0.0, 0.0), (1.0, 1.0)));
@@ -128,7 +136,11 @@ fn the_maths_agrees_with_scikit_learn_on_the_same_probabilities() {
             .filter(|row| row.valid)
             .map(|row| (row.probability, row.bad)),
     );
-    check(&performance(&valid, thresholds()), &holdout.valid_rows, 1e-9);
+    check(
+        &performance(&valid, thresholds()),
+        &holdout.valid_rows,
+        1e-9,
+    );
 }
 
 /// The figures the edge reports: probabilities from Valle's own model, as stored.

@@ -7,11 +7,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use valle_shared::access::{AccessConfig, Jwk, Jwks};
 use valle_shared::audit::{AuditEntry, ChainHead};
 pub use valle_shared::decisions::DeadLetter;
-use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord, Period};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
+use valle_shared::fairness::FairnessCount;
 use valle_shared::kpi::{CountWindow, EventWindow, KpiView, LateEvent, Observation};
+use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome};
 use valle_shared::officers::Account;
+use valle_shared::performance::ScoreGroup;
 use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
 
 /// A storage call failed; the message goes to the log, never to the client.
@@ -425,9 +428,43 @@ pub trait AuditStore {
     async fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// What `POST /api/v1/outcomes` reads first, in one round trip: the decisions the batch
+/// names with their stored outcomes, and the end of the audit chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutcomeSnapshot {
+    pub known: Vec<KnownDecision>,
+    pub head: ChainHead,
+}
+
+/// Outcomes written with their audit row, in one transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct OutcomeWrite<'a> {
+    pub outcomes: &'a [LoanOutcome],
+    pub actor: &'a str,
+    pub now_ms: i64,
+    pub audit: &'a AuditEntry,
+}
+
+/// Loan outcomes in D1, joined to the decisions they label.
+pub trait LoanBook {
+    async fn outcome_snapshot(&self, request_ids: &[String])
+        -> Result<OutcomeSnapshot, StoreError>;
+    /// Writes the outcomes and the audit row; `false` if the chain has grown since its end
+    /// was read, and then nothing is stored.
+    async fn record_outcomes(&self, write: OutcomeWrite<'_>) -> Result<bool, StoreError>;
+    /// Decisions counted by branch, vintage, probability and outcome.
+    async fn score_groups(&self, period: &Period) -> Result<Vec<(String, ScoreGroup)>, StoreError>;
+    /// Decisions counted by branch, age band, marital status, decision and outcome.
+    async fn fairness_counts(
+        &self,
+        period: &Period,
+    ) -> Result<Vec<(String, FairnessCount)>, StoreError>;
+}
+
 /// Everything a request or a queue consumer may touch.
 pub trait Backend:
     OutcomeStore
+    + LoanBook
     + AccountStore
     + AccessKeys
     + ReviewStore
@@ -444,6 +481,7 @@ pub trait Backend:
 
 impl<
         T: OutcomeStore
+            + LoanBook
             + AccountStore
             + AccessKeys
             + ReviewStore

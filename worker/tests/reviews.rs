@@ -68,6 +68,9 @@ fn every_route_for_every_role() {
     scored(&harness, "m-1", VALID);
     use Role::*;
     let all: &[Role] = &[Officer, Supervisor, Auditor, Admin];
+    let every: &[Role] = &[Officer, Supervisor, Auditor, Admin, Integrator];
+    let outcomes_body =
+        r#"{"outcomes":[{"request_id":"m-1","status":"open","observed_at":"2030-01-01"}]}"#;
     let decide_body = r#"{"action":"request_info","reason":"missing_documents"}"#;
     let routes: &[(&str, &str, &str, &[Role])] = &[
         ("GET", "/api/v1/me", "", all),
@@ -112,6 +115,14 @@ fn every_route_for_every_role() {
             "",
             &[Supervisor, Auditor, Admin],
         ),
+        (
+            "POST",
+            "/api/v1/outcomes",
+            outcomes_body,
+            &[Officer, Supervisor, Admin, Integrator],
+        ),
+        ("GET", "/api/v1/performance", "", all),
+        ("GET", "/api/v1/fairness", "", all),
     ];
     for (method, target, body, allowed) in routes {
         let head = RequestHead::new(method, target).with_header("content-type", "application/json");
@@ -122,7 +133,7 @@ fn every_route_for_every_role() {
         );
         let (status, _) = harness.as_account("not-a-token", method, target, body);
         assert_eq!(status, 401, "{method} {target} with an unknown token");
-        for role in all {
+        for role in every {
             let (status, answer) = harness.as_account(token_of(*role), method, target, body);
             if allowed.contains(role) {
                 assert!(

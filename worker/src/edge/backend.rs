@@ -28,6 +28,18 @@ pub(super) fn decode<R, T: TryFrom<R, Error = String>>(rows: Vec<R>) -> Result<V
         .collect()
 }
 
+/// The rows of the `index`th statement of a batch.
+pub(super) fn rows_of<R: serde::de::DeserializeOwned>(
+    results: &[D1Result],
+    index: usize,
+) -> Result<Vec<R>, StoreError> {
+    results
+        .get(index)
+        .ok_or_else(|| d1_error("the batch answered too few results"))?
+        .results()
+        .map_err(d1_error)
+}
+
 fn object_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::new("durable_object", error)
 }

@@ -6,6 +6,7 @@ mod access;
 mod backend;
 mod d1;
 mod kpi_object;
+mod loan_book;
 mod officers;
 mod queues;
 mod rate_limit;

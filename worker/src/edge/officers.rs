@@ -4,25 +4,13 @@
 use valle_shared::audit::{AuditEntry, ChainHead};
 use valle_shared::decisions::{DecisionQuery, DecisionRecord};
 use valle_shared::review::{OverrideRow, Review, ReviewCase};
-use worker::D1Result;
 
-use super::backend::{d1_error, decode, EdgeBackend};
+use super::backend::{d1_error, decode, rows_of, EdgeBackend};
 use crate::sql::{accounts, audit, decisions, reviews, Statement};
 use crate::store::{
     AccountStore, AuditStore, QueueQuery, ReviewSnapshot, ReviewStore, ReviewWrite, ReviewWritten,
     StoreError, StoredAccount,
 };
-
-fn rows_of<R: serde::de::DeserializeOwned>(
-    results: &[D1Result],
-    index: usize,
-) -> Result<Vec<R>, StoreError> {
-    results
-        .get(index)
-        .ok_or_else(|| d1_error("the batch answered too few results"))?
-        .results()
-        .map_err(d1_error)
-}
 
 impl EdgeBackend {
     /// A page of decisions and the reviews among them, as cases with their row numbers.
@@ -80,13 +68,7 @@ impl ReviewStore for EdgeBackend {
         Ok(ReviewSnapshot {
             decision: decode(decided)?.into_iter().next(),
             review: decode(reviewed)?.into_iter().next(),
-            head: head
-                .into_iter()
-                .next()
-                .map_or_else(ChainHead::genesis, |last| ChainHead {
-                    seq: last.seq,
-                    hash: last.hash,
-                }),
+            head: ChainHead::after(head.into_iter().next()),
         })
     }
 
@@ -140,13 +122,7 @@ impl AuditStore for EdgeBackend {
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
         let rows: Vec<audit::AuditRow> = self.rows(&audit::head()).await?;
         let rows: Vec<AuditEntry> = decode(rows)?;
-        Ok(rows
-            .into_iter()
-            .next()
-            .map_or_else(ChainHead::genesis, |last| ChainHead {
-                seq: last.seq,
-                hash: last.hash,
-            }))
+        Ok(ChainHead::after(rows.into_iter().next()))
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<bool, StoreError> {

@@ -45,6 +45,8 @@ pub struct MemoryD1 {
     /// Reviews by request id, each with the id of the write that made it.
     pub reviews: RefCell<BTreeMap<String, (Review, String)>>,
     pub audit: RefCell<Vec<AuditEntry>>,
+    /// Loan outcomes by request id.
+    pub loan_outcomes: RefCell<BTreeMap<String, valle_shared::loan_outcomes::LoanOutcome>>,
     /// Outcome writes made, each one D1 batch at the edge.
     pub writes: Cell<u32>,
     /// Fail this many of the next outcome writes.

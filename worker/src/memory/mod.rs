@@ -4,6 +4,7 @@
 
 pub mod d1;
 pub mod kv;
+pub mod loan_book;
 pub mod officers;
 
 use std::cell::{Cell, RefCell};

@@ -46,13 +46,7 @@ impl MemoryD1 {
     }
 
     pub fn chain_head(&self) -> ChainHead {
-        self.audit
-            .borrow()
-            .last()
-            .map_or_else(ChainHead::genesis, |last| ChainHead {
-                seq: last.seq,
-                hash: last.hash.clone(),
-            })
+        ChainHead::after(self.audit.borrow().last().cloned())
     }
 
     /// Appends if `entry` follows the end of the chain.

@@ -12,6 +12,7 @@ mod events;
 mod exports;
 mod health;
 mod kpis;
+mod outcomes;
 mod reviews;
 mod score;
 
@@ -22,13 +23,15 @@ use std::cell::RefCell;
 use valle_shared::access::AccessConfig;
 use valle_shared::api::{
     is_valid_request_id, StageTiming, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
-    DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH, EXPORT_DECISIONS_PATH, HEALTH_PATH,
-    HUMAN_REVIEW_SUFFIX, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OVERRIDES_REPORT_PATH,
-    REQUEST_ID_HEADER, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH,
+    DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH, EXPORT_DECISIONS_PATH,
+    FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH,
+    ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH, PERFORMANCE_PATH, REQUEST_ID_HEADER,
+    REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH,
 };
 use valle_shared::batch::MAX_BATCH_BYTES;
 use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
 use valle_shared::kpi::Observation;
+use valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES;
 use valle_shared::officers::{Me, Permission};
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
@@ -85,6 +88,9 @@ pub enum Route {
     AuditVerify,
     Export,
     OverridesReport,
+    Outcomes,
+    Performance,
+    Fairness,
     /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
     Preflight,
 }
@@ -106,7 +112,10 @@ impl Route {
             | Route::Drift
             | Route::Me
             | Route::ReviewQueue
-            | Route::Review(_) => Some(Permission::Read),
+            | Route::Review(_)
+            | Route::Performance
+            | Route::Fairness => Some(Permission::Read),
+            Route::Outcomes => Some(Permission::RecordOutcomes),
             Route::Decide(_) => Some(Permission::Decide),
             Route::Approval(_) => Some(Permission::Approve),
             Route::DeadLetters | Route::DeadLetterReplay(_) | Route::Metrics => {
@@ -166,6 +175,9 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         AUDIT_VERIFY_PATH => allow(Route::AuditVerify, GET),
         EXPORT_DECISIONS_PATH => allow(Route::Export, GET),
         OVERRIDES_REPORT_PATH => allow(Route::OverridesReport, GET),
+        OUTCOMES_PATH => json_post(Route::Outcomes, MAX_OUTCOMES_BYTES),
+        PERFORMANCE_PATH => allow(Route::Performance, GET),
+        FAIRNESS_PATH => allow(Route::Fairness, GET),
         _ => {
             let id_after = |prefix: &str, suffix: &str| {
                 path.strip_prefix(prefix)
@@ -288,7 +300,8 @@ impl Prepared {
                 | Route::Events
                 | Route::DeadLetterReplay(_)
                 | Route::Decide(_)
-                | Route::Approval(_))
+                | Route::Approval(_)
+                | Route::Outcomes)
         )
     }
 
@@ -340,6 +353,9 @@ impl Prepared {
                     Route::AuditVerify => request.audit_verify().await,
                     Route::Export => request.export(me).await,
                     Route::OverridesReport => request.overrides().await,
+                    Route::Outcomes => request.outcomes(&body, me).await,
+                    Route::Performance => request.performance().await,
+                    Route::Fairness => request.fairness().await,
                     Route::Preflight => request.preflight(),
                 },
             },

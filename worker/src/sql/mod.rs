@@ -10,6 +10,7 @@ pub mod decisions;
 pub mod inbox;
 pub mod kpis;
 pub mod kv;
+pub mod loan_outcomes;
 pub mod reviews;
 
 use serde::Serialize;

@@ -1,0 +1,56 @@
+//! D1 behind [`LoanBook`]: outcomes with their audit row in one batch, and the grouped reads
+//! of the performance and fairness figures.
+
+use valle_shared::audit::{AuditEntry, ChainHead};
+use valle_shared::decisions::Period;
+use valle_shared::fairness::FairnessCount;
+use valle_shared::loan_outcomes::KnownDecision;
+use valle_shared::performance::ScoreGroup;
+
+use super::backend::{decode, rows_of, EdgeBackend};
+use crate::sql::{audit, loan_outcomes};
+use crate::store::{LoanBook, OutcomeSnapshot, OutcomeWrite, StoreError};
+
+impl LoanBook for EdgeBackend {
+    async fn outcome_snapshot(
+        &self,
+        request_ids: &[String],
+    ) -> Result<OutcomeSnapshot, StoreError> {
+        let results = self
+            .batch(&[loan_outcomes::known(request_ids), audit::head()])
+            .await?;
+        let known: Vec<loan_outcomes::KnownRow> = rows_of(&results, 0)?;
+        let known: Vec<KnownDecision> = decode(known)?;
+        let head: Vec<audit::AuditRow> = rows_of(&results, 1)?;
+        let head: Vec<AuditEntry> = decode(head)?;
+        Ok(OutcomeSnapshot {
+            known,
+            head: ChainHead::after(head.into_iter().next()),
+        })
+    }
+
+    async fn record_outcomes(&self, write: OutcomeWrite<'_>) -> Result<bool, StoreError> {
+        let mut statements = loan_outcomes::upsert(write.outcomes, write.actor, write.now_ms);
+        statements.push(audit::insert(write.audit));
+        match self.batch(&statements).await {
+            Ok(_) => Ok(true),
+            Err(error) if audit::chain_moved(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn score_groups(&self, period: &Period) -> Result<Vec<(String, ScoreGroup)>, StoreError> {
+        let rows: Vec<loan_outcomes::ScoreGroupRow> =
+            self.rows(&loan_outcomes::score_groups(period)).await?;
+        decode(rows)
+    }
+
+    async fn fairness_counts(
+        &self,
+        period: &Period,
+    ) -> Result<Vec<(String, FairnessCount)>, StoreError> {
+        let rows: Vec<loan_outcomes::FairnessRow> =
+            self.rows(&loan_outcomes::fairness_counts(period)).await?;
+        decode(rows)
+    }
+}

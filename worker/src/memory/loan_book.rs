@@ -1,0 +1,116 @@
+//! Loan outcomes in memory, with D1's semantics: a write applies with its audit row or not
+//! at all, a matured outcome is never overwritten, and the grouped reads count what the
+//! edge's SQL counts.
+
+use std::collections::BTreeMap;
+
+use valle_shared::decisions::{DecisionRecord, Period};
+use valle_shared::fairness::FairnessCount;
+use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome, LoanStatus};
+use valle_shared::performance::{vintage_of, ScoreGroup};
+
+use super::MemoryBackend;
+use crate::store::{LoanBook, OutcomeSnapshot, OutcomeWrite, StoreError};
+
+impl MemoryBackend {
+    /// The stored decisions `query` selects, each with its outcome.
+    fn labelled(&self, period: &Period) -> Vec<(DecisionRecord, Option<LoanStatus>)> {
+        let outcomes = self.d1.loan_outcomes.borrow();
+        self.d1
+            .decisions
+            .borrow()
+            .values()
+            .filter(|d| period.from_ms.is_none_or(|from| d.received_at_ms >= from))
+            .filter(|d| period.to_ms.is_none_or(|to| d.received_at_ms <= to))
+            .filter(|d| period.branch.as_ref().is_none_or(|b| &d.branch == b))
+            .map(|d| {
+                let status = outcomes.get(&d.request_id).map(|o| o.status);
+                (d.clone(), status)
+            })
+            .collect()
+    }
+}
+
+impl LoanBook for MemoryBackend {
+    async fn outcome_snapshot(
+        &self,
+        request_ids: &[String],
+    ) -> Result<OutcomeSnapshot, StoreError> {
+        let outcomes = self.d1.loan_outcomes.borrow();
+        let known = self
+            .d1
+            .decisions
+            .borrow()
+            .values()
+            .filter(|d| request_ids.contains(&d.request_id))
+            .map(|d| KnownDecision {
+                request_id: d.request_id.clone(),
+                received_at_ms: d.received_at_ms,
+                outcome: outcomes.get(&d.request_id).cloned(),
+            })
+            .collect();
+        Ok(OutcomeSnapshot {
+            known,
+            head: self.d1.chain_head(),
+        })
+    }
+
+    async fn record_outcomes(&self, write: OutcomeWrite<'_>) -> Result<bool, StoreError> {
+        if !self.d1.append_audit(write.audit) {
+            return Ok(false);
+        }
+        let mut stored = self.d1.loan_outcomes.borrow_mut();
+        for outcome in write.outcomes {
+            let open = stored
+                .get(&outcome.request_id)
+                .is_none_or(|o: &LoanOutcome| o.status == LoanStatus::Open);
+            if open {
+                stored.insert(outcome.request_id.clone(), outcome.clone());
+            }
+        }
+        Ok(true)
+    }
+
+    async fn score_groups(&self, period: &Period) -> Result<Vec<(String, ScoreGroup)>, StoreError> {
+        let mut groups: BTreeMap<(String, String, u64), ScoreGroup> = BTreeMap::new();
+        for (decision, status) in self.labelled(period) {
+            let probability = f64::from(decision.score.probability);
+            let vintage = vintage_of(decision.received_at_ms);
+            let key = (
+                decision.branch.clone(),
+                vintage.clone(),
+                probability.to_bits(),
+            );
+            let group = groups.entry(key).or_insert_with(|| ScoreGroup {
+                vintage,
+                probability,
+                ..ScoreGroup::default()
+            });
+            match status {
+                Some(LoanStatus::Bad) => group.bad += 1,
+                Some(LoanStatus::Good) => group.good += 1,
+                Some(LoanStatus::Open) => group.open += 1,
+                None => group.unreported += 1,
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .map(|((branch, _, _), group)| (branch, group))
+            .collect())
+    }
+
+    async fn fairness_counts(
+        &self,
+        period: &Period,
+    ) -> Result<Vec<(String, FairnessCount)>, StoreError> {
+        Ok(self
+            .labelled(period)
+            .into_iter()
+            .map(|(decision, status)| {
+                let count =
+                    FairnessCount::of(&decision.application, decision.score.decision, status);
+                (decision.branch, count)
+            })
+            .collect())
+    }
+}
