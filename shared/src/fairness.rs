@@ -254,8 +254,8 @@ mod tests {
         assert_eq!(age.most_favoured.as_deref(), Some("26-35"));
         assert_eq!(age.min_ratio, Some(0.5));
         assert!(age.alert);
-        assert!((age.tpr_gap.unwrap() - 0.25).abs() < 1e-12);
-        let small = age.groups.iter().find(|g| g.group == "66+").unwrap();
+        assert!((age.tpr_gap.expect("in the test") - 0.25).abs() < 1e-12);
+        let small = age.groups.iter().find(|g| g.group == "66+").expect("in the test");
         assert_eq!((small.judged, small.disparate_impact), (false, None));
         // One marital group: compared with itself only.
         assert_eq!(report.attributes[1].min_ratio, Some(1.0));
@@ -273,7 +273,7 @@ mod tests {
             count("18-25", Decline, None, 40),
         ];
         let age = &fairness(&counts).attributes[0];
-        assert!((age.min_ratio.unwrap() - 60.0 / 70.0).abs() < 1e-12);
+        assert!((age.min_ratio.expect("in the test") - 60.0 / 70.0).abs() < 1e-12);
         assert!(!age.alert);
         assert_eq!(age.tpr_gap, None);
     }

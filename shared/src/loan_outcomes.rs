@@ -555,7 +555,7 @@ mod tests {
             ],
             &stored,
         )
-        .unwrap();
+        .expect("in the test");
         assert_eq!(
             plan.answer(),
             OutcomesAnswer {
@@ -605,14 +605,14 @@ mod tests {
         for i in 0..1500 {
             text.push_str(&format!("good, r{i} ,2026-11-30\n"));
         }
-        let bodies = outcomes_csv_to_bodies(&text).unwrap();
+        let bodies = outcomes_csv_to_bodies(&text).expect("in the test");
         assert_eq!(
             bodies.iter().map(|(line, _)| *line).collect::<Vec<_>>(),
             [2, 1002]
         );
-        let first: Value = serde_json::from_str(&bodies[0].1).unwrap();
+        let first: Value = serde_json::from_str(&bodies[0].1).expect("in the test");
         assert_eq!(first["outcomes"][0]["request_id"], "r0");
-        assert_eq!(first["outcomes"].as_array().unwrap().len(), 1000);
+        assert_eq!(first["outcomes"].as_array().expect("in the test").len(), 1000);
         assert!(parse_outcomes(bodies[1].1.as_bytes(), NOW).is_ok());
         assert!(outcomes_csv_to_bodies("id,status\nx,good\n").is_err());
         assert!(outcomes_csv_to_bodies("request_id,status,observed_at\n").is_err());

@@ -399,7 +399,7 @@ mod tests {
             &[group("2026-01", 0.1, 0, 3), group("2026-01", 0.9, 2, 0)],
             THRESHOLDS,
         );
-        let realized = perfect.realized.unwrap();
+        let realized = perfect.realized.expect("in the test");
         assert_eq!(
             (realized.roc_auc, realized.ks, realized.gini),
             (1.0, 1.0, 1.0)
@@ -408,13 +408,13 @@ mod tests {
             &[group("2026-01", 0.1, 2, 0), group("2026-01", 0.9, 0, 3)],
             THRESHOLDS,
         );
-        assert_eq!(inverted.realized.unwrap().roc_auc, 0.0);
+        assert_eq!(inverted.realized.expect("in the test").roc_auc, 0.0);
     }
 
     #[test]
     fn ties_count_one_half_and_one_class_has_no_auc() {
         let tied = performance(&[group("2026-01", 0.3, 5, 5)], THRESHOLDS);
-        assert_eq!(tied.realized.unwrap().roc_auc, 0.5);
+        assert_eq!(tied.realized.expect("in the test").roc_auc, 0.5);
         let only_good = performance(&[group("2026-01", 0.3, 0, 5)], THRESHOLDS);
         assert_eq!(only_good.realized, None);
         assert_eq!(only_good.matured, 5);

@@ -149,6 +149,9 @@ pub fn audit_action_text(action: AuditAction, lang: Lang) -> &'static str {
         }
         AuditAction::AccountAdded => ui(lang, "Cuenta creada", "Account added"),
         AuditAction::AccountRevoked => ui(lang, "Cuenta revocada", "Account revoked"),
+        AuditAction::OutcomesRecorded => {
+            ui(lang, "Resultados de préstamos", "Loan outcomes recorded")
+        }
     }
 }
 
