@@ -255,7 +255,11 @@ mod tests {
         assert_eq!(age.min_ratio, Some(0.5));
         assert!(age.alert);
         assert!((age.tpr_gap.expect("in the test") - 0.25).abs() < 1e-12);
-        let small = age.groups.iter().find(|g| g.group == "66+").expect("in the test");
+        let small = age
+            .groups
+            .iter()
+            .find(|g| g.group == "66+")
+            .expect("in the test");
         assert_eq!((small.judged, small.disparate_impact), (false, None));
         // One marital group: compared with itself only.
         assert_eq!(report.attributes[1].min_ratio, Some(1.0));

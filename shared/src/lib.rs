@@ -32,6 +32,7 @@ pub mod kpi;
 pub mod loan_outcomes;
 pub mod metrics;
 pub mod model;
+pub mod monitoring;
 pub mod officers;
 pub mod ops;
 pub mod performance;

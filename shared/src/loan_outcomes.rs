@@ -612,7 +612,10 @@ mod tests {
         );
         let first: Value = serde_json::from_str(&bodies[0].1).expect("in the test");
         assert_eq!(first["outcomes"][0]["request_id"], "r0");
-        assert_eq!(first["outcomes"].as_array().expect("in the test").len(), 1000);
+        assert_eq!(
+            first["outcomes"].as_array().expect("in the test").len(),
+            1000
+        );
         assert!(parse_outcomes(bodies[1].1.as_bytes(), NOW).is_ok());
         assert!(outcomes_csv_to_bodies("id,status\nx,good\n").is_err());
         assert!(outcomes_csv_to_bodies("request_id,status,observed_at\n").is_err());

@@ -62,7 +62,10 @@ pub struct PerformanceReport {
     pub matured: u64,
     pub open: u64,
     pub unreported: u64,
-    /// Figures over matured loans; none until both a good and a bad one exist.
+    /// Defaults among matured loans.
+    pub realized_default_rate: Option<f64>,
+    /// Rank and calibration figures over matured loans; none until both a good and a bad
+    /// one exist.
     pub realized: Option<Realized>,
     /// What a calibrated model expects over all decisions, outcomes in or not.
     pub expected: Expected,
@@ -72,7 +75,6 @@ pub struct PerformanceReport {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Realized {
-    pub default_rate: f64,
     pub roc_auc: f64,
     pub gini: f64,
     pub ks: f64,
@@ -141,15 +143,17 @@ pub fn performance(groups: &[ScoreGroup], thresholds: Thresholds) -> Performance
     let sorted = by_score(groups);
     let sum = |f: fn(&ScoreGroup) -> u64| groups.iter().map(f).sum::<u64>();
     let decisions = sum(ScoreGroup::decisions);
+    let matured = sum(ScoreGroup::matured);
     let weighted: f64 = groups
         .iter()
         .map(|g| g.decisions() as f64 * g.probability)
         .sum();
     PerformanceReport {
         decisions,
-        matured: sum(ScoreGroup::matured),
+        matured,
         open: sum(|g| g.open),
         unreported: sum(|g| g.unreported),
+        realized_default_rate: ratio(sum(|g| g.bad) as f64, matured),
         realized: realized(&sorted),
         expected: Expected {
             default_rate: ratio(weighted, decisions).unwrap_or(0.0),
@@ -219,7 +223,6 @@ fn realized(sorted: &[ScoreGroup]) -> Option<Realized> {
         }
     }
     Some(Realized {
-        default_rate: b / (b + g),
         roc_auc,
         gini: 2.0 * roc_auc - 1.0,
         ks,

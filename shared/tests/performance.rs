@@ -82,7 +82,7 @@ fn check(report: &PerformanceReport, reference: &Reference, tolerance: f64) {
     close("brier", realized.brier, reference.brier);
     close(
         "default_rate",
-        realized.default_rate,
+        report.realized_default_rate.expect("matured loans"),
         reference.defaults as f64 / reference.rows as f64,
     );
     close(

@@ -38,6 +38,10 @@ fn every_route_answers_each_role_as_the_role_table_says() {
     let (id, _) = score(&client, REFERRED);
     use Who::*;
     let all: &[Who] = &[Admin, Officer, Supervisor, Auditor];
+    let every: &[Who] = &[Admin, Officer, Supervisor, Auditor, Integrator];
+    let open_outcome = format!(
+        r#"{{"outcomes":[{{"request_id":"{id}","status":"open","observed_at":"2000-01-01"}}]}}"#
+    );
     let request_info = r#"{"action":"request_info","reason":"missing_documents"}"#;
     let review = format!("/api/v1/reviews/{id}");
     let approval = format!("/api/v1/reviews/{id}/approval");
@@ -90,6 +94,14 @@ fn every_route_answers_each_role_as_the_role_table_says() {
             None,
             &[Admin, Supervisor, Auditor],
         ),
+        (
+            "POST",
+            "/api/v1/outcomes",
+            Some(&open_outcome),
+            &[Admin, Officer, Supervisor, Integrator],
+        ),
+        ("GET", "/api/v1/performance", None, all),
+        ("GET", "/api/v1/fairness", None, all),
     ];
     for (method, path, body, allowed) in routes {
         let anonymous = call(&client, None, method, path, body);
@@ -118,7 +130,7 @@ fn every_route_answers_each_role_as_the_role_table_says() {
             (401, Some("E_UNAUTHORIZED")),
             "{method} {path}"
         );
-        for who in all {
+        for who in every {
             let answer = call(&client, Some(*who), method, path, body);
             if allowed.contains(who) {
                 assert!(

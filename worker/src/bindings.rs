@@ -32,8 +32,10 @@ pub mod vars {
     pub const KPI_ALLOWED_LATENESS_MS: &str = "KPI_ALLOWED_LATENESS_MS";
     pub const KPI_DRIFT_MIN_DECISIONS: &str = "KPI_DRIFT_MIN_DECISIONS";
     pub const INBOX_LEASE_MS: &str = "INBOX_LEASE_MS";
+    /// Branches `/metrics` labels on their own (`valle_shared::monitoring`).
+    pub const MONITORED_BRANCHES: &str = "MONITORED_BRANCHES";
     /// Every var above: wrangler.toml must declare each.
-    pub const DECLARED: [&str; 9] = [
+    pub const DECLARED: [&str; 10] = [
         ACCESS_ISSUER,
         ACCESS_AUD,
         ACCESS_JWKS_URL,
@@ -43,5 +45,6 @@ pub mod vars {
         KPI_ALLOWED_LATENESS_MS,
         KPI_DRIFT_MIN_DECISIONS,
         INBOX_LEASE_MS,
+        MONITORED_BRANCHES,
     ];
 }

@@ -279,3 +279,55 @@ fn performance_and_fairness_queries_are_checked() {
     let (_, elsewhere) = harness.officer("/api/v1/fairness?branch=norte");
     assert_eq!(elsewhere["attributes"][0]["groups"], json!([]));
 }
+
+/// `valle_tests::sample`-like applications of branch `branch`, scored one by one.
+fn score_in_branch(harness: &Harness, prefix: &str, branch: &str, count: usize) -> Vec<String> {
+    let mut application: Value = serde_json::from_str(VALID).expect("valid");
+    application["branch"] = json!(branch);
+    (0..count)
+        .map(|i| {
+            let id = format!("{prefix}-{i}");
+            let response = harness.score_body(&id, &application.to_string());
+            assert_eq!(response.status, 200);
+            id
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_label_each_monitored_branch_and_fold_the_others() {
+    let harness = Harness::new(RateLimit::default());
+    let norte = score_in_branch(&harness, "n", "norte", 60);
+    score_in_branch(&harness, "x", "ciudad-nueva", 3);
+    harness.advance(60_000);
+    // Every loan of norte defaulted, far above the ~30 % the model predicts for them.
+    let outcomes: Vec<Value> = norte
+        .iter()
+        .map(|id| outcome(id, "bad", &today(&harness)))
+        .collect();
+    assert_eq!(
+        post_outcomes(&harness, TOKEN, &json!({ "outcomes": outcomes })).0,
+        200
+    );
+    let response = harness.send(
+        RequestHead::new("GET", "/metrics")
+            .with_header("authorization", &format!("Bearer {TOKEN}")),
+        "",
+    );
+    let text = String::from_utf8(response.body).expect("text");
+    for line in [
+        "valle_calibration_alert{branch=\"norte\"} 1",
+        "valle_calibration_alert{branch=\"principal\"} 0",
+        "valle_outcomes_matured{branch=\"norte\"} 60",
+        "valle_outcomes_pending{branch=\"other\"} 3",
+        "valle_realized_default_rate{branch=\"norte\"} 1",
+        "valle_fairness_alert{branch=\"norte\",attribute=\"age_band\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    assert!(!text.contains("ciudad-nueva"));
+    let (_, report) = harness.officer("/api/v1/performance?branch=norte");
+    assert_eq!(report["vintages"][0]["alert"], true, "{report}");
+    let (_, elsewhere) = harness.officer("/api/v1/performance?branch=principal");
+    assert_eq!(elsewhere["decisions"], 0);
+}

@@ -36,6 +36,7 @@ fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
         access: None,
         kpi_cache: &cache,
         cors: &cors,
+        monitored_branches: &[],
     };
     let prepared = prepare(&head, &context);
     let body = if prepared.needs_body() {
@@ -215,6 +216,7 @@ fn a_failed_body_read_is_an_internal_error_without_details() {
         access: None,
         kpi_cache: &cache,
         cors: &CorsPolicy::default(),
+        monitored_branches: &[],
     };
     let backend = MemoryBackend::new(KpiConfig::default());
     let prepared = prepare(&json_post(VALID), &context);

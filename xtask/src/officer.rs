@@ -324,7 +324,7 @@ pub fn officer(args: &[String]) -> Result {
 
 /// The accounts `cargo xtask test` signs in with, one per role and a revoked one: email,
 /// role, token, and the environment variable the HTTP and e2e tests read the token from.
-pub const TEST_ACCOUNTS: [(&str, Role, &str, &str); 6] = [
+pub const TEST_ACCOUNTS: [(&str, Role, &str, &str); 7] = [
     (
         "admin@valle.test",
         Role::Admin,
@@ -354,6 +354,12 @@ pub const TEST_ACCOUNTS: [(&str, Role, &str, &str); 6] = [
         Role::Auditor,
         "valle-test-auditor",
         "VALLE_TOKEN_AUDITOR",
+    ),
+    (
+        "cartera@valle.test",
+        Role::Integrator,
+        "valle-test-integrator",
+        "VALLE_TOKEN_INTEGRATOR",
     ),
     (
         "revocado@valle.test",

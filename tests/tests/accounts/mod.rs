@@ -17,6 +17,7 @@ pub enum Who {
     Officer2,
     Supervisor,
     Auditor,
+    Integrator,
     Revoked,
 }
 
@@ -27,6 +28,7 @@ pub fn token(who: Who) -> String {
         Who::Officer2 => "VALLE_TOKEN_OFFICER_2",
         Who::Supervisor => "VALLE_TOKEN_SUPERVISOR",
         Who::Auditor => "VALLE_TOKEN_AUDITOR",
+        Who::Integrator => "VALLE_TOKEN_INTEGRATOR",
         Who::Revoked => "VALLE_TOKEN_REVOKED",
     };
     std::env::var(variable).unwrap_or_else(|_| {

@@ -36,6 +36,7 @@ use crate::observability::log;
 use crate::pipeline::{consume_dead_letters, consume_events, Delivery};
 use crate::routes::{export_chunk, prepare, Clock, Context, ExportStream, KpiCache};
 use valle_shared::access::AccessConfig;
+use valle_shared::monitoring::parse_monitored_branches;
 
 #[wasm_bindgen]
 extern "C" {
@@ -62,6 +63,8 @@ thread_local! {
     static PACER: Rc<Pacer> = Rc::new(Pacer::new(random_uuid()));
     /// The allowed origins, read once per isolate (vars do not change under it).
     static CORS: std::cell::OnceCell<Rc<CorsPolicy>> = const { std::cell::OnceCell::new() };
+    /// `MONITORED_BRANCHES`, read once per isolate.
+    static BRANCHES: std::cell::OnceCell<Rc<Vec<String>>> = const { std::cell::OnceCell::new() };
 }
 
 /// `ALLOWED_ORIGINS`: other sites that may call the API; entries that are not exactly an
@@ -161,12 +164,21 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
     let access = access_config(&env);
     let cache = KPI_CACHE.with(Rc::clone);
     let cors = CORS.with(|cors| Rc::clone(cors.get_or_init(|| Rc::new(cors_policy(&env)))));
+    let branches = BRANCHES.with(|branches| {
+        Rc::clone(branches.get_or_init(|| {
+            Rc::new(parse_monitored_branches(&var_text(
+                &env,
+                vars::MONITORED_BRANCHES,
+            )))
+        }))
+    });
     let routing = Context {
         clock: &DateClock,
         new_request_id: &random_uuid,
         access: access.as_ref(),
         kpi_cache: &cache,
         cors: &cors,
+        monitored_branches: &branches,
     };
     let prepared = prepare(&head, &routing);
     let body = if prepared.needs_body() {

@@ -2,7 +2,9 @@
 //! about itself.
 
 use valle_shared::api::{Health, HealthCheck};
+use valle_shared::decisions::Period;
 use valle_shared::metrics::render;
+use valle_shared::monitoring::{branch_figures, render_branches, BranchFigures, MONITORING_DAYS};
 use valle_shared::Model;
 
 use super::Request;
@@ -55,16 +57,35 @@ impl<B: Backend> Request<'_, B> {
             cache_hit_ratio: self.context.kpi_cache.borrow().hit_rate(),
             model_sha256: &Model::embedded()?.version().sha256,
         });
-        let text = render(
+        let mut text = render(
             &snapshot.core,
             &snapshot.recent,
             snapshot.drift.as_ref(),
             &extra,
         );
+        render_branches(&mut text, &self.branch_figures().await?);
         let mut response = HttpResponse::json(200, &(), self.id);
         response.body = text.into_bytes();
         response.headers.retain(|(name, _)| name != "content-type");
         Ok(response.with_header("content-type", "text/plain; version=0.0.4; charset=utf-8"))
+    }
+
+    /// Performance, fairness and drift of each monitored branch and of the others together,
+    /// over the last [`MONITORING_DAYS`].
+    async fn branch_figures(&self) -> Result<Vec<BranchFigures>, ApiError> {
+        let period = Period {
+            from_ms: Some(self.now() - MONITORING_DAYS * 86_400_000),
+            ..Period::default()
+        };
+        let groups = self.backend.score_groups(&period).await?;
+        let counts = self.backend.fairness_counts(&period).await?;
+        let monitored = self.context.monitored_branches;
+        let mut figures =
+            branch_figures(groups, counts, monitored, Model::embedded()?.thresholds());
+        for branch in figures.iter_mut().filter(|b| monitored.contains(&b.branch)) {
+            branch.drift = self.backend.drift(Some(&branch.branch)).await?;
+        }
+        Ok(figures)
     }
 
     /// `OPTIONS /api/v1/*` with CORS headers: 204 with the grant for a listed origin asking

@@ -61,6 +61,8 @@ pub struct Context<'a> {
     pub kpi_cache: &'a KpiCache,
     /// Other origins allowed to call the API (`ALLOWED_ORIGINS`).
     pub cors: &'a CorsPolicy,
+    /// Branches `/metrics` labels on their own (`MONITORED_BRANCHES`).
+    pub monitored_branches: &'a [String],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

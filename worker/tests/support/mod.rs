@@ -175,6 +175,7 @@ pub struct Harness {
     pub pacer: Pacer,
     pub background: Cell<bool>,
     pub access: AccessConfig,
+    pub monitored_branches: Vec<String>,
     ids: Cell<u32>,
 }
 
@@ -198,6 +199,7 @@ impl Harness {
             cache: RefCell::new(SwrCache::new(8)),
             pacer: Pacer::new("harness"),
             background: Cell::new(true),
+            monitored_branches: vec!["principal".to_owned(), "norte".to_owned()],
             ids: Cell::new(0),
         }
     }
@@ -220,6 +222,7 @@ impl Harness {
             access: Some(&self.access),
             kpi_cache: &self.cache,
             cors: &CorsPolicy::default(),
+            monitored_branches: &self.monitored_branches,
         };
         let prepared = prepare(&head, &context);
         let (response, after) =
