@@ -22,6 +22,7 @@ pub mod application;
 pub mod audit;
 pub mod batch;
 pub mod decisions;
+pub mod disclosure;
 pub mod draft;
 pub mod drift;
 pub mod events;

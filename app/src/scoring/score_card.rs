@@ -1,7 +1,8 @@
 //! The browser's own score of the form, with its reasons and the applicant's printable
-//! summary.
+//! summary, both as `models/disclosure.json` lets the applicant see them.
 
 use leptos::prelude::*;
+use valle_shared::disclosure::Disclosure;
 use valle_shared::model::Decision;
 use valle_shared::{Lang, Score};
 
@@ -46,7 +47,9 @@ pub(super) fn ScorePanel(
                     </p>
                 }
                 .into_any(),
-                (Some(LocalScore { result: Ok(score), ms }), _) => score_card(score, ms, lang.get()).into_any(),
+                (Some(LocalScore { result: Ok(score), ms }), _) => {
+                    score_card(Disclosure::committed().for_applicant(&score), ms, lang.get()).into_any()
+                }
             }}
         </section>
     }

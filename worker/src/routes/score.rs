@@ -3,6 +3,7 @@
 
 use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse};
 use valle_shared::batch::parse_batch;
+use valle_shared::disclosure::Disclosure;
 use valle_shared::events::Channel;
 use valle_shared::validation::{parse_body, validate, RequestError};
 use valle_shared::Model;
@@ -43,7 +44,8 @@ impl<B: Backend> Request<'_, B> {
         let answer = ScoreResponse {
             request_id: record.request_id,
             application: record.application,
-            score: record.score,
+            // The stored decision keeps every reason for the officers.
+            score: Disclosure::committed().for_applicant(&record.score),
             timing: if decided.replayed {
                 record.timing
             } else {
@@ -99,7 +101,7 @@ impl<B: Backend> Request<'_, B> {
                 index,
                 request_id: Some(decided.record.request_id),
                 replayed: decided.replayed,
-                score: Some(decided.record.score),
+                score: Some(Disclosure::committed().for_applicant(&decided.record.score)),
                 error: None,
             })
             .chain(errors.into_iter().map(|(index, error)| BatchItem {
