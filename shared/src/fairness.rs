@@ -1,7 +1,10 @@
 //! Fairness by protected attribute (age band, marital status): approval and decline rates,
 //! the disparate-impact ratio against the most favoured group (the four-fifths rule) and,
-//! once outcomes exist, the gap in true-positive rate — approvals among the applicants who
-//! repaid — between groups.
+//! once outcomes exist, the gap in true-positive rate between groups.
+//!
+//! The adverse decision is the model's decline: an application it approves or refers to an
+//! officer is *selected*, and the selection rate is what the four-fifths rule compares. The
+//! true-positive rate is the selection rate among applicants who repaid.
 //!
 //! Storage hands over [`FairnessCount`]s, decisions counted by group, decision and outcome.
 
@@ -11,8 +14,8 @@ use crate::application::Application;
 use crate::loan_outcomes::LoanStatus;
 use crate::model::Decision;
 
-/// The four-fifths rule: a group approved at less than this share of the most favoured
-/// group's rate shows adverse impact.
+/// The four-fifths rule: a group selected (not declined) at less than this share of the
+/// most favoured group's rate shows adverse impact.
 pub const FOUR_FIFTHS: f64 = 0.8;
 /// Groups with fewer decisions are listed but not judged: their rates are noise.
 pub const MIN_GROUP_DECISIONS: u64 = 30;
@@ -96,13 +99,13 @@ pub struct FairnessReport {
 pub struct AttributeFairness {
     pub attribute: ProtectedAttribute,
     pub groups: Vec<GroupRates>,
-    /// The judged group with the highest approval rate.
+    /// The judged group with the highest selection rate.
     pub most_favoured: Option<String>,
     /// The lowest disparate-impact ratio among judged groups.
     pub min_ratio: Option<f64>,
     /// Largest minus smallest true-positive rate among judged groups with repaid loans.
     pub tpr_gap: Option<f64>,
-    /// Some judged group is approved at less than four fifths of the most favoured rate.
+    /// Some judged group is selected at less than four fifths of the most favoured rate.
     pub alert: bool,
 }
 
@@ -114,13 +117,15 @@ pub struct GroupRates {
     pub declined: u64,
     pub approval_rate: f64,
     pub decline_rate: f64,
+    /// Not declined: approved, or referred to an officer.
+    pub selection_rate: f64,
     /// Whether the group has enough decisions to be judged.
     pub judged: bool,
-    /// Approval rate over the most favoured group's.
+    /// Selection rate over the most favoured group's.
     pub disparate_impact: Option<f64>,
-    /// Loans that were repaid, and how many of them the model approved.
+    /// Loans that were repaid, and how many of them the model did not decline.
     pub repaid: u64,
-    pub repaid_approved: u64,
+    pub repaid_selected: u64,
     pub true_positive_rate: Option<f64>,
 }
 
@@ -157,8 +162,8 @@ fn attribute_fairness(
             let approved = sum(&|c| c.decision == Decision::Approve);
             let declined = sum(&|c| c.decision == Decision::Decline);
             let repaid = sum(&|c| c.status == Some(LoanStatus::Good));
-            let repaid_approved =
-                sum(&|c| c.status == Some(LoanStatus::Good) && c.decision == Decision::Approve);
+            let repaid_selected =
+                sum(&|c| c.status == Some(LoanStatus::Good) && c.decision != Decision::Decline);
             let rate = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
             GroupRates {
                 group: name.to_owned(),
@@ -167,23 +172,24 @@ fn attribute_fairness(
                 declined,
                 approval_rate: rate(approved, decisions),
                 decline_rate: rate(declined, decisions),
+                selection_rate: rate(decisions - declined, decisions),
                 judged: decisions >= MIN_GROUP_DECISIONS,
                 disparate_impact: None,
                 repaid,
-                repaid_approved,
-                true_positive_rate: (repaid > 0).then(|| rate(repaid_approved, repaid)),
+                repaid_selected,
+                true_positive_rate: (repaid > 0).then(|| rate(repaid_selected, repaid)),
             }
         })
         .collect();
     let favoured = groups
         .iter()
         .filter(|g| g.judged)
-        .max_by(|a, b| a.approval_rate.total_cmp(&b.approval_rate))
-        .map(|g| (g.group.clone(), g.approval_rate));
+        .max_by(|a, b| a.selection_rate.total_cmp(&b.selection_rate))
+        .map(|g| (g.group.clone(), g.selection_rate));
     if let Some((_, best)) = &favoured {
         for group in groups.iter_mut().filter(|g| g.judged) {
             group.disparate_impact = Some(if *best > 0.0 {
-                group.approval_rate / best
+                group.selection_rate / best
             } else {
                 1.0
             });
@@ -242,19 +248,22 @@ mod tests {
         use Decision::*;
         let counts = [
             count("26-35", Approve, Some(LoanStatus::Good), 60),
-            count("26-35", Decline, Some(LoanStatus::Good), 20),
+            count("26-35", Review, Some(LoanStatus::Good), 20),
             count("26-35", Decline, None, 20),
             count("18-25", Approve, Some(LoanStatus::Good), 30),
             count("18-25", Decline, Some(LoanStatus::Good), 30),
-            count("18-25", Review, None, 40),
+            count("18-25", Review, None, 10),
+            count("18-25", Decline, None, 30),
             count("66+", Decline, None, 5),
         ];
         let report = fairness(&counts);
         let age = &report.attributes[0];
         assert_eq!(age.most_favoured.as_deref(), Some("26-35"));
+        // Selected: 80 of 100 against 40 of 100.
         assert_eq!(age.min_ratio, Some(0.5));
         assert!(age.alert);
-        assert!((age.tpr_gap.expect("in the test") - 0.25).abs() < 1e-12);
+        // Repaid and selected: 80 of 80 against 30 of 60.
+        assert!((age.tpr_gap.expect("in the test") - 0.5).abs() < 1e-12);
         let small = age
             .groups
             .iter()
@@ -273,7 +282,8 @@ mod tests {
         let counts = [
             count("26-35", Approve, None, 70),
             count("26-35", Decline, None, 30),
-            count("18-25", Approve, None, 60),
+            count("18-25", Approve, None, 20),
+            count("18-25", Review, None, 40),
             count("18-25", Decline, None, 40),
         ];
         let age = &fairness(&counts).attributes[0];

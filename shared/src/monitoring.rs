@@ -152,17 +152,17 @@ pub fn render_branches(out: &mut String, branches: &[BranchFigures]) {
     let by_attribute: [(&str, &str, AttributeLine); 3] = [
         (
             "valle_fairness_disparate_impact",
-            "Lowest approval rate of a group over the most favoured group's (four-fifths rule below 0.8).",
+            "Lowest selection rate (not declined) of a group over the most favoured group's (four-fifths rule below 0.8).",
             |a| a.min_ratio,
         ),
         (
             "valle_fairness_tpr_gap",
-            "Largest gap in approval rate among repaid loans between groups.",
+            "Largest gap in selection rate among repaid loans between groups.",
             |a| a.tpr_gap,
         ),
         (
             "valle_fairness_alert",
-            "1 when some group is approved at less than four fifths of the most favoured group's rate.",
+            "1 when some group is selected at less than four fifths of the most favoured group's rate.",
             |a| Some(f64::from(u8::from(a.alert))),
         ),
     ];

@@ -5,8 +5,11 @@
 
 mod support;
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 use valle_shared::audit::AuditAction;
+use valle_shared::fairness::age_band;
 use valle_shared::ops::RateLimit;
 use valle_shared::time::format_rfc3339_ms;
 use valle_worker::http::RequestHead;
@@ -19,9 +22,13 @@ fn post_outcomes(harness: &Harness, token: &str, body: &Value) -> (u16, Value) {
     harness.as_account(token, "POST", "/api/v1/outcomes", &body.to_string())
 }
 
-/// Scores `applications` as one batch with request id `batch`; the stored id of each item
-/// that was accepted, by index.
-fn score_batch(harness: &Harness, batch: &str, applications: &[Value]) -> Vec<Option<String>> {
+/// Scores `applications` as one batch with request id `batch`; the stored id and decision
+/// of each item that was accepted, by index.
+fn score_batch(
+    harness: &Harness,
+    batch: &str,
+    applications: &[Value],
+) -> Vec<Option<(String, String)>> {
     let head = RequestHead::new("POST", "/api/v1/score/batch")
         .with_header("content-type", "application/json")
         .with_header("x-request-id", batch)
@@ -39,7 +46,11 @@ fn score_batch(harness: &Harness, batch: &str, applications: &[Value]) -> Vec<Op
         .as_array()
         .expect("results")
         .iter()
-        .map(|item| item["request_id"].as_str().map(str::to_owned))
+        .map(|item| {
+            let id = item["request_id"].as_str()?;
+            let decision = item["score"]["decision"].as_str()?;
+            Some((id.to_owned(), decision.to_owned()))
+        })
         .collect()
 }
 
@@ -69,12 +80,18 @@ fn the_held_out_rows_reproduce_scikit_learns_figures_and_a_repeat_changes_nothin
         serde_json::from_str(include_str!("../../models/holdout.json")).expect("holdout.json");
     let rows = holdout["rows"].as_array().expect("rows");
     let mut labelled = Vec::new();
+    // Decisions and declines by age band, counted from the answers.
+    let mut by_band: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (chunk, rows) in rows.chunks(1000).enumerate() {
         let applications: Vec<Value> = rows.iter().map(|row| row["application"].clone()).collect();
         let ids = score_batch(&harness, &format!("holdout-{chunk}"), &applications);
         for (row, id) in rows.iter().zip(ids) {
             assert_eq!(id.is_some(), row["valid"] == true, "{}", row["application"]);
-            if let Some(id) = id {
+            if let Some((id, decision)) = id {
+                let age = row["application"]["age"].as_u64().expect("age") as u32;
+                let band = by_band.entry(age_band(age)).or_default();
+                band.0 += 1;
+                band.1 += u64::from(decision == "decline");
                 let status = if row["bad"] == 1 { "bad" } else { "good" };
                 labelled.push(outcome(&id, status, &today(&harness)));
             }
@@ -114,6 +131,29 @@ fn the_held_out_rows_reproduce_scikit_learns_figures_and_a_repeat_changes_nothin
     assert_eq!(audit_rows(&harness, AuditAction::OutcomesRecorded), audited);
     let (_, again) = harness.officer("/api/v1/performance");
     assert_eq!(again["realized"], report["realized"]);
+    let (_, fairness) = harness.officer("/api/v1/fairness");
+    let age = &fairness["attributes"][0];
+    let reported: BTreeMap<String, (u64, u64)> = age["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            let decisions = g["decisions"].as_u64().expect("decisions");
+            let declined = g["declined"].as_u64().expect("declined");
+            (
+                g["group"].as_str().expect("group").to_owned(),
+                (decisions, declined),
+            )
+        })
+        .collect();
+    assert_eq!(reported, by_band);
+    eprintln!(
+        "held-out rows: age disparate impact {} (most favoured {}), TPR gap {}; marital {}",
+        age["min_ratio"],
+        age["most_favoured"],
+        age["tpr_gap"],
+        fairness["attributes"][1]["min_ratio"]
+    );
 }
 
 #[test]
