@@ -2,6 +2,7 @@
 //! started by `cargo xtask test` (its address in `VALLE_BASE_URL`).
 
 pub mod load;
+pub mod outcomes;
 pub mod sample;
 
 use std::time::Duration;

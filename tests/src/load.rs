@@ -225,6 +225,8 @@ pub struct Report {
     /// Every decision the KPI object has counted on the server, once the count stopped
     /// moving (`--settle-timeout`): with the run's, those of earlier runs on the server.
     pub kpi_decisions_counted: Option<f64>,
+    /// The loan outcomes posted afterwards (`--outcomes`).
+    pub outcomes: Option<crate::outcomes::OutcomeRun>,
 }
 
 /// One minute of a run.
@@ -275,6 +277,7 @@ impl Report {
             settled_after_s: None,
             kpi_object_rows: None,
             kpi_decisions_counted: None,
+            outcomes: None,
         }
     }
 
@@ -773,7 +776,20 @@ impl Verification {
 
 /// Every stored decision id of a branch (all pages).
 fn decision_ids(client: &Client, branch: &str, auth: &str) -> Result<Vec<String>, String> {
-    let mut ids = Vec::new();
+    Ok(branch_decisions(client, branch, auth)?
+        .iter()
+        .map(|decision| {
+            decision["request_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect())
+}
+
+/// Every stored decision of `branch`, as the API lists them (all pages).
+pub fn branch_decisions(client: &Client, branch: &str, auth: &str) -> Result<Vec<Value>, String> {
+    let mut decisions = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let mut path = format!("/api/v1/decisions?branch={}&limit=500", percent(branch));
@@ -784,18 +800,13 @@ fn decision_ids(client: &Client, branch: &str, auth: &str) -> Result<Vec<String>
         if answer.status != 200 {
             return Err(format!("GET {path}: {} {}", answer.status, answer.text()));
         }
-        let page = answer.json();
-        for decision in page["decisions"].as_array().into_iter().flatten() {
-            ids.push(
-                decision["request_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
+        let mut page = answer.json();
+        if let Some(listed) = page["decisions"].as_array_mut() {
+            decisions.append(listed);
         }
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(ids),
+            None => return Ok(decisions),
         }
     }
 }

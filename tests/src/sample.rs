@@ -8,6 +8,7 @@
 //! on purpose.
 
 use valle_shared::application::FieldRule;
+use valle_shared::fairness::age_band;
 use valle_shared::{parse_application, Application, Field};
 
 /// A small, seedable generator (SplitMix64): runs are reproducible with `--seed`.
@@ -121,6 +122,9 @@ pub struct Sampler {
     rows: Vec<serde_json::Value>,
     shifts: Vec<Shift>,
     branch: Option<String>,
+    /// Applicants of this age band (`valle_shared::fairness::age_band`) all have prior
+    /// default records: a population skewed against the band.
+    skew_age: Option<String>,
 }
 
 /// Applications that must be refused, one of each kind of mistake, as JSON objects (so an
@@ -152,6 +156,15 @@ impl Sampler {
             rows,
             shifts,
             branch,
+            skew_age: None,
+        }
+    }
+
+    /// The same sampler, skewed against the applicants of age band `band`.
+    pub fn skewed_against(self, band: Option<String>) -> Sampler {
+        Sampler {
+            skew_age: band,
+            ..self
         }
     }
 
@@ -169,6 +182,10 @@ impl Sampler {
             nudge(&mut application, rng);
             for shift in &self.shifts {
                 shift.apply(&mut application);
+            }
+            let age = application["age"].as_u64().unwrap_or_default() as u32;
+            if self.skew_age.as_deref() == Some(age_band(age).as_str()) {
+                application["records"] = serde_json::json!("yes");
             }
             if let Some(branch) = &self.branch {
                 application["branch"] = serde_json::json!(branch);
@@ -297,5 +314,27 @@ mod tests {
             let valid = parse(&sampler.valid(&mut rng)).expect("valid");
             assert_eq!(valid.branch.as_deref(), Some("carga"));
         }
+    }
+
+    #[test]
+    fn a_skewed_population_has_records_in_one_age_band_only() {
+        let sampler = Sampler::new(Vec::new(), None).skewed_against(Some("26-35".into()));
+        let mut rng = Rng::new(7);
+        let (mut inside, mut outside_with_records, mut outside) = (0, 0, 0);
+        for _ in 0..500 {
+            let application = parse(&sampler.valid(&mut rng)).expect("valid");
+            if age_band(application.age) == "26-35" {
+                inside += 1;
+                assert_eq!(application.records.as_str(), "yes");
+            } else {
+                outside += 1;
+                outside_with_records += usize::from(application.records.as_str() == "yes");
+            }
+        }
+        assert!(inside > 50 && outside > 50, "{inside} {outside}");
+        assert!(
+            outside_with_records * 4 < outside,
+            "{outside_with_records} of {outside}"
+        );
     }
 }

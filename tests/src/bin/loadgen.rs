@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use valle_tests::load::{run, verify, Control, Plan, Report, RunIds, Target};
+use valle_tests::outcomes::post_run_outcomes;
 use valle_tests::sample::{Sampler, Shift};
 use valle_tests::{officer_token, random_uuid, Client};
 
@@ -38,6 +39,10 @@ const USAGE: &str = "usage: loadgen [options]
   --late-pct P        percent of events whose event_time is --late-hours in the past (0)
   --late-hours H      how late late events are (2)
   --drift SHIFT       shift a field: income*0.6, age+10, debt-100, home=parents (repeatable)
+  --skew-age BAND     applicants of one age band (18-25, 26-35, …, 66+) all have prior records
+  --outcomes SHIFT    afterwards, post every decision's loan outcome, bad with the predicted
+                      probability plus SHIFT (0 for a calibrated model; with --target events,
+                      after --verify)
   --clients N         distinct client addresses to spread requests over (64)
   --branch NAME       the applicants' branch (default: loadgen-<random>, for --verify)
   --seed N            random seed (fixed default, so runs repeat)
@@ -59,6 +64,8 @@ struct Options {
     json: bool,
     ids_out: Option<std::path::PathBuf>,
     settle_timeout: Option<Duration>,
+    skew_age: Option<String>,
+    outcome_shift: Option<f64>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -101,6 +108,7 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
     let (mut verify, mut json, mut verify_timeout) = (false, false, Duration::from_secs(120));
     let mut ids_out = None;
     let mut settle_timeout = None;
+    let (mut skew_age, mut outcome_shift) = (None, None);
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -132,6 +140,18 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
             "--late-pct" => plan.late = percent(value()?)?,
             "--late-hours" => plan.late_hours = number(value()?)?,
             "--drift" => shifts.push(Shift::parse(&value()?)?),
+            "--skew-age" => {
+                let band = value()?;
+                let known = (0..valle_shared::fairness::AGE_BAND_FLOORS.len())
+                    .any(|i| valle_shared::fairness::age_band_name(i) == band);
+                if !known {
+                    return Err(format!(
+                        "--skew-age {band}: not an age band (18-25, …, 66+)"
+                    ));
+                }
+                skew_age = Some(band);
+            }
+            "--outcomes" => outcome_shift = Some(number(value()?)?),
             "--clients" => plan.clients = number(value()?)? as usize,
             "--branch" => plan.branch = Some(value()?),
             "--seed" => plan.seed = number(value()?)? as u64,
@@ -168,11 +188,11 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         plan.duration = Some(Duration::from_secs(10));
     }
     let records_target = matches!(plan.target, Target::Score | Target::Events | Target::Batch);
-    if !records_target
-        && (plan.invalid + plan.duplicate + plan.late > 0.0 || !shifts.is_empty() || verify)
-    {
+    let shaped = !shifts.is_empty() || skew_age.is_some() || outcome_shift.is_some();
+    if !records_target && (plan.invalid + plan.duplicate + plan.late > 0.0 || shaped || verify) {
         return Err(
-            "--invalid/--duplicate/--late/--drift/--verify need --target score or events"
+            "--invalid/--duplicate/--late/--drift/--skew-age/--outcomes/--verify need --target \
+             score, batch or events"
                 .to_owned(),
         );
     }
@@ -195,6 +215,8 @@ fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> 
         json,
         ids_out,
         settle_timeout,
+        skew_age,
+        outcome_shift,
     })
 }
 
@@ -207,7 +229,8 @@ fn main() -> ExitCode {
         }
     };
     let plan = &options.plan;
-    let sampler = Sampler::new(options.shifts.clone(), plan.branch.clone());
+    let sampler = Sampler::new(options.shifts.clone(), plan.branch.clone())
+        .skewed_against(options.skew_age.clone());
     let auth = format!("Bearer {}", officer_token());
     let control = Arc::new(Control::default());
     let handler_control = Arc::clone(&control);
@@ -296,6 +319,17 @@ fn main() -> ExitCode {
         };
         ok &= verification.as_ref().is_some_and(|v| v.passed());
         report.verification = verification;
+    }
+    if let Some(shift) = options.outcome_shift {
+        let client = Client::at(&plan.base_url);
+        let branch = plan.branch.clone().unwrap_or_default();
+        match post_run_outcomes(&client, &auth, &branch, shift, plan.seed) {
+            Ok(run) => report.outcomes = Some(run),
+            Err(error) => {
+                eprintln!("loadgen: posting outcomes failed: {error}");
+                ok = false;
+            }
+        }
     }
     if options.settle_timeout.is_some() {
         let client = Client::at(&plan.base_url);
@@ -428,13 +462,21 @@ mod tests {
             ("--duplicate-pct -1", "--duplicate-pct is a percentage"),
             ("--duration 10x", "bad duration unit"),
             ("--duration 0s", "must be positive"),
-            ("--target kpis --verify", "need --target score or events"),
+            (
+                "--target kpis --verify",
+                "need --target score, batch or events",
+            ),
             (
                 "--target floor --drift income*2",
-                "need --target score or events",
+                "need --target score, batch or events",
             ),
             ("--late-pct 5", "--late-pct needs --target events"),
             ("--branch no/slash", "not a valid branch name"),
+            ("--skew-age 17-20", "not an age band"),
+            (
+                "--target kpis --outcomes 0.1",
+                "need --target score, batch or events",
+            ),
             ("--drift income", "income"),
             ("--frobnicate", "unknown argument --frobnicate"),
             ("--help", "usage: loadgen"),
