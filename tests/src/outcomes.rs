@@ -2,6 +2,8 @@
 //! with its predicted probability plus `SHIFT`, drawn with the run's seed, and the outcomes
 //! are posted as officers post them, in batches of `valle_shared::loan_outcomes::MAX_OUTCOMES`.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 use valle_shared::loan_outcomes::MAX_OUTCOMES;
@@ -23,30 +25,43 @@ pub struct OutcomeRun {
 }
 
 /// The outcomes of `decisions` (`request_id`, `score.probability`), each bad with
-/// probability `probability + shift` (clamped to 0..=1).
+/// probability `probability + shift` (clamped to 0..=1). Draws go to the decisions in order
+/// of probability, so a run gives the same outcomes whatever ids its decisions got.
 pub fn draw_outcomes(decisions: &[Value], shift: f64, seed: u64, observed_at: &str) -> Vec<Value> {
-    let mut rng = Rng::new(seed);
-    decisions
+    let mut scored: Vec<(&str, f64)> = decisions
         .iter()
         .filter_map(|decision| {
             let id = decision["request_id"].as_str()?;
-            let probability = decision["score"]["probability"].as_f64()?;
+            Some((id, decision["score"]["probability"].as_f64()?))
+        })
+        .collect();
+    scored.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut rng = Rng::new(seed);
+    scored
+        .into_iter()
+        .map(|(id, probability)| {
             let bad = rng.unit() < (probability + shift).clamp(0.0, 1.0);
             let status = if bad { "bad" } else { "good" };
-            Some(json!({ "request_id": id, "status": status, "observed_at": observed_at }))
+            json!({ "request_id": id, "status": status, "observed_at": observed_at })
         })
         .collect()
 }
 
-/// Draws and posts the outcomes of every decision of `branch`.
+/// Draws and posts the outcomes of the run's decisions (`accepted`, stored under `branch`).
 pub fn post_run_outcomes(
     client: &Client,
     auth: &str,
     branch: &str,
+    accepted: &BTreeSet<String>,
     shift: f64,
     seed: u64,
 ) -> Result<OutcomeRun, String> {
-    let decisions = branch_decisions(client, branch, auth)?;
+    let mut decisions = branch_decisions(client, branch, auth)?;
+    decisions.retain(|d| {
+        d["request_id"]
+            .as_str()
+            .is_some_and(|id| accepted.contains(id))
+    });
     let outcomes = draw_outcomes(&decisions, shift, seed, &format_rfc3339_ms(now_ms()));
     let predicted: f64 = decisions
         .iter()

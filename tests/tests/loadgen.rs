@@ -169,3 +169,80 @@ fn a_drifted_population_is_flagged_on_its_branch_and_a_normal_one_is_not() {
     assert!(drifted_income >= 0.2, "drifted income PSI {drifted_income}");
     assert!(drifted_alerts >= 1);
 }
+
+/// `GET /api/v1/performance` and `/api/v1/fairness` of one branch, as an auditor.
+fn figures(client: &Client, branch: &str) -> (Value, Value) {
+    let get = |path: String| {
+        let answer = client.officer_get(&path);
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text());
+        answer.json()
+    };
+    (
+        get(format!("/api/v1/performance?branch={branch}")),
+        get(format!("/api/v1/fairness?branch={branch}")),
+    )
+}
+
+fn calibration_alert(performance: &Value) -> bool {
+    performance["vintages"]
+        .as_array()
+        .is_some_and(|vintages| vintages.iter().any(|v| v["alert"] == true))
+}
+
+fn fairness_alert(fairness: &Value, attribute: &str) -> (bool, f64) {
+    let entry = fairness["attributes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["attribute"] == attribute))
+        .unwrap_or_else(|| panic!("no {attribute} in {fairness:#}"));
+    (
+        entry["alert"] == true,
+        entry["min_ratio"].as_f64().unwrap_or(f64::NAN),
+    )
+}
+
+/// A population whose loans default more than the model predicts raises the calibration
+/// alert on its branch; one skewed against an age band breaks the four-fifths rule there;
+/// a population like the training one raises neither. `norte` and `sur` are monitored
+/// branches (`MONITORED_BRANCHES`), so `/metrics` names them too.
+#[test]
+fn load_populations_raise_the_calibration_and_fairness_alerts_they_should() {
+    let steady = branch("steady");
+    let runs: [(&str, &[&str]); 3] = [
+        ("norte", &["--drift", "income*0.4", "--outcomes", "0.15"]),
+        ("sur", &["--skew-age", "46-55", "--outcomes", "0"]),
+        (&steady, &["--outcomes", "0"]),
+    ];
+    for (name, extra) in runs {
+        let mut args = vec!["--target", "batch", "--batch", "500", "--count", "2"];
+        args.extend(extra);
+        let (ok, report) = loadgen(name, &args);
+        assert!(ok, "{report:#}");
+        assert_eq!(count(&report, "/outcomes/recorded"), 1000, "{report:#}");
+    }
+    let client = Client::new();
+    let (drifted, _) = figures(&client, "norte");
+    assert!(calibration_alert(&drifted), "{drifted:#}");
+    let (skewed_performance, skewed) = figures(&client, "sur");
+    assert!(
+        !calibration_alert(&skewed_performance),
+        "{skewed_performance:#}"
+    );
+    let (skewed_alert, skewed_ratio) = fairness_alert(&skewed, "age_band");
+    assert!(skewed_alert && skewed_ratio < 0.8, "{skewed:#}");
+    let (steady_performance, steady_fairness) = figures(&client, &steady);
+    assert!(
+        !calibration_alert(&steady_performance),
+        "{steady_performance:#}"
+    );
+    let (steady_alert, steady_ratio) = fairness_alert(&steady_fairness, "age_band");
+    eprintln!("age-band disparate impact: skewed {skewed_ratio:.3}, steady {steady_ratio:.3}");
+    assert!(!steady_alert && steady_ratio >= 0.8, "{steady_fairness:#}");
+    let metrics = client.officer_get("/metrics").text();
+    for line in [
+        "valle_calibration_alert{branch=\"norte\"} 1",
+        "valle_calibration_alert{branch=\"sur\"} 0",
+        "valle_fairness_alert{branch=\"sur\",attribute=\"age_band\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from /metrics");
+    }
+}

@@ -323,7 +323,14 @@ fn main() -> ExitCode {
     if let Some(shift) = options.outcome_shift {
         let client = Client::at(&plan.base_url);
         let branch = plan.branch.clone().unwrap_or_default();
-        match post_run_outcomes(&client, &auth, &branch, shift, plan.seed) {
+        match post_run_outcomes(
+            &client,
+            &auth,
+            &branch,
+            &tally.accepted_ids,
+            shift,
+            plan.seed,
+        ) {
             Ok(run) => report.outcomes = Some(run),
             Err(error) => {
                 eprintln!("loadgen: posting outcomes failed: {error}");
