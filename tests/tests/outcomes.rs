@@ -131,7 +131,9 @@ fn bad_outcome_batches_get_field_codes_and_write_nothing() {
     let many: Vec<Value> = (0..1001)
         .map(|i| item(&format!("x-{i}"), "open", &now))
         .collect();
-    let cases: Vec<(Vec<Value>, &[(&str, &str)])> = vec![
+    // Each batch, and the field errors it gets.
+    type Case = (Vec<Value>, &'static [(&'static str, &'static str)]);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 item(&id, "good", &now),

@@ -1,9 +1,10 @@
 //! The officers' dashboard at `/panel`: sign-in with an account's API token (kept in session
 //! storage) or through Cloudflare Access, then the sections the account's role may use: live
 //! KPI cards and charts, the review queue with decisions and second approvals, the decisions
-//! table with its detail, dead letters with replay, drift per field, the audit trail, and
-//! the overrides report with the CSV export. Components fetch and render; what to show comes
-//! from [`dashboard`], [`lending`] and [`charts`].
+//! table with its detail, dead letters with replay, drift per field, the audit trail, the
+//! overrides report with the CSV export, the model's performance and fairness once loan
+//! outcomes are in, and the outcomes' CSV upload. Components fetch and render; what to show
+//! comes from [`dashboard`], [`lending`], [`monitoring`] and [`charts`].
 
 mod audit;
 mod charts;
@@ -12,7 +13,10 @@ mod dead_letters;
 mod decisions;
 mod drift;
 pub mod lending;
+pub mod monitoring;
+mod outcomes_upload;
 mod overview;
+mod performance;
 mod reports;
 mod reviews;
 mod session;
@@ -28,7 +32,9 @@ use audit::Audit;
 use dead_letters::DeadLetters;
 use decisions::Decisions;
 use drift::Drift;
+use outcomes_upload::OutcomesUpload;
 use overview::Overview;
+use performance::Performance;
 use reports::Reports;
 use reviews::Reviews;
 use session::{remember_token, stored_token, use_session, Session};
@@ -42,13 +48,18 @@ enum Tab {
     Drift,
     Audit,
     Reports,
+    Performance,
+    Outcomes,
 }
 
 impl Tab {
     /// What the signed-in role needs to see the tab (the edge refuses the rest anyway).
     fn permission(self) -> Permission {
         match self {
-            Tab::Overview | Tab::Reviews | Tab::Decisions | Tab::Drift => Permission::Read,
+            Tab::Overview | Tab::Reviews | Tab::Decisions | Tab::Drift | Tab::Performance => {
+                Permission::Read
+            }
+            Tab::Outcomes => Permission::RecordOutcomes,
             Tab::DeadLetters => Permission::Operate,
             Tab::Audit => Permission::Audit,
             Tab::Reports => Permission::Report,
@@ -183,7 +194,13 @@ fn SignIn() -> impl IntoView {
 fn Dashboard() -> impl IntoView {
     let lang = use_lang();
     let session = use_session();
-    let tab = RwSignal::new(Tab::Overview);
+    // An integrator's account may only post outcomes: it opens there.
+    let first = if session.may(Permission::Read) {
+        Tab::Overview
+    } else {
+        Tab::Outcomes
+    };
+    let tab = RwSignal::new(first);
     let tabs = [
         (Tab::Overview, "tab-overview", "Resumen", "Overview"),
         (Tab::Reviews, "tab-reviews", "Revisión", "Review queue"),
@@ -197,6 +214,13 @@ fn Dashboard() -> impl IntoView {
         (Tab::Drift, "tab-drift", "Deriva", "Drift"),
         (Tab::Audit, "tab-audit", "Auditoría", "Audit"),
         (Tab::Reports, "tab-reports", "Informes", "Reports"),
+        (
+            Tab::Performance,
+            "tab-performance",
+            "Desempeño",
+            "Performance",
+        ),
+        (Tab::Outcomes, "tab-outcomes", "Resultados", "Outcomes"),
     ];
     view! {
         <nav class="tabs" aria-label=move || ui(lang.get(), "Secciones", "Sections")>
@@ -224,6 +248,8 @@ fn Dashboard() -> impl IntoView {
             Tab::Reviews => view! { <Reviews /> }.into_any(),
             Tab::Audit => view! { <Audit /> }.into_any(),
             Tab::Reports => view! { <Reports /> }.into_any(),
+            Tab::Performance => view! { <Performance /> }.into_any(),
+            Tab::Outcomes => view! { <OutcomesUpload /> }.into_any(),
         }}
     }
 }

@@ -1,0 +1,276 @@
+//! The model's performance once outcomes are in (headline figures, ROC curve, calibration
+//! deciles, vintages and bands) and its fairness by age band and marital status, for a date
+//! range and a branch.
+
+use leptos::prelude::*;
+use valle_shared::fairness::{AttributeFairness, FairnessReport};
+use valle_shared::performance::{PerformanceReport, Realized};
+use valle_shared::Lang;
+
+use super::monitoring::{
+    attribute_text, calibration_marks, fairness_path, figure, performance_path, plot_point,
+    roc_points, share, PLOT_SIZE,
+};
+use super::session::{status_line, use_session, Load};
+use crate::chrome::{band_text, ui, use_lang};
+use crate::client::officer_get;
+
+#[component]
+pub(super) fn Performance() -> impl IntoView {
+    let lang = use_lang();
+    let session = use_session();
+    let (from, to, branch) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    let applied = RwSignal::new((String::new(), String::new(), String::new()));
+    let performance = RwSignal::new(Load::<PerformanceReport>::Loading);
+    let fairness = RwSignal::new(Load::<FairnessReport>::Loading);
+    Effect::new(move |_| {
+        let (from, to, branch) = applied.get();
+        let (performance_at, fairness_at) = (
+            performance_path(&from, &to, &branch),
+            fairness_path(&from, &to, &branch),
+        );
+        performance.set(Load::Loading);
+        fairness.set(Load::Loading);
+        session.fetch(
+            |token| async move { officer_get::<PerformanceReport>(&performance_at, &token).await },
+            move |result| {
+                performance.try_set(result.into());
+            },
+        );
+        session.fetch(
+            |token| async move { officer_get::<FairnessReport>(&fairness_at, &token).await },
+            move |result| {
+                fairness.try_set(result.into());
+            },
+        );
+    });
+    let apply = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        applied.set((
+            from.get_untracked(),
+            to.get_untracked(),
+            branch.get_untracked(),
+        ));
+    };
+    view! {
+        <section class="section" data-testid="performance">
+            <div class="section-head">
+                <h2>{move || ui(lang.get(), "Desempeño del modelo", "Model performance")}</h2>
+            </div>
+            <form class="filters" on:submit=apply>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Desde", "From")}</span>
+                    <input type="date" data-testid="performance-from" prop:value=move || from.get() on:input=move |event| from.set(event_target_value(&event)) />
+                </label>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Hasta", "To")}</span>
+                    <input type="date" data-testid="performance-to" prop:value=move || to.get() on:input=move |event| to.set(event_target_value(&event)) />
+                </label>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Sucursal", "Branch")}</span>
+                    <input type="text" data-testid="performance-branch" prop:value=move || branch.get() on:input=move |event| branch.set(event_target_value(&event)) />
+                </label>
+                <button type="submit" class="primary" data-testid="performance-apply">{move || ui(lang.get(), "Aplicar", "Apply")}</button>
+            </form>
+            {move || performance.with(|load| status_line(load, lang.get()))}
+            {move || match performance.get() {
+                Load::Ready(report) => Some(performance_view(report, lang.get()).into_any()),
+                _ => None,
+            }}
+            <h2>{move || ui(lang.get(), "Equidad", "Fairness")}</h2>
+            {move || fairness.with(|load| status_line(load, lang.get()))}
+            {move || match fairness.get() {
+                Load::Ready(report) => Some(
+                    report
+                        .attributes
+                        .into_iter()
+                        .map(|attribute| fairness_table(attribute, lang.get()))
+                        .collect_view()
+                        .into_any(),
+                ),
+                _ => None,
+            }}
+        </section>
+    }
+}
+
+fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
+    let alerts = report.calibration_alerts().count();
+    view! {
+        <div class="cards">
+            <div class="card" data-testid="performance-matured">
+                <span class="card-label">{ui(lang, "Préstamos con resultado", "Loans with an outcome")}</span>
+                <span class="card-value">{report.matured}</span>
+            </div>
+            <div class="card" data-testid="performance-pending">
+                <span class="card-label">{ui(lang, "Aún sin resultado", "Still without outcome")}</span>
+                <span class="card-value">{report.open + report.unreported}</span>
+            </div>
+            <div class="card" data-testid="performance-default-rate">
+                <span class="card-label">{ui(lang, "Impago real / esperado", "Realized / expected default")}</span>
+                <span class="card-value">{share(report.realized_default_rate)}" / "{share(Some(report.expected.default_rate))}</span>
+            </div>
+            <div class="card" data-testid="performance-auc" data-auc=report.realized.as_ref().map(|r| r.roc_auc.to_string())>
+                <span class="card-label">{ui(lang, "ROC AUC real / esperado", "ROC AUC realized / expected")}</span>
+                <span class="card-value">{figure(report.realized.as_ref().map(|r| r.roc_auc))}" / "{figure(report.expected.roc_auc)}</span>
+            </div>
+            <div class="card" data-testid="performance-ks">
+                <span class="card-label">"KS · Brier"</span>
+                <span class="card-value">{figure(report.realized.as_ref().map(|r| r.ks))}" · "{figure(report.realized.as_ref().map(|r| r.brier))}</span>
+            </div>
+        </div>
+        {(alerts > 0).then(|| view! {
+            <p class="warning" role="alert" data-testid="calibration-alert">
+                {ui(lang, "Calibración fuera del intervalo esperado en ", "Calibration outside the expected interval in ")}
+                {alerts}{ui(lang, " cosecha(s).", " vintage(s).")}
+            </p>
+        })}
+        {report.realized.clone().map(|realized| charts(realized, lang))}
+        <h3>{ui(lang, "Cosechas", "Vintages")}</h3>
+        <div class="table-wrap">
+            <table data-testid="vintage-table">
+                <thead><tr>
+                    <th scope="col">{ui(lang, "Mes", "Month")}</th>
+                    <th scope="col">{ui(lang, "Decisiones", "Decisions")}</th>
+                    <th scope="col">{ui(lang, "Con resultado", "Matured")}</th>
+                    <th scope="col">{ui(lang, "Impago real", "Realized default")}</th>
+                    <th scope="col">{ui(lang, "Esperado (95 %)", "Expected (95 %)")}</th>
+                </tr></thead>
+                <tbody>
+                    {report.vintages.into_iter().map(|vintage| view! {
+                        <tr data-testid="vintage-row" data-vintage=vintage.vintage.clone() data-alert=vintage.alert.to_string()>
+                            <td>{vintage.vintage.clone()}</td>
+                            <td>{vintage.decisions}</td>
+                            <td>{vintage.matured}</td>
+                            <td>
+                                {share(vintage.realized_default_rate)}
+                                {vintage.alert.then(|| view! { " "<span class="badge bad">{ui(lang, "fuera", "outside")}</span> })}
+                            </td>
+                            <td>{share(vintage.expected_default_rate)}" ("{share(vintage.expected_low)}" – "{share(vintage.expected_high)}")"</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <h3>{ui(lang, "Por nivel de riesgo", "By risk band")}</h3>
+        <div class="table-wrap">
+            <table data-testid="band-table">
+                <thead><tr>
+                    <th scope="col">{ui(lang, "Riesgo", "Risk")}</th>
+                    <th scope="col">{ui(lang, "Decisiones", "Decisions")}</th>
+                    <th scope="col">{ui(lang, "Con resultado", "Matured")}</th>
+                    <th scope="col">{ui(lang, "Impago real", "Realized default")}</th>
+                    <th scope="col">{ui(lang, "Esperado", "Expected")}</th>
+                </tr></thead>
+                <tbody>
+                    {report.bands.into_iter().map(|band| view! {
+                        <tr>
+                            <td><span class=format!("band band-{}", band.band.as_str())>{band_text(band.band, lang)}</span></td>
+                            <td>{band.decisions}</td>
+                            <td>{band.matured}</td>
+                            <td>{share(band.realized_default_rate)}</td>
+                            <td>{share(band.expected_default_rate)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// The ROC curve and the calibration plot, side by side.
+fn charts(realized: Realized, lang: Lang) -> impl IntoView {
+    let view_box = format!("0 0 {PLOT_SIZE} {PLOT_SIZE}");
+    let (x0, y0) = plot_point(0.0, 0.0);
+    let (x1, y1) = plot_point(1.0, 1.0);
+    let marks = calibration_marks(&realized.deciles);
+    view! {
+        <div class="charts">
+            <figure class="chart">
+                <svg viewBox=view_box.clone() role="img" data-testid="roc-chart"
+                    aria-label=ui(lang, "Curva ROC", "ROC curve")>
+                    <rect x=x0 y=y1 width=x1 - x0 height=y0 - y1 class="plot-frame" />
+                    <line x1=x0 y1=y0 x2=x1 y2=y1 class="reference" />
+                    <polyline points=roc_points(&realized.roc) class="series" data-testid="roc-line" />
+                    <text x=(x0 + x1) / 2.0 y=PLOT_SIZE - 6.0 class="axis-label" text-anchor="middle">
+                        {ui(lang, "falsos positivos", "false positive rate")}
+                    </text>
+                    <text x=10 y=(y0 + y1) / 2.0 class="axis-label" text-anchor="middle"
+                        transform=format!("rotate(-90 10 {})", (y0 + y1) / 2.0)>
+                        {ui(lang, "verdaderos positivos", "true positive rate")}
+                    </text>
+                </svg>
+                <figcaption>{ui(lang, "Curva ROC", "ROC curve")}" · AUC "{format!("{:.3}", realized.roc_auc)}</figcaption>
+            </figure>
+            <figure class="chart">
+                <svg viewBox=view_box role="img" data-testid="calibration-chart"
+                    aria-label=ui(lang, "Calibración por deciles", "Calibration by decile")>
+                    <rect x=x0 y=y1 width=x1 - x0 height=y0 - y1 class="plot-frame" />
+                    <line x1=x0 y1=y0 x2=x1 y2=y1 class="reference" />
+                    {marks.into_iter().map(|mark| view! {
+                        <line x1=mark.x y1=mark.low x2=mark.x y2=mark.high class="interval" />
+                        <circle cx=mark.x cy=mark.y r="3" class="series-dot" data-testid="calibration-point" />
+                    }).collect_view()}
+                    <text x=(x0 + x1) / 2.0 y=PLOT_SIZE - 6.0 class="axis-label" text-anchor="middle">
+                        {ui(lang, "probabilidad predicha", "predicted probability")}
+                    </text>
+                    <text x=10 y=(y0 + y1) / 2.0 class="axis-label" text-anchor="middle"
+                        transform=format!("rotate(-90 10 {})", (y0 + y1) / 2.0)>
+                        {ui(lang, "impago observado", "observed default")}
+                    </text>
+                </svg>
+                <figcaption>{ui(lang, "Calibración por deciles, con intervalos del 95 %", "Calibration by decile, with 95 % intervals")}</figcaption>
+            </figure>
+        </div>
+    }
+}
+
+fn fairness_table(attribute: AttributeFairness, lang: Lang) -> impl IntoView {
+    let name = attribute.attribute.as_str();
+    view! {
+        <h3>
+            {attribute_text(attribute.attribute, lang)}
+            {attribute.alert.then(|| view! {
+                " "<span class="badge bad" data-testid="fairness-alert" data-attribute=name>
+                    {ui(lang, "no cumple la regla de los cuatro quintos", "fails the four-fifths rule")}
+                </span>
+            })}
+        </h3>
+        <p class="muted small">
+            {ui(lang, "Ratio mínimo: ", "Lowest ratio: ")}{figure(attribute.min_ratio)}
+            " · "{ui(lang, "diferencia de TPR: ", "TPR gap: ")}{figure(attribute.tpr_gap)}
+        </p>
+        <div class="table-wrap">
+            <table data-testid="fairness-table" data-attribute=name>
+                <thead><tr>
+                    <th scope="col">{ui(lang, "Grupo", "Group")}</th>
+                    <th scope="col">{ui(lang, "Decisiones", "Decisions")}</th>
+                    <th scope="col">{ui(lang, "Aprobadas", "Approved")}</th>
+                    <th scope="col">{ui(lang, "Denegadas", "Declined")}</th>
+                    <th scope="col">{ui(lang, "Impacto dispar", "Disparate impact")}</th>
+                    <th scope="col">"TPR"</th>
+                </tr></thead>
+                <tbody>
+                    {attribute.groups.into_iter().map(|group| {
+                        let favoured = attribute.most_favoured.as_deref() == Some(group.group.as_str());
+                        view! {
+                            <tr data-testid="fairness-row" data-group=group.group.clone()
+                                data-ratio=group.disparate_impact.map(|r| r.to_string())>
+                                <td>{group.group.clone()}{favoured.then(|| view! { " "<span class="badge ok">{ui(lang, "referencia", "reference")}</span> })}</td>
+                                <td>{group.decisions}{(!group.judged).then(|| view! { " "<span class="muted small">{ui(lang, "(pocas)", "(few)")}</span> })}</td>
+                                <td>{share(Some(group.approval_rate))}</td>
+                                <td>{share(Some(group.decline_rate))}</td>
+                                <td>{figure(group.disparate_impact)}</td>
+                                <td>{share(group.true_positive_rate)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
