@@ -20,6 +20,7 @@ pub const MAX_OUTCOMES: usize = 1000;
 pub const MAX_OUTCOMES_BYTES: usize = 256 * 1024;
 /// How far an `observed_at` may lie ahead of the worker's clock (clocks drift).
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+const DAY_MS: i64 = 86_400_000;
 /// The CSV columns the dashboard's upload reads.
 pub const CSV_COLUMNS: [&str; 3] = ["request_id", "status", "observed_at"];
 
@@ -338,13 +339,14 @@ pub fn plan_outcomes(
             ));
             continue;
         };
-        if outcome.observed_at_ms < decision.received_at_ms {
+        // By day: a date (midnight) for a loan decided later that day is not early.
+        if outcome.observed_at_ms.div_euclid(DAY_MS) < decision.received_at_ms.div_euclid(DAY_MS) {
             errors.push(error(
                 item_field(index, "observed_at"),
                 ErrorCode::Range,
                 Message::new(
-                    "La fecha es anterior a la decisión.",
-                    "The date is before the decision.",
+                    "La fecha es anterior al día de la decisión.",
+                    "The date is before the day of the decision.",
                 ),
             ));
             continue;
@@ -577,7 +579,7 @@ mod tests {
             ["outcomes[0].request_id E_NOT_FOUND"]
         );
         assert_eq!(
-            codes(&[outcome("new", Bad, 50)]),
+            codes(&[outcome("new", Bad, -86_400_000)]),
             ["outcomes[0].observed_at E_RANGE"]
         );
         assert_eq!(

@@ -58,6 +58,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
+            _ if permission == Account => true,
             Role::Officer => matches!(permission, Read | Decide | RecordOutcomes),
             Role::Supervisor => matches!(
                 permission,
@@ -73,7 +74,9 @@ impl Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
-    /// Decisions, the review queue, KPIs, windows, drift, one's own account.
+    /// One's own account (`GET /api/v1/me`): every role.
+    Account,
+    /// Decisions, the review queue, KPIs, windows, drift, performance and fairness.
     Read,
     /// An officer's own decision on an application.
     Decide,
@@ -119,7 +122,8 @@ pub struct Me {
 }
 
 /// Every permission, for [`Me::permissions`].
-pub const PERMISSIONS: [Permission; 8] = [
+pub const PERMISSIONS: [Permission; 9] = [
+    Permission::Account,
     Permission::Read,
     Permission::Decide,
     Permission::Approve,
@@ -223,10 +227,11 @@ mod tests {
                 );
             }
         };
-        check(Role::Officer, &[Read, Decide, RecordOutcomes]);
+        check(Role::Officer, &[Account, Read, Decide, RecordOutcomes]);
         check(
             Role::Supervisor,
             &[
+                Account,
                 Read,
                 Decide,
                 Approve,
@@ -236,9 +241,9 @@ mod tests {
                 RecordOutcomes,
             ],
         );
-        check(Role::Auditor, &[Read, Audit, Export, Report]);
+        check(Role::Auditor, &[Account, Read, Audit, Export, Report]);
         check(Role::Admin, &PERMISSIONS);
-        check(Role::Integrator, &[RecordOutcomes]);
+        check(Role::Integrator, &[Account, RecordOutcomes]);
     }
 
     #[test]

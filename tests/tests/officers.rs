@@ -47,7 +47,7 @@ fn every_route_answers_each_role_as_the_role_table_says() {
     let approval = format!("/api/v1/reviews/{id}/approval");
     let decision = format!("/api/v1/decisions/{id}");
     let routes: Vec<(&str, &str, Option<&str>, &[Who])> = vec![
-        ("GET", "/api/v1/me", None, all),
+        ("GET", "/api/v1/me", None, every),
         ("GET", "/api/v1/decisions?limit=1", None, all),
         ("GET", &decision, None, all),
         ("GET", "/api/v1/kpis", None, all),

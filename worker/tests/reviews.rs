@@ -73,7 +73,7 @@ fn every_route_for_every_role() {
         r#"{"outcomes":[{"request_id":"m-1","status":"open","observed_at":"2030-01-01"}]}"#;
     let decide_body = r#"{"action":"request_info","reason":"missing_documents"}"#;
     let routes: &[(&str, &str, &str, &[Role])] = &[
-        ("GET", "/api/v1/me", "", all),
+        ("GET", "/api/v1/me", "", every),
         ("GET", "/api/v1/decisions", "", all),
         ("GET", "/api/v1/decisions/m-1", "", all),
         ("GET", "/api/v1/kpis", "", all),
@@ -152,7 +152,7 @@ fn every_route_for_every_role() {
     assert_eq!(me["sign_in"], "token");
     assert_eq!(
         me["permissions"],
-        json!(["read", "audit", "export", "report"])
+        json!(["account", "read", "audit", "export", "report"])
     );
 }
 

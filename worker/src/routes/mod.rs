@@ -112,12 +112,12 @@ impl Route {
             | Route::Kpis
             | Route::KpiWindows
             | Route::Drift
-            | Route::Me
             | Route::ReviewQueue
             | Route::Review(_)
             | Route::Performance
             | Route::Fairness => Some(Permission::Read),
             Route::Outcomes => Some(Permission::RecordOutcomes),
+            Route::Me => Some(Permission::Account),
             Route::Decide(_) => Some(Permission::Decide),
             Route::Approval(_) => Some(Permission::Approve),
             Route::DeadLetters | Route::DeadLetterReplay(_) | Route::Metrics => {
