@@ -14,6 +14,10 @@
 //! - [`officers`]: accounts, roles and API tokens; [`access`]: Cloudflare Access sign-in;
 //!   [`review`]: the review queue, overrides and second approvals; [`audit`]: the
 //!   hash-chained audit trail; [`export`]: the decisions CSV.
+//! - [`loan_outcomes`]: what became of scored loans; [`performance`]: realized and expected
+//!   performance, calibration and vintages; [`fairness`]: rates and disparate impact by
+//!   protected attribute; [`monitoring`]: their per-branch Prometheus series;
+//!   [`disclosure`]: what the applicant is shown of a score.
 //! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339.
 
 pub mod access;
