@@ -7,6 +7,7 @@ use crate::application::Application;
 use crate::i18n::Message;
 use crate::kpi::{CountWindow, KpiView};
 use crate::model::{ModelVersion, Score};
+use crate::policy::PolicyVersion;
 use crate::validation::FieldError;
 
 /// The scoring endpoint.
@@ -137,6 +138,8 @@ pub struct Health {
     pub service: String,
     pub version: String,
     pub model_version: ModelVersion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<PolicyVersion>,
     /// Reachability of D1, the KPI Durable Object and the queue; empty where not probed.
     #[serde(default)]
     pub checks: Vec<HealthCheck>,

@@ -83,6 +83,9 @@ mod tests {
                 name: "m".to_owned(),
                 sha256: "s".to_owned(),
             },
+            policy_version: None,
+            policy_hits: Vec::new(),
+            recourse: Vec::new(),
         };
         let hidden = Disclosure {
             protected_reasons: ProtectedReasons::Hide,

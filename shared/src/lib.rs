@@ -18,6 +18,7 @@
 //!   performance, calibration and vintages; [`fairness`]: rates and disparate impact by
 //!   protected attribute; [`monitoring`]: their per-branch Prometheus series;
 //!   [`disclosure`]: what the applicant is shown of a score.
+//! - [`policy`]: the knock-out and referral rules evaluated before the model's decision.
 //! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339.
 
 pub mod access;
@@ -41,6 +42,7 @@ pub mod monitoring;
 pub mod officers;
 pub mod ops;
 pub mod performance;
+pub mod policy;
 pub mod review;
 pub mod scorer;
 pub mod sketch;

@@ -63,3 +63,19 @@ fn the_table_exercises_every_code() {
         ]
     );
 }
+
+#[test]
+fn the_table_makes_every_policy_rule_hold_at_least_once() {
+    let policy = valle_shared::policy::Policy::committed().expect("models/policy.json loads");
+    let held: Vec<String> = support::cases()
+        .iter()
+        .filter_map(|case| case.outcome.decided.as_ref())
+        .flat_map(|decided| decided.policy_hits.iter().map(|hit| hit.code.clone()))
+        .collect();
+    for code in policy.codes() {
+        assert!(
+            held.iter().any(|held| held == code),
+            "no recorded case makes {code} hold"
+        );
+    }
+}

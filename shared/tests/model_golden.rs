@@ -98,6 +98,9 @@ fn batch_scores_equal_single_scores() {
         .collect();
     let batch = model.score_batch(&applications).expect("scores");
     for (application, score) in applications.iter().zip(&batch) {
-        assert_eq!(score, &model.score(application).expect("scores"));
+        // Recourse is searched for single scores only; everything else is the same.
+        let mut single = model.score(application).expect("scores");
+        single.recourse.clear();
+        assert_eq!(score, &single);
     }
 }

@@ -7,12 +7,15 @@
 
 pub mod encode;
 pub mod reasons;
+pub mod recourse;
 pub mod spec;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::reasons::Reason;
+use crate::model::recourse::Suggestion;
 use crate::model::spec::Thresholds;
+use crate::policy::{PolicyVersion, RuleHit};
 
 #[cfg(feature = "model")]
 mod runner;
@@ -33,6 +36,8 @@ pub enum ModelError {
     Mismatch { expected: String, actual: String },
     #[error("tract: {0}")]
     Tract(String),
+    #[error("{0}")]
+    Policy(#[from] crate::policy::PolicyError),
 }
 
 /// Which model produced a score: its name and the sha256 of its ONNX bytes.
@@ -90,11 +95,22 @@ pub struct Score {
     pub band: Band,
     pub decision: Decision,
     /// How far inside its decision region the probability lies: 0 on a threshold, 1 at the far
-    /// end of the region. Low confidence means a small change of input could change the decision.
+    /// end of the region. Low confidence means a small change of input could change the
+    /// decision. 1 when a policy rule made the decision stricter than the model's.
     pub confidence: f32,
     /// Up to four factors that raised this applicant's risk most, largest first.
     pub reasons: Vec<Reason>,
     pub model_version: ModelVersion,
+    /// The rule set the application passed through; absent on decisions stored before rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<PolicyVersion>,
+    /// The policy rules that held, in the rule set's order.
+    #[serde(default)]
+    pub policy_hits: Vec<RuleHit>,
+    /// For `review` and `decline` scored one at a time: the smallest changes of term, down
+    /// payment or price that would be approved (`Model::recourse`). Batches leave it empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recourse: Vec<Suggestion>,
 }
 
 /// Band, decision and confidence of a probability under the thresholds.

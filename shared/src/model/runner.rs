@@ -12,20 +12,22 @@ use tract_onnx::prelude::{
 use super::encode::Encoder;
 use super::reasons::{Reason, ReasonFinder};
 use super::spec::{FeatureSpec, Thresholds};
-use super::{classify, ModelError, ModelVersion, Score, FEATURE_SPEC_JSON, MODEL_ONNX};
+use super::{classify, Decision, ModelError, ModelVersion, Score, FEATURE_SPEC_JSON, MODEL_ONNX};
 use crate::application::Application;
+use crate::policy::{decide, Policy, RuleHit, POLICY_JSON};
 
 fn tract_error(error: impl std::fmt::Display) -> ModelError {
     ModelError::Tract(error.to_string())
 }
 
-/// A loaded, optimized model with its spec.
+/// A loaded, optimized model with its spec and the policy rules its decisions pass.
 pub struct Model {
     plan: Arc<TypedRunnableModel>,
     encoder: Encoder,
     reasons: ReasonFinder,
     thresholds: Thresholds,
     version: ModelVersion,
+    policy: Policy,
 }
 
 static EMBEDDED: LazyLock<Result<Model, ModelError>> =
@@ -37,7 +39,8 @@ impl Model {
         EMBEDDED.as_ref().map_err(Clone::clone)
     }
 
-    /// Loads ONNX bytes with their spec; fails if either is inconsistent with the other.
+    /// Loads ONNX bytes with their spec and the committed policy; fails if either is
+    /// inconsistent with the other or the policy does not load.
     pub fn load(onnx: &[u8], spec_json: &str) -> Result<Model, ModelError> {
         let spec: FeatureSpec =
             serde_json::from_str(spec_json).map_err(|error| ModelError::Spec(error.to_string()))?;
@@ -55,6 +58,7 @@ impl Model {
             .and_then(|model| model.into_runnable())
             .map_err(tract_error)?;
         let reasons = ReasonFinder::new(&spec.baseline)?;
+        let policy = Policy::load(POLICY_JSON)?;
         let model = Model {
             plan,
             encoder,
@@ -64,6 +68,7 @@ impl Model {
                 name: spec.model_name,
                 sha256,
             },
+            policy,
         };
         // One probe row proves the input width matches the graph before any request depends on it.
         model.probabilities(&vec![0.0; model.encoder.width()])?;
@@ -80,6 +85,10 @@ impl Model {
 
     pub fn thresholds(&self) -> Thresholds {
         self.thresholds
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Runs the graph on `rows` encoded applications laid end to end.
@@ -120,8 +129,8 @@ impl Model {
         self.probabilities(&features)
     }
 
-    /// The full verdict, with reasons. Runs the applicant and one counterfactual per field in a
-    /// single batch.
+    /// The full verdict, with reasons, the policy rules and, when not approved, recourse. Runs
+    /// the applicant and one counterfactual per field in a single batch.
     pub fn score(&self, application: &Application) -> Result<Score, ModelError> {
         let (rows, fields) = self.reasons.counterfactuals(application);
         let mut features = Vec::with_capacity((rows.len() + 1) * self.encoder.width());
@@ -136,7 +145,11 @@ impl Model {
         let reasons = self
             .reasons
             .top_reasons(application, probability, &fields, counterfactual);
-        Ok(self.verdict(probability, reasons))
+        let mut score = self.verdict(probability, reasons, self.policy.evaluate(application));
+        if score.decision != Decision::Approve {
+            score.recourse = self.recourse(application)?;
+        }
+        Ok(score)
     }
 
     /// Scores many applications; reasons included. Applicants and their counterfactuals run
@@ -169,21 +182,29 @@ impl Model {
                 let reasons =
                     self.reasons
                         .top_reasons(application, probability, fields, counterfactual);
-                scores.push(self.verdict(probability, reasons));
+                scores.push(self.verdict(probability, reasons, self.policy.evaluate(application)));
             }
         }
         Ok(scores)
     }
 
-    fn verdict(&self, probability: f32, reasons: Vec<Reason>) -> Score {
-        let (band, decision, confidence) = classify(probability, self.thresholds);
+    fn verdict(&self, probability: f32, reasons: Vec<Reason>, hits: Vec<RuleHit>) -> Score {
+        let (band, model_decision, model_confidence) = classify(probability, self.thresholds);
+        let decision = decide(model_decision, &hits);
         Score {
             probability,
             band,
             decision,
-            confidence,
+            confidence: if decision == model_decision {
+                model_confidence
+            } else {
+                1.0
+            },
             reasons,
             model_version: self.version.clone(),
+            policy_version: Some(self.policy.version().clone()),
+            policy_hits: hits,
+            recourse: Vec::new(),
         }
     }
 }

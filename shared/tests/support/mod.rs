@@ -6,7 +6,10 @@
 //! their own outcome with the same recorded one, which makes the three byte-identical.
 
 use serde::{Deserialize, Serialize};
+use valle_shared::model::Decision;
+use valle_shared::policy::RuleHit;
 use valle_shared::validation::{parse_application, FieldError};
+use valle_shared::{Model, Score};
 
 /// The recorded cases, shared by every test that includes this module.
 pub const CASES_JSON: &str = include_str!("../cases/validation.json");
@@ -31,23 +34,49 @@ impl Case {
     }
 }
 
-/// What validation concluded: `OK`, or the request's error code with its field errors.
+/// What validation concluded: `OK`, or the request's error code with its field errors; for
+/// a valid application, the decision and the policy rules that held.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub code: String,
     #[serde(default)]
     pub fields: Vec<FieldError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<Decided>,
+}
+
+/// The decision on a valid application after the policy rules, and the rules that held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decided {
+    pub decision: Decision,
+    pub policy_hits: Vec<RuleHit>,
+}
+
+impl Decided {
+    pub fn of(score: &Score) -> Decided {
+        Decided {
+            decision: score.decision,
+            policy_hits: score.policy_hits.clone(),
+        }
+    }
 }
 
 pub fn outcome(body: &[u8]) -> Outcome {
     match parse_application(body) {
-        Ok(_) => Outcome {
-            code: "OK".to_owned(),
-            fields: Vec::new(),
-        },
+        Ok(application) => {
+            let score = Model::embedded()
+                .and_then(|model| model.score(&application))
+                .expect("the embedded model scores a valid application");
+            Outcome {
+                code: "OK".to_owned(),
+                fields: Vec::new(),
+                decided: Some(Decided::of(&score)),
+            }
+        }
         Err(error) => Outcome {
             code: error.code().to_owned(),
             fields: error.field_errors().to_vec(),
+            decided: None,
         },
     }
 }
@@ -80,7 +109,6 @@ pub fn golden() -> Golden {
 /// Checks every golden row against the embedded model: the row is a valid application, the
 /// encoder gives train.py's features, tract gives onnxruntime's probability, all within 1e-5.
 pub fn check_golden_rows() -> usize {
-    use valle_shared::Model;
     let model = Model::embedded().expect("the embedded model loads");
     let golden = golden();
     assert_eq!(
