@@ -48,6 +48,12 @@ fn every_recorded_case_gives_the_shared_validators_exact_answer() {
                 let score: ScoreResponse =
                     serde_json::from_slice(&answer.body).expect("score answer");
                 assert_eq!(score.application, sent, "{shown}");
+                // The decision after the policy rules, and the rules with their messages.
+                assert_eq!(
+                    Some(support::Decided::of(&score.score)),
+                    case.outcome.decided,
+                    "{shown}"
+                );
             }
             Err(error) => {
                 let status = if error.code() == "E_TOO_LARGE" {

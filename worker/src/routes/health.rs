@@ -17,7 +17,7 @@ impl<B: Backend> Request<'_, B> {
     /// `GET /healthz`: the worker is up, its model loads, and D1, the KPI object and the
     /// queue answer; 503 when any of them does not.
     pub(super) async fn health(&self) -> Result<HttpResponse, ApiError> {
-        let model_version = Model::embedded()?.version().clone();
+        let model = Model::embedded()?;
         let checks: Vec<HealthCheck> = self
             .backend
             .probe()
@@ -34,7 +34,8 @@ impl<B: Backend> Request<'_, B> {
             status: if healthy { "ok" } else { "degraded" }.to_owned(),
             service: env!("CARGO_PKG_NAME").to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            model_version,
+            model_version: model.version().clone(),
+            policy_version: Some(model.policy().version().clone()),
             checks,
         };
         Ok(HttpResponse::json(

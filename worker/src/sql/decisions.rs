@@ -8,7 +8,9 @@ use valle_shared::decisions::{DecisionQuery, DecisionRecord};
 use valle_shared::events::Channel;
 use valle_shared::kpi::{Observation, Outcome};
 use valle_shared::model::reasons::Reason;
+use valle_shared::model::recourse::Suggestion;
 use valle_shared::model::{ModelVersion, Score};
+use valle_shared::policy::{PolicyVersion, RuleHit};
 use valle_shared::Application;
 
 use super::{json, json_arrays, json_strings, SqlValue, Statement};
@@ -35,6 +37,10 @@ fn row_json(record: &DecisionRecord) -> String {
         "reasons": json(&score.reasons),
         "model_name": score.model_version.name,
         "model_sha256": score.model_version.sha256,
+        "policy_name": score.policy_version.as_ref().map(|version| &version.name),
+        "policy_sha256": score.policy_version.as_ref().map(|version| &version.sha256),
+        "policy_hits": json(&score.policy_hits),
+        "recourse": json(&score.recourse),
         "received_at": record.received_at_ms,
         "event_time": record.event_time_ms,
         "timing": json(&record.timing),
@@ -45,7 +51,7 @@ fn row_json(record: &DecisionRecord) -> String {
     .to_string()
 }
 
-const INSERT_COLUMNS: [&str; 18] = [
+const INSERT_COLUMNS: [&str; 22] = [
     "request_id",
     "applicant_id",
     "branch",
@@ -58,6 +64,10 @@ const INSERT_COLUMNS: [&str; 18] = [
     "reasons",
     "model_name",
     "model_sha256",
+    "policy_name",
+    "policy_sha256",
+    "policy_hits",
+    "recourse",
     "received_at",
     "event_time",
     "timing",
@@ -186,6 +196,14 @@ pub struct DecisionRow {
     pub reasons: String,
     pub model_name: String,
     pub model_sha256: String,
+    #[serde(default)]
+    pub policy_name: Option<String>,
+    #[serde(default)]
+    pub policy_sha256: Option<String>,
+    #[serde(default)]
+    pub policy_hits: Option<String>,
+    #[serde(default)]
+    pub recourse: Option<String>,
     pub received_at: f64,
     pub event_time: f64,
     pub timing: String,
@@ -213,6 +231,20 @@ impl TryFrom<DecisionRow> for DecisionRecord {
             serde_json::from_str(&row.reasons).map_err(|e| format!("reasons: {e}"))?;
         let timing: Vec<StageTiming> =
             serde_json::from_str(&row.timing).map_err(|e| format!("timing: {e}"))?;
+        let policy_hits: Vec<RuleHit> = match &row.policy_hits {
+            Some(hits) => serde_json::from_str(hits).map_err(|e| format!("policy_hits: {e}"))?,
+            None => Vec::new(),
+        };
+        let recourse: Vec<Suggestion> = match &row.recourse {
+            Some(recourse) => {
+                serde_json::from_str(recourse).map_err(|e| format!("recourse: {e}"))?
+            }
+            None => Vec::new(),
+        };
+        let policy_version = row
+            .policy_name
+            .zip(row.policy_sha256)
+            .map(|(name, sha256)| PolicyVersion { name, sha256 });
         Ok(DecisionRecord {
             application: serde_json::from_str(&row.application)
                 .map_err(|e| format!("application: {e}"))?,
@@ -226,6 +258,9 @@ impl TryFrom<DecisionRow> for DecisionRecord {
                     name: row.model_name,
                     sha256: row.model_sha256,
                 },
+                policy_version,
+                policy_hits,
+                recourse,
             },
             channel: read_channel(&row.channel)?,
             request_id: row.request_id,
@@ -408,6 +443,36 @@ mod tests {
                 .expect("logged")
                 .counted_before
         );
+    }
+
+    #[test]
+    fn policy_hits_and_recourse_read_back_and_older_rows_have_none() {
+        let application = valle_shared::parse_application(
+            br#"{"seniority_years":9,"home":"rent","term_months":12,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#,
+        )
+        .expect("valid");
+        let score = valle_shared::Model::embedded()
+            .expect("model")
+            .score(&application)
+            .expect("score");
+        assert!(!score.policy_hits.is_empty() && score.policy_version.is_some());
+        let record = DecisionRecord {
+            application,
+            score,
+            ..record()
+        };
+        let mut row: serde_json::Value = serde_json::from_str(&row_json(&record)).expect("json");
+        let stored: DecisionRow = serde_json::from_value(row.clone()).expect("row");
+        assert_eq!(DecisionRecord::try_from(stored), Ok(record.clone()));
+        // A row stored before migration 0008 has the columns as NULL.
+        for column in ["policy_name", "policy_sha256", "policy_hits", "recourse"] {
+            row[column] = serde_json::Value::Null;
+        }
+        let older =
+            DecisionRecord::try_from(serde_json::from_value::<DecisionRow>(row).expect("row"))
+                .expect("reads");
+        assert_eq!(older.score.policy_version, None);
+        assert!(older.score.policy_hits.is_empty() && older.score.recourse.is_empty());
     }
 
     #[test]
