@@ -195,6 +195,16 @@ fn DecisionDetail(
                     <span data-testid="detail-probability">{percent(score.probability)}</span>
                     " · "{ui(lang, "confianza ", "confidence ")}{format_percent(Some(f64::from(score.confidence)))}
                 </p>
+                {(!score.policy_hits.is_empty()).then(|| view! {
+                    <h4>{ui(lang, "Reglas de la política", "Policy rules")}</h4>
+                    <ul class="policy-hits" data-testid="detail-policy">
+                        {score.policy_hits.iter().map(|hit| view! {
+                            <li data-code=hit.code.clone()>
+                                <code>{hit.code.clone()}</code>" · "{decision_text(hit.action.decision(), lang)}" · "{hit.message.get(lang).to_owned()}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                })}
                 <h4>{ui(lang, "Motivos principales", "Main reasons")}</h4>
                 <ol class="reasons" data-testid="detail-reasons">
                     {score.reasons.iter().map(|reason| view! {
@@ -211,6 +221,11 @@ fn DecisionDetail(
                 <dl>
                     <dt>{ui(lang, "Modelo", "Model")}</dt>
                     <dd data-testid="detail-model">{score.model_version.name.clone()}" · "<code>{score.model_version.sha256[..12.min(score.model_version.sha256.len())].to_owned()}</code></dd>
+                    <dt>{ui(lang, "Política", "Policy")}</dt>
+                    <dd data-testid="detail-policy-version">{match &score.policy_version {
+                        Some(policy) => format!("{} · {}", policy.name, &policy.sha256[..12.min(policy.sha256.len())]),
+                        None => ui(lang, "anterior a las reglas", "before the rules").to_owned(),
+                    }}</dd>
                     <dt>{ui(lang, "Canal", "Channel")}</dt><dd>{record.channel.as_str()}</dd>
                     <dt>{ui(lang, "Sucursal", "Branch")}</dt><dd>{record.branch.clone()}</dd>
                     <dt>{ui(lang, "Hora del evento", "Event time")}</dt><dd>{format_time(record.event_time_ms)}</dd>

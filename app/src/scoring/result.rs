@@ -68,6 +68,9 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
     let same_model = local
         .as_ref()
         .is_none_or(|local| local.model_version == edge.model_version);
+    let same_policy = local
+        .as_ref()
+        .is_none_or(|local| local.policy_version == edge.policy_version);
     let same_score = local.as_ref().is_some_and(|local| {
         let client = ClientScore {
             probability: local.probability,
@@ -113,6 +116,16 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
                         "Warning: the server runs a different model version than this page. Reload the page.",
                     )}
                     " (" {edge.model_version.sha256.chars().take(12).collect::<String>()} ")"
+                </p>
+            })}
+            {(!same_policy).then(|| view! {
+                <p class="warning" data-testid="policy-mismatch" role="alert">
+                    {ui(
+                        lang,
+                        "Atención: el servidor aplica otra versión de las reglas de la cooperativa que esta página. Recargue la página.",
+                        "Warning: the server applies a different version of the cooperative's rules than this page. Reload the page.",
+                    )}
+                    " (" {edge.policy_version.as_ref().map(|policy| policy.sha256.chars().take(12).collect::<String>())} ")"
                 </p>
             })}
             <HumanReview request_id />

@@ -76,6 +76,8 @@ fn score_card(score: Score, ms: f64, lang: Lang) -> impl IntoView {
                 <dt>{ui(lang, "Confianza", "Confidence")}</dt>
                 <dd data-testid="score-confidence">{format!("{:.0} %", f64::from(score.confidence) * 100.0)}</dd>
             </dl>
+            {policy_hits(&score, lang, "score-policy")}
+            {recourse(&score, lang, "score-recourse")}
             <h3>{ui(lang, "Factores que más elevan el riesgo", "Factors raising the risk most")}</h3>
             {if score.reasons.is_empty() {
                 view! { <p class="muted">{ui(lang, "Ninguno destacable.", "None stands out.")}</p> }.into_any()
@@ -100,6 +102,10 @@ fn score_card(score: Score, ms: f64, lang: Lang) -> impl IntoView {
                 }}
                 " " {ui(lang, "Modelo", "Model")} " " {score.model_version.name} " · "
                 <code>{score.model_version.sha256.chars().take(12).collect::<String>()}</code>
+                {score.policy_version.map(|policy| view! {
+                    " · " {ui(lang, "Política", "Policy")} " " {policy.name} " · "
+                    <code>{policy.sha256.chars().take(12).collect::<String>()}</code>
+                })}
             </p>
             <button type="button" class="secondary no-print" data-testid="print-summary"
                 on:click=move |_| { let _ = window().print(); }>
@@ -148,6 +154,8 @@ fn decision_summary(score: &Score, lang: Lang) -> impl IntoView {
                 <dd>{percent(score.probability)}</dd>
             </dl>
             <p>{next_steps}</p>
+            {policy_hits(score, lang, "summary-policy")}
+            {recourse(score, lang, "summary-recourse")}
             <h3>{ui(lang, "Motivos principales", "Main reasons")}</h3>
             {if score.reasons.is_empty() {
                 view! { <p>{ui(lang, "Ningún dato eleva el riesgo de forma destacable.", "No information raises the risk notably.")}</p> }.into_any()
@@ -177,4 +185,39 @@ fn decision_summary(score: &Score, lang: Lang) -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// The cooperative's policy rules that decided or referred the application, with their
+/// reasons; nothing when none held.
+fn policy_hits(score: &Score, lang: Lang, testid: &'static str) -> Option<impl IntoView> {
+    (!score.policy_hits.is_empty()).then(|| {
+        view! {
+            <h3>{ui(lang, "Reglas de la cooperativa", "The cooperative's rules")}</h3>
+            <ul class="policy-hits" data-testid=testid>
+                {score.policy_hits.iter().map(|hit| view! {
+                    <li data-code=hit.code.clone() data-action=hit.action.decision().as_str()>
+                        {hit.message.get(lang).to_owned()}
+                    </li>
+                }).collect_view()}
+            </ul>
+        }
+    })
+}
+
+/// What the applicant could change to be approved: term, down payment or a cheaper good,
+/// as the model and the rules re-scored it; nothing for an approval or when no change is
+/// enough.
+fn recourse(score: &Score, lang: Lang, testid: &'static str) -> Option<impl IntoView> {
+    (!score.recourse.is_empty()).then(|| {
+        view! {
+            <h3>{ui(lang, "Qué cambiaría la respuesta", "What would change the answer")}</h3>
+            <ul class="recourse" data-testid=testid>
+                {score.recourse.iter().map(|suggestion| view! {
+                    <li data-lever=suggestion.lever.as_str()>
+                        {suggestion.message.get(lang).to_owned()}
+                    </li>
+                }).collect_view()}
+            </ul>
+        }
+    })
 }
