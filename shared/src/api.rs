@@ -50,6 +50,8 @@ pub const OUTCOMES_PATH: &str = "/api/v1/outcomes";
 pub const PERFORMANCE_PATH: &str = "/api/v1/performance";
 /// Approval rates and disparate impact by protected attribute (officers).
 pub const FAIRNESS_PATH: &str = "/api/v1/fairness";
+/// What-if simulations over stored applications (supervisors).
+pub const SIMULATE_PATH: &str = "/api/v1/simulate";
 /// Prometheus exposition (officers).
 pub const METRICS_PATH: &str = "/metrics";
 /// The header that carries a caller's idempotency key, echoed back on every answer.

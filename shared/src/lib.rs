@@ -18,7 +18,8 @@
 //!   performance, calibration and vintages; [`fairness`]: rates and disparate impact by
 //!   protected attribute; [`monitoring`]: their per-branch Prometheus series;
 //!   [`disclosure`]: what the applicant is shown of a score.
-//! - [`policy`]: the knock-out and referral rules evaluated before the model's decision.
+//! - [`policy`]: the knock-out and referral rules evaluated before the model's decision;
+//!   [`simulation`]: stored applications re-decided under a candidate strategy.
 //! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339.
 
 pub mod access;
@@ -45,6 +46,7 @@ pub mod performance;
 pub mod policy;
 pub mod review;
 pub mod scorer;
+pub mod simulation;
 pub mod sketch;
 pub mod time;
 pub mod validation;

@@ -62,7 +62,7 @@ impl Role {
             Role::Officer => matches!(permission, Read | Decide | RecordOutcomes),
             Role::Supervisor => matches!(
                 permission,
-                Read | Decide | Approve | Operate | Export | Report | RecordOutcomes
+                Read | Decide | Approve | Operate | Export | Report | RecordOutcomes | Simulate
             ),
             Role::Auditor => matches!(permission, Read | Audit | Export | Report),
             Role::Integrator => matches!(permission, RecordOutcomes),
@@ -92,6 +92,8 @@ pub enum Permission {
     Report,
     /// Loan outcomes (`POST /api/v1/outcomes`).
     RecordOutcomes,
+    /// What-if simulations over stored applications (`POST /api/v1/simulate`).
+    Simulate,
 }
 
 /// A signed-in person, as the worker knows them after checking their credentials.
@@ -122,7 +124,7 @@ pub struct Me {
 }
 
 /// Every permission, for [`Me::permissions`].
-pub const PERMISSIONS: [Permission; 9] = [
+pub const PERMISSIONS: [Permission; 10] = [
     Permission::Account,
     Permission::Read,
     Permission::Decide,
@@ -132,6 +134,7 @@ pub const PERMISSIONS: [Permission; 9] = [
     Permission::Export,
     Permission::Report,
     Permission::RecordOutcomes,
+    Permission::Simulate,
 ];
 
 impl Me {
@@ -239,6 +242,7 @@ mod tests {
                 Export,
                 Report,
                 RecordOutcomes,
+                Simulate,
             ],
         );
         check(Role::Auditor, &[Account, Read, Audit, Export, Report]);

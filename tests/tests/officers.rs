@@ -102,6 +102,12 @@ fn every_route_answers_each_role_as_the_role_table_says() {
         ),
         ("GET", "/api/v1/performance", None, all),
         ("GET", "/api/v1/fairness", None, all),
+        (
+            "POST",
+            "/api/v1/simulate",
+            Some(r#"{"last":10}"#),
+            &[Admin, Supervisor],
+        ),
     ];
     for (method, path, body, allowed) in routes {
         let anonymous = call(&client, None, method, path, body);

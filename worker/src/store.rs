@@ -16,6 +16,7 @@ use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome};
 use valle_shared::officers::Account;
 use valle_shared::performance::ScoreGroup;
 use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
+use valle_shared::simulation::StoredDecision;
 
 /// A storage call failed; the message goes to the log, never to the client.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -93,6 +94,9 @@ pub trait OutcomeStore {
 pub trait DecisionStore {
     async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
+    /// The most recent `limit` decisions in commit order, newest first, as a simulation
+    /// re-decides them.
+    async fn recent_decisions(&self, limit: usize) -> Result<Vec<StoredDecision>, StoreError>;
     /// Closed count windows, newest first.
     async fn list_count_windows(
         &self,

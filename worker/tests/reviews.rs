@@ -123,6 +123,12 @@ fn every_route_for_every_role() {
         ),
         ("GET", "/api/v1/performance", "", all),
         ("GET", "/api/v1/fairness", "", all),
+        (
+            "POST",
+            "/api/v1/simulate",
+            r#"{"last":10}"#,
+            &[Supervisor, Admin],
+        ),
     ];
     for (method, target, body, allowed) in routes {
         let head = RequestHead::new(method, target).with_header("content-type", "application/json");

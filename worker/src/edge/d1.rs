@@ -4,6 +4,7 @@
 use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::CountWindow;
+use valle_shared::simulation::StoredDecision;
 
 use super::backend::{d1_error, decode, EdgeBackend};
 use crate::observability::log;
@@ -40,6 +41,14 @@ impl DecisionStore for EdgeBackend {
     async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
         let rows: Vec<decisions::DecisionRow> = self.rows(&decisions::select(request_id)).await?;
         Ok(decode(rows)?.into_iter().next())
+    }
+
+    async fn recent_decisions(&self, limit: usize) -> Result<Vec<StoredDecision>, StoreError> {
+        let rows: Vec<decisions::RecentRow> = self.rows(&decisions::recent(limit)).await?;
+        rows.into_iter()
+            .map(StoredDecision::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(|error| StoreError::new("d1", error))
     }
 
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, EventWindow};
+use valle_shared::simulation::StoredDecision;
 
 use crate::pipeline::{failure_observation, FailedRequest};
 use valle_shared::audit::AuditEntry;
@@ -75,6 +76,22 @@ impl MemoryD1 {
     pub fn decision(&self, request_id: &str) -> Option<DecisionRecord> {
         let seq = *self.by_id.borrow().get(request_id)?;
         self.decisions.borrow().get(&seq).cloned()
+    }
+
+    /// The newest `limit` decisions in commit order, as the simulation reads them.
+    pub fn recent_decisions(&self, limit: usize) -> Vec<StoredDecision> {
+        self.decisions
+            .borrow()
+            .values()
+            .rev()
+            .take(limit)
+            .map(|record| StoredDecision {
+                request_id: record.request_id.clone(),
+                application: record.application.clone(),
+                probability: record.score.probability,
+                decision: record.score.decision,
+            })
+            .collect()
     }
 
     pub fn decision_count(&self) -> usize {

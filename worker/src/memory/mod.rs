@@ -15,6 +15,7 @@ use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, View};
 use valle_shared::ops::{FixedWindow, RateLimit};
+use valle_shared::simulation::StoredDecision;
 
 pub use d1::{Kept, MemoryD1};
 pub use kv::MemoryKv;
@@ -106,6 +107,10 @@ impl DecisionStore for MemoryBackend {
 
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
         Ok(self.d1.list_decisions(query))
+    }
+
+    async fn recent_decisions(&self, limit: usize) -> Result<Vec<StoredDecision>, StoreError> {
+        Ok(self.d1.recent_decisions(limit))
     }
 
     async fn list_count_windows(

@@ -15,6 +15,7 @@ mod kpis;
 mod outcomes;
 mod reviews;
 mod score;
+mod simulate;
 
 pub use exports::{export_chunk, ExportStream};
 
@@ -26,7 +27,7 @@ use valle_shared::api::{
     DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH, EXPORT_DECISIONS_PATH,
     FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH,
     ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH, PERFORMANCE_PATH, REQUEST_ID_HEADER,
-    REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH,
+    REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH, SIMULATE_PATH,
 };
 use valle_shared::batch::MAX_BATCH_BYTES;
 use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
@@ -34,6 +35,7 @@ use valle_shared::kpi::Observation;
 use valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES;
 use valle_shared::officers::{Me, Permission};
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
+use valle_shared::simulation::MAX_SIMULATION_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
 use valle_shared::Message;
 
@@ -93,6 +95,7 @@ pub enum Route {
     Outcomes,
     Performance,
     Fairness,
+    Simulate,
     /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
     Preflight,
 }
@@ -117,6 +120,7 @@ impl Route {
             | Route::Performance
             | Route::Fairness => Some(Permission::Read),
             Route::Outcomes => Some(Permission::RecordOutcomes),
+            Route::Simulate => Some(Permission::Simulate),
             Route::Me => Some(Permission::Account),
             Route::Decide(_) => Some(Permission::Decide),
             Route::Approval(_) => Some(Permission::Approve),
@@ -180,6 +184,7 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         OUTCOMES_PATH => json_post(Route::Outcomes, MAX_OUTCOMES_BYTES),
         PERFORMANCE_PATH => allow(Route::Performance, GET),
         FAIRNESS_PATH => allow(Route::Fairness, GET),
+        SIMULATE_PATH => json_post(Route::Simulate, MAX_SIMULATION_BYTES),
         _ => {
             let id_after = |prefix: &str, suffix: &str| {
                 path.strip_prefix(prefix)
@@ -303,7 +308,8 @@ impl Prepared {
                 | Route::DeadLetterReplay(_)
                 | Route::Decide(_)
                 | Route::Approval(_)
-                | Route::Outcomes)
+                | Route::Outcomes
+                | Route::Simulate)
         )
     }
 
@@ -358,6 +364,7 @@ impl Prepared {
                     Route::Outcomes => request.outcomes(&body, me).await,
                     Route::Performance => request.performance().await,
                     Route::Fairness => request.fairness().await,
+                    Route::Simulate => request.simulate(&body).await,
                     Route::Preflight => request.preflight(),
                 },
             },

@@ -11,6 +11,7 @@ use valle_shared::model::reasons::Reason;
 use valle_shared::model::recourse::Suggestion;
 use valle_shared::model::{ModelVersion, Score};
 use valle_shared::policy::{PolicyVersion, RuleHit};
+use valle_shared::simulation::StoredDecision;
 use valle_shared::Application;
 
 use super::{json, json_arrays, json_strings, SqlValue, Statement};
@@ -111,6 +112,38 @@ pub fn supersede_dead_letters(records: &[DecisionRecord]) -> Statement {
          AND event_id IN (SELECT value FROM json_each(?1))",
         vec![json_strings(records.iter().map(|r| r.request_id.as_str())).into()],
     )
+}
+
+/// The most recent decisions in commit order, with what a simulation re-decides them from.
+pub fn recent(limit: usize) -> Statement {
+    Statement::new(
+        "SELECT request_id, application, probability, decision FROM decisions \
+         ORDER BY seq DESC LIMIT ?1",
+        vec![(limit as i64).into()],
+    )
+}
+
+/// One row of [`recent`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct RecentRow {
+    pub request_id: String,
+    pub application: String,
+    pub probability: f64,
+    pub decision: String,
+}
+
+impl TryFrom<RecentRow> for StoredDecision {
+    type Error = String;
+
+    fn try_from(row: RecentRow) -> Result<StoredDecision, String> {
+        Ok(StoredDecision {
+            application: serde_json::from_str(&row.application)
+                .map_err(|e| format!("application: {e}"))?,
+            probability: row.probability as f32,
+            decision: read_label("decision", &row.decision)?,
+            request_id: row.request_id,
+        })
+    }
 }
 
 pub fn select(request_id: &str) -> Statement {

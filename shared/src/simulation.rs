@@ -1,0 +1,488 @@
+//! What-if: the last stored applications re-decided under a candidate strategy (other
+//! thresholds, with or without the policy rules), against the decisions they were given.
+//! `POST /api/v1/simulate` (supervisors) answers [`SimulationReport`]; the maths is here so
+//! that a test can recompute it from the stored rows on its own.
+//!
+//! The expected bad rate of a strategy is the mean predicted probability of default over
+//! the applications it approves: what the approved book would lose while the model stays
+//! calibrated (the performance tab checks that).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::application::Application;
+use crate::i18n::Message;
+use crate::model::spec::Thresholds;
+use crate::model::{classify, Decision};
+use crate::policy::{decide, Policy};
+use crate::validation::{ErrorCode, FieldError, RequestError};
+
+/// Most stored applications one simulation re-decides.
+pub const MAX_SIMULATED: usize = 10_000;
+/// How many when the request does not say.
+pub const DEFAULT_SIMULATED: usize = 1_000;
+/// Largest request body.
+pub const MAX_SIMULATION_BYTES: usize = 4 * 1024;
+/// Request ids shown per kind of swap, for officers to open.
+pub const SWAP_EXAMPLES: usize = 10;
+
+pub const DECISIONS: [Decision; 3] = [Decision::Approve, Decision::Review, Decision::Decline];
+
+/// Whether the candidate strategy applies the committed policy rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyChoice {
+    #[default]
+    Committed,
+    None,
+}
+
+/// A strategy to compare with the decisions as given.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Strategy {
+    pub thresholds: Thresholds,
+    pub policy: PolicyChoice,
+}
+
+/// `POST /api/v1/simulate`'s body, checked.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimulationRequest {
+    /// How many of the most recent stored applications.
+    pub last: usize,
+    pub strategy: Strategy,
+}
+
+/// One stored application as the simulation reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDecision {
+    pub request_id: String,
+    pub application: Application,
+    pub probability: f32,
+    pub decision: Decision,
+}
+
+/// Counts and rates of one strategy over the same applications.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrategyFigures {
+    pub approve: usize,
+    pub review: usize,
+    pub decline: usize,
+    /// Approved over all.
+    pub approval_rate: Option<f64>,
+    /// Mean predicted probability of default over the approved.
+    pub expected_bad_rate: Option<f64>,
+}
+
+/// Applications moving from one decision to another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Swap {
+    pub from: Decision,
+    pub to: Decision,
+    pub count: usize,
+    /// The most recent of them, at most [`SWAP_EXAMPLES`].
+    pub examples: Vec<String>,
+}
+
+/// `200 OK` from `POST /api/v1/simulate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimulationReport {
+    pub rows: usize,
+    pub strategy: Strategy,
+    /// The decisions as they were given.
+    pub current: StrategyFigures,
+    pub candidate: StrategyFigures,
+    /// Every pair of different decisions with at least one application, approve → review →
+    /// decline order.
+    pub swaps: Vec<Swap>,
+    pub unchanged: usize,
+}
+
+/// The candidate strategy's decision on one stored application.
+pub fn redecide(stored: &StoredDecision, strategy: &Strategy, policy: &Policy) -> Decision {
+    let (_, model_decision, _) = classify(stored.probability, strategy.thresholds);
+    match strategy.policy {
+        PolicyChoice::Committed => decide(model_decision, &policy.evaluate(&stored.application)),
+        PolicyChoice::None => model_decision,
+    }
+}
+
+fn index(decision: Decision) -> usize {
+    match decision {
+        Decision::Approve => 0,
+        Decision::Review => 1,
+        Decision::Decline => 2,
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    counts: [usize; 3],
+    approved_probability: f64,
+}
+
+impl Tally {
+    fn add(&mut self, decision: Decision, probability: f32) {
+        self.counts[index(decision)] += 1;
+        if decision == Decision::Approve {
+            self.approved_probability += f64::from(probability);
+        }
+    }
+
+    fn figures(&self) -> StrategyFigures {
+        let total: usize = self.counts.iter().sum();
+        let approved = self.counts[0];
+        StrategyFigures {
+            approve: approved,
+            review: self.counts[1],
+            decline: self.counts[2],
+            approval_rate: (total > 0).then(|| approved as f64 / total as f64),
+            expected_bad_rate: (approved > 0).then(|| self.approved_probability / approved as f64),
+        }
+    }
+}
+
+/// The report over `stored` (most recent first).
+pub fn simulate(
+    stored: &[StoredDecision],
+    strategy: &Strategy,
+    policy: &Policy,
+) -> SimulationReport {
+    let (mut current, mut candidate) = (Tally::default(), Tally::default());
+    let mut swaps: Vec<Swap> = DECISIONS
+        .iter()
+        .flat_map(|from| DECISIONS.iter().map(move |to| (*from, *to)))
+        .filter(|(from, to)| from != to)
+        .map(|(from, to)| Swap {
+            from,
+            to,
+            count: 0,
+            examples: Vec::new(),
+        })
+        .collect();
+    let mut unchanged = 0;
+    for row in stored {
+        let redecided = redecide(row, strategy, policy);
+        current.add(row.decision, row.probability);
+        candidate.add(redecided, row.probability);
+        if redecided == row.decision {
+            unchanged += 1;
+            continue;
+        }
+        if let Some(swap) = swaps
+            .iter_mut()
+            .find(|swap| swap.from == row.decision && swap.to == redecided)
+        {
+            swap.count += 1;
+            if swap.examples.len() < SWAP_EXAMPLES {
+                swap.examples.push(row.request_id.clone());
+            }
+        }
+    }
+    swaps.retain(|swap| swap.count > 0);
+    SimulationReport {
+        rows: stored.len(),
+        strategy: *strategy,
+        current: current.figures(),
+        candidate: candidate.figures(),
+        swaps,
+        unchanged,
+    }
+}
+
+fn error(field: &str, code: ErrorCode, message: Message) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        code,
+        rule: None,
+        message,
+    }
+}
+
+/// `{"last"?: 1..=10000, "thresholds"?: {"review", "decline"}, "policy"?: "committed" |
+/// "none"}`; thresholds default to the model's, `last` to [`DEFAULT_SIMULATED`]. Every
+/// problem is reported at once, on its field.
+pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequest, RequestError> {
+    if body.len() > MAX_SIMULATION_BYTES {
+        return Err(RequestError::TooLarge {
+            limit: MAX_SIMULATION_BYTES,
+            actual: body.len(),
+        });
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::Malformed {
+        detail: format!("syntax error at line {} column {}", e.line(), e.column()),
+    })?;
+    let Value::Object(object) = value else {
+        return Err(RequestError::NotAnObject {
+            found: match value {
+                Value::Array(_) => "array",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "boolean",
+                _ => "null",
+            },
+        });
+    };
+    let mut errors = Vec::new();
+    for key in object.keys() {
+        if !["last", "thresholds", "policy"].contains(&key.as_str()) {
+            errors.push(error(
+                &key.chars().take(64).collect::<String>(),
+                ErrorCode::UnknownField,
+                Message::new("Campo desconocido.", "Unknown field."),
+            ));
+        }
+    }
+    let last = match object.get("last") {
+        None | Some(Value::Null) => Some(DEFAULT_SIMULATED),
+        Some(value) => match value.as_u64() {
+            Some(n) if (1..=MAX_SIMULATED as u64).contains(&n) => Some(n as usize),
+            _ => {
+                errors.push(error(
+                    "last",
+                    ErrorCode::Range,
+                    Message::new(
+                        format!("Debe ser un número entero de 1 a {MAX_SIMULATED}."),
+                        format!("Must be a whole number from 1 to {MAX_SIMULATED}."),
+                    ),
+                ));
+                None
+            }
+        },
+    };
+    let thresholds = match object.get("thresholds") {
+        None | Some(Value::Null) => Some(model),
+        Some(Value::Object(given)) => {
+            let cut = |name: &str, errors: &mut Vec<FieldError>| {
+                let field = format!("thresholds.{name}");
+                match given.get(name).and_then(Value::as_f64) {
+                    Some(cut) if cut > 0.0 && cut < 1.0 => Some(cut as f32),
+                    _ => {
+                        errors.push(error(
+                            &field,
+                            ErrorCode::Range,
+                            Message::new(
+                                "Debe ser una probabilidad entre 0 y 1 (sin incluirlos).",
+                                "Must be a probability between 0 and 1 (exclusive).",
+                            ),
+                        ));
+                        None
+                    }
+                }
+            };
+            for key in given.keys() {
+                if !["review", "decline"].contains(&key.as_str()) {
+                    errors.push(error(
+                        &format!("thresholds.{}", key.chars().take(64).collect::<String>()),
+                        ErrorCode::UnknownField,
+                        Message::new("Campo desconocido.", "Unknown field."),
+                    ));
+                }
+            }
+            let (review, decline) = (cut("review", &mut errors), cut("decline", &mut errors));
+            match (review, decline) {
+                (Some(review), Some(decline)) if review <= decline => {
+                    Some(Thresholds { review, decline })
+                }
+                (Some(_), Some(_)) => {
+                    errors.push(error(
+                        "thresholds",
+                        ErrorCode::Cross,
+                        Message::new(
+                            "El umbral de revisión no puede superar el de denegación.",
+                            "The review threshold cannot exceed the decline threshold.",
+                        ),
+                    ));
+                    None
+                }
+                _ => None,
+            }
+        }
+        Some(_) => {
+            errors.push(error(
+                "thresholds",
+                ErrorCode::Type,
+                Message::new("Debe ser un objeto.", "Must be an object."),
+            ));
+            None
+        }
+    };
+    let policy = match object.get("policy") {
+        None | Some(Value::Null) => Some(PolicyChoice::Committed),
+        Some(Value::String(text)) if text == "committed" => Some(PolicyChoice::Committed),
+        Some(Value::String(text)) if text == "none" => Some(PolicyChoice::None),
+        Some(_) => {
+            errors.push(error(
+                "policy",
+                ErrorCode::Enum,
+                Message::new("Debe ser committed o none.", "Must be committed or none."),
+            ));
+            None
+        }
+    };
+    match (last, thresholds, policy) {
+        (Some(last), Some(thresholds), Some(policy)) if errors.is_empty() => {
+            Ok(SimulationRequest {
+                last,
+                strategy: Strategy { thresholds, policy },
+            })
+        }
+        _ => Err(RequestError::Invalid(errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::parse_application;
+
+    const MODEL: Thresholds = Thresholds {
+        review: 0.2,
+        decline: 0.5,
+    };
+
+    fn stored(id: &str, probability: f32, decision: Decision, expenses: u32) -> StoredDecision {
+        let body = format!(
+            r#"{{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":{expenses},"income":129,"assets":0,"debt":0,"amount":800,"price":846}}"#
+        );
+        StoredDecision {
+            request_id: id.to_owned(),
+            application: parse_application(body.as_bytes()).expect("valid"),
+            probability,
+            decision,
+        }
+    }
+
+    #[test]
+    fn swaps_rates_and_examples_under_other_thresholds_and_without_rules() {
+        let policy = Policy::committed().expect("policy");
+        use Decision::{Approve, Decline, Review};
+        let rows = [
+            stored("a", 0.10, Approve, 73),
+            stored("b", 0.25, Review, 73),
+            stored("c", 0.45, Review, 73),
+            stored("d", 0.60, Decline, 73),
+            // Declined by the rule (expenses at income) though the model approves.
+            stored("e", 0.05, Decline, 129),
+        ];
+        let stricter = Strategy {
+            thresholds: Thresholds {
+                review: 0.3,
+                decline: 0.4,
+            },
+            policy: PolicyChoice::Committed,
+        };
+        let report = simulate(&rows, &stricter, policy);
+        assert_eq!(report.rows, 5);
+        assert_eq!(report.unchanged, 3);
+        let moves: Vec<(Decision, Decision, usize, Vec<String>)> = report
+            .swaps
+            .iter()
+            .map(|s| (s.from, s.to, s.count, s.examples.clone()))
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                (Review, Approve, 1, vec!["b".to_owned()]),
+                (Review, Decline, 1, vec!["c".to_owned()])
+            ]
+        );
+        assert_eq!(
+            (
+                report.current.approve,
+                report.current.review,
+                report.current.decline
+            ),
+            (1, 2, 2)
+        );
+        assert_eq!(report.candidate.approval_rate, Some(0.4));
+        let expected = (0.10f32 as f64 + 0.25f32 as f64) / 2.0;
+        assert_eq!(report.candidate.expected_bad_rate, Some(expected));
+        // Without the rules, the application the rule declined is approved.
+        let unruled = simulate(
+            &rows,
+            &Strategy {
+                thresholds: MODEL,
+                policy: PolicyChoice::None,
+            },
+            policy,
+        );
+        assert_eq!(unruled.unchanged, 4);
+        assert_eq!(unruled.swaps.len(), 1);
+        assert_eq!(
+            (unruled.swaps[0].from, unruled.swaps[0].to),
+            (Decline, Approve)
+        );
+        let empty = simulate(&[], &stricter, policy);
+        assert_eq!(
+            (
+                empty.candidate.approval_rate,
+                empty.candidate.expected_bad_rate
+            ),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn requests_default_and_bad_ones_name_every_field() {
+        let parsed = parse_simulation(b"{}", MODEL).expect("defaults");
+        assert_eq!(parsed.last, DEFAULT_SIMULATED);
+        assert_eq!(parsed.strategy.thresholds, MODEL);
+        assert_eq!(parsed.strategy.policy, PolicyChoice::Committed);
+        let parsed = parse_simulation(
+            br#"{"last": 10000, "thresholds": {"review": 0.1, "decline": 0.7}, "policy": "none"}"#,
+            MODEL,
+        )
+        .expect("valid");
+        assert_eq!(parsed.last, 10_000);
+        assert_eq!(parsed.strategy.policy, PolicyChoice::None);
+        let check = |body: &str, expected: &[(&str, &str)]| {
+            let error = parse_simulation(body.as_bytes(), MODEL).expect_err(body);
+            let got: Vec<(String, String)> = error
+                .field_errors()
+                .iter()
+                .map(|e| (e.field.clone(), e.code.as_str().to_owned()))
+                .collect();
+            let expected: Vec<(String, String)> = expected
+                .iter()
+                .map(|(f, c)| ((*f).to_owned(), (*c).to_owned()))
+                .collect();
+            assert_eq!(got, expected, "{body}");
+        };
+        check(r#"{"last": 0}"#, &[("last", "E_RANGE")]);
+        check(r#"{"last": 10001}"#, &[("last", "E_RANGE")]);
+        check(r#"{"last": 2.5}"#, &[("last", "E_RANGE")]);
+        check(
+            r#"{"thresholds": {"review": 0, "decline": 1.5}}"#,
+            &[
+                ("thresholds.review", "E_RANGE"),
+                ("thresholds.decline", "E_RANGE"),
+            ],
+        );
+        check(
+            r#"{"thresholds": {"review": 0.6, "decline": 0.5}}"#,
+            &[("thresholds", "E_CROSS")],
+        );
+        check(r#"{"thresholds": 3}"#, &[("thresholds", "E_TYPE")]);
+        check(
+            r#"{"thresholds": {"review": 0.1, "decline": 0.5, "x": 1}}"#,
+            &[("thresholds.x", "E_UNKNOWN_FIELD")],
+        );
+        check(r#"{"policy": "other"}"#, &[("policy", "E_ENUM")]);
+        check(
+            r#"{"last": -1, "policy": 3, "extra": true}"#,
+            &[
+                ("extra", "E_UNKNOWN_FIELD"),
+                ("last", "E_RANGE"),
+                ("policy", "E_ENUM"),
+            ],
+        );
+        assert!(matches!(
+            parse_simulation(b"[1]", MODEL),
+            Err(RequestError::NotAnObject { .. })
+        ));
+        assert!(matches!(
+            parse_simulation(&vec![b' '; MAX_SIMULATION_BYTES + 1], MODEL),
+            Err(RequestError::TooLarge { .. })
+        ));
+    }
+}
