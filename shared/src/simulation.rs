@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::application::Application;
+use crate::events::is_branch;
 use crate::i18n::Message;
 use crate::model::spec::Thresholds;
 use crate::model::{classify, Decision};
@@ -45,10 +46,12 @@ pub struct Strategy {
 }
 
 /// `POST /api/v1/simulate`'s body, checked.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimulationRequest {
     /// How many of the most recent stored applications.
     pub last: usize,
+    /// Only this branch's applications, when given.
+    pub branch: Option<String>,
     pub strategy: Strategy,
 }
 
@@ -198,9 +201,9 @@ fn error(field: &str, code: ErrorCode, message: Message) -> FieldError {
     }
 }
 
-/// `{"last"?: 1..=10000, "thresholds"?: {"review", "decline"}, "policy"?: "committed" |
-/// "none"}`; thresholds default to the model's, `last` to [`DEFAULT_SIMULATED`]. Every
-/// problem is reported at once, on its field.
+/// `{"last"?: 1..=10000, "branch"?, "thresholds"?: {"review", "decline"}, "policy"?:
+/// "committed" | "none"}`; thresholds default to the model's, `last` to
+/// [`DEFAULT_SIMULATED`], every branch. Every problem is reported at once, on its field.
 pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequest, RequestError> {
     if body.len() > MAX_SIMULATION_BYTES {
         return Err(RequestError::TooLarge {
@@ -224,7 +227,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
     };
     let mut errors = Vec::new();
     for key in object.keys() {
-        if !["last", "thresholds", "policy"].contains(&key.as_str()) {
+        if !["last", "branch", "thresholds", "policy"].contains(&key.as_str()) {
             errors.push(error(
                 &key.chars().take(64).collect::<String>(),
                 ErrorCode::UnknownField,
@@ -248,6 +251,21 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
                 None
             }
         },
+    };
+    let branch = match object.get("branch") {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(name)) if is_branch(name) => Some(Some(name.clone())),
+        Some(_) => {
+            errors.push(error(
+                "branch",
+                ErrorCode::Format,
+                Message::new(
+                    "La sucursal debe tener de 1 a 64 letras, cifras, espacios, '.', '_' o '-'.",
+                    "The branch must be 1 to 64 letters, digits, spaces, '.', '_' or '-'.",
+                ),
+            ));
+            None
+        }
     };
     let thresholds = match object.get("thresholds") {
         None | Some(Value::Null) => Some(model),
@@ -319,10 +337,11 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
             None
         }
     };
-    match (last, thresholds, policy) {
-        (Some(last), Some(thresholds), Some(policy)) if errors.is_empty() => {
+    match (last, branch, thresholds, policy) {
+        (Some(last), Some(branch), Some(thresholds), Some(policy)) if errors.is_empty() => {
             Ok(SimulationRequest {
                 last,
+                branch,
                 strategy: Strategy { thresholds, policy },
             })
         }
@@ -434,7 +453,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(parsed.last, 10_000);
+        assert_eq!(parsed.branch, None);
         assert_eq!(parsed.strategy.policy, PolicyChoice::None);
+        let parsed = parse_simulation(br#"{"branch": "Norte"}"#, MODEL).expect("valid");
+        assert_eq!(parsed.branch.as_deref(), Some("Norte"));
         let check = |body: &str, expected: &[(&str, &str)]| {
             let error = parse_simulation(body.as_bytes(), MODEL).expect_err(body);
             let got: Vec<(String, String)> = error
@@ -468,6 +490,8 @@ mod tests {
             &[("thresholds.x", "E_UNKNOWN_FIELD")],
         );
         check(r#"{"policy": "other"}"#, &[("policy", "E_ENUM")]);
+        check(r#"{"branch": " x"}"#, &[("branch", "E_FORMAT")]);
+        check(r#"{"branch": 7}"#, &[("branch", "E_FORMAT")]);
         check(
             r#"{"last": -1, "policy": 3, "extra": true}"#,
             &[

@@ -94,9 +94,13 @@ pub trait OutcomeStore {
 pub trait DecisionStore {
     async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError>;
-    /// The most recent `limit` decisions in commit order, newest first, as a simulation
-    /// re-decides them.
-    async fn recent_decisions(&self, limit: usize) -> Result<Vec<StoredDecision>, StoreError>;
+    /// The most recent `limit` decisions in commit order (of one branch, when given), newest
+    /// first, as a simulation re-decides them.
+    async fn recent_decisions(
+        &self,
+        limit: usize,
+        branch: Option<&str>,
+    ) -> Result<Vec<StoredDecision>, StoreError>;
     /// Closed count windows, newest first.
     async fn list_count_windows(
         &self,

@@ -43,8 +43,12 @@ impl DecisionStore for EdgeBackend {
         Ok(decode(rows)?.into_iter().next())
     }
 
-    async fn recent_decisions(&self, limit: usize) -> Result<Vec<StoredDecision>, StoreError> {
-        let rows: Vec<decisions::RecentRow> = self.rows(&decisions::recent(limit)).await?;
+    async fn recent_decisions(
+        &self,
+        limit: usize,
+        branch: Option<&str>,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
+        let rows: Vec<decisions::RecentRow> = self.rows(&decisions::recent(limit, branch)).await?;
         rows.into_iter()
             .map(StoredDecision::try_from)
             .collect::<Result<_, _>>()

@@ -79,11 +79,12 @@ impl MemoryD1 {
     }
 
     /// The newest `limit` decisions in commit order, as the simulation reads them.
-    pub fn recent_decisions(&self, limit: usize) -> Vec<StoredDecision> {
+    pub fn recent_decisions(&self, limit: usize, branch: Option<&str>) -> Vec<StoredDecision> {
         self.decisions
             .borrow()
             .values()
             .rev()
+            .filter(|record| branch.is_none_or(|branch| record.branch == branch))
             .take(limit)
             .map(|record| StoredDecision {
                 request_id: record.request_id.clone(),

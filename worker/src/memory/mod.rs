@@ -109,8 +109,12 @@ impl DecisionStore for MemoryBackend {
         Ok(self.d1.list_decisions(query))
     }
 
-    async fn recent_decisions(&self, limit: usize) -> Result<Vec<StoredDecision>, StoreError> {
-        Ok(self.d1.recent_decisions(limit))
+    async fn recent_decisions(
+        &self,
+        limit: usize,
+        branch: Option<&str>,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
+        Ok(self.d1.recent_decisions(limit, branch))
     }
 
     async fn list_count_windows(

@@ -14,7 +14,10 @@ impl<B: Backend> Request<'_, B> {
     pub(super) async fn simulate(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
         let model = Model::embedded()?;
         let request = parse_simulation(body, model.thresholds())?;
-        let stored = self.backend.recent_decisions(request.last).await?;
+        let stored = self
+            .backend
+            .recent_decisions(request.last, request.branch.as_deref())
+            .await?;
         self.lap("read");
         let report = simulate(&stored, &request.strategy, model.policy());
         self.lap("simulate");

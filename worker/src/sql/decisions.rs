@@ -114,13 +114,21 @@ pub fn supersede_dead_letters(records: &[DecisionRecord]) -> Statement {
     )
 }
 
-/// The most recent decisions in commit order, with what a simulation re-decides them from.
-pub fn recent(limit: usize) -> Statement {
-    Statement::new(
-        "SELECT request_id, application, probability, decision FROM decisions \
-         ORDER BY seq DESC LIMIT ?1",
-        vec![(limit as i64).into()],
-    )
+/// The most recent decisions in commit order, of one branch or all, with what a simulation
+/// re-decides them from.
+pub fn recent(limit: usize, branch: Option<&str>) -> Statement {
+    let columns = "SELECT request_id, application, probability, decision FROM decisions";
+    match branch {
+        // `decisions_by_branch` finds the branch's rows; they are sorted by seq after.
+        Some(branch) => Statement::new(
+            format!("{columns} WHERE branch = ?2 ORDER BY seq DESC LIMIT ?1"),
+            vec![(limit as i64).into(), branch.into()],
+        ),
+        None => Statement::new(
+            format!("{columns} ORDER BY seq DESC LIMIT ?1"),
+            vec![(limit as i64).into()],
+        ),
+    }
 }
 
 /// One row of [`recent`].
