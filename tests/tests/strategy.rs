@@ -1,0 +1,226 @@
+//! The decision strategy against `wrangler dev`: the policy the edge names is the one the
+//! page compiles, a simulation's swaps equal re-deciding the stored rows here, and every
+//! recourse suggestion the edge gives is approved when sent back. Byte-identical rule cases
+//! are in `http.rs` (the conformance table).
+
+mod accounts;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use valle_shared::decisions::DecisionRecord;
+use valle_shared::model::spec::Thresholds;
+use valle_shared::model::{classify, Decision};
+use valle_shared::policy::{decide, Policy};
+use valle_shared::{parse_application, Model};
+use valle_tests::{random_uuid, Client};
+
+use accounts::{call, Who};
+
+fn holdout_applications(branch: &str) -> Vec<Value> {
+    let holdout: Value =
+        serde_json::from_str(include_str!("../../models/holdout.json")).expect("holdout.json");
+    holdout["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row["valid"] == true)
+        .map(|row| {
+            let mut application = row["application"].clone();
+            application["branch"] = json!(branch);
+            application
+        })
+        .collect()
+}
+
+/// Every stored decision of one branch, through the officers' API, all pages.
+fn branch_decisions(client: &Client, branch: &str) -> Vec<DecisionRecord> {
+    let mut decisions = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/decisions?limit=500&branch={branch}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let answer = client.officer_get(&path);
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let page = answer.json();
+        let records: Vec<DecisionRecord> =
+            serde_json::from_value(page["decisions"].clone()).expect("decisions");
+        decisions.extend(records);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return decisions,
+        }
+    }
+}
+
+#[test]
+fn the_edge_applies_the_policy_the_page_compiles() {
+    let health = Client::new().get("/healthz").json();
+    let policy = Policy::committed().expect("policy");
+    assert_eq!(health["policy_version"]["sha256"], policy.version().sha256);
+    assert_eq!(health["policy_version"]["name"], policy.version().name);
+}
+
+#[test]
+fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
+    let client = Client::new();
+    let branch = format!("sim-{}", &random_uuid()[..8]);
+    let applications = holdout_applications(&branch);
+    for (chunk, part) in applications.chunks(600).enumerate() {
+        let body = json!({ "applications": part }).to_string();
+        let answer = client.send(
+            "POST",
+            "/api/v1/score/batch",
+            &[
+                ("content-type", "application/json"),
+                ("x-request-id", &format!("{branch}-{chunk}")),
+                ("cf-connecting-ip", "10.0.78.1"),
+            ],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.json()["rejected"], 0);
+    }
+    let stored = branch_decisions(&client, &branch);
+    assert_eq!(stored.len(), applications.len());
+    let policy = Policy::committed().expect("policy");
+    for (thresholds, policy_choice) in [
+        (
+            Thresholds {
+                review: 0.3,
+                decline: 0.45,
+            },
+            "none",
+        ),
+        (
+            Thresholds {
+                review: 0.15,
+                decline: 0.6,
+            },
+            "committed",
+        ),
+    ] {
+        let body = json!({
+            "last": 10_000,
+            "branch": branch,
+            "thresholds": {"review": thresholds.review, "decline": thresholds.decline},
+            "policy": policy_choice,
+        })
+        .to_string();
+        let answer = call(
+            &client,
+            Some(Who::Supervisor),
+            "POST",
+            "/api/v1/simulate",
+            Some(&body),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let report = answer.json();
+        assert_eq!(report["rows"], stored.len());
+        // Independently: each stored decision re-decided here.
+        let mut swaps: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut unchanged = 0u64;
+        let (mut approved, mut approved_probability) = (0u64, 0f64);
+        for record in &stored {
+            let (_, model_decision, _) = classify(record.score.probability, thresholds);
+            let redecided = if policy_choice == "committed" {
+                decide(model_decision, &policy.evaluate(&record.application))
+            } else {
+                model_decision
+            };
+            if redecided == Decision::Approve {
+                approved += 1;
+                approved_probability += f64::from(record.score.probability);
+            }
+            if redecided == record.score.decision {
+                unchanged += 1;
+            } else {
+                let key = (
+                    record.score.decision.as_str().to_owned(),
+                    redecided.as_str().to_owned(),
+                );
+                *swaps.entry(key).or_default() += 1;
+            }
+        }
+        let reported: BTreeMap<(String, String), u64> = report["swaps"]
+            .as_array()
+            .expect("swaps")
+            .iter()
+            .map(|swap| {
+                (
+                    (
+                        swap["from"].as_str().expect("from").to_owned(),
+                        swap["to"].as_str().expect("to").to_owned(),
+                    ),
+                    swap["count"].as_u64().expect("count"),
+                )
+            })
+            .collect();
+        eprintln!("{policy_choice} {thresholds:?}: swaps {reported:?}, unchanged {unchanged}");
+        assert!(!swaps.is_empty());
+        assert_eq!(reported, swaps, "{report:#}");
+        assert_eq!(report["unchanged"], unchanged);
+        assert_eq!(report["candidate"]["approve"], approved);
+        let expected = approved_probability / approved as f64;
+        let edge = report["candidate"]["expected_bad_rate"]
+            .as_f64()
+            .expect("rate");
+        assert!((edge - expected).abs() < 1e-12, "{edge} against {expected}");
+    }
+}
+
+#[test]
+fn every_recourse_suggestion_from_the_edge_is_approved_when_sent_back() {
+    let client = Client::new();
+    let model = Model::embedded().expect("model");
+    let mut checked = 0;
+    for (index, application) in holdout_applications("recourse")
+        .iter()
+        .take(120)
+        .enumerate()
+    {
+        let sent = parse_application(application.to_string().as_bytes()).expect("valid");
+        let answer = client.send(
+            "POST",
+            "/api/v1/score",
+            &[
+                ("content-type", "application/json"),
+                (
+                    "x-request-id",
+                    &format!("recourse-{}-{index}", &random_uuid()[..8]),
+                ),
+                ("cf-connecting-ip", "10.0.78.2"),
+            ],
+            Some(application.to_string().as_bytes()),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let edge: valle_shared::Score =
+            serde_json::from_value(answer.json()["score"].clone()).expect("score");
+        // The same suggestions as the shared code gives here, word for word.
+        let here = model.score(&sent).expect("scores");
+        assert_eq!(edge.recourse, here.recourse, "row {index}");
+        for suggestion in &edge.recourse {
+            let changed = suggestion.apply(&sent).expect("applies");
+            let again = client.send(
+                "POST",
+                "/api/v1/score",
+                &[
+                    ("content-type", "application/json"),
+                    ("cf-connecting-ip", "10.0.78.2"),
+                ],
+                Some(&serde_json::to_vec(&changed).expect("json")),
+            );
+            assert_eq!(again.status, 200, "{}", again.text());
+            assert_eq!(
+                again.json()["score"]["decision"],
+                "approve",
+                "row {index}: {suggestion:?}"
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} suggestions sent back, all approved");
+    assert!(checked > 20, "{checked}");
+}
