@@ -230,7 +230,8 @@ pub struct Delivery {
 
 /// What one event becomes before anything is written.
 enum Prepared {
-    Decision(DecisionRecord),
+    // Boxed: a decision is several times larger than a dead letter.
+    Decision(Box<DecisionRecord>),
     Letter(NewDeadLetter),
 }
 
@@ -270,9 +271,9 @@ fn prepare_event(
         stage("validate", now_ms() - begun),
     ];
     let incoming = Incoming::from_event(event, application);
-    Ok(Prepared::Decision(decision_record(
+    Ok(Prepared::Decision(Box::new(decision_record(
         model, incoming, timing, &elapsed,
-    )?))
+    )?)))
 }
 
 /// The events queue's consumer, for one batch of messages: all are validated and scored,
@@ -319,7 +320,7 @@ async fn decide_events<B: OutcomeStore + EventQueue>(
     let mut failure: Option<PipelineError> = None;
     for (_, event) in &events {
         match prepare_event(model, event, started, now_ms) {
-            Ok(Prepared::Decision(record)) => decisions.push(record),
+            Ok(Prepared::Decision(record)) => decisions.push(*record),
             Ok(Prepared::Letter(letter)) => letters.push(letter),
             Err(error) => {
                 failure = Some(error.into());

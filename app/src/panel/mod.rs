@@ -3,8 +3,9 @@
 //! KPI cards and charts, the review queue with decisions and second approvals, the decisions
 //! table with its detail, dead letters with replay, drift per field, the audit trail, the
 //! overrides report with the CSV export, the model's performance and fairness once loan
-//! outcomes are in, and the outcomes' CSV upload. Components fetch and render; what to show
-//! comes from [`dashboard`], [`lending`], [`monitoring`] and [`charts`].
+//! outcomes are in, the outcomes' CSV upload, and the supervisors' what-if simulation.
+//! Components fetch and render; what to show comes from [`dashboard`], [`lending`],
+//! [`monitoring`], [`what_if`] and [`charts`].
 
 mod audit;
 mod charts;
@@ -20,6 +21,8 @@ mod performance;
 mod reports;
 mod reviews;
 mod session;
+mod simulation;
+pub mod what_if;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -38,6 +41,7 @@ use performance::Performance;
 use reports::Reports;
 use reviews::Reviews;
 use session::{remember_token, stored_token, use_session, Session};
+use simulation::Simulation;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Tab {
@@ -50,6 +54,7 @@ enum Tab {
     Reports,
     Performance,
     Outcomes,
+    Simulation,
 }
 
 impl Tab {
@@ -60,6 +65,7 @@ impl Tab {
                 Permission::Read
             }
             Tab::Outcomes => Permission::RecordOutcomes,
+            Tab::Simulation => Permission::Simulate,
             Tab::DeadLetters => Permission::Operate,
             Tab::Audit => Permission::Audit,
             Tab::Reports => Permission::Report,
@@ -221,6 +227,7 @@ fn Dashboard() -> impl IntoView {
             "Performance",
         ),
         (Tab::Outcomes, "tab-outcomes", "Resultados", "Outcomes"),
+        (Tab::Simulation, "tab-what-if", "¿Y si…?", "What if"),
     ];
     view! {
         <nav class="tabs" aria-label=move || ui(lang.get(), "Secciones", "Sections")>
@@ -250,6 +257,7 @@ fn Dashboard() -> impl IntoView {
             Tab::Reports => view! { <Reports /> }.into_any(),
             Tab::Performance => view! { <Performance /> }.into_any(),
             Tab::Outcomes => view! { <OutcomesUpload /> }.into_any(),
+            Tab::Simulation => view! { <Simulation /> }.into_any(),
         }}
     }
 }

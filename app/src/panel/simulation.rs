@@ -1,0 +1,185 @@
+//! What-if controls for supervisors: other cut-offs, with or without the policy rules, over
+//! the newest stored applications; the swap set and each strategy's approval and expected
+//! bad rates, from `POST /api/v1/simulate`.
+
+use leptos::prelude::*;
+use valle_shared::api::SIMULATE_PATH;
+use valle_shared::model::spec::FeatureSpec;
+use valle_shared::model::FEATURE_SPEC_JSON;
+use valle_shared::simulation::{SimulationReport, StrategyFigures};
+use valle_shared::Lang;
+
+use super::dashboard::format_percent;
+use super::session::use_session;
+use super::what_if::{simulation_body, swap_label, WhatIf};
+use crate::chrome::{decision_text, ui, use_lang};
+use crate::client::{officer_post, ClientError};
+
+fn model_form() -> WhatIf {
+    let thresholds = serde_json::from_str::<FeatureSpec>(FEATURE_SPEC_JSON)
+        .map(|spec| spec.thresholds)
+        .unwrap_or(valle_shared::model::spec::Thresholds {
+            review: 0.2,
+            decline: 0.5,
+        });
+    WhatIf::from_model(thresholds)
+}
+
+#[component]
+pub(super) fn Simulation() -> impl IntoView {
+    let lang = use_lang();
+    let session = use_session();
+    let start = model_form();
+    let review = RwSignal::new(start.review_percent);
+    let decline = RwSignal::new(start.decline_percent);
+    let rules = RwSignal::new(true);
+    let last = RwSignal::new(start.last);
+    let branch = RwSignal::new(String::new());
+    let answer = RwSignal::new(None::<Result<SimulationReport, ClientError>>);
+    let running = RwSignal::new(false);
+    let run = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        if running.get_untracked() {
+            return;
+        }
+        running.set(true);
+        let body = simulation_body(&WhatIf {
+            review_percent: review.get_untracked(),
+            decline_percent: decline.get_untracked(),
+            rules: rules.get_untracked(),
+            last: last.get_untracked(),
+            branch: branch.get_untracked(),
+        });
+        session.fetch(
+            move |token| async move { officer_post(SIMULATE_PATH, &token, Some(body)).await },
+            move |result| {
+                running.try_set(false);
+                answer.try_set(Some(result));
+            },
+        );
+    };
+    let input = |signal: RwSignal<String>| move |event| signal.set(event_target_value(&event));
+    view! {
+        <section class="section" data-testid="simulation">
+            <div class="section-head">
+                <h2>{move || ui(lang.get(), "¿Y si…? Otra estrategia", "What if: another strategy")}</h2>
+            </div>
+            <p class="hint">
+                {move || ui(
+                    lang.get(),
+                    "Vuelve a decidir las últimas solicitudes guardadas con otros umbrales, con o sin las reglas de la cooperativa. No cambia nada.",
+                    "Re-decides the newest stored applications under other cut-offs, with or without the cooperative's rules. Changes nothing.",
+                )}
+            </p>
+            <form class="filters" on:submit=run>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Revisar desde (%)", "Review from (%)")}</span>
+                    <input type="text" inputmode="decimal" data-testid="what-if-review" prop:value=move || review.get() on:input=input(review) />
+                </label>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Denegar desde (%)", "Decline from (%)")}</span>
+                    <input type="text" inputmode="decimal" data-testid="what-if-decline" prop:value=move || decline.get() on:input=input(decline) />
+                </label>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Últimas solicitudes", "Newest applications")}</span>
+                    <input type="text" inputmode="numeric" data-testid="what-if-last" prop:value=move || last.get() on:input=input(last) />
+                </label>
+                <label class="filter">
+                    <span>{move || ui(lang.get(), "Sucursal", "Branch")}</span>
+                    <input type="text" data-testid="what-if-branch" prop:value=move || branch.get() on:input=input(branch) />
+                </label>
+                <label class="filter check">
+                    <input type="checkbox" data-testid="what-if-rules" prop:checked=move || rules.get() on:change=move |event| rules.set(event_target_checked(&event)) />
+                    <span>{move || ui(lang.get(), "Con las reglas", "With the rules")}</span>
+                </label>
+                <button type="submit" class="primary" data-testid="what-if-run" prop:disabled=move || running.get()>
+                    {move || ui(lang.get(), "Simular", "Simulate")}
+                </button>
+            </form>
+            {move || answer.get().map(|result| match result {
+                Ok(report) => report_view(report, lang.get()).into_any(),
+                Err(error) => refused(error, lang.get()).into_any(),
+            })}
+        </section>
+    }
+}
+
+fn refused(error: ClientError, lang: Lang) -> impl IntoView {
+    let body = error.body();
+    view! {
+        <div class="answer error" role="alert" data-testid="what-if-error" data-code=body.code.clone()>
+            <p>{body.message.get(lang).to_owned()}</p>
+            <ul>
+                {body.fields.into_iter().map(|field| view! {
+                    <li data-field=field.field.clone() data-code=field.code.as_str()>
+                        <code>{field.field.clone()}</code>": "{field.message.get(lang).to_owned()}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+fn figures_row(
+    name: &'static str,
+    figures: &StrategyFigures,
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <tr data-testid=testid>
+            <th scope="row">{name}</th>
+            <td>{figures.approve}</td>
+            <td>{figures.review}</td>
+            <td>{figures.decline}</td>
+            <td data-rate=figures.approval_rate.map(|rate| rate.to_string())>{format_percent(figures.approval_rate)}</td>
+            <td>{format_percent(figures.expected_bad_rate)}</td>
+        </tr>
+    }
+}
+
+fn report_view(report: SimulationReport, lang: Lang) -> impl IntoView {
+    let moved = report.rows - report.unchanged;
+    view! {
+        <p data-testid="what-if-summary" data-rows=report.rows data-moved=moved>
+            {match lang {
+                Lang::Es => format!("{} solicitudes; {moved} cambiarían de decisión.", report.rows),
+                Lang::En => format!("{} applications; {moved} would change decision.", report.rows),
+            }}
+        </p>
+        <div class="table-wrap">
+            <table data-testid="what-if-figures">
+                <thead><tr>
+                    <th scope="col">{ui(lang, "Estrategia", "Strategy")}</th>
+                    <th scope="col">{decision_text(valle_shared::model::Decision::Approve, lang)}</th>
+                    <th scope="col">{decision_text(valle_shared::model::Decision::Review, lang)}</th>
+                    <th scope="col">{decision_text(valle_shared::model::Decision::Decline, lang)}</th>
+                    <th scope="col">{ui(lang, "Aprobación", "Approval rate")}</th>
+                    <th scope="col">{ui(lang, "Impago esperado de los aprobados", "Expected bad rate of the approved")}</th>
+                </tr></thead>
+                <tbody>
+                    {figures_row(ui(lang, "Actual", "Current"), &report.current, "what-if-current")}
+                    {figures_row(ui(lang, "Candidata", "Candidate"), &report.candidate, "what-if-candidate")}
+                </tbody>
+            </table>
+        </div>
+        <h3>{ui(lang, "Cambios de decisión", "Decision swaps")}</h3>
+        <div class="table-wrap">
+            <table data-testid="what-if-swaps">
+                <thead><tr>
+                    <th scope="col">{ui(lang, "De → a", "From → to")}</th>
+                    <th scope="col">{ui(lang, "Solicitudes", "Applications")}</th>
+                    <th scope="col">{ui(lang, "Ejemplos", "Examples")}</th>
+                </tr></thead>
+                <tbody>
+                    {report.swaps.into_iter().map(|swap| view! {
+                        <tr data-from=swap.from.as_str() data-to=swap.to.as_str() data-count=swap.count>
+                            <td>{swap_label(swap.from, swap.to, |decision| decision_text(decision, lang))}</td>
+                            <td>{swap.count}</td>
+                            <td class="small">{swap.examples.into_iter().map(|id| view! { <code>{id}</code>" " }).collect_view()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
