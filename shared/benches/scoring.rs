@@ -7,7 +7,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
-use valle_shared::model::{FEATURE_SPEC_JSON, MODEL_ONNX};
+use valle_shared::model::spec::Thresholds;
+use valle_shared::model::{Decision, FEATURE_SPEC_JSON, MODEL_ONNX};
+use valle_shared::policy::Policy;
+use valle_shared::simulation::{simulate, PolicyChoice, StoredDecision, Strategy, MAX_SIMULATED};
 use valle_shared::{parse_application, Application, Model};
 
 const TYPICAL: &[u8] = br#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846,"applicant_id":"SOC-000123","branch":"Centro"}"#;
@@ -65,6 +68,51 @@ fn main() {
     percentiles("validate+score with 4 reasons", 100_000, || {
         let application = parse_application(black_box(TYPICAL)).expect("valid");
         black_box(model.score(&application).expect("scores"));
+    });
+    // Recourse runs for review and decline only: the cost of one single score of each kind.
+    let decided = |wanted: Decision| {
+        applications
+            .iter()
+            .find(|application| {
+                model
+                    .score(application)
+                    .is_ok_and(|score| score.decision == wanted && score.policy_hits.is_empty())
+            })
+            .expect("a golden row of each decision")
+            .clone()
+    };
+    let (approved, declined) = (decided(Decision::Approve), decided(Decision::Decline));
+    percentiles("score, approved (no recourse)", 20_000, || {
+        black_box(model.score(black_box(&approved)).expect("scores"));
+    });
+    percentiles("score, declined, with recourse", 20_000, || {
+        black_box(model.score(black_box(&declined)).expect("scores"));
+    });
+    let policy = Policy::committed().expect("policy");
+    let stored: Vec<StoredDecision> = applications
+        .iter()
+        .cycle()
+        .take(MAX_SIMULATED)
+        .enumerate()
+        .map(|(index, application)| {
+            let score = model.score(application).expect("scores");
+            StoredDecision {
+                request_id: format!("r-{index}"),
+                application: application.clone(),
+                probability: score.probability,
+                decision: score.decision,
+            }
+        })
+        .collect();
+    let stricter = Strategy {
+        thresholds: Thresholds {
+            review: 0.3,
+            decline: 0.45,
+        },
+        policy: PolicyChoice::Committed,
+    };
+    percentiles("simulate 10,000 stored decisions", 200, || {
+        black_box(simulate(black_box(&stored), &stricter, policy));
     });
     percentiles("model load+optimize", 200, || {
         black_box(Model::load(MODEL_ONNX, FEATURE_SPEC_JSON).expect("loads"));
