@@ -221,7 +221,7 @@ def drift_bins(apps: pd.DataFrame, probability: np.ndarray) -> dict:
     return bins
 
 
-def export_onnx(weights: np.ndarray, bias: float, width: int) -> bytes:
+def export_onnx(weights: np.ndarray, bias: float, width: int, name: str = MODEL_NAME) -> bytes:
     """probability = sigmoid(features · w + b), with no ai.onnx.ml operator."""
     features = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", width])
     probability = helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1])
@@ -229,7 +229,7 @@ def export_onnx(weights: np.ndarray, bias: float, width: int) -> bytes:
         [helper.make_node("MatMul", ["features", "weights"], ["logit_without_bias"]),
          helper.make_node("Add", ["logit_without_bias", "bias"], ["logit"]),
          helper.make_node("Sigmoid", ["logit"], ["probability"])],
-        MODEL_NAME, [features], [probability],
+        name, [features], [probability],
         initializer=[
             numpy_helper.from_array(weights.astype(np.float32).reshape(width, 1), "weights"),
             numpy_helper.from_array(np.array([bias], dtype=np.float32), "bias")])

@@ -8,7 +8,7 @@ use crate::application::Application;
 use crate::events::{is_branch, Channel, ClientScore, QueuedEvent};
 use crate::i18n::Message;
 use crate::kpi::{Observation, Outcome};
-use crate::model::{Band, Decision, Score};
+use crate::model::{Band, Decision, Score, ShadowScore};
 use crate::time::parse_rfc3339_ms;
 use crate::validation::{ErrorCode, FieldError};
 
@@ -43,6 +43,9 @@ pub struct DecisionRecord {
     /// Position in the KPI aggregator's stream, and the count window it fell into.
     pub kpi_seq: Option<u64>,
     pub kpi_window: Option<u64>,
+    /// The shadow challenger's verdict, when the shadow was on (officers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowScore>,
 }
 
 impl DecisionRecord {

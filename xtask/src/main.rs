@@ -379,7 +379,9 @@ fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
 /// Retrains the model: a venv with the pinned requirements, then models/train.py, which
 /// rewrites valle.onnx, feature_spec.json, golden.json, metrics.json and MODEL_CARD.md, then
 /// models/psi_reference.py, which rewrites the PSI reference numbers shared's tests check,
-/// then models/holdout.py, which rewrites the held-out rows and scikit-learn's figures on them.
+/// then models/holdout.py, which rewrites the held-out rows and scikit-learn's figures on them,
+/// then models/challenger.py, which retrains the shadow challenger without age and marital
+/// status.
 fn train() -> Result {
     let python = python_venv(&["models/requirements.txt"])?;
     timed("models/train.py", || {
@@ -396,6 +398,11 @@ fn train() -> Result {
         run(Command::new(&python)
             .current_dir(root())
             .arg("models/holdout.py"))
+    })?;
+    timed("models/challenger.py", || {
+        run(Command::new(&python)
+            .current_dir(root())
+            .arg("models/challenger.py"))
     })
 }
 

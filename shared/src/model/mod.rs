@@ -27,6 +27,11 @@ pub const MODEL_ONNX: &[u8] = include_bytes!("../../../models/valle.onnx");
 /// The feature spec written beside the model by `models/train.py`.
 pub const FEATURE_SPEC_JSON: &str = include_str!("../../../models/feature_spec.json");
 
+/// The shadow challenger (`models/challenger.py`: the same features less age and marital
+/// status), scored beside the champion at the edge and stored, never shown to the applicant.
+pub const CHALLENGER_ONNX: &[u8] = include_bytes!("../../../models/challenger.onnx");
+pub const CHALLENGER_SPEC_JSON: &str = include_str!("../../../models/challenger_spec.json");
+
 /// Why the model could not load or run. Never caused by an application that passed validation.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ModelError {
@@ -111,6 +116,16 @@ pub struct Score {
     /// payment or price that would be approved (`Model::recourse`). Batches leave it empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recourse: Vec<Suggestion>,
+}
+
+/// A shadow model's verdict on a decision: its probability and the decision it would give
+/// under its cut-offs and the same policy rules. Stored beside the champion's score for the
+/// officers' comparison; never part of the applicant's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShadowScore {
+    pub model_version: ModelVersion,
+    pub probability: f32,
+    pub decision: Decision,
 }
 
 /// Band, decision and confidence of a probability under the thresholds.

@@ -12,7 +12,10 @@ use tract_onnx::prelude::{
 use super::encode::Encoder;
 use super::reasons::{Reason, ReasonFinder};
 use super::spec::{FeatureSpec, Thresholds};
-use super::{classify, Decision, ModelError, ModelVersion, Score, FEATURE_SPEC_JSON, MODEL_ONNX};
+use super::{
+    classify, Decision, ModelError, ModelVersion, Score, ShadowScore, CHALLENGER_ONNX,
+    CHALLENGER_SPEC_JSON, FEATURE_SPEC_JSON, MODEL_ONNX,
+};
 use crate::application::Application;
 use crate::policy::{decide, Policy, RuleHit, POLICY_JSON};
 
@@ -32,11 +35,18 @@ pub struct Model {
 
 static EMBEDDED: LazyLock<Result<Model, ModelError>> =
     LazyLock::new(|| Model::load(MODEL_ONNX, FEATURE_SPEC_JSON));
+static CHALLENGER: LazyLock<Result<Model, ModelError>> =
+    LazyLock::new(|| Model::load(CHALLENGER_ONNX, CHALLENGER_SPEC_JSON));
 
 impl Model {
     /// The model compiled into this binary, loaded and optimized on first use.
     pub fn embedded() -> Result<&'static Model, ModelError> {
         EMBEDDED.as_ref().map_err(Clone::clone)
+    }
+
+    /// The shadow challenger compiled into this binary, loaded on first use.
+    pub fn challenger() -> Result<&'static Model, ModelError> {
+        CHALLENGER.as_ref().map_err(Clone::clone)
     }
 
     /// Loads ONNX bytes with their spec and the committed policy; fails if either is
@@ -109,6 +119,35 @@ impl Model {
             )));
         }
         Ok(probabilities.to_vec())
+    }
+
+    /// This model as a shadow: probability and decision (after the policy rules), without
+    /// reasons or recourse.
+    pub fn shadow_score(&self, application: &Application) -> Result<ShadowScore, ModelError> {
+        let probability = self.probability(application)?;
+        Ok(self.shadow_verdict(application, probability))
+    }
+
+    /// Shadow scores of many applications, in one run of the graph.
+    pub fn shadow_batch(
+        &self,
+        applications: &[Application],
+    ) -> Result<Vec<ShadowScore>, ModelError> {
+        let probabilities = self.probability_batch(applications)?;
+        Ok(applications
+            .iter()
+            .zip(probabilities)
+            .map(|(application, probability)| self.shadow_verdict(application, probability))
+            .collect())
+    }
+
+    fn shadow_verdict(&self, application: &Application, probability: f32) -> ShadowScore {
+        let (_, model_decision, _) = classify(probability, self.thresholds);
+        ShadowScore {
+            model_version: self.version.clone(),
+            probability,
+            decision: decide(model_decision, &self.policy.evaluate(application)),
+        }
     }
 
     /// The probability of default alone, for one application.
