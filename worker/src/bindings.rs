@@ -34,8 +34,10 @@ pub mod vars {
     pub const INBOX_LEASE_MS: &str = "INBOX_LEASE_MS";
     /// Branches `/metrics` labels on their own (`valle_shared::monitoring`).
     pub const MONITORED_BRANCHES: &str = "MONITORED_BRANCHES";
+    /// `"on"`: the shadow challenger scores every decision (stored, never answered).
+    pub const SHADOW_MODEL: &str = "SHADOW_MODEL";
     /// Every var above: wrangler.toml must declare each.
-    pub const DECLARED: [&str; 10] = [
+    pub const DECLARED: [&str; 11] = [
         ACCESS_ISSUER,
         ACCESS_AUD,
         ACCESS_JWKS_URL,
@@ -46,5 +48,6 @@ pub mod vars {
         KPI_DRIFT_MIN_DECISIONS,
         INBOX_LEASE_MS,
         MONITORED_BRANCHES,
+        SHADOW_MODEL,
     ];
 }

@@ -124,17 +124,52 @@ fn stage(name: &str, ms: f64) -> StageTiming {
     }
 }
 
+/// The models a decision runs: the champion, whose score is the answer, and the shadow
+/// challenger when it is on, whose verdict is only stored.
+#[derive(Clone, Copy)]
+pub struct Scorers<'a> {
+    pub champion: &'a Model,
+    pub shadow: Option<&'a Model>,
+}
+
+impl Scorers<'static> {
+    /// The embedded champion, and the challenger when `shadow` is on. A challenger that does
+    /// not load leaves decisions without a shadow score; it never stops a decision.
+    pub fn embedded(shadow: bool) -> Result<Scorers<'static>, ModelError> {
+        Ok(Scorers {
+            champion: Model::embedded()?,
+            shadow: shadow.then(|| Model::challenger().ok()).flatten(),
+        })
+    }
+}
+
+impl<'a> From<&'a Model> for Scorers<'a> {
+    fn from(champion: &'a Model) -> Scorers<'a> {
+        Scorers {
+            champion,
+            shadow: None,
+        }
+    }
+}
+
 /// Scores an application into the record that will be stored. `timing` holds the stages
 /// so far; the score stage and the total are added here. The latency the KPIs count ends
 /// when the decision is ready to store; it is the time so far, because the row must carry
-/// it before it is written.
-pub fn decision_record(
-    model: &Model,
+/// it before it is written. Recourse is searched only for an applicant waiting online; the
+/// shadow's verdict, when on, is stored beside the score and never changes it.
+pub fn decision_record<'a>(
+    scorers: impl Into<Scorers<'a>>,
     incoming: Incoming,
     mut timing: Vec<StageTiming>,
     elapsed_ms: &dyn Fn() -> f64,
 ) -> Result<DecisionRecord, ModelError> {
-    let score = model.score(&incoming.application)?;
+    let Scorers { champion, shadow } = scorers.into();
+    let score = if incoming.channel == Channel::Online {
+        champion.score(&incoming.application)?
+    } else {
+        champion.assess(&incoming.application)?
+    };
+    let shadow = shadow.and_then(|challenger| challenger.shadow_score(&incoming.application).ok());
     let mismatch = incoming
         .client_score
         .as_ref()
@@ -159,6 +194,7 @@ pub fn decision_record(
         mismatch,
         kpi_seq: None,
         kpi_window: None,
+        shadow,
     })
 }
 
@@ -201,9 +237,9 @@ pub async fn store_decisions<B: OutcomeStore>(
 }
 
 /// Scores and stores one decision: the one storage round trip of `POST /api/v1/score`.
-pub async fn decide<B: OutcomeStore>(
+pub async fn decide<'a, B: OutcomeStore>(
     backend: &B,
-    model: &Model,
+    model: impl Into<Scorers<'a>>,
     incoming: Incoming,
     timing: Vec<StageTiming>,
     elapsed_ms: &dyn Fn() -> f64,
@@ -238,7 +274,7 @@ enum Prepared {
 /// Validates and re-scores one event with the edge's model: a decision to store, or, for an
 /// invalid application, a dead letter (retrying cannot fix it).
 fn prepare_event(
-    model: &Model,
+    model: Scorers<'_>,
     event: &QueuedEvent,
     started_ms: f64,
     now_ms: &dyn Fn() -> f64,
@@ -280,14 +316,14 @@ fn prepare_event(
 /// then their decisions and dead letters are stored and their inbox entries settled in one
 /// write. `Ok` means the message may be acknowledged; a message whose body is not an event
 /// is an `Err`, so the platform's retries move it to the dead-letter queue.
-pub async fn consume_events<B: OutcomeStore + EventQueue>(
+pub async fn consume_events<'a, B: OutcomeStore + EventQueue>(
     backend: &B,
-    model: &Model,
+    model: impl Into<Scorers<'a>>,
     deliveries: &[Delivery],
     now_ms: &dyn Fn() -> f64,
 ) -> Vec<Result<(), StoreError>> {
     let reached = deliveries.iter().map(|delivery| delivery.sent_at_ms).max();
-    decide_events(backend, model, deliveries, reached, now_ms).await
+    decide_events(backend, model.into(), deliveries, reached, now_ms).await
 }
 
 /// Decides a batch of events in one write; `reached` is the queue position to record, if
@@ -295,7 +331,7 @@ pub async fn consume_events<B: OutcomeStore + EventQueue>(
 /// with backoff in one send, or, on its last attempt, to the dead-letter queue.
 async fn decide_events<B: OutcomeStore + EventQueue>(
     backend: &B,
-    model: &Model,
+    model: Scorers<'_>,
     deliveries: &[Delivery],
     reached: Option<i64>,
     now_ms: &dyn Fn() -> f64,
@@ -512,9 +548,9 @@ pub fn queue_stalled(state: &InboxState, now_ms: i64, lease_ms: i64) -> bool {
 /// queue has stalled (see [`queue_stalled`]), decides up to [`SWEEP_BATCH`] of them itself,
 /// the same way the consumer does. Copies are harmless because an event id is stored once.
 /// The inbox is the durable record; the queue is only the fast path.
-pub async fn sweep_inbox<B: OutcomeStore + EventQueue + EventInbox>(
+pub async fn sweep_inbox<'a, B: OutcomeStore + EventQueue + EventInbox>(
     backend: &B,
-    model: &Model,
+    model: impl Into<Scorers<'a>>,
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<Sweep, StoreError> {
@@ -534,7 +570,7 @@ pub async fn sweep_inbox<B: OutcomeStore + EventQueue + EventInbox>(
             .collect();
         // Not from the queue: no queue position to record.
         let clock = || now_ms as f64;
-        let outcomes = decide_events(backend, model, &deliveries, None, &clock).await;
+        let outcomes = decide_events(backend, model.into(), &deliveries, None, &clock).await;
         sweep.decided = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     } else {
         for _ in 0..SWEEP_ROUNDS {

@@ -37,6 +37,7 @@ fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
         kpi_cache: &cache,
         cors: &cors,
         monitored_branches: &[],
+        shadow: false,
     };
     let prepared = prepare(&head, &context);
     let body = if prepared.needs_body() {
@@ -217,6 +218,7 @@ fn a_failed_body_read_is_an_internal_error_without_details() {
         kpi_cache: &cache,
         cors: &CorsPolicy::default(),
         monitored_branches: &[],
+        shadow: false,
     };
     let backend = MemoryBackend::new(KpiConfig::default());
     let prepared = prepare(&json_post(VALID), &context);
@@ -258,7 +260,11 @@ fn batches_score_each_item_alone() {
     assert_eq!(indexes, [0, 1, 2]);
     let single = send(json_post(VALID), VALID.as_bytes());
     let single: ScoreResponse = serde_json::from_slice(&single.body).expect("score body");
-    assert_eq!(answer.results[0].score.as_ref(), Some(&single.score));
+    // The same score, less the recourse only an applicant waiting online is given.
+    let mut without_recourse = single.score.clone();
+    without_recourse.recourse.clear();
+    assert!(!single.score.recourse.is_empty());
+    assert_eq!(answer.results[0].score.as_ref(), Some(&without_recourse));
     let error = answer.results[1].error.as_ref().expect("item error");
     let alone = send(json_post(invalid), invalid.as_bytes());
     let alone: ErrorResponse = serde_json::from_slice(&alone.body).expect("error body");

@@ -168,9 +168,19 @@ impl Model {
         self.probabilities(&features)
     }
 
-    /// The full verdict, with reasons, the policy rules and, when not approved, recourse. Runs
-    /// the applicant and one counterfactual per field in a single batch.
+    /// The full verdict, with reasons, the policy rules and, when not approved, recourse: what
+    /// an applicant waiting for the answer is told.
     pub fn score(&self, application: &Application) -> Result<Score, ModelError> {
+        let mut score = self.assess(application)?;
+        if score.decision != Decision::Approve {
+            score.recourse = self.recourse(application)?;
+        }
+        Ok(score)
+    }
+
+    /// The verdict with reasons and the policy rules, without recourse. Runs the applicant
+    /// and one counterfactual per field in a single batch.
+    pub fn assess(&self, application: &Application) -> Result<Score, ModelError> {
         let (rows, fields) = self.reasons.counterfactuals(application);
         let mut features = Vec::with_capacity((rows.len() + 1) * self.encoder.width());
         self.encoder.encode_into(application, &mut features);
@@ -184,11 +194,7 @@ impl Model {
         let reasons = self
             .reasons
             .top_reasons(application, probability, &fields, counterfactual);
-        let mut score = self.verdict(probability, reasons, self.policy.evaluate(application));
-        if score.decision != Decision::Approve {
-            score.recourse = self.recourse(application)?;
-        }
-        Ok(score)
+        Ok(self.verdict(probability, reasons, self.policy.evaluate(application)))
     }
 
     /// Scores many applications; reasons included. Applicants and their counterfactuals run

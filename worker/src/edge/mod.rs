@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use valle_shared::kpi::KpiConfig;
 use valle_shared::ops::SwrCache;
-use valle_shared::Model;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
     event, Context as WorkerContext, Delay, Env, Headers, MessageBatch, MessageExt, Request,
@@ -33,7 +32,7 @@ use crate::bindings::{self, vars};
 use crate::cors::CorsPolicy;
 use crate::http::{HttpResponse, RequestHead};
 use crate::observability::log;
-use crate::pipeline::{consume_dead_letters, consume_events, Delivery};
+use crate::pipeline::{consume_dead_letters, consume_events, Delivery, Scorers};
 use crate::routes::{export_chunk, prepare, Clock, Context, ExportStream, KpiCache};
 use valle_shared::access::AccessConfig;
 use valle_shared::monitoring::parse_monitored_branches;
@@ -85,6 +84,16 @@ fn cors_policy(env: &Env) -> CorsPolicy {
 
 fn var_text(env: &Env, name: &str) -> String {
     env.var(name).map(|var| var.to_string()).unwrap_or_default()
+}
+
+/// Whether the shadow challenger is on (`SHADOW_MODEL = "on"`).
+pub(crate) fn shadow_on(env: &Env) -> bool {
+    var_text(env, vars::SHADOW_MODEL) == "on"
+}
+
+/// The models a decision runs, as the vars say.
+pub(crate) fn scorers(env: &Env) -> Result<Scorers<'static>> {
+    Scorers::embedded(shadow_on(env)).map_err(|error| worker::Error::RustError(error.to_string()))
 }
 
 /// Cloudflare Access sign-in, when all three vars are set.
@@ -179,6 +188,7 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
         kpi_cache: &cache,
         cors: &cors,
         monitored_branches: &branches,
+        shadow: shadow_on(&env),
     };
     let prepared = prepare(&head, &routing);
     let body = if prepared.needs_body() {
@@ -261,9 +271,10 @@ async fn queue(
     let outcomes = if batch.queue() == bindings::DEAD_LETTER_QUEUE {
         consume_dead_letters(&backend, &deliveries, now_ms()).await
     } else {
-        let model =
-            Model::embedded().map_err(|error| worker::Error::RustError(error.to_string()))?;
-        consume_events(&backend, model, &deliveries, &|| js_sys::Date::now()).await
+        consume_events(&backend, scorers(&env)?, &deliveries, &|| {
+            js_sys::Date::now()
+        })
+        .await
     };
     let mut stored = false;
     for (message, outcome) in messages.iter().zip(outcomes) {

@@ -4,7 +4,6 @@
 //! lease, otherwise every [`IDLE_MS`], so a lost wake-up delays a re-send but never loses it.
 
 use serde::{Deserialize, Serialize};
-use valle_shared::Model;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::backend::EdgeBackend;
@@ -60,9 +59,7 @@ impl DurableObject for InboxSweeperObject {
     async fn alarm(&self) -> Result<Response> {
         let lease = inbox_lease_ms(&self.env);
         let backend = EdgeBackend::new(self.env.clone());
-        let model =
-            Model::embedded().map_err(|error| worker::Error::RustError(error.to_string()))?;
-        let next = match sweep_inbox(&backend, model, now_ms(), lease).await {
+        let next = match sweep_inbox(&backend, super::scorers(&self.env)?, now_ms(), lease).await {
             Ok(sweep) => {
                 if sweep.resent > 0 || sweep.decided > 0 {
                     log(&format!(

@@ -3,7 +3,6 @@
 use valle_shared::api::ReplayRequest;
 use valle_shared::decisions::{parse_query, DeadLetterPage, ReplayResponse};
 use valle_shared::validation::{ErrorCode, RequestError};
-use valle_shared::Model;
 
 use serde_json::json;
 use valle_shared::audit::{append, AuditAction, AuditEvent};
@@ -161,7 +160,7 @@ impl<B: Backend> Request<'_, B> {
         self.lap("validate");
         let incoming = Incoming::from_event(&event, application);
         let stages = self.timer.borrow().stages_so_far();
-        let record = decision_record(Model::embedded()?, incoming, stages, &|| self.elapsed())?;
+        let record = decision_record(self.scorers()?, incoming, stages, &|| self.elapsed())?;
         let entry = audit("stored");
         let replay = Replay {
             letter: id,

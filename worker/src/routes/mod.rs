@@ -45,7 +45,7 @@ use crate::background::AfterAnswer;
 use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::http::{HttpResponse, RequestHead};
-use crate::pipeline::{failure_observation, FailedRequest, PipelineError};
+use crate::pipeline::{failure_observation, FailedRequest, PipelineError, Scorers};
 use crate::store::Backend;
 
 /// Milliseconds since the Unix epoch; the edge uses `Date.now()`, tests a fake.
@@ -65,6 +65,8 @@ pub struct Context<'a> {
     pub cors: &'a CorsPolicy,
     /// Branches `/metrics` labels on their own (`MONITORED_BRANCHES`).
     pub monitored_branches: &'a [String],
+    /// Whether the shadow challenger scores every decision (`SHADOW_MODEL`).
+    pub shadow: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -395,6 +397,11 @@ impl<B: Backend> Request<'_, B> {
 
     fn lap(&self, name: &str) {
         self.timer.borrow_mut().lap(name);
+    }
+
+    /// The champion, and the shadow challenger when it is on.
+    fn scorers(&self) -> Result<Scorers<'static>, ApiError> {
+        Ok(Scorers::embedded(self.context.shadow)?)
     }
 
     fn elapsed(&self) -> f64 {

@@ -6,7 +6,6 @@ use valle_shared::batch::parse_batch;
 use valle_shared::disclosure::Disclosure;
 use valle_shared::events::Channel;
 use valle_shared::validation::{parse_body, validate, RequestError};
-use valle_shared::Model;
 
 use super::{pipeline_error, Request};
 use crate::error::ApiError;
@@ -31,7 +30,7 @@ impl<B: Backend> Request<'_, B> {
         let incoming =
             Incoming::posted(self.id.to_owned(), Channel::Online, application, self.now());
         let stages = self.timer.borrow().stages_so_far();
-        let decided = decide(self.backend, Model::embedded()?, incoming, stages, &|| {
+        let decided = decide(self.backend, self.scorers()?, incoming, stages, &|| {
             self.elapsed()
         })
         .await
@@ -62,7 +61,7 @@ impl<B: Backend> Request<'_, B> {
     pub(super) async fn score_batch(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
         let items = parse_batch(body)?;
         self.lap("validate");
-        let model = Model::embedded()?;
+        let scorers = self.scorers()?;
         let now = self.now();
         let mut records = Vec::with_capacity(items.len());
         let mut errors = Vec::new();
@@ -74,7 +73,7 @@ impl<B: Backend> Request<'_, B> {
                     let incoming = Incoming::posted(item_id, Channel::Batch, application, now);
                     // Each item's latency is the batch's running time until it was scored.
                     let record =
-                        decision_record(model, incoming, stages.clone(), &|| self.elapsed())?;
+                        decision_record(scorers, incoming, stages.clone(), &|| self.elapsed())?;
                     records.push((index, record));
                 }
                 Err(error) => {
@@ -116,7 +115,7 @@ impl<B: Backend> Request<'_, B> {
         let accepted = results.iter().filter(|item| item.score.is_some()).count();
         let answer = BatchResponse {
             request_id: self.id.to_owned(),
-            model_version: model.version().clone(),
+            model_version: scorers.champion.version().clone(),
             accepted,
             rejected: results.len() - accepted,
             results,

@@ -9,7 +9,7 @@ use valle_shared::events::Channel;
 use valle_shared::kpi::{Observation, Outcome};
 use valle_shared::model::reasons::Reason;
 use valle_shared::model::recourse::Suggestion;
-use valle_shared::model::{ModelVersion, Score};
+use valle_shared::model::{ModelVersion, Score, ShadowScore};
 use valle_shared::policy::{PolicyVersion, RuleHit};
 use valle_shared::simulation::StoredDecision;
 use valle_shared::Application;
@@ -42,6 +42,7 @@ fn row_json(record: &DecisionRecord) -> String {
         "policy_sha256": score.policy_version.as_ref().map(|version| &version.sha256),
         "policy_hits": json(&score.policy_hits),
         "recourse": json(&score.recourse),
+        "shadow": record.shadow.as_ref().map(json),
         "received_at": record.received_at_ms,
         "event_time": record.event_time_ms,
         "timing": json(&record.timing),
@@ -52,7 +53,7 @@ fn row_json(record: &DecisionRecord) -> String {
     .to_string()
 }
 
-const INSERT_COLUMNS: [&str; 22] = [
+const INSERT_COLUMNS: [&str; 23] = [
     "request_id",
     "applicant_id",
     "branch",
@@ -69,6 +70,7 @@ const INSERT_COLUMNS: [&str; 22] = [
     "policy_sha256",
     "policy_hits",
     "recourse",
+    "shadow",
     "received_at",
     "event_time",
     "timing",
@@ -245,6 +247,8 @@ pub struct DecisionRow {
     pub policy_hits: Option<String>,
     #[serde(default)]
     pub recourse: Option<String>,
+    #[serde(default)]
+    pub shadow: Option<String>,
     pub received_at: f64,
     pub event_time: f64,
     pub timing: String,
@@ -282,6 +286,12 @@ impl TryFrom<DecisionRow> for DecisionRecord {
             }
             None => Vec::new(),
         };
+        let shadow: Option<ShadowScore> = row
+            .shadow
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| format!("shadow: {e}"))?;
         let policy_version = row
             .policy_name
             .zip(row.policy_sha256)
@@ -314,6 +324,7 @@ impl TryFrom<DecisionRow> for DecisionRecord {
             mismatch: row.mismatch != 0.0,
             kpi_seq: row.kpi_seq.map(|n| n as u64),
             kpi_window: row.kpi_window.map(|n| n as u64),
+            shadow,
         })
     }
 }
@@ -457,7 +468,20 @@ mod tests {
             mismatch: true,
             kpi_seq: None,
             kpi_window: None,
+            shadow: Some(
+                valle_shared::Model::challenger()
+                    .expect("challenger")
+                    .shadow_score(&application_of_record())
+                    .expect("shadow"),
+            ),
         }
+    }
+
+    fn application_of_record() -> Application {
+        valle_shared::parse_application(
+            br#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846,"applicant_id":"SOC-1","branch":"Norte"}"#,
+        )
+        .expect("valid")
     }
 
     #[test]
@@ -506,7 +530,13 @@ mod tests {
         let stored: DecisionRow = serde_json::from_value(row.clone()).expect("row");
         assert_eq!(DecisionRecord::try_from(stored), Ok(record.clone()));
         // A row stored before migration 0008 has the columns as NULL.
-        for column in ["policy_name", "policy_sha256", "policy_hits", "recourse"] {
+        for column in [
+            "policy_name",
+            "policy_sha256",
+            "policy_hits",
+            "recourse",
+            "shadow",
+        ] {
             row[column] = serde_json::Value::Null;
         }
         let older =
@@ -514,6 +544,7 @@ mod tests {
                 .expect("reads");
         assert_eq!(older.score.policy_version, None);
         assert!(older.score.policy_hits.is_empty() && older.score.recourse.is_empty());
+        assert_eq!(older.shadow, None);
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub struct Harness {
     pub background: Cell<bool>,
     pub access: AccessConfig,
     pub monitored_branches: Vec<String>,
+    /// `SHADOW_MODEL`: on unless a test switches it off.
+    pub shadow: Cell<bool>,
     ids: Cell<u32>,
 }
 
@@ -200,6 +202,7 @@ impl Harness {
             pacer: Pacer::new("harness"),
             background: Cell::new(true),
             monitored_branches: vec!["principal".to_owned(), "norte".to_owned()],
+            shadow: Cell::new(true),
             ids: Cell::new(0),
         }
     }
@@ -223,6 +226,7 @@ impl Harness {
             kpi_cache: &self.cache,
             cors: &CorsPolicy::default(),
             monitored_branches: &self.monitored_branches,
+            shadow: self.shadow.get(),
         };
         let prepared = prepare(&head, &context);
         let (response, after) =

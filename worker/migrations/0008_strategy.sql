@@ -7,3 +7,6 @@ ALTER TABLE decisions ADD COLUMN policy_hits TEXT;
 -- What the applicant was told would be approved instead (recourse), as JSON, so that a
 -- repeated request gets the same answer.
 ALTER TABLE decisions ADD COLUMN recourse TEXT;
+-- The shadow challenger's verdict (model, probability, decision) as JSON, when the shadow
+-- was on; never part of the applicant's answer.
+ALTER TABLE decisions ADD COLUMN shadow TEXT;
