@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 use leptos::prelude::*;
+use valle_shared::disclosure::Disclosure;
 use valle_shared::scorer::{ScoreRequest, ScorerMessage, E_INTERNAL, E_MODEL};
 use valle_shared::Score;
 use wasm_bindgen::closure::Closure;
@@ -158,8 +159,9 @@ impl Scorer {
     }
 }
 
-/// What `valleScore` answers for a body: the score as JSON, or `{"error": {"code": ...}}`
-/// with the code the edge would give.
+/// What `valleScore` answers for a body: the score as the applicant is shown it (as the
+/// edge answers it, `models/disclosure.json` applied), or `{"error": {"code": ...}}` with
+/// the code the edge would give.
 pub async fn score_json(body: String) -> String {
     let result = match current() {
         Some(scorer) => scorer.score(body).await,
@@ -167,7 +169,8 @@ pub async fn score_json(body: String) -> String {
     };
     let error = |code: &str| serde_json::json!({ "error": { "code": code } }).to_string();
     match result {
-        Ok(score) => serde_json::to_string(&score).unwrap_or_else(|_| error(E_INTERNAL)),
+        Ok(score) => serde_json::to_string(&Disclosure::committed().for_applicant(&score))
+            .unwrap_or_else(|_| error(E_INTERNAL)),
         Err(code) => error(&code),
     }
 }
