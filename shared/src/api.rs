@@ -50,6 +50,8 @@ pub const OUTCOMES_PATH: &str = "/api/v1/outcomes";
 pub const PERFORMANCE_PATH: &str = "/api/v1/performance";
 /// Approval rates and disparate impact by protected attribute (officers).
 pub const FAIRNESS_PATH: &str = "/api/v1/fairness";
+/// The champion against the shadow challenger (officers).
+pub const CHALLENGER_PATH: &str = "/api/v1/challenger";
 /// What-if simulations over stored applications (supervisors).
 pub const SIMULATE_PATH: &str = "/api/v1/simulate";
 /// Prometheus exposition (officers).

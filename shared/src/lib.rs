@@ -19,7 +19,8 @@
 //!   protected attribute; [`monitoring`]: their per-branch Prometheus series;
 //!   [`disclosure`]: what the applicant is shown of a score.
 //! - [`policy`]: the knock-out and referral rules evaluated before the model's decision;
-//!   [`simulation`]: stored applications re-decided under a candidate strategy.
+//!   [`simulation`]: stored applications re-decided under a candidate strategy;
+//!   [`challenger`]: the champion against the shadow challenger.
 //! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339.
 
 pub mod access;
@@ -27,6 +28,7 @@ pub mod api;
 pub mod application;
 pub mod audit;
 pub mod batch;
+pub mod challenger;
 pub mod decisions;
 pub mod disclosure;
 pub mod draft;

@@ -102,6 +102,7 @@ fn every_route_answers_each_role_as_the_role_table_says() {
         ),
         ("GET", "/api/v1/performance", None, all),
         ("GET", "/api/v1/fairness", None, all),
+        ("GET", "/api/v1/challenger", None, all),
         (
             "POST",
             "/api/v1/simulate",

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use valle_shared::access::{AccessConfig, Jwk, Jwks};
 use valle_shared::audit::{AuditEntry, ChainHead};
+use valle_shared::challenger::ShadowCounts;
 pub use valle_shared::decisions::DeadLetter;
 use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord, Period};
 use valle_shared::drift::DriftReport;
@@ -467,6 +468,9 @@ pub trait LoanBook {
         &self,
         period: &Period,
     ) -> Result<Vec<(String, FairnessCount)>, StoreError>;
+    /// The decisions the shadow scored: both decisions counted, and grouped by each model's
+    /// probability and outcome.
+    async fn shadow_counts(&self, period: &Period) -> Result<ShadowCounts, StoreError>;
 }
 
 /// Everything a request or a queue consumer may touch.

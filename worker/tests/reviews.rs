@@ -123,6 +123,7 @@ fn every_route_for_every_role() {
         ),
         ("GET", "/api/v1/performance", "", all),
         ("GET", "/api/v1/fairness", "", all),
+        ("GET", "/api/v1/challenger", "", all),
         (
             "POST",
             "/api/v1/simulate",

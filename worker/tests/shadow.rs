@@ -60,6 +60,85 @@ fn the_applicants_answer_is_the_same_byte_for_byte_with_the_shadow_on() {
     assert_eq!(unshadowed.get("shadow"), None);
 }
 
+/// The comparison over the shadowed decisions: agreement from the stored verdicts, and each
+/// model's AUC once outcomes are in, as `valle_shared::challenger` computes it.
+#[test]
+fn the_comparison_counts_agreement_and_each_models_auc_on_the_same_loans() {
+    let harness = harness(true);
+    let golden: serde_json::Value =
+        serde_json::from_str(include_str!("../../models/golden.json")).expect("golden");
+    let rows = golden["rows"].as_array().expect("rows");
+    let mut outcomes = Vec::new();
+    for (index, row) in rows.iter().take(60).enumerate() {
+        let id = format!("c-{index}");
+        assert_eq!(
+            harness
+                .score_body(&id, &row["application"].to_string())
+                .status,
+            200
+        );
+        // Outcomes that follow the champion's probability: bad above 0.2.
+        let status = if row["probability"].as_f64().unwrap_or(0.0) > 0.2 {
+            "bad"
+        } else {
+            "good"
+        };
+        outcomes.push(serde_json::json!({"request_id": id, "status": status}));
+    }
+    let (status, report) = harness.as_account(TOKEN, "GET", "/api/v1/challenger", "");
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["decisions"], 60);
+    assert!(report["challenger"]["roc_auc"].is_null());
+    let mut agreed = 0;
+    let mut shadow_probabilities = Vec::new();
+    for index in 0..60 {
+        let (_, stored) =
+            harness.as_account(TOKEN, "GET", &format!("/api/v1/decisions/c-{index}"), "");
+        if stored["score"]["decision"] == stored["shadow"]["decision"] {
+            agreed += 1;
+        }
+        shadow_probabilities.push(stored["shadow"]["probability"].as_f64().expect("p"));
+    }
+    let rate = report["agreement_rate"].as_f64().expect("rate");
+    assert!((rate - f64::from(agreed) / 60.0).abs() < 1e-12, "{report}");
+    // Outcomes dated the day of the decisions, by the harness' clock.
+    let today = valle_shared::time::format_rfc3339_ms(harness.backend.now_ms.get());
+    for outcome in &mut outcomes {
+        outcome["observed_at"] = today.clone().into();
+    }
+    let body = serde_json::json!({ "outcomes": outcomes }).to_string();
+    let (status, recorded) = harness.as_account(TOKEN, "POST", "/api/v1/outcomes", &body);
+    assert_eq!(
+        (status, recorded["recorded"].as_u64()),
+        (200, Some(60)),
+        "{recorded}"
+    );
+    let (_, report) = harness.as_account(TOKEN, "GET", "/api/v1/challenger", "");
+    // Bad exactly where the champion's probability is above 0.2: it ranks them perfectly.
+    assert_eq!(report["champion"]["roc_auc"], 1.0, "{report}");
+    assert_eq!(report["champion"]["matured"], 60);
+    // The challenger's AUC, counted here pair by pair (ties count a half).
+    let bad: Vec<bool> = outcomes.iter().map(|o| o["status"] == "bad").collect();
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for (i, bad_i) in bad.iter().enumerate() {
+        for (j, bad_j) in bad.iter().enumerate() {
+            if *bad_i && !*bad_j {
+                pairs += 1.0;
+                let (p, q) = (shadow_probabilities[i], shadow_probabilities[j]);
+                wins += if p > q {
+                    1.0
+                } else if p == q {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    let challenger_auc = report["challenger"]["roc_auc"].as_f64().expect("auc");
+    assert!((challenger_auc - wins / pairs).abs() < 1e-12, "{report}");
+}
+
 #[test]
 fn events_decided_by_the_consumer_carry_the_shadow_when_it_is_on() {
     for shadow in [true, false] {

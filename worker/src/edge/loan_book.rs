@@ -2,6 +2,7 @@
 //! of the performance and fairness figures.
 
 use valle_shared::audit::{AuditEntry, ChainHead};
+use valle_shared::challenger::ShadowCounts;
 use valle_shared::decisions::Period;
 use valle_shared::fairness::FairnessCount;
 use valle_shared::loan_outcomes::KnownDecision;
@@ -43,6 +44,23 @@ impl LoanBook for EdgeBackend {
         let rows: Vec<loan_outcomes::ScoreGroupRow> =
             self.rows(&loan_outcomes::score_groups(period)).await?;
         decode(rows)
+    }
+
+    async fn shadow_counts(&self, period: &Period) -> Result<ShadowCounts, StoreError> {
+        let results = self.batch(&loan_outcomes::shadow_counts(period)).await?;
+        let agreement: Vec<loan_outcomes::AgreementRow> = rows_of(&results, 0)?;
+        let champion: Vec<loan_outcomes::ScoreGroupRow> = rows_of(&results, 1)?;
+        let challenger: Vec<loan_outcomes::ScoreGroupRow> = rows_of(&results, 2)?;
+        let groups =
+            |rows: Vec<loan_outcomes::ScoreGroupRow>| -> Result<Vec<ScoreGroup>, StoreError> {
+                let grouped: Vec<(String, ScoreGroup)> = decode(rows)?;
+                Ok(grouped.into_iter().map(|(_, group)| group).collect())
+            };
+        Ok(ShadowCounts {
+            agreement: decode(agreement)?,
+            champion: groups(champion)?,
+            challenger: groups(challenger)?,
+        })
     }
 
     async fn fairness_counts(

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use valle_shared::challenger::{AgreementCount, ShadowCounts};
 use valle_shared::decisions::{DecisionRecord, Period};
 use valle_shared::fairness::FairnessCount;
 use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome, LoanStatus};
@@ -97,6 +98,62 @@ impl LoanBook for MemoryBackend {
             .into_iter()
             .map(|((branch, _, _), group)| (branch, group))
             .collect())
+    }
+
+    async fn shadow_counts(&self, period: &Period) -> Result<ShadowCounts, StoreError> {
+        let mut agreement: BTreeMap<(u8, u8), AgreementCount> = BTreeMap::new();
+        let mut champion: BTreeMap<(String, u64), ScoreGroup> = BTreeMap::new();
+        let mut challenger: BTreeMap<(String, u64), ScoreGroup> = BTreeMap::new();
+        let count = |groups: &mut BTreeMap<(String, u64), ScoreGroup>,
+                     vintage: &str,
+                     probability: f64,
+                     status: Option<LoanStatus>| {
+            let group = groups
+                .entry((vintage.to_owned(), probability.to_bits()))
+                .or_insert_with(|| ScoreGroup {
+                    vintage: vintage.to_owned(),
+                    probability,
+                    ..ScoreGroup::default()
+                });
+            match status {
+                Some(LoanStatus::Bad) => group.bad += 1,
+                Some(LoanStatus::Good) => group.good += 1,
+                Some(LoanStatus::Open) => group.open += 1,
+                None => group.unreported += 1,
+            }
+        };
+        for (decision, status) in self.labelled(period) {
+            let Some(shadow) = &decision.shadow else {
+                continue;
+            };
+            let key = (decision.score.decision as u8, shadow.decision as u8);
+            agreement
+                .entry(key)
+                .or_insert_with(|| AgreementCount {
+                    champion: decision.score.decision,
+                    shadow: shadow.decision,
+                    count: 0,
+                })
+                .count += 1;
+            let vintage = vintage_of(decision.received_at_ms);
+            count(
+                &mut champion,
+                &vintage,
+                f64::from(decision.score.probability),
+                status,
+            );
+            count(
+                &mut challenger,
+                &vintage,
+                f64::from(shadow.probability),
+                status,
+            );
+        }
+        Ok(ShadowCounts {
+            agreement: agreement.into_values().collect(),
+            champion: champion.into_values().collect(),
+            challenger: challenger.into_values().collect(),
+        })
     }
 
     async fn fairness_counts(

@@ -24,10 +24,10 @@ use std::cell::RefCell;
 use valle_shared::access::AccessConfig;
 use valle_shared::api::{
     is_valid_request_id, StageTiming, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
-    DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH, EXPORT_DECISIONS_PATH,
-    FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH,
-    ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH, PERFORMANCE_PATH, REQUEST_ID_HEADER,
-    REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH, SIMULATE_PATH,
+    CHALLENGER_PATH, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
+    EXPORT_DECISIONS_PATH, FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH,
+    KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH,
+    PERFORMANCE_PATH, REQUEST_ID_HEADER, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH, SIMULATE_PATH,
 };
 use valle_shared::batch::MAX_BATCH_BYTES;
 use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
@@ -98,6 +98,7 @@ pub enum Route {
     Performance,
     Fairness,
     Simulate,
+    Challenger,
     /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
     Preflight,
 }
@@ -120,7 +121,8 @@ impl Route {
             | Route::ReviewQueue
             | Route::Review(_)
             | Route::Performance
-            | Route::Fairness => Some(Permission::Read),
+            | Route::Fairness
+            | Route::Challenger => Some(Permission::Read),
             Route::Outcomes => Some(Permission::RecordOutcomes),
             Route::Simulate => Some(Permission::Simulate),
             Route::Me => Some(Permission::Account),
@@ -187,6 +189,7 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         PERFORMANCE_PATH => allow(Route::Performance, GET),
         FAIRNESS_PATH => allow(Route::Fairness, GET),
         SIMULATE_PATH => json_post(Route::Simulate, MAX_SIMULATION_BYTES),
+        CHALLENGER_PATH => allow(Route::Challenger, GET),
         _ => {
             let id_after = |prefix: &str, suffix: &str| {
                 path.strip_prefix(prefix)
@@ -367,6 +370,7 @@ impl Prepared {
                     Route::Performance => request.performance().await,
                     Route::Fairness => request.fairness().await,
                     Route::Simulate => request.simulate(&body).await,
+                    Route::Challenger => request.challenger().await,
                     Route::Preflight => request.preflight(),
                 },
             },

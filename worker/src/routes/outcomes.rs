@@ -1,10 +1,11 @@
 //! Loan outcomes and what they tell about the model: `POST /api/v1/outcomes`,
-//! `GET /api/v1/performance` and `GET /api/v1/fairness`. A write reads the decisions it
+//! `GET /api/v1/performance`, `GET /api/v1/fairness` and `GET /api/v1/challenger`. A write reads the decisions it
 //! names and the end of the audit chain (one round trip), lets `valle_shared::loan_outcomes`
 //! say what changes, and writes the outcomes and one audit row in one transaction.
 
 use serde_json::json;
 use valle_shared::audit::{append, AuditAction, AuditEvent};
+use valle_shared::challenger::challenger_report;
 use valle_shared::decisions::Period;
 use valle_shared::fairness::fairness;
 use valle_shared::loan_outcomes::{parse_outcomes, plan_outcomes, OutcomePlan};
@@ -86,6 +87,17 @@ impl<B: Backend> Request<'_, B> {
         self.lap("read");
         let groups: Vec<_> = groups.into_iter().map(|(_, group)| group).collect();
         let report = performance(&groups, Model::embedded()?.thresholds());
+        Ok(HttpResponse::json(200, &report, self.id))
+    }
+
+    /// `GET /api/v1/challenger?from&to&branch`: the champion against the shadow challenger
+    /// over the decisions both scored.
+    pub(super) async fn challenger(&self) -> Result<HttpResponse, ApiError> {
+        let period =
+            Period::parse(&self.head.query, &mut |_, _, _| false).map_err(ApiError::Query)?;
+        let counts = self.backend.shadow_counts(&period).await?;
+        self.lap("read");
+        let report = challenger_report(&counts, Model::embedded()?.thresholds());
         Ok(HttpResponse::json(200, &report, self.id))
     }
 

@@ -9,6 +9,7 @@ use valle_shared::model::Decision;
 use valle_shared::performance::ScoreGroup;
 
 use super::{json, json_arrays, json_strings, Statement};
+use valle_shared::challenger::AgreementCount;
 use valle_shared::decisions::Period;
 
 /// The decisions `request_ids` name, with the outcome stored for each.
@@ -82,19 +83,67 @@ fn filter_params(period: &Period) -> Vec<super::SqlValue> {
 
 /// Decisions by branch, month, probability and outcome.
 pub fn score_groups(period: &Period) -> Statement {
+    grouped_by_score(period, "d.probability", "")
+}
+
+/// Decisions by branch, month, `probability` (a column expression) and outcome, with
+/// `only` added to the filter.
+fn grouped_by_score(period: &Period, probability: &str, only: &str) -> Statement {
     Statement::new(
         format!(
             "SELECT d.branch AS branch, \
              strftime('%Y-%m', d.received_at / 1000, 'unixepoch') AS vintage, \
-             d.probability AS probability, \
+             {probability} AS probability, \
              COUNT(CASE WHEN o.status = 'bad' THEN 1 END) AS bad, \
              COUNT(CASE WHEN o.status = 'good' THEN 1 END) AS good, \
              COUNT(CASE WHEN o.status = 'open' THEN 1 END) AS open, \
              COUNT(CASE WHEN o.status IS NULL THEN 1 END) AS unreported \
-             {FILTER} GROUP BY d.branch, vintage, d.probability"
+             {FILTER}{only} GROUP BY 1, 2, 3"
         ),
         filter_params(period),
     )
+}
+
+const SHADOWED: &str = " AND d.shadow IS NOT NULL";
+
+/// The three reads of the champion-challenger comparison, over the decisions the shadow
+/// scored: the two decisions' counts, then the decisions by the champion's and by the
+/// challenger's probability.
+pub fn shadow_counts(period: &Period) -> [Statement; 3] {
+    [
+        Statement::new(
+            format!(
+                "SELECT d.decision AS champion, d.shadow ->> '$.decision' AS shadow, \
+                 COUNT(*) AS count {FILTER}{SHADOWED} GROUP BY 1, 2"
+            ),
+            filter_params(period),
+        ),
+        grouped_by_score(period, "d.probability", SHADOWED),
+        grouped_by_score(period, "d.shadow ->> '$.probability'", SHADOWED),
+    ]
+}
+
+#[derive(Deserialize)]
+pub struct AgreementRow {
+    champion: String,
+    shadow: String,
+    count: u64,
+}
+
+impl TryFrom<AgreementRow> for AgreementCount {
+    type Error = String;
+
+    fn try_from(row: AgreementRow) -> Result<AgreementCount, String> {
+        let decision = |text: &str| {
+            serde_json::from_value::<Decision>(serde_json::Value::String(text.to_owned()))
+                .map_err(|e| format!("decision {text}: {e}"))
+        };
+        Ok(AgreementCount {
+            champion: decision(&row.champion)?,
+            shadow: decision(&row.shadow)?,
+            count: row.count,
+        })
+    }
 }
 
 #[derive(Deserialize)]
