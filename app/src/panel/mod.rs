@@ -8,6 +8,7 @@
 //! [`monitoring`], [`what_if`] and [`charts`].
 
 mod audit;
+mod challenger;
 mod charts;
 pub mod dashboard;
 mod dead_letters;

@@ -2,7 +2,7 @@
 //! points of the ROC and calibration charts, labels, and which CSV line a refused outcome
 //! came from. The components only render them.
 
-use valle_shared::api::{FAIRNESS_PATH, PERFORMANCE_PATH};
+use valle_shared::api::{CHALLENGER_PATH, FAIRNESS_PATH, PERFORMANCE_PATH};
 use valle_shared::fairness::ProtectedAttribute;
 use valle_shared::performance::Decile;
 use valle_shared::Lang;
@@ -86,6 +86,15 @@ pub fn calibration_marks(deciles: &[Decile]) -> Vec<CalibrationMark> {
         .collect()
 }
 
+pub fn challenger_path(from: &str, to: &str, branch: &str) -> String {
+    let query = report_query(from, to, branch);
+    if query.is_empty() {
+        CHALLENGER_PATH.to_owned()
+    } else {
+        format!("{CHALLENGER_PATH}?{query}")
+    }
+}
+
 pub fn share(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{:.1} %", v * 100.0))
 }
@@ -129,6 +138,11 @@ mod tests {
         );
         assert_eq!(fairness_path("", "", ""), "/api/v1/fairness");
         assert_eq!(fairness_path("", "", "sur"), "/api/v1/fairness?branch=sur");
+        assert_eq!(challenger_path("", "", ""), "/api/v1/challenger");
+        assert_eq!(
+            challenger_path("", "", "sur"),
+            "/api/v1/challenger?branch=sur"
+        );
     }
 
     #[test]

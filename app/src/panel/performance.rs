@@ -3,13 +3,15 @@
 //! range and a branch.
 
 use leptos::prelude::*;
+use valle_shared::challenger::ChallengerReport;
 use valle_shared::fairness::{AttributeFairness, FairnessReport};
 use valle_shared::performance::{PerformanceReport, Realized};
 use valle_shared::Lang;
 
+use super::challenger::challenger_view;
 use super::monitoring::{
-    attribute_text, calibration_marks, fairness_path, figure, performance_path, plot_point,
-    roc_points, share, PLOT_SIZE,
+    attribute_text, calibration_marks, challenger_path, fairness_path, figure, performance_path,
+    plot_point, roc_points, share, PLOT_SIZE,
 };
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, ui, use_lang};
@@ -27,14 +29,23 @@ pub(super) fn Performance() -> impl IntoView {
     let applied = RwSignal::new((String::new(), String::new(), String::new()));
     let performance = RwSignal::new(Load::<PerformanceReport>::Loading);
     let fairness = RwSignal::new(Load::<FairnessReport>::Loading);
+    let challenger = RwSignal::new(Load::<ChallengerReport>::Loading);
     Effect::new(move |_| {
         let (from, to, branch) = applied.get();
-        let (performance_at, fairness_at) = (
+        let (performance_at, fairness_at, challenger_at) = (
             performance_path(&from, &to, &branch),
             fairness_path(&from, &to, &branch),
+            challenger_path(&from, &to, &branch),
         );
         performance.set(Load::Loading);
         fairness.set(Load::Loading);
+        challenger.set(Load::Loading);
+        session.fetch(
+            |token| async move { officer_get::<ChallengerReport>(&challenger_at, &token).await },
+            move |result| {
+                challenger.try_set(result.into());
+            },
+        );
         session.fetch(
             |token| async move { officer_get::<PerformanceReport>(&performance_at, &token).await },
             move |result| {
@@ -92,6 +103,11 @@ pub(super) fn Performance() -> impl IntoView {
                         .collect_view()
                         .into_any(),
                 ),
+                _ => None,
+            }}
+            {move || challenger.with(|load| status_line(load, lang.get()))}
+            {move || match challenger.get() {
+                Load::Ready(report) => Some(challenger_view(report, lang.get()).into_any()),
                 _ => None,
             }}
         </section>

@@ -74,6 +74,7 @@ impl Suggestion {
 /// A candidate application for one lever, with how large a change it is (0 to 1 per lever:
 /// months over the term's range, euros over the amount).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg(feature = "model")]
 pub(crate) struct Candidate {
     pub lever: Lever,
     pub application: Application,
@@ -81,12 +82,14 @@ pub(crate) struct Candidate {
 }
 
 /// Rounds to cents, so that a difference of two amounts validates as money.
+#[cfg(feature = "model")]
 fn cents(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
 /// The term's valid months, other than the applicant's, nearest first and shorter first
 /// among equals.
+#[cfg(feature = "model")]
 pub(crate) fn term_candidates(application: &Application) -> Vec<Candidate> {
     let (min, max) = term_range();
     let current = i64::from(application.term_months);
@@ -105,6 +108,7 @@ pub(crate) fn term_candidates(application: &Application) -> Vec<Candidate> {
         .collect()
 }
 
+#[cfg(feature = "model")]
 fn term_range() -> (i64, i64) {
     match Field::TermMonths.rule() {
         crate::application::FieldRule::Integer { min, max } => (min, max),
@@ -112,6 +116,7 @@ fn term_range() -> (i64, i64) {
     }
 }
 
+#[cfg(feature = "model")]
 fn amount_minimum() -> f64 {
     match Field::Amount.rule() {
         crate::application::FieldRule::Money { min, .. } => min,
@@ -121,6 +126,7 @@ fn amount_minimum() -> f64 {
 
 /// The application borrowing `new_amount` (whole euros) instead, with the price kept (a
 /// larger down payment) or lowered by the same sum (a cheaper good).
+#[cfg(feature = "model")]
 pub(crate) fn with_amount(
     application: &Application,
     lever: Lever,
@@ -142,6 +148,7 @@ pub(crate) fn with_amount(
 }
 
 /// Amounts 1 %, 2 %, … 95 % lower, in whole euros, for one money lever.
+#[cfg(feature = "model")]
 pub(crate) fn amount_candidates(application: &Application, lever: Lever) -> Vec<Candidate> {
     let mut last = f64::NAN;
     (1..=95)
@@ -158,6 +165,7 @@ pub(crate) fn amount_candidates(application: &Application, lever: Lever) -> Vec<
 
 /// Terms every 6 months crossed with amounts 5 % to 95 % lower, for when one lever is not
 /// enough.
+#[cfg(feature = "model")]
 pub(crate) fn combined_candidates(application: &Application) -> Vec<Candidate> {
     let (min, max) = term_range();
     let mut candidates = Vec::new();
@@ -181,6 +189,7 @@ pub(crate) fn combined_candidates(application: &Application) -> Vec<Candidate> {
 }
 
 /// The suggestion for an approving candidate, worded in both languages.
+#[cfg(feature = "model")]
 pub(crate) fn suggestion(
     original: &Application,
     candidate: &Candidate,
