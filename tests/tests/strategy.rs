@@ -1,7 +1,9 @@
 //! The decision strategy against `wrangler dev`: the policy the edge names is the one the
-//! page compiles, a simulation's swaps equal re-deciding the stored rows here, and every
-//! recourse suggestion the edge gives is approved when sent back. Byte-identical rule cases
-//! are in `http.rs` (the conformance table).
+//! page compiles, a simulation's swaps equal re-deciding the stored rows here, every
+//! recourse suggestion the edge gives is approved when sent back, and the shadow challenger
+//! is stored and compared but never answered. Byte-identical rule cases are in `http.rs`
+//! (the conformance table); the answer with the shadow on and off, in the worker's host
+//! tests (`worker/tests/shadow.rs`).
 
 mod accounts;
 
@@ -85,6 +87,27 @@ fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
     }
     let stored = branch_decisions(&client, &branch);
     assert_eq!(stored.len(), applications.len());
+    // A batch carries no recourse; the shadow's verdict is stored with each decision.
+    let challenger = Model::challenger().expect("challenger");
+    assert!(stored.iter().all(|record| record.score.recourse.is_empty()));
+    assert!(stored.iter().all(|record| record
+        .shadow
+        .as_ref()
+        .is_some_and(|shadow| shadow.model_version == *challenger.version())));
+    let agreed = stored
+        .iter()
+        .filter(|record| record.shadow.as_ref().map(|s| s.decision) == Some(record.score.decision))
+        .count();
+    let comparison = client
+        .officer_get(&format!("/api/v1/challenger?branch={branch}"))
+        .json();
+    assert_eq!(comparison["decisions"], stored.len(), "{comparison:#}");
+    let rate = comparison["agreement_rate"].as_f64().expect("rate");
+    assert!((rate - agreed as f64 / stored.len() as f64).abs() < 1e-12);
+    eprintln!(
+        "champion and challenger agree on {agreed} of {}",
+        stored.len()
+    );
     let policy = Policy::committed().expect("policy");
     for (thresholds, policy_choice) in [
         (
@@ -196,6 +219,8 @@ fn every_recourse_suggestion_from_the_edge_is_approved_when_sent_back() {
             Some(application.to_string().as_bytes()),
         );
         assert_eq!(answer.status, 200, "{}", answer.text());
+        // The applicant's answer says nothing of the shadow.
+        assert!(!answer.text().contains("shadow"), "{}", answer.text());
         let edge: valle_shared::Score =
             serde_json::from_value(answer.json()["score"].clone()).expect("score");
         // The same suggestions as the shared code gives here, word for word.
