@@ -88,6 +88,10 @@ fn main() {
     percentiles("score, declined, with recourse", 20_000, || {
         black_box(model.score(black_box(&declined)).expect("scores"));
     });
+    let challenger = Model::challenger().expect("challenger loads");
+    percentiles("shadow score (challenger probability and rules)", 100_000, || {
+        black_box(challenger.shadow_score(black_box(&approved)).expect("scores"));
+    });
     let policy = Policy::committed().expect("policy");
     let stored: Vec<StoredDecision> = applications
         .iter()

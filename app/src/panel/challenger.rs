@@ -26,7 +26,7 @@ fn model_row(name: &'static str, figures: &ModelFigures, testid: &'static str) -
 
 pub(super) fn challenger_view(report: ChallengerReport, lang: Lang) -> impl IntoView {
     view! {
-        <section data-testid="challenger">
+        <section class="subsection" data-testid="challenger">
             <h2>{ui(lang, "Modelo en la sombra", "Shadow challenger")}</h2>
             <p class="hint">
                 {ui(

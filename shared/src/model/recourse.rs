@@ -9,7 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::application::{Application, Field};
-use crate::i18n::{format_money, Lang, Message};
+use crate::i18n::Message;
+#[cfg(feature = "model")]
+use crate::i18n::{format_money, Lang};
 
 /// At most this many suggestions, one per lever.
 pub const MAX_SUGGESTIONS: usize = 3;
