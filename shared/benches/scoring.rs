@@ -89,9 +89,17 @@ fn main() {
         black_box(model.score(black_box(&declined)).expect("scores"));
     });
     let challenger = Model::challenger().expect("challenger loads");
-    percentiles("shadow score (challenger probability and rules)", 100_000, || {
-        black_box(challenger.shadow_score(black_box(&approved)).expect("scores"));
-    });
+    percentiles(
+        "shadow score (challenger probability and rules)",
+        100_000,
+        || {
+            black_box(
+                challenger
+                    .shadow_score(black_box(&approved))
+                    .expect("scores"),
+            );
+        },
+    );
     let policy = Policy::committed().expect("policy");
     let stored: Vec<StoredDecision> = applications
         .iter()

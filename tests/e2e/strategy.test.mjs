@@ -38,7 +38,7 @@ test('the score card names the rule that referred the application and what would
   await suggestions.first().waitFor();
   const levers = await suggestions.evaluateAll((items) => items.map((item) => item.dataset.lever));
   assert.ok(levers.length >= 1 && levers.every((lever) => ['term', 'down_payment', 'cheaper_good', 'term_and_down_payment'].includes(lever)), JSON.stringify(levers));
-  assert.match(await suggestions.first().textContent(), /^Se aprobaría con /);
+  assert.match(await suggestions.first().textContent(), /^Se aprobaría (con|aportando) /);
   // The printed summary carries both.
   const sheet = page.getByTestId('print-summary-sheet');
   assert.equal(await sheet.getByTestId('summary-policy').locator('li').count(), 1);

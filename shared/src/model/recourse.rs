@@ -214,46 +214,45 @@ pub(crate) fn suggestion(
         let down = original.amount - suggested.amount;
         let term = || match lang {
             Lang::Es => format!(
-                "un plazo de {} meses en lugar de {}",
+                "con un plazo de {} meses en lugar de {}",
                 suggested.term_months, original.term_months
             ),
             Lang::En => format!(
-                "a term of {} months instead of {}",
+                "with a term of {} months instead of {}",
                 suggested.term_months, original.term_months
             ),
         };
         let borrow = || match lang {
             Lang::Es => format!(
-                "aportar {} más de entrada (pedir {} en lugar de {})",
+                "aportando {} más de entrada (pidiendo {} en lugar de {})",
                 money(down),
                 money(suggested.amount),
                 money(original.amount)
             ),
             Lang::En => format!(
-                "a down payment {} larger (borrow {} instead of {})",
+                "with a down payment {} larger (borrowing {} instead of {})",
                 money(down),
                 money(suggested.amount),
                 money(original.amount)
             ),
         };
-        let (es_lead, en_lead) = ("Se aprobaría con ", "It would be approved with ");
         let lead = match lang {
-            Lang::Es => es_lead,
-            Lang::En => en_lead,
+            Lang::Es => "Se aprobaría ",
+            Lang::En => "It would be approved ",
         };
         let body = match candidate.lever {
             Lever::Term => term(),
             Lever::DownPayment => borrow(),
             Lever::CheaperGood => match lang {
                 Lang::Es => format!(
-                    "un bien de {} en lugar de {} (pedir {} en lugar de {})",
+                    "con un bien de {} en lugar de {} (pidiendo {} en lugar de {})",
                     money(suggested.price),
                     money(original.price),
                     money(suggested.amount),
                     money(original.amount)
                 ),
                 Lang::En => format!(
-                    "a good of {} instead of {} (borrow {} instead of {})",
+                    "with a good of {} instead of {} (borrowing {} instead of {})",
                     money(suggested.price),
                     money(original.price),
                     money(suggested.amount),
