@@ -10,7 +10,9 @@ use criterion::{BatchSize, Criterion, Throughput};
 use valle_shared::model::spec::Thresholds;
 use valle_shared::model::{Decision, FEATURE_SPEC_JSON, MODEL_ONNX};
 use valle_shared::policy::Policy;
-use valle_shared::simulation::{simulate, PolicyChoice, StoredDecision, Strategy, MAX_SIMULATED};
+use valle_shared::simulation::{
+    simulate, ModelChoice, PolicyChoice, StoredDecision, Strategy, MAX_SIMULATED,
+};
 use valle_shared::{parse_application, Application, Model};
 
 const TYPICAL: &[u8] = br#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846,"applicant_id":"SOC-000123","branch":"Centro"}"#;
@@ -113,6 +115,7 @@ fn main() {
                 application: application.clone(),
                 probability: score.probability,
                 decision: score.decision,
+                shadow_probability: None,
             }
         })
         .collect();
@@ -122,6 +125,7 @@ fn main() {
             decline: 0.45,
         },
         policy: PolicyChoice::Committed,
+        model: ModelChoice::Champion,
     };
     percentiles("simulate 10,000 stored decisions", 200, || {
         black_box(simulate(black_box(&stored), &stricter, policy));

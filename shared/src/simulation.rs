@@ -1,5 +1,6 @@
 //! What-if: the last stored applications re-decided under a candidate strategy (other
-//! thresholds, with or without the policy rules), against the decisions they were given.
+//! thresholds, with or without the policy rules, by the champion's probability or the shadow
+//! challenger's), against the decisions they were given.
 //! `POST /api/v1/simulate` (supervisors) answers [`SimulationReport`]; the maths is here so
 //! that a test can recompute it from the stored rows on its own.
 //!
@@ -38,11 +39,23 @@ pub enum PolicyChoice {
     None,
 }
 
+/// Whose probability the candidate strategy decides by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelChoice {
+    #[default]
+    Champion,
+    /// The shadow challenger's stored probability; decisions it did not score are left out.
+    Challenger,
+}
+
 /// A strategy to compare with the decisions as given.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Strategy {
     pub thresholds: Thresholds,
     pub policy: PolicyChoice,
+    #[serde(default)]
+    pub model: ModelChoice,
 }
 
 /// `POST /api/v1/simulate`'s body, checked.
@@ -62,6 +75,8 @@ pub struct StoredDecision {
     pub application: Application,
     pub probability: f32,
     pub decision: Decision,
+    /// The shadow challenger's probability, when it scored the decision.
+    pub shadow_probability: Option<f32>,
 }
 
 /// Counts and rates of one strategy over the same applications.
@@ -89,7 +104,11 @@ pub struct Swap {
 /// `200 OK` from `POST /api/v1/simulate`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimulationReport {
+    /// Applications re-decided.
     pub rows: usize,
+    /// Applications read but left out: the strategy's model did not score them.
+    #[serde(default)]
+    pub skipped: usize,
     pub strategy: Strategy,
     /// The decisions as they were given.
     pub current: StrategyFigures,
@@ -100,13 +119,28 @@ pub struct SimulationReport {
     pub unchanged: usize,
 }
 
-/// The candidate strategy's decision on one stored application.
-pub fn redecide(stored: &StoredDecision, strategy: &Strategy, policy: &Policy) -> Decision {
-    let (_, model_decision, _) = classify(stored.probability, strategy.thresholds);
-    match strategy.policy {
+/// The probability the strategy decides by, if its model scored the application.
+pub fn strategy_probability(stored: &StoredDecision, strategy: &Strategy) -> Option<f32> {
+    match strategy.model {
+        ModelChoice::Champion => Some(stored.probability),
+        ModelChoice::Challenger => stored.shadow_probability,
+    }
+}
+
+/// The candidate strategy's decision on one stored application, and the probability it
+/// decided by; `None` when its model did not score it.
+pub fn redecide(
+    stored: &StoredDecision,
+    strategy: &Strategy,
+    policy: &Policy,
+) -> Option<(Decision, f32)> {
+    let probability = strategy_probability(stored, strategy)?;
+    let (_, model_decision, _) = classify(probability, strategy.thresholds);
+    let decision = match strategy.policy {
         PolicyChoice::Committed => decide(model_decision, &policy.evaluate(&stored.application)),
         PolicyChoice::None => model_decision,
-    }
+    };
+    Some((decision, probability))
 }
 
 fn index(decision: Decision) -> usize {
@@ -162,11 +196,15 @@ pub fn simulate(
             examples: Vec::new(),
         })
         .collect();
-    let mut unchanged = 0;
+    let (mut unchanged, mut skipped, mut rows) = (0, 0, 0);
     for row in stored {
-        let redecided = redecide(row, strategy, policy);
+        let Some((redecided, probability)) = redecide(row, strategy, policy) else {
+            skipped += 1;
+            continue;
+        };
+        rows += 1;
         current.add(row.decision, row.probability);
-        candidate.add(redecided, row.probability);
+        candidate.add(redecided, probability);
         if redecided == row.decision {
             unchanged += 1;
             continue;
@@ -183,7 +221,8 @@ pub fn simulate(
     }
     swaps.retain(|swap| swap.count > 0);
     SimulationReport {
-        rows: stored.len(),
+        rows,
+        skipped,
         strategy: *strategy,
         current: current.figures(),
         candidate: candidate.figures(),
@@ -227,7 +266,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
     };
     let mut errors = Vec::new();
     for key in object.keys() {
-        if !["last", "branch", "thresholds", "policy"].contains(&key.as_str()) {
+        if !["last", "branch", "thresholds", "policy", "model"].contains(&key.as_str()) {
             errors.push(error(
                 &key.chars().take(64).collect::<String>(),
                 ErrorCode::UnknownField,
@@ -337,12 +376,34 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
             None
         }
     };
-    match (last, branch, thresholds, policy) {
-        (Some(last), Some(branch), Some(thresholds), Some(policy)) if errors.is_empty() => {
+    let model = match object.get("model") {
+        None | Some(Value::Null) => Some(ModelChoice::Champion),
+        Some(Value::String(text)) if text == "champion" => Some(ModelChoice::Champion),
+        Some(Value::String(text)) if text == "challenger" => Some(ModelChoice::Challenger),
+        Some(_) => {
+            errors.push(error(
+                "model",
+                ErrorCode::Enum,
+                Message::new(
+                    "Debe ser champion o challenger.",
+                    "Must be champion or challenger.",
+                ),
+            ));
+            None
+        }
+    };
+    match (last, branch, thresholds, policy, model) {
+        (Some(last), Some(branch), Some(thresholds), Some(policy), Some(model))
+            if errors.is_empty() =>
+        {
             Ok(SimulationRequest {
                 last,
                 branch,
-                strategy: Strategy { thresholds, policy },
+                strategy: Strategy {
+                    thresholds,
+                    policy,
+                    model,
+                },
             })
         }
         _ => Err(RequestError::Invalid(errors)),
@@ -368,6 +429,7 @@ mod tests {
             application: parse_application(body.as_bytes()).expect("valid"),
             probability,
             decision,
+            shadow_probability: None,
         }
     }
 
@@ -389,6 +451,7 @@ mod tests {
                 decline: 0.4,
             },
             policy: PolicyChoice::Committed,
+            model: ModelChoice::Champion,
         };
         let report = simulate(&rows, &stricter, policy);
         assert_eq!(report.rows, 5);
@@ -422,6 +485,7 @@ mod tests {
             &Strategy {
                 thresholds: MODEL,
                 policy: PolicyChoice::None,
+                model: ModelChoice::Champion,
             },
             policy,
         );
@@ -430,6 +494,27 @@ mod tests {
         assert_eq!(
             (unruled.swaps[0].from, unruled.swaps[0].to),
             (Decline, Approve)
+        );
+        // By the challenger's probability: rows it did not score are left out.
+        let mut shadowed = rows.clone();
+        shadowed[0].shadow_probability = Some(0.35);
+        shadowed[1].shadow_probability = Some(0.05);
+        let by_challenger = simulate(
+            &shadowed,
+            &Strategy {
+                thresholds: MODEL,
+                policy: PolicyChoice::Committed,
+                model: ModelChoice::Challenger,
+            },
+            policy,
+        );
+        assert_eq!((by_challenger.rows, by_challenger.skipped), (2, 3));
+        let moves: Vec<(Decision, Decision)> =
+            by_challenger.swaps.iter().map(|s| (s.from, s.to)).collect();
+        assert_eq!(moves, [(Approve, Review), (Review, Approve)]);
+        assert_eq!(
+            by_challenger.candidate.expected_bad_rate,
+            Some(0.05f32 as f64)
         );
         let empty = simulate(&[], &stricter, policy);
         assert_eq!(
@@ -447,6 +532,9 @@ mod tests {
         assert_eq!(parsed.last, DEFAULT_SIMULATED);
         assert_eq!(parsed.strategy.thresholds, MODEL);
         assert_eq!(parsed.strategy.policy, PolicyChoice::Committed);
+        assert_eq!(parsed.strategy.model, ModelChoice::Champion);
+        let by = parse_simulation(br#"{"model": "challenger"}"#, MODEL).expect("valid");
+        assert_eq!(by.strategy.model, ModelChoice::Challenger);
         let parsed = parse_simulation(
             br#"{"last": 10000, "thresholds": {"review": 0.1, "decline": 0.7}, "policy": "none"}"#,
             MODEL,
@@ -492,6 +580,7 @@ mod tests {
         check(r#"{"policy": "other"}"#, &[("policy", "E_ENUM")]);
         check(r#"{"branch": " x"}"#, &[("branch", "E_FORMAT")]);
         check(r#"{"branch": 7}"#, &[("branch", "E_FORMAT")]);
+        check(r#"{"model": "other"}"#, &[("model", "E_ENUM")]);
         check(
             r#"{"last": -1, "policy": 3, "extra": true}"#,
             &[

@@ -109,13 +109,14 @@ fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
         stored.len()
     );
     let policy = Policy::committed().expect("policy");
-    for (thresholds, policy_choice) in [
+    for (thresholds, policy_choice, model_choice) in [
         (
             Thresholds {
                 review: 0.3,
                 decline: 0.45,
             },
             "none",
+            "champion",
         ),
         (
             Thresholds {
@@ -123,6 +124,15 @@ fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
                 decline: 0.6,
             },
             "committed",
+            "champion",
+        ),
+        (
+            Thresholds {
+                review: 0.2,
+                decline: 0.5,
+            },
+            "committed",
+            "challenger",
         ),
     ] {
         let body = json!({
@@ -130,6 +140,7 @@ fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
             "branch": branch,
             "thresholds": {"review": thresholds.review, "decline": thresholds.decline},
             "policy": policy_choice,
+            "model": model_choice,
         })
         .to_string();
         let answer = call(
@@ -147,7 +158,16 @@ fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
         let mut unchanged = 0u64;
         let (mut approved, mut approved_probability) = (0u64, 0f64);
         for record in &stored {
-            let (_, model_decision, _) = classify(record.score.probability, thresholds);
+            let probability = if model_choice == "challenger" {
+                record
+                    .shadow
+                    .as_ref()
+                    .expect("every decision has a shadow")
+                    .probability
+            } else {
+                record.score.probability
+            };
+            let (_, model_decision, _) = classify(probability, thresholds);
             let redecided = if policy_choice == "committed" {
                 decide(model_decision, &policy.evaluate(&record.application))
             } else {
@@ -155,7 +175,7 @@ fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
             };
             if redecided == Decision::Approve {
                 approved += 1;
-                approved_probability += f64::from(record.score.probability);
+                approved_probability += f64::from(probability);
             }
             if redecided == record.score.decision {
                 unchanged += 1;
@@ -181,7 +201,10 @@ fn a_simulation_swaps_what_re_deciding_the_stored_rows_gives() {
                 )
             })
             .collect();
-        eprintln!("{policy_choice} {thresholds:?}: swaps {reported:?}, unchanged {unchanged}");
+        eprintln!(
+            "{model_choice} {policy_choice} {thresholds:?}: swaps {reported:?}, unchanged {unchanged}"
+        );
+        assert_eq!(report["skipped"], 0);
         assert!(!swaps.is_empty());
         assert_eq!(reported, swaps, "{report:#}");
         assert_eq!(report["unchanged"], unchanged);

@@ -226,6 +226,16 @@ fn DecisionDetail(
                         Some(policy) => format!("{} · {}", policy.name, &policy.sha256[..12.min(policy.sha256.len())]),
                         None => ui(lang, "anterior a las reglas", "before the rules").to_owned(),
                     }}</dd>
+                    <dt>{ui(lang, "Retador en la sombra", "Shadow challenger")}</dt>
+                    <dd data-testid="detail-shadow">{match &record.shadow {
+                        Some(shadow) => format!(
+                            "{} · {} · {}",
+                            shadow.model_version.name,
+                            percent(shadow.probability),
+                            decision_text(shadow.decision, lang)
+                        ),
+                        None => ui(lang, "sin puntuación", "not scored").to_owned(),
+                    }}</dd>
                     <dt>{ui(lang, "Canal", "Channel")}</dt><dd>{record.channel.as_str()}</dd>
                     <dt>{ui(lang, "Sucursal", "Branch")}</dt><dd>{record.branch.clone()}</dd>
                     <dt>{ui(lang, "Hora del evento", "Event time")}</dt><dd>{format_time(record.event_time_ms)}</dd>

@@ -33,6 +33,7 @@ pub(super) fn Simulation() -> impl IntoView {
     let review = RwSignal::new(start.review_percent);
     let decline = RwSignal::new(start.decline_percent);
     let rules = RwSignal::new(true);
+    let challenger = RwSignal::new(false);
     let last = RwSignal::new(start.last);
     let branch = RwSignal::new(String::new());
     let answer = RwSignal::new(None::<Result<SimulationReport, ClientError>>);
@@ -47,6 +48,7 @@ pub(super) fn Simulation() -> impl IntoView {
             review_percent: review.get_untracked(),
             decline_percent: decline.get_untracked(),
             rules: rules.get_untracked(),
+            challenger: challenger.get_untracked(),
             last: last.get_untracked(),
             branch: branch.get_untracked(),
         });
@@ -91,6 +93,10 @@ pub(super) fn Simulation() -> impl IntoView {
                 <label class="filter check">
                     <input type="checkbox" data-testid="what-if-rules" prop:checked=move || rules.get() on:change=move |event| rules.set(event_target_checked(&event)) />
                     <span>{move || ui(lang.get(), "Con las reglas", "With the rules")}</span>
+                </label>
+                <label class="filter check">
+                    <input type="checkbox" data-testid="what-if-challenger" prop:checked=move || challenger.get() on:change=move |event| challenger.set(event_target_checked(&event)) />
+                    <span>{move || ui(lang.get(), "Con el retador", "By the challenger")}</span>
                 </label>
                 <button type="submit" class="primary" data-testid="what-if-run" prop:disabled=move || running.get()>
                     {move || ui(lang.get(), "Simular", "Simulate")}
@@ -140,11 +146,15 @@ fn figures_row(
 fn report_view(report: SimulationReport, lang: Lang) -> impl IntoView {
     let moved = report.rows - report.unchanged;
     view! {
-        <p data-testid="what-if-summary" data-rows=report.rows data-moved=moved>
+        <p data-testid="what-if-summary" data-rows=report.rows data-moved=moved data-skipped=report.skipped>
             {match lang {
                 Lang::Es => format!("{} solicitudes; {moved} cambiarían de decisión.", report.rows),
                 Lang::En => format!("{} applications; {moved} would change decision.", report.rows),
             }}
+            {(report.skipped > 0).then(|| match lang {
+                Lang::Es => format!(" {} sin puntuación del retador, fuera del cálculo.", report.skipped),
+                Lang::En => format!(" {} without a challenger score, left out.", report.skipped),
+            })}
         </p>
         <div class="table-wrap">
             <table data-testid="what-if-figures">

@@ -13,6 +13,8 @@ pub struct WhatIf {
     pub review_percent: String,
     pub decline_percent: String,
     pub rules: bool,
+    /// Decide by the shadow challenger's probability instead of the champion's.
+    pub challenger: bool,
     pub last: String,
     pub branch: String,
 }
@@ -25,6 +27,7 @@ impl WhatIf {
             review_percent: percent(thresholds.review),
             decline_percent: percent(thresholds.decline),
             rules: true,
+            challenger: false,
             last: DEFAULT_SIMULATED.to_string(),
             branch: String::new(),
         }
@@ -54,6 +57,7 @@ pub fn simulation_body(form: &WhatIf) -> String {
             "decline": number(&form.decline_percent, 100.0),
         },
         "policy": if form.rules { "committed" } else { "none" },
+        "model": if form.challenger { "challenger" } else { "champion" },
     });
     let branch = form.branch.trim();
     if !branch.is_empty() {
@@ -84,12 +88,13 @@ mod tests {
         let body: Value = serde_json::from_str(&simulation_body(&form)).expect("json");
         assert_eq!(
             body,
-            json!({"last": 1000, "thresholds": {"review": 0.2, "decline": 0.5}, "policy": "committed"})
+            json!({"last": 1000, "thresholds": {"review": 0.2, "decline": 0.5}, "policy": "committed", "model": "champion"})
         );
         let typed = WhatIf {
             review_percent: "12,5".into(),
             decline_percent: "x".into(),
             rules: false,
+            challenger: true,
             last: " 10000 ".into(),
             branch: " Norte ".into(),
         };
@@ -102,6 +107,7 @@ mod tests {
             (Some(10_000), Some("none"))
         );
         assert_eq!(body["branch"], "Norte");
+        assert_eq!(body["model"], "challenger");
         let label = swap_label(Decision::Review, Decision::Approve, |d| d.as_str());
         assert_eq!(label, "review → approve");
     }

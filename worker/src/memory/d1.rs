@@ -91,6 +91,7 @@ impl MemoryD1 {
                 application: record.application.clone(),
                 probability: record.score.probability,
                 decision: record.score.decision,
+                shadow_probability: record.shadow.as_ref().map(|shadow| shadow.probability),
             })
             .collect()
     }

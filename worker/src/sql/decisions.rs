@@ -119,7 +119,8 @@ pub fn supersede_dead_letters(records: &[DecisionRecord]) -> Statement {
 /// The most recent decisions in commit order, of one branch or all, with what a simulation
 /// re-decides them from.
 pub fn recent(limit: usize, branch: Option<&str>) -> Statement {
-    let columns = "SELECT request_id, application, probability, decision FROM decisions";
+    let columns = "SELECT request_id, application, probability, decision, \
+                   shadow ->> '$.probability' AS shadow_probability FROM decisions";
     match branch {
         // `decisions_by_branch` finds the branch's rows; they are sorted by seq after.
         Some(branch) => Statement::new(
@@ -140,6 +141,8 @@ pub struct RecentRow {
     pub application: String,
     pub probability: f64,
     pub decision: String,
+    #[serde(default)]
+    pub shadow_probability: Option<f64>,
 }
 
 impl TryFrom<RecentRow> for StoredDecision {
@@ -151,6 +154,7 @@ impl TryFrom<RecentRow> for StoredDecision {
                 .map_err(|e| format!("application: {e}"))?,
             probability: row.probability as f32,
             decision: read_label("decision", &row.decision)?,
+            shadow_probability: row.shadow_probability.map(|p| p as f32),
             request_id: row.request_id,
         })
     }
