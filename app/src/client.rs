@@ -7,6 +7,7 @@ use valle_shared::api::{
     ErrorBody, ErrorResponse, HumanReviewResponse, ScoreResponse, DECISIONS_PATH, EVENTS_PATH,
     HUMAN_REVIEW_SUFFIX, SCORE_PATH,
 };
+use valle_shared::codes::ErrorCode;
 use valle_shared::events::EventsResponse;
 use valle_shared::Message;
 
@@ -26,11 +27,11 @@ pub enum ClientError {
 
 impl ClientError {
     /// The stable code to show and to test against: the server's, or the page's own.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ClientError::Refused(body) => &body.code,
-            ClientError::Unexpected { .. } => "E_UNEXPECTED",
-            ClientError::Network(_) => "E_NETWORK",
+            ClientError::Refused(body) => body.code,
+            ClientError::Unexpected { .. } => ErrorCode::Unexpected,
+            ClientError::Network(_) => ErrorCode::Network,
         }
     }
 
@@ -39,7 +40,7 @@ impl ClientError {
         match self {
             ClientError::Refused(body) => body.clone(),
             ClientError::Unexpected { status } => ErrorBody {
-                code: self.code().to_owned(),
+                code: self.code(),
                 message: Message::new(
                     format!("Respuesta inesperada del servidor (HTTP {status})."),
                     format!("Unexpected answer from the server (HTTP {status})."),
@@ -48,7 +49,7 @@ impl ClientError {
                 fields: Vec::new(),
             },
             ClientError::Network(_) => ErrorBody {
-                code: self.code().to_owned(),
+                code: self.code(),
                 message: Message::new(
                     "Sin conexión con el servidor.",
                     "No connection to the server.",
@@ -61,7 +62,7 @@ impl ClientError {
 
     /// The credentials were refused: the session is over.
     pub fn is_unauthorized(&self) -> bool {
-        valle_shared::officers::SIGNED_OUT_CODES.contains(&self.code())
+        self.code().ends_session()
     }
 }
 

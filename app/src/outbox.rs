@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use valle_shared::api::ErrorBody;
+use valle_shared::codes::ErrorCode;
 use valle_shared::events::{ClientScore, EventsResponse, MAX_EVENTS};
 use valle_shared::model::ModelVersion;
 use valle_shared::time::format_rfc3339_ms;
@@ -31,7 +32,7 @@ pub enum SyncState {
     /// The edge accepted it (202): it becomes exactly one decision or dead letter there.
     Synced { at_ms: i64 },
     /// The edge refused this event; sending it again would not help.
-    Refused { code: String, message: Message },
+    Refused { code: ErrorCode, message: Message },
 }
 
 /// An application scored on this device, kept until the edge has it.
@@ -147,17 +148,9 @@ pub fn backoff_ms(attempts: u32, random: f64) -> i64 {
     half + (half as f64 * random.clamp(0.0, 1.0)) as i64
 }
 
-/// Whether a failed send is worth repeating: no answer, a server in trouble, or a rate
-/// limit. Anything else (a refused envelope) would fail the same way again.
-pub fn is_transient(code: &str) -> bool {
-    matches!(
-        code,
-        "E_NETWORK" | "E_UNEXPECTED" | "E_RATE_LIMITED" | "E_STORE" | "E_MODEL" | "E_INTERNAL"
-    )
-}
-
-/// The items `ids` after a send that failed: a transient failure waits its backoff and
-/// tries again; any other keeps the error for the person to see.
+/// The items `ids` after a send that failed: a transient failure (no answer, a server in
+/// trouble, a rate limit) waits its backoff and tries again; any other (a refused
+/// envelope) would fail the same way again, so it keeps the error for the person to see.
 pub fn after_failure(
     items: &mut [OutboxItem],
     ids: &[String],
@@ -165,12 +158,12 @@ pub fn after_failure(
     random: f64,
     error: &ErrorBody,
 ) {
-    let transient = is_transient(&error.code);
+    let transient = error.code.is_transient();
     for item in items.iter_mut().filter(|item| ids.contains(&item.event_id)) {
         if let SyncState::Pending { attempts, .. } = item.state {
             if !transient {
                 item.state = SyncState::Refused {
-                    code: error.code.clone(),
+                    code: error.code,
                     message: error.message.clone(),
                 };
                 continue;
@@ -203,7 +196,7 @@ pub fn after_answer(
             SyncState::Synced { at_ms: now_ms }
         } else {
             let error = ack.error.clone().unwrap_or_else(|| ErrorBody {
-                code: "E_REFUSED".to_owned(),
+                code: ErrorCode::Refused,
                 message: Message::new("Rechazada por el servidor.", "Refused by the server."),
                 request_id: None,
                 fields: Vec::new(),
@@ -312,7 +305,7 @@ mod tests {
     fn failures_wait_and_answers_settle_each_item() {
         let mut items = vec![item("a", NOW), item("b", NOW), item("c", NOW)];
         let ids: Vec<String> = ["a", "b", "c"].map(str::to_owned).to_vec();
-        let offline = error("E_NETWORK");
+        let offline = error(ErrorCode::Network);
         after_failure(&mut items, &ids[..2], NOW, 0.0, &offline);
         assert_eq!(
             items[0].state,
@@ -321,7 +314,13 @@ mod tests {
                 next_attempt_ms: NOW + 500
             }
         );
-        after_failure(&mut items, &ids[..1], NOW, 1.0, &error("E_RATE_LIMITED"));
+        after_failure(
+            &mut items,
+            &ids[..1],
+            NOW,
+            1.0,
+            &error(ErrorCode::RateLimited),
+        );
         assert_eq!(
             items[0].state,
             SyncState::Pending {
@@ -332,7 +331,7 @@ mod tests {
         assert!(items[2].is_pending());
 
         let refused = ErrorBody {
-            code: "E_EVENT_TIME".into(),
+            code: ErrorCode::EventTime,
             message: Message::new("x", "y"),
             request_id: None,
             fields: Vec::new(),
@@ -365,22 +364,22 @@ mod tests {
         after_answer(&mut items, &ids, &answer, NOW + 1);
         assert_eq!(items[0].state, SyncState::Synced { at_ms: NOW + 1 });
         assert!(
-            matches!(&items[1].state, SyncState::Refused { code, .. } if code == "E_EVENT_TIME")
+            matches!(&items[1].state, SyncState::Refused { code, .. } if *code == ErrorCode::EventTime)
         );
         assert!(items[2].is_pending(), "not in the answer: still pending");
         // Once synced, a failure report for the same id changes nothing.
         after_failure(&mut items, &ids, NOW, 0.0, &offline);
         assert_eq!(items[0].state, SyncState::Synced { at_ms: NOW + 1 });
         // A refused envelope is not retried: the item shows the edge's error.
-        after_failure(&mut items, &ids[2..], NOW, 0.0, &error("E_TOO_LARGE"));
+        after_failure(&mut items, &ids[2..], NOW, 0.0, &error(ErrorCode::TooLarge));
         assert!(
-            matches!(&items[2].state, SyncState::Refused { code, .. } if code == "E_TOO_LARGE")
+            matches!(&items[2].state, SyncState::Refused { code, .. } if *code == ErrorCode::TooLarge)
         );
     }
 
-    fn error(code: &str) -> ErrorBody {
+    fn error(code: ErrorCode) -> ErrorBody {
         ErrorBody {
-            code: code.into(),
+            code,
             message: Message::new("x", "y"),
             request_id: None,
             fields: Vec::new(),
@@ -403,7 +402,7 @@ mod tests {
     fn items_survive_a_round_trip_through_storage_json() {
         let mut original = item("a", NOW);
         original.state = SyncState::Refused {
-            code: "E_X".into(),
+            code: ErrorCode::EventShape,
             message: Message::new("es", "en"),
         };
         let text = serde_json::to_string(&original).expect("json");

@@ -1,6 +1,7 @@
 //! The scoring Web Worker: loads the embedded model once and scores each body the page
 //! sends (`valle_shared::scorer`). Built by Trunk as `data-type="worker"`.
 
+use valle_shared::codes::ErrorCode;
 use valle_shared::model::ModelError;
 use valle_shared::scorer::{ScoreRequest, ScorerMessage};
 use valle_shared::validation::parse_application;
@@ -10,12 +11,11 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 /// The answer for one body: what the edge would decide of it, scored by the same model.
-fn score(body: &str) -> Result<valle_shared::Score, String> {
-    let application =
-        parse_application(body.as_bytes()).map_err(|error| error.code().to_owned())?;
+fn score(body: &str) -> Result<valle_shared::Score, ErrorCode> {
+    let application = parse_application(body.as_bytes()).map_err(|error| error.code())?;
     Model::embedded()
         .and_then(|model| model.score(&application))
-        .map_err(|_: ModelError| valle_shared::scorer::E_MODEL.to_owned())
+        .map_err(|_: ModelError| ErrorCode::Model)
 }
 
 fn post(scope: &DedicatedWorkerGlobalScope, message: &ScorerMessage) {
@@ -69,7 +69,7 @@ fn main() {
 mod tests {
     use super::*;
 
-    fn check(body: &str, expected: Result<&str, &str>) {
+    fn check(body: &str, expected: Result<&str, ErrorCode>) {
         match (score(body), expected) {
             (Ok(score), Ok(name)) => {
                 assert!((0.0..=1.0).contains(&score.probability));
@@ -84,7 +84,7 @@ mod tests {
     fn bodies_are_scored_or_refused_with_the_edge_codes() {
         let valid = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
         check(valid, Ok("valle-logit"));
-        check("{}", Err("E_VALIDATION"));
-        check("not json", Err("E_JSON"));
+        check("{}", Err(ErrorCode::Validation));
+        check("not json", Err(ErrorCode::Json));
     }
 }

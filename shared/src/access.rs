@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::codes::ErrorCode;
 /// The header Access adds.
 pub const ACCESS_JWT_HEADER: &str = "cf-access-jwt-assertion";
 /// Clock difference tolerated on `exp` and `nbf`.
@@ -38,10 +39,6 @@ impl AccessConfig {
     }
 }
 
-/// The stable codes of refused Access tokens.
-pub const E_ACCESS_INVALID: &str = "E_ACCESS_INVALID";
-pub const E_ACCESS_EXPIRED: &str = "E_ACCESS_EXPIRED";
-
 /// Why a token is refused. Each is a 401 with its own stable code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JwtRefusal {
@@ -66,10 +63,10 @@ pub enum JwtRefusal {
 }
 
 impl JwtRefusal {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            JwtRefusal::Expired | JwtRefusal::NotYetValid => E_ACCESS_EXPIRED,
-            _ => E_ACCESS_INVALID,
+            JwtRefusal::Expired | JwtRefusal::NotYetValid => ErrorCode::AccessExpired,
+            _ => ErrorCode::AccessInvalid,
         }
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::application::Application;
+use crate::codes::ErrorCode;
 use crate::i18n::Message;
 use crate::kpi::{CountWindow, KpiView};
 use crate::model::{ModelVersion, Score};
@@ -125,12 +126,12 @@ pub struct ErrorResponse {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// A stable code such as `E_VALIDATION`, `E_JSON` or `E_TOO_LARGE`.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: Message,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// Field-level errors; empty unless `code` is `E_VALIDATION`.
+    /// Field-level errors; empty unless `code` is [`ErrorCode::Validation`] or
+    /// [`ErrorCode::Query`].
     #[serde(default)]
     pub fields: Vec<FieldError>,
 }

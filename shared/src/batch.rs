@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::application::Application;
+use crate::codes::ErrorCode;
 use crate::i18n::Message;
 use crate::validation::{parse_application, RequestError};
 
@@ -26,11 +27,11 @@ pub enum BatchError {
 }
 
 impl BatchError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             BatchError::Body(error) => error.code(),
-            BatchError::Envelope => "E_BATCH_ENVELOPE",
-            BatchError::Count { .. } => "E_BATCH_SIZE",
+            BatchError::Envelope => ErrorCode::BatchEnvelope,
+            BatchError::Count { .. } => ErrorCode::BatchSize,
         }
     }
 
@@ -100,7 +101,10 @@ mod tests {
             (Ok(items), Ok(codes)) => {
                 let got: Vec<&str> = items
                     .iter()
-                    .map(|item| item.as_ref().map_or_else(RequestError::code, |_| "OK"))
+                    .map(|item| {
+                        item.as_ref()
+                            .map_or_else(|error| error.code().as_str(), |_| "OK")
+                    })
                     .collect();
                 assert_eq!(got, codes, "{shown}");
             }
@@ -114,15 +118,26 @@ mod tests {
         check(&format!(r#"{{"applications":[{VALID}]}}"#), Ok(&["OK"]));
         check(
             &format!(r#"{{"applications":[{VALID}, {{}}, [], {VALID}]}}"#),
-            Ok(&["OK", "E_VALIDATION", "E_NOT_OBJECT", "OK"]),
+            Ok(&[
+                "OK",
+                ErrorCode::Validation.as_str(),
+                ErrorCode::NotObject.as_str(),
+                "OK",
+            ]),
         );
-        check(r#"{"applications":[]}"#, Err("E_BATCH_SIZE"));
-        check(r#"{"applications":{}}"#, Err("E_BATCH_ENVELOPE"));
-        check(r#"{"apps":[]}"#, Err("E_BATCH_ENVELOPE"));
-        check(r#"{"applications":[],"extra":1}"#, Err("E_BATCH_ENVELOPE"));
-        check(r#"[]"#, Err("E_BATCH_ENVELOPE"));
-        check(r#"{"applications":["#, Err("E_JSON"));
-        check("nope", Err("E_JSON"));
+        check(r#"{"applications":[]}"#, Err(ErrorCode::BatchSize.as_str()));
+        check(
+            r#"{"applications":{}}"#,
+            Err(ErrorCode::BatchEnvelope.as_str()),
+        );
+        check(r#"{"apps":[]}"#, Err(ErrorCode::BatchEnvelope.as_str()));
+        check(
+            r#"{"applications":[],"extra":1}"#,
+            Err(ErrorCode::BatchEnvelope.as_str()),
+        );
+        check(r#"[]"#, Err(ErrorCode::BatchEnvelope.as_str()));
+        check(r#"{"applications":["#, Err(ErrorCode::Json.as_str()));
+        check("nope", Err(ErrorCode::Json.as_str()));
     }
 
     #[test]
@@ -134,12 +149,12 @@ mod tests {
             Ok(1000)
         );
         let over = format!(r#"{{"applications":[{items},{VALID}]}}"#);
-        check(&over, Err("E_BATCH_SIZE"));
+        check(&over, Err(ErrorCode::BatchSize.as_str()));
         let huge = format!(
             r#"{{"applications":[{VALID}]}}{}"#,
             " ".repeat(MAX_BATCH_BYTES)
         );
-        check(&huge, Err("E_TOO_LARGE"));
+        check(&huge, Err(ErrorCode::TooLarge.as_str()));
     }
 
     #[test]

@@ -89,14 +89,47 @@ pub struct DeadLetter {
     pub event_id: String,
     /// The event as it was queued, application text included.
     pub payload: QueuedEvent,
-    pub error_code: String,
+    pub error_code: ErrorCode,
     pub error_message: String,
     pub attempts: u32,
-    /// `open`, or `replayed` once a replay made it a decision.
-    pub status: String,
+    pub status: DeadLetterStatus,
     pub first_failed_at_ms: i64,
     pub last_failed_at_ms: i64,
     pub replayed_at_ms: Option<i64>,
+}
+
+/// Where a dead letter stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterStatus {
+    /// Waiting for an officer's replay.
+    Open,
+    /// A replay made it a decision.
+    Replayed,
+    /// A later delivery of the same event made it a decision.
+    Superseded,
+}
+
+impl DeadLetterStatus {
+    pub const ALL: [DeadLetterStatus; 3] = [
+        DeadLetterStatus::Open,
+        DeadLetterStatus::Replayed,
+        DeadLetterStatus::Superseded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterStatus::Open => "open",
+            DeadLetterStatus::Replayed => "replayed",
+            DeadLetterStatus::Superseded => "superseded",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DeadLetterStatus> {
+        DeadLetterStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == name)
+    }
 }
 
 /// A page of dead letters, newest first: `GET /api/v1/dead-letters`.
@@ -111,7 +144,7 @@ pub struct DeadLetterPage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplayResponse {
     pub dead_letter_id: i64,
-    pub status: String,
+    pub status: DeadLetterStatus,
     /// The event was already a decision (an earlier replay or delivery stored it).
     pub replayed: bool,
     pub decision: DecisionRecord,
@@ -373,11 +406,17 @@ impl Period {
 mod tests {
     use super::*;
 
-    fn check(query: &str, expected: Result<DecisionQuery, &[&str]>) {
+    fn check(query: &str, expected: Result<DecisionQuery, &[(&str, ErrorCode)]>) {
         let got = DecisionQuery::parse(query).map_err(|errors| {
             errors
                 .iter()
-                .map(|error| format!("{}:{}", error.field, error.code.as_str()))
+                .map(|error| (error.field.clone(), error.code))
+                .collect::<Vec<_>>()
+        });
+        let expected = expected.map_err(|codes| {
+            codes
+                .iter()
+                .map(|&(field, code)| (field.to_owned(), code))
                 .collect::<Vec<_>>()
         });
         match expected {
@@ -414,21 +453,24 @@ mod tests {
         check(
             "from=yesterday&band=negro&decision=maybe&limit=0&cursor=x&branch=%20Norte&sql=1;DROP",
             Err(&[
-                "from:E_FORMAT",
-                "band:E_ENUM",
-                "decision:E_ENUM",
-                "limit:E_RANGE",
-                "cursor:E_FORMAT",
-                "branch:E_FORMAT",
-                "sql:E_UNKNOWN_FIELD",
+                ("from", ErrorCode::Format),
+                ("band", ErrorCode::Enum),
+                ("decision", ErrorCode::Enum),
+                ("limit", ErrorCode::Range),
+                ("cursor", ErrorCode::Format),
+                ("branch", ErrorCode::Format),
+                ("sql", ErrorCode::UnknownField),
             ]),
         );
         check(
             "from=2026-11-23T11:00:00Z&to=2026-11-23T10:00:00Z",
-            Err(&["to:E_CROSS"]),
+            Err(&[("to", ErrorCode::Cross)]),
         );
-        check("limit=501", Err(&["limit:E_RANGE"]));
-        check("cursor=12.has%20space", Err(&["cursor:E_FORMAT"]));
+        check("limit=501", Err(&[("limit", ErrorCode::Range)]));
+        check(
+            "cursor=12.has%20space",
+            Err(&[("cursor", ErrorCode::Format)]),
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::api::ErrorBody;
+use crate::codes::ErrorCode;
 use crate::i18n::Message;
 use crate::model::ModelVersion;
 use crate::time::parse_rfc3339_ms;
@@ -114,13 +115,13 @@ pub enum EventError {
 }
 
 impl EventError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            EventError::Shape => "E_EVENT_SHAPE",
-            EventError::EventId => "E_EVENT_ID",
-            EventError::EventTime => "E_EVENT_TIME",
-            EventError::Application => "E_EVENT_APPLICATION",
-            EventError::ClientScore => "E_CLIENT_SCORE",
+            EventError::Shape => ErrorCode::EventShape,
+            EventError::EventId => ErrorCode::EventId,
+            EventError::EventTime => ErrorCode::EventTime,
+            EventError::Application => ErrorCode::EventApplication,
+            EventError::ClientScore => ErrorCode::ClientScore,
         }
     }
 
@@ -171,11 +172,11 @@ pub enum EventsError {
 }
 
 impl EventsError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             EventsError::Body(error) => error.code(),
-            EventsError::Envelope => "E_BATCH_ENVELOPE",
-            EventsError::Count { .. } => "E_BATCH_SIZE",
+            EventsError::Envelope => ErrorCode::BatchEnvelope,
+            EventsError::Count { .. } => ErrorCode::BatchSize,
         }
     }
 
@@ -330,7 +331,10 @@ mod tests {
         let parsed = parse_events(body.as_bytes(), NOW).expect("envelope");
         let codes: Vec<&str> = parsed
             .iter()
-            .map(|item| item.as_ref().map_or_else(EventError::code, |_| "OK"))
+            .map(|item| {
+                item.as_ref()
+                    .map_or_else(|error| error.code().as_str(), |_| "OK")
+            })
             .collect();
         assert_eq!(codes, expected, "{body}");
     }
@@ -362,16 +366,16 @@ mod tests {
                 "17".to_owned(),
             ],
             &[
-                "E_EVENT_ID",
-                "E_EVENT_TIME",
-                "E_EVENT_TIME",
+                ErrorCode::EventId.as_str(),
+                ErrorCode::EventTime.as_str(),
+                ErrorCode::EventTime.as_str(),
                 "OK",
-                "E_EVENT_APPLICATION",
-                "E_EVENT_APPLICATION",
-                "E_EVENT_SHAPE",
-                "E_EVENT_SHAPE",
-                "E_CLIENT_SCORE",
-                "E_EVENT_SHAPE",
+                ErrorCode::EventApplication.as_str(),
+                ErrorCode::EventApplication.as_str(),
+                ErrorCode::EventShape.as_str(),
+                ErrorCode::EventShape.as_str(),
+                ErrorCode::ClientScore.as_str(),
+                ErrorCode::EventShape.as_str(),
             ],
         );
     }
@@ -394,16 +398,16 @@ mod tests {
     #[test]
     fn batch_limits() {
         let code = |body: &str| parse_events(body.as_bytes(), NOW).err().map(|e| e.code());
-        assert_eq!(code(r#"{"events":[]}"#), Some("E_BATCH_SIZE"));
-        assert_eq!(code(r#"{"events":{}}"#), Some("E_BATCH_ENVELOPE"));
-        assert_eq!(code(r#"{"events":["#), Some("E_JSON"));
+        assert_eq!(code(r#"{"events":[]}"#), Some(ErrorCode::BatchSize));
+        assert_eq!(code(r#"{"events":{}}"#), Some(ErrorCode::BatchEnvelope));
+        assert_eq!(code(r#"{"events":["#), Some(ErrorCode::Json));
         let many = vec![event(ID, "2026-11-23T10:15:00Z"); MAX_EVENTS + 1].join(",");
         assert_eq!(
             code(&format!(r#"{{"events":[{many}]}}"#)),
-            Some("E_BATCH_SIZE")
+            Some(ErrorCode::BatchSize)
         );
         let huge = format!(r#"{{"events":[]}}{}"#, " ".repeat(MAX_EVENTS_BYTES));
-        assert_eq!(code(&huge), Some("E_TOO_LARGE"));
+        assert_eq!(code(&huge), Some(ErrorCode::TooLarge));
     }
 
     #[test]

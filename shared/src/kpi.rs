@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::ErrorCode;
 use crate::drift::{Binning, DriftCounts, DriftReport, DriftSummary, HourDrift};
 use crate::events::Channel;
 use crate::i18n::Message;
@@ -69,7 +70,7 @@ pub enum Outcome {
         mismatch: bool,
     },
     Failed {
-        code: String,
+        code: ErrorCode,
     },
 }
 
@@ -163,7 +164,10 @@ impl Stats {
                 self.mismatches += u64::from(*mismatch);
             }
             Outcome::Failed { code } => {
-                *self.errors_by_code.entry(code.clone()).or_default() += 1;
+                *self
+                    .errors_by_code
+                    .entry(code.as_str().to_owned())
+                    .or_default() += 1;
             }
         }
     }

@@ -2,7 +2,8 @@
 //! platform crate, so it is tested on the host and runs unchanged in wasm32.
 //!
 //! - [`application`]: the fields of a loan application and their single-field rules.
-//! - [`validation`]: request bytes to a validated [`Application`], with every error at once.
+//! - [`validation`]: request bytes to a validated [`Application`], with every error at once;
+//!   [`codes`]: every stable error code.
 //! - [`draft`]: the form's raw inputs to the JSON body the page sends.
 //! - [`api`]: the HTTP API's wire types.
 //! - [`i18n`]: Spanish and English texts.
@@ -29,6 +30,7 @@ pub mod application;
 pub mod audit;
 pub mod batch;
 pub mod challenger;
+pub mod codes;
 pub mod decisions;
 pub mod disclosure;
 pub mod draft;

@@ -464,7 +464,7 @@ mod tests {
                 .into_iter()
                 .map(|e| (e.field, e.code.as_str().to_owned()))
                 .collect(),
-            Err(other) => vec![(other.code().to_owned(), String::new())],
+            Err(other) => vec![(other.code().as_str().to_owned(), String::new())],
         };
         let expected: Vec<(String, String)> = expected
             .iter()
@@ -482,46 +482,58 @@ mod tests {
         check(
             r#"{"outcomes":[{"request_id":"a","status":"fine","observed_at":"2026-13-30"}]}"#,
             &[
-                ("outcomes[0].status", "E_ENUM"),
-                ("outcomes[0].observed_at", "E_FORMAT"),
+                ("outcomes[0].status", ErrorCode::Enum.as_str()),
+                ("outcomes[0].observed_at", ErrorCode::Format.as_str()),
             ],
         );
         check(
             r#"{"outcomes":[{"request_id":"a b","status":"bad","observed_at":"2030-01-01","x":1}]}"#,
             &[
-                ("outcomes[0].x", "E_UNKNOWN_FIELD"),
-                ("outcomes[0].request_id", "E_FORMAT"),
-                ("outcomes[0].observed_at", "E_RANGE"),
+                ("outcomes[0].x", ErrorCode::UnknownField.as_str()),
+                ("outcomes[0].request_id", ErrorCode::Format.as_str()),
+                ("outcomes[0].observed_at", ErrorCode::Range.as_str()),
             ],
         );
         check(
             r#"{"outcomes":[{"request_id":"a","status":"bad","observed_at":"2026-01-01"},{"request_id":"a","status":"good","observed_at":"2026-01-02"}]}"#,
-            &[("outcomes[1].request_id", "E_DUPLICATE")],
+            &[("outcomes[1].request_id", ErrorCode::Duplicate.as_str())],
         );
-        check(r#"{"outcomes":[]}"#, &[("outcomes", "E_RANGE")]);
-        check(r#"{"outcomes":{}}"#, &[("outcomes", "E_TYPE")]);
+        check(
+            r#"{"outcomes":[]}"#,
+            &[("outcomes", ErrorCode::Range.as_str())],
+        );
+        check(
+            r#"{"outcomes":{}}"#,
+            &[("outcomes", ErrorCode::Type.as_str())],
+        );
         check(
             r#"{"other":[]}"#,
-            &[("other", "E_UNKNOWN_FIELD"), ("outcomes", "E_REQUIRED")],
+            &[
+                ("other", ErrorCode::UnknownField.as_str()),
+                ("outcomes", ErrorCode::Required.as_str()),
+            ],
         );
-        check(r#"{"outcomes":[7]}"#, &[("outcomes[0]", "E_TYPE")]);
+        check(
+            r#"{"outcomes":[7]}"#,
+            &[("outcomes[0]", ErrorCode::Type.as_str())],
+        );
         check(
             r#"{"outcomes":[{}]}"#,
             &[
-                ("outcomes[0].request_id", "E_REQUIRED"),
-                ("outcomes[0].status", "E_REQUIRED"),
-                ("outcomes[0].observed_at", "E_REQUIRED"),
+                ("outcomes[0].request_id", ErrorCode::Required.as_str()),
+                ("outcomes[0].status", ErrorCode::Required.as_str()),
+                ("outcomes[0].observed_at", ErrorCode::Required.as_str()),
             ],
         );
-        check("[]", &[("E_NOT_OBJECT", "")]);
-        check("{", &[("E_JSON", "")]);
+        check("[]", &[(ErrorCode::NotObject.as_str(), "")]);
+        check("{", &[(ErrorCode::Json.as_str(), "")]);
         let items = vec![r#"{"request_id":"a","status":"open","observed_at":"2026-01-01"}"#; 1001];
         check(
             &format!(r#"{{"outcomes":[{}]}}"#, items.join(",")),
-            &[("outcomes", "E_RANGE")],
+            &[("outcomes", ErrorCode::Range.as_str())],
         );
         let huge = format!(r#"{{"outcomes":["{}"]}}"#, "x".repeat(MAX_OUTCOMES_BYTES));
-        check(&huge, &[("E_TOO_LARGE", "")]);
+        check(&huge, &[(ErrorCode::TooLarge.as_str(), "")]);
     }
 
     fn outcome(id: &str, status: LoanStatus, at: i64) -> LoanOutcome {
@@ -570,34 +582,34 @@ mod tests {
         let codes = |outcomes: &[LoanOutcome]| match plan_outcomes(outcomes, &stored) {
             Err(RequestError::Invalid(errors)) => errors
                 .into_iter()
-                .map(|e| format!("{} {}", e.field, e.code.as_str()))
+                .map(|e| (e.field, e.code))
                 .collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
         assert_eq!(
             codes(&[outcome("nobody", Bad, 300)]),
-            ["outcomes[0].request_id E_NOT_FOUND"]
+            [("outcomes[0].request_id".to_owned(), ErrorCode::NotFound)]
         );
         assert_eq!(
             codes(&[outcome("new", Bad, -86_400_000)]),
-            ["outcomes[0].observed_at E_RANGE"]
+            [("outcomes[0].observed_at".to_owned(), ErrorCode::Range)]
         );
         assert_eq!(
             codes(&[outcome("final", Bad, 300)]),
-            ["outcomes[0].status E_FINAL"]
+            [("outcomes[0].status".to_owned(), ErrorCode::Final)]
         );
         assert_eq!(
             codes(&[outcome("final", Open, 300)]),
-            ["outcomes[0].status E_FINAL"]
+            [("outcomes[0].status".to_owned(), ErrorCode::Final)]
         );
         assert_eq!(
             codes(&[outcome("open", Good, 150)]),
-            ["outcomes[0].observed_at E_RANGE"]
+            [("outcomes[0].observed_at".to_owned(), ErrorCode::Range)]
         );
         // A refused batch plans nothing, even for its good items.
         assert_eq!(
             codes(&[outcome("new", Good, 300), outcome("nobody", Bad, 300)]),
-            ["outcomes[1].request_id E_NOT_FOUND"]
+            [("outcomes[1].request_id".to_owned(), ErrorCode::NotFound)]
         );
     }
 

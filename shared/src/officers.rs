@@ -151,22 +151,6 @@ impl Me {
     }
 }
 
-/// The stable codes of refused credentials and roles, as the worker answers them.
-pub const E_UNAUTHORIZED: &str = "E_UNAUTHORIZED";
-pub const E_REVOKED: &str = "E_REVOKED";
-pub const E_UNKNOWN_ACCOUNT: &str = "E_UNKNOWN_ACCOUNT";
-pub const E_FORBIDDEN: &str = "E_FORBIDDEN";
-pub const E_FOUR_EYES: &str = "E_FOUR_EYES";
-pub const E_CONFLICT: &str = "E_CONFLICT";
-/// Refusals after which a client's session is over: sign in again.
-pub const SIGNED_OUT_CODES: [&str; 5] = [
-    E_UNAUTHORIZED,
-    E_REVOKED,
-    E_UNKNOWN_ACCOUNT,
-    crate::access::E_ACCESS_INVALID,
-    crate::access::E_ACCESS_EXPIRED,
-];
-
 /// Prefix of the API tokens `cargo xtask officer add` makes, so a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "valle_";
 

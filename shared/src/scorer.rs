@@ -4,14 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::ErrorCode;
 use crate::model::Score;
-
-/// The code of an answer the model could not give (it did not load, or its worker did not
-/// start): the same code the edge gives when its model fails.
-pub const E_MODEL: &str = "E_MODEL";
-
-/// The code of an answer that could not be written: the edge's internal error.
-pub const E_INTERNAL: &str = "E_INTERNAL";
 
 /// The page's request: score this application body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,14 +24,16 @@ pub enum ScorerMessage {
     /// are lost, so the page waits for it.
     Ready {
         model_load_ms: f64,
-        /// Set when the model could not load; every answer will then be `E_MODEL`.
+        /// Set when the model could not load; every answer will then be
+        /// [`ErrorCode::Model`], as the edge answers when its model fails.
         error: Option<String>,
     },
     /// The answer to [`ScoreRequest`] `id`: the score, or the stable error code the edge
-    /// would give for the same body (`E_VALIDATION`, `E_JSON`, …, or `E_MODEL`).
+    /// would give for the same body ([`ErrorCode::Validation`], [`ErrorCode::Json`], …,
+    /// or [`ErrorCode::Model`]).
     Scored {
         id: u32,
-        result: Result<Score, String>,
+        result: Result<Score, ErrorCode>,
     },
 }
 
@@ -54,7 +50,7 @@ mod tests {
             },
             ScorerMessage::Scored {
                 id: 7,
-                result: Err("E_VALIDATION".to_owned()),
+                result: Err(ErrorCode::Validation),
             },
         ] {
             let text = serde_json::to_string(&message).expect("written");

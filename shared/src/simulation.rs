@@ -558,35 +558,50 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "{body}");
         };
-        check(r#"{"last": 0}"#, &[("last", "E_RANGE")]);
-        check(r#"{"last": 10001}"#, &[("last", "E_RANGE")]);
-        check(r#"{"last": 2.5}"#, &[("last", "E_RANGE")]);
+        check(r#"{"last": 0}"#, &[("last", ErrorCode::Range.as_str())]);
+        check(r#"{"last": 10001}"#, &[("last", ErrorCode::Range.as_str())]);
+        check(r#"{"last": 2.5}"#, &[("last", ErrorCode::Range.as_str())]);
         check(
             r#"{"thresholds": {"review": 0, "decline": 1.5}}"#,
             &[
-                ("thresholds.review", "E_RANGE"),
-                ("thresholds.decline", "E_RANGE"),
+                ("thresholds.review", ErrorCode::Range.as_str()),
+                ("thresholds.decline", ErrorCode::Range.as_str()),
             ],
         );
         check(
             r#"{"thresholds": {"review": 0.6, "decline": 0.5}}"#,
-            &[("thresholds", "E_CROSS")],
+            &[("thresholds", ErrorCode::Cross.as_str())],
         );
-        check(r#"{"thresholds": 3}"#, &[("thresholds", "E_TYPE")]);
+        check(
+            r#"{"thresholds": 3}"#,
+            &[("thresholds", ErrorCode::Type.as_str())],
+        );
         check(
             r#"{"thresholds": {"review": 0.1, "decline": 0.5, "x": 1}}"#,
-            &[("thresholds.x", "E_UNKNOWN_FIELD")],
+            &[("thresholds.x", ErrorCode::UnknownField.as_str())],
         );
-        check(r#"{"policy": "other"}"#, &[("policy", "E_ENUM")]);
-        check(r#"{"branch": " x"}"#, &[("branch", "E_FORMAT")]);
-        check(r#"{"branch": 7}"#, &[("branch", "E_FORMAT")]);
-        check(r#"{"model": "other"}"#, &[("model", "E_ENUM")]);
+        check(
+            r#"{"policy": "other"}"#,
+            &[("policy", ErrorCode::Enum.as_str())],
+        );
+        check(
+            r#"{"branch": " x"}"#,
+            &[("branch", ErrorCode::Format.as_str())],
+        );
+        check(
+            r#"{"branch": 7}"#,
+            &[("branch", ErrorCode::Format.as_str())],
+        );
+        check(
+            r#"{"model": "other"}"#,
+            &[("model", ErrorCode::Enum.as_str())],
+        );
         check(
             r#"{"last": -1, "policy": 3, "extra": true}"#,
             &[
-                ("extra", "E_UNKNOWN_FIELD"),
-                ("last", "E_RANGE"),
-                ("policy", "E_ENUM"),
+                ("extra", ErrorCode::UnknownField.as_str()),
+                ("last", ErrorCode::Range.as_str()),
+                ("policy", ErrorCode::Enum.as_str()),
             ],
         );
         assert!(matches!(

@@ -26,53 +26,7 @@ pub const MAX_AMOUNT_TO_MONTHLY_INCOME: f64 = 100.0;
 /// Years a person must have lived before starting with the current employer.
 pub const MIN_WORKING_AGE: i64 = 14;
 
-/// Stable, machine-readable error codes. Clients switch on these; texts may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ErrorCode {
-    #[serde(rename = "E_REQUIRED")]
-    Required,
-    #[serde(rename = "E_TYPE")]
-    Type,
-    #[serde(rename = "E_RANGE")]
-    Range,
-    #[serde(rename = "E_ENUM")]
-    Enum,
-    #[serde(rename = "E_FORMAT")]
-    Format,
-    #[serde(rename = "E_CROSS")]
-    Cross,
-    #[serde(rename = "E_UNKNOWN_FIELD")]
-    UnknownField,
-    #[serde(rename = "E_DUPLICATE_FIELD")]
-    DuplicateField,
-    /// The same item twice in one batch.
-    #[serde(rename = "E_DUPLICATE")]
-    Duplicate,
-    /// The item refers to something Valle does not have (a request id with no decision).
-    #[serde(rename = "E_NOT_FOUND")]
-    NotFound,
-    /// The item would change a value that no longer changes (a matured loan's outcome).
-    #[serde(rename = "E_FINAL")]
-    Final,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Required => "E_REQUIRED",
-            ErrorCode::Type => "E_TYPE",
-            ErrorCode::Range => "E_RANGE",
-            ErrorCode::Enum => "E_ENUM",
-            ErrorCode::Format => "E_FORMAT",
-            ErrorCode::Cross => "E_CROSS",
-            ErrorCode::UnknownField => "E_UNKNOWN_FIELD",
-            ErrorCode::DuplicateField => "E_DUPLICATE_FIELD",
-            ErrorCode::Duplicate => "E_DUPLICATE",
-            ErrorCode::NotFound => "E_NOT_FOUND",
-            ErrorCode::Final => "E_FINAL",
-        }
-    }
-}
+pub use crate::codes::ErrorCode;
 
 /// Rules that relate two or more fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -145,12 +99,12 @@ pub enum RequestError {
 
 impl RequestError {
     /// The stable code of the whole request's failure.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            RequestError::TooLarge { .. } => "E_TOO_LARGE",
-            RequestError::Malformed { .. } => "E_JSON",
-            RequestError::NotAnObject { .. } => "E_NOT_OBJECT",
-            RequestError::Invalid(_) => "E_VALIDATION",
+            RequestError::TooLarge { .. } => ErrorCode::TooLarge,
+            RequestError::Malformed { .. } => ErrorCode::Json,
+            RequestError::NotAnObject { .. } => ErrorCode::NotObject,
+            RequestError::Invalid(_) => ErrorCode::Validation,
         }
     }
 

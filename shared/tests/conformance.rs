@@ -3,6 +3,8 @@
 
 mod support;
 
+use valle_shared::codes::ErrorCode;
+
 #[test]
 fn recorded_outcomes_match_the_validator() {
     let mut cases = support::cases();
@@ -47,18 +49,18 @@ fn the_table_exercises_every_code() {
     assert_eq!(
         codes,
         [
-            "E_CROSS",
-            "E_DUPLICATE_FIELD",
-            "E_ENUM",
-            "E_FORMAT",
-            "E_JSON",
-            "E_NOT_OBJECT",
-            "E_RANGE",
-            "E_REQUIRED",
-            "E_TOO_LARGE",
-            "E_TYPE",
-            "E_UNKNOWN_FIELD",
-            "E_VALIDATION",
+            ErrorCode::Cross.as_str(),
+            ErrorCode::DuplicateField.as_str(),
+            ErrorCode::Enum.as_str(),
+            ErrorCode::Format.as_str(),
+            ErrorCode::Json.as_str(),
+            ErrorCode::NotObject.as_str(),
+            ErrorCode::Range.as_str(),
+            ErrorCode::Required.as_str(),
+            ErrorCode::TooLarge.as_str(),
+            ErrorCode::Type.as_str(),
+            ErrorCode::UnknownField.as_str(),
+            ErrorCode::Validation.as_str(),
             "OK"
         ]
     );

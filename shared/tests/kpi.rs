@@ -1,6 +1,7 @@
 //! The KPI aggregator on the host: count windows, event-time windows with watermark and
 //! lateness, rolling views, performance state, and the Prometheus text.
 
+use valle_shared::codes::ErrorCode;
 use valle_shared::drift::{Binning, DriftBand, DriftCounts, DriftSummary};
 use valle_shared::events::Channel;
 use valle_shared::kpi::{
@@ -41,7 +42,7 @@ fn decided(
     }
 }
 
-fn failed(id: usize, code: &str, at_ms: i64) -> Observation {
+fn failed(id: usize, code: ErrorCode, at_ms: i64) -> Observation {
     Observation {
         request_id: format!("e-{id}"),
         branch: "norte".to_owned(),
@@ -49,9 +50,7 @@ fn failed(id: usize, code: &str, at_ms: i64) -> Observation {
         received_at_ms: at_ms,
         event_time_ms: at_ms,
         latency_ms: 1.0,
-        outcome: Outcome::Failed {
-            code: code.to_owned(),
-        },
+        outcome: Outcome::Failed { code },
         drift_bins: Vec::new(),
     }
 }
@@ -75,7 +74,7 @@ fn count_windows_close_every_n_decisions_and_match_a_recomputation() {
     for (i, observation) in observations.iter().enumerate() {
         if i == 7 {
             // Errors are not decisions: they do not fill count windows.
-            let effects = aggregator.observe(&failed(i, "E_VALIDATION", T0), T0);
+            let effects = aggregator.observe(&failed(i, ErrorCode::Validation, T0), T0);
             assert_eq!((effects.seq, effects.count_window), (None, None));
         }
         let effects = aggregator.observe(observation, T0 + 5_000);
@@ -298,7 +297,7 @@ fn rolling_views_and_branches() {
         let at = T0 + i as i64 * MINUTE_MS;
         aggregator.observe(&decided(i, ["norte", "sur"][i % 2], at, at, 10.0), at);
     }
-    aggregator.observe(&failed(500, "E_VALIDATION", now - 1), now);
+    aggregator.observe(&failed(500, ErrorCode::Validation, now - 1), now);
     let five = aggregator.view(View::FiveMinutes, None, now - 1);
     assert_eq!(five.summary.decisions, 5);
     assert_eq!(five.summary.errors, 1);
@@ -372,7 +371,7 @@ fn performance_state_from_thresholds() {
         let mut stats = Stats::default();
         for i in 0..100 {
             let observation = if i < errors {
-                failed(i, "E_VALIDATION", T0)
+                failed(i, ErrorCode::Validation, T0)
             } else {
                 decided(i, "norte", T0, T0, latency_ms)
             };
@@ -428,7 +427,7 @@ fn prometheus_text() {
     for i in 0..25 {
         aggregator.observe(&decided(i, "norte", T0, T0, 3.0 + i as f64), T0);
     }
-    aggregator.observe(&failed(1, "E_VALIDATION", T0), T0);
+    aggregator.observe(&failed(1, ErrorCode::Validation, T0), T0);
     let view = aggregator.view(View::FiveMinutes, None, T0);
     let drift = aggregator.drift(None, T0);
     let text = render(
@@ -447,9 +446,13 @@ fn prometheus_text() {
             kpi_lag_s: Some(0.5),
         },
     );
+    let errors = format!(
+        "valle_request_errors_total{{code=\"{}\"}} 1",
+        ErrorCode::Validation
+    );
     for line in [
         "valle_decisions_total{band=\"bajo\"} 9",
-        "valle_request_errors_total{code=\"E_VALIDATION\"} 1",
+        &errors,
         "valle_request_duration_seconds_bucket{channel=\"online\",le=\"0.005\"} 4",
         "valle_request_duration_seconds_bucket{channel=\"online\",le=\"+Inf\"} 26",
         "valle_request_duration_seconds_count{channel=\"online\"} 26",

@@ -3,6 +3,7 @@
 //! (field, code) pairs expected back, in order.
 
 use serde_json::{json, Map, Value};
+use valle_shared::codes::ErrorCode;
 use valle_shared::validation::{parse_application, RequestError, MAX_BODY_BYTES};
 
 /// The first row of the credit data: a valid application.
@@ -95,8 +96,11 @@ fn required_fields() {
         "amount",
         "price",
     ] {
-        check(&[Remove(key)], &[(key, "E_REQUIRED")]);
-        check(&[Set(key, Value::Null)], &[(key, "E_REQUIRED")]);
+        check(&[Remove(key)], &[(key, ErrorCode::Required.as_str())]);
+        check(
+            &[Set(key, Value::Null)],
+            &[(key, ErrorCode::Required.as_str())],
+        );
     }
     check(
         &[Set("applicant_id", Value::Null), Set("branch", Value::Null)],
@@ -106,63 +110,99 @@ fn required_fields() {
     check_raw(
         b"{}",
         &[
-            ("age", "E_REQUIRED"),
-            ("marital", "E_REQUIRED"),
-            ("home", "E_REQUIRED"),
-            ("job", "E_REQUIRED"),
-            ("seniority_years", "E_REQUIRED"),
-            ("records", "E_REQUIRED"),
-            ("income", "E_REQUIRED"),
-            ("expenses", "E_REQUIRED"),
-            ("assets", "E_REQUIRED"),
-            ("debt", "E_REQUIRED"),
-            ("amount", "E_REQUIRED"),
-            ("price", "E_REQUIRED"),
-            ("term_months", "E_REQUIRED"),
+            ("age", ErrorCode::Required.as_str()),
+            ("marital", ErrorCode::Required.as_str()),
+            ("home", ErrorCode::Required.as_str()),
+            ("job", ErrorCode::Required.as_str()),
+            ("seniority_years", ErrorCode::Required.as_str()),
+            ("records", ErrorCode::Required.as_str()),
+            ("income", ErrorCode::Required.as_str()),
+            ("expenses", ErrorCode::Required.as_str()),
+            ("assets", ErrorCode::Required.as_str()),
+            ("debt", ErrorCode::Required.as_str()),
+            ("amount", ErrorCode::Required.as_str()),
+            ("price", ErrorCode::Required.as_str()),
+            ("term_months", ErrorCode::Required.as_str()),
         ],
     );
 }
 
 #[test]
 fn types() {
-    check(&[Set("age", json!("30"))], &[("age", "E_TYPE")]);
-    check(&[Set("age", json!(30.5))], &[("age", "E_TYPE")]);
-    check(&[Set("age", json!(true))], &[("age", "E_TYPE")]);
-    check(&[Set("age", json!({}))], &[("age", "E_TYPE")]);
+    check(
+        &[Set("age", json!("30"))],
+        &[("age", ErrorCode::Type.as_str())],
+    );
+    check(
+        &[Set("age", json!(30.5))],
+        &[("age", ErrorCode::Type.as_str())],
+    );
+    check(
+        &[Set("age", json!(true))],
+        &[("age", ErrorCode::Type.as_str())],
+    );
+    check(
+        &[Set("age", json!({}))],
+        &[("age", ErrorCode::Type.as_str())],
+    );
     check(
         &[Set("term_months", json!([60]))],
-        &[("term_months", "E_TYPE")],
+        &[("term_months", ErrorCode::Type.as_str())],
     );
-    check(&[Set("income", json!("129"))], &[("income", "E_TYPE")]);
-    check(&[Set("income", json!(false))], &[("income", "E_TYPE")]);
-    check(&[Set("home", json!(1))], &[("home", "E_TYPE")]);
-    check(&[Set("records", json!(true))], &[("records", "E_TYPE")]);
+    check(
+        &[Set("income", json!("129"))],
+        &[("income", ErrorCode::Type.as_str())],
+    );
+    check(
+        &[Set("income", json!(false))],
+        &[("income", ErrorCode::Type.as_str())],
+    );
+    check(
+        &[Set("home", json!(1))],
+        &[("home", ErrorCode::Type.as_str())],
+    );
+    check(
+        &[Set("records", json!(true))],
+        &[("records", ErrorCode::Type.as_str())],
+    );
     check(
         &[Set("applicant_id", json!(5))],
-        &[("applicant_id", "E_TYPE")],
+        &[("applicant_id", ErrorCode::Type.as_str())],
     );
-    check(&[Set("branch", json!(["Centro"]))], &[("branch", "E_TYPE")]);
+    check(
+        &[Set("branch", json!(["Centro"]))],
+        &[("branch", ErrorCode::Type.as_str())],
+    );
 }
 
 #[test]
 fn integer_ranges() {
     // Age 18..=100; seniority 0 keeps the working-age rule out of the way.
     let young = || Set("seniority_years", json!(0));
-    check(&[young(), Set("age", json!(17))], &[("age", "E_RANGE")]);
+    check(
+        &[young(), Set("age", json!(17))],
+        &[("age", ErrorCode::Range.as_str())],
+    );
     check(&[young(), Set("age", json!(18))], &[]);
     check(&[young(), Set("age", json!(19))], &[]);
     check(&[young(), Set("age", json!(99))], &[]);
     check(&[young(), Set("age", json!(100))], &[]);
-    check(&[young(), Set("age", json!(101))], &[("age", "E_RANGE")]);
-    check(&[young(), Set("age", json!(-5))], &[("age", "E_RANGE")]);
+    check(
+        &[young(), Set("age", json!(101))],
+        &[("age", ErrorCode::Range.as_str())],
+    );
+    check(
+        &[young(), Set("age", json!(-5))],
+        &[("age", ErrorCode::Range.as_str())],
+    );
     check(
         &[young(), Set("age", json!(u64::MAX))],
-        &[("age", "E_RANGE")],
+        &[("age", ErrorCode::Range.as_str())],
     );
     // Term 6..=72 months.
     check(
         &[Set("term_months", json!(5))],
-        &[("term_months", "E_RANGE")],
+        &[("term_months", ErrorCode::Range.as_str())],
     );
     check(&[Set("term_months", json!(6))], &[]);
     check(&[Set("term_months", json!(7))], &[]);
@@ -170,13 +210,13 @@ fn integer_ranges() {
     check(&[Set("term_months", json!(72))], &[]);
     check(
         &[Set("term_months", json!(73))],
-        &[("term_months", "E_RANGE")],
+        &[("term_months", ErrorCode::Range.as_str())],
     );
     // Seniority 0..=70 years; age 100 keeps the working-age rule satisfied.
     let old = || Set("age", json!(100));
     check(
         &[old(), Set("seniority_years", json!(-1))],
-        &[("seniority_years", "E_RANGE")],
+        &[("seniority_years", ErrorCode::Range.as_str())],
     );
     check(&[old(), Set("seniority_years", json!(0))], &[]);
     check(&[old(), Set("seniority_years", json!(1))], &[]);
@@ -184,7 +224,7 @@ fn integer_ranges() {
     check(&[old(), Set("seniority_years", json!(70))], &[]);
     check(
         &[old(), Set("seniority_years", json!(71))],
-        &[("seniority_years", "E_RANGE")],
+        &[("seniority_years", ErrorCode::Range.as_str())],
     );
 }
 
@@ -195,22 +235,34 @@ fn money_ranges() {
         ("assets", 100_000_000.0, 99_999_999.99),
         ("debt", 10_000_000.0, 9_999_999.99),
     ] {
-        check(&[Set(key, json!(-0.01))], &[(key, "E_RANGE")]);
+        check(
+            &[Set(key, json!(-0.01))],
+            &[(key, ErrorCode::Range.as_str())],
+        );
         check(&[Set(key, json!(0))], &[]);
         check(&[Set(key, json!(0.01))], &[]);
         check(&[Set(key, json!(just_below_max))], &[]);
         check(&[Set(key, json!(max))], &[]);
-        check(&[Set(key, json!(max + 0.01))], &[(key, "E_RANGE")]);
+        check(
+            &[Set(key, json!(max + 0.01))],
+            &[(key, ErrorCode::Range.as_str())],
+        );
     }
     // Income 0..=100,000; a small amount keeps the amount-to-income rule satisfied.
-    check(&[Set("income", json!(-0.01))], &[("income", "E_RANGE")]);
-    check(&[Set("income", json!(0))], &[("amount", "E_CROSS")]);
+    check(
+        &[Set("income", json!(-0.01))],
+        &[("income", ErrorCode::Range.as_str())],
+    );
+    check(
+        &[Set("income", json!(0))],
+        &[("amount", ErrorCode::Cross.as_str())],
+    );
     check(&[Set("income", json!(8))], &[]);
     check(&[Set("income", json!(99_999.99))], &[]);
     check(&[Set("income", json!(100_000))], &[]);
     check(
         &[Set("income", json!(100_000.01))],
-        &[("income", "E_RANGE")],
+        &[("income", ErrorCode::Range.as_str())],
     );
     // Amount 100..=1,000,000, with price and income large enough for the cross rules.
     let room = || {
@@ -220,12 +272,15 @@ fn money_ranges() {
         ]
     };
     for (amount, expected) in [
-        (json!(99.99), &[("amount", "E_RANGE")][..]),
+        (json!(99.99), &[("amount", ErrorCode::Range.as_str())][..]),
         (json!(100), &[][..]),
         (json!(100.01), &[][..]),
         (json!(999_999.99), &[][..]),
         (json!(1_000_000), &[][..]),
-        (json!(1_000_000.01), &[("amount", "E_RANGE")][..]),
+        (
+            json!(1_000_000.01),
+            &[("amount", ErrorCode::Range.as_str())][..],
+        ),
     ] {
         let [price, income] = room();
         check(&[price, income, Set("amount", amount)], expected);
@@ -234,7 +289,7 @@ fn money_ranges() {
     let small = || Set("amount", json!(100));
     check(
         &[small(), Set("price", json!(99.99))],
-        &[("price", "E_RANGE")],
+        &[("price", ErrorCode::Range.as_str())],
     );
     check(&[small(), Set("price", json!(100))], &[]);
     check(&[small(), Set("price", json!(100.01))], &[]);
@@ -242,7 +297,7 @@ fn money_ranges() {
     check(&[small(), Set("price", json!(10_000_000))], &[]);
     check(
         &[small(), Set("price", json!(10_000_000.01))],
-        &[("price", "E_RANGE")],
+        &[("price", ErrorCode::Range.as_str())],
     );
 }
 
@@ -251,8 +306,14 @@ fn money_has_at_most_two_decimals() {
     check(&[Set("income", json!(129.1))], &[]);
     check(&[Set("income", json!(129.12))], &[]);
     check(&[Set("expenses", json!(0.07))], &[]);
-    check(&[Set("income", json!(129.123))], &[("income", "E_FORMAT")]);
-    check(&[Set("debt", json!(0.005))], &[("debt", "E_FORMAT")]);
+    check(
+        &[Set("income", json!(129.123))],
+        &[("income", ErrorCode::Format.as_str())],
+    );
+    check(
+        &[Set("debt", json!(0.005))],
+        &[("debt", ErrorCode::Format.as_str())],
+    );
 }
 
 #[test]
@@ -274,12 +335,12 @@ fn choices() {
         }
         check(
             &[Set(key, json!(values[0].to_uppercase()))],
-            &[(key, "E_ENUM")],
+            &[(key, ErrorCode::Enum.as_str())],
         );
-        check(&[Set(key, json!(""))], &[(key, "E_ENUM")]);
+        check(&[Set(key, json!(""))], &[(key, ErrorCode::Enum.as_str())]);
         check(
             &[Set(key, json!(format!(" {}", values[0])))],
-            &[(key, "E_ENUM")],
+            &[(key, ErrorCode::Enum.as_str())],
         );
     }
 }
@@ -290,45 +351,45 @@ fn free_text_fields() {
     check(&[Set("applicant_id", json!("a".repeat(64)))], &[]);
     check(
         &[Set("applicant_id", json!("a".repeat(65)))],
-        &[("applicant_id", "E_FORMAT")],
+        &[("applicant_id", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("applicant_id", json!(""))],
-        &[("applicant_id", "E_FORMAT")],
+        &[("applicant_id", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("applicant_id", json!("ab c"))],
-        &[("applicant_id", "E_FORMAT")],
+        &[("applicant_id", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("applicant_id", json!("peña"))],
-        &[("applicant_id", "E_FORMAT")],
+        &[("applicant_id", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("applicant_id", json!("1' OR '1'='1"))],
-        &[("applicant_id", "E_FORMAT")],
+        &[("applicant_id", ErrorCode::Format.as_str())],
     );
     check(&[Set("branch", json!("Sucursal Ñuñoa-2"))], &[]);
     check(&[Set("branch", json!("ñ".repeat(64)))], &[]);
     check(
         &[Set("branch", json!("ñ".repeat(65)))],
-        &[("branch", "E_FORMAT")],
+        &[("branch", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("branch", json!(" Centro"))],
-        &[("branch", "E_FORMAT")],
+        &[("branch", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("branch", json!("Centro "))],
-        &[("branch", "E_FORMAT")],
+        &[("branch", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("branch", json!("Centro\n"))],
-        &[("branch", "E_FORMAT")],
+        &[("branch", ErrorCode::Format.as_str())],
     );
     check(
         &[Set("branch", json!("<script>"))],
-        &[("branch", "E_FORMAT")],
+        &[("branch", ErrorCode::Format.as_str())],
     );
 }
 
@@ -336,12 +397,15 @@ fn free_text_fields() {
 fn cross_field_rules() {
     // Amount within price: equal passes, a cent more fails.
     check(&[Set("amount", json!(846))], &[]);
-    check(&[Set("amount", json!(846.01))], &[("amount", "E_CROSS")]);
+    check(
+        &[Set("amount", json!(846.01))],
+        &[("amount", ErrorCode::Cross.as_str())],
+    );
     // Working age: age 30 with 16 years at the employer is 14, the minimum; 17 is one too many.
     check(&[Set("seniority_years", json!(16))], &[]);
     check(
         &[Set("seniority_years", json!(17))],
-        &[("seniority_years", "E_CROSS")],
+        &[("seniority_years", ErrorCode::Cross.as_str())],
     );
     // Amount to income: 100 times income passes, a cent more fails.
     let cheap = || [Set("income", json!(10)), Set("price", json!(5000))];
@@ -350,32 +414,47 @@ fn cross_field_rules() {
     let [income, price] = cheap();
     check(
         &[income, price, Set("amount", json!(1000.01))],
-        &[("amount", "E_CROSS")],
+        &[("amount", ErrorCode::Cross.as_str())],
     );
     // Both amount rules at once, in rule order.
     check(
         &[Set("income", json!(1)), Set("amount", json!(900))],
-        &[("amount", "E_CROSS"), ("amount", "E_CROSS")],
+        &[
+            ("amount", ErrorCode::Cross.as_str()),
+            ("amount", ErrorCode::Cross.as_str()),
+        ],
     );
     // A cross rule is not judged while a field it reads is invalid.
-    check(&[Set("price", json!("846"))], &[("price", "E_TYPE")]);
-    check(&[Set("age", json!(15))], &[("age", "E_RANGE")]);
+    check(
+        &[Set("price", json!("846"))],
+        &[("price", ErrorCode::Type.as_str())],
+    );
+    check(
+        &[Set("age", json!(15))],
+        &[("age", ErrorCode::Range.as_str())],
+    );
 }
 
 #[test]
 fn unknown_and_duplicate_keys() {
-    check(&[Set("salary", json!(1))], &[("salary", "E_UNKNOWN_FIELD")]);
+    check(
+        &[Set("salary", json!(1))],
+        &[("salary", ErrorCode::UnknownField.as_str())],
+    );
     let long_key: &'static str = Box::leak("k".repeat(100).into_boxed_str());
     check(
         &[Set(long_key, json!(1))],
-        &[(&"k".repeat(64), "E_UNKNOWN_FIELD")],
+        &[(&"k".repeat(64), ErrorCode::UnknownField.as_str())],
     );
     let mut body = Value::Object(valid()).to_string();
     body.pop();
     let duplicated = format!(r#"{body},"age":31,"x":1,"x":2}}"#);
     check_raw(
         duplicated.as_bytes(),
-        &[("age", "E_DUPLICATE_FIELD"), ("x", "E_DUPLICATE_FIELD")],
+        &[
+            ("age", ErrorCode::DuplicateField.as_str()),
+            ("x", ErrorCode::DuplicateField.as_str()),
+        ],
     );
 }
 
@@ -389,35 +468,38 @@ fn errors_come_in_form_order_then_cross_then_unknown() {
             Set("amount", json!(5000)),
         ],
         &[
-            ("age", "E_TYPE"),
-            ("term_months", "E_RANGE"),
-            ("amount", "E_CROSS"),
-            ("zeta", "E_UNKNOWN_FIELD"),
+            ("age", ErrorCode::Type.as_str()),
+            ("term_months", ErrorCode::Range.as_str()),
+            ("amount", ErrorCode::Cross.as_str()),
+            ("zeta", ErrorCode::UnknownField.as_str()),
         ],
     );
 }
 
 #[test]
 fn body_level_errors() {
-    check_body_error(b"", "E_JSON");
-    check_body_error(b"not json", "E_JSON");
-    check_body_error(b"{\"age\": 30", "E_JSON");
-    check_body_error(b"{} trailing", "E_JSON");
-    check_body_error(b"{\"age\": NaN}", "E_JSON");
-    check_body_error(b"{\"age\": 1e400}", "E_JSON");
-    check_body_error(&[b'{', b'"', 0xff, b'"', b':', b'1', b'}'], "E_JSON");
+    check_body_error(b"", ErrorCode::Json.as_str());
+    check_body_error(b"not json", ErrorCode::Json.as_str());
+    check_body_error(b"{\"age\": 30", ErrorCode::Json.as_str());
+    check_body_error(b"{} trailing", ErrorCode::Json.as_str());
+    check_body_error(b"{\"age\": NaN}", ErrorCode::Json.as_str());
+    check_body_error(b"{\"age\": 1e400}", ErrorCode::Json.as_str());
+    check_body_error(
+        &[b'{', b'"', 0xff, b'"', b':', b'1', b'}'],
+        ErrorCode::Json.as_str(),
+    );
     let deep = format!("{{\"age\": {}{}}}", "[".repeat(200), "]".repeat(200));
-    check_body_error(deep.as_bytes(), "E_JSON");
-    check_body_error(b"[]", "E_NOT_OBJECT");
-    check_body_error(b"null", "E_NOT_OBJECT");
-    check_body_error(b"\"text\"", "E_NOT_OBJECT");
-    check_body_error(b"42", "E_NOT_OBJECT");
+    check_body_error(deep.as_bytes(), ErrorCode::Json.as_str());
+    check_body_error(b"[]", ErrorCode::NotObject.as_str());
+    check_body_error(b"null", ErrorCode::NotObject.as_str());
+    check_body_error(b"\"text\"", ErrorCode::NotObject.as_str());
+    check_body_error(b"42", ErrorCode::NotObject.as_str());
     // Size: exactly the limit is read; one byte more is refused before parsing.
     let body = Value::Object(valid()).to_string();
     let at_limit = format!("{body:<width$}", width = MAX_BODY_BYTES);
     check_raw(at_limit.as_bytes(), &[]);
     let over = format!("{body:<width$}", width = MAX_BODY_BYTES + 1);
-    check_body_error(over.as_bytes(), "E_TOO_LARGE");
+    check_body_error(over.as_bytes(), ErrorCode::TooLarge.as_str());
 }
 
 #[test]
@@ -434,6 +516,6 @@ fn messages_are_bilingual_and_precise() {
     assert_eq!(age.message.es, "Edad (años): debe estar entre 18 y 100.");
     assert_eq!(age.message.en, "Age (years): must be between 18 and 100.");
     let json = serde_json::to_value(age).expect("serializes");
-    assert_eq!(json["code"], "E_RANGE");
+    assert_eq!(json["code"], ErrorCode::Range.as_str());
     assert!(json.get("rule").is_none());
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use valle_shared::codes::ErrorCode;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -568,7 +569,9 @@ fn send_one(
                             outcome.accepted += 1;
                             outcome.accepted_ids.push(id);
                         } else {
-                            let code = ack["error"]["code"].as_str().unwrap_or("E_UNKNOWN");
+                            let code = ack["error"]["code"]
+                                .as_str()
+                                .unwrap_or(ErrorCode::Unexpected.as_str());
                             outcome.rejected.push(code.to_owned());
                         }
                     }
@@ -617,7 +620,9 @@ fn send_one(
                                 outcome.accepted_ids.push(id.to_owned());
                             }
                             None => {
-                                let code = item["error"]["code"].as_str().unwrap_or("E_UNKNOWN");
+                                let code = item["error"]["code"]
+                                    .as_str()
+                                    .unwrap_or(ErrorCode::Unexpected.as_str());
                                 outcome.rejected.push(code.to_owned());
                             }
                         }
@@ -945,7 +950,7 @@ mod tests {
             accepted: 2,
             accepted_ids: vec!["a".into(), "b".into()],
             accepted_invalid: vec!["b".into()],
-            rejected: vec!["E_EVENT_ID".into()],
+            rejected: vec![ErrorCode::EventId.as_str().into()],
             ..Outcome::default()
         });
         tally.add(Outcome {
@@ -965,7 +970,10 @@ mod tests {
             (2, 4, 3)
         );
         assert_eq!(tally.accepted_ids.len(), 2);
-        assert_eq!(tally.counts.rejected_by_code["E_EVENT_ID"], 1);
+        assert_eq!(
+            tally.counts.rejected_by_code[ErrorCode::EventId.as_str()],
+            1
+        );
         assert_eq!(tally.counts.replayed, 1);
     }
 

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use valle_shared::codes::ErrorCode;
 
 use serde_json::Value;
 use valle_tests::{officer_token, random_uuid, Answer, Client, ALLOWED_ORIGIN};
@@ -73,7 +74,11 @@ fn the_fuzzing_corpus_gets_its_recorded_codes_and_refused_bodies_store_nothing()
                     "{file}: the accepted decision is stored"
                 );
             } else {
-                let status = if want == "E_TOO_LARGE" { 413 } else { 400 };
+                let status = if want == ErrorCode::TooLarge.as_str() {
+                    413
+                } else {
+                    400
+                };
                 check_refused(&answer, status, Some(want), file);
                 assert!(
                     !stored(&client, &id),
@@ -101,7 +106,11 @@ fn the_fuzzing_corpus_gets_its_recorded_codes_and_refused_bodies_store_nothing()
                     .collect();
                 assert_eq!(&codes.join(","), want, "{name}");
             } else {
-                let status = if want == "E_TOO_LARGE" { 413 } else { 400 };
+                let status = if want == ErrorCode::TooLarge.as_str() {
+                    413
+                } else {
+                    400
+                };
                 check_refused(&answer, status, Some(want), name);
             }
         }
@@ -134,7 +143,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("application/json"),
             ten_megabytes.clone(),
             413,
-            Some("E_TOO_LARGE"),
+            Some(ErrorCode::TooLarge.as_str()),
             "10 MB score",
         ),
         (
@@ -142,7 +151,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("application/json"),
             ten_megabytes.clone(),
             413,
-            Some("E_TOO_LARGE"),
+            Some(ErrorCode::TooLarge.as_str()),
             "10 MB events",
         ),
         (
@@ -150,7 +159,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("application/json"),
             ten_megabytes,
             413,
-            Some("E_TOO_LARGE"),
+            Some(ErrorCode::TooLarge.as_str()),
             "10 MB batch",
         ),
         (
@@ -166,7 +175,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             None,
             valid.clone(),
             415,
-            Some("E_CONTENT_TYPE"),
+            Some(ErrorCode::ContentType.as_str()),
             "no content type",
         ),
         (
@@ -174,7 +183,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("text/plain"),
             valid.clone(),
             415,
-            Some("E_CONTENT_TYPE"),
+            Some(ErrorCode::ContentType.as_str()),
             "text/plain",
         ),
         (
@@ -182,7 +191,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("application/json"),
             br#"{"income": NaN}"#.to_vec(),
             400,
-            Some("E_JSON"),
+            Some(ErrorCode::Json.as_str()),
             "NaN literal",
         ),
         (
@@ -190,7 +199,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("application/json"),
             br#"{"income": "Infinity"}"#.to_vec(),
             400,
-            Some("E_VALIDATION"),
+            Some(ErrorCode::Validation.as_str()),
             "Infinity string",
         ),
         (
@@ -198,7 +207,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("application/json"),
             injected.into_bytes(),
             400,
-            Some("E_VALIDATION"),
+            Some(ErrorCode::Validation.as_str()),
             "SQL in text fields",
         ),
         (
@@ -206,7 +215,7 @@ fn huge_odd_and_mistyped_requests_are_refused_cleanly() {
             Some("application/json"),
             b"\x00\x01\x02".to_vec(),
             400,
-            Some("E_JSON"),
+            Some(ErrorCode::Json.as_str()),
             "binary",
         ),
     ] {
@@ -314,7 +323,10 @@ fn the_page_and_the_api_carry_security_headers_and_grant_only_the_configured_ori
         None,
     );
     assert_eq!(preflight.status, 403);
-    assert_eq!(preflight.json()["error"]["code"], "E_ORIGIN");
+    assert_eq!(
+        preflight.json()["error"]["code"],
+        ErrorCode::Origin.as_str()
+    );
     assert_eq!(preflight.header("access-control-allow-origin"), None);
     // The origin `cargo xtask test` lists in ALLOWED_ORIGINS passes its preflight and reads
     // its answers, errors included.

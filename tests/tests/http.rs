@@ -5,6 +5,7 @@
 mod support;
 
 use valle_shared::api::{ErrorBody, ErrorResponse, ScoreResponse};
+use valle_shared::codes::ErrorCode;
 use valle_tests::{Answer, Client};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
@@ -56,7 +57,7 @@ fn every_recorded_case_gives_the_shared_validators_exact_answer() {
                 );
             }
             Err(error) => {
-                let status = if error.code() == "E_TOO_LARGE" {
+                let status = if error.code() == ErrorCode::TooLarge.as_str() {
                     413
                 } else {
                     400
@@ -84,15 +85,29 @@ fn routes_methods_and_content_types() {
     let json = [("content-type", "application/json")];
     for (method, path, headers, body, status, code) in [
         ("GET", "/healthz", &[][..], None, 200, None),
-        ("POST", "/healthz", &[][..], None, 405, Some("E_METHOD")),
-        ("GET", "/api/v1/score", &[][..], None, 405, Some("E_METHOD")),
+        (
+            "POST",
+            "/healthz",
+            &[][..],
+            None,
+            405,
+            Some(ErrorCode::Method.as_str()),
+        ),
+        (
+            "GET",
+            "/api/v1/score",
+            &[][..],
+            None,
+            405,
+            Some(ErrorCode::Method.as_str()),
+        ),
         (
             "PUT",
             "/api/v1/score",
             &json[..],
             Some(VALID),
             405,
-            Some("E_METHOD"),
+            Some(ErrorCode::Method.as_str()),
         ),
         (
             "GET",
@@ -100,7 +115,7 @@ fn routes_methods_and_content_types() {
             &[][..],
             None,
             404,
-            Some("E_NOT_FOUND"),
+            Some(ErrorCode::NotFound.as_str()),
         ),
         (
             "POST",
@@ -108,7 +123,7 @@ fn routes_methods_and_content_types() {
             &[][..],
             Some(VALID),
             415,
-            Some("E_CONTENT_TYPE"),
+            Some(ErrorCode::ContentType.as_str()),
         ),
         (
             "POST",
@@ -116,7 +131,7 @@ fn routes_methods_and_content_types() {
             &[("content-type", "text/plain")][..],
             Some(VALID),
             415,
-            Some("E_CONTENT_TYPE"),
+            Some(ErrorCode::ContentType.as_str()),
         ),
         (
             "POST",
@@ -132,7 +147,7 @@ fn routes_methods_and_content_types() {
             &json[..],
             Some("{\"age\": 30"),
             400,
-            Some("E_JSON"),
+            Some(ErrorCode::Json.as_str()),
         ),
     ] {
         let shown = format!("{method} {path}");
@@ -196,7 +211,12 @@ fn request_ids_timing_and_safety_headers() {
         ],
         Some(VALID.as_bytes()),
     );
-    check(&refused, 400, Some("E_REQUEST_ID"), "bad request id");
+    check(
+        &refused,
+        400,
+        Some(ErrorCode::RequestId.as_str()),
+        "bad request id",
+    );
 }
 
 #[test]
@@ -204,7 +224,12 @@ fn oversize_bodies_are_refused_and_the_server_stays_healthy() {
     let client = Client::new();
     let huge = vec![b' '; 10 * 1024 * 1024];
     let answer = client.post_json("/api/v1/score", &huge);
-    check(&answer, 413, Some("E_TOO_LARGE"), "10 MB body");
+    check(
+        &answer,
+        413,
+        Some(ErrorCode::TooLarge.as_str()),
+        "10 MB body",
+    );
     check(&client.get("/healthz"), 200, None, "healthz after 10 MB");
 }
 

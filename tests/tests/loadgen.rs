@@ -3,6 +3,7 @@
 //! accepted record was stored exactly once, and a drift run the monitoring must notice.
 
 use std::process::Command;
+use valle_shared::codes::ErrorCode;
 
 use serde_json::Value;
 use valle_tests::{base_url, eventually, officer_token, random_uuid, Client};
@@ -100,7 +101,10 @@ fn scores_at_a_steady_rate_are_stored_once_and_invalid_ones_refused() {
     );
     assert!(ok, "{report:#}");
     assert_eq!(count(&report, "/sent"), 120);
-    let rejected = count(&report, "/rejected_by_code/E_VALIDATION");
+    let rejected = count(
+        &report,
+        &format!("/rejected_by_code/{}", ErrorCode::Validation),
+    );
     assert!(rejected > 0, "{report:#}");
     assert_eq!(
         count(&report, "/accepted_records") + rejected,

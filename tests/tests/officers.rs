@@ -8,6 +8,7 @@
 mod accounts;
 
 use std::sync::Barrier;
+use valle_shared::codes::ErrorCode;
 
 use serde_json::{json, Value};
 use valle_tests::{random_uuid, Client};
@@ -114,13 +115,13 @@ fn every_route_answers_each_role_as_the_role_table_says() {
         let anonymous = call(&client, None, method, path, body);
         assert_eq!(
             (anonymous.status, code(&anonymous).as_deref()),
-            (401, Some("E_UNAUTHORIZED")),
+            (401, Some(ErrorCode::Unauthorized.as_str())),
             "{method} {path}"
         );
         let revoked = call(&client, Some(Revoked), method, path, body);
         assert_eq!(
             (revoked.status, code(&revoked).as_deref()),
-            (401, Some("E_REVOKED")),
+            (401, Some(ErrorCode::Revoked.as_str())),
             "{method} {path}"
         );
         let unknown = client.send(
@@ -134,7 +135,7 @@ fn every_route_answers_each_role_as_the_role_table_says() {
         );
         assert_eq!(
             (unknown.status, code(&unknown).as_deref()),
-            (401, Some("E_UNAUTHORIZED")),
+            (401, Some(ErrorCode::Unauthorized.as_str())),
             "{method} {path}"
         );
         for who in every {
@@ -149,7 +150,7 @@ fn every_route_answers_each_role_as_the_role_table_says() {
             } else {
                 assert_eq!(
                     (answer.status, code(&answer).as_deref()),
-                    (403, Some("E_FORBIDDEN")),
+                    (403, Some(ErrorCode::Forbidden.as_str())),
                     "{method} {path} as {who:?}"
                 );
             }
@@ -179,11 +180,11 @@ fn access_jwts_are_verified_against_the_teams_keys() {
     );
     assert_eq!(body["account"]["role"], "supervisor");
     for (name, expected) in [
-        ("wrong_signature", "E_ACCESS_INVALID"),
-        ("wrong_audience", "E_ACCESS_INVALID"),
-        ("expired", "E_ACCESS_EXPIRED"),
-        ("unknown_key", "E_ACCESS_INVALID"),
-        ("unknown_email", "E_UNKNOWN_ACCOUNT"),
+        ("wrong_signature", ErrorCode::AccessInvalid.as_str()),
+        ("wrong_audience", ErrorCode::AccessInvalid.as_str()),
+        ("expired", ErrorCode::AccessExpired.as_str()),
+        ("unknown_key", ErrorCode::AccessInvalid.as_str()),
+        ("unknown_email", ErrorCode::UnknownAccount.as_str()),
     ] {
         let answer = me(name);
         assert_eq!(
@@ -201,7 +202,7 @@ fn access_jwts_are_verified_against_the_teams_keys() {
     );
     assert_eq!(
         (garbage.status, code(&garbage).as_deref()),
-        (401, Some("E_ACCESS_INVALID"))
+        (401, Some(ErrorCode::AccessInvalid.as_str()))
     );
 }
 
@@ -302,7 +303,7 @@ fn overrides_are_classified_and_low_side_approvals_need_a_second_person() {
     let same = confirm(&client, Who::Supervisor, &own, "confirm");
     assert_eq!(
         (same.status, code(&same).as_deref()),
-        (403, Some("E_FOUR_EYES"))
+        (403, Some(ErrorCode::FourEyes.as_str()))
     );
     let rejected = confirm(&client, Who::Admin, &own, "reject");
     assert_eq!(rejected.json()["review"]["state"], "pending");
@@ -363,7 +364,7 @@ fn two_officers_at_once_one_wins_and_the_other_gets_the_current_state() {
         } else {
             (second, first)
         };
-        assert_eq!(code(&loser).as_deref(), Some("E_CONFLICT"));
+        assert_eq!(code(&loser).as_deref(), Some(ErrorCode::Conflict.as_str()));
         assert_eq!(
             loser.json()["current"],
             winner.json()["review"],
@@ -402,7 +403,7 @@ fn repeating_an_action_changes_nothing() {
             invalid.status,
             invalid.json()["error"]["fields"][0]["code"].as_str()
         ),
-        (400, Some("E_ENUM"))
+        (400, Some(ErrorCode::Enum.as_str()))
     );
 }
 

@@ -7,6 +7,7 @@
 mod accounts;
 
 use serde_json::{json, Value};
+use valle_shared::codes::ErrorCode;
 use valle_tests::{now_ms, random_uuid, Client};
 
 use accounts::{call, score, Who, APPROVED};
@@ -69,7 +70,7 @@ fn the_held_out_rows_give_the_model_cards_figures_and_a_repeat_changes_nothing()
                 }
                 None => {
                     assert_eq!(row["valid"], false, "{}", row["application"]);
-                    assert_eq!(item["error"]["code"], "E_VALIDATION");
+                    assert_eq!(item["error"]["code"], ErrorCode::Validation.as_str());
                 }
             }
         }
@@ -132,26 +133,26 @@ fn bad_outcome_batches_get_field_codes_and_write_nothing() {
         .map(|i| item(&format!("x-{i}"), "open", &now))
         .collect();
     // Each batch, and the field errors it gets.
-    type Case = (Vec<Value>, &'static [(&'static str, &'static str)]);
+    type Case = (Vec<Value>, &'static [(&'static str, ErrorCode)]);
     let cases: Vec<Case> = vec![
         (
             vec![
                 item(&id, "good", &now),
                 item("no-such-decision", "bad", &now),
             ],
-            &[("outcomes[1].request_id", "E_NOT_FOUND")],
+            &[("outcomes[1].request_id", ErrorCode::NotFound)],
         ),
         (
             vec![item(&id, "paid", &now)],
-            &[("outcomes[0].status", "E_ENUM")],
+            &[("outcomes[0].status", ErrorCode::Enum)],
         ),
         (
             vec![item(&id, "good", &future)],
-            &[("outcomes[0].observed_at", "E_RANGE")],
+            &[("outcomes[0].observed_at", ErrorCode::Range)],
         ),
         (
             vec![item(&id, "good", "2001-01-01")],
-            &[("outcomes[0].observed_at", "E_RANGE")],
+            &[("outcomes[0].observed_at", ErrorCode::Range)],
         ),
         (
             vec![
@@ -159,15 +160,15 @@ fn bad_outcome_batches_get_field_codes_and_write_nothing() {
                 item(&other, "bad", &now),
                 item(&id, "bad", &now),
             ],
-            &[("outcomes[2].request_id", "E_DUPLICATE")],
+            &[("outcomes[2].request_id", ErrorCode::Duplicate)],
         ),
-        (many, &[("outcomes", "E_RANGE")]),
+        (many, &[("outcomes", ErrorCode::Range)]),
     ];
     for (items, fields) in cases {
         let answer = post_outcomes(&client, Who::Integrator, &items);
         assert_eq!(answer.status, 400, "{}", answer.text());
         let body = answer.json();
-        assert_eq!(body["error"]["code"], "E_VALIDATION");
+        assert_eq!(body["error"]["code"], ErrorCode::Validation.as_str());
         let got: Vec<(String, String)> = body["error"]["fields"]
             .as_array()
             .expect("fields")
@@ -181,7 +182,7 @@ fn bad_outcome_batches_get_field_codes_and_write_nothing() {
             .collect();
         let want: Vec<(String, String)> = fields
             .iter()
-            .map(|(f, c)| ((*f).to_owned(), (*c).to_owned()))
+            .map(|(f, c)| ((*f).to_owned(), c.as_str().to_owned()))
             .collect();
         assert_eq!(got, want);
     }

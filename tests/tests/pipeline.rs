@@ -5,6 +5,7 @@
 //! running side by side do not disturb each other's figures.
 
 use std::collections::BTreeMap;
+use valle_shared::codes::ErrorCode;
 
 use serde_json::{json, Value};
 use valle_shared::api::{KpiResponse, ScoreResponse};
@@ -178,7 +179,10 @@ fn every_accepted_event_becomes_one_decision_or_one_dead_letter_and_replay_works
         (acks["accepted"].as_u64(), acks["rejected"].as_u64()),
         (Some(10), Some(1))
     );
-    assert_eq!(acks["results"][10]["error"]["code"], "E_EVENT_ID");
+    assert_eq!(
+        acks["results"][10]["error"]["code"],
+        ErrorCode::EventId.as_str()
+    );
     // The same batch again (a client retry): still one outcome per event.
     assert_eq!(post_events(&client, "10.0.2.1", &events).status, 202);
 
@@ -207,7 +211,7 @@ fn every_accepted_event_becomes_one_decision_or_one_dead_letter_and_replay_works
             404,
             "{id} is a dead letter, not a decision"
         );
-        assert_eq!(letters[id]["error_code"], "E_VALIDATION");
+        assert_eq!(letters[id]["error_code"], ErrorCode::Validation.as_str());
         assert_eq!(letters[id]["payload"]["event_id"], id.as_str());
     }
     for id in &valid {
@@ -241,7 +245,10 @@ fn every_accepted_event_becomes_one_decision_or_one_dead_letter_and_replay_works
     };
     let again = replay("");
     assert_eq!(again.status, 400, "{}", again.text());
-    assert_eq!(again.json()["error"]["code"], "E_VALIDATION");
+    assert_eq!(
+        again.json()["error"]["code"],
+        ErrorCode::Validation.as_str()
+    );
     let fixed = replay(&format!(r#"{{"application":{VALID}}}"#));
     assert_eq!(fixed.status, 200, "{}", fixed.text());
     assert_eq!(fixed.json()["decision"]["request_id"], invalid[0].as_str());
@@ -358,7 +365,10 @@ fn officer_endpoints_refuse_missing_and_wrong_tokens() {
                 auth.iter().map(|auth| ("authorization", *auth)).collect();
             let answer = client.send("GET", path, &headers, None);
             assert_eq!(answer.status, 401, "{path} {auth:?}");
-            assert_eq!(answer.json()["error"]["code"], "E_UNAUTHORIZED");
+            assert_eq!(
+                answer.json()["error"]["code"],
+                ErrorCode::Unauthorized.as_str()
+            );
         }
     }
     let replay = client.send("POST", "/api/v1/dead-letters/1/replay", &[], None);

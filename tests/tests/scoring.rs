@@ -5,6 +5,7 @@
 mod support;
 
 use valle_shared::api::{BatchResponse, Health, ScoreResponse};
+use valle_shared::codes::ErrorCode;
 use valle_shared::{parse_application, Model};
 use valle_tests::Client;
 
@@ -68,7 +69,10 @@ fn a_golden_batch_equals_the_single_answers() {
     assert_eq!(batch.accepted, golden.rows.len());
     assert_eq!(batch.rejected, 1);
     let last = batch.results.last().and_then(|item| item.error.as_ref());
-    assert_eq!(last.map(|error| error.code.as_str()), Some("E_VALIDATION"));
+    assert_eq!(
+        last.map(|error| error.code.as_str()),
+        Some(ErrorCode::Validation.as_str())
+    );
     for (index, item) in batch.results.iter().take(5).enumerate() {
         let single = client.post_json("/api/v1/score", items[index].as_bytes());
         let single: ScoreResponse = serde_json::from_slice(&single.body).expect("score answer");

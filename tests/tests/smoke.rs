@@ -4,6 +4,7 @@
 //! `cargo xtask test` runs them against its local server too.
 
 use valle_shared::api::{HEALTH_PATH, KPIS_PATH, METRICS_PATH, SCORE_PATH};
+use valle_shared::codes::ErrorCode;
 use valle_tests::{officer_token, Client};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846,"branch":"smoke"}"#;
@@ -39,7 +40,7 @@ fn a_bad_application_is_refused_with_field_codes() {
     );
     assert_eq!(answer.status, 400, "{}", answer.text());
     let body = answer.json();
-    assert_eq!(body["error"]["code"], "E_VALIDATION");
+    assert_eq!(body["error"]["code"], ErrorCode::Validation.as_str());
     let fields = body["error"]["fields"]
         .as_array()
         .cloned()

@@ -219,6 +219,7 @@ pub async fn run<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use valle_shared::codes::ErrorCode;
     use valle_shared::events::Channel;
 
     fn refusal(id: &str) -> Observation {
@@ -228,7 +229,7 @@ mod tests {
             received_at_ms: 0,
             event_time_ms: 0,
             latency_ms: 1.0,
-            code: "E_VALIDATION",
+            code: ErrorCode::Validation,
         })
     }
 

@@ -3,8 +3,9 @@
 use valle_shared::access::JwtRefusal;
 use valle_shared::api::{ConflictResponse, ErrorBody, ErrorResponse};
 use valle_shared::batch::BatchError;
+use valle_shared::codes::ErrorCode;
 use valle_shared::events::EventsError;
-use valle_shared::officers::{self, Permission};
+use valle_shared::officers::Permission;
 use valle_shared::review::{Review, ReviewRefusal};
 use valle_shared::validation::FieldError;
 
@@ -92,29 +93,29 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Request(error) => error.code(),
             ApiError::Batch(error) => error.code(),
             ApiError::Events(error) => error.code(),
-            ApiError::Query(_) => "E_QUERY",
-            ApiError::Unauthorized => officers::E_UNAUTHORIZED,
-            ApiError::Revoked => officers::E_REVOKED,
-            ApiError::UnknownAccount => officers::E_UNKNOWN_ACCOUNT,
+            ApiError::Query(_) => ErrorCode::Query,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Revoked => ErrorCode::Revoked,
+            ApiError::UnknownAccount => ErrorCode::UnknownAccount,
             ApiError::Access(refusal) => refusal.code(),
-            ApiError::Forbidden(_) => officers::E_FORBIDDEN,
-            ApiError::FourEyes => officers::E_FOUR_EYES,
-            ApiError::Conflict(_) => officers::E_CONFLICT,
-            ApiError::Busy => "E_BUSY",
-            ApiError::CrossOrigin(_) => "E_ORIGIN",
-            ApiError::RateLimited { .. } => "E_RATE_LIMITED",
-            ApiError::Store(_) => "E_STORE",
-            ApiError::Model(_) => valle_shared::scorer::E_MODEL,
-            ApiError::UnsupportedMediaType(_) => "E_CONTENT_TYPE",
-            ApiError::MethodNotAllowed { .. } => "E_METHOD",
-            ApiError::NotFound => "E_NOT_FOUND",
-            ApiError::InvalidRequestId => "E_REQUEST_ID",
-            ApiError::Internal(_) => valle_shared::scorer::E_INTERNAL,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::FourEyes => ErrorCode::FourEyes,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Busy => ErrorCode::Busy,
+            ApiError::CrossOrigin(_) => ErrorCode::Origin,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Store(_) => ErrorCode::Store,
+            ApiError::Model(_) => ErrorCode::Model,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::ContentType,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::Method,
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::InvalidRequestId => ErrorCode::RequestId,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -214,7 +215,7 @@ impl ApiError {
     /// The error body, as an answer or as one item of a batch.
     pub fn body(&self, request_id: Option<&str>) -> ErrorBody {
         ErrorBody {
-            code: self.code().to_owned(),
+            code: self.code(),
             message: self.message(),
             request_id: request_id.map(str::to_owned),
             fields: match self {

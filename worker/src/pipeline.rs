@@ -6,6 +6,7 @@
 
 use valle_shared::api::StageTiming;
 use valle_shared::audit::AuditEntry;
+use valle_shared::codes::ErrorCode;
 use valle_shared::decisions::{is_mismatch, DecisionRecord};
 use valle_shared::events::{branch_of, Channel, ClientScore, QueuedEvent, DEFAULT_BRANCH};
 use valle_shared::kpi::{Observation, Outcome};
@@ -98,7 +99,7 @@ pub struct FailedRequest<'a> {
     pub received_at_ms: i64,
     pub event_time_ms: i64,
     pub latency_ms: f64,
-    pub code: &'a str,
+    pub code: ErrorCode,
 }
 
 /// The KPI observation of a failure; failures count on the default branch.
@@ -110,9 +111,7 @@ pub fn failure_observation(failed: &FailedRequest<'_>) -> Observation {
         received_at_ms: failed.received_at_ms,
         event_time_ms: failed.event_time_ms,
         latency_ms: failed.latency_ms,
-        outcome: Outcome::Failed {
-            code: failed.code.to_owned(),
-        },
+        outcome: Outcome::Failed { code: failed.code },
         drift_bins: Vec::new(),
     }
 }
@@ -294,7 +293,7 @@ fn prepare_event(
             };
             return Ok(Prepared::Letter(NewDeadLetter {
                 payload: event.clone(),
-                error_code: error.code().to_owned(),
+                error_code: error.code(),
                 error_message: detail.chars().take(2_000).collect(),
                 attempts: event.attempt,
                 failed_at_ms: now_ms() as i64,
@@ -390,8 +389,8 @@ async fn decide_events<B: OutcomeStore + EventQueue>(
     ));
     let failed_at = now_ms();
     let code = match failure {
-        PipelineError::Model(_) => valle_shared::scorer::E_MODEL,
-        PipelineError::Store(_) => "E_STORE",
+        PipelineError::Model(_) => ErrorCode::Model,
+        PipelineError::Store(_) => ErrorCode::Store,
     };
     // Nothing of the batch was stored. Invalid applications are dead letters whatever
     // happens; the rest is a transient failure: back to the queue with backoff, or, on the
@@ -409,7 +408,7 @@ async fn decide_events<B: OutcomeStore + EventQueue>(
         if event.attempt >= MAX_ATTEMPTS {
             given_up.push(NewDeadLetter {
                 payload: event.clone(),
-                error_code: code.to_owned(),
+                error_code: code,
                 error_message: failure.to_string().chars().take(2_000).collect(),
                 attempts: event.attempt,
                 failed_at_ms: failed_at as i64,
@@ -470,7 +469,7 @@ pub async fn consume_dead_letters<B: OutcomeStore>(
         match serde_json::from_value(delivery.body.clone()) {
             Ok(DeadLetterMessage::Letter(letter)) => letters.push(letter),
             Ok(DeadLetterMessage::Exhausted(event)) => letters.push(NewDeadLetter {
-                error_code: "E_RETRIES_EXHAUSTED".to_owned(),
+                error_code: ErrorCode::RetriesExhausted,
                 error_message: "the queue gave up after its retries".to_owned(),
                 attempts: event.attempt,
                 failed_at_ms: now_ms,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use valle_shared::access::{AccessConfig, Jwk, Jwks};
 use valle_shared::audit::{AuditEntry, ChainHead};
 use valle_shared::challenger::ShadowCounts;
-pub use valle_shared::decisions::DeadLetter;
+use valle_shared::codes::ErrorCode;
+pub use valle_shared::decisions::{DeadLetter, DeadLetterStatus};
 use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord, Period};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
@@ -40,7 +41,7 @@ impl StoreError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewDeadLetter {
     pub payload: QueuedEvent,
-    pub error_code: String,
+    pub error_code: ErrorCode,
     pub error_message: String,
     pub attempts: u32,
     pub failed_at_ms: i64,
@@ -116,7 +117,7 @@ pub trait DeadLetterStore {
     /// Dead letters by id descending, optionally only one status.
     async fn list_dead_letters(
         &self,
-        status: Option<&str>,
+        status: Option<DeadLetterStatus>,
         limit: usize,
         before_id: Option<i64>,
     ) -> Result<Vec<DeadLetter>, StoreError>;

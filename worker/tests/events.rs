@@ -5,6 +5,8 @@
 mod support;
 
 use serde_json::Value;
+use valle_shared::codes::ErrorCode;
+use valle_shared::decisions::DeadLetterStatus;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::KpiConfig;
 use valle_shared::ops::RateLimit;
@@ -45,7 +47,8 @@ fn a_batch_of_events_is_decided_and_settled_in_one_write() {
         "decisions, letters and inbox together"
     );
     assert!(backend.d1.inbox.borrow().is_empty());
-    let letters = block_on(backend.list_dead_letters(Some("open"), 500, None)).expect("letters");
+    let letters = block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), 500, None))
+        .expect("letters");
     assert_eq!((backend.d1.decision_count(), letters.len()), (67, 33));
     let totals = counted(backend).core.totals;
     assert_eq!((totals.decisions, totals.errors()), (67, 33));
@@ -98,12 +101,19 @@ fn a_failed_write_sends_the_batch_back_with_backoff_then_to_the_dead_letters() {
     }
     assert_eq!(*backend.requeue_delays.borrow(), [2, 2, 4, 4]);
     assert!(backend.queued.borrow().is_empty());
-    let letters = block_on(backend.list_dead_letters(Some("open"), 10, None)).expect("letters");
+    let letters = block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), 10, None))
+        .expect("letters");
     let codes: Vec<(&str, u32)> = letters
         .iter()
         .map(|l| (l.error_code.as_str(), l.attempts))
         .collect();
-    assert_eq!(codes, [("E_STORE", 3), ("E_STORE", 3)]);
+    assert_eq!(
+        codes,
+        [
+            (ErrorCode::Store.as_str(), 3),
+            (ErrorCode::Store.as_str(), 3)
+        ]
+    );
     assert_eq!(letters[1].payload.event_id, valid.event_id);
     assert_eq!(backend.d1.decision_count(), 0);
     let totals = counted(&backend).core.totals;
@@ -120,12 +130,16 @@ fn an_invalid_event_is_a_dead_letter_even_when_its_batch_is_not_stored() {
         consume(&backend, &[valid.clone(), invalid.clone()]),
         [Ok(()), Ok(())]
     );
-    let letters = block_on(backend.list_dead_letters(Some("open"), 10, None)).expect("letters");
+    let letters = block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), 10, None))
+        .expect("letters");
     let codes: Vec<(&str, &str)> = letters
         .iter()
         .map(|l| (l.error_code.as_str(), l.event_id.as_str()))
         .collect();
-    assert_eq!(codes, [("E_VALIDATION", invalid.event_id.as_str())]);
+    assert_eq!(
+        codes,
+        [(ErrorCode::Validation.as_str(), invalid.event_id.as_str())]
+    );
     let requeued: Vec<(String, u32)> = backend
         .queued
         .borrow()
@@ -143,7 +157,7 @@ fn an_invalid_event_is_a_dead_letter_even_when_its_batch_is_not_stored() {
     };
     assert_eq!(consume(&backend, &[corrected]), [Ok(())]);
     let letter = &backend.d1.letters()[0];
-    assert_eq!(letter.status, "superseded");
+    assert_eq!(letter.status, DeadLetterStatus::Superseded);
 }
 
 #[test]
@@ -178,7 +192,10 @@ fn events_are_acknowledged_per_event_and_queued() {
         (answer["accepted"].as_u64(), answer["rejected"].as_u64()),
         (Some(2), Some(1))
     );
-    assert_eq!(answer["results"][1]["error"]["code"], "E_EVENT_ID");
+    assert_eq!(
+        answer["results"][1]["error"]["code"],
+        ErrorCode::EventId.as_str()
+    );
     assert_eq!(harness.backend.queued.borrow().len(), 2);
     assert_eq!(
         harness.backend.sweeper_wakes.get(),
@@ -189,7 +206,10 @@ fn events_are_acknowledged_per_event_and_queued() {
         .expect("snapshot")
         .core
         .totals;
-    assert_eq!(totals.errors_by_code.get("E_EVENT_ID"), Some(&1));
+    assert_eq!(
+        totals.errors_by_code.get(ErrorCode::EventId.as_str()),
+        Some(&1)
+    );
 }
 
 #[test]
@@ -431,7 +451,7 @@ fn events_are_not_acknowledged_unless_kept() {
     let response = harness.post_events(&events_body(1..4));
     assert_eq!(response.status, 503);
     let answer: Value = serde_json::from_slice(&response.body).expect("json");
-    assert_eq!(answer["error"]["code"], "E_STORE");
+    assert_eq!(answer["error"]["code"], ErrorCode::Store.as_str());
     assert!(harness.backend.queued.borrow().is_empty());
     harness.backend.d1.failing_inbox.set(false);
     assert_eq!(harness.post_events(&events_body(1..4)).status, 202);

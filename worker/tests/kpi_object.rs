@@ -3,6 +3,7 @@
 //! sends every write readable and forgets one only once D1 has the newest copy.
 
 use std::collections::BTreeMap;
+use valle_shared::codes::ErrorCode;
 
 use valle_shared::events::Channel;
 use valle_shared::kpi::{EventWindow, KpiConfig, Observation, Outcome, View, MINUTE_MS};
@@ -37,7 +38,7 @@ fn decided(id: usize, branch: &str, at_ms: i64) -> Observation {
 fn failed(id: usize, at_ms: i64) -> Observation {
     Observation {
         outcome: Outcome::Failed {
-            code: "E_VALIDATION".to_owned(),
+            code: ErrorCode::Validation,
         },
         ..decided(id, "principal", at_ms)
     }

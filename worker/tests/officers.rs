@@ -5,6 +5,8 @@ mod support;
 
 use serde_json::Value;
 use valle_shared::api::{KpiResponse, ScoreResponse};
+use valle_shared::codes::ErrorCode;
+use valle_shared::decisions::DeadLetterStatus;
 use valle_shared::ops::RateLimit;
 use valle_worker::http::RequestHead;
 use valle_worker::memory::block_on;
@@ -115,7 +117,10 @@ fn a_dead_letter_replayed_with_a_corrected_application_becomes_a_decision() {
     let letter = block_on(harness.backend.get_dead_letter(1))
         .expect("get")
         .expect("letter");
-    assert_eq!((letter.status.as_str(), letter.attempts), ("open", 2));
+    assert_eq!(
+        (letter.status, letter.attempts),
+        (DeadLetterStatus::Open, 2)
+    );
     let fixed = replay(&format!(r#"{{"application":{VALID}}}"#));
     assert_eq!(
         fixed.status,
@@ -126,7 +131,7 @@ fn a_dead_letter_replayed_with_a_corrected_application_becomes_a_decision() {
     let letter = block_on(harness.backend.get_dead_letter(1))
         .expect("get")
         .expect("letter");
-    assert_eq!(letter.status, "replayed");
+    assert_eq!(letter.status, DeadLetterStatus::Replayed);
     assert!(harness.backend.d1.decision(&invalid.event_id).is_some());
     assert_eq!(
         replay("").status,
@@ -171,7 +176,7 @@ fn decisions_are_listed_newest_first_with_a_cursor() {
     let (status, bad) = harness.officer("/api/v1/decisions?band=negro");
     assert_eq!(
         (status, bad["error"]["code"].as_str()),
-        (400, Some("E_QUERY"))
+        (400, Some(ErrorCode::Query.as_str()))
     );
     let (status, one) = harness.officer("/api/v1/decisions/list-0");
     assert_eq!((status, one["request_id"].as_str()), (200, Some("list-0")));
@@ -208,7 +213,11 @@ fn drift_is_reported_per_field_and_in_the_metrics() {
         .iter()
         .filter_map(|field| field["code"].as_str())
         .collect();
-    assert_eq!(codes, ["E_FORMAT", "E_UNKNOWN_FIELD"], "{bad}");
+    assert_eq!(
+        codes,
+        [ErrorCode::Format.as_str(), ErrorCode::UnknownField.as_str()],
+        "{bad}"
+    );
     let head = RequestHead::new("GET", "/metrics")
         .with_header("authorization", &format!("Bearer {TOKEN}"));
     let text = String::from_utf8(harness.send(head, "").body).expect("utf-8");

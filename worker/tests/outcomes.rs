@@ -6,6 +6,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use valle_shared::codes::ErrorCode;
 
 use serde_json::{json, Value};
 use valle_shared::audit::AuditAction;
@@ -192,7 +193,11 @@ fn a_matured_outcome_replaces_an_open_one_once_and_is_audited() {
     let good = json!({ "outcomes": [outcome("loan-1", "good", &today(&harness))] });
     let (status, answer) = post_outcomes(&harness, TOKEN, &good);
     assert_eq!(status, 400);
-    assert_eq!(answer["error"]["fields"][0]["code"], "E_FINAL", "{answer}");
+    assert_eq!(
+        answer["error"]["fields"][0]["code"],
+        ErrorCode::Final.as_str(),
+        "{answer}"
+    );
     assert_eq!(post_outcomes(&harness, TOKEN, &bad).1["unchanged"], 1);
 }
 
@@ -249,22 +254,22 @@ fn bad_batches_get_field_codes_and_write_nothing() {
             outcome("nobody", "bad", &now),
         ]),
         400,
-        &[("outcomes[1].request_id", "E_NOT_FOUND")],
+        &[("outcomes[1].request_id", ErrorCode::NotFound.as_str())],
     );
     check(
         body(vec![outcome("loan-1", "paid", &now)]),
         400,
-        &[("outcomes[0].status", "E_ENUM")],
+        &[("outcomes[0].status", ErrorCode::Enum.as_str())],
     );
     check(
         body(vec![outcome("loan-1", "good", &future)]),
         400,
-        &[("outcomes[0].observed_at", "E_RANGE")],
+        &[("outcomes[0].observed_at", ErrorCode::Range.as_str())],
     );
     check(
         body(vec![outcome("loan-1", "good", "2020-01-01")]),
         400,
-        &[("outcomes[0].observed_at", "E_RANGE")],
+        &[("outcomes[0].observed_at", ErrorCode::Range.as_str())],
     );
     check(
         body(vec![
@@ -272,9 +277,9 @@ fn bad_batches_get_field_codes_and_write_nothing() {
             outcome("loan-2", "bad", &now),
         ]),
         400,
-        &[("outcomes[1].request_id", "E_DUPLICATE")],
+        &[("outcomes[1].request_id", ErrorCode::Duplicate.as_str())],
     );
-    check(body(many), 400, &[("outcomes", "E_RANGE")]);
+    check(body(many), 400, &[("outcomes", ErrorCode::Range.as_str())]);
     check(
         format!(r#"{{"outcomes":["{}"]}}"#, "x".repeat(300 * 1024)),
         413,

@@ -6,6 +6,7 @@ mod support;
 
 use serde_json::Value;
 use valle_shared::api::{BatchResponse, ScoreResponse};
+use valle_shared::codes::ErrorCode;
 use valle_shared::decisions::DecisionRecord;
 use valle_shared::events::Channel;
 use valle_shared::kpi::{KpiConfig, PerformanceState, View};
@@ -111,7 +112,7 @@ fn a_failed_write_answers_503_and_the_retry_stores_once() {
     let failed = harness.score("w-1");
     assert_eq!(failed.status, 503);
     let body: Value = serde_json::from_slice(&failed.body).expect("json");
-    assert_eq!(body["error"]["code"], "E_STORE");
+    assert_eq!(body["error"]["code"], ErrorCode::Store.as_str());
     assert_eq!(harness.backend.d1.decision_count(), 0);
     let retried: ScoreResponse = serde_json::from_slice(&harness.score("w-1").body).expect("score");
     assert!(!retried.replayed);
@@ -139,7 +140,10 @@ fn refused_requests_are_counted_together_after_the_answer() {
         .expect("snapshot")
         .core
         .totals;
-    assert_eq!(totals.errors_by_code.get("E_VALIDATION"), Some(&6));
+    assert_eq!(
+        totals.errors_by_code.get(ErrorCode::Validation.as_str()),
+        Some(&6)
+    );
     assert_eq!(harness.pacer.buffered(), 0);
     assert_eq!(
         harness.backend.d1.writes.get(),
@@ -219,7 +223,7 @@ fn a_batch_of_1000_is_one_write_and_its_latency_is_not_an_online_answers() {
     assert_eq!((answer.accepted, answer.rejected), (990, 10));
     assert_eq!(
         answer.results[7].error.as_ref().map(|e| e.code.as_str()),
-        Some("E_VALIDATION")
+        Some(ErrorCode::Validation.as_str())
     );
     assert_eq!(answer.results[8].request_id.as_deref(), Some("batch-1:8"));
     assert_eq!(

@@ -9,6 +9,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use valle_shared::access::{Jwk, Jwks};
 use valle_shared::audit::{AuditAction, LinkProblem, VerifyReport};
+use valle_shared::codes::ErrorCode;
 use valle_shared::officers::Role;
 use valle_shared::ops::RateLimit;
 use valle_shared::review::{Override, ReviewCase, ReviewPage, ReviewState};
@@ -149,7 +150,7 @@ fn every_route_for_every_role() {
                 );
             } else {
                 assert_eq!(status, 403, "{method} {target} as {role:?}: {answer}");
-                assert_eq!(answer["error"]["code"], "E_FORBIDDEN");
+                assert_eq!(answer["error"]["code"], ErrorCode::Forbidden.as_str());
             }
         }
     }
@@ -177,7 +178,7 @@ fn a_revoked_account_is_refused_and_nothing_is_written() {
     );
     assert_eq!(
         (status, answer["error"]["code"].as_str()),
-        (401, Some("E_REVOKED"))
+        (401, Some(ErrorCode::Revoked.as_str()))
     );
     assert!(harness.backend.d1.reviews.borrow().is_empty());
     assert!(harness.backend.d1.audit.borrow().is_empty());
@@ -242,7 +243,7 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
             "k1",
             claims("valle-aud", now_s + 60, "sara@coop.example"),
         ),
-        "E_ACCESS_INVALID",
+        ErrorCode::AccessInvalid.as_str(),
     );
     check(
         jwt(
@@ -250,7 +251,7 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
             "k1",
             claims("another-app", now_s + 60, "sara@coop.example"),
         ),
-        "E_ACCESS_INVALID",
+        ErrorCode::AccessInvalid.as_str(),
     );
     check(
         jwt(
@@ -258,7 +259,7 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
             "k1",
             claims("valle-aud", now_s - 120, "sara@coop.example"),
         ),
-        "E_ACCESS_EXPIRED",
+        ErrorCode::AccessExpired.as_str(),
     );
     check(
         jwt(
@@ -266,7 +267,7 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
             "k1",
             claims("valle-aud", now_s + 60, "nadie@coop.example"),
         ),
-        "E_UNKNOWN_ACCOUNT",
+        ErrorCode::UnknownAccount.as_str(),
     );
     let fetches = harness.backend.jwks_fetches.get();
     check(
@@ -275,7 +276,7 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
             "k9",
             claims("valle-aud", now_s + 60, "sara@coop.example"),
         ),
-        "E_ACCESS_INVALID",
+        ErrorCode::AccessInvalid.as_str(),
     );
     assert_eq!(
         harness.backend.jwks_fetches.get(),
@@ -291,7 +292,7 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
     let forged =
         URL_SAFE_NO_PAD.encode(claims("valle-aud", now_s + 60, "admin@coop.example").to_string());
     parts[1] = &forged;
-    check(parts.join("."), "E_ACCESS_INVALID");
+    check(parts.join("."), ErrorCode::AccessInvalid.as_str());
     // A bearer token wins over the JWT.
     let head = RequestHead::new("GET", "/api/v1/me")
         .with_header("cf-access-jwt-assertion", "garbage")
@@ -436,7 +437,7 @@ fn overrides_are_classified_and_low_side_approvals_need_four_eyes() {
     let (status, same) = approve(&harness, "tok-supervisor", "lo-2", "confirm");
     assert_eq!(
         (status, same["error"]["code"].as_str()),
-        (403, Some("E_FOUR_EYES"))
+        (403, Some(ErrorCode::FourEyes.as_str()))
     );
     let (status, back) = approve(&harness, TOKEN, "lo-2", "reject");
     assert_eq!(
@@ -498,14 +499,14 @@ fn a_repeat_changes_nothing_and_a_different_late_decision_conflicts() {
         "verified_income",
     );
     assert_eq!(status, 409, "{conflict}");
-    assert_eq!(conflict["error"]["code"], "E_CONFLICT");
+    assert_eq!(conflict["error"]["code"], ErrorCode::Conflict.as_str());
     assert_eq!(conflict["current"]["decided_by"], "ana@coop.example");
     assert_eq!(conflict["current"]["state"], "declined");
     assert_eq!(harness.backend.d1.audit.borrow().len(), rows);
     let (status, invalid) = decide(&harness, "tok-officer", "r-1", "maybe", "verified_income");
     assert_eq!(
         (status, invalid["error"]["fields"][0]["code"].as_str()),
-        (400, Some("E_ENUM"))
+        (400, Some(ErrorCode::Enum.as_str()))
     );
     assert_eq!(
         decide(&harness, "tok-officer", "missing", "decline", "other").0,

@@ -1,6 +1,7 @@
 //! The router and error mapping on the host: every route, method, content type and body class.
 
 use std::cell::{Cell, RefCell};
+use valle_shared::codes::ErrorCode;
 
 use serde_json::Value;
 use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse};
@@ -86,40 +87,40 @@ fn routes_methods_and_content_types() {
         RequestHead::new("POST", "/healthz"),
         "",
         405,
-        Some("E_METHOD"),
+        Some(ErrorCode::Method.as_str()),
     );
     check(
         RequestHead::new("GET", "/api/v1/score"),
         "",
         405,
-        Some("E_METHOD"),
+        Some(ErrorCode::Method.as_str()),
     );
     check(
         RequestHead::new("DELETE", "/api/v1/score"),
         "",
         405,
-        Some("E_METHOD"),
+        Some(ErrorCode::Method.as_str()),
     );
     check(
         RequestHead::new("GET", "/api/v1/nothing"),
         "",
         404,
-        Some("E_NOT_FOUND"),
+        Some(ErrorCode::NotFound.as_str()),
     );
     check(
         RequestHead::new("GET", "/api/v1/score/"),
         "",
         404,
-        Some("E_NOT_FOUND"),
+        Some(ErrorCode::NotFound.as_str()),
     );
     check(
         RequestHead::new("POST", "/api/v1/score"),
         VALID,
         415,
-        Some("E_CONTENT_TYPE"),
+        Some(ErrorCode::ContentType.as_str()),
     );
     let text = RequestHead::new("POST", "/api/v1/score").with_header("content-type", "text/plain");
-    check(text, VALID, 415, Some("E_CONTENT_TYPE"));
+    check(text, VALID, 415, Some(ErrorCode::ContentType.as_str()));
     let charset = RequestHead::new("POST", "/api/v1/score")
         .with_header("content-type", "Application/JSON; charset=utf-8");
     check(charset, VALID, 200, None);
@@ -127,20 +128,40 @@ fn routes_methods_and_content_types() {
 
 #[test]
 fn bodies() {
-    check(json_post("{}"), "{}", 400, Some("E_VALIDATION"));
-    check(json_post("nope"), "nope", 400, Some("E_JSON"));
-    check(json_post("[]"), "[]", 400, Some("E_NOT_OBJECT"));
+    check(
+        json_post("{}"),
+        "{}",
+        400,
+        Some(ErrorCode::Validation.as_str()),
+    );
+    check(
+        json_post("nope"),
+        "nope",
+        400,
+        Some(ErrorCode::Json.as_str()),
+    );
+    check(
+        json_post("[]"),
+        "[]",
+        400,
+        Some(ErrorCode::NotObject.as_str()),
+    );
     let big = format!("{VALID:<20000}");
-    check(json_post(&big), &big, 413, Some("E_TOO_LARGE"));
+    check(
+        json_post(&big),
+        &big,
+        413,
+        Some(ErrorCode::TooLarge.as_str()),
+    );
     // A declared length over the limit is refused before the body is read.
     let declared = RequestHead::new("POST", "/api/v1/score")
         .with_header("content-type", "application/json")
         .with_header("content-length", "10485760");
-    check(declared, "", 413, Some("E_TOO_LARGE"));
+    check(declared, "", 413, Some(ErrorCode::TooLarge.as_str()));
     // A body larger than declared (or sent chunked) is still caught after reading.
     let chunked =
         RequestHead::new("POST", "/api/v1/score").with_header("content-type", "application/json");
-    check(chunked, &big, 413, Some("E_TOO_LARGE"));
+    check(chunked, &big, 413, Some(ErrorCode::TooLarge.as_str()));
 }
 
 #[test]
@@ -163,7 +184,7 @@ fn request_ids_are_echoed_or_generated() {
     );
     assert_eq!(response.status, 400);
     let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
-    assert_eq!(answer.error.code, "E_REQUEST_ID");
+    assert_eq!(answer.error.code, ErrorCode::RequestId.as_str());
     assert_eq!(answer.error.request_id.as_deref(), Some("generated-id"));
 }
 
@@ -226,7 +247,7 @@ fn a_failed_body_read_is_an_internal_error_without_details() {
         block_on(prepared.finish(Err("socket closed".to_owned()), &context, &backend));
     assert_eq!(response.status, 500);
     let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
-    assert_eq!(answer.error.code, "E_INTERNAL");
+    assert_eq!(answer.error.code, ErrorCode::Internal.as_str());
     assert!(!answer.error.message.en.contains("socket"));
 }
 
@@ -276,13 +297,21 @@ fn batches_score_each_item_alone() {
 #[test]
 fn batch_envelopes_and_limits() {
     for (body, status, code) in [
-        (r#"{"applications":[]}"#.to_owned(), 400, "E_BATCH_SIZE"),
-        (r#"{"items":[]}"#.to_owned(), 400, "E_BATCH_ENVELOPE"),
-        ("{".to_owned(), 400, "E_JSON"),
+        (
+            r#"{"applications":[]}"#.to_owned(),
+            400,
+            ErrorCode::BatchSize.as_str(),
+        ),
+        (
+            r#"{"items":[]}"#.to_owned(),
+            400,
+            ErrorCode::BatchEnvelope.as_str(),
+        ),
+        ("{".to_owned(), 400, ErrorCode::Json.as_str()),
         (
             format!(r#"{{"applications":[{}]}}"#, vec![VALID; 1001].join(",")),
             400,
-            "E_BATCH_SIZE",
+            ErrorCode::BatchSize.as_str(),
         ),
     ] {
         check(batch_post(&body), &body, status, Some(code));
@@ -290,7 +319,7 @@ fn batch_envelopes_and_limits() {
     let declared = RequestHead::new("POST", "/api/v1/score/batch")
         .with_header("content-type", "application/json")
         .with_header("content-length", "2000000");
-    check(declared, "", 413, Some("E_TOO_LARGE"));
+    check(declared, "", 413, Some(ErrorCode::TooLarge.as_str()));
 }
 
 #[test]
@@ -346,15 +375,25 @@ fn only_listed_origins_get_a_cross_origin_grant() {
     check_cors(
         preflight(evil, "POST", "content-type"),
         403,
-        Some("E_ORIGIN"),
+        Some(ErrorCode::Origin.as_str()),
         None,
     );
-    check_cors(preflight("null", "POST", ""), 403, Some("E_ORIGIN"), None);
-    check_cors(preflight(KIOSK, "DELETE", ""), 403, Some("E_ORIGIN"), kiosk);
+    check_cors(
+        preflight("null", "POST", ""),
+        403,
+        Some(ErrorCode::Origin.as_str()),
+        None,
+    );
+    check_cors(
+        preflight(KIOSK, "DELETE", ""),
+        403,
+        Some(ErrorCode::Origin.as_str()),
+        kiosk,
+    );
     check_cors(
         preflight(KIOSK, "POST", "content-type, x-evil"),
         403,
-        Some("E_ORIGIN"),
+        Some(ErrorCode::Origin.as_str()),
         kiosk,
     );
     check_cors(
@@ -372,7 +411,7 @@ fn only_listed_origins_get_a_cross_origin_grant() {
     check_cors(json_post(VALID), 200, None, None);
     // A listed origin's page can read the errors it gets, too.
     let officer = RequestHead::new("GET", "/api/v1/kpis").with_header("origin", KIOSK);
-    check_cors(officer, 401, Some("E_UNAUTHORIZED"), kiosk);
+    check_cors(officer, 401, Some(ErrorCode::Unauthorized.as_str()), kiosk);
 
     let answer = send(preflight(KIOSK, "POST", "authorization"), b"");
     assert_eq!(
@@ -396,7 +435,7 @@ fn only_listed_origins_get_a_cross_origin_grant() {
         RequestHead::new("OPTIONS", "/api/v1/score"),
         "",
         405,
-        Some("E_METHOD"),
+        Some(ErrorCode::Method.as_str()),
     );
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use valle_shared::codes::ErrorCode;
 use valle_shared::model::spec::Thresholds;
 use valle_shared::model::{classify, Decision};
 use valle_shared::ops::RateLimit;
@@ -117,25 +118,37 @@ fn the_swaps_are_what_re_deciding_the_stored_rows_gives() {
 fn bad_simulations_are_refused_with_field_codes() {
     let harness = Harness::new(RateLimit::default());
     for (body, field, code) in [
-        (json!({"last": 0}), "last", "E_RANGE"),
-        (json!({"last": 20000}), "last", "E_RANGE"),
+        (json!({"last": 0}), "last", ErrorCode::Range.as_str()),
+        (json!({"last": 20000}), "last", ErrorCode::Range.as_str()),
         (
             json!({"thresholds": {"review": 0.7, "decline": 0.2}}),
             "thresholds",
-            "E_CROSS",
+            ErrorCode::Cross.as_str(),
         ),
-        (json!({"policy": "maybe"}), "policy", "E_ENUM"),
-        (json!({"strategy": 1}), "strategy", "E_UNKNOWN_FIELD"),
+        (
+            json!({"policy": "maybe"}),
+            "policy",
+            ErrorCode::Enum.as_str(),
+        ),
+        (
+            json!({"strategy": 1}),
+            "strategy",
+            ErrorCode::UnknownField.as_str(),
+        ),
     ] {
         let (status, answer) = simulate(&harness, &body);
         assert_eq!(status, 400, "{body}: {answer}");
-        assert_eq!(answer["error"]["code"], "E_VALIDATION", "{answer}");
+        assert_eq!(
+            answer["error"]["code"],
+            ErrorCode::Validation.as_str(),
+            "{answer}"
+        );
         assert_eq!(answer["error"]["fields"][0]["field"], field, "{answer}");
         assert_eq!(answer["error"]["fields"][0]["code"], code, "{answer}");
     }
     let (status, answer) = harness.as_account(SUPERVISOR, "POST", "/api/v1/simulate", "[");
     assert_eq!(
         (status, answer["error"]["code"].as_str()),
-        (400, Some("E_JSON"))
+        (400, Some(ErrorCode::Json.as_str()))
     );
 }

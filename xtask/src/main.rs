@@ -135,6 +135,9 @@ fn project_command(program: &str) -> Command {
     command.current_dir(root());
     command.env("PATH", tools::project_path());
     command.env("WRANGLER_SEND_METRICS", "false");
+    // Local development needs no `request.cf` data from Cloudflare; fetching it fails
+    // offline with a stack trace at every start.
+    command.env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
     command.env("CHROMEDRIVER", tools::CHROMEDRIVER);
     command
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use valle_shared::codes::ErrorCode;
 
 use serde_json::{json, Value};
 
@@ -216,8 +217,8 @@ pub fn memory_growth_pct(
     )
 }
 
-/// Requests the server failed: transport errors, runtime failures and 5xx-class codes. The
-/// injected invalid records (400s) do not count.
+/// Requests the server failed: transport errors, 5xx answers and the codes of a server in
+/// trouble ([`ErrorCode::is_transient`]). The injected invalid records (400s) do not count.
 pub fn server_failures(report: &Value) -> u64 {
     let codes = report["rejected_by_code"].as_object();
     let failed_codes: u64 = codes
@@ -225,10 +226,7 @@ pub fn server_failures(report: &Value) -> u64 {
         .flatten()
         .filter(|(code, _)| {
             code.starts_with("HTTP_5")
-                || matches!(
-                    code.as_str(),
-                    "E_STORE" | "E_INTERNAL" | "E_MODEL" | "E_RATE_LIMITED"
-                )
+                || ErrorCode::parse(code).is_some_and(ErrorCode::is_transient)
         })
         .filter_map(|(_, n)| n.as_u64())
         .sum();
@@ -595,7 +593,7 @@ mod tests {
     #[test]
     fn only_server_side_failures_count() {
         let report = json!({
-            "rejected_by_code": { "E_VALIDATION": 40, "E_JSON": 2, "E_STORE": 1, "HTTP_503": 2 },
+            "rejected_by_code": { ErrorCode::Validation.as_str(): 40, ErrorCode::Json.as_str(): 2, ErrorCode::Store.as_str(): 1, "HTTP_503": 2 },
             "transport_errors": 3,
         });
         assert_eq!(server_failures(&report), 6);

@@ -4,6 +4,7 @@
 
 use valle_shared::api::{KpiResponse, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, KPIS_PATH};
 use valle_shared::application::{choice_label, FieldRule};
+use valle_shared::decisions::DeadLetterStatus;
 use valle_shared::drift::DriftBand;
 use valle_shared::i18n::format_money;
 use valle_shared::kpi::{PerformanceState, View};
@@ -240,8 +241,9 @@ pub fn decision_path(request_id: &str) -> String {
     format!("{DECISIONS_PATH}/{}", encode_component(request_id))
 }
 
-pub fn dead_letters_path(status: &str, before: Option<i64>) -> String {
+pub fn dead_letters_path(status: Option<DeadLetterStatus>, before: Option<i64>) -> String {
     let before = before.map(|id| id.to_string()).unwrap_or_default();
+    let status = status.map_or("", DeadLetterStatus::as_str);
     with_query(
         DEAD_LETTERS_PATH,
         &[("status", status), ("limit", "20"), ("before", &before)],
@@ -337,11 +339,11 @@ mod tests {
         );
         check_path(decision_path("id/../x"), "/api/v1/decisions/id%2F..%2Fx");
         check_path(
-            dead_letters_path("open", None),
+            dead_letters_path(Some(DeadLetterStatus::Open), None),
             "/api/v1/dead-letters?status=open&limit=20",
         );
         check_path(
-            dead_letters_path("", Some(41)),
+            dead_letters_path(None, Some(41)),
             "/api/v1/dead-letters?limit=20&before=41",
         );
         check_path(replay_path(7), "/api/v1/dead-letters/7/replay");

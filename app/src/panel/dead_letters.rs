@@ -1,7 +1,9 @@
 //! Dead letters, with replay as they are or corrected.
 
 use leptos::prelude::*;
-use valle_shared::decisions::{DeadLetter, DeadLetterPage, ReplayResponse};
+use valle_shared::codes::ErrorCode;
+use valle_shared::decisions::{DeadLetter, DeadLetterPage, DeadLetterStatus, ReplayResponse};
+use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
 use super::session::{status_line, use_session, Load};
@@ -13,7 +15,7 @@ use crate::client::{officer_get, officer_post, ClientError};
 pub(super) fn DeadLetters() -> impl IntoView {
     let lang = use_lang();
     let session = use_session();
-    let status = RwSignal::new("open".to_owned());
+    let status = RwSignal::new(Some(DeadLetterStatus::Open));
     let letters = RwSignal::new(Load::<DeadLetterPage>::Loading);
     let reload = RwSignal::new(0u32);
     // Pages go back in time by id: `before` is this page's cursor, `previous` the cursors of
@@ -22,7 +24,7 @@ pub(super) fn DeadLetters() -> impl IntoView {
     let previous = RwSignal::new(Vec::<Option<i64>>::new());
     Effect::new(move |_| {
         reload.track();
-        let path = dead_letters_path(&status.get(), before.get());
+        let path = dead_letters_path(status.get(), before.get());
         letters.set(Load::Loading);
         session.fetch(
             |token| async move { officer_get::<DeadLetterPage>(&path, &token).await },
@@ -40,10 +42,11 @@ pub(super) fn DeadLetters() -> impl IntoView {
                     <select data-testid="dead-letter-status" on:change=move |event| {
                         previous.set(Vec::new());
                         before.set(None);
-                        status.set(event_target_value(&event));
+                        status.set(DeadLetterStatus::from_name(&event_target_value(&event)));
                     }>
-                        <option value="open">{move || ui(lang.get(), "Abiertas", "Open")}</option>
-                        <option value="replayed">{move || ui(lang.get(), "Reprocesadas", "Replayed")}</option>
+                        {DeadLetterStatus::ALL.map(|choice| view! {
+                            <option value=choice.as_str()>{move || status_text(choice, lang.get())}</option>
+                        })}
                         <option value="">{move || ui(lang.get(), "Todas", "All")}</option>
                     </select>
                 </label>
@@ -108,14 +111,14 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
     let session = use_session();
     let id = letter.id;
     let correction = RwSignal::new(pretty_json(&letter.payload.application));
-    let outcome = RwSignal::new(None::<Result<ReplayResponse, (String, String)>>);
+    let outcome = RwSignal::new(None::<Result<ReplayResponse, (ErrorCode, String)>>);
     let sending = RwSignal::new(false);
     let replay = move |as_corrected: bool| {
         let body = if as_corrected {
             match replay_body(&correction.get_untracked()) {
                 Ok(body) => body,
                 Err(error) => {
-                    outcome.set(Some(Err(("E_JSON".to_owned(), error))));
+                    outcome.set(Some(Err((ErrorCode::Json, error))));
                     return;
                 }
             }
@@ -146,7 +149,7 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
                         }
                         other => other.to_string(),
                     };
-                    (error.code().to_owned(), text)
+                    (error.code(), text)
                 })));
                 if replayed {
                     on_replayed();
@@ -154,12 +157,12 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
             },
         );
     };
-    let open = letter.status == "open";
+    let open = letter.status == DeadLetterStatus::Open;
     view! {
-        <li class="card-box letter" data-testid="dead-letter-row" data-id=id data-event-id=letter.event_id.clone() data-status=letter.status.clone()>
+        <li class="card-box letter" data-testid="dead-letter-row" data-id=id data-event-id=letter.event_id.clone() data-status=letter.status.as_str()>
             <p>
                 <strong>{"#"}{id}</strong>" · "<code>{letter.event_id.clone()}</code>" · "
-                <span class="error-code" data-testid="dead-letter-code">{letter.error_code.clone()}</span>
+                <span class="error-code" data-testid="dead-letter-code">{letter.error_code.as_str()}</span>
             </p>
             <p class="small">{letter.error_message.clone()}</p>
             <p class="small muted">
@@ -190,12 +193,20 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
                     </p>
                 }.into_any(),
                 Err((code, text)) => view! {
-                    <p class="answer error" data-testid="replay-result" data-outcome="error" data-code=code.clone() role="alert">
+                    <p class="answer error" data-testid="replay-result" data-outcome="error" data-code=code.as_str() role="alert">
                         {format!("{code}: {text}")}
                     </p>
                 }.into_any(),
             })}
         </li>
+    }
+}
+
+fn status_text(status: DeadLetterStatus, lang: Lang) -> &'static str {
+    match status {
+        DeadLetterStatus::Open => ui(lang, "Abiertas", "Open"),
+        DeadLetterStatus::Replayed => ui(lang, "Reprocesadas", "Replayed"),
+        DeadLetterStatus::Superseded => ui(lang, "Resueltas por reenvío", "Superseded"),
     }
 }
 

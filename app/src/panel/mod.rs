@@ -28,6 +28,7 @@ pub mod what_if;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use valle_shared::api::ME_PATH;
+use valle_shared::codes::ErrorCode;
 use valle_shared::officers::{Me, Permission};
 
 use crate::chrome::{ui, use_lang, Brand, LangToggle};
@@ -183,8 +184,8 @@ fn SignIn() -> impl IntoView {
                 {move || if checking.get() { ui(lang.get(), "Comprobando…", "Checking…") } else { ui(lang.get(), "Entrar", "Sign in") }}
             </button>
             {move || error.get().map(|failure| view! {
-                <p class="answer error" role="alert" data-testid="sign-in-error" data-code=failure.code().to_owned()>
-                    {if failure.code() == "E_REVOKED" {
+                <p class="answer error" role="alert" data-testid="sign-in-error" data-code=failure.code().as_str()>
+                    {if failure.code() == ErrorCode::Revoked {
                         ui(lang.get(), "Esta cuenta fue revocada.", "This account has been revoked.")
                     } else if failure.is_unauthorized() {
                         ui(lang.get(), "Token no válido.", "Invalid token.")

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 use valle_shared::api::OUTCOMES_PATH;
+use valle_shared::codes::ErrorCode;
 use valle_shared::loan_outcomes::{outcomes_csv_to_bodies, OutcomesAnswer};
 use valle_shared::{Lang, Message};
 use wasm_bindgen::JsCast;
@@ -26,7 +27,7 @@ enum Upload {
     /// A request was refused: its bad values by CSV line, and what was stored before it.
     Refused {
         stored: OutcomesAnswer,
-        code: String,
+        code: ErrorCode,
         lines: Vec<(usize, String, Message)>,
     },
 }
@@ -60,7 +61,7 @@ pub(super) fn OutcomesUpload() -> impl IntoView {
                         replaced: 0,
                         unchanged: 0,
                     },
-                    code: error.code().to_owned(),
+                    code: error.code(),
                     lines: Vec::new(),
                 })));
             },
@@ -115,8 +116,8 @@ fn upload_view(state: Upload, lang: Lang) -> impl IntoView {
         }
         .into_any(),
         Upload::Refused { stored, code, lines } => view! {
-            <div class="answer error" role="alert" data-testid="outcomes-error" data-code=code.clone()>
-                <p>{ui(lang, "El servidor rechazó el archivo (", "The server refused the file (")}{code.clone()}"). "
+            <div class="answer error" role="alert" data-testid="outcomes-error" data-code=code.as_str()>
+                <p>{ui(lang, "El servidor rechazó el archivo (", "The server refused the file (")}{code.as_str()}"). "
                     {ui(lang, "Guardado antes del error: ", "Stored before the error: ")}{totals(&stored)}</p>
                 <ul>
                     {lines.into_iter().map(|(line, column, message)| view! {

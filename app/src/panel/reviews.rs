@@ -2,7 +2,8 @@
 //! officer's decision form, and the supervisor's answer to a low-side approval.
 
 use leptos::prelude::*;
-use valle_shared::officers::{Permission, E_CONFLICT, E_FOUR_EYES};
+use valle_shared::codes::ErrorCode;
+use valle_shared::officers::Permission;
 use valle_shared::review::{
     ApprovalAction, ReviewAction, ReviewCase, ReviewPage, ReviewState, REASON_CODES,
 };
@@ -229,13 +230,13 @@ fn Case(
             </button>
             <h3>{move || ui(lang.get(), "Solicitud ", "Application ")}<code>{request_id.clone()}</code></h3>
             {move || notice.get().map(|error| view! {
-                <p class="answer error" role="alert" data-testid="case-error" data-code=error.code().to_owned()>
+                <p class="answer error" role="alert" data-testid="case-error" data-code=error.code().as_str()>
                     {match error.code() {
-                        E_CONFLICT => ui(lang.get(), "Otra persona decidió primero; este es el estado actual.", "Someone else decided first; this is where it stands now."),
-                        E_FOUR_EYES => ui(lang.get(), "La segunda aprobación debe darla otra persona.", "The second approval must come from another person."),
+                        ErrorCode::Conflict => ui(lang.get(), "Otra persona decidió primero; este es el estado actual.", "Someone else decided first; this is where it stands now."),
+                        ErrorCode::FourEyes => ui(lang.get(), "La segunda aprobación debe darla otra persona.", "The second approval must come from another person."),
                         _ => ui(lang.get(), "No se pudo guardar: ", "Could not save: "),
                     }}
-                    {(!matches!(error.code(), E_CONFLICT | E_FOUR_EYES)).then(|| error.code().to_owned())}
+                    {(!matches!(error.code(), ErrorCode::Conflict | ErrorCode::FourEyes)).then(|| error.code().as_str())}
                 </p>
             })}
             {move || case.with(|load| status_line(load, lang.get()))}

@@ -143,9 +143,9 @@ pub(super) fn status_line<T>(load: &Load<T>, lang: Lang) -> impl IntoView {
         ),
         Load::Failed(error) => Some(
             view! {
-                <p class="answer error" role="alert" data-testid="load-error" data-code=error.code().to_owned()>
+                <p class="answer error" role="alert" data-testid="load-error" data-code=error.code().as_str()>
                     {ui(lang, "No se pudieron cargar los datos: ", "Could not load the data: ")}
-                    {error.code().to_owned()}
+                    {error.code().as_str()}
                 </p>
             }
             .into_any(),

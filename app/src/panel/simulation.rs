@@ -113,7 +113,7 @@ pub(super) fn Simulation() -> impl IntoView {
 fn refused(error: ClientError, lang: Lang) -> impl IntoView {
     let body = error.body();
     view! {
-        <div class="answer error" role="alert" data-testid="what-if-error" data-code=body.code.clone()>
+        <div class="answer error" role="alert" data-testid="what-if-error" data-code=body.code.as_str()>
             <p>{body.message.get(lang).to_owned()}</p>
             <ul>
                 {body.fields.into_iter().map(|field| view! {

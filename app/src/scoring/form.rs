@@ -72,6 +72,7 @@ pub fn example_inputs() -> Vec<(Field, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use valle_shared::codes::ErrorCode;
     use valle_shared::draft::Draft;
 
     fn example() -> Draft {
@@ -80,12 +81,12 @@ mod tests {
             .fold(Draft::new(), |draft, (field, text)| draft.with(field, text))
     }
 
-    fn check(draft: &Draft, touched: &[Field], show_all: bool, field: Field, codes: &[&str]) {
+    fn check(draft: &Draft, touched: &[Field], show_all: bool, field: Field, codes: &[ErrorCode]) {
         let outcome = validate_body(&draft.to_body());
         let touched: BTreeSet<Field> = touched.iter().copied().collect();
-        let shown: Vec<&str> = visible_errors(field, &outcome, &touched, show_all)
+        let shown: Vec<ErrorCode> = visible_errors(field, &outcome, &touched, show_all)
             .iter()
-            .map(|error| error.code.as_str())
+            .map(|error| error.code)
             .collect();
         assert_eq!(shown, codes, "{field:?}");
     }
@@ -100,16 +101,34 @@ mod tests {
     fn errors_wait_for_a_touch_or_a_submit() {
         let blank = Draft::new();
         check(&blank, &[], false, Field::Age, &[]);
-        check(&blank, &[Field::Age], false, Field::Age, &["E_REQUIRED"]);
-        check(&blank, &[], true, Field::Age, &["E_REQUIRED"]);
+        check(
+            &blank,
+            &[Field::Age],
+            false,
+            Field::Age,
+            &[ErrorCode::Required],
+        );
+        check(&blank, &[], true, Field::Age, &[ErrorCode::Required]);
         check(&blank, &[Field::Age], false, Field::Income, &[]);
     }
 
     #[test]
     fn cross_errors_show_when_any_involved_field_was_touched() {
         let draft = example().with(Field::Price, "700");
-        check(&draft, &[Field::Price], false, Field::Amount, &["E_CROSS"]);
-        check(&draft, &[Field::Amount], false, Field::Amount, &["E_CROSS"]);
+        check(
+            &draft,
+            &[Field::Price],
+            false,
+            Field::Amount,
+            &[ErrorCode::Cross],
+        );
+        check(
+            &draft,
+            &[Field::Amount],
+            false,
+            Field::Amount,
+            &[ErrorCode::Cross],
+        );
         check(&draft, &[Field::Age], false, Field::Amount, &[]);
     }
 

@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use valle_shared::api::ScoreResponse;
+use valle_shared::codes::ErrorCode;
 use valle_shared::draft::Draft;
 use valle_shared::{Field, Lang, Score};
 
@@ -40,7 +41,7 @@ fn now_ms() -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 struct LocalScore {
     /// The score, or the error code the edge would give.
-    result: Result<Score, String>,
+    result: Result<Score, ErrorCode>,
     ms: f64,
 }
 

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use valle_shared::api::{HumanReviewResponse, ScoreResponse};
+use valle_shared::codes::ErrorCode;
 use valle_shared::decisions::is_mismatch;
 use valle_shared::events::ClientScore;
 use valle_shared::i18n::format_money;
@@ -52,7 +53,7 @@ pub(super) fn ResultPanel(
                 }
                 .into_any(),
                 Submission::NotKept(reason) => view! {
-                    <div class="answer error" data-testid="result-error" data-code="E_STORAGE" role="alert">
+                    <div class="answer error" data-testid="result-error" data-code=ErrorCode::Storage.as_str() role="alert">
                         <p class="verdict">{ui(lang.get(), "Sin conexión, y este navegador no permite guardarla. Inténtelo más tarde.", "Offline, and this browser does not allow keeping it. Please try later.")}</p>
                         <p class="small">{reason}</p>
                     </div>
@@ -175,7 +176,7 @@ fn failed(error: ClientError, lang: Lang) -> impl IntoView {
     let (code, message, fields) = match error {
         ClientError::Refused(body) => (body.code, body.message.get(lang).to_owned(), body.fields),
         ClientError::Unexpected { status } => (
-            "E_UNEXPECTED".to_owned(),
+            ErrorCode::Unexpected,
             match lang {
                 Lang::Es => format!("Respuesta inesperada del servidor (HTTP {status})."),
                 Lang::En => format!("Unexpected answer from the server (HTTP {status})."),
@@ -183,7 +184,7 @@ fn failed(error: ClientError, lang: Lang) -> impl IntoView {
             Vec::new(),
         ),
         ClientError::Network(_) => (
-            "E_NETWORK".to_owned(),
+            ErrorCode::Network,
             ui(
                 lang,
                 "No hay conexión con el servidor. Compruebe la red e inténtelo de nuevo.",
@@ -194,7 +195,7 @@ fn failed(error: ClientError, lang: Lang) -> impl IntoView {
         ),
     };
     view! {
-        <div class="answer error" data-testid="result-error" data-code=code role="alert">
+        <div class="answer error" data-testid="result-error" data-code=code.as_str() role="alert">
             <p class="verdict">{message}</p>
             <ul data-testid="server-errors">
                 {fields.into_iter().map(|error| error_item(error, lang)).collect_view()}

@@ -7,8 +7,9 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 use leptos::prelude::*;
+use valle_shared::codes::ErrorCode;
 use valle_shared::disclosure::Disclosure;
-use valle_shared::scorer::{ScoreRequest, ScorerMessage, E_INTERNAL, E_MODEL};
+use valle_shared::scorer::{ScoreRequest, ScorerMessage};
 use valle_shared::Score;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -26,13 +27,13 @@ pub enum ModelState {
     Failed(String),
 }
 
-type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Score, String>>>>>;
+type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Score, ErrorCode>>>>>;
 
 /// Requests made before the worker said it is ready (it would drop them), sent then.
 type Early = Rc<RefCell<Vec<String>>>;
 
 /// The model will not come: the card says why, and every waiting request answers
-/// `E_MODEL` (dropping its sender does).
+/// [`ErrorCode::Model`] (dropping its sender does).
 fn give_up(state: RwSignal<ModelState>, early: &Early, pending: &Pending, reason: String) {
     state.set(ModelState::Failed(reason));
     early.borrow_mut().clear();
@@ -135,27 +136,27 @@ impl Scorer {
     }
 
     /// Scores a body in the worker: the score, or the error code the edge would give
-    /// (`E_MODEL` when the model could not load). Asked before the model is ready, it waits.
-    pub async fn score(&self, body: String) -> Result<Score, String> {
-        let worker = self.worker.as_ref().ok_or_else(|| E_MODEL.to_owned())?;
+    /// ([`ErrorCode::Model`] when the model could not load). Asked before the model is ready, it waits.
+    pub async fn score(&self, body: String) -> Result<Score, ErrorCode> {
+        let worker = self.worker.as_ref().ok_or(ErrorCode::Model)?;
         let state = self.state.get_untracked();
         // A worker that failed to start would never answer.
         if matches!(state, ModelState::Failed(_)) {
-            return Err(E_MODEL.to_owned());
+            return Err(ErrorCode::Model);
         }
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let (sender, receiver) = oneshot::channel();
         self.pending.borrow_mut().insert(id, sender);
         let request =
-            serde_json::to_string(&ScoreRequest { id, body }).map_err(|e| e.to_string())?;
+            serde_json::to_string(&ScoreRequest { id, body }).map_err(|_| ErrorCode::Internal)?;
         if state == ModelState::Loading {
             self.early.borrow_mut().push(request);
         } else if worker.post_message(&JsValue::from_str(&request)).is_err() {
             self.pending.borrow_mut().remove(&id);
-            return Err(E_MODEL.to_owned());
+            return Err(ErrorCode::Model);
         }
-        receiver.await.unwrap_or_else(|_| Err(E_MODEL.to_owned()))
+        receiver.await.unwrap_or(Err(ErrorCode::Model))
     }
 }
 
@@ -165,12 +166,12 @@ impl Scorer {
 pub async fn score_json(body: String) -> String {
     let result = match current() {
         Some(scorer) => scorer.score(body).await,
-        None => Err(E_MODEL.to_owned()),
+        None => Err(ErrorCode::Model),
     };
-    let error = |code: &str| serde_json::json!({ "error": { "code": code } }).to_string();
+    let error = |code: ErrorCode| serde_json::json!({ "error": { "code": code } }).to_string();
     match result {
         Ok(score) => serde_json::to_string(&Disclosure::committed().for_applicant(&score))
-            .unwrap_or_else(|_| error(E_INTERNAL)),
-        Err(code) => error(&code),
+            .unwrap_or_else(|_| error(ErrorCode::Internal)),
+        Err(code) => error(code),
     }
 }

@@ -74,7 +74,7 @@ pub fn outcome(body: &[u8]) -> Outcome {
             }
         }
         Err(error) => Outcome {
-            code: error.code().to_owned(),
+            code: error.code().as_str().to_owned(),
             fields: error.field_errors().to_vec(),
             decided: None,
         },

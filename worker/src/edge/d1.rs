@@ -1,7 +1,9 @@
 //! D1 behind the storage traits: the one write of each request or batch, the officers'
 //! reads, the event inbox, and the log the KPI object reads.
 
-use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::decisions::{
+    Cursor, DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
+};
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::CountWindow;
 use valle_shared::simulation::StoredDecision;
@@ -92,7 +94,7 @@ impl DeadLetterStore for EdgeBackend {
 
     async fn list_dead_letters(
         &self,
-        status: Option<&str>,
+        status: Option<DeadLetterStatus>,
         limit: usize,
         before_id: Option<i64>,
     ) -> Result<Vec<DeadLetter>, StoreError> {

@@ -4,7 +4,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
-use valle_shared::decisions::{Cursor, DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::decisions::{
+    Cursor, DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
+};
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, EventWindow};
 use valle_shared::simulation::StoredDecision;
@@ -141,8 +143,8 @@ impl MemoryD1 {
                 .borrow_mut()
                 .insert(record.request_id.clone(), seq);
             for (letter, _) in self.dead_letters.borrow_mut().iter_mut() {
-                if letter.event_id == record.request_id && letter.status == "open" {
-                    letter.status = "superseded".to_owned();
+                if letter.event_id == record.request_id && letter.status == DeadLetterStatus::Open {
+                    letter.status = DeadLetterStatus::Superseded;
                 }
             }
         }
@@ -162,7 +164,7 @@ impl MemoryD1 {
         if let Some(id) = outcomes.replayed_letter {
             for (letter, _) in self.dead_letters.borrow_mut().iter_mut() {
                 if letter.id == id {
-                    letter.status = "replayed".to_owned();
+                    letter.status = DeadLetterStatus::Replayed;
                     letter.replayed_at_ms = Some(now_ms);
                 }
             }
@@ -180,10 +182,10 @@ impl MemoryD1 {
             .find(|(l, _)| l.event_id == letter.payload.event_id)
         {
             existing.payload = letter.payload.clone();
-            existing.error_code = letter.error_code.clone();
+            existing.error_code = letter.error_code;
             existing.error_message = letter.error_message.clone();
             existing.attempts += letter.attempts;
-            existing.status = "open".to_owned();
+            existing.status = DeadLetterStatus::Open;
             existing.last_failed_at_ms = letter.failed_at_ms;
             existing.replayed_at_ms = None;
             return;
@@ -194,10 +196,10 @@ impl MemoryD1 {
                 id,
                 event_id: letter.payload.event_id.clone(),
                 payload: letter.payload.clone(),
-                error_code: letter.error_code.clone(),
+                error_code: letter.error_code,
                 error_message: letter.error_message.clone(),
                 attempts: letter.attempts,
-                status: "open".to_owned(),
+                status: DeadLetterStatus::Open,
                 first_failed_at_ms: letter.failed_at_ms,
                 last_failed_at_ms: letter.failed_at_ms,
                 replayed_at_ms: None,
@@ -249,7 +251,7 @@ impl MemoryD1 {
 
     pub fn list_dead_letters(
         &self,
-        status: Option<&str>,
+        status: Option<DeadLetterStatus>,
         limit: usize,
         before_id: Option<i64>,
     ) -> Vec<DeadLetter> {
@@ -335,7 +337,7 @@ impl MemoryD1 {
                         received_at_ms: event.received_at_ms,
                         event_time_ms: event.event_time_ms,
                         latency_ms: *latency_ms,
-                        code: &letter.error_code,
+                        code: letter.error_code,
                     }),
                 )
             })

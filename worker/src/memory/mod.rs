@@ -10,7 +10,7 @@ pub mod officers;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord};
+use valle_shared::decisions::{DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord};
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, View};
@@ -133,7 +133,7 @@ impl DeadLetterStore for MemoryBackend {
 
     async fn list_dead_letters(
         &self,
-        status: Option<&str>,
+        status: Option<DeadLetterStatus>,
         limit: usize,
         before_id: Option<i64>,
     ) -> Result<Vec<DeadLetter>, StoreError> {
@@ -145,7 +145,7 @@ impl DeadLetterStore for MemoryBackend {
             .d1
             .letters()
             .iter()
-            .filter(|l| l.status == "open")
+            .filter(|l| l.status == DeadLetterStatus::Open)
             .count() as u64)
     }
 }

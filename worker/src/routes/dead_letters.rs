@@ -1,7 +1,7 @@
 //! `GET /api/v1/dead-letters` and `POST /api/v1/dead-letters/{id}/replay` (officers).
 
 use valle_shared::api::ReplayRequest;
-use valle_shared::decisions::{parse_query, DeadLetterPage, ReplayResponse};
+use valle_shared::decisions::{parse_query, DeadLetterPage, DeadLetterStatus, ReplayResponse};
 use valle_shared::validation::{ErrorCode, RequestError};
 
 use serde_json::json;
@@ -26,10 +26,8 @@ fn busy_if_chain_moved(error: StoreError) -> ApiError {
     }
 }
 
-const REPLAYED: &str = "replayed";
-
 impl<B: Backend> Request<'_, B> {
-    /// `GET /api/v1/dead-letters?status=open|replayed&limit&before`.
+    /// `GET /api/v1/dead-letters?status=open|replayed|superseded&limit&before`.
     pub(super) async fn dead_letters(&self) -> Result<HttpResponse, ApiError> {
         let mut status = None;
         let mut limit = 50;
@@ -37,7 +35,9 @@ impl<B: Backend> Request<'_, B> {
         let mut errors = Vec::new();
         for (key, value) in parse_query(&self.head.query) {
             match (key.as_str(), value.as_str()) {
-                ("status", "open" | REPLAYED) => status = Some(value.clone()),
+                ("status", _) if DeadLetterStatus::from_name(&value).is_some() => {
+                    status = DeadLetterStatus::from_name(&value);
+                }
                 ("limit", _) if value.parse::<usize>().is_ok_and(|n| (1..=500).contains(&n)) => {
                     limit = value.parse().unwrap_or(50);
                 }
@@ -55,7 +55,7 @@ impl<B: Backend> Request<'_, B> {
         }
         let letters = self
             .backend
-            .list_dead_letters(status.as_deref(), limit, before)
+            .list_dead_letters(status, limit, before)
             .await?;
         let next_before = (letters.len() == limit)
             .then(|| letters.last().map(|l| l.id))
@@ -95,13 +95,13 @@ impl<B: Backend> Request<'_, B> {
             .await?
             .ok_or(ApiError::NotFound)?;
         // Replaying twice is harmless: the second answer is the decision the first stored.
-        if letter.status == REPLAYED {
+        if letter.status == DeadLetterStatus::Replayed {
             if let Some(record) = self.backend.get_decision(&letter.event_id).await? {
                 return Ok(HttpResponse::json(
                     200,
                     &ReplayResponse {
                         dead_letter_id: id,
-                        status: REPLAYED.to_owned(),
+                        status: DeadLetterStatus::Replayed,
                         replayed: true,
                         decision: record,
                     },
@@ -137,14 +137,14 @@ impl<B: Backend> Request<'_, B> {
             Ok(application) => application,
             Err(error) => {
                 let again = NewDeadLetter {
-                    error_code: error.code().to_owned(),
+                    error_code: error.code(),
                     error_message: error.to_string(),
                     attempts: 1,
                     failed_at_ms: now,
                     latency_ms: self.elapsed(),
                     payload: event,
                 };
-                let entry = audit(error.code());
+                let entry = audit(error.code().as_str());
                 let write = Outcomes {
                     dead_letters: std::slice::from_ref(&again),
                     audit: Some(&entry),
@@ -178,7 +178,7 @@ impl<B: Backend> Request<'_, B> {
             200,
             &ReplayResponse {
                 dead_letter_id: id,
-                status: REPLAYED.to_owned(),
+                status: DeadLetterStatus::Replayed,
                 replayed: decided.replayed,
                 decision: decided.record,
             },

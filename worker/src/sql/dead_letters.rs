@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 use serde_json::json as object;
+use valle_shared::codes::ErrorCode;
+use valle_shared::decisions::DeadLetterStatus;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::Observation;
 
@@ -31,14 +33,14 @@ pub fn upsert(letters: &[NewDeadLetter]) -> Vec<Statement> {
             Statement::new(
                 "INSERT INTO dead_letters (event_id, payload, error_code, error_message, attempts, status, first_failed_at, last_failed_at, latency_ms) \
                  SELECT j.value ->> '$.event_id', j.value ->> '$.payload', j.value ->> '$.error_code', \
-                 j.value ->> '$.error_message', j.value ->> '$.attempts', 'open', j.value ->> '$.failed_at', \
+                 j.value ->> '$.error_message', j.value ->> '$.attempts', ?2, j.value ->> '$.failed_at', \
                  j.value ->> '$.failed_at', j.value ->> '$.latency_ms' \
                  FROM json_each(?1) AS j \
                  WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE request_id = j.value ->> '$.event_id') \
                  ON CONFLICT(event_id) DO UPDATE SET payload = excluded.payload, error_code = excluded.error_code, \
                  error_message = excluded.error_message, attempts = dead_letters.attempts + excluded.attempts, \
-                 status = 'open', last_failed_at = excluded.last_failed_at, replayed_at = NULL",
-                vec![rows.into()],
+                 status = ?2, last_failed_at = excluded.last_failed_at, replayed_at = NULL",
+                vec![rows.into(), DeadLetterStatus::Open.as_str().into()],
             )
         })
         .collect()
@@ -46,8 +48,12 @@ pub fn upsert(letters: &[NewDeadLetter]) -> Vec<Statement> {
 
 pub fn mark_replayed(id: i64, at_ms: i64) -> Statement {
     Statement::new(
-        "UPDATE dead_letters SET status = 'replayed', replayed_at = ?2 WHERE id = ?1",
-        vec![id.into(), at_ms.into()],
+        "UPDATE dead_letters SET status = ?3, replayed_at = ?2 WHERE id = ?1",
+        vec![
+            id.into(),
+            at_ms.into(),
+            DeadLetterStatus::Replayed.as_str().into(),
+        ],
     )
 }
 
@@ -55,17 +61,21 @@ pub fn select(id: i64) -> Statement {
     Statement::new("SELECT * FROM dead_letters WHERE id = ?1", vec![id.into()])
 }
 
-pub fn list(status: Option<&str>, limit: usize, before_id: Option<i64>) -> Statement {
+pub fn list(status: Option<DeadLetterStatus>, limit: usize, before_id: Option<i64>) -> Statement {
     Statement::new(
         "SELECT * FROM dead_letters WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-        vec![status.into(), before_id.into(), (limit as i64).into()],
+        vec![
+            status.map(DeadLetterStatus::as_str).into(),
+            before_id.into(),
+            (limit as i64).into(),
+        ],
     )
 }
 
 pub fn count_open() -> Statement {
     Statement::new(
-        "SELECT COUNT(*) AS open FROM dead_letters WHERE status = 'open'",
-        Vec::new(),
+        "SELECT COUNT(*) AS open FROM dead_letters WHERE status = ?1",
+        vec![DeadLetterStatus::Open.as_str().into()],
     )
 }
 
@@ -79,10 +89,10 @@ pub struct DeadLetterRow {
     pub id: f64,
     pub event_id: String,
     pub payload: String,
-    pub error_code: String,
+    pub error_code: ErrorCode,
     pub error_message: String,
     pub attempts: f64,
-    pub status: String,
+    pub status: DeadLetterStatus,
     pub first_failed_at: f64,
     pub last_failed_at: f64,
     pub replayed_at: Option<f64>,
@@ -121,7 +131,7 @@ pub fn read_log(after: u64, limit: usize) -> Statement {
 pub struct LogRow {
     pub id: f64,
     pub payload: String,
-    pub error_code: String,
+    pub error_code: ErrorCode,
     pub latency_ms: f64,
 }
 
@@ -140,7 +150,7 @@ impl TryFrom<LogRow> for (u64, Observation) {
                 received_at_ms: event.received_at_ms,
                 event_time_ms: event.event_time_ms,
                 latency_ms: row.latency_ms,
-                code: &row.error_code,
+                code: row.error_code,
             }),
         ))
     }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::json as object;
 use valle_shared::api::StageTiming;
-use valle_shared::decisions::{DecisionQuery, DecisionRecord};
+use valle_shared::decisions::{DeadLetterStatus, DecisionQuery, DecisionRecord};
 use valle_shared::events::Channel;
 use valle_shared::kpi::{Observation, Outcome};
 use valle_shared::model::reasons::Reason;
@@ -110,9 +110,13 @@ pub fn insert(records: &[DecisionRecord]) -> Vec<Statement> {
 pub fn supersede_dead_letters(records: &[DecisionRecord]) -> Statement {
     Statement::new(
         // `+status`: look the letters up by event id, not by scanning every open one.
-        "UPDATE dead_letters SET status = 'superseded' WHERE +status = 'open' \
+        "UPDATE dead_letters SET status = ?2 WHERE +status = ?3 \
          AND event_id IN (SELECT value FROM json_each(?1))",
-        vec![json_strings(records.iter().map(|r| r.request_id.as_str())).into()],
+        vec![
+            json_strings(records.iter().map(|r| r.request_id.as_str())).into(),
+            DeadLetterStatus::Superseded.as_str().into(),
+            DeadLetterStatus::Open.as_str().into(),
+        ],
     )
 }
 
