@@ -9,6 +9,7 @@ use crate::events::{is_branch, Channel, ClientScore, QueuedEvent};
 use crate::i18n::Message;
 use crate::kpi::{Observation, Outcome};
 use crate::model::{Band, Decision, Score, ShadowScore};
+use crate::query::{parse_query, query_error, PageRules};
 use crate::time::parse_rfc3339_ms;
 use crate::validation::{ErrorCode, FieldError};
 
@@ -166,6 +167,13 @@ pub struct DecisionQuery {
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
 
+/// How the decision list pages: by the opaque `cursor` of the previous page.
+pub const DECISION_PAGES: PageRules = PageRules {
+    default_limit: DEFAULT_PAGE,
+    max_limit: MAX_PAGE,
+    cursor: "cursor",
+};
+
 /// Where the next page starts: decisions are listed newest first by (received_at, request_id).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
@@ -189,6 +197,14 @@ impl Cursor {
     }
 }
 
+impl std::str::FromStr for Cursor {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Cursor, ()> {
+        Cursor::decode(text).ok_or(())
+    }
+}
+
 /// A page of decisions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionPage {
@@ -197,120 +213,63 @@ pub struct DecisionPage {
     pub next_cursor: Option<String>,
 }
 
-/// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte). Invalid
-/// escapes and non-UTF-8 results are kept as sent, so they fail the value's own check.
-pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(key), percent_decode(value))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
-}
-
-pub(crate) fn query_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
-    FieldError {
-        field: field.chars().take(64).collect(),
-        code,
-        rule: None,
-        message: Message::new(es, en),
-    }
-}
-
 impl DecisionQuery {
     /// Parses `from`, `to` (RFC 3339), `branch`, `band`, `decision`, `channel`, `limit` and
     /// `cursor`; reports every bad parameter at once.
     pub fn parse(query: &str) -> Result<DecisionQuery, Vec<FieldError>> {
-        let mut parsed = DecisionQuery {
-            limit: DEFAULT_PAGE,
-            ..DecisionQuery::default()
-        };
-        let mut errors = Vec::new();
+        let mut parsed = DecisionQuery::default();
         let mut period = Period::default();
-        for (key, value) in parse_query(query) {
-            if period.take(&key, &value, &mut errors) {
-                continue;
+        let page = DECISION_PAGES.parse::<Cursor>(query, |key, value, errors| {
+            if period.take(key, value, errors) {
+                return true;
             }
-            match key.as_str() {
-                "band" => match serde_json::from_value(serde_json::Value::String(value)) {
+            match key {
+                "band" => match serde_json::from_value(serde_json::Value::String(value.into())) {
                     Ok(band) => parsed.band = Some(band),
                     Err(_) => errors.push(query_error(
                         "band",
                         ErrorCode::Enum,
-                        "Debe ser bajo, medio o alto.",
-                        "Must be bajo, medio or alto.",
+                        Some(Message::new(
+                            "Debe ser bajo, medio o alto.",
+                            "Must be bajo, medio or alto.",
+                        )),
                     )),
                 },
-                "decision" => match serde_json::from_value(serde_json::Value::String(value)) {
-                    Ok(decision) => parsed.decision = Some(decision),
-                    Err(_) => errors.push(query_error(
-                        "decision",
-                        ErrorCode::Enum,
-                        "Debe ser approve, review o decline.",
-                        "Must be approve, review or decline.",
-                    )),
-                },
-                "channel" => match Channel::parse(&value) {
+                "decision" => {
+                    match serde_json::from_value(serde_json::Value::String(value.into())) {
+                        Ok(decision) => parsed.decision = Some(decision),
+                        Err(_) => errors.push(query_error(
+                            "decision",
+                            ErrorCode::Enum,
+                            Some(Message::new(
+                                "Debe ser approve, review o decline.",
+                                "Must be approve, review or decline.",
+                            )),
+                        )),
+                    }
+                }
+                "channel" => match Channel::parse(value) {
                     Some(channel) => parsed.channel = Some(channel),
                     None => errors.push(query_error(
                         "channel",
                         ErrorCode::Enum,
-                        "Debe ser online, offline-sync o batch.",
-                        "Must be online, offline-sync or batch.",
+                        Some(Message::new(
+                            "Debe ser online, offline-sync o batch.",
+                            "Must be online, offline-sync or batch.",
+                        )),
                     )),
                 },
-                "limit" => match value.parse::<usize>() {
-                    Ok(limit) if (1..=MAX_PAGE).contains(&limit) => parsed.limit = limit,
-                    _ => errors.push(query_error(
-                        "limit",
-                        ErrorCode::Range,
-                        "Debe ser un entero de 1 a 500.",
-                        "Must be an integer from 1 to 500.",
-                    )),
-                },
-                "cursor" => match Cursor::decode(&value) {
-                    Some(cursor) => parsed.cursor = Some(cursor),
-                    None => errors.push(query_error(
-                        "cursor",
-                        ErrorCode::Format,
-                        "Cursor no válido; use el next_cursor de la página anterior.",
-                        "Invalid cursor; use the previous page's next_cursor.",
-                    )),
-                },
-                other => errors.push(query_error(
-                    other,
-                    ErrorCode::UnknownField,
-                    "Parámetro desconocido.",
-                    "Unknown parameter.",
-                )),
+                _ => return false,
             }
-        }
+            true
+        });
+        let mut errors = match page {
+            Ok(page) => {
+                (parsed.limit, parsed.cursor) = (page.limit, page.cursor);
+                Vec::new()
+            }
+            Err(errors) => errors,
+        };
         Period::check_order(period.from_ms, period.to_ms, &mut errors);
         (parsed.from_ms, parsed.to_ms, parsed.branch) =
             (period.from_ms, period.to_ms, period.branch);
@@ -340,8 +299,10 @@ impl Period {
                 errors.push(query_error(
                     key,
                     ErrorCode::Format,
-                    "Debe ser una fecha RFC 3339, p. ej. 2026-11-23T10:00:00Z.",
-                    "Must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z.",
+                    Some(Message::new(
+                        "Debe ser una fecha RFC 3339, p. ej. 2026-11-23T10:00:00Z.",
+                        "Must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z.",
+                    )),
                 ));
             }
             ms
@@ -353,8 +314,10 @@ impl Period {
             "branch" => errors.push(query_error(
                 "branch",
                 ErrorCode::Format,
-                "La sucursal debe tener de 1 a 64 letras, cifras, espacios, '.', '_' o '-'.",
-                "The branch must be 1 to 64 letters, digits, spaces, '.', '_' or '-'.",
+                Some(Message::new(
+                    "La sucursal debe tener de 1 a 64 letras, cifras, espacios, '.', '_' o '-'.",
+                    "The branch must be 1 to 64 letters, digits, spaces, '.', '_' or '-'.",
+                )),
             )),
             _ => return false,
         }
@@ -368,8 +331,10 @@ impl Period {
                 errors.push(query_error(
                     "to",
                     ErrorCode::Cross,
-                    "to debe ser posterior a from.",
-                    "to must not be before from.",
+                    Some(Message::new(
+                        "to debe ser posterior a from.",
+                        "to must not be before from.",
+                    )),
                 ));
             }
         }
@@ -388,8 +353,7 @@ impl Period {
                 errors.push(query_error(
                     &key,
                     ErrorCode::UnknownField,
-                    "Parámetro desconocido.",
-                    "Unknown parameter.",
+                    Some(Message::new("Parámetro desconocido.", "Unknown parameter.")),
                 ));
             }
         }
@@ -471,20 +435,5 @@ mod tests {
             "cursor=12.has%20space",
             Err(&[("cursor", ErrorCode::Format)]),
         );
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(
-            parse_query("a=%41%2b+b&c=%zz&d=%e2%82%ac&e"),
-            vec![
-                ("a".to_owned(), "A+ b".to_owned()),
-                ("c".to_owned(), "%zz".to_owned()),
-                ("d".to_owned(), "€".to_owned()),
-                ("e".to_owned(), String::new()),
-            ]
-        );
-        assert_eq!(parse_query("x=%"), vec![("x".to_owned(), "%".to_owned())]);
-        assert_eq!(parse_query("x=%4"), vec![("x".to_owned(), "%4".to_owned())]);
     }
 }

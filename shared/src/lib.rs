@@ -22,7 +22,8 @@
 //! - [`policy`]: the knock-out and referral rules evaluated before the model's decision;
 //!   [`simulation`]: stored applications re-decided under a candidate strategy;
 //!   [`challenger`]: the champion against the shadow challenger.
-//! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339.
+//! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339; [`query`]: query strings and
+//!   the paging rules every list endpoint shares.
 
 pub mod access;
 pub mod api;
@@ -48,6 +49,7 @@ pub mod officers;
 pub mod ops;
 pub mod performance;
 pub mod policy;
+pub mod query;
 pub mod review;
 pub mod scorer;
 pub mod simulation;

@@ -233,3 +233,50 @@ fn drift_is_reported_per_field_and_in_the_metrics() {
         .lines()
         .any(|line| line.starts_with("valle_kpi_object_rows ")));
 }
+
+#[test]
+fn every_list_endpoint_pages_by_the_same_rules() {
+    let harness = Harness::new(RateLimit {
+        limit: 1_000,
+        period_s: 10,
+    });
+    let lists = [
+        ("/api/v1/decisions", "cursor", 500),
+        ("/api/v1/dead-letters", "before", 500),
+        ("/api/v1/audit", "before", 500),
+        ("/api/v1/reviews", "after", 200),
+        ("/api/v1/kpis/windows", "before", 1000),
+    ];
+    for (path, cursor, max) in lists {
+        let (status, body) = harness.officer(&format!("{path}?limit={max}"));
+        assert_eq!(status, 200, "{path}: {body}");
+        let (status, body) = harness.officer(&format!(
+            "{path}?limit={}&{cursor}=not%20a%20cursor&nope=1",
+            max + 1
+        ));
+        let fields: Vec<(&str, &str)> = body["error"]["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                (
+                    f["field"].as_str().unwrap_or_default(),
+                    f["code"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            (status, body["error"]["code"].as_str(), fields),
+            (
+                400,
+                Some(ErrorCode::Query.as_str()),
+                vec![
+                    ("limit", ErrorCode::Range.as_str()),
+                    (cursor, ErrorCode::Format.as_str()),
+                    ("nope", ErrorCode::UnknownField.as_str()),
+                ]
+            ),
+            "{path}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ use valle_shared::decisions::DeadLetterStatus;
 use valle_shared::drift::DriftBand;
 use valle_shared::i18n::format_money;
 use valle_shared::kpi::{PerformanceState, View};
+use valle_shared::query::{path_segment, with_query};
 use valle_shared::time::format_rfc3339_ms;
 use valle_shared::{Application, Field, Lang};
 
@@ -174,34 +175,6 @@ pub fn format_psi(psi: Option<f64>) -> String {
     psi.map_or_else(|| "—".to_owned(), |psi| format!("{psi:.3}"))
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass through).
-pub fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
-/// `path?k=v&…` from the pairs whose value is not empty.
-fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
-    let query: Vec<String> = pairs
-        .iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(key, value)| format!("{key}={}", encode_component(value)))
-        .collect();
-    if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{}", query.join("&"))
-    }
-}
-
 pub fn kpis_path(view: View, branch: &str) -> String {
     with_query(
         KPIS_PATH,
@@ -238,7 +211,7 @@ pub fn decisions_path(filters: &DecisionFilters, cursor: Option<&str>) -> String
 }
 
 pub fn decision_path(request_id: &str) -> String {
-    format!("{DECISIONS_PATH}/{}", encode_component(request_id))
+    format!("{DECISIONS_PATH}/{}", path_segment(request_id))
 }
 
 pub fn dead_letters_path(status: Option<DeadLetterStatus>, before: Option<i64>) -> String {
@@ -335,7 +308,7 @@ mod tests {
                 },
                 Some("1764000000000.a&b"),
             ),
-            "/api/v1/decisions?branch=san%20jos%C3%A9&band=alto&decision=decline&channel=offline-sync&limit=20&cursor=1764000000000.a%26b",
+            "/api/v1/decisions?branch=san+jos%C3%A9&band=alto&decision=decline&channel=offline-sync&limit=20&cursor=1764000000000.a%26b",
         );
         check_path(decision_path("id/../x"), "/api/v1/decisions/id%2F..%2Fx");
         check_path(

@@ -7,10 +7,10 @@ use valle_shared::api::{
     REVIEWS_PATH,
 };
 use valle_shared::audit::{AuditAction, LinkProblem};
+use valle_shared::query::{path_segment, with_query};
 use valle_shared::review::{ApprovalAction, Override, ReviewAction, ReviewState};
 use valle_shared::Lang;
 
-use super::dashboard::encode_component;
 use crate::chrome::ui;
 
 /// Cases per page of the queue.
@@ -23,20 +23,25 @@ pub const REQUESTED_FILTER: &str = "requested";
 
 /// The queue's path: every open state (`""`), one, or the applicants' requests.
 pub fn queue_path(state: &str, after: Option<u64>) -> String {
-    let mut path = format!("{REVIEWS_PATH}?limit={QUEUE_PAGE}");
-    match state {
-        "" => {}
-        REQUESTED_FILTER => path.push_str("&requested=true"),
-        state => path.push_str(&format!("&state={}", encode_component(state))),
-    }
-    if let Some(after) = after {
-        path.push_str(&format!("&after={after}"));
-    }
-    path
+    let limit = QUEUE_PAGE.to_string();
+    let after = after.map(|after| after.to_string()).unwrap_or_default();
+    let (state, requested) = match state {
+        REQUESTED_FILTER => ("", "true"),
+        state => (state, ""),
+    };
+    with_query(
+        REVIEWS_PATH,
+        &[
+            ("limit", &limit),
+            ("state", state),
+            ("requested", requested),
+            ("after", &after),
+        ],
+    )
 }
 
 pub fn review_path(request_id: &str) -> String {
-    format!("{REVIEWS_PATH}/{}", encode_component(request_id))
+    format!("{REVIEWS_PATH}/{}", path_segment(request_id))
 }
 
 pub fn approval_path(request_id: &str) -> String {
@@ -55,38 +60,38 @@ pub fn verify_path() -> &'static str {
 }
 
 /// `from` and `to` of a report or an export from two `<input type="date">` values (either
-/// may be empty); `to` includes its whole day.
-pub fn range_query(from: &str, to: &str) -> String {
-    let mut parts = Vec::new();
-    if !from.is_empty() {
-        parts.push(format!(
-            "from={}",
-            encode_component(&format!("{from}T00:00:00Z"))
-        ));
-    }
-    if !to.is_empty() {
-        parts.push(format!(
-            "to={}",
-            encode_component(&format!("{to}T23:59:59.999Z"))
-        ));
-    }
-    parts.join("&")
+/// may be empty, and is then left out); `to` includes its whole day.
+pub fn range_pairs(from: &str, to: &str) -> [(&'static str, String); 2] {
+    let at = |date: &str, time: &str| {
+        if date.is_empty() {
+            String::new()
+        } else {
+            format!("{date}T{time}Z")
+        }
+    };
+    [
+        ("from", at(from, "00:00:00")),
+        ("to", at(to, "23:59:59.999")),
+    ]
 }
 
-fn with_query(path: &str, query: &str) -> String {
-    if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{query}")
-    }
+/// `path` with the range and `extra` pairs.
+pub fn range_path(path: &str, from: &str, to: &str, extra: &[(&str, &str)]) -> String {
+    let range = range_pairs(from, to);
+    let pairs: Vec<(&str, &str)> = range
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .chain(extra.iter().copied())
+        .collect();
+    with_query(path, &pairs)
 }
 
 pub fn overrides_path(from: &str, to: &str) -> String {
-    with_query(OVERRIDES_REPORT_PATH, &range_query(from, to))
+    range_path(OVERRIDES_REPORT_PATH, from, to, &[])
 }
 
 pub fn export_path(from: &str, to: &str) -> String {
-    with_query(EXPORT_DECISIONS_PATH, &range_query(from, to))
+    range_path(EXPORT_DECISIONS_PATH, from, to, &[])
 }
 
 /// The body of an officer's decision.

@@ -7,42 +7,24 @@ use valle_shared::fairness::ProtectedAttribute;
 use valle_shared::performance::Decile;
 use valle_shared::Lang;
 
-use super::dashboard::encode_component;
-use super::lending::range_query;
+use super::lending::range_path;
 use crate::chrome::ui;
 
 /// Side of the square ROC and calibration plots, in SVG units, and their inner margin.
 pub const PLOT_SIZE: f64 = 240.0;
 pub const PLOT_MARGIN: f64 = 28.0;
 
-fn report_query(from: &str, to: &str, branch: &str) -> String {
-    let mut query = range_query(from, to);
-    let branch = branch.trim();
-    if !branch.is_empty() {
-        if !query.is_empty() {
-            query.push('&');
-        }
-        query.push_str(&format!("branch={}", encode_component(branch)));
-    }
-    query
-}
-
 pub fn performance_path(from: &str, to: &str, branch: &str) -> String {
-    let query = report_query(from, to, branch);
-    if query.is_empty() {
-        format!("{PERFORMANCE_PATH}?vintage=month")
-    } else {
-        format!("{PERFORMANCE_PATH}?vintage=month&{query}")
-    }
+    range_path(
+        PERFORMANCE_PATH,
+        from,
+        to,
+        &[("branch", branch.trim()), ("vintage", "month")],
+    )
 }
 
 pub fn fairness_path(from: &str, to: &str, branch: &str) -> String {
-    let query = report_query(from, to, branch);
-    if query.is_empty() {
-        FAIRNESS_PATH.to_owned()
-    } else {
-        format!("{FAIRNESS_PATH}?{query}")
-    }
+    range_path(FAIRNESS_PATH, from, to, &[("branch", branch.trim())])
 }
 
 /// A point of the unit square in the plot's SVG coordinates (y grows downwards).
@@ -87,16 +69,7 @@ pub fn calibration_marks(deciles: &[Decile]) -> Vec<CalibrationMark> {
 }
 
 pub fn challenger_path(from: &str, to: &str, branch: &str) -> String {
-    let query = report_query(from, to, branch);
-    if query.is_empty() {
-        CHALLENGER_PATH.to_owned()
-    } else {
-        format!("{CHALLENGER_PATH}?{query}")
-    }
-}
-
-pub fn share(value: Option<f64>) -> String {
-    value.map_or_else(|| "—".to_owned(), |v| format!("{:.1} %", v * 100.0))
+    range_path(CHALLENGER_PATH, from, to, &[("branch", branch.trim())])
 }
 
 pub fn figure(value: Option<f64>) -> String {
@@ -134,7 +107,7 @@ mod tests {
         );
         assert_eq!(
             performance_path("2026-11-01", "", " norte "),
-            "/api/v1/performance?vintage=month&from=2026-11-01T00%3A00%3A00Z&branch=norte"
+            "/api/v1/performance?from=2026-11-01T00%3A00%3A00Z&branch=norte&vintage=month"
         );
         assert_eq!(fairness_path("", "", ""), "/api/v1/fairness");
         assert_eq!(fairness_path("", "", "sur"), "/api/v1/fairness?branch=sur");

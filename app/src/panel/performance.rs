@@ -9,9 +9,10 @@ use valle_shared::performance::{PerformanceReport, Realized};
 use valle_shared::Lang;
 
 use super::challenger::challenger_view;
+use super::dashboard::format_percent;
 use super::monitoring::{
     attribute_text, calibration_marks, challenger_path, fairness_path, figure, performance_path,
-    plot_point, roc_points, share, PLOT_SIZE,
+    plot_point, roc_points, PLOT_SIZE,
 };
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, ui, use_lang};
@@ -128,7 +129,7 @@ fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
             </div>
             <div class="card" data-testid="performance-default-rate">
                 <span class="card-label">{ui(lang, "Impago real / esperado", "Realized / expected default")}</span>
-                <span class="card-value">{share(report.realized_default_rate)}" / "{share(Some(report.expected.default_rate))}</span>
+                <span class="card-value">{format_percent(report.realized_default_rate)}" / "{format_percent(Some(report.expected.default_rate))}</span>
             </div>
             <div class="card" data-testid="performance-auc" data-auc=report.realized.as_ref().map(|r| r.roc_auc.to_string())>
                 <span class="card-label">{ui(lang, "ROC AUC real / esperado", "ROC AUC realized / expected")}</span>
@@ -163,10 +164,10 @@ fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
                             <td>{vintage.decisions}</td>
                             <td>{vintage.matured}</td>
                             <td>
-                                {share(vintage.realized_default_rate)}
+                                {format_percent(vintage.realized_default_rate)}
                                 {vintage.alert.then(|| view! { " "<span class="badge bad">{ui(lang, "fuera", "outside")}</span> })}
                             </td>
-                            <td>{share(vintage.expected_default_rate)}" ("{share(vintage.expected_low)}" – "{share(vintage.expected_high)}")"</td>
+                            <td>{format_percent(vintage.expected_default_rate)}" ("{format_percent(vintage.expected_low)}" – "{format_percent(vintage.expected_high)}")"</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -188,8 +189,8 @@ fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
                             <td><span class=format!("band band-{}", band.band.as_str())>{band_text(band.band, lang)}</span></td>
                             <td>{band.decisions}</td>
                             <td>{band.matured}</td>
-                            <td>{share(band.realized_default_rate)}</td>
-                            <td>{share(band.expected_default_rate)}</td>
+                            <td>{format_percent(band.realized_default_rate)}</td>
+                            <td>{format_percent(band.expected_default_rate)}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -278,10 +279,10 @@ fn fairness_table(attribute: AttributeFairness, lang: Lang) -> impl IntoView {
                                 data-ratio=group.disparate_impact.map(|r| r.to_string())>
                                 <td>{group.group.clone()}{favoured.then(|| view! { " "<span class="badge ok">{ui(lang, "referencia", "reference")}</span> })}</td>
                                 <td>{group.decisions}{(!group.judged).then(|| view! { " "<span class="muted small">{ui(lang, "(pocas)", "(few)")}</span> })}</td>
-                                <td>{share(Some(group.approval_rate))}</td>
-                                <td>{share(Some(group.decline_rate))}</td>
+                                <td>{format_percent(Some(group.approval_rate))}</td>
+                                <td>{format_percent(Some(group.decline_rate))}</td>
                                 <td>{figure(group.disparate_impact)}</td>
-                                <td>{share(group.true_positive_rate)}</td>
+                                <td>{format_percent(group.true_positive_rate)}</td>
                             </tr>
                         }
                     }).collect_view()}

@@ -2,40 +2,24 @@
 //! checked a page at a time; the first broken link named).
 
 use valle_shared::audit::{AuditEvent, AuditPage, ChainHead, Verifier};
-use valle_shared::decisions::parse_query;
-use valle_shared::validation::ErrorCode;
+use valle_shared::query::AUDIT_PAGES;
 
 use super::reviews::CHAIN_ATTEMPTS;
-use super::{query_error, Request};
+use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::store::Backend;
 
-const DEFAULT_PAGE: usize = 50;
-const MAX_PAGE: usize = 500;
 /// Rows the verifier reads at a time.
 const VERIFY_PAGE: usize = 500;
 
 impl<B: Backend> Request<'_, B> {
     /// `GET /api/v1/audit?before&limit`.
     pub(super) async fn audit(&self) -> Result<HttpResponse, ApiError> {
-        let (mut before, mut limit, mut errors) = (None, DEFAULT_PAGE, Vec::new());
-        for (key, value) in parse_query(&self.head.query) {
-            match key.as_str() {
-                "before" => match value.parse::<u64>() {
-                    Ok(seq) if seq > 0 => before = Some(seq),
-                    _ => errors.push(query_error("before", ErrorCode::Format)),
-                },
-                "limit" => match value.parse() {
-                    Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,
-                    _ => errors.push(query_error("limit", ErrorCode::Range)),
-                },
-                other => errors.push(query_error(other, ErrorCode::UnknownField)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Query(errors));
-        }
+        let page = AUDIT_PAGES
+            .parse::<u64>(&self.head.query, |_, _, _| false)
+            .map_err(ApiError::Query)?;
+        let (before, limit) = (page.cursor, page.limit);
         let entries = self.backend.audit_page(before, limit).await?;
         let next_before = (entries.len() == limit)
             .then(|| entries.last().map(|entry| entry.seq))

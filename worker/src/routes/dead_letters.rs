@@ -1,7 +1,8 @@
 //! `GET /api/v1/dead-letters` and `POST /api/v1/dead-letters/{id}/replay` (officers).
 
 use valle_shared::api::ReplayRequest;
-use valle_shared::decisions::{parse_query, DeadLetterPage, DeadLetterStatus, ReplayResponse};
+use valle_shared::decisions::{DeadLetterPage, DeadLetterStatus, ReplayResponse};
+use valle_shared::query::DEAD_LETTER_PAGES;
 use valle_shared::validation::{ErrorCode, RequestError};
 
 use serde_json::json;
@@ -30,29 +31,19 @@ impl<B: Backend> Request<'_, B> {
     /// `GET /api/v1/dead-letters?status=open|replayed|superseded&limit&before`.
     pub(super) async fn dead_letters(&self) -> Result<HttpResponse, ApiError> {
         let mut status = None;
-        let mut limit = 50;
-        let mut before = None;
-        let mut errors = Vec::new();
-        for (key, value) in parse_query(&self.head.query) {
-            match (key.as_str(), value.as_str()) {
-                ("status", _) if DeadLetterStatus::from_name(&value).is_some() => {
-                    status = DeadLetterStatus::from_name(&value);
+        let page = DEAD_LETTER_PAGES
+            .parse::<i64>(&self.head.query, |key, value, errors| {
+                if key != "status" {
+                    return false;
                 }
-                ("limit", _) if value.parse::<usize>().is_ok_and(|n| (1..=500).contains(&n)) => {
-                    limit = value.parse().unwrap_or(50);
+                status = DeadLetterStatus::from_name(value);
+                if status.is_none() {
+                    errors.push(query_error("status", ErrorCode::Enum));
                 }
-                ("before", _) if value.parse::<i64>().is_ok_and(|n| n > 0) => {
-                    before = value.parse().ok();
-                }
-                (name @ ("status" | "limit" | "before"), _) => {
-                    errors.push(query_error(name, ErrorCode::Format))
-                }
-                (name, _) => errors.push(query_error(name, ErrorCode::UnknownField)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Query(errors));
-        }
+                true
+            })
+            .map_err(ApiError::Query)?;
+        let (limit, before) = (page.limit, page.cursor);
         let letters = self
             .backend
             .list_dead_letters(status, limit, before)

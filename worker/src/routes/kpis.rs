@@ -1,9 +1,9 @@
 //! `GET /api/v1/kpis`, `GET /api/v1/kpis/windows` and `GET /api/v1/drift` (officers).
 
 use valle_shared::api::{CountWindowList, KpiResponse};
-use valle_shared::decisions::parse_query;
 use valle_shared::kpi::View;
 use valle_shared::ops::Lookup;
+use valle_shared::query::{parse_query, WINDOW_PAGES};
 use valle_shared::validation::ErrorCode;
 
 use super::{query_error, Request};
@@ -84,25 +84,10 @@ impl<B: Backend> Request<'_, B> {
 
     /// `GET /api/v1/kpis/windows?limit&before`: closed count windows, newest first.
     pub(super) async fn kpi_windows(&self) -> Result<HttpResponse, ApiError> {
-        let mut limit = 50;
-        let mut before = None;
-        let mut errors = Vec::new();
-        for (key, value) in parse_query(&self.head.query) {
-            match key.as_str() {
-                "limit" => match value.parse::<usize>() {
-                    Ok(n) if (1..=1000).contains(&n) => limit = n,
-                    _ => errors.push(query_error("limit", ErrorCode::Range)),
-                },
-                "before" => match value.parse::<u64>() {
-                    Ok(n) => before = Some(n),
-                    Err(_) => errors.push(query_error("before", ErrorCode::Format)),
-                },
-                other => errors.push(query_error(other, ErrorCode::UnknownField)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Query(errors));
-        }
+        let page = WINDOW_PAGES
+            .parse::<u64>(&self.head.query, |_, _, _| false)
+            .map_err(ApiError::Query)?;
+        let (limit, before) = (page.limit, page.cursor);
         let windows = self.backend.list_count_windows(limit, before).await?;
         Ok(HttpResponse::json(
             200,

@@ -37,7 +37,6 @@ use valle_shared::officers::{Me, Permission};
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::simulation::MAX_SIMULATION_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
-use valle_shared::Message;
 
 pub use crate::kpi_cache::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
 
@@ -465,19 +464,9 @@ impl<B: Backend> Request<'_, B> {
     }
 }
 
+/// A refused query parameter, with the message its code implies.
 fn query_error(name: &str, code: ErrorCode) -> FieldError {
-    FieldError {
-        field: name.chars().take(64).collect(),
-        code,
-        rule: None,
-        message: match code {
-            ErrorCode::UnknownField => Message::new("Parámetro desconocido.", "Unknown parameter."),
-            _ => Message::new(
-                "Valor no válido para este parámetro.",
-                "Invalid value for this parameter.",
-            ),
-        },
-    }
+    valle_shared::query::query_error(name, code, None)
 }
 
 fn pipeline_error(error: PipelineError) -> ApiError {

@@ -8,8 +8,9 @@
 use serde_json::json;
 use valle_shared::api::HumanReviewResponse;
 use valle_shared::audit::{append, AuditAction, AuditEvent, APPLICANT};
-use valle_shared::decisions::{parse_query, DecisionQuery};
+use valle_shared::decisions::{DecisionQuery, DECISION_PAGES};
 use valle_shared::officers::Me;
+use valle_shared::query::{parse_query, REVIEW_PAGES};
 use valle_shared::review::{
     confirm, decide, parse_approval_request, parse_decide_request, request_human_review,
     OverrideReport, Review, ReviewCase, ReviewPage, ReviewRefusal, ReviewState, Step,
@@ -25,8 +26,6 @@ use crate::store::{Backend, QueueQuery, ReviewWrite, ReviewWritten};
 
 /// Audited writes that find the chain grown since they read it try again this often.
 pub(super) const CHAIN_ATTEMPTS: usize = 4;
-const DEFAULT_QUEUE_PAGE: usize = 50;
-const MAX_QUEUE_PAGE: usize = 200;
 
 /// One review write: what it does to the current review, and how the audit trail names it.
 struct ReviewChange<'a> {
@@ -40,38 +39,30 @@ impl<B: Backend> Request<'_, B> {
     /// `GET /api/v1/reviews?state&requested&after&limit`: the open applications, oldest
     /// first; `requested=true` only those whose applicant asked for a person.
     pub(super) async fn review_queue(&self) -> Result<HttpResponse, ApiError> {
-        let mut query = QueueQuery {
-            state: None,
-            requested: false,
-            after_seq: 0,
-            limit: DEFAULT_QUEUE_PAGE,
+        let (mut state, mut requested) = (None, false);
+        let page = REVIEW_PAGES
+            .parse::<u64>(&self.head.query, |key, value, errors| {
+                match key {
+                    "state" => match ReviewState::parse(value).filter(|state| state.is_open()) {
+                        Some(open) => state = Some(open),
+                        None => errors.push(query_error("state", ErrorCode::Enum)),
+                    },
+                    "requested" => match value {
+                        "true" | "1" => requested = true,
+                        "false" | "0" => requested = false,
+                        _ => errors.push(query_error("requested", ErrorCode::Format)),
+                    },
+                    _ => return false,
+                }
+                true
+            })
+            .map_err(ApiError::Query)?;
+        let query = QueueQuery {
+            state,
+            requested,
+            after_seq: page.cursor.unwrap_or(0),
+            limit: page.limit,
         };
-        let mut errors = Vec::new();
-        for (key, value) in parse_query(&self.head.query) {
-            match key.as_str() {
-                "state" => match ReviewState::parse(&value).filter(|state| state.is_open()) {
-                    Some(state) => query.state = Some(state),
-                    None => errors.push(query_error("state", ErrorCode::Enum)),
-                },
-                "requested" => match value.as_str() {
-                    "true" | "1" => query.requested = true,
-                    "false" | "0" => query.requested = false,
-                    _ => errors.push(query_error("requested", ErrorCode::Format)),
-                },
-                "after" => match value.parse() {
-                    Ok(after) => query.after_seq = after,
-                    Err(_) => errors.push(query_error("after", ErrorCode::Format)),
-                },
-                "limit" => match value.parse() {
-                    Ok(limit) if (1..=MAX_QUEUE_PAGE).contains(&limit) => query.limit = limit,
-                    _ => errors.push(query_error("limit", ErrorCode::Range)),
-                },
-                other => errors.push(query_error(other, ErrorCode::UnknownField)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Query(errors));
-        }
         let mut rows = self.backend.review_queue(&query).await?;
         let more = rows.len() > query.limit;
         rows.truncate(query.limit);
@@ -269,7 +260,7 @@ fn review_detail(review: &Review) -> String {
 pub(super) fn range_query(query: &str) -> Result<DecisionQuery, ApiError> {
     let mut errors: Vec<_> = parse_query(query)
         .into_iter()
-        .filter(|(key, _)| matches!(key.as_str(), "limit" | "cursor"))
+        .filter(|(key, _)| key == "limit" || key == DECISION_PAGES.cursor)
         .map(|(key, _)| query_error(&key, ErrorCode::UnknownField))
         .collect();
     match DecisionQuery::parse(query) {
