@@ -9,7 +9,7 @@ use crate::events::{is_branch, Channel, ClientScore, QueuedEvent};
 use crate::i18n::Message;
 use crate::kpi::{Observation, Outcome};
 use crate::model::{Band, Decision, Score, ShadowScore};
-use crate::query::{parse_query, query_error, PageRules};
+use crate::query::{parse_query, query_error, unless_refused, PageRules};
 use crate::time::parse_rfc3339_ms;
 use crate::validation::{ErrorCode, FieldError};
 
@@ -273,11 +273,7 @@ impl DecisionQuery {
         Period::check_order(period.from_ms, period.to_ms, &mut errors);
         (parsed.from_ms, parsed.to_ms, parsed.branch) =
             (period.from_ms, period.to_ms, period.branch);
-        if errors.is_empty() {
-            Ok(parsed)
-        } else {
-            Err(errors)
-        }
+        unless_refused(parsed, errors)
     }
 }
 
@@ -350,19 +346,11 @@ impl Period {
         let mut errors = Vec::new();
         for (key, value) in parse_query(query) {
             if !period.take(&key, &value, &mut errors) && !extra(&key, &value, &mut errors) {
-                errors.push(query_error(
-                    &key,
-                    ErrorCode::UnknownField,
-                    Some(Message::new("Parámetro desconocido.", "Unknown parameter.")),
-                ));
+                errors.push(query_error(&key, ErrorCode::UnknownField, None));
             }
         }
         Period::check_order(period.from_ms, period.to_ms, &mut errors);
-        if errors.is_empty() {
-            Ok(period)
-        } else {
-            Err(errors)
-        }
+        unless_refused(period, errors)
     }
 }
 

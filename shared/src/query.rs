@@ -57,6 +57,15 @@ pub fn query_error(field: &str, code: ErrorCode, message: Option<Message>) -> Fi
     }
 }
 
+/// `value` when nothing was refused, else every refusal.
+pub fn unless_refused<T>(value: T, errors: Vec<FieldError>) -> Result<T, Vec<FieldError>> {
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors)
+    }
+}
+
 /// How one list endpoint pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRules {
@@ -119,39 +128,38 @@ impl PageRules {
         };
         let mut errors = Vec::new();
         for (key, value) in parse_query(query) {
-            if key == "limit" {
+            let refusal = if key == "limit" {
                 match value.parse::<usize>() {
-                    Ok(limit) if (1..=self.max_limit).contains(&limit) => page.limit = limit,
-                    _ => errors.push(query_error(
-                        "limit",
+                    Ok(limit) if (1..=self.max_limit).contains(&limit) => {
+                        page.limit = limit;
+                        None
+                    }
+                    _ => Some((
                         ErrorCode::Range,
-                        Some(Message::new(
-                            format!("Debe ser un entero de 1 a {}.", self.max_limit),
-                            format!("Must be an integer from 1 to {}.", self.max_limit),
-                        )),
+                        format!("Debe ser un entero de 1 a {}.", self.max_limit),
+                        format!("Must be an integer from 1 to {}.", self.max_limit),
                     )),
                 }
             } else if key == self.cursor {
-                match value.parse::<C>() {
-                    Ok(cursor) => page.cursor = Some(cursor),
-                    Err(_) => errors.push(query_error(
-                        self.cursor,
+                page.cursor = value.parse::<C>().ok();
+                page.cursor.is_none().then(|| {
+                    (
                         ErrorCode::Format,
-                        Some(Message::new(
-                            format!("Use el {} que dio la página anterior.", self.cursor),
-                            format!("Use the {} the previous page gave.", self.cursor),
-                        )),
-                    )),
+                        format!("Use el {} que dio la página anterior.", self.cursor),
+                        format!("Use the {} the previous page gave.", self.cursor),
+                    )
+                })
+            } else {
+                if !other(&key, &value, &mut errors) {
+                    errors.push(query_error(&key, ErrorCode::UnknownField, None));
                 }
-            } else if !other(&key, &value, &mut errors) {
-                errors.push(query_error(&key, ErrorCode::UnknownField, None));
+                None
+            };
+            if let Some((code, es, en)) = refusal {
+                errors.push(query_error(&key, code, Some(Message::new(es, en))));
             }
         }
-        if errors.is_empty() {
-            Ok(page)
-        } else {
-            Err(errors)
-        }
+        unless_refused(page, errors)
     }
 }
 

@@ -19,42 +19,94 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use valle_tests::load::{run, verify, Control, Plan, Report, RunIds, Target};
 use valle_tests::outcomes::post_run_outcomes;
 use valle_tests::sample::{Sampler, Shift};
 use valle_tests::{officer_token, random_uuid, Client};
 
-const USAGE: &str = "usage: loadgen [options]
-  --target score|events|batch|kpis|healthz|floor   what to send (score)
-  --rate N            requests per second, open loop (default: closed loop, back to back)
-  --connections N     requests in flight at most (closed loop: connections) (default 16 with
-                      --rate, else 1)
-  --count N           stop after N requests
-  --duration D        stop after D (30s, 5m, 1h; default 10s when --count is absent)
-  --batch N           events per request for --target events (50, at most 500), or
-                      applications per request for --target batch (at most 1,000)
-  --invalid-pct P     percent of invalid applications (0)
-  --duplicate-pct P   percent of records that repeat an earlier id and body (0)
-  --late-pct P        percent of events whose event_time is --late-hours in the past (0)
-  --late-hours H      how late late events are (2)
-  --drift SHIFT       shift a field: income*0.6, age+10, debt-100, home=parents (repeatable)
-  --skew-age BAND     applicants of one age band (18-25, 26-35, …, 66+) all have prior records
-  --outcomes SHIFT    afterwards, post every decision's loan outcome, bad with the predicted
-                      probability plus SHIFT (0 for a calibrated model; with --target events,
-                      after --verify)
-  --clients N         distinct client addresses to spread requests over (64)
-  --branch NAME       the applicants' branch (default: loadgen-<random>, for --verify)
-  --seed N            random seed (fixed default, so runs repeat)
-  --verify            afterwards, check every accepted record is stored exactly once as a
-                      decision or a dead letter (waits up to --verify-timeout, 120s)
-  --settle-timeout D  afterwards, wait up to D for the server's inbox to hold no event
-                      waiting for its outcome, and report how long that took, the KPI
-                      object's rows and how many decisions it has counted
-  --ids-out FILE      write the run's accepted, invalid and unanswered ids as JSON, for a
-                      later check (the fault test verifies them after a crash)
-  --base-url URL      the server (VALLE_BASE_URL, else http://127.0.0.1:8787)
-  --json              print the report as JSON";
+/// What the command line says, before the options are checked against each other.
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    about = "Valle's load generator",
+    allow_negative_numbers = true
+)]
+struct Args {
+    /// What to send: score, events, batch, kpis, healthz or floor.
+    #[arg(long, value_parser = target, default_value = "score")]
+    target: Target,
+    /// Requests per second, open loop (default: closed loop, back to back).
+    #[arg(long, value_parser = number::<f64>)]
+    rate: Option<f64>,
+    /// Requests in flight at most (default 16 with --rate, else 1).
+    #[arg(long, value_parser = number::<usize>)]
+    connections: Option<usize>,
+    /// Stop after N requests.
+    #[arg(long, visible_alias = "requests", value_parser = number::<u64>)]
+    count: Option<u64>,
+    /// Stop after D (30s, 5m, 1h; default 10s when --count is absent).
+    #[arg(long, value_parser = duration)]
+    duration: Option<Duration>,
+    /// Events per request for --target events (at most 500), or applications per request
+    /// for --target batch (at most 1,000).
+    #[arg(long, value_parser = number::<usize>, default_value = "50")]
+    batch: usize,
+    /// Percent of invalid applications.
+    #[arg(long = "invalid-pct", value_parser = percent, default_value = "0")]
+    invalid: f64,
+    /// Percent of records that repeat an earlier id and body.
+    #[arg(long = "duplicate-pct", value_parser = percent, default_value = "0")]
+    duplicate: f64,
+    /// Percent of events whose event_time is --late-hours in the past.
+    #[arg(long = "late-pct", value_parser = percent, default_value = "0")]
+    late: f64,
+    /// How late late events are, in hours.
+    #[arg(long, value_parser = number::<f64>, default_value = "2")]
+    late_hours: f64,
+    /// Shift a field: income*0.6, age+10, debt-100, home=parents (repeatable).
+    #[arg(long, value_parser = Shift::parse)]
+    drift: Vec<Shift>,
+    /// Applicants of one age band (18-25, 26-35, …, 66+) all have prior records.
+    #[arg(long, value_parser = age_band)]
+    skew_age: Option<String>,
+    /// Afterwards, post every decision's loan outcome, bad with the predicted probability
+    /// plus SHIFT (0 for a calibrated model; with --target events, after --verify).
+    #[arg(long, value_parser = number::<f64>)]
+    outcomes: Option<f64>,
+    /// Distinct client addresses to spread requests over.
+    #[arg(long, value_parser = number::<usize>, default_value = "64")]
+    clients: usize,
+    /// The applicants' branch (default: loadgen-<random>, for --verify).
+    #[arg(long)]
+    branch: Option<String>,
+    /// Random seed (fixed default, so runs repeat).
+    #[arg(long, value_parser = number::<u64>, default_value_t = 0x05EE_D0F7_A11E)]
+    seed: u64,
+    /// Afterwards, check every accepted record is stored exactly once as a decision or a
+    /// dead letter (waits up to --verify-timeout).
+    #[arg(long)]
+    verify: bool,
+    /// How long --verify waits for every record to be stored.
+    #[arg(long, value_parser = duration, default_value = "120s")]
+    verify_timeout: Duration,
+    /// Afterwards, wait up to D for the server's inbox to hold no event waiting for its
+    /// outcome, and report how long that took, the KPI object's rows and how many decisions
+    /// it has counted.
+    #[arg(long, value_parser = duration)]
+    settle_timeout: Option<Duration>,
+    /// Write the run's accepted, invalid and unanswered ids as JSON, for a later check (the
+    /// fault test verifies them after a crash).
+    #[arg(long)]
+    ids_out: Option<std::path::PathBuf>,
+    /// The server (VALLE_BASE_URL, else http://127.0.0.1:8787).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 struct Options {
     plan: Plan,
@@ -68,7 +120,31 @@ struct Options {
     outcome_shift: Option<f64>,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn target(text: &str) -> Result<Target, String> {
+    Target::parse(text).ok_or(format!("unknown target {text}"))
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("{text} is not a number"))
+}
+
+/// A percentage, as a fraction.
+fn percent(text: &str) -> Result<f64, String> {
+    let value: f64 = number(text)?;
+    (0.0..=100.0)
+        .contains(&value)
+        .then_some(value / 100.0)
+        .ok_or(format!("{text} is not a percentage from 0 to 100"))
+}
+
+fn age_band(text: &str) -> Result<String, String> {
+    (0..valle_shared::fairness::AGE_BAND_FLOORS.len())
+        .any(|i| valle_shared::fairness::age_band_name(i) == text)
+        .then(|| text.to_owned())
+        .ok_or(format!("{text} is not an age band (18-25, …, 66+)"))
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(
         text.find(|c: char| c.is_ascii_alphabetic())
             .unwrap_or(text.len()),
@@ -87,141 +163,86 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-fn parse_options(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut plan = Plan {
-        target: Target::Score,
-        rate: None,
-        connections: 0,
-        count: None,
-        duration: None,
-        batch: 50,
-        invalid: 0.0,
-        duplicate: 0.0,
-        late: 0.0,
-        late_hours: 2.0,
-        clients: 64,
-        seed: 0x05EE_D0F7_A11E,
-        branch: None,
-        base_url: valle_tests::base_url(),
-    };
-    let mut shifts = Vec::new();
-    let (mut verify, mut json, mut verify_timeout) = (false, false, Duration::from_secs(120));
-    let mut ids_out = None;
-    let mut settle_timeout = None;
-    let (mut skew_age, mut outcome_shift) = (None, None);
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        let number = |text: String| {
-            text.parse::<f64>()
-                .map_err(|_| format!("{arg}: {text} is not a number"))
+impl Args {
+    /// The plan, once the options agree with each other.
+    fn into_options(self) -> Result<Options, String> {
+        let mut plan = Plan {
+            target: self.target,
+            rate: self.rate,
+            connections: self
+                .connections
+                .unwrap_or(if self.rate.is_some() { 16 } else { 1 }),
+            count: self.count,
+            duration: self.duration,
+            batch: self.batch,
+            invalid: self.invalid,
+            duplicate: self.duplicate,
+            late: self.late,
+            late_hours: self.late_hours,
+            clients: self.clients,
+            seed: self.seed,
+            branch: self.branch,
+            base_url: self.base_url.map_or_else(valle_tests::base_url, |url| {
+                url.trim_end_matches('/').to_owned()
+            }),
         };
-        let percent = |text: String| {
-            number(text).and_then(|p| {
-                (0.0..=100.0)
-                    .contains(&p)
-                    .then_some(p / 100.0)
-                    .ok_or(format!("{arg} is a percentage"))
-            })
+        if plan
+            .rate
+            .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+        {
+            return Err("--rate must be positive".to_owned());
+        }
+        let most = if plan.target == Target::Batch {
+            1_000
+        } else {
+            500
         };
-        match arg.as_str() {
-            "--target" => {
-                let text = value()?;
-                plan.target = Target::parse(&text).ok_or(format!("unknown target {text}"))?;
-            }
-            "--rate" => plan.rate = Some(number(value()?)?),
-            "--connections" => plan.connections = number(value()?)? as usize,
-            "--count" => plan.count = Some(number(value()?)? as u64),
-            "--requests" => plan.count = Some(number(value()?)? as u64),
-            "--duration" => plan.duration = Some(parse_duration(&value()?)?),
-            "--batch" => plan.batch = number(value()?)? as usize,
-            "--invalid-pct" => plan.invalid = percent(value()?)?,
-            "--duplicate-pct" => plan.duplicate = percent(value()?)?,
-            "--late-pct" => plan.late = percent(value()?)?,
-            "--late-hours" => plan.late_hours = number(value()?)?,
-            "--drift" => shifts.push(Shift::parse(&value()?)?),
-            "--skew-age" => {
-                let band = value()?;
-                let known = (0..valle_shared::fairness::AGE_BAND_FLOORS.len())
-                    .any(|i| valle_shared::fairness::age_band_name(i) == band);
-                if !known {
-                    return Err(format!(
-                        "--skew-age {band}: not an age band (18-25, …, 66+)"
-                    ));
-                }
-                skew_age = Some(band);
-            }
-            "--outcomes" => outcome_shift = Some(number(value()?)?),
-            "--clients" => plan.clients = number(value()?)? as usize,
-            "--branch" => plan.branch = Some(value()?),
-            "--seed" => plan.seed = number(value()?)? as u64,
-            "--verify" => verify = true,
-            "--verify-timeout" => verify_timeout = parse_duration(&value()?)?,
-            "--base-url" => plan.base_url = value()?.trim_end_matches('/').to_owned(),
-            "--json" => json = true,
-            "--ids-out" => ids_out = Some(value()?.into()),
-            "--settle-timeout" => settle_timeout = Some(parse_duration(&value()?)?),
-            "--help" | "-h" => return Err(USAGE.to_owned()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        if plan.count == Some(0) || !(1..=most).contains(&plan.batch) {
+            return Err(format!(
+                "--count must be positive and --batch within 1..={most}"
+            ));
         }
-    }
-    if plan
-        .rate
-        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
-    {
-        return Err("--rate must be positive".to_owned());
-    }
-    if plan.connections == 0 {
-        plan.connections = if plan.rate.is_some() { 16 } else { 1 };
-    }
-    let most = if plan.target == Target::Batch {
-        1_000
-    } else {
-        500
-    };
-    if plan.count == Some(0) || !(1..=most).contains(&plan.batch) {
-        return Err(format!(
-            "--count must be positive and --batch within 1..={most}"
-        ));
-    }
-    if plan.count.is_none() && plan.duration.is_none() {
-        plan.duration = Some(Duration::from_secs(10));
-    }
-    let records_target = matches!(plan.target, Target::Score | Target::Events | Target::Batch);
-    let shaped = !shifts.is_empty() || skew_age.is_some() || outcome_shift.is_some();
-    if !records_target && (plan.invalid + plan.duplicate + plan.late > 0.0 || shaped || verify) {
-        return Err(
-            "--invalid/--duplicate/--late/--drift/--skew-age/--outcomes/--verify need --target \
-             score, batch or events"
-                .to_owned(),
-        );
-    }
-    if plan.target != Target::Events && plan.late > 0.0 {
-        return Err("--late-pct needs --target events (scores carry no event time)".to_owned());
-    }
-    if plan.branch.is_none() && records_target {
-        plan.branch = Some(format!("loadgen-{}", &random_uuid()[..8]));
-    }
-    if let Some(branch) = &plan.branch {
-        if !valle_shared::events::is_branch(branch) {
-            return Err(format!("--branch {branch:?} is not a valid branch name"));
+        if plan.count.is_none() && plan.duration.is_none() {
+            plan.duration = Some(Duration::from_secs(10));
         }
+        let records_target = matches!(plan.target, Target::Score | Target::Events | Target::Batch);
+        let shaped = !self.drift.is_empty() || self.skew_age.is_some() || self.outcomes.is_some();
+        if !records_target
+            && (plan.invalid + plan.duplicate + plan.late > 0.0 || shaped || self.verify)
+        {
+            return Err(
+                "--invalid/--duplicate/--late/--drift/--skew-age/--outcomes/--verify need \
+                 --target score, batch or events"
+                    .to_owned(),
+            );
+        }
+        if plan.target != Target::Events && plan.late > 0.0 {
+            return Err("--late-pct needs --target events (scores carry no event time)".to_owned());
+        }
+        if plan.branch.is_none() && records_target {
+            plan.branch = Some(format!("loadgen-{}", &random_uuid()[..8]));
+        }
+        if let Some(branch) = &plan.branch {
+            if !valle_shared::events::is_branch(branch) {
+                return Err(format!("--branch {branch:?} is not a valid branch name"));
+            }
+        }
+        Ok(Options {
+            plan,
+            shifts: self.drift,
+            verify: self.verify,
+            verify_timeout: self.verify_timeout,
+            json: self.json,
+            ids_out: self.ids_out,
+            settle_timeout: self.settle_timeout,
+            skew_age: self.skew_age,
+            outcome_shift: self.outcomes,
+        })
     }
-    Ok(Options {
-        plan,
-        shifts,
-        verify,
-        verify_timeout,
-        json,
-        ids_out,
-        settle_timeout,
-        skew_age,
-        outcome_shift,
-    })
 }
 
 fn main() -> ExitCode {
-    let options = match parse_options(std::env::args().skip(1)) {
+    let options = match Args::parse().into_options() {
         Ok(options) => options,
         Err(error) => {
             eprintln!("loadgen: {error}");
@@ -362,7 +383,9 @@ mod tests {
     use super::*;
 
     fn parse(args: &str) -> Result<Options, String> {
-        parse_options(args.split_whitespace().map(str::to_owned))
+        Args::try_parse_from(std::iter::once("loadgen").chain(args.split_whitespace()))
+            .map_err(|error| error.to_string())?
+            .into_options()
     }
 
     /// Parses `args` and checks the plan through `expect`, or that parsing fails with a
@@ -454,7 +477,7 @@ mod tests {
     fn bad_options_are_refused_with_a_reason() {
         for (args, error) in [
             ("--target nothing", "unknown target nothing"),
-            ("--rate", "--rate needs a value"),
+            ("--rate", "a value is required for '--rate <RATE>'"),
             ("--rate fast", "fast is not a number"),
             ("--rate 0", "--rate must be positive"),
             ("--rate -3", "--rate must be positive"),
@@ -465,8 +488,8 @@ mod tests {
                 "--target batch --late-pct 5",
                 "--late-pct needs --target events",
             ),
-            ("--invalid-pct 101", "--invalid-pct is a percentage"),
-            ("--duplicate-pct -1", "--duplicate-pct is a percentage"),
+            ("--invalid-pct 101", "101 is not a percentage"),
+            ("--duplicate-pct -1", "-1 is not a percentage"),
             ("--duration 10x", "bad duration unit"),
             ("--duration 0s", "must be positive"),
             (
@@ -485,8 +508,8 @@ mod tests {
                 "need --target score, batch or events",
             ),
             ("--drift income", "income"),
-            ("--frobnicate", "unknown argument --frobnicate"),
-            ("--help", "usage: loadgen"),
+            ("--frobnicate", "unexpected argument '--frobnicate'"),
+            ("--help", "Usage: loadgen [OPTIONS]"),
         ] {
             check(args, Err(error));
         }
