@@ -84,3 +84,12 @@ pub(crate) fn decision_text(decision: Decision, lang: Lang) -> &'static str {
         Decision::Decline => ui(lang, "Denegar", "Decline"),
     }
 }
+
+/// A table's header row: each column's name in Spanish and in English.
+pub(crate) fn head_row(lang: Lang, columns: &[(&'static str, &'static str)]) -> impl IntoView {
+    let cells: Vec<_> = columns
+        .iter()
+        .map(|&(es, en)| view! { <th scope="col">{ui(lang, es, en)}</th> })
+        .collect();
+    view! { <thead><tr>{cells}</tr></thead> }
+}

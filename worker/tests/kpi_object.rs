@@ -2,6 +2,8 @@
 //! stays bounded, a storage failure is an error (never a silent reset), and its outbox to D1
 //! sends every write readable and forgets one only once D1 has the newest copy.
 
+mod support;
+
 use std::collections::BTreeMap;
 use valle_shared::codes::ErrorCode;
 
@@ -377,10 +379,8 @@ fn counts_from_a_version_that_counted_on_the_request_path_are_kept() {
         .expect("written");
     let model = valle_shared::Model::embedded().expect("model");
     for id in ["r-1", "r-2"] {
-        let application = valle_shared::parse_application(
-            br#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#,
-        )
-        .expect("valid");
+        let application =
+            valle_shared::parse_application(support::VALID.as_bytes()).expect("valid");
         let incoming = valle_worker::pipeline::Incoming::posted(
             id.into(),
             Channel::Online,

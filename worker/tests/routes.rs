@@ -1,5 +1,7 @@
 //! The router and error mapping on the host: every route, method, content type and body class.
 
+mod support;
+
 use std::cell::{Cell, RefCell};
 use valle_shared::codes::ErrorCode;
 
@@ -13,6 +15,8 @@ use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::routes::{prepare, Clock, Context};
 
+use support::VALID;
+
 /// A clock that advances a quarter millisecond every time it is read.
 struct SteppingClock(Cell<f64>);
 
@@ -23,8 +27,6 @@ impl Clock for SteppingClock {
         now
     }
 }
-
-const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 
 fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
     let backend = MemoryBackend::new(KpiConfig::default());

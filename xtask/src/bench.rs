@@ -66,7 +66,7 @@ fn closed_loop(
     Ok(report)
 }
 
-/// The goals for the request paths, from one run's figures.
+/// The goals for the request paths, from one run's figures.
 pub struct HttpGoals {
     pub score_16_throughput: f64,
     pub score_1_p50: f64,

@@ -83,7 +83,7 @@ impl Summary {
     }
 }
 
-/// The page's goals (issue 16), each as its text and whether the runs meet it.
+/// The page's goals (BENCHMARKS.md, "Lighthouse on the scoring page"), each as its text and whether the runs meet it.
 pub fn goals(mobile: Summary, desktop: Summary) -> Vec<(String, bool)> {
     let mut goals = vec![
         (

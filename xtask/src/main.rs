@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
     let started = Instant::now();
     let result = match command.as_str() {
-        "dev" => dev(),
+        "dev" => dev(std::env::args().any(|arg| arg == "--verbose")),
         "test" => test(),
         "build" => tools::ensure_build_tools()
             .and_then(|()| build_page())
@@ -357,7 +357,7 @@ fn migrate(persist_to: Option<&Path>) -> Result {
         if let Some(dir) = persist_to {
             command.arg("--persist-to").arg(dir);
         }
-        run(&mut command)
+        process::run_quiet(&mut command)
     })
 }
 
@@ -416,10 +416,14 @@ const DEV_OFFICER_TOKEN: &str = "valle-dev-officer-token";
 /// The admin's token in the state `cargo xtask test` starts its servers on.
 pub(crate) const TEST_OFFICER_TOKEN: &str = "valle-test-officer-token";
 
-fn dev() -> Result {
+/// Builds, migrates and serves until Ctrl-C. Wrangler's own log stays at warnings unless
+/// `--verbose`, so a clean start ends with the address, how to sign in and how to stop.
+fn dev(verbose: bool) -> Result {
     tools::ensure_build_tools()?;
     build_page()?;
-    // Wrangler builds the worker itself (wrangler.toml's build command) and rebuilds it on change.
+    // Built before wrangler starts, so its own build (wrangler.toml's build command, rerun
+    // on every change) finds the worker fresh and the server is up at once.
+    build_worker()?;
     migrate(None)?;
     timed("development admin account", || {
         officer::ensure(
@@ -432,14 +436,50 @@ fn dev() -> Result {
             },
         )
     })?;
+    let mut command = project_command("wrangler");
+    command.args([
+        "dev",
+        "--local",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        "8787",
+        "--show-interactive-dev-session=false",
+    ]);
+    if !verbose {
+        command.args(["--log-level", "warn"]);
+    }
+    let mut wrangler = command
+        .spawn()
+        .map_err(|error| format!("cannot start wrangler dev: {error}"))?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(300);
+    while process::http_get_status(
+        "http://127.0.0.1:8787/healthz",
+        std::time::Duration::from_secs(2),
+    ) != Some(200)
+    {
+        if let Ok(Some(status)) = wrangler.try_wait() {
+            return Err(format!("wrangler dev exited ({status}) before it served"));
+        }
+        if Instant::now() > deadline {
+            return Err("wrangler dev did not answer /healthz within 300 s".to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
     eprintln!(
         "\nValle: http://127.0.0.1:8787  (Ctrl-C stops)\n\
          Officers' dashboard: http://127.0.0.1:8787/panel/ - sign in as {DEV_ADMIN_EMAIL} with the\n\
-         API token {DEV_OFFICER_TOKEN}; add accounts with `cargo xtask officer add EMAIL --role ROLE`."
+         API token {DEV_OFFICER_TOKEN}; add accounts with `cargo xtask officer add EMAIL --role ROLE`.\n\
+         Wrangler's own log: `cargo xtask dev --verbose`."
     );
-    let mut command = project_command("wrangler");
-    command.args(["dev", "--local", "--ip", "127.0.0.1", "--port", "8787"]);
-    run(&mut command)
+    let status = wrangler
+        .wait()
+        .map_err(|error| format!("wrangler dev: {error}"))?;
+    // Ctrl-C ends it (by signal, or 130 where wrangler catches it): that is the normal stop.
+    match status.code() {
+        None | Some(0 | 130) => Ok(()),
+        Some(_) => Err(format!("wrangler dev exited ({status})")),
+    }
 }
 
 fn test() -> Result {

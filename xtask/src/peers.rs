@@ -84,7 +84,7 @@ pub fn ratio(valle: Figures, peer: Figures) -> Ratio {
     }
 }
 
-/// The goals: natively ≥ 10× onnxruntime's single-row call; the edge ≥ 3× the
+/// The scoring goals: natively ≥ 10× onnxruntime's single-row call; the edge ≥ 3× the
 /// Flask reference's throughput with a p99 at most half of it.
 pub fn native_goal_met(r: Ratio) -> bool {
     r.p50 >= 10.0

@@ -23,6 +23,24 @@ pub fn run(command: &mut Command) -> Result {
     }
 }
 
+/// Runs a command, showing its output only when it fails.
+pub fn run_quiet(command: &mut Command) -> Result {
+    let shown = format!("{command:?}");
+    let output = command
+        .output()
+        .map_err(|error| format!("cannot start {shown}: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{shown} exited with {}:\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
 /// Runs a command and returns its standard output, or `None` if it cannot run or fails.
 pub fn output(command: &mut Command) -> Option<String> {
     let output = command.stderr(Stdio::null()).output().ok()?;
@@ -194,7 +212,7 @@ pub fn warm_up(base_url: &str, dist: &std::path::Path) -> Result {
 }
 
 /// A minimal HTTP/1.1 GET, enough to poll a health endpoint on loopback.
-fn http_get_status(url: &str, timeout: Duration) -> Option<u16> {
+pub fn http_get_status(url: &str, timeout: Duration) -> Option<u16> {
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest
         .split_once('/')

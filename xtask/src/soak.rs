@@ -275,9 +275,8 @@ pub fn soak(minutes: u64) -> Result {
     let stop = AtomicBool::new(false);
     let group = server.pid();
     let clock = Instant::now();
-    // Five times the rates the soak ran at while every request waited for the KPI object
-    // (8 scores/s, 10 events/s, 1 KPI read/s; RELIABILITY.md, "Soak"). Events settle after
-    // the answer: the events run waits for the inbox to empty, then verifies.
+    // A steady mix of the three kinds of traffic (RELIABILITY.md, "Soak"). Events settle
+    // after the answer: the events run waits for the inbox to empty, then verifies.
     let runs: [(&str, Vec<&str>); 3] = [
         (
             "score",

@@ -7,7 +7,7 @@ use valle_shared::audit::{AuditPage, VerifyReport};
 use super::dashboard::format_time;
 use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
 use super::session::{status_line, use_session, Load};
-use crate::chrome::{ui, use_lang};
+use crate::chrome::{head_row, ui, use_lang};
 use crate::client::officer_get;
 
 #[component]
@@ -66,14 +66,7 @@ pub(super) fn Audit() -> impl IntoView {
                     Some(view! {
                         <div class="table-wrap">
                             <table data-testid="audit-table">
-                                <thead><tr>
-                                    <th scope="col">"#"</th>
-                                    <th scope="col">{ui(lang.get(), "Cuándo", "When")}</th>
-                                    <th scope="col">{ui(lang.get(), "Quién", "Who")}</th>
-                                    <th scope="col">{ui(lang.get(), "Qué", "What")}</th>
-                                    <th scope="col">{ui(lang.get(), "Sobre", "On")}</th>
-                                    <th scope="col">{ui(lang.get(), "Huella", "Hash")}</th>
-                                </tr></thead>
+                                {head_row(lang.get(), &[("#", "#"), ("Cuándo", "When"), ("Quién", "Who"), ("Qué", "What"), ("Sobre", "On"), ("Huella", "Hash")])}
                                 <tbody>
                                     {found.entries.into_iter().map(|entry| view! {
                                         <tr data-testid="audit-row" data-action=entry.event.action.as_str()>

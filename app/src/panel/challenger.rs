@@ -9,7 +9,7 @@ use valle_shared::Lang;
 use super::dashboard::format_percent;
 use super::monitoring::figure;
 use super::what_if::swap_label;
-use crate::chrome::{decision_text, ui};
+use crate::chrome::{decision_text, head_row, ui};
 
 fn model_row(name: &'static str, figures: &ModelFigures, testid: &'static str) -> impl IntoView {
     view! {
@@ -43,14 +43,7 @@ pub(super) fn challenger_view(report: ChallengerReport, lang: Lang) -> impl Into
             </p>
             <div class="table-wrap">
                 <table data-testid="challenger-table">
-                    <thead><tr>
-                        <th scope="col">{ui(lang, "Modelo", "Model")}</th>
-                        <th scope="col">{ui(lang, "Aprobación", "Approval rate")}</th>
-                        <th scope="col">{ui(lang, "Con resultado", "Matured")}</th>
-                        <th scope="col">"ROC AUC"</th>
-                        <th scope="col">"KS"</th>
-                        <th scope="col">"Brier"</th>
-                    </tr></thead>
+                    {head_row(lang, &[("Modelo", "Model"), ("Aprobación", "Approval rate"), ("Con resultado", "Matured"), ("ROC AUC", "ROC AUC"), ("KS", "KS"), ("Brier", "Brier")])}
                     <tbody>
                         {model_row(ui(lang, "En uso", "Champion"), &report.champion, "challenger-champion")}
                         {model_row(ui(lang, "Retador", "Challenger"), &report.challenger, "challenger-challenger")}
@@ -59,10 +52,7 @@ pub(super) fn challenger_view(report: ChallengerReport, lang: Lang) -> impl Into
             </div>
             <div class="table-wrap">
                 <table data-testid="challenger-swaps">
-                    <thead><tr>
-                        <th scope="col">{ui(lang, "En uso → retador", "Champion → challenger")}</th>
-                        <th scope="col">{ui(lang, "Decisiones", "Decisions")}</th>
-                    </tr></thead>
+                    {head_row(lang, &[("En uso → retador", "Champion → challenger"), ("Decisiones", "Decisions")])}
                     <tbody>
                         {report.swaps.into_iter().map(|swap| view! {
                             <tr data-from=swap.from.as_str() data-to=swap.to.as_str()>

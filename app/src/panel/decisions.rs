@@ -8,7 +8,7 @@ use super::dashboard::{
     application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
 };
 use super::session::{status_line, use_session, Load};
-use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
+use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
 use crate::client::officer_get;
 
 /// The decisions table: filters, pages (newest first) and one decision's detail.
@@ -110,15 +110,7 @@ pub(super) fn Decisions() -> impl IntoView {
                     Some(view! {
                         <div class="table-wrap">
                             <table data-testid="decisions-table">
-                                <thead><tr>
-                                    <th scope="col">{ui(lang.get(), "Recibida", "Received")}</th>
-                                    <th scope="col">{ui(lang.get(), "Sucursal", "Branch")}</th>
-                                    <th scope="col">{ui(lang.get(), "Riesgo", "Risk")}</th>
-                                    <th scope="col">{ui(lang.get(), "Decisión", "Decision")}</th>
-                                    <th scope="col">{ui(lang.get(), "Probabilidad", "Probability")}</th>
-                                    <th scope="col">{ui(lang.get(), "Canal", "Channel")}</th>
-                                    <th scope="col">{ui(lang.get(), "Detalle", "Detail")}</th>
-                                </tr></thead>
+                                {head_row(lang.get(), &[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Decisión", "Decision"), ("Probabilidad", "Probability"), ("Canal", "Channel"), ("Detalle", "Detail")])}
                                 <tbody>
                                     {found.decisions.into_iter().map(|record| {
                                         let id = record.request_id.clone();

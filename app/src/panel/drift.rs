@@ -6,7 +6,7 @@ use valle_shared::Lang;
 
 use super::dashboard::{drift_class, drift_path, drift_text, format_psi};
 use super::session::{poll, status_line, use_session, Load};
-use crate::chrome::{ui, use_lang};
+use crate::chrome::{head_row, ui, use_lang};
 use crate::client::officer_get;
 
 /// PSI per monitored field over the last 24 h and the latest hour, refreshed live.
@@ -97,12 +97,7 @@ fn drift_table(report: DriftReport, lang: Lang) -> impl IntoView {
         })}
         <div class="table-wrap">
             <table data-testid="drift-table">
-                <thead><tr>
-                    <th scope="col">{ui(lang, "Variable", "Field")}</th>
-                    <th scope="col">{ui(lang, "PSI 24 h", "PSI 24 h")}</th>
-                    <th scope="col">{ui(lang, "Nivel", "Level")}</th>
-                    <th scope="col">{ui(lang, "PSI última hora", "PSI latest hour")}</th>
-                </tr></thead>
+                {head_row(lang, &[("Variable", "Field"), ("PSI 24 h", "PSI 24 h"), ("Nivel", "Level"), ("PSI última hora", "PSI latest hour")])}
                 <tbody>
                     {day.features.into_iter().map(|feature| {
                         let (hour_value, hour_band) = hour_psi(&feature.feature).unwrap_or((None, None));

@@ -15,7 +15,7 @@ use super::monitoring::{
     plot_point, roc_points, PLOT_SIZE,
 };
 use super::session::{status_line, use_session, Load};
-use crate::chrome::{band_text, ui, use_lang};
+use crate::chrome::{band_text, head_row, ui, use_lang};
 use crate::client::officer_get;
 
 #[component]
@@ -150,13 +150,7 @@ fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
         <h3>{ui(lang, "Cosechas", "Vintages")}</h3>
         <div class="table-wrap">
             <table data-testid="vintage-table">
-                <thead><tr>
-                    <th scope="col">{ui(lang, "Mes", "Month")}</th>
-                    <th scope="col">{ui(lang, "Decisiones", "Decisions")}</th>
-                    <th scope="col">{ui(lang, "Con resultado", "Matured")}</th>
-                    <th scope="col">{ui(lang, "Impago real", "Realized default")}</th>
-                    <th scope="col">{ui(lang, "Esperado (95 %)", "Expected (95 %)")}</th>
-                </tr></thead>
+                {head_row(lang, &[("Mes", "Month"), ("Decisiones", "Decisions"), ("Con resultado", "Matured"), ("Impago real", "Realized default"), ("Esperado (95 %)", "Expected (95 %)")])}
                 <tbody>
                     {report.vintages.into_iter().map(|vintage| view! {
                         <tr data-testid="vintage-row" data-vintage=vintage.vintage.clone() data-alert=vintage.alert.to_string()>
@@ -176,13 +170,7 @@ fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
         <h3>{ui(lang, "Por nivel de riesgo", "By risk band")}</h3>
         <div class="table-wrap">
             <table data-testid="band-table">
-                <thead><tr>
-                    <th scope="col">{ui(lang, "Riesgo", "Risk")}</th>
-                    <th scope="col">{ui(lang, "Decisiones", "Decisions")}</th>
-                    <th scope="col">{ui(lang, "Con resultado", "Matured")}</th>
-                    <th scope="col">{ui(lang, "Impago real", "Realized default")}</th>
-                    <th scope="col">{ui(lang, "Esperado", "Expected")}</th>
-                </tr></thead>
+                {head_row(lang, &[("Riesgo", "Risk"), ("Decisiones", "Decisions"), ("Con resultado", "Matured"), ("Impago real", "Realized default"), ("Esperado", "Expected")])}
                 <tbody>
                     {report.bands.into_iter().map(|band| view! {
                         <tr>
@@ -263,14 +251,7 @@ fn fairness_table(attribute: AttributeFairness, lang: Lang) -> impl IntoView {
         </p>
         <div class="table-wrap">
             <table data-testid="fairness-table" data-attribute=name>
-                <thead><tr>
-                    <th scope="col">{ui(lang, "Grupo", "Group")}</th>
-                    <th scope="col">{ui(lang, "Decisiones", "Decisions")}</th>
-                    <th scope="col">{ui(lang, "Aprobadas", "Approved")}</th>
-                    <th scope="col">{ui(lang, "Denegadas", "Declined")}</th>
-                    <th scope="col">{ui(lang, "Impacto dispar", "Disparate impact")}</th>
-                    <th scope="col">"TPR"</th>
-                </tr></thead>
+                {head_row(lang, &[("Grupo", "Group"), ("Decisiones", "Decisions"), ("Aprobadas", "Approved"), ("Denegadas", "Declined"), ("Impacto dispar", "Disparate impact"), ("TPR", "TPR")])}
                 <tbody>
                     {attribute.groups.into_iter().map(|group| {
                         let favoured = attribute.most_favoured.as_deref() == Some(group.group.as_str());

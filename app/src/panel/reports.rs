@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 
 use super::lending::{export_path, overrides_path, rate_text};
 use super::session::{status_line, use_session, Load};
-use crate::chrome::{band_text, ui, use_lang};
+use crate::chrome::{band_text, head_row, ui, use_lang};
 use crate::client::{officer_get, officer_text, ClientError};
 
 #[component]
@@ -86,13 +86,7 @@ pub(super) fn Reports() -> impl IntoView {
                     </p>
                     <div class="table-wrap">
                         <table data-testid="overrides-table">
-                            <thead><tr>
-                                <th scope="col">{ui(lang.get(), "Oficial", "Officer")}</th>
-                                <th scope="col">{ui(lang.get(), "Riesgo", "Risk")}</th>
-                                <th scope="col">{ui(lang.get(), "Decididas", "Decided")}</th>
-                                <th scope="col">{ui(lang.get(), "Al alza", "High-side")}</th>
-                                <th scope="col">{ui(lang.get(), "A la baja", "Low-side")}</th>
-                            </tr></thead>
+                            {head_row(lang.get(), &[("Oficial", "Officer"), ("Riesgo", "Risk"), ("Decididas", "Decided"), ("Al alza", "High-side"), ("A la baja", "Low-side")])}
                             <tbody>
                                 {found.rows.into_iter().map(|row| view! {
                                     <tr data-testid="overrides-row" data-officer=row.officer.clone()>

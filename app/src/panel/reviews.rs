@@ -15,7 +15,7 @@ use super::lending::{
     state_badge, REQUESTED_FILTER,
 };
 use super::session::{status_line, use_session, Load, Session};
-use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
+use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
 
 /// The queue's state filter: every open state, one, or the applicants' requests.
@@ -111,14 +111,7 @@ pub(super) fn Reviews() -> impl IntoView {
                     Some(view! {
                         <div class="table-wrap">
                             <table data-testid="queue-table">
-                                <thead><tr>
-                                    <th scope="col">{ui(lang.get(), "Recibida", "Received")}</th>
-                                    <th scope="col">{ui(lang.get(), "Sucursal", "Branch")}</th>
-                                    <th scope="col">{ui(lang.get(), "Riesgo", "Risk")}</th>
-                                    <th scope="col">{ui(lang.get(), "Modelo", "Model")}</th>
-                                    <th scope="col">{ui(lang.get(), "Estado", "State")}</th>
-                                    <th scope="col">{ui(lang.get(), "Caso", "Case")}</th>
-                                </tr></thead>
+                                {head_row(lang.get(), &[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Modelo", "Model"), ("Estado", "State"), ("Caso", "Case")])}
                                 <tbody>
                                     {found.cases.into_iter().map(|case| {
                                         let id = case.decision.request_id.clone();

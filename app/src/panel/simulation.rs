@@ -12,7 +12,7 @@ use valle_shared::Lang;
 use super::dashboard::format_percent;
 use super::session::use_session;
 use super::what_if::{simulation_body, swap_label, WhatIf};
-use crate::chrome::{decision_text, ui, use_lang};
+use crate::chrome::{decision_text, head_row, ui, use_lang};
 use crate::client::{officer_post, ClientError};
 
 fn model_form() -> WhatIf {
@@ -175,11 +175,7 @@ fn report_view(report: SimulationReport, lang: Lang) -> impl IntoView {
         <h3>{ui(lang, "Cambios de decisión", "Decision swaps")}</h3>
         <div class="table-wrap">
             <table data-testid="what-if-swaps">
-                <thead><tr>
-                    <th scope="col">{ui(lang, "De → a", "From → to")}</th>
-                    <th scope="col">{ui(lang, "Solicitudes", "Applications")}</th>
-                    <th scope="col">{ui(lang, "Ejemplos", "Examples")}</th>
-                </tr></thead>
+                {head_row(lang, &[("De → a", "From → to"), ("Solicitudes", "Applications"), ("Ejemplos", "Examples")])}
                 <tbody>
                     {report.swaps.into_iter().map(|swap| view! {
                         <tr data-from=swap.from.as_str() data-to=swap.to.as_str() data-count=swap.count>
