@@ -164,15 +164,11 @@ pub struct DecisionQuery {
     pub cursor: Option<Cursor>,
 }
 
-pub const DEFAULT_PAGE: usize = 50;
+pub const DEFAULT_PAGE: usize = crate::query::DEFAULT_LIMIT;
 pub const MAX_PAGE: usize = 500;
 
 /// How the decision list pages: by the opaque `cursor` of the previous page.
-pub const DECISION_PAGES: PageRules = PageRules {
-    default_limit: DEFAULT_PAGE,
-    max_limit: MAX_PAGE,
-    cursor: "cursor",
-};
+pub const DECISION_PAGES: PageRules = PageRules::up_to(MAX_PAGE, "cursor");
 
 /// Where the next page starts: decisions are listed newest first by (received_at, request_id).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,42 +219,21 @@ impl DecisionQuery {
             if period.take(key, value, errors) {
                 return true;
             }
+            let named = || serde_json::Value::String(value.to_owned());
             match key {
-                "band" => match serde_json::from_value(serde_json::Value::String(value.into())) {
-                    Ok(band) => parsed.band = Some(band),
-                    Err(_) => errors.push(query_error(
-                        "band",
-                        ErrorCode::Enum,
-                        Some(Message::new(
-                            "Debe ser bajo, medio o alto.",
-                            "Must be bajo, medio or alto.",
-                        )),
-                    )),
-                },
-                "decision" => {
-                    match serde_json::from_value(serde_json::Value::String(value.into())) {
-                        Ok(decision) => parsed.decision = Some(decision),
-                        Err(_) => errors.push(query_error(
-                            "decision",
-                            ErrorCode::Enum,
-                            Some(Message::new(
-                                "Debe ser approve, review o decline.",
-                                "Must be approve, review or decline.",
-                            )),
-                        )),
-                    }
+                "band" => {
+                    let read = serde_json::from_value(named()).ok();
+                    parsed.band = chosen(read, key, &["bajo", "medio", "alto"], errors);
                 }
-                "channel" => match Channel::parse(value) {
-                    Some(channel) => parsed.channel = Some(channel),
-                    None => errors.push(query_error(
-                        "channel",
-                        ErrorCode::Enum,
-                        Some(Message::new(
-                            "Debe ser online, offline-sync o batch.",
-                            "Must be online, offline-sync or batch.",
-                        )),
-                    )),
-                },
+                "decision" => {
+                    let read = serde_json::from_value(named()).ok();
+                    let names = ["approve", "review", "decline"];
+                    parsed.decision = chosen(read, key, &names, errors);
+                }
+                "channel" => {
+                    let names = ["online", "offline-sync", "batch"];
+                    parsed.channel = chosen(Channel::parse(value), key, &names, errors);
+                }
                 _ => return false,
             }
             true
@@ -275,6 +250,28 @@ impl DecisionQuery {
             (period.from_ms, period.to_ms, period.branch);
         unless_refused(parsed, errors)
     }
+}
+
+/// `read`, or, when the value is none of `names`, `E_ENUM` saying which they are.
+fn chosen<T>(
+    read: Option<T>,
+    key: &str,
+    names: &[&str],
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    if read.is_none() {
+        let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+        let rest = rest.join(", ");
+        errors.push(query_error(
+            key,
+            ErrorCode::Enum,
+            Some(Message::new(
+                format!("Debe ser {rest} o {last}."),
+                format!("Must be {rest} or {last}."),
+            )),
+        ));
+    }
+    read
 }
 
 /// `from`, `to` (RFC 3339) and `branch`: the filters the decision list and the reports share.
@@ -357,23 +354,13 @@ impl Period {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::field_codes;
 
     fn check(query: &str, expected: Result<DecisionQuery, &[(&str, ErrorCode)]>) {
-        let got = DecisionQuery::parse(query).map_err(|errors| {
-            errors
-                .iter()
-                .map(|error| (error.field.clone(), error.code))
-                .collect::<Vec<_>>()
-        });
-        let expected = expected.map_err(|codes| {
-            codes
-                .iter()
-                .map(|&(field, code)| (field.to_owned(), code))
-                .collect::<Vec<_>>()
-        });
-        match expected {
-            Ok(query_expected) => assert_eq!(got, Ok(query_expected), "{query}"),
-            Err(codes) => assert_eq!(got.err().unwrap_or_default(), codes, "{query}"),
+        match (DecisionQuery::parse(query), expected) {
+            (Ok(parsed), Ok(expected)) => assert_eq!(parsed, expected, "{query}"),
+            (Err(errors), Err(codes)) => assert_eq!(field_codes(&errors), codes, "{query}"),
+            (got, expected) => panic!("{query}: got {got:?}, expected {expected:?}"),
         }
     }
 

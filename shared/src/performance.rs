@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::loan_outcomes::LoanStatus;
 use crate::model::spec::Thresholds;
 use crate::model::{classify, Band};
 
@@ -45,6 +46,16 @@ pub struct ScoreGroup {
 }
 
 impl ScoreGroup {
+    /// Counts one more decision whose loan stands at `status` (`None`: not reported).
+    pub fn count(&mut self, status: Option<LoanStatus>) {
+        match status {
+            Some(LoanStatus::Bad) => self.bad += 1,
+            Some(LoanStatus::Good) => self.good += 1,
+            Some(LoanStatus::Open) => self.open += 1,
+            None => self.unreported += 1,
+        }
+    }
+
     fn matured(&self) -> u64 {
         self.bad + self.good
     }

@@ -66,6 +66,9 @@ pub fn unless_refused<T>(value: T, errors: Vec<FieldError>) -> Result<T, Vec<Fie
     }
 }
 
+/// The page size of every list without `limit`.
+pub const DEFAULT_LIMIT: usize = 50;
+
 /// How one list endpoint pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRules {
@@ -78,32 +81,16 @@ pub struct PageRules {
 }
 
 /// `GET /api/v1/dead-letters`: newest first, `before` a letter's id.
-pub const DEAD_LETTER_PAGES: PageRules = PageRules {
-    default_limit: 50,
-    max_limit: 500,
-    cursor: "before",
-};
+pub const DEAD_LETTER_PAGES: PageRules = PageRules::up_to(500, "before");
 
 /// `GET /api/v1/audit`: newest first, `before` an entry's sequence number.
-pub const AUDIT_PAGES: PageRules = PageRules {
-    default_limit: 50,
-    max_limit: 500,
-    cursor: "before",
-};
+pub const AUDIT_PAGES: PageRules = PageRules::up_to(500, "before");
 
 /// `GET /api/v1/reviews`: oldest first, `after` the last case's queue position.
-pub const REVIEW_PAGES: PageRules = PageRules {
-    default_limit: 50,
-    max_limit: 200,
-    cursor: "after",
-};
+pub const REVIEW_PAGES: PageRules = PageRules::up_to(200, "after");
 
 /// `GET /api/v1/kpis/windows`: newest first, `before` a window's start.
-pub const WINDOW_PAGES: PageRules = PageRules {
-    default_limit: 50,
-    max_limit: 1000,
-    cursor: "before",
-};
+pub const WINDOW_PAGES: PageRules = PageRules::up_to(1000, "before");
 
 /// The page a list query asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +100,15 @@ pub struct Page<C> {
 }
 
 impl PageRules {
+    /// Pages of [`DEFAULT_LIMIT`] unless `limit` asks for up to `max_limit`.
+    pub const fn up_to(max_limit: usize, cursor: &'static str) -> PageRules {
+        PageRules {
+            default_limit: DEFAULT_LIMIT,
+            max_limit,
+            cursor,
+        }
+    }
+
     /// Reads `limit` and the cursor from `query`; every other parameter goes to `other`,
     /// which returns whether it knew it. Every bad parameter is reported at once: `limit`
     /// outside 1..=`max_limit` is `E_RANGE`, a cursor `C` cannot read is `E_FORMAT`, an
@@ -166,36 +162,24 @@ impl PageRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::field_codes;
 
-    const RULES: PageRules = PageRules {
-        default_limit: 50,
-        max_limit: 500,
-        cursor: "before",
-    };
+    const RULES: PageRules = PageRules::up_to(500, "before");
 
     fn check(query: &str, expected: Result<Page<u64>, &[(&str, ErrorCode)]>) {
-        let got = RULES
-            .parse::<u64>(query, |key, value, errors| match key {
-                "status" if value == "open" => true,
-                "status" => {
-                    errors.push(query_error(key, ErrorCode::Enum, None));
-                    true
-                }
-                _ => false,
-            })
-            .map_err(|errors| {
-                errors
-                    .into_iter()
-                    .map(|error| (error.field, error.code))
-                    .collect::<Vec<_>>()
-            });
-        let expected = expected.map_err(|codes| {
-            codes
-                .iter()
-                .map(|&(field, code)| (field.to_owned(), code))
-                .collect::<Vec<_>>()
+        let got = RULES.parse::<u64>(query, |key, value, errors| match key {
+            "status" if value == "open" => true,
+            "status" => {
+                errors.push(query_error(key, ErrorCode::Enum, None));
+                true
+            }
+            _ => false,
         });
-        assert_eq!(got, expected, "{query}");
+        match (got, expected) {
+            (Ok(page), Ok(expected)) => assert_eq!(page, expected, "{query}"),
+            (Err(errors), Err(codes)) => assert_eq!(field_codes(&errors), codes, "{query}"),
+            (got, expected) => panic!("{query}: got {got:?}, expected {expected:?}"),
+        }
     }
 
     #[test]

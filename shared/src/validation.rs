@@ -76,6 +76,14 @@ pub struct FieldError {
     pub message: Message,
 }
 
+/// Each error's field and code, in order: what tests compare.
+pub fn field_codes(errors: &[FieldError]) -> Vec<(&str, ErrorCode)> {
+    errors
+        .iter()
+        .map(|error| (error.field.as_str(), error.code))
+        .collect()
+}
+
 impl FieldError {
     /// The known field this error belongs to, if any.
     pub fn known_field(&self) -> Option<Field> {

@@ -87,12 +87,7 @@ impl LoanBook for MemoryBackend {
                 probability,
                 ..ScoreGroup::default()
             });
-            match status {
-                Some(LoanStatus::Bad) => group.bad += 1,
-                Some(LoanStatus::Good) => group.good += 1,
-                Some(LoanStatus::Open) => group.open += 1,
-                None => group.unreported += 1,
-            }
+            group.count(status);
         }
         Ok(groups
             .into_iter()
@@ -115,12 +110,7 @@ impl LoanBook for MemoryBackend {
                     probability,
                     ..ScoreGroup::default()
                 });
-            match status {
-                Some(LoanStatus::Bad) => group.bad += 1,
-                Some(LoanStatus::Good) => group.good += 1,
-                Some(LoanStatus::Open) => group.open += 1,
-                None => group.unreported += 1,
-            }
+            group.count(status);
         };
         for (decision, status) in self.labelled(period) {
             let Some(shadow) = &decision.shadow else {
