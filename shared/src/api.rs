@@ -72,11 +72,71 @@ pub fn is_valid_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
 }
 
-/// How long one stage of a request took.
+/// How long one stage of a request took. `name` is a [`Stage`]'s; stored records keep
+/// whatever name they were written with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StageTiming {
     pub name: String,
     pub ms: f64,
+}
+
+impl StageTiming {
+    pub fn new(stage: Stage, ms: f64) -> StageTiming {
+        StageTiming {
+            name: stage.as_str().to_owned(),
+            ms,
+        }
+    }
+}
+
+/// The stages a request's time is split into (`Server-Timing` and each stored decision).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading the request up to its body.
+    Read,
+    /// The rate limit.
+    Throttle,
+    /// Signing in.
+    Auth,
+    /// Splitting a batch into its items.
+    Parse,
+    Validate,
+    /// The policy rules and the model's decision.
+    Decide,
+    Score,
+    Store,
+    Write,
+    /// Keeping accepted events in the inbox.
+    Keep,
+    Enqueue,
+    /// An event's wait in the queue.
+    Queue,
+    Simulate,
+    Respond,
+    /// The whole request.
+    Total,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Throttle => "throttle",
+            Stage::Auth => "auth",
+            Stage::Parse => "parse",
+            Stage::Validate => "validate",
+            Stage::Decide => "decide",
+            Stage::Score => "score",
+            Stage::Store => "store",
+            Stage::Write => "write",
+            Stage::Keep => "keep",
+            Stage::Enqueue => "enqueue",
+            Stage::Queue => "queue",
+            Stage::Simulate => "simulate",
+            Stage::Respond => "respond",
+            Stage::Total => "total",
+        }
+    }
 }
 
 /// `200 OK` from `POST /api/v1/score`.

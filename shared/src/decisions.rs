@@ -54,7 +54,7 @@ impl DecisionRecord {
     pub fn latency_ms(&self) -> f64 {
         self.timing
             .iter()
-            .find(|stage| stage.name == "total")
+            .find(|stage| stage.name == crate::api::Stage::Total.as_str())
             .map_or(0.0, |stage| stage.ms)
     }
 

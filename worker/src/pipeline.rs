@@ -4,7 +4,7 @@
 //! Written against the storage traits, so every path (replays, retries, lost messages) is
 //! tested on the host with the in-memory backend.
 
-use valle_shared::api::StageTiming;
+use valle_shared::api::{Stage, StageTiming};
 use valle_shared::audit::AuditEntry;
 use valle_shared::codes::ErrorCode;
 use valle_shared::decisions::{is_mismatch, DecisionRecord};
@@ -116,13 +116,6 @@ pub fn failure_observation(failed: &FailedRequest<'_>) -> Observation {
     }
 }
 
-fn stage(name: &str, ms: f64) -> StageTiming {
-    StageTiming {
-        name: name.to_owned(),
-        ms,
-    }
-}
-
 /// The models a decision runs: the champion, whose score is the answer, and the shadow
 /// challenger when it is on, whose verdict is only stored.
 #[derive(Clone, Copy)]
@@ -174,11 +167,11 @@ pub fn decision_record<'a>(
         .as_ref()
         .is_some_and(|client| is_mismatch(client, &score));
     let total = elapsed_ms();
-    timing.push(stage(
-        "score",
+    timing.push(StageTiming::new(
+        Stage::Score,
         total - timing.iter().map(|stage| stage.ms).sum::<f64>(),
     ));
-    timing.push(stage("total", total));
+    timing.push(StageTiming::new(Stage::Total, total));
     Ok(DecisionRecord {
         request_id: incoming.request_id,
         applicant_id: incoming.applicant_id,
@@ -302,8 +295,8 @@ fn prepare_event(
         }
     };
     let timing = vec![
-        stage("queue", begun - started_ms),
-        stage("validate", now_ms() - begun),
+        StageTiming::new(Stage::Queue, begun - started_ms),
+        StageTiming::new(Stage::Validate, now_ms() - begun),
     ];
     let incoming = Incoming::from_event(event, application);
     Ok(Prepared::Decision(Box::new(decision_record(

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use valle_shared::codes::ErrorCode;
 
 use serde_json::Value;
-use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse};
+use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse, Stage};
 use valle_shared::kpi::KpiConfig;
 use valle_shared::ops::SwrCache;
 use valle_shared::{parse_application, Model};
@@ -208,7 +208,15 @@ fn headers_on_every_answer() {
         .collect();
     assert_eq!(
         names,
-        ["read", "throttle", "parse", "validate", "decide", "total"]
+        [
+            Stage::Read,
+            Stage::Throttle,
+            Stage::Parse,
+            Stage::Validate,
+            Stage::Decide,
+            Stage::Total
+        ]
+        .map(Stage::as_str)
     );
 
     let response = send(RequestHead::new("PUT", "/api/v1/score"), b"");

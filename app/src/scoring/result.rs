@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use valle_shared::api::{HumanReviewResponse, ScoreResponse};
+use valle_shared::api::{HumanReviewResponse, ScoreResponse, Stage};
 use valle_shared::codes::ErrorCode;
 use valle_shared::decisions::is_mismatch;
 use valle_shared::events::ClientScore;
@@ -82,7 +82,7 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
     let total_ms = answer
         .timing
         .iter()
-        .find(|stage| stage.name == "total")
+        .find(|stage| stage.name == Stage::Total.as_str())
         .map_or(0.0, |stage| stage.ms);
     let application = answer.application;
     let request_id = answer.request_id.clone();

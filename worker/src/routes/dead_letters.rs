@@ -1,6 +1,6 @@
 //! `GET /api/v1/dead-letters` and `POST /api/v1/dead-letters/{id}/replay` (officers).
 
-use valle_shared::api::ReplayRequest;
+use valle_shared::api::{ReplayRequest, Stage};
 use valle_shared::decisions::{DeadLetterPage, DeadLetterStatus, ReplayResponse};
 use valle_shared::query::DEAD_LETTER_PAGES;
 use valle_shared::validation::{ErrorCode, RequestError};
@@ -148,7 +148,7 @@ impl<B: Backend> Request<'_, B> {
                 return Err(error.into());
             }
         };
-        self.lap("validate");
+        self.lap(Stage::Validate);
         let incoming = Incoming::from_event(&event, application);
         let stages = self.timer.borrow().stages_so_far();
         let record = decision_record(self.scorers()?, incoming, stages, &|| self.elapsed())?;

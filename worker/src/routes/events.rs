@@ -1,6 +1,7 @@
 //! `POST /api/v1/events`: the events are kept in D1's inbox and sent to the queue before
 //! the 202; the queue consumer does the rest.
 
+use valle_shared::api::Stage;
 use valle_shared::events::{parse_events, Channel, EventAck, EventsResponse};
 
 use super::Request;
@@ -24,9 +25,9 @@ impl<B: Backend> Request<'_, B> {
         // client resends, and a kept event reaches the queue again through the sweeper.
         if !accepted.is_empty() {
             self.backend.keep(&accepted, now).await?;
-            self.lap("keep");
+            self.lap(Stage::Keep);
             self.backend.enqueue(&accepted).await?;
-            self.lap("enqueue");
+            self.lap(Stage::Enqueue);
             self.after.borrow_mut().events_kept = true;
         }
         let results: Vec<EventAck> = parsed

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 
 use valle_shared::access::AccessConfig;
 use valle_shared::api::{
-    is_valid_request_id, StageTiming, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
+    is_valid_request_id, Stage, StageTiming, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
     CHALLENGER_PATH, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
     EXPORT_DECISIONS_PATH, FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH,
     KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH,
@@ -326,7 +326,7 @@ impl Prepared {
         backend: &B,
     ) -> (HttpResponse, AfterAnswer) {
         let mut timer = StageTimer::new(context.clock, self.started_ms);
-        timer.lap("read");
+        timer.lap(Stage::Read);
         let request = Request {
             id: &self.request_id,
             head: &self.head,
@@ -398,8 +398,8 @@ impl<B: Backend> Request<'_, B> {
         self.context.clock.now_ms() as i64
     }
 
-    fn lap(&self, name: &str) {
-        self.timer.borrow_mut().lap(name);
+    fn lap(&self, stage: Stage) {
+        self.timer.borrow_mut().lap(stage);
     }
 
     /// The champion, and the shadow challenger when it is on.
@@ -417,7 +417,7 @@ impl<B: Backend> Request<'_, B> {
         match route.permission() {
             Some(permission) => {
                 let me = self.authenticate(permission).await?;
-                self.lap("auth");
+                self.lap(Stage::Auth);
                 Ok(Some(me))
             }
             None => self.throttle(route).await.map(|()| None),
@@ -432,7 +432,7 @@ impl<B: Backend> Request<'_, B> {
             .backend
             .allow(&client_key(self.head), self.now())
             .await?;
-        self.lap("throttle");
+        self.lap(Stage::Throttle);
         match allowed {
             Ok(()) => Ok(()),
             Err(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
@@ -494,12 +494,10 @@ impl<'a> StageTimer<'a> {
         }
     }
 
-    fn lap(&mut self, name: &str) {
+    fn lap(&mut self, stage: Stage) {
         let now = self.clock.now_ms();
-        self.stages.push(StageTiming {
-            name: name.to_owned(),
-            ms: now - self.last_ms,
-        });
+        self.stages
+            .push(StageTiming::new(stage, now - self.last_ms));
         self.last_ms = now;
     }
 
@@ -513,15 +511,15 @@ impl<'a> StageTimer<'a> {
 
     fn stages(&self) -> Vec<StageTiming> {
         let mut stages = self.stages.clone();
-        stages.push(StageTiming {
-            name: "total".to_owned(),
-            ms: self.last_ms - self.started_ms,
-        });
+        stages.push(StageTiming::new(
+            Stage::Total,
+            self.last_ms - self.started_ms,
+        ));
         stages
     }
 
     fn finish(mut self) -> String {
-        self.lap("respond");
+        self.lap(Stage::Respond);
         self.stages()
             .iter()
             .map(|stage| format!("{};dur={:.3}", stage.name, stage.ms))

@@ -4,6 +4,7 @@
 //! say what changes, and writes the outcomes and one audit row in one transaction.
 
 use serde_json::json;
+use valle_shared::api::Stage;
 use valle_shared::audit::{append, AuditAction, AuditEvent};
 use valle_shared::challenger::challenger_report;
 use valle_shared::decisions::Period;
@@ -37,7 +38,7 @@ impl<B: Backend> Request<'_, B> {
         let ids: Vec<String> = outcomes.iter().map(|o| o.request_id.clone()).collect();
         for _ in 0..CHAIN_ATTEMPTS {
             let snapshot = self.backend.outcome_snapshot(&ids).await?;
-            self.lap("read");
+            self.lap(Stage::Read);
             let plan = plan_outcomes(&outcomes, &snapshot.known)?;
             if plan.is_empty() {
                 return Ok(HttpResponse::json(200, &plan.answer(), self.id));
@@ -63,7 +64,7 @@ impl<B: Backend> Request<'_, B> {
                     audit: &entry,
                 })
                 .await?;
-            self.lap("write");
+            self.lap(Stage::Write);
             if applied {
                 return Ok(HttpResponse::json(200, &plan.answer(), self.id));
             }
@@ -84,7 +85,7 @@ impl<B: Backend> Request<'_, B> {
         })
         .map_err(ApiError::Query)?;
         let groups = self.backend.score_groups(&period).await?;
-        self.lap("read");
+        self.lap(Stage::Read);
         let groups: Vec<_> = groups.into_iter().map(|(_, group)| group).collect();
         let report = performance(&groups, Model::embedded()?.thresholds());
         Ok(HttpResponse::json(200, &report, self.id))
@@ -96,7 +97,7 @@ impl<B: Backend> Request<'_, B> {
         let period =
             Period::parse(&self.head.query, &mut |_, _, _| false).map_err(ApiError::Query)?;
         let counts = self.backend.shadow_counts(&period).await?;
-        self.lap("read");
+        self.lap(Stage::Read);
         let report = challenger_report(&counts, Model::embedded()?.thresholds());
         Ok(HttpResponse::json(200, &report, self.id))
     }
@@ -106,7 +107,7 @@ impl<B: Backend> Request<'_, B> {
         let period =
             Period::parse(&self.head.query, &mut |_, _, _| false).map_err(ApiError::Query)?;
         let counts = self.backend.fairness_counts(&period).await?;
-        self.lap("read");
+        self.lap(Stage::Read);
         let counts: Vec<_> = counts.into_iter().map(|(_, count)| count).collect();
         Ok(HttpResponse::json(200, &fairness(&counts), self.id))
     }

@@ -6,7 +6,7 @@
 //! one transaction.
 
 use serde_json::json;
-use valle_shared::api::HumanReviewResponse;
+use valle_shared::api::{HumanReviewResponse, Stage};
 use valle_shared::audit::{append, AuditAction, AuditEvent, APPLICANT};
 use valle_shared::decisions::{DecisionQuery, DECISION_PAGES};
 use valle_shared::officers::Me;
@@ -178,7 +178,7 @@ impl<B: Backend> Request<'_, B> {
         let write_id = (self.context.new_request_id)();
         for _ in 0..CHAIN_ATTEMPTS {
             let snapshot = self.backend.review_snapshot(change.request_id).await?;
-            self.lap("read");
+            self.lap(Stage::Read);
             let decision = snapshot.decision.ok_or(ApiError::NotFound)?;
             let current = match snapshot.review {
                 // An earlier attempt of this very write was stored; its answer was lost.
@@ -217,7 +217,7 @@ impl<B: Backend> Request<'_, B> {
                     audit: &entry,
                 })
                 .await?;
-            self.lap("write");
+            self.lap(Stage::Write);
             match written {
                 ReviewWritten::Applied => {
                     return Ok(ReviewCase {

@@ -1,7 +1,7 @@
 //! `POST /api/v1/score` and `POST /api/v1/score/batch`: one storage write each, however
 //! many applications.
 
-use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse};
+use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse, Stage};
 use valle_shared::batch::parse_batch;
 use valle_shared::disclosure::Disclosure;
 use valle_shared::events::Channel;
@@ -19,14 +19,14 @@ impl<B: Backend> Request<'_, B> {
     /// object counts it from D1 after the answer.
     pub(super) async fn score(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
         let parsed = parse_body(body).and_then(|entries| {
-            self.lap("parse");
+            self.lap(Stage::Parse);
             validate(&entries).map_err(RequestError::Invalid)
         });
         let application = match parsed {
             Ok(application) => application,
             Err(error) => return Err(self.refused(self.id, Channel::Online, error.into())),
         };
-        self.lap("validate");
+        self.lap(Stage::Validate);
         let incoming =
             Incoming::posted(self.id.to_owned(), Channel::Online, application, self.now());
         let stages = self.timer.borrow().stages_so_far();
@@ -35,7 +35,7 @@ impl<B: Backend> Request<'_, B> {
         })
         .await
         .map_err(pipeline_error)?;
-        self.lap("decide");
+        self.lap(Stage::Decide);
         if !decided.replayed {
             self.stored();
         }
@@ -60,7 +60,7 @@ impl<B: Backend> Request<'_, B> {
     /// the errors it would get alone and does not fail the batch.
     pub(super) async fn score_batch(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
         let items = parse_batch(body)?;
-        self.lap("validate");
+        self.lap(Stage::Validate);
         let scorers = self.scorers()?;
         let now = self.now();
         let mut records = Vec::with_capacity(items.len());
@@ -82,14 +82,14 @@ impl<B: Backend> Request<'_, B> {
                 }
             }
         }
-        self.lap("score");
+        self.lap(Stage::Score);
         let (indexes, records): (Vec<usize>, Vec<_>) = records.into_iter().unzip();
         // Storage trouble fails the whole request, so the client retries it all with the
         // same id; stored items then answer as replays.
         let decided = store_decisions(self.backend, records, None, now)
             .await
             .map_err(|error| pipeline_error(error.into()))?;
-        self.lap("store");
+        self.lap(Stage::Store);
         if decided.iter().any(|decided| !decided.replayed) {
             self.stored();
         }

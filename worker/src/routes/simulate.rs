@@ -2,6 +2,7 @@
 //! candidate strategy, one D1 read, the maths in `valle_shared::simulation`. A what-if
 //! writes nothing.
 
+use valle_shared::api::Stage;
 use valle_shared::simulation::{parse_simulation, simulate};
 use valle_shared::Model;
 
@@ -18,9 +19,9 @@ impl<B: Backend> Request<'_, B> {
             .backend
             .recent_decisions(request.last, request.branch.as_deref())
             .await?;
-        self.lap("read");
+        self.lap(Stage::Read);
         let report = simulate(&stored, &request.strategy, model.policy());
-        self.lap("simulate");
+        self.lap(Stage::Simulate);
         Ok(HttpResponse::json(200, &report, self.id))
     }
 }
