@@ -72,6 +72,7 @@ impl JwtRefusal {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 struct Header {
     alg: String,
     kid: Option<String>,
@@ -79,6 +80,7 @@ struct Header {
 
 /// The claims Valle reads. `aud` is a string or a list.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Claims {
     pub iss: String,
     #[serde(deserialize_with = "one_or_many")]
@@ -92,6 +94,7 @@ pub struct Claims {
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
     #[serde(untagged)]
     enum OneOrMany {
         One(String),
@@ -174,6 +177,7 @@ pub fn check_claims(
 
 /// One RSA public key of the team's JWKS, in the form WebCrypto imports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Jwk {
     pub kid: String,
     pub kty: String,
@@ -185,6 +189,7 @@ pub struct Jwk {
 
 /// `{"keys": [...]}` as the team's certs URL serves it (its `public_certs` are ignored).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }

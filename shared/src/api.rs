@@ -57,6 +57,10 @@ pub const CHALLENGER_PATH: &str = "/api/v1/challenger";
 pub const SIMULATE_PATH: &str = "/api/v1/simulate";
 /// Prometheus exposition (officers).
 pub const METRICS_PATH: &str = "/metrics";
+/// The OpenAPI description of this API, a static file beside the page.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+/// The description rendered for people.
+pub const DOCS_PATH: &str = "/docs/";
 /// The header that carries a caller's idempotency key, echoed back on every answer.
 pub const REQUEST_ID_HEADER: &str = "X-Request-ID";
 /// Longest accepted `X-Request-ID`; a UUID has 36 characters.
@@ -75,6 +79,7 @@ pub fn is_valid_request_id(id: &str) -> bool {
 /// How long one stage of a request took. `name` is a [`Stage`]'s; stored records keep
 /// whatever name they were written with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StageTiming {
     pub name: String,
     pub ms: f64,
@@ -141,6 +146,7 @@ impl Stage {
 
 /// `200 OK` from `POST /api/v1/score`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ScoreResponse {
     pub request_id: String,
     pub application: Application,
@@ -154,6 +160,7 @@ pub struct ScoreResponse {
 
 /// `200 OK` from `POST /api/v1/score/batch`: one result per item, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct BatchResponse {
     pub request_id: String,
     pub model_version: ModelVersion,
@@ -165,6 +172,7 @@ pub struct BatchResponse {
 
 /// One item's outcome: a score, or the error it would get on its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct BatchItem {
     pub index: usize,
     /// The item's stored decision id: the batch's request id, a colon, and the index.
@@ -180,11 +188,13 @@ pub struct BatchItem {
 
 /// Every non-2xx answer: `{"error": {...}}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorResponse {
     pub error: ErrorBody,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: Message,
@@ -198,6 +208,7 @@ pub struct ErrorBody {
 
 /// `200 OK` from `GET /healthz`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Health {
     pub status: String,
     pub service: String,
@@ -211,6 +222,7 @@ pub struct Health {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct HealthCheck {
     pub name: String,
     pub ok: bool,
@@ -220,6 +232,7 @@ pub struct HealthCheck {
 
 /// `200 OK` from `GET /api/v1/kpis`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct KpiResponse {
     pub view: KpiView,
     /// The answer is older than the view's TTL; a fresh one is being computed.
@@ -231,6 +244,7 @@ pub struct KpiResponse {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CacheStats {
     pub hits: u64,
     pub stale_hits: u64,
@@ -240,12 +254,14 @@ pub struct CacheStats {
 
 /// `200 OK` from `GET /api/v1/kpis/windows`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CountWindowList {
     pub windows: Vec<CountWindow>,
 }
 
 /// The body of `POST /api/v1/dead-letters/{id}/replay`: optionally a corrected application.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     #[serde(default)]
@@ -273,6 +289,7 @@ mod tests {
 /// `200 OK` from `POST /api/v1/decisions/{request_id}/human-review`: what the applicant may
 /// know, never the officers' notes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct HumanReviewResponse {
     pub request_id: String,
     pub requested_at_ms: i64,
@@ -281,6 +298,7 @@ pub struct HumanReviewResponse {
 
 /// `409 Conflict` from a review write: the error and the review as it now stands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ConflictResponse {
     pub error: ErrorBody,
     pub current: crate::review::Review,

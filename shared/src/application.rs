@@ -13,6 +13,7 @@ macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant),+
         }
@@ -81,6 +82,7 @@ wire_enum!(
 /// A validated application. Only `validation::validate` builds one from wire data,
 /// so holding an `Application` means every rule has passed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Application {
     pub seniority_years: u32,

@@ -12,6 +12,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 /// What was done. Stored as its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     ReviewDecided,
@@ -61,6 +62,7 @@ pub const APPLICANT: &str = "applicant";
 
 /// What a write appends, before it has a place in the chain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AuditEvent {
     pub at_ms: i64,
     pub actor: String,
@@ -73,6 +75,7 @@ pub struct AuditEvent {
 
 /// One stored row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     pub seq: u64,
     #[serde(flatten)]
@@ -83,6 +86,7 @@ pub struct AuditEntry {
 
 /// The end of the chain a new row is appended to: the last row's number and hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChainHead {
     pub seq: u64,
     pub hash: String,
@@ -134,12 +138,14 @@ pub fn append(head: &ChainHead, event: AuditEvent) -> AuditEntry {
 
 /// The first row that does not fit the chain, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct BrokenLink {
     pub seq: u64,
     pub problem: LinkProblem,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LinkProblem {
     /// A number is missing or repeated: a row was deleted or inserted.
@@ -152,6 +158,7 @@ pub enum LinkProblem {
 
 /// `GET /api/v1/audit/verify`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct VerifyReport {
     pub ok: bool,
     pub rows_checked: u64,
@@ -160,6 +167,7 @@ pub struct VerifyReport {
 
 /// `GET /api/v1/audit`: newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     pub next_before: Option<u64>,

@@ -11,6 +11,7 @@ use crate::simulation::DECISIONS;
 
 /// Decisions the champion gave `champion` and the challenger would have given `shadow`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AgreementCount {
     pub champion: Decision,
     pub shadow: Decision,
@@ -19,6 +20,7 @@ pub struct AgreementCount {
 
 /// One model's figures over the shadowed decisions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ModelFigures {
     pub approval_rate: Option<f64>,
     /// Loans with a good or bad outcome.
@@ -30,6 +32,7 @@ pub struct ModelFigures {
 
 /// Champion decision → challenger decision, for the decisions where they differ.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ShadowSwap {
     pub from: Decision,
     pub to: Decision,
@@ -37,6 +40,7 @@ pub struct ShadowSwap {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ChallengerReport {
     /// Decisions with a shadow verdict in the period.
     pub decisions: u64,

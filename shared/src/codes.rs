@@ -204,6 +204,19 @@ impl PartialEq<&str> for ErrorCode {
     }
 }
 
+/// Every code the API can answer, as a string enum.
+#[cfg(feature = "openapi")]
+impl schemars::JsonSchema for ErrorCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ErrorCode".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        schemars::json_schema!({ "type": "string", "enum": codes })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

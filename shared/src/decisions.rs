@@ -28,6 +28,7 @@ pub fn is_mismatch(client: &ClientScore, edge: &Score) -> bool {
 
 /// One decision, as stored in D1 and returned by `GET /api/v1/decisions/{request_id}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DecisionRecord {
     pub request_id: String,
     pub applicant_id: Option<String>,
@@ -85,6 +86,7 @@ impl DecisionRecord {
 /// A dead letter: an accepted event that could not become a decision, kept with the exact
 /// event so an officer can replay it, corrected or not.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DeadLetter {
     pub id: i64,
     pub event_id: String,
@@ -101,6 +103,7 @@ pub struct DeadLetter {
 
 /// Where a dead letter stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeadLetterStatus {
     /// Waiting for an officer's replay.
@@ -135,6 +138,7 @@ impl DeadLetterStatus {
 
 /// A page of dead letters, newest first: `GET /api/v1/dead-letters`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DeadLetterPage {
     pub dead_letters: Vec<DeadLetter>,
     /// Pass as `before` to get the next page; absent on the last page.
@@ -143,6 +147,7 @@ pub struct DeadLetterPage {
 
 /// `200 OK` from `POST /api/v1/dead-letters/{id}/replay`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReplayResponse {
     pub dead_letter_id: i64,
     pub status: DeadLetterStatus,
@@ -203,6 +208,7 @@ impl std::str::FromStr for Cursor {
 
 /// A page of decisions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DecisionPage {
     pub decisions: Vec<DecisionRecord>,
     /// Pass as `cursor` to get the next page; absent on the last page.

@@ -15,6 +15,7 @@ pub const DISCLOSURE_JSON: &str = include_str!("../../models/disclosure.json");
 pub const PROTECTED_FIELDS: [Field; 2] = [Field::Age, Field::Marital];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ProtectedReasons {
     Hide,
@@ -22,6 +23,7 @@ pub enum ProtectedReasons {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Disclosure {
     pub protected_reasons: ProtectedReasons,

@@ -31,6 +31,7 @@ pub const PROBABILITY: &str = "probability";
 
 /// How far a distribution moved from training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DriftBand {
     /// PSI < 0.1.
@@ -216,6 +217,7 @@ impl Binning {
 
 /// Live bin counts per monitored field: mergeable, so windows add up to rolling views.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DriftCounts {
     pub decisions: u64,
     pub counts: BTreeMap<String, Vec<u64>>,
@@ -268,6 +270,7 @@ impl DriftCounts {
 
 /// The PSI of one field over a window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FeatureDrift {
     pub feature: String,
     pub psi: Option<f64>,
@@ -279,6 +282,7 @@ pub struct FeatureDrift {
 
 /// A monitored field whose PSI is significant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DriftAlert {
     pub feature: String,
     pub psi: f64,
@@ -287,6 +291,7 @@ pub struct DriftAlert {
 
 /// PSI of every monitored field over one set of decisions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DriftSummary {
     pub decisions: u64,
     /// Below `min_decisions` the numbers are shown but raise no alert: PSI of a handful of
@@ -361,6 +366,7 @@ impl DriftSummary {
 
 /// One hour's drift.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct HourDrift {
     pub start_ms: i64,
     pub end_ms: i64,
@@ -371,6 +377,7 @@ pub struct HourDrift {
 
 /// `GET /api/v1/drift`: every 1-hour event-time window of the last 24 h, and their merge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DriftReport {
     pub branch: Option<String>,
     pub from_ms: i64,

@@ -24,6 +24,7 @@ pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60_000;
 
 /// Where a decision came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Channel {
     Online,
@@ -54,6 +55,7 @@ impl Channel {
 
 /// The client's own score of an event, compared with the edge's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ClientScore {
     pub probability: f32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +84,7 @@ struct Envelope<'a> {
 /// An event whose envelope is sound, as it travels through the queue. The application is
 /// kept as the client's exact JSON text, so the consumer validates the same bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct QueuedEvent {
     pub event_id: String,
     pub event_time_ms: i64,
@@ -297,6 +300,7 @@ fn parse_event(raw: &RawValue, received_at_ms: i64) -> Result<QueuedEvent, Event
 
 /// One event's fate in the 202 answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EventAck {
     pub index: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,6 +312,7 @@ pub struct EventAck {
 
 /// `202 Accepted` from `POST /api/v1/events`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EventsResponse {
     pub request_id: String,
     pub accepted: usize,

@@ -8,6 +8,8 @@ use crate::time::format_rfc3339_ms;
 pub const EXPORT_PAGE_ROWS: usize = 500;
 /// The file name a browser saves the export as.
 pub const EXPORT_FILE_NAME: &str = "valle-decisions.csv";
+/// The export's media type.
+pub const CSV_MEDIA_TYPE: &str = "text/csv; charset=utf-8";
 
 pub const CSV_COLUMNS: [&str; 20] = [
     "request_id",

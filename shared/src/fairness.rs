@@ -23,6 +23,7 @@ pub const MIN_GROUP_DECISIONS: u64 = 30;
 pub const AGE_BAND_FLOORS: [u32; 6] = [18, 26, 36, 46, 56, 66];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProtectedAttribute {
     AgeBand,
@@ -60,6 +61,7 @@ pub fn age_band_name(index: usize) -> String {
 
 /// Decisions of one age band and marital status with one model decision and outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FairnessCount {
     pub age_band: String,
     pub marital: String,
@@ -91,11 +93,13 @@ impl FairnessCount {
 
 /// `GET /api/v1/fairness`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FairnessReport {
     pub attributes: Vec<AttributeFairness>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AttributeFairness {
     pub attribute: ProtectedAttribute,
     pub groups: Vec<GroupRates>,
@@ -110,6 +114,7 @@ pub struct AttributeFairness {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct GroupRates {
     pub group: String,
     pub decisions: u64,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The two languages Valle speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     #[default]
@@ -32,6 +33,7 @@ impl Lang {
 
 /// One sentence in both languages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Message {
     pub es: String,
     pub en: String,

@@ -28,6 +28,7 @@ pub const ALL_BRANCHES: &str = "*";
 
 /// Knobs of the aggregator; the edge reads them from `[vars]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct KpiConfig {
     /// Decisions per count-based window.
     pub count_window: u32,
@@ -59,6 +60,7 @@ impl Default for KpiConfig {
 
 /// What happened to one request the KPIs count.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     Decided {
@@ -80,6 +82,7 @@ fn online() -> Channel {
 
 /// One request as the aggregator sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Observation {
     pub request_id: String,
     pub branch: String,
@@ -97,6 +100,7 @@ pub struct Observation {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct BandCounts {
     pub bajo: u64,
     pub medio: u64,
@@ -104,6 +108,7 @@ pub struct BandCounts {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DecisionCounts {
     pub approve: u64,
     pub review: u64,
@@ -112,6 +117,7 @@ pub struct DecisionCounts {
 
 /// Mergeable aggregates of a set of observations.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Stats {
     pub count: u64,
     pub decisions: u64,
@@ -244,6 +250,7 @@ impl Stats {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Percentiles {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
@@ -271,6 +278,7 @@ impl Percentiles {
 
 /// The aggregates as the API shows them; rates and means are absent when undefined.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Summary {
     pub count: u64,
     pub decisions: u64,
@@ -296,6 +304,7 @@ pub struct Summary {
 
 /// A count-based window still filling up.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OpenCountWindow {
     pub index: u64,
     pub first_seq: Option<u64>,
@@ -305,6 +314,7 @@ pub struct OpenCountWindow {
 
 /// A closed count-based window: N decisions, stored in `kpi_windows`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CountWindow {
     pub index: u64,
     pub first_seq: u64,
@@ -341,6 +351,7 @@ impl CountWindow {
 
 /// The length of an event-time window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub enum Span {
     #[serde(rename = "1m")]
     Minute,
@@ -372,6 +383,7 @@ impl Span {
 
 /// An event-time window of one branch (or [`ALL_BRANCHES`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EventWindow {
     pub span: Span,
     pub branch: String,
@@ -401,6 +413,7 @@ pub fn window_key(span: Span, branch: &str, start_ms: i64) -> String {
 /// An event that arrived later than the allowed lateness: its decision is stored, the
 /// event-time windows are left alone, and it is recorded in the late-events table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LateEvent {
     pub request_id: String,
     pub branch: String,
@@ -411,6 +424,7 @@ pub struct LateEvent {
 
 /// Everything the aggregator keeps apart from the event-time windows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Core {
     /// Sequence number of the next decision; a decision's `kpi_seq`.
     pub next_seq: u64,
@@ -430,6 +444,7 @@ impl Core {
 
 /// What one observation changed, for the edge to store.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Effects {
     /// The decision's sequence number (none for a failed request).
     pub seq: Option<u64>,
@@ -726,6 +741,7 @@ impl Aggregator {
 
 /// The rolling views `GET /api/v1/kpis` offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub enum View {
     #[serde(rename = "5m")]
     FiveMinutes,
@@ -775,6 +791,7 @@ impl View {
 
 /// One window in a chart series.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SeriesPoint {
     pub start_ms: i64,
     pub decisions: u64,
@@ -800,6 +817,7 @@ impl SeriesPoint {
 
 /// `GET /api/v1/kpis`: a rolling view.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct KpiView {
     pub window: View,
     pub branch: Option<String>,
@@ -816,6 +834,7 @@ pub struct KpiView {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PerformanceState {
     Excelente,
@@ -844,6 +863,7 @@ impl PerformanceState {
 
 /// A threshold the last five minutes crossed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Alert {
     pub metric: String,
     pub state: PerformanceState,
@@ -855,6 +875,7 @@ pub struct Alert {
 
 /// Limits for BUENO, REGULAR and CRITICO: a value past `limits[i]` is at least state `i + 1`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Thresholds {
     pub p95_latency_ms: [f64; 3],
     pub error_rate: [f64; 3],

@@ -46,6 +46,8 @@ pub mod metrics;
 pub mod model;
 pub mod monitoring;
 pub mod officers;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod ops;
 pub mod performance;
 pub mod policy;

@@ -26,6 +26,7 @@ pub const CSV_COLUMNS: [&str; 3] = ["request_id", "status", "observed_at"];
 
 /// A loan's state when it was observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LoanStatus {
     /// Repaid, or running past the performance window without default.
@@ -58,6 +59,7 @@ impl LoanStatus {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LoanOutcome {
     pub request_id: String,
     pub status: LoanStatus,
@@ -103,6 +105,7 @@ impl OutcomePlan {
 
 /// `200 OK` from `POST /api/v1/outcomes`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OutcomesAnswer {
     pub recorded: usize,
     pub replaced: usize,

@@ -8,6 +8,9 @@ use crate::drift::{DriftReport, DriftSummary};
 use crate::events::Channel;
 use crate::kpi::{Core, KpiView, Percentiles, PerformanceState};
 
+/// The media type of the exposition format.
+pub const PROMETHEUS_MEDIA_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// Histogram bucket bounds, in seconds.
 const LATENCY_BUCKETS_S: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,

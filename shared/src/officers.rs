@@ -9,6 +9,7 @@ use crate::i18n::Message;
 /// What an account is for. Admin may do everything; the others are separated so that the
 /// person who decides is not the one who confirms an exception, nor the one who audits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Officer,
@@ -72,6 +73,7 @@ impl Role {
 
 /// What a route needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// One's own account (`GET /api/v1/me`): every role.
@@ -98,6 +100,7 @@ pub enum Permission {
 
 /// A signed-in person, as the worker knows them after checking their credentials.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Account {
     pub id: i64,
     pub email: String,
@@ -107,6 +110,7 @@ pub struct Account {
 
 /// How the account signed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SignIn {
     /// `Authorization: Bearer <API token>`.
@@ -117,6 +121,7 @@ pub enum SignIn {
 
 /// `GET /api/v1/me`: who the credentials belong to and what they may do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Me {
     pub account: Account,
     pub sign_in: SignIn,

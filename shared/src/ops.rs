@@ -11,6 +11,7 @@ use std::collections::HashMap;
 /// (`floor(now / period)`), as [`FixedWindow`] models it; in production it is per location
 /// and approximate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RateLimit {
     pub limit: u64,
     pub period_s: u64,

@@ -33,6 +33,7 @@ pub fn vintage_of(ms: i64) -> String {
 
 /// Decisions of one vintage with one predicted probability, by what became of the loan.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ScoreGroup {
     /// `YYYY-MM` of the decision.
     pub vintage: String,
@@ -67,6 +68,7 @@ impl ScoreGroup {
 
 /// `GET /api/v1/performance`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PerformanceReport {
     pub decisions: u64,
     /// Decisions whose loan ended good or bad.
@@ -85,6 +87,7 @@ pub struct PerformanceReport {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Realized {
     pub roc_auc: f64,
     pub gini: f64,
@@ -96,6 +99,7 @@ pub struct Realized {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Expected {
     /// Mean predicted probability.
     pub default_rate: f64,
@@ -105,6 +109,7 @@ pub struct Expected {
 
 /// One calibration group: predicted against observed, with the observed rate's interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Decile {
     pub rows: u64,
     pub defaults: u64,
@@ -115,6 +120,7 @@ pub struct Decile {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct BandRates {
     pub band: Band,
     pub decisions: u64,
@@ -126,6 +132,7 @@ pub struct BandRates {
 
 /// The loans decided in one month.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Vintage {
     pub vintage: String,
     pub decisions: u64,

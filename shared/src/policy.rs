@@ -23,6 +23,7 @@ pub const POLICY_JSON: &str = include_str!("../../models/policy.json");
 
 /// Which rule set produced a decision: its name and version, and the sha256 of its file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PolicyVersion {
     pub name: String,
     pub sha256: String,
@@ -30,6 +31,7 @@ pub struct PolicyVersion {
 
 /// What a rule does when it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RuleAction {
     Review,
@@ -47,6 +49,7 @@ impl RuleAction {
 
 /// A rule that held for an application, with the reason the applicant is given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RuleHit {
     /// Stable: `P_<WHAT>`.
     pub code: String,
@@ -64,6 +67,7 @@ pub enum PolicyError {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     name: String,
@@ -72,6 +76,7 @@ struct PolicyFile {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
     code: String,

@@ -19,6 +19,7 @@ pub const MAX_REVIEW_BODY_BYTES: usize = 8 * 1024;
 
 /// What an officer decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewAction {
     Approve,
@@ -48,6 +49,7 @@ impl ReviewAction {
 
 /// What a supervisor does with a low-side approval waiting for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalAction {
     /// The approval becomes final.
@@ -73,6 +75,7 @@ impl ApprovalAction {
 
 /// Where an application stands with the people who decide on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewState {
     /// No one has decided and no one needs to: the model's decision stands.
@@ -140,6 +143,7 @@ impl ReviewState {
 
 /// How an officer's final decision relates to the model's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Override {
     /// The officer agrees with the model, or the model referred the case.
@@ -178,6 +182,7 @@ pub fn classify(proposed: Decision, action: ReviewAction) -> Override {
 
 /// Why an officer decided as they did: a fixed list, so reports can count them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     VerifiedIncome,
@@ -257,6 +262,7 @@ impl ReasonCode {
 /// The stored state of one application's review. An application no one has touched has
 /// none stored; [`Review::initial`] is what it stands at.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Review {
     pub request_id: String,
     pub state: ReviewState,
@@ -318,6 +324,7 @@ impl Review {
 
 /// `POST /api/v1/reviews/{request_id}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DecideRequest {
     pub action: ReviewAction,
     pub reason: ReasonCode,
@@ -327,6 +334,7 @@ pub struct DecideRequest {
 
 /// `POST /api/v1/reviews/{request_id}/approval`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ApprovalRequest {
     pub action: ApprovalAction,
     #[serde(default)]
@@ -336,6 +344,7 @@ pub struct ApprovalRequest {
 /// A decision with its review: `GET /api/v1/reviews/{request_id}`, a queue item, and the
 /// answer of every review write.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReviewCase {
     pub decision: DecisionRecord,
     pub review: Review,
@@ -343,6 +352,7 @@ pub struct ReviewCase {
 
 /// One page of the review queue, oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReviewPage {
     pub cases: Vec<ReviewCase>,
     /// The decision row after which the next page starts.
@@ -634,6 +644,7 @@ fn note(
 
 /// One officer's decisions in one band, for the overrides report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OverrideRow {
     pub officer: String,
     pub band: Band,
@@ -663,6 +674,7 @@ fn rate(part: u64, whole: u64) -> f64 {
 
 /// `GET /api/v1/reports/overrides?from&to`: rows by officer and band, and their total.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OverrideReport {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,

@@ -9,6 +9,7 @@ use crate::model::Score;
 
 /// The page's request: score this application body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ScoreRequest {
     /// Chosen by the page; the answer carries it back.
     pub id: u32,
@@ -18,6 +19,7 @@ pub struct ScoreRequest {
 
 /// What the worker says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ScorerMessage {
     /// Sent once, when the model is loaded (or failed to load): messages sent before this

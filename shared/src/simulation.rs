@@ -32,6 +32,7 @@ pub const DECISIONS: [Decision; 3] = [Decision::Approve, Decision::Review, Decis
 
 /// Whether the candidate strategy applies the committed policy rules.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyChoice {
     #[default]
@@ -41,6 +42,7 @@ pub enum PolicyChoice {
 
 /// Whose probability the candidate strategy decides by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ModelChoice {
     #[default]
@@ -51,6 +53,7 @@ pub enum ModelChoice {
 
 /// A strategy to compare with the decisions as given.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Strategy {
     pub thresholds: Thresholds,
     pub policy: PolicyChoice,
@@ -60,6 +63,7 @@ pub struct Strategy {
 
 /// `POST /api/v1/simulate`'s body, checked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SimulationRequest {
     /// How many of the most recent stored applications.
     pub last: usize,
@@ -81,6 +85,7 @@ pub struct StoredDecision {
 
 /// Counts and rates of one strategy over the same applications.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StrategyFigures {
     pub approve: usize,
     pub review: usize,
@@ -93,6 +98,7 @@ pub struct StrategyFigures {
 
 /// Applications moving from one decision to another.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Swap {
     pub from: Decision,
     pub to: Decision,
@@ -103,6 +109,7 @@ pub struct Swap {
 
 /// `200 OK` from `POST /api/v1/simulate`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SimulationReport {
     /// Applications re-decided.
     pub rows: usize,

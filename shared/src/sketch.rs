@@ -17,6 +17,7 @@ fn gamma() -> f64 {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Sketch {
     /// Bucket index to count; bucket `i` holds values in `(γ^(i-1), γ^i]`.
     buckets: BTreeMap<i32, u64>,

@@ -30,6 +30,7 @@ pub use crate::codes::ErrorCode;
 
 /// Rules that relate two or more fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CrossRule {
     /// The loan cannot exceed the price of what it buys.
@@ -67,6 +68,7 @@ impl CrossRule {
 
 /// One problem with one field (or with a relation between fields).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FieldError {
     /// The JSON key, as sent (for unknown keys, cut to 64 characters).
     pub field: String,

@@ -1,6 +1,7 @@
 //! Helpers for Valle's HTTP integration tests, which run against a live `wrangler dev`
 //! started by `cargo xtask test` (its address in `VALLE_BASE_URL`).
 
+pub mod contract;
 pub mod load;
 pub mod outcomes;
 pub mod sample;
@@ -112,10 +113,13 @@ impl Answer {
     }
 }
 
-/// A plain HTTP client that reports every status as an answer, never as an error.
+/// A plain HTTP client that reports every status as an answer, never as an error. Each
+/// answer is checked against the OpenAPI description ([`contract`]): one it does not allow
+/// fails the test.
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    checked: bool,
 }
 
 impl Default for Client {
@@ -131,6 +135,15 @@ impl Client {
 
     /// A client of the server at `base` (`http://host:port`).
     pub fn at(base: &str) -> Client {
+        Client {
+            checked: true,
+            ..Client::unchecked(base)
+        }
+    }
+
+    /// Like [`Self::at`], without the description's check: the load generator's client,
+    /// which measures throughput and counts statuses.
+    pub fn unchecked(base: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -139,6 +152,7 @@ impl Client {
         Client {
             agent,
             base: base.trim_end_matches('/').to_owned(),
+            checked: false,
         }
     }
 
@@ -214,6 +228,11 @@ impl Client {
             .limit(64 * 1024 * 1024)
             .read_to_vec()
             .map_err(|error| format!("reading {method} {url}: {error}"))?;
+        if self.checked {
+            if let Err(drift) = contract::contract().check(method, path, status, &body) {
+                panic!("{drift}");
+            }
+        }
         Ok(Answer {
             status,
             headers,

@@ -385,7 +385,7 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
         for connection in 0..plan.connections.max(1) {
             let (next, tally, sent_records) = (&next, &tally, &sent_records);
             scope.spawn(move || {
-                let client = Client::at(&plan.base_url);
+                let client = Client::unchecked(&plan.base_url);
                 let mut rng = Rng::new(plan.seed ^ (connection as u64).wrapping_mul(0x9E37));
                 loop {
                     if control.stop.load(Ordering::Relaxed) {

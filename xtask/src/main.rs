@@ -12,6 +12,7 @@ mod bench;
 mod deploy;
 mod lighthouse;
 mod officer;
+mod openapi;
 mod peers;
 mod process;
 mod server;
@@ -21,6 +22,8 @@ mod tools;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
+
+use xshell::{cmd, Shell};
 
 use process::{free_port, run, Server};
 use server::{loadgen_command, start_test_server};
@@ -38,6 +41,7 @@ commands:
   build-worker   build the worker into worker/build/ (wrangler's build command)
   bootstrap      install the tools `test` needs, and nothing else
   train          retrain the model into models/ (Python venv in target/venv)
+  openapi        write api/openapi.json and api/docs.html from the wire types in shared
   check-ops      promtool: ops/prometheus alert rules, their unit tests, the scrape config
   bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)
   bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         "bootstrap" => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
         "train" => train(),
         "check-ops" => check_prometheus_files(),
+        "openapi" => openapi::write(),
         "bench-http" => bench::bench_http(),
         "bench-events" => match std::env::args().nth(2).map(|s| s.parse::<u64>()) {
             None => bench::bench_events(120),
@@ -96,13 +101,10 @@ fn main() -> ExitCode {
             .and_then(|()| build_worker())
             .and_then(|()| against_local_server()),
         "bench" => timed("criterion benchmarks", || {
-            run(project_command("cargo").args([
-                "bench",
-                "-p",
-                "valle-shared",
-                "--bench",
-                "scoring",
-            ]))
+            let sh = project_shell()?;
+            cmd!(sh, "cargo bench -p valle-shared --bench scoring")
+                .run()
+                .map_err(shell_error)
         }),
         _ => {
             eprintln!("{USAGE}");
@@ -129,16 +131,40 @@ fn root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// The environment every command of the project runs with, besides `PATH`.
+fn project_env() -> [(&'static str, &'static str); 3] {
+    [
+        ("WRANGLER_SEND_METRICS", "false"),
+        // Local development needs no `request.cf` data from Cloudflare; fetching it fails
+        // offline with a stack trace at every start.
+        ("CLOUDFLARE_CF_FETCH_ENABLED", "false"),
+        ("CHROMEDRIVER", tools::CHROMEDRIVER),
+    ]
+}
+
+/// The shell one-shot commands run in (`cmd!`): the workspace root, the project's tools
+/// first on PATH, [`project_env`]. Servers, which are started and stopped while other steps
+/// run, are [`project_command`]s under `process.rs`.
+fn project_shell() -> Result<Shell> {
+    let sh = Shell::new().map_err(shell_error)?;
+    sh.change_dir(root());
+    sh.set_var("PATH", tools::project_path());
+    for (name, value) in project_env() {
+        sh.set_var(name, value);
+    }
+    Ok(sh)
+}
+
+fn shell_error(error: xshell::Error) -> String {
+    error.to_string()
+}
+
 /// A command run from the workspace root with the project's tools first on PATH.
 fn project_command(program: &str) -> Command {
     let mut command = Command::new(program);
     command.current_dir(root());
     command.env("PATH", tools::project_path());
-    command.env("WRANGLER_SEND_METRICS", "false");
-    // Local development needs no `request.cf` data from Cloudflare; fetching it fails
-    // offline with a stack trace at every start.
-    command.env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
-    command.env("CHROMEDRIVER", tools::CHROMEDRIVER);
+    command.envs(project_env());
     command
 }
 
@@ -193,21 +219,19 @@ fn oldest(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
 /// every time, so it only runs when the compiled module or a static input is newer than dist/.
 fn build_page() -> Result {
     timed("build page (trunk)", || {
+        let sh = project_shell()?;
         // The same cargo invocation trunk makes, so the two share one build cache.
         for (manifest, bin) in [
             ("app/Cargo.toml", "valle-app"),
             ("app/Cargo.toml", "valle-panel"),
             ("scorer/Cargo.toml", "valle-scorer"),
         ] {
-            run(project_command("cargo").args([
-                "build",
-                "--target=wasm32-unknown-unknown",
-                "--manifest-path",
-                manifest,
-                "--bin",
-                bin,
-                "--release",
-            ]))?;
+            cmd!(
+                sh,
+                "cargo build --target=wasm32-unknown-unknown --manifest-path {manifest} --bin {bin} --release"
+            )
+            .run()
+            .map_err(shell_error)?;
         }
         let inputs = newest(&[
             root().join("target/wasm32-unknown-unknown/release/valle-app.wasm"),
@@ -231,25 +255,25 @@ fn build_page() -> Result {
         if fresh {
             eprintln!("    dist/ is newer than every input: nothing to do");
         } else {
-            run(project_command("trunk").args(["build", "--release"]))?;
+            cmd!(sh, "trunk build --release")
+                .run()
+                .map_err(shell_error)?;
             // The dashboard's page and module, in their own folder: the first build empties
             // dist/, so this one comes second.
-            run(project_command("trunk").args([
-                "build",
-                "app/panel/index.html",
-                "--release",
-                "--dist",
-                "dist/panel",
-                "--public-url",
-                "/panel/",
-            ]))?;
+            cmd!(
+                sh,
+                "trunk build app/panel/index.html --release --dist dist/panel --public-url /panel/"
+            )
+            .run()
+            .map_err(shell_error)?;
             // The first view goes into index.html, so the first paint waits for no wasm.
             tools::ensure_browser()?;
-            run(project_command("node")
-                .arg("xtask/prerender.cjs")
-                .arg("dist")
-                .arg(tools::CHROMIUM))?;
+            let chromium = tools::CHROMIUM;
+            cmd!(sh, "node xtask/prerender.cjs dist {chromium}")
+                .run()
+                .map_err(shell_error)?;
         }
+        openapi::copy_into(&root().join("dist"))?;
         write_security_headers(&root().join("dist"))
     })
 }
@@ -311,17 +335,16 @@ fn security_headers(pages: &[&str]) -> Result<String> {
 fn build_worker() -> Result {
     timed("build worker (worker-build)", || {
         let worker = root().join("worker");
+        let sh = project_shell()?;
+        sh.change_dir(&worker);
         // The same cargo invocation worker-build makes, so the two share one build cache.
-        run(project_command("cargo")
-            .current_dir(&worker)
-            .args([
-                "build",
-                "--lib",
-                "--release",
-                "--target",
-                "wasm32-unknown-unknown",
-            ])
-            .env("WASM_BINDGEN_USE_JS_SYS", "1"))?;
+        cmd!(
+            sh,
+            "cargo build --lib --release --target wasm32-unknown-unknown"
+        )
+        .env("WASM_BINDGEN_USE_JS_SYS", "1")
+        .run()
+        .map_err(shell_error)?;
         let compiled = root().join("target/wasm32-unknown-unknown/release/valle_worker.wasm");
         let bundled = worker.join("build/index_bg.wasm");
         let modified = |path: &Path| {
@@ -336,15 +359,13 @@ fn build_worker() -> Result {
             }
         }
         let node_bin = root().join("node_modules/.bin");
-        let mut command = project_command("worker-build");
-        command
-            .current_dir(&worker)
-            .arg("--release")
-            // worker-build downloads these from GitHub unless pointed at local copies.
+        cmd!(sh, "worker-build --release")
+            // worker-build downloads these from a code host unless pointed at local copies.
             .env("WASM_BINDGEN_BIN", tools::cargo_bin("wasm-bindgen"))
             .env("WASM_OPT_BIN", node_bin.join("wasm-opt"))
-            .env("ESBUILD_BIN", node_bin.join("esbuild"));
-        run(&mut command)
+            .env("ESBUILD_BIN", node_bin.join("esbuild"))
+            .run()
+            .map_err(shell_error)
     })
 }
 
@@ -364,16 +385,20 @@ fn migrate(persist_to: Option<&Path>) -> Result {
 /// The Python venv in target/venv with `requirements` installed (pip skips what is there).
 fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
     let venv = root().join("target/venv");
+    let sh = project_shell()?;
     if !venv.join("bin/python").exists() {
         timed("create target/venv", || {
-            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+            cmd!(sh, "python3 -m venv {venv}")
+                .run()
+                .map_err(shell_error)
         })?;
     }
+    let pip = venv.join("bin/pip");
     for file in requirements {
         timed(&format!("pip install -r {file}"), || {
-            run(Command::new(venv.join("bin/pip"))
-                .current_dir(root())
-                .args(["install", "--quiet", "-r", file]))
+            cmd!(sh, "{pip} install --quiet -r {file}")
+                .run()
+                .map_err(shell_error)
         })?;
     }
     Ok(venv.join("bin/python"))
@@ -387,26 +412,18 @@ fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
 /// status.
 fn train() -> Result {
     let python = python_venv(&["models/requirements.txt"])?;
-    timed("models/train.py", || {
-        run(Command::new(&python)
-            .current_dir(root())
-            .arg("models/train.py"))
-    })?;
-    timed("models/psi_reference.py", || {
-        run(Command::new(&python)
-            .current_dir(root())
-            .arg("models/psi_reference.py"))
-    })?;
-    timed("models/holdout.py", || {
-        run(Command::new(&python)
-            .current_dir(root())
-            .arg("models/holdout.py"))
-    })?;
-    timed("models/challenger.py", || {
-        run(Command::new(&python)
-            .current_dir(root())
-            .arg("models/challenger.py"))
-    })
+    let sh = project_shell()?;
+    for script in [
+        "models/train.py",
+        "models/psi_reference.py",
+        "models/holdout.py",
+        "models/challenger.py",
+    ] {
+        timed(script, || {
+            cmd!(sh, "{python} {script}").run().map_err(shell_error)
+        })?;
+    }
+    Ok(())
 }
 
 /// The development admin `cargo xtask dev` creates in the local D1, and its API token;
@@ -486,75 +503,43 @@ fn test() -> Result {
     tools::ensure_build_tools()?;
     tools::ensure_browser()?;
     timed("rustfmt --check", || {
-        run(project_command("cargo").args(["fmt", "--all", "--check"]))
+        let sh = project_shell()?;
+        cmd!(sh, "cargo fmt --all --check")
+            .run()
+            .map_err(shell_error)
     })?;
     timed("clippy (host)", || {
-        run(project_command("cargo").args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]))
+        let sh = project_shell()?;
+        cmd!(
+            sh,
+            "cargo clippy --workspace --all-targets --locked -- -D warnings"
+        )
+        .run()
+        .map_err(shell_error)
     })?;
     timed("clippy (wasm32)", || {
-        run(project_command("cargo").args([
-            "clippy",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--locked",
-            "-p",
-            "valle-shared",
-            "-p",
-            "valle-app",
-            "-p",
-            "valle-scorer",
-            "-p",
-            "valle-worker",
-            "--",
-            "-D",
-            "warnings",
-        ]))
+        let sh = project_shell()?;
+        cmd!(sh, "cargo clippy --target wasm32-unknown-unknown --locked -p valle-shared -p valle-app -p valle-scorer -p valle-worker -- -D warnings").run().map_err(shell_error)
     })?;
     timed("host tests", || {
-        run(project_command("cargo").args([
-            "test",
-            "--locked",
-            "-p",
-            "valle-shared",
-            "-p",
-            "valle-worker",
-            "-p",
-            "valle-app",
-            "-p",
-            "valle-scorer",
-            "-p",
-            "xtask",
-        ]))
+        let sh = project_shell()?;
+        cmd!(sh, "cargo test --locked -p valle-shared -p valle-worker -p valle-app -p valle-scorer -p xtask").run().map_err(shell_error)
     })?;
     timed("load generator and bench helpers (host)", || {
-        run(project_command("cargo").args([
-            "test",
-            "--locked",
-            "-p",
-            "valle-tests",
-            "--lib",
-            "--bins",
-        ]))
+        let sh = project_shell()?;
+        cmd!(sh, "cargo test --locked -p valle-tests --lib --bins")
+            .run()
+            .map_err(shell_error)
     })?;
     timed("shared in headless Chromium (wasm-bindgen-test)", || {
-        run(project_command("cargo")
-            .current_dir(root().join("shared"))
-            .args([
-                "test",
-                "--locked",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--test",
-                "browser",
-            ]))
+        let sh = project_shell()?;
+        sh.change_dir(root().join("shared"));
+        cmd!(
+            sh,
+            "cargo test --locked --target wasm32-unknown-unknown --test browser"
+        )
+        .run()
+        .map_err(shell_error)
     })?;
     timed(
         "alert rules and scrape config (promtool)",
@@ -581,14 +566,10 @@ fn smoke() -> Result {
         }
     }
     timed("smoke checks", || {
-        run(project_command("cargo").args([
-            "test",
-            "--locked",
-            "-p",
-            "valle-tests",
-            "--test",
-            "smoke",
-        ]))
+        let sh = project_shell()?;
+        cmd!(sh, "cargo test --locked -p valle-tests --test smoke")
+            .run()
+            .map_err(shell_error)
     })
 }
 
@@ -596,14 +577,15 @@ fn smoke() -> Result {
 /// (checked in a copy with a placeholder token file, which promtool wants to exist).
 fn check_prometheus_files() -> Result {
     let ops = root().join("ops/prometheus");
-    run(Command::new(tools::PROMTOOL)
-        .current_dir(&ops)
-        .args(["check", "rules", "alerts.yml"]))?;
-    run(Command::new(tools::PROMTOOL).current_dir(&ops).args([
-        "test",
-        "rules",
-        "alerts_test.yml",
-    ]))?;
+    let promtool = tools::PROMTOOL;
+    let sh = project_shell()?;
+    sh.change_dir(&ops);
+    cmd!(sh, "{promtool} check rules alerts.yml")
+        .run()
+        .map_err(shell_error)?;
+    cmd!(sh, "{promtool} test rules alerts_test.yml")
+        .run()
+        .map_err(shell_error)?;
     let copy = root().join("target/tmp/prometheus-config");
     let io = |error: std::io::Error| format!("prometheus config copy: {error}");
     std::fs::create_dir_all(&copy).map_err(io)?;
@@ -611,11 +593,10 @@ fn check_prometheus_files() -> Result {
         std::fs::copy(ops.join(file), copy.join(file)).map_err(io)?;
     }
     std::fs::write(copy.join("valle-officer-token"), "placeholder\n").map_err(io)?;
-    run(Command::new(tools::PROMTOOL).current_dir(&copy).args([
-        "check",
-        "config",
-        "prometheus.yml",
-    ]))
+    sh.change_dir(&copy);
+    cmd!(sh, "{promtool} check config prometheus.yml")
+        .run()
+        .map_err(shell_error)
 }
 
 /// Starts `wrangler dev` on free ports with a fresh local state, runs the HTTP integration
@@ -637,40 +618,40 @@ fn against_local_server() -> Result {
     })?;
 
     timed("HTTP integration tests", || {
-        run(project_command("cargo")
-            .args(["test", "--locked", "-p", "valle-tests"])
+        let sh = project_shell()?;
+        cmd!(sh, "cargo test --locked -p valle-tests")
             .env("VALLE_BASE_URL", &base_url)
             .env("VALLE_D1_STATE", &state)
             .env("VALLE_WRANGLER", root().join("node_modules/.bin/wrangler"))
-            .envs(officer::test_token_env()))
+            .envs(officer::test_token_env())
+            .run()
+            .map_err(shell_error)
     })?;
     timed("browser e2e tests (playwright-core + Chromium)", || {
-        run(project_command("node")
-            .args(["--test", "--test-reporter=spec", "tests/e2e/"])
+        let sh = project_shell()?;
+        cmd!(sh, "node --test --test-reporter=spec tests/e2e/")
             .env("VALLE_BASE_URL", &base_url)
             .envs(officer::test_token_env())
-            .env("CHROMIUM", tools::CHROMIUM))
+            .env("CHROMIUM", tools::CHROMIUM)
+            .run()
+            .map_err(shell_error)
     })?;
     // KPIs and decisions must survive a restart: snapshot, stop, start on the same state,
     // compare, and check that counting goes on where it stopped.
     let restart = |phase: &str| {
-        run(project_command("cargo")
-            .args([
-                "test",
-                "--locked",
-                "-p",
-                "valle-tests",
-                "--test",
-                "restart",
-                "--",
-                phase,
-            ])
-            .env("VALLE_BASE_URL", &base_url)
-            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
-            .env(
-                "VALLE_RESTART_SNAPSHOT",
-                root().join("target/kpi-before-restart.json"),
-            ))
+        let sh = project_shell()?;
+        cmd!(
+            sh,
+            "cargo test --locked -p valle-tests --test restart -- {phase}"
+        )
+        .env("VALLE_BASE_URL", &base_url)
+        .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
+        .env(
+            "VALLE_RESTART_SNAPSHOT",
+            root().join("target/kpi-before-restart.json"),
+        )
+        .run()
+        .map_err(shell_error)
     };
     timed("KPI snapshot before a restart", || {
         restart("before_restart")
@@ -780,20 +761,16 @@ fn crash_mid_load(
     done("crash mid-load", started);
     let server = start_test_server(state, port, "wrangler-test-after-crash.log", jwks_port)?;
     timed("nothing lost after the crash", || {
-        run(project_command("cargo")
-            .args([
-                "test",
-                "--locked",
-                "-p",
-                "valle-tests",
-                "--test",
-                "fault",
-                "--",
-                "--nocapture",
-            ])
-            .env("VALLE_BASE_URL", base_url)
-            .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
-            .env("VALLE_FAULT_IDS", &ids))
+        let sh = project_shell()?;
+        cmd!(
+            sh,
+            "cargo test --locked -p valle-tests --test fault -- --nocapture"
+        )
+        .env("VALLE_BASE_URL", base_url)
+        .env("VALLE_OFFICER_TOKEN", TEST_OFFICER_TOKEN)
+        .env("VALLE_FAULT_IDS", &ids)
+        .run()
+        .map_err(shell_error)
     })?;
     Ok(server)
 }

@@ -194,12 +194,22 @@ impl Drop for Server {
 /// first request for a static file; paying that here keeps it out of the browser tests.
 pub fn warm_up(base_url: &str, dist: &std::path::Path) -> Result {
     let mut paths = vec!["/".to_owned()];
-    for entry in std::fs::read_dir(dist).map_err(|error| format!("{}: {error}", dist.display()))? {
-        let entry = entry.map_err(|error| error.to_string())?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        // `_headers` and its kind configure the asset server and are never served.
-        if !name.starts_with('_') {
-            paths.push(format!("/{name}"));
+    let mut folders = vec![dist.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries =
+            std::fs::read_dir(&folder).map_err(|error| format!("{}: {error}", folder.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|error| error.to_string())?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            // `_headers` and its kind configure the asset server and are never served.
+            if name.starts_with('_') {
+                continue;
+            }
+            if path.is_dir() {
+                folders.push(path);
+            } else if let Ok(relative) = path.strip_prefix(dist) {
+                paths.push(format!("/{}", relative.to_string_lossy()));
+            }
         }
     }
     for path in paths {

@@ -47,6 +47,7 @@ pub enum ModelError {
 
 /// Which model produced a score: its name and the sha256 of its ONNX bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ModelVersion {
     pub name: String,
     pub sha256: String,
@@ -54,6 +55,7 @@ pub struct ModelVersion {
 
 /// Risk band of the probability of default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Band {
     Bajo,
@@ -74,6 +76,7 @@ impl Band {
 
 /// What the cooperative does with the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Approve,
@@ -94,6 +97,7 @@ impl Decision {
 
 /// The model's verdict on one application.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Score {
     /// Probability of default, exactly as the model computed it (f32, round-trips through JSON).
     pub probability: f32,
@@ -122,6 +126,7 @@ pub struct Score {
 /// under its cut-offs and the same policy rules. Stored beside the champion's score for the
 /// officers' comparison; never part of the applicant's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ShadowScore {
     pub model_version: ModelVersion,
     pub probability: f32,

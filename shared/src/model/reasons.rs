@@ -16,6 +16,7 @@ pub const MAX_REASONS: usize = 4;
 
 /// One factor that raised the applicant's risk.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Reason {
     /// Stable: `R_<FIELD>_HIGH` / `R_<FIELD>_LOW` for numbers, `R_<FIELD>_<VALUE>` for choices.
     pub code: String,

@@ -18,6 +18,7 @@ pub const MAX_SUGGESTIONS: usize = 3;
 
 /// What a suggestion changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Lever {
     /// Another term, in months.
@@ -47,6 +48,7 @@ pub const ACTIONABLE_FIELDS: [Field; 3] = [Field::TermMonths, Field::Amount, Fie
 
 /// One field's value before and after.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Change {
     pub field: String,
     pub from: f64,
@@ -55,6 +57,7 @@ pub struct Change {
 
 /// A change that the model and the rules approve, with the probability it would have.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Suggestion {
     pub lever: Lever,
     pub changes: Vec<Change>,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The whole spec file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
     pub model_name: String,
@@ -24,6 +25,7 @@ pub struct FeatureSpec {
 
 /// Probability cut-offs: below `review` approve, from `decline` up decline, review between.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     pub review: f32,
@@ -31,6 +33,7 @@ pub struct Thresholds {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum BaselineValue {
     Number(f64),
@@ -39,6 +42,7 @@ pub enum BaselineValue {
 
 /// One model input: how to compute it, then `(raw - mean) / std`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct FeatureDef {
     pub name: String,
     #[serde(flatten)]
@@ -49,6 +53,7 @@ pub struct FeatureDef {
 
 /// The closed set of feature computations `train.py` may use. `floor` keeps divisions finite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FeatureKind {
     Value {
@@ -81,6 +86,7 @@ pub enum FeatureKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum DriftBins {
     /// Upper-exclusive interior edges; `proportions` has one more entry than `edges`.

@@ -6,7 +6,9 @@
 use serde_json::json;
 use valle_shared::audit::{AuditAction, AuditEvent};
 use valle_shared::decisions::DecisionQuery;
-use valle_shared::export::{csv_header, csv_rows, EXPORT_FILE_NAME, EXPORT_PAGE_ROWS};
+use valle_shared::export::{
+    csv_header, csv_rows, CSV_MEDIA_TYPE, EXPORT_FILE_NAME, EXPORT_PAGE_ROWS,
+};
 use valle_shared::officers::Me;
 
 use super::auth::signed_in;
@@ -56,10 +58,9 @@ impl<B: Backend> Request<'_, B> {
             format!("attachment; filename=\"{EXPORT_FILE_NAME}\""),
         );
         response.headers.retain(|(name, _)| name != "content-type");
-        response.headers.push((
-            "content-type".to_owned(),
-            "text/csv; charset=utf-8".to_owned(),
-        ));
+        response
+            .headers
+            .push(("content-type".to_owned(), CSV_MEDIA_TYPE.to_owned()));
         response.body = csv_header();
         response.stream = Some(ExportStream { query });
         Ok(response)

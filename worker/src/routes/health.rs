@@ -3,7 +3,7 @@
 
 use valle_shared::api::{Health, HealthCheck};
 use valle_shared::decisions::Period;
-use valle_shared::metrics::render;
+use valle_shared::metrics::{render, PROMETHEUS_MEDIA_TYPE};
 use valle_shared::monitoring::{branch_figures, render_branches, BranchFigures, MONITORING_DAYS};
 use valle_shared::Model;
 
@@ -68,7 +68,7 @@ impl<B: Backend> Request<'_, B> {
         let mut response = HttpResponse::json(200, &(), self.id);
         response.body = text.into_bytes();
         response.headers.retain(|(name, _)| name != "content-type");
-        Ok(response.with_header("content-type", "text/plain; version=0.0.4; charset=utf-8"))
+        Ok(response.with_header("content-type", PROMETHEUS_MEDIA_TYPE))
     }
 
     /// Performance, fairness and drift of each monitored branch and of the others together,
