@@ -2,53 +2,29 @@
 
 mod support;
 
-use std::cell::{Cell, RefCell};
 use valle_shared::codes::ErrorCode;
 
 use serde_json::Value;
 use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse, Stage};
-use valle_shared::kpi::KpiConfig;
-use valle_shared::ops::SwrCache;
+use valle_shared::ops::RateLimit;
 use valle_shared::{parse_application, Model};
 use valle_worker::cors::CorsPolicy;
 use valle_worker::http::{HttpResponse, RequestHead};
-use valle_worker::memory::{block_on, MemoryBackend};
-use valle_worker::routes::{prepare, Clock, Context};
 
-use support::VALID;
+use support::{Harness, VALID};
 
-/// A clock that advances a quarter millisecond every time it is read.
-struct SteppingClock(Cell<f64>);
-
-impl Clock for SteppingClock {
-    fn now_ms(&self) -> f64 {
-        let now = self.0.get();
-        self.0.set(now + 0.25);
-        now
-    }
+/// A fresh harness for each request: the kiosk's origin allowed, no shadow challenger, and
+/// a clock that moves a quarter millisecond at every reading, so each stage has a time.
+fn harness() -> Harness {
+    let mut harness = Harness::new(RateLimit::default());
+    harness.cors = CorsPolicy::parse(KIOSK).0;
+    harness.shadow.set(false);
+    harness.clock.1.set(0.25);
+    harness
 }
 
 fn send(head: RequestHead, body: &[u8]) -> HttpResponse {
-    let backend = MemoryBackend::new(KpiConfig::default());
-    let clock = SteppingClock(Cell::new(1000.0));
-    let cache = RefCell::new(SwrCache::new(8));
-    let (cors, _) = CorsPolicy::parse(KIOSK);
-    let context = Context {
-        clock: &clock,
-        new_request_id: &|| "generated-id".to_owned(),
-        access: None,
-        kpi_cache: &cache,
-        cors: &cors,
-        monitored_branches: &[],
-        shadow: false,
-    };
-    let prepared = prepare(&head, &context);
-    let body = if prepared.needs_body() {
-        Ok(body.to_vec())
-    } else {
-        Ok(Vec::new())
-    };
-    block_on(prepared.finish(body, &context, &backend)).0
+    harness().send_read(head, Ok(body.to_vec()))
 }
 
 fn json_post(body: &str) -> RequestHead {
@@ -178,7 +154,7 @@ fn request_ids_are_echoed_or_generated() {
     assert_eq!(answer.application.amount, 800.0);
 
     let response = send(json_post(VALID), VALID.as_bytes());
-    assert_eq!(response.header("x-request-id"), Some("generated-id"));
+    assert_eq!(response.header("x-request-id"), Some("gen-1"));
 
     let response = send(
         json_post(VALID).with_header("x-request-id", "bad id;"),
@@ -187,7 +163,7 @@ fn request_ids_are_echoed_or_generated() {
     assert_eq!(response.status, 400);
     let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
     assert_eq!(answer.error.code, ErrorCode::RequestId.as_str());
-    assert_eq!(answer.error.request_id.as_deref(), Some("generated-id"));
+    assert_eq!(answer.error.request_id.as_deref(), Some("gen-1"));
 }
 
 #[test]
@@ -240,21 +216,7 @@ fn validation_errors_are_the_shared_validators_own() {
 
 #[test]
 fn a_failed_body_read_is_an_internal_error_without_details() {
-    let clock = SteppingClock(Cell::new(0.0));
-    let cache = RefCell::new(SwrCache::new(8));
-    let context = Context {
-        clock: &clock,
-        new_request_id: &|| "id".to_owned(),
-        access: None,
-        kpi_cache: &cache,
-        cors: &CorsPolicy::default(),
-        monitored_branches: &[],
-        shadow: false,
-    };
-    let backend = MemoryBackend::new(KpiConfig::default());
-    let prepared = prepare(&json_post(VALID), &context);
-    let (response, _) =
-        block_on(prepared.finish(Err("socket closed".to_owned()), &context, &backend));
+    let response = harness().send_read(json_post(VALID), Err("socket closed".to_owned()));
     assert_eq!(response.status, 500);
     let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
     assert_eq!(answer.error.code, ErrorCode::Internal.as_str());

@@ -157,12 +157,15 @@ pub fn recompute_windows(decisions: &[DecisionRecord], size: u64) -> Vec<CountWi
         .collect()
 }
 
-/// A clock for route tests: fixed, moved by hand.
-pub struct ManualClock(pub Cell<f64>);
+/// A clock for route tests: moved by hand (`.0`), and on by `.1` milliseconds at every
+/// reading, which is zero unless a test times a request's stages.
+pub struct ManualClock(pub Cell<f64>, pub Cell<f64>);
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> f64 {
-        self.0.get()
+        let now = self.0.get();
+        self.0.set(now + self.1.get());
+        now
     }
 }
 
@@ -175,6 +178,8 @@ pub struct Harness {
     pub pacer: Pacer,
     pub background: Cell<bool>,
     pub access: AccessConfig,
+    /// `ALLOWED_ORIGINS`: none unless a test allows some.
+    pub cors: CorsPolicy,
     pub monitored_branches: Vec<String>,
     /// `SHADOW_MODEL`: on unless a test switches it off.
     pub shadow: Cell<bool>,
@@ -196,7 +201,8 @@ impl Harness {
         }
         Harness {
             access: access_config(),
-            clock: ManualClock(Cell::new(backend.now_ms.get() as f64)),
+            clock: ManualClock(Cell::new(backend.now_ms.get() as f64), Cell::new(0.0)),
+            cors: CorsPolicy::default(),
             backend,
             cache: RefCell::new(SwrCache::new(8)),
             pacer: Pacer::new("harness"),
@@ -214,6 +220,12 @@ impl Harness {
     }
 
     pub fn send(&self, head: RequestHead, body: &str) -> HttpResponse {
+        self.send_read(head, Ok(body.as_bytes().to_vec()))
+    }
+
+    /// Like [`Self::send`], with the body as the platform's read of it gave it (`Err` for a
+    /// read that failed); a route that reads no body gets none.
+    pub fn send_read(&self, head: RequestHead, body: Result<Vec<u8>, String>) -> HttpResponse {
         self.backend.now_ms.set(self.clock.0.get() as i64);
         let new_id = || {
             self.ids.set(self.ids.get() + 1);
@@ -224,13 +236,16 @@ impl Harness {
             new_request_id: &new_id,
             access: Some(&self.access),
             kpi_cache: &self.cache,
-            cors: &CorsPolicy::default(),
+            cors: &self.cors,
             monitored_branches: &self.monitored_branches,
             shadow: self.shadow.get(),
         };
         let prepared = prepare(&head, &context);
-        let (response, after) =
-            block_on(prepared.finish(Ok(body.as_bytes().to_vec()), &context, &self.backend));
+        let body = match prepared.needs_body() {
+            true => body,
+            false => Ok(Vec::new()),
+        };
+        let (response, after) = block_on(prepared.finish(body, &context, &self.backend));
         let now = self.clock.0.get() as i64;
         let tasks = self.pacer.plan(after, now);
         // Switched off, the tasks are lost, as with an isolate that dies after answering.
