@@ -113,12 +113,7 @@ fn render_operation(page: &mut String, method: &str, path: &str, operation: &Val
     }
     match operation["x-valle-permission"].as_str() {
         Some(permission) => {
-            let roles: Vec<&str> = operation["x-valle-roles"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let roles = strings(&operation["x-valle-roles"]);
             let _ = write!(
                 page,
                 "<p class=\"access\">Needs <code>{permission}</code>: {}.</p>",
@@ -193,12 +188,7 @@ fn render_schema(page: &mut String, name: &str, schema: &Value) {
 }
 
 fn render_properties(page: &mut String, schema: &Value) {
-    let required: Vec<&str> = schema["required"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let required = strings(&schema["required"]);
     page.push_str(
         "<table><thead><tr><th>field</th><th>type</th><th>description</th></tr></thead><tbody>",
     );
@@ -265,6 +255,16 @@ fn type_of(schema: &Value) -> String {
         })
         .collect::<Vec<_>>()
         .join(" or ")
+}
+
+/// The strings of an array (`required`, `x-valle-roles`).
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 fn text(value: &Value) -> &str {

@@ -119,7 +119,8 @@ fn ensure_npm_tools() -> Result {
     if fresh {
         return Ok(());
     }
-    let started = step("npm ci (wrangler, binaryen 132, esbuild, playwright-core, the OpenAPI validator)");
+    let started =
+        step("npm ci (wrangler, binaryen 132, esbuild, playwright-core, the OpenAPI validator)");
     run(Command::new("npm")
         .current_dir(root())
         .args(["ci", "--no-audit", "--no-fund"])

@@ -47,48 +47,26 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 .success(200, Content::Json(schemas.of::<ScoreResponse>()))
         },
         Operation {
-            body: Some(json!({
-                "type": "object",
-                "properties": {
-                    "applications": {
-                        "type": "array",
-                        "items": schemas.of::<Application>(),
-                        "minItems": 1,
-                        "maxItems": MAX_BATCH_ITEMS,
-                    },
-                },
-                "required": ["applications"],
-                "additionalProperties": false,
-            })),
+            body: Some(envelope("applications", MAX_BATCH_ITEMS, schemas.of::<Application>())),
             ..operation(Method::Post, SCORE_BATCH_PATH, "score_batch", Tag::Scoring)
                 .summary("Score a batch of applications")
                 .description("Each item is validated and scored on its own: an invalid item is an error in its slot, never a refusal of the batch.")
                 .success(200, Content::Json(schemas.of::<BatchResponse>()))
         },
         Operation {
-            body: Some(json!({
-                "type": "object",
-                "properties": {
-                    "events": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": MAX_EVENTS,
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "event_id": { "type": "string", "format": "uuid" },
-                                "event_time": { "type": "string", "format": "date-time" },
-                                "application": schemas.of::<Application>(),
-                                "client_score": schemas.of::<ClientScore>(),
-                            },
-                            "required": ["event_id", "event_time", "application"],
-                            "additionalProperties": false,
-                        },
-                    },
-                },
-                "required": ["events"],
-                "additionalProperties": false,
-            })),
+            body: Some(envelope(
+                "events",
+                MAX_EVENTS,
+                object(
+                    json!({
+                        "event_id": { "type": "string", "format": "uuid" },
+                        "event_time": { "type": "string", "format": "date-time" },
+                        "application": schemas.of::<Application>(),
+                        "client_score": schemas.of::<ClientScore>(),
+                    }),
+                    &["event_id", "event_time", "application"],
+                ),
+            )),
             parameters: vec![query(
                 "channel",
                 "Where the events come from.",
@@ -203,28 +181,18 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 .success(200, Content::Text(CSV_MEDIA_TYPE))
         },
         Operation {
-            body: Some(json!({
-                "type": "object",
-                "properties": {
-                    "outcomes": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": MAX_OUTCOMES,
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "request_id": { "type": "string", "format": "uuid" },
-                                "status": schemas.of::<LoanStatus>(),
-                                "observed_at": { "type": "string", "description": "RFC 3339, or a date (YYYY-MM-DD)." },
-                            },
-                            "required": ["request_id", "status", "observed_at"],
-                            "additionalProperties": false,
-                        },
-                    },
-                },
-                "required": ["outcomes"],
-                "additionalProperties": false,
-            })),
+            body: Some(envelope(
+                "outcomes",
+                MAX_OUTCOMES,
+                object(
+                    json!({
+                        "request_id": { "type": "string", "format": "uuid" },
+                        "status": schemas.of::<LoanStatus>(),
+                        "observed_at": { "type": "string", "description": "RFC 3339, or a date (YYYY-MM-DD)." },
+                    }),
+                    &["request_id", "status", "observed_at"],
+                ),
+            )),
             ..operation(Method::Post, OUTCOMES_PATH, "record_outcomes", Tag::Outcomes)
                 .summary("Record loan outcomes")
                 .description("An outcome replaces an earlier one of the same loan only when observed later.")
@@ -257,17 +225,16 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 .success(200, Content::Json(schemas.of::<ChallengerReport>()))
         },
         Operation {
-            body: Some(json!({
-                "type": "object",
-                "properties": {
+            body: Some(object(
+                json!({
                     "last": { "type": "integer", "minimum": 1, "maximum": MAX_SIMULATED, "description": "How many of the most recent stored applications." },
                     "branch": { "type": "string" },
                     "thresholds": schemas.of::<Thresholds>(),
                     "policy": schemas.of::<PolicyChoice>(),
                     "model": schemas.of::<ModelChoice>(),
-                },
-                "additionalProperties": false,
-            })),
+                }),
+                &[],
+            )),
             ..operation(Method::Post, SIMULATE_PATH, "simulate", Tag::Outcomes)
                 .summary("What if: re-decide stored applications by another strategy")
                 .permission(Permission::Simulate)
@@ -370,6 +337,24 @@ impl Operation {
         self.other.push((status, description, schema));
         self
     }
+}
+
+/// An object of exactly these properties, `required` among them.
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// `{key: [item, ...]}` with 1 to `max` items, as every batch body is.
+fn envelope(key: &str, max: usize, item: Value) -> Value {
+    object(
+        json!({ key: { "type": "array", "minItems": 1, "maxItems": max, "items": item } }),
+        &[key],
+    )
 }
 
 fn idempotency_key() -> Value {
