@@ -6,7 +6,7 @@ use valle_shared::audit::{AuditPage, VerifyReport};
 
 use super::dashboard::format_time;
 use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
-use super::session::{status_line, use_session, Load};
+use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{head_row, ui, use_lang};
 use crate::client::officer_get;
 
@@ -17,10 +17,12 @@ pub(super) fn Audit() -> impl IntoView {
     let before = RwSignal::new(None::<u64>);
     let page = RwSignal::new(Load::<AuditPage>::Loading);
     let report = RwSignal::new(None::<Load<VerifyReport>>);
+    let latest = Latest::new();
     Effect::new(move |_| {
         let path = audit_path(before.get());
         page.set(Load::Loading);
-        session.fetch(
+        session.fetch_latest(
+            latest,
             |token| async move { officer_get::<AuditPage>(&path, &token).await },
             move |result| {
                 page.try_set(result.into());

@@ -6,7 +6,7 @@ use valle_shared::decisions::{DeadLetter, DeadLetterPage, DeadLetterStatus, Repl
 use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
-use super::session::{status_line, use_session, Load};
+use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{band_text, decision_text, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
 
@@ -22,11 +22,13 @@ pub(super) fn DeadLetters() -> impl IntoView {
     // the pages already seen, to go back.
     let before = RwSignal::new(None::<i64>);
     let previous = RwSignal::new(Vec::<Option<i64>>::new());
+    let latest = Latest::new();
     Effect::new(move |_| {
         reload.track();
         let path = dead_letters_path(status.get(), before.get());
         letters.set(Load::Loading);
-        session.fetch(
+        session.fetch_latest(
+            latest,
             |token| async move { officer_get::<DeadLetterPage>(&path, &token).await },
             move |result| {
                 letters.try_set(result.into());

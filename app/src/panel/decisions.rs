@@ -7,7 +7,7 @@ use valle_shared::Lang;
 use super::dashboard::{
     application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
 };
-use super::session::{status_line, use_session, Load};
+use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
 use crate::client::officer_get;
 
@@ -25,11 +25,13 @@ pub(super) fn Decisions() -> impl IntoView {
     let detail = RwSignal::new(None::<Load<DecisionRecord>>);
     let reload = RwSignal::new(0u32);
 
+    let latest = Latest::new();
     Effect::new(move |_| {
         reload.track();
         let path = decisions_path(&filters.get(), cursor.get().as_deref());
         page.set(Load::Loading);
-        session.fetch(
+        session.fetch_latest(
+            latest,
             |token| async move { officer_get::<DecisionPage>(&path, &token).await },
             move |result| {
                 page.try_set(result.into());

@@ -14,7 +14,7 @@ use super::monitoring::{
     attribute_text, calibration_marks, challenger_path, fairness_path, figure, performance_path,
     plot_point, roc_points, PLOT_SIZE,
 };
-use super::session::{status_line, use_session, Load};
+use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{band_text, head_row, ui, use_lang};
 use crate::client::officer_get;
 
@@ -31,6 +31,7 @@ pub(super) fn Performance() -> impl IntoView {
     let performance = RwSignal::new(Load::<PerformanceReport>::Loading);
     let fairness = RwSignal::new(Load::<FairnessReport>::Loading);
     let challenger = RwSignal::new(Load::<ChallengerReport>::Loading);
+    let latest = (Latest::new(), Latest::new(), Latest::new());
     Effect::new(move |_| {
         let (from, to, branch) = applied.get();
         let (performance_at, fairness_at, challenger_at) = (
@@ -41,19 +42,22 @@ pub(super) fn Performance() -> impl IntoView {
         performance.set(Load::Loading);
         fairness.set(Load::Loading);
         challenger.set(Load::Loading);
-        session.fetch(
+        session.fetch_latest(
+            latest.0,
             |token| async move { officer_get::<ChallengerReport>(&challenger_at, &token).await },
             move |result| {
                 challenger.try_set(result.into());
             },
         );
-        session.fetch(
+        session.fetch_latest(
+            latest.1,
             |token| async move { officer_get::<PerformanceReport>(&performance_at, &token).await },
             move |result| {
                 performance.try_set(result.into());
             },
         );
-        session.fetch(
+        session.fetch_latest(
+            latest.2,
             |token| async move { officer_get::<FairnessReport>(&fairness_at, &token).await },
             move |result| {
                 fairness.try_set(result.into());

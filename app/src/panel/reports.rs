@@ -8,7 +8,7 @@ use valle_shared::review::OverrideReport;
 use wasm_bindgen::JsCast;
 
 use super::lending::{export_path, overrides_path, rate_text};
-use super::session::{status_line, use_session, Load};
+use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{band_text, head_row, ui, use_lang};
 use crate::client::{officer_get, officer_text, ClientError};
 
@@ -21,11 +21,13 @@ pub(super) fn Reports() -> impl IntoView {
     let range = RwSignal::new((String::new(), String::new()));
     let report = RwSignal::new(Load::<OverrideReport>::Loading);
     let export = RwSignal::new(None::<Load<usize>>);
+    let latest = Latest::new();
     Effect::new(move |_| {
         let (from, to) = range.get();
         let path = overrides_path(&from, &to);
         report.set(Load::Loading);
-        session.fetch(
+        session.fetch_latest(
+            latest,
             |token| async move { officer_get::<OverrideReport>(&path, &token).await },
             move |result| {
                 report.try_set(result.into());

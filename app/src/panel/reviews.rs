@@ -14,7 +14,7 @@ use super::lending::{
     action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
     state_badge, REQUESTED_FILTER,
 };
-use super::session::{status_line, use_session, Load, Session};
+use super::session::{status_line, use_session, Latest, Load, Session};
 use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
 
@@ -64,11 +64,13 @@ pub(super) fn Reviews() -> impl IntoView {
             open.set(Some(typed));
         }
     };
+    let latest = Latest::new();
     Effect::new(move |_| {
         reload.track();
         let path = queue_path(&state.get(), after.get());
         page.set(Load::Loading);
-        session.fetch(
+        session.fetch_latest(
+            latest,
             |token| async move { officer_get::<ReviewPage>(&path, &token).await },
             move |result| {
                 page.try_set(result.into());

@@ -115,6 +115,48 @@ impl Session {
     }
 }
 
+/// Numbers the requests of one view (a list, a report) as its filters change, so that an
+/// answer to a request a newer one has replaced is dropped instead of shown over it.
+#[derive(Clone, Copy)]
+pub(super) struct Latest(StoredValue<u64>);
+
+impl Latest {
+    pub(super) fn new() -> Latest {
+        Latest(StoredValue::new(0))
+    }
+
+    /// A new request: from now on only its answer is current.
+    fn begin(self) -> u64 {
+        self.0.update_value(|number| *number += 1);
+        self.0.get_value()
+    }
+
+    fn is_current(self, number: u64) -> bool {
+        self.0.get_value() == number
+    }
+}
+
+impl Session {
+    /// Like [`Session::fetch`] for a view whose requests `latest` numbers: `then` runs only
+    /// if no later request of the view has started meanwhile.
+    pub(super) fn fetch_latest<T, F>(
+        self,
+        latest: Latest,
+        request: impl FnOnce(String) -> F + 'static,
+        then: impl FnOnce(Result<T, ClientError>) + 'static,
+    ) where
+        T: 'static,
+        F: Future<Output = Result<T, ClientError>> + 'static,
+    {
+        let number = latest.begin();
+        self.fetch(request, move |result| {
+            if latest.is_current(number) {
+                then(result);
+            }
+        });
+    }
+}
+
 /// The signed-in officer's session, as [`super::Panel`] provides it.
 pub(super) fn use_session() -> Session {
     expect_context::<Session>()
