@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::api::is_valid_request_id;
 use crate::i18n::Message;
 use crate::time::parse_rfc3339_ms;
-use crate::validation::{ErrorCode, FieldError, RequestError};
+use crate::validation::{json_kind, ErrorCode, FieldError, RequestError};
 
 /// Most outcomes in one request.
 pub const MAX_OUTCOMES: usize = 1000;
@@ -440,17 +440,6 @@ pub fn outcomes_csv_to_bodies(text: &str) -> Result<Vec<(usize, String)>, Messag
             (chunk * MAX_OUTCOMES + 2, body)
         })
         .collect())
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

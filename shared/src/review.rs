@@ -10,7 +10,7 @@ use crate::decisions::DecisionRecord;
 use crate::i18n::Message;
 use crate::model::{Band, Decision};
 use crate::officers::Account;
-use crate::validation::{ErrorCode, FieldError, RequestError};
+use crate::validation::{read_object, ErrorCode, FieldError, RequestError};
 
 /// Longest officer's note, in characters.
 pub const MAX_NOTE_CHARS: usize = 1_000;
@@ -482,7 +482,7 @@ pub fn request_human_review(current: &Review, now_ms: i64) -> Step {
 
 /// Reads a review or approval body: every field error at once, with stable codes.
 pub fn parse_decide_request(body: &[u8]) -> Result<DecideRequest, RequestError> {
-    let fields = object_fields(body, &["action", "reason", "note"])?;
+    let fields = read_object(body, MAX_REVIEW_BODY_BYTES, &["action", "reason", "note"])?;
     let mut errors = fields.errors;
     let action = required_enum(&fields.object, "action", &mut errors, ReviewAction::parse);
     let reason = required_enum(&fields.object, "reason", &mut errors, ReasonCode::parse);
@@ -508,59 +508,13 @@ pub fn parse_decide_request(body: &[u8]) -> Result<DecideRequest, RequestError> 
 }
 
 pub fn parse_approval_request(body: &[u8]) -> Result<ApprovalRequest, RequestError> {
-    let fields = object_fields(body, &["action", "note"])?;
+    let fields = read_object(body, MAX_REVIEW_BODY_BYTES, &["action", "note"])?;
     let mut errors = fields.errors;
     let action = required_enum(&fields.object, "action", &mut errors, ApprovalAction::parse);
     let note = note(&fields.object, "note", &mut errors);
     match (action, note) {
         (Some(action), Some(note)) if errors.is_empty() => Ok(ApprovalRequest { action, note }),
         _ => Err(RequestError::Invalid(errors)),
-    }
-}
-
-struct ObjectFields {
-    object: serde_json::Map<String, serde_json::Value>,
-    errors: Vec<FieldError>,
-}
-
-fn object_fields(body: &[u8], known: &[&str]) -> Result<ObjectFields, RequestError> {
-    if body.len() > MAX_REVIEW_BODY_BYTES {
-        return Err(RequestError::TooLarge {
-            limit: MAX_REVIEW_BODY_BYTES,
-            actual: body.len(),
-        });
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|error| RequestError::Malformed {
-            detail: error.to_string(),
-        })?;
-    let serde_json::Value::Object(object) = value else {
-        return Err(RequestError::NotAnObject {
-            found: json_kind(&value),
-        });
-    };
-    let errors = object
-        .keys()
-        .filter(|key| !known.contains(&key.as_str()))
-        .map(|key| {
-            field_error(
-                key,
-                ErrorCode::UnknownField,
-                Message::new("Campo desconocido.", "Unknown field."),
-            )
-        })
-        .collect();
-    Ok(ObjectFields { object, errors })
-}
-
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
     }
 }
 

@@ -17,7 +17,7 @@ use crate::i18n::Message;
 use crate::model::spec::Thresholds;
 use crate::model::{classify, Decision};
 use crate::policy::{decide, Policy};
-use crate::validation::{ErrorCode, FieldError, RequestError};
+use crate::validation::{json_kind, ErrorCode, FieldError, RequestError};
 
 /// Most stored applications one simulation re-decides.
 pub const MAX_SIMULATED: usize = 10_000;
@@ -262,13 +262,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
     })?;
     let Value::Object(object) = value else {
         return Err(RequestError::NotAnObject {
-            found: match value {
-                Value::Array(_) => "array",
-                Value::String(_) => "string",
-                Value::Number(_) => "number",
-                Value::Bool(_) => "boolean",
-                _ => "null",
-            },
+            found: json_kind(&value),
         });
     };
     let mut errors = Vec::new();
