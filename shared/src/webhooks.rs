@@ -1,0 +1,508 @@
+//! Webhooks, the rules both sides keep: which events there are, how an event is named so a
+//! repeat is recognisable, how a delivery is signed and checked, how long a failed one
+//! waits, and what an admin's registration must say.
+//!
+//! A delivery carries `Valle-Event-Id` and `Valle-Signature: t=<unix seconds>,v1=<hex>`,
+//! where `v1` is HMAC-SHA256 with the subscriber's secret over `<t>.<body>`. Deliveries are
+//! at least once; the event id is the same for every attempt and every replay, so a
+//! receiver that keeps the ids it has seen handles each event exactly once.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::codes::ErrorCode;
+use crate::i18n::Message;
+use crate::validation::{read_object, FieldError, RequestError};
+
+/// The header that names the event.
+pub const EVENT_ID_HEADER: &str = "Valle-Event-Id";
+/// The header that carries the signature.
+pub const SIGNATURE_HEADER: &str = "Valle-Signature";
+/// How old a signature's timestamp may be when a receiver checks it.
+pub const SIGNATURE_TOLERANCE_S: i64 = 300;
+/// Attempts before a delivery becomes a dead letter.
+pub const MAX_ATTEMPTS: u32 = 12;
+/// The longest wait between two attempts.
+pub const MAX_RETRY_DELAY_S: u32 = 300;
+/// A registration body's limit.
+pub const MAX_SUBSCRIPTION_BYTES: usize = 4 * 1024;
+/// A secret's length bounds, in characters.
+pub const SECRET_CHARS: std::ops::RangeInclusive<usize> = 32..=256;
+/// A subscriber URL's length bound.
+pub const MAX_URL_CHARS: usize = 2_048;
+
+/// What a subscriber can hear about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub enum EventKind {
+    /// A decision was stored (scored online, in a batch, or from the event stream).
+    #[serde(rename = "decision.created")]
+    DecisionCreated,
+    /// People finished deciding an application (approved or declined, with any second
+    /// approval given).
+    #[serde(rename = "decision.final")]
+    DecisionFinal,
+    /// A loan outcome was recorded or replaced an earlier one.
+    #[serde(rename = "outcome.recorded")]
+    OutcomeRecorded,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 3] = [
+        EventKind::DecisionCreated,
+        EventKind::DecisionFinal,
+        EventKind::OutcomeRecorded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::DecisionCreated => "decision.created",
+            EventKind::DecisionFinal => "decision.final",
+            EventKind::OutcomeRecorded => "outcome.recorded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// The id of the event `kind` about `subject` (a request id) at `version` (the review's
+/// version, the outcome's observation time; 0 for a decision, which happens once): a
+/// UUID-shaped digest, the same however often the event is produced.
+pub fn event_id(kind: EventKind, subject: &str, version: i64) -> String {
+    let digest = Sha256::digest(format!("{}\n{subject}\n{version}", kind.as_str()));
+    let hex: String = digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// The body a subscriber receives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct EventBody {
+    pub id: String,
+    pub kind: EventKind,
+    pub occurred_at_ms: i64,
+    /// The decision, the review case or the outcome, as the API's own reads answer it.
+    pub data: Value,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(secret: &str, timestamp_s: i64, body: &[u8]) -> HmacSha256 {
+    // HMAC accepts a key of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| {
+        unreachable!("HMAC takes keys of every length");
+    });
+    mac.update(timestamp_s.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// The `Valle-Signature` value of `body` sent at `timestamp_s`.
+pub fn sign(secret: &str, timestamp_s: i64, body: &[u8]) -> String {
+    let tag = mac(secret, timestamp_s, body).finalize().into_bytes();
+    let hex: String = tag.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("t={timestamp_s},v1={hex}")
+}
+
+/// Why a receiver refuses a delivery.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureRefusal {
+    #[error("the signature header is not t=<seconds>,v1=<hex>")]
+    Malformed,
+    #[error("the signature is {age_s} s old, more than the tolerance")]
+    Stale { age_s: i64 },
+    #[error("the signature does not match the body")]
+    Mismatch,
+}
+
+/// Checks a delivery as a receiver should: the header's shape, its age against `now_s`,
+/// and the tag, compared in constant time.
+pub fn verify(secret: &str, header: &str, body: &[u8], now_s: i64) -> Result<(), SignatureRefusal> {
+    let mut timestamp = None;
+    let mut tag = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
+            Some(("v1", value)) => tag = decode_hex(value),
+            _ => {}
+        }
+    }
+    let (Some(timestamp), Some(tag)) = (timestamp, tag) else {
+        return Err(SignatureRefusal::Malformed);
+    };
+    let age_s = now_s - timestamp;
+    if age_s.abs() > SIGNATURE_TOLERANCE_S {
+        return Err(SignatureRefusal::Stale { age_s });
+    }
+    mac(secret, timestamp, body)
+        .verify_slice(&tag)
+        .map_err(|_| SignatureRefusal::Mismatch)
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
+/// What one attempt's answer means for the delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again after this many seconds.
+    RetryAfter(u32),
+    /// Give up: a dead letter, until an admin replays it.
+    DeadLetter,
+}
+
+/// The outcome of attempt number `attempt` (1 for the first) that got `status` (`None`: no
+/// answer at all). A 2xx is delivered; a timeout, 429 or 5xx waits twice as long as the
+/// last time (1 s, 2 s, 4 s … at most [`MAX_RETRY_DELAY_S`]); any other answer, or the
+/// last attempt, is a dead letter.
+pub fn after_attempt(attempt: u32, status: Option<u16>) -> AttemptOutcome {
+    match status {
+        Some(200..=299) => AttemptOutcome::Delivered,
+        _ if attempt >= MAX_ATTEMPTS => AttemptOutcome::DeadLetter,
+        None | Some(408 | 429 | 500..=599) => {
+            let delay = 1u32 << attempt.saturating_sub(1).min(16);
+            AttemptOutcome::RetryAfter(delay.min(MAX_RETRY_DELAY_S))
+        }
+        Some(_) => AttemptOutcome::DeadLetter,
+    }
+}
+
+/// An admin's registration, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub url: String,
+    pub secret: String,
+    pub kinds: Vec<EventKind>,
+}
+
+/// Reads `{"url", "secret", "events": [...]}`: an `https` URL (or `http` to this machine,
+/// for development), a secret of 32 to 256 characters, and at least one known event kind.
+/// Every problem is reported at once, on its field.
+pub fn parse_subscription(body: &[u8]) -> Result<NewSubscription, RequestError> {
+    let fields = read_object(body, MAX_SUBSCRIPTION_BYTES, &["url", "secret", "events"])?;
+    let mut errors = fields.errors;
+    let text = |name: &str, errors: &mut Vec<FieldError>| match fields.object.get(name) {
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => {
+            errors.push(field_error(
+                name,
+                ErrorCode::Type,
+                "Debe ser un texto.",
+                "Must be a string.",
+            ));
+            None
+        }
+        None => {
+            errors.push(field_error(
+                name,
+                ErrorCode::Required,
+                "Falta este campo.",
+                "This field is missing.",
+            ));
+            None
+        }
+    };
+    let url = text("url", &mut errors).filter(|url| {
+        let usable = is_subscriber_url(url);
+        if !usable {
+            errors.push(field_error(
+                "url",
+                ErrorCode::Format,
+                "Use una dirección https:// (o http:// a esta máquina).",
+                "Use an https:// address (or http:// to this machine).",
+            ));
+        }
+        usable
+    });
+    let secret = text("secret", &mut errors).filter(|secret| {
+        let usable = SECRET_CHARS.contains(&secret.chars().count());
+        if !usable {
+            errors.push(field_error(
+                "secret",
+                ErrorCode::Range,
+                "Debe tener de 32 a 256 caracteres.",
+                "Must be 32 to 256 characters long.",
+            ));
+        }
+        usable
+    });
+    let kinds = match fields.object.get("events") {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            let mut kinds: Vec<EventKind> = Vec::new();
+            for (index, item) in items.iter().enumerate() {
+                match item.as_str().and_then(EventKind::parse) {
+                    Some(kind) if !kinds.contains(&kind) => kinds.push(kind),
+                    Some(_) => errors.push(field_error(
+                        &format!("events[{index}]"),
+                        ErrorCode::Duplicate,
+                        "Este evento ya está en la lista.",
+                        "This event is already listed.",
+                    )),
+                    None => errors.push(field_error(
+                        &format!("events[{index}]"),
+                        ErrorCode::Enum,
+                        "Use decision.created, decision.final u outcome.recorded.",
+                        "Use decision.created, decision.final or outcome.recorded.",
+                    )),
+                }
+            }
+            Some(kinds)
+        }
+        Some(_) => {
+            errors.push(field_error(
+                "events",
+                ErrorCode::Range,
+                "Debe ser una lista de al menos un evento.",
+                "Must be a list of at least one event.",
+            ));
+            None
+        }
+        None => {
+            errors.push(field_error(
+                "events",
+                ErrorCode::Required,
+                "Falta este campo.",
+                "This field is missing.",
+            ));
+            None
+        }
+    };
+    match (url, secret, kinds) {
+        (Some(url), Some(secret), Some(kinds)) if errors.is_empty() => {
+            Ok(NewSubscription { url, secret, kinds })
+        }
+        _ => Err(RequestError::Invalid(errors)),
+    }
+}
+
+/// `https://` anywhere, or `http://` to a loopback host; no credentials in the URL.
+fn is_subscriber_url(url: &str) -> bool {
+    if url.chars().count() > MAX_URL_CHARS || url.chars().any(char::is_whitespace) {
+        return false;
+    }
+    let (secure, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return false,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    secure || matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
+fn field_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        code,
+        rule: None,
+        message: Message::new(es, en),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::field_codes;
+
+    const SECRET: &str = "whsec-0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_signature_verifies_and_any_change_breaks_it() {
+        let body = br#"{"id":"e","kind":"decision.created"}"#;
+        let header = sign(SECRET, 1_796_000_000, body);
+        assert!(header.starts_with("t=1796000000,v1="));
+        let now = 1_796_000_010;
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [u8],
+            i64,
+            Result<(), SignatureRefusal>,
+        );
+        let cases: &[Case] = &[
+            ("as sent", &header, body, now, Ok(())),
+            (
+                "another body",
+                &header,
+                b"{}",
+                now,
+                Err(SignatureRefusal::Mismatch),
+            ),
+            (
+                "too old",
+                &header,
+                body,
+                now + 400,
+                Err(SignatureRefusal::Stale { age_s: 410 }),
+            ),
+            (
+                "no tag",
+                "t=1796000000",
+                body,
+                now,
+                Err(SignatureRefusal::Malformed),
+            ),
+            (
+                "odd hex",
+                "t=1796000000,v1=abc",
+                body,
+                now,
+                Err(SignatureRefusal::Malformed),
+            ),
+        ];
+        for (what, header, body, now, expected) in cases {
+            assert_eq!(&verify(SECRET, header, body, *now), expected, "{what}");
+        }
+        assert_eq!(
+            verify("another-secret-of-thirty-two-chars!", &header, body, now),
+            Err(SignatureRefusal::Mismatch)
+        );
+    }
+
+    /// RFC 4231 test case 2, through the same MAC the signature uses.
+    #[test]
+    fn the_mac_is_hmac_sha256() {
+        let mut mac = HmacSha256::new_from_slice(b"Jefe").expect("key");
+        mac.update(b"what do ya want for nothing?");
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn an_event_keeps_its_id_and_events_differ() {
+        let id = event_id(EventKind::DecisionCreated, "r-1", 0);
+        assert_eq!(id, event_id(EventKind::DecisionCreated, "r-1", 0));
+        assert_eq!(id.len(), 36);
+        for other in [
+            event_id(EventKind::DecisionFinal, "r-1", 0),
+            event_id(EventKind::DecisionCreated, "r-2", 0),
+            event_id(EventKind::DecisionCreated, "r-1", 1),
+        ] {
+            assert_ne!(id, other);
+        }
+    }
+
+    #[test]
+    fn failed_attempts_back_off_then_become_dead_letters() {
+        let cases = [
+            (1, Some(200), AttemptOutcome::Delivered),
+            (1, Some(204), AttemptOutcome::Delivered),
+            (1, None, AttemptOutcome::RetryAfter(1)),
+            (2, Some(503), AttemptOutcome::RetryAfter(2)),
+            (5, Some(429), AttemptOutcome::RetryAfter(16)),
+            (11, None, AttemptOutcome::RetryAfter(MAX_RETRY_DELAY_S)),
+            (MAX_ATTEMPTS, Some(500), AttemptOutcome::DeadLetter),
+            (MAX_ATTEMPTS, Some(200), AttemptOutcome::Delivered),
+            (1, Some(400), AttemptOutcome::DeadLetter),
+            (1, Some(410), AttemptOutcome::DeadLetter),
+        ];
+        for (attempt, status, expected) in cases {
+            assert_eq!(
+                after_attempt(attempt, status),
+                expected,
+                "{attempt} {status:?}"
+            );
+        }
+        // A receiver down for 30 s is reached again within a minute of coming back.
+        let waited: u32 = (1..=5)
+            .map(|attempt| match after_attempt(attempt, None) {
+                AttemptOutcome::RetryAfter(delay) => delay,
+                other => panic!("{other:?}"),
+            })
+            .sum();
+        assert_eq!(waited, 31);
+    }
+
+    fn check(body: &str, expected: Result<&[EventKind], &[(&str, ErrorCode)]>) {
+        match (parse_subscription(body.as_bytes()), expected) {
+            (Ok(subscription), Ok(kinds)) => assert_eq!(subscription.kinds, kinds, "{body}"),
+            (Err(RequestError::Invalid(errors)), Err(codes)) => {
+                assert_eq!(field_codes(&errors), codes, "{body}");
+            }
+            (got, expected) => panic!("{body}: {got:?} against {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn registrations_are_read_with_field_codes() {
+        let secret = SECRET;
+        check(
+            &format!(
+                r#"{{"url":"https://hooks.coop.example/valle","secret":"{secret}","events":["decision.created","outcome.recorded"]}}"#
+            ),
+            Ok(&[EventKind::DecisionCreated, EventKind::OutcomeRecorded]),
+        );
+        check(
+            &format!(
+                r#"{{"url":"http://127.0.0.1:9000/hook","secret":"{secret}","events":["decision.final"]}}"#
+            ),
+            Ok(&[EventKind::DecisionFinal]),
+        );
+        check(
+            r#"{"url":"http://hooks.coop.example","secret":"short","events":[]}"#,
+            Err(&[
+                ("url", ErrorCode::Format),
+                ("secret", ErrorCode::Range),
+                ("events", ErrorCode::Range),
+            ]),
+        );
+        check(
+            &format!(
+                r#"{{"url":"https://user:pw@hooks.example","secret":"{secret}","events":["decision.created","decision.created","x"],"extra":1}}"#
+            ),
+            Err(&[
+                ("extra", ErrorCode::UnknownField),
+                ("url", ErrorCode::Format),
+                ("events[1]", ErrorCode::Duplicate),
+                ("events[2]", ErrorCode::Enum),
+            ]),
+        );
+        check(
+            r#"{"url":7}"#,
+            Err(&[
+                ("url", ErrorCode::Type),
+                ("secret", ErrorCode::Required),
+                ("events", ErrorCode::Required),
+            ]),
+        );
+    }
+}
