@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use valle_shared::api::ErrorBody;
 use valle_shared::codes::ErrorCode;
-use valle_shared::events::{ClientScore, EventsResponse, MAX_EVENTS};
+use valle_shared::events::{uuid_text, ClientScore, EventsResponse, MAX_EVENTS};
 use valle_shared::model::ModelVersion;
 use valle_shared::time::format_rfc3339_ms;
 use valle_shared::Message;
@@ -51,15 +51,7 @@ pub struct OutboxItem {
 pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid_text(bytes)
 }
 
 impl OutboxItem {

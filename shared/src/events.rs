@@ -208,6 +208,19 @@ pub fn is_uuid(text: &str) -> bool {
         })
 }
 
+/// 16 bytes in the canonical 8-4-4-4-12 hex form of a UUID (the caller sets the version).
+pub fn uuid_text(bytes: [u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 /// The branch a decision counts under when its application names none.
 pub const DEFAULT_BRANCH: &str = "principal";
 

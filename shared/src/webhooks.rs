@@ -13,6 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::codes::ErrorCode;
+use crate::events::uuid_text;
 use crate::i18n::Message;
 use crate::validation::{read_object, FieldError, RequestError};
 
@@ -73,21 +74,14 @@ impl EventKind {
 
 /// The id of the event `kind` about `subject` (a request id) at `version` (the review's
 /// version, the outcome's observation time; 0 for a decision, which happens once): a
-/// UUID-shaped digest, the same however often the event is produced.
+/// name-based UUID (version 8, from SHA-256), the same however often the event is produced.
 pub fn event_id(kind: EventKind, subject: &str, version: i64) -> String {
     let digest = Sha256::digest(format!("{}\n{subject}\n{version}", kind.as_str()));
-    let hex: String = digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid_text(bytes)
 }
 
 /// The body a subscriber receives.
@@ -411,7 +405,8 @@ mod tests {
     fn an_event_keeps_its_id_and_events_differ() {
         let id = event_id(EventKind::DecisionCreated, "r-1", 0);
         assert_eq!(id, event_id(EventKind::DecisionCreated, "r-1", 0));
-        assert_eq!(id.len(), 36);
+        assert!(crate::events::is_uuid(&id), "{id}");
+        assert_eq!(&id[14..15], "8", "{id}: version 8");
         for other in [
             event_id(EventKind::DecisionFinal, "r-1", 0),
             event_id(EventKind::DecisionCreated, "r-2", 0),

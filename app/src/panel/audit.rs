@@ -6,6 +6,7 @@ use valle_shared::audit::{AuditPage, VerifyReport};
 
 use super::dashboard::format_time;
 use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
+use super::pager::{Pager, Pages};
 use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{head_row, ui, use_lang};
 use crate::client::officer_get;
@@ -14,12 +15,12 @@ use crate::client::officer_get;
 pub(super) fn Audit() -> impl IntoView {
     let lang = use_lang();
     let session = use_session();
-    let before = RwSignal::new(None::<u64>);
+    let pages = Pages::<u64>::new();
     let page = RwSignal::new(Load::<AuditPage>::Loading);
     let report = RwSignal::new(None::<Load<VerifyReport>>);
     let latest = Latest::new();
     Effect::new(move |_| {
-        let path = audit_path(before.get());
+        let path = audit_path(pages.cursor());
         page.set(Load::Loading);
         session.fetch_latest(
             latest,
@@ -83,14 +84,7 @@ pub(super) fn Audit() -> impl IntoView {
                                 </tbody>
                             </table>
                         </div>
-                        <div class="pager">
-                            <button type="button" class="secondary" disabled=move || before.with(Option::is_none) on:click=move |_| before.set(None)>
-                                {ui(lang.get(), "Más recientes", "Newest")}
-                            </button>
-                            <button type="button" class="secondary" data-testid="audit-older" disabled=next.is_none() on:click=move |_| before.set(next)>
-                                {ui(lang.get(), "Anteriores", "Older")}
-                            </button>
-                        </div>
+                        <Pager pages next name="audit" back=("Más recientes", "Newer") forward=("Anteriores", "Older") />
                     }.into_any())
                 }
                 _ => None,

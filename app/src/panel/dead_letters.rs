@@ -6,6 +6,7 @@ use valle_shared::decisions::{DeadLetter, DeadLetterPage, DeadLetterStatus, Repl
 use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
+use super::pager::{Pager, Pages};
 use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{band_text, decision_text, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
@@ -18,14 +19,12 @@ pub(super) fn DeadLetters() -> impl IntoView {
     let status = RwSignal::new(Some(DeadLetterStatus::Open));
     let letters = RwSignal::new(Load::<DeadLetterPage>::Loading);
     let reload = RwSignal::new(0u32);
-    // Pages go back in time by id: `before` is this page's cursor, `previous` the cursors of
-    // the pages already seen, to go back.
-    let before = RwSignal::new(None::<i64>);
-    let previous = RwSignal::new(Vec::<Option<i64>>::new());
+    // Pages go back in time by id.
+    let pages = Pages::<i64>::new();
     let latest = Latest::new();
     Effect::new(move |_| {
         reload.track();
-        let path = dead_letters_path(status.get(), before.get());
+        let path = dead_letters_path(status.get(), pages.cursor());
         letters.set(Load::Loading);
         session.fetch_latest(
             latest,
@@ -42,8 +41,7 @@ pub(super) fn DeadLetters() -> impl IntoView {
                 <label class="filter">
                     <span>{move || ui(lang.get(), "Estado", "Status")}</span>
                     <select data-testid="dead-letter-status" on:change=move |event| {
-                        previous.set(Vec::new());
-                        before.set(None);
+                        pages.reset();
                         status.set(DeadLetterStatus::from_name(&event_target_value(&event)));
                     }>
                         {DeadLetterStatus::ALL.map(|choice| view! {
@@ -76,29 +74,7 @@ pub(super) fn DeadLetters() -> impl IntoView {
                                 <DeadLetterItem letter on_replayed=move || reload.update(|n| *n += 1) />
                             }).collect_view()}
                         </ul>
-                        <div class="pager">
-                            <button type="button" class="secondary" data-testid="dead-letters-previous"
-                                disabled=move || previous.with(Vec::is_empty)
-                                on:click=move |_| {
-                                    let mut stack = previous.get_untracked();
-                                    if let Some(back) = stack.pop() {
-                                        previous.set(stack);
-                                        before.set(back);
-                                    }
-                                }>
-                                {ui(lang.get(), "Más recientes", "Newer")}
-                            </button>
-                            <button type="button" class="secondary" data-testid="dead-letters-next"
-                                disabled=next.is_none()
-                                on:click=move |_| {
-                                    if next.is_some() {
-                                        previous.update(|stack| stack.push(before.get_untracked()));
-                                        before.set(next);
-                                    }
-                                }>
-                                {ui(lang.get(), "Más antiguas", "Older")}
-                            </button>
-                        </div>
+                        <Pager pages next name="dead-letters" back=("Más recientes", "Newer") forward=("Más antiguas", "Older") />
                     }.into_any())
                 }
                 _ => None,

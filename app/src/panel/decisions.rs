@@ -7,6 +7,7 @@ use valle_shared::Lang;
 use super::dashboard::{
     application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
 };
+use super::pager::{Pager, Pages};
 use super::session::{status_line, use_session, Latest, Load};
 use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
 use crate::client::officer_get;
@@ -18,9 +19,7 @@ pub(super) fn Decisions() -> impl IntoView {
     let session = use_session();
     let filters = RwSignal::new(DecisionFilters::default());
     let draft = RwSignal::new(DecisionFilters::default());
-    // The cursors of the pages before this one, to go back.
-    let previous = RwSignal::new(Vec::<Option<String>>::new());
-    let cursor = RwSignal::new(None::<String>);
+    let pages = Pages::<String>::new();
     let page = RwSignal::new(Load::<DecisionPage>::Loading);
     let detail = RwSignal::new(None::<Load<DecisionRecord>>);
     let reload = RwSignal::new(0u32);
@@ -28,7 +27,7 @@ pub(super) fn Decisions() -> impl IntoView {
     let latest = Latest::new();
     Effect::new(move |_| {
         reload.track();
-        let path = decisions_path(&filters.get(), cursor.get().as_deref());
+        let path = decisions_path(&filters.get(), pages.cursor().as_deref());
         page.set(Load::Loading);
         session.fetch_latest(
             latest,
@@ -41,8 +40,7 @@ pub(super) fn Decisions() -> impl IntoView {
 
     let search = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        previous.set(Vec::new());
-        cursor.set(None);
+        pages.reset();
         filters.set(draft.get_untracked());
     };
     let open = move |request_id: String| {
@@ -136,29 +134,7 @@ pub(super) fn Decisions() -> impl IntoView {
                                 </tbody>
                             </table>
                         </div>
-                        <div class="pager">
-                            <button type="button" class="secondary" data-testid="page-previous"
-                                disabled=move || previous.with(Vec::is_empty)
-                                on:click=move |_| {
-                                    let mut stack = previous.get_untracked();
-                                    if let Some(back) = stack.pop() {
-                                        previous.set(stack);
-                                        cursor.set(back);
-                                    }
-                                }>
-                                {ui(lang.get(), "Anterior", "Previous")}
-                            </button>
-                            <button type="button" class="secondary" data-testid="page-next"
-                                disabled=next.is_none()
-                                on:click=move |_| {
-                                    if let Some(next) = next.clone() {
-                                        previous.update(|stack| stack.push(cursor.get_untracked()));
-                                        cursor.set(Some(next));
-                                    }
-                                }>
-                                {ui(lang.get(), "Siguiente", "Next")}
-                            </button>
-                        </div>
+                        <Pager pages next name="page" back=("Anterior", "Previous") forward=("Siguiente", "Next") />
                     }.into_any())
                 }
                 _ => None,

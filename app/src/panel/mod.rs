@@ -18,6 +18,7 @@ pub mod lending;
 pub mod monitoring;
 mod outcomes_upload;
 mod overview;
+mod pager;
 mod performance;
 mod reports;
 mod reviews;

@@ -14,6 +14,7 @@ use super::lending::{
     action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
     state_badge, REQUESTED_FILTER,
 };
+use super::pager::{Pager, Pages};
 use super::session::{status_line, use_session, Latest, Load, Session};
 use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
@@ -51,7 +52,7 @@ pub(super) fn Reviews() -> impl IntoView {
             String::new()
         },
     );
-    let after = RwSignal::new(None::<u64>);
+    let pages = Pages::<u64>::new();
     let page = RwSignal::new(Load::<ReviewPage>::Loading);
     let open = RwSignal::new(None::<String>);
     let reference = RwSignal::new(String::new());
@@ -67,7 +68,7 @@ pub(super) fn Reviews() -> impl IntoView {
     let latest = Latest::new();
     Effect::new(move |_| {
         reload.track();
-        let path = queue_path(&state.get(), after.get());
+        let path = queue_path(&state.get(), pages.cursor());
         page.set(Load::Loading);
         session.fetch_latest(
             latest,
@@ -84,7 +85,7 @@ pub(super) fn Reviews() -> impl IntoView {
                 <label class="filter">
                     <span>{move || ui(lang.get(), "Estado", "State")}</span>
                     <select data-testid="queue-state" on:change=move |event| {
-                        after.set(None);
+                        pages.reset();
                         state.set(event_target_value(&event));
                     }>
                         {FILTERS.iter().map(|&(value, es, en)| view! {
@@ -139,14 +140,7 @@ pub(super) fn Reviews() -> impl IntoView {
                                 </tbody>
                             </table>
                         </div>
-                        <div class="pager">
-                            <button type="button" class="secondary" data-testid="queue-first" disabled=move || after.with(Option::is_none) on:click=move |_| after.set(None)>
-                                {ui(lang.get(), "Primera página", "First page")}
-                            </button>
-                            <button type="button" class="secondary" data-testid="queue-next" disabled=next.is_none() on:click=move |_| after.set(next)>
-                                {ui(lang.get(), "Siguiente", "Next")}
-                            </button>
-                        </div>
+                        <Pager pages next name="queue" back=("Anterior", "Previous") forward=("Siguiente", "Next") />
                     }.into_any())
                 }
                 _ => None,
