@@ -7,7 +7,7 @@
 //! which measures the best case.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use valle_shared::codes::ErrorCode;
@@ -375,23 +375,25 @@ pub struct Control {
 /// Runs the plan; returns what happened and how long it took. `control.stop` ends the run
 /// early (Ctrl-C); requests already in flight finish and are counted.
 pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Tally, f64) {
-    let next = AtomicUsize::new(0);
     let tally = Mutex::new(Tally::default());
     // Ids already sent, so a share of later requests can repeat one (a client retry).
     let sent_records: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
     let started = Instant::now();
     let limit = plan.count.unwrap_or(u64::MAX);
+    let connections = plan.connections.max(1);
     std::thread::scope(|scope| {
-        for connection in 0..plan.connections.max(1) {
-            let (next, tally, sent_records) = (&next, &tally, &sent_records);
+        // Connection `c` sends requests c, c + connections, …: which applications a run
+        // sends depends on the seed alone, not on which thread the scheduler ran first.
+        for connection in 0..connections {
+            let (tally, sent_records) = (&tally, &sent_records);
             scope.spawn(move || {
                 let client = Client::unchecked(&plan.base_url);
                 let mut rng = Rng::new(plan.seed ^ (connection as u64).wrapping_mul(0x9E37));
+                let mut i = connection;
                 loop {
                     if control.stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
                     if i as u64 >= limit {
                         break;
                     }
@@ -418,6 +420,7 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
                     if let Ok(mut tally) = tally.lock() {
                         tally.add(outcome);
                     }
+                    i += connections;
                 }
             });
         }
