@@ -488,7 +488,7 @@ pub fn parse_decide_request(body: &[u8]) -> Result<DecideRequest, RequestError> 
     let reason = required_enum(&fields.object, "reason", &mut errors, ReasonCode::parse);
     let note = note(&fields.object, "note", &mut errors);
     if reason == Some(ReasonCode::Other) && note.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        errors.push(field_error(
+        errors.push(FieldError::new(
             "note",
             ErrorCode::Cross,
             Message::new(
@@ -518,15 +518,6 @@ pub fn parse_approval_request(body: &[u8]) -> Result<ApprovalRequest, RequestErr
     }
 }
 
-fn field_error(field: &str, code: ErrorCode, message: Message) -> FieldError {
-    FieldError {
-        field: field.chars().take(64).collect(),
-        code,
-        rule: None,
-        message,
-    }
-}
-
 fn required_enum<T>(
     object: &serde_json::Map<String, serde_json::Value>,
     name: &str,
@@ -535,7 +526,7 @@ fn required_enum<T>(
 ) -> Option<T> {
     match object.get(name) {
         None | Some(serde_json::Value::Null) => {
-            errors.push(field_error(
+            errors.push(FieldError::new(
                 name,
                 ErrorCode::Required,
                 Message::new("Campo obligatorio.", "Required field."),
@@ -545,7 +536,7 @@ fn required_enum<T>(
         Some(serde_json::Value::String(text)) => {
             let value = parse(text);
             if value.is_none() {
-                errors.push(field_error(
+                errors.push(FieldError::new(
                     name,
                     ErrorCode::Enum,
                     Message::new("Valor no admitido.", "Value not allowed."),
@@ -554,7 +545,7 @@ fn required_enum<T>(
             value
         }
         Some(_) => {
-            errors.push(field_error(
+            errors.push(FieldError::new(
                 name,
                 ErrorCode::Type,
                 Message::new("Debe ser texto.", "Must be a string."),
@@ -575,7 +566,7 @@ fn note(
             Some(text.trim().to_owned())
         }
         Some(serde_json::Value::String(_)) => {
-            errors.push(field_error(
+            errors.push(FieldError::new(
                 name,
                 ErrorCode::Range,
                 Message::new(
@@ -586,7 +577,7 @@ fn note(
             None
         }
         Some(_) => {
-            errors.push(field_error(
+            errors.push(FieldError::new(
                 name,
                 ErrorCode::Type,
                 Message::new("Debe ser texto.", "Must be a string."),

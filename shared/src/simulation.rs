@@ -238,15 +238,6 @@ pub fn simulate(
     }
 }
 
-fn error(field: &str, code: ErrorCode, message: Message) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        code,
-        rule: None,
-        message,
-    }
-}
-
 /// `{"last"?: 1..=10000, "branch"?, "thresholds"?: {"review", "decline"}, "policy"?:
 /// "committed" | "none"}`; thresholds default to the model's, `last` to
 /// [`DEFAULT_SIMULATED`], every branch. Every problem is reported at once, on its field.
@@ -268,7 +259,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
     let mut errors = Vec::new();
     for key in object.keys() {
         if !["last", "branch", "thresholds", "policy", "model"].contains(&key.as_str()) {
-            errors.push(error(
+            errors.push(FieldError::new(
                 &key.chars().take(64).collect::<String>(),
                 ErrorCode::UnknownField,
                 Message::new("Campo desconocido.", "Unknown field."),
@@ -280,7 +271,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
         Some(value) => match value.as_u64() {
             Some(n) if (1..=MAX_SIMULATED as u64).contains(&n) => Some(n as usize),
             _ => {
-                errors.push(error(
+                errors.push(FieldError::new(
                     "last",
                     ErrorCode::Range,
                     Message::new(
@@ -296,7 +287,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
         None | Some(Value::Null) => Some(None),
         Some(Value::String(name)) if is_branch(name) => Some(Some(name.clone())),
         Some(_) => {
-            errors.push(error(
+            errors.push(FieldError::new(
                 "branch",
                 ErrorCode::Format,
                 Message::new(
@@ -315,7 +306,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
                 match given.get(name).and_then(Value::as_f64) {
                     Some(cut) if cut > 0.0 && cut < 1.0 => Some(cut as f32),
                     _ => {
-                        errors.push(error(
+                        errors.push(FieldError::new(
                             &field,
                             ErrorCode::Range,
                             Message::new(
@@ -329,7 +320,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
             };
             for key in given.keys() {
                 if !["review", "decline"].contains(&key.as_str()) {
-                    errors.push(error(
+                    errors.push(FieldError::new(
                         &format!("thresholds.{}", key.chars().take(64).collect::<String>()),
                         ErrorCode::UnknownField,
                         Message::new("Campo desconocido.", "Unknown field."),
@@ -342,7 +333,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
                     Some(Thresholds { review, decline })
                 }
                 (Some(_), Some(_)) => {
-                    errors.push(error(
+                    errors.push(FieldError::new(
                         "thresholds",
                         ErrorCode::Cross,
                         Message::new(
@@ -356,7 +347,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
             }
         }
         Some(_) => {
-            errors.push(error(
+            errors.push(FieldError::new(
                 "thresholds",
                 ErrorCode::Type,
                 Message::new("Debe ser un objeto.", "Must be an object."),
@@ -369,7 +360,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
         Some(Value::String(text)) if text == "committed" => Some(PolicyChoice::Committed),
         Some(Value::String(text)) if text == "none" => Some(PolicyChoice::None),
         Some(_) => {
-            errors.push(error(
+            errors.push(FieldError::new(
                 "policy",
                 ErrorCode::Enum,
                 Message::new("Debe ser committed o none.", "Must be committed or none."),
@@ -382,7 +373,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
         Some(Value::String(text)) if text == "champion" => Some(ModelChoice::Champion),
         Some(Value::String(text)) if text == "challenger" => Some(ModelChoice::Challenger),
         Some(_) => {
-            errors.push(error(
+            errors.push(FieldError::new(
                 "model",
                 ErrorCode::Enum,
                 Message::new(

@@ -87,6 +87,16 @@ pub fn field_codes(errors: &[FieldError]) -> Vec<(&str, ErrorCode)> {
 }
 
 impl FieldError {
+    /// An error on `field` (cut to 64 characters: it may echo a caller's key) with no rule.
+    pub fn new(field: &str, code: ErrorCode, message: Message) -> FieldError {
+        FieldError {
+            field: field.chars().take(64).collect(),
+            code,
+            rule: None,
+            message,
+        }
+    }
+
     /// The known field this error belongs to, if any.
     pub fn known_field(&self) -> Option<Field> {
         Field::from_name(&self.field)
@@ -189,11 +199,12 @@ pub fn read_object(body: &[u8], limit: usize, known: &[&str]) -> Result<ObjectBo
     let errors = object
         .keys()
         .filter(|key| !known.contains(&key.as_str()))
-        .map(|key| FieldError {
-            field: key.chars().take(64).collect(),
-            code: ErrorCode::UnknownField,
-            rule: None,
-            message: Message::new("Campo desconocido.", "Unknown field."),
+        .map(|key| {
+            FieldError::new(
+                key,
+                ErrorCode::UnknownField,
+                Message::new("Campo desconocido.", "Unknown field."),
+            )
         })
         .collect();
     Ok(ObjectBody { object, errors })

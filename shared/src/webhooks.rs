@@ -316,12 +316,7 @@ fn is_subscriber_url(url: &str) -> bool {
 }
 
 fn field_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        code,
-        rule: None,
-        message: Message::new(es, en),
-    }
+    FieldError::new(field, code, Message::new(es, en))
 }
 
 #[cfg(test)]
