@@ -55,6 +55,14 @@ pub const FAIRNESS_PATH: &str = "/api/v1/fairness";
 pub const CHALLENGER_PATH: &str = "/api/v1/challenger";
 /// What-if simulations over stored applications (supervisors).
 pub const SIMULATE_PATH: &str = "/api/v1/simulate";
+/// Webhook subscriptions: `GET` lists, `POST` registers, `DELETE {WEBHOOKS_PATH}/{id}`
+/// removes.
+pub const WEBHOOKS_PATH: &str = "/api/v1/webhooks";
+/// Webhook deliveries given up on; `POST {WEBHOOK_DEAD_LETTERS_PATH}/{id}/replay` sends one
+/// again.
+pub const WEBHOOK_DEAD_LETTERS_PATH: &str = "/api/v1/webhooks/dead-letters";
+/// What follows a dead letter's path to replay it.
+pub const REPLAY_SUFFIX: &str = "/replay";
 /// Prometheus exposition (officers).
 pub const METRICS_PATH: &str = "/metrics";
 /// The OpenAPI description of this API, a static file beside the page.

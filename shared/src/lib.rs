@@ -58,6 +58,7 @@ pub mod simulation;
 pub mod sketch;
 pub mod time;
 pub mod validation;
+pub mod webhook_events;
 pub mod webhooks;
 
 pub use application::{Application, Field};

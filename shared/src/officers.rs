@@ -96,6 +96,8 @@ pub enum Permission {
     RecordOutcomes,
     /// What-if simulations over stored applications (`POST /api/v1/simulate`).
     Simulate,
+    /// Webhook subscriptions, their dead letters and replay: admins only.
+    ManageWebhooks,
 }
 
 /// A signed-in person, as the worker knows them after checking their credentials.
@@ -129,7 +131,7 @@ pub struct Me {
 }
 
 /// Every permission, for [`Me::permissions`].
-pub const PERMISSIONS: [Permission; 10] = [
+pub const PERMISSIONS: [Permission; 11] = [
     Permission::Account,
     Permission::Read,
     Permission::Decide,
@@ -140,6 +142,7 @@ pub const PERMISSIONS: [Permission; 10] = [
     Permission::Report,
     Permission::RecordOutcomes,
     Permission::Simulate,
+    Permission::ManageWebhooks,
 ];
 
 impl Me {

@@ -8,6 +8,7 @@
 //! `api/openapi.json`, which the edge serves as a static file.
 
 mod operations;
+mod webhook_operations;
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -27,6 +28,7 @@ pub const OPENAPI_FILE: &str = "api/openapi.json";
 pub enum Method {
     Get,
     Post,
+    Delete,
 }
 
 impl Method {
@@ -35,6 +37,7 @@ impl Method {
         match self {
             Method::Get => "get",
             Method::Post => "post",
+            Method::Delete => "delete",
         }
     }
 }
@@ -75,16 +78,18 @@ pub enum Tag {
     Monitoring,
     Outcomes,
     Operations,
+    Webhooks,
     Account,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 6] = [
+    pub const ALL: [Tag; 7] = [
         Tag::Scoring,
         Tag::Review,
         Tag::Monitoring,
         Tag::Outcomes,
         Tag::Operations,
+        Tag::Webhooks,
         Tag::Account,
     ];
 
@@ -95,6 +100,7 @@ impl Tag {
             Tag::Monitoring => "monitoring",
             Tag::Outcomes => "outcomes",
             Tag::Operations => "operations",
+            Tag::Webhooks => "webhooks",
             Tag::Account => "account",
         }
     }
@@ -106,6 +112,7 @@ impl Tag {
             Tag::Monitoring => "Live KPIs, count windows, drift, decisions and their export.",
             Tag::Outcomes => "Loan outcomes, back-testing, fairness, the shadow challenger and what-if simulation.",
             Tag::Operations => "Health, metrics, dead letters and the audit trail.",
+            Tag::Webhooks => "Subscribers that hear about decisions, final decisions and outcomes, signed with HMAC-SHA256; deliveries given up on, and their replay.",
             Tag::Account => "The signed-in account.",
         }
     }

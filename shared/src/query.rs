@@ -83,6 +83,9 @@ pub struct PageRules {
 /// `GET /api/v1/dead-letters`: newest first, `before` a letter's id.
 pub const DEAD_LETTER_PAGES: PageRules = PageRules::up_to(500, "before");
 
+/// `GET /api/v1/webhooks/dead-letters`: newest first, `before` a dead letter's id.
+pub const WEBHOOK_DEAD_LETTER_PAGES: PageRules = PageRules::up_to(500, "before");
+
 /// `GET /api/v1/audit`: newest first, `before` an entry's sequence number.
 pub const AUDIT_PAGES: PageRules = PageRules::up_to(500, "before");
 

@@ -15,6 +15,9 @@ pub const DEAD_LETTERS: &str = "DEAD_LETTERS";
 /// The queues themselves, as a consumer sees their names.
 pub const EVENTS_QUEUE: &str = "valle-events";
 pub const DEAD_LETTER_QUEUE: &str = "valle-events-dlq";
+/// The webhooks queue: one message per delivery (producer binding, and its name).
+pub const WEBHOOKS: &str = "WEBHOOKS";
+pub const WEBHOOKS_QUEUE: &str = "valle-webhooks";
 /// The Workers Rate Limiting binding (`[[ratelimits]]`); its limit and period are
 /// `valle_shared::ops::RATE_LIMIT`.
 pub const RATE_LIMITER: &str = "RATE_LIMITER";

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod routes;
 pub mod sql;
 pub mod store;
+pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

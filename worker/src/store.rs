@@ -20,6 +20,8 @@ use valle_shared::performance::ScoreGroup;
 use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
 use valle_shared::simulation::StoredDecision;
 
+pub use crate::webhooks::{WebhookQueue, WebhookStore};
+
 /// A storage call failed; the message goes to the log, never to the client.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{backend}: {message}")]
@@ -489,6 +491,8 @@ pub trait Backend:
     + EventInbox
     + RateLimiter
     + HealthProbe
+    + WebhookStore
+    + WebhookQueue
 {
 }
 
@@ -505,7 +509,9 @@ impl<
             + EventQueue
             + EventInbox
             + RateLimiter
-            + HealthProbe,
+            + HealthProbe
+            + WebhookStore
+            + WebhookQueue,
     > Backend for T
 {
 }

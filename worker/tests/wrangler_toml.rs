@@ -115,12 +115,20 @@ fn every_binding_the_worker_names_is_declared() {
             producers,
             [
                 (bindings::EVENTS, bindings::EVENTS_QUEUE),
-                (bindings::DEAD_LETTERS, bindings::DEAD_LETTER_QUEUE)
+                (bindings::DEAD_LETTERS, bindings::DEAD_LETTER_QUEUE),
+                (bindings::WEBHOOKS, bindings::WEBHOOKS_QUEUE)
             ]
         );
         let consumers = tables(queues.and_then(|q| q.get("consumers")));
         let names: Vec<&str> = consumers.iter().map(|c| text(c, "queue")).collect();
-        assert_eq!(names, [bindings::EVENTS_QUEUE, bindings::DEAD_LETTER_QUEUE]);
+        assert_eq!(
+            names,
+            [
+                bindings::EVENTS_QUEUE,
+                bindings::DEAD_LETTER_QUEUE,
+                bindings::WEBHOOKS_QUEUE
+            ]
+        );
         assert_eq!(
             text(consumers[0], "dead_letter_queue"),
             bindings::DEAD_LETTER_QUEUE

@@ -287,11 +287,12 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
             .permission(Permission::Account)
             .success(200, Content::Json(schemas.of::<Me>())),
     ];
+    list.extend(super::webhook_operations::operations(schemas));
     list.sort_by_key(|operation| Tag::ALL.iter().position(|tag| *tag == operation.tag));
     list
 }
 
-fn operation(method: Method, path: &str, id: &'static str, tag: Tag) -> Operation {
+pub(super) fn operation(method: Method, path: &str, id: &'static str, tag: Tag) -> Operation {
     Operation {
         method,
         path: path.to_owned(),
@@ -308,25 +309,25 @@ fn operation(method: Method, path: &str, id: &'static str, tag: Tag) -> Operatio
 }
 
 impl Operation {
-    fn summary(self, summary: &'static str) -> Operation {
+    pub(super) fn summary(self, summary: &'static str) -> Operation {
         Operation { summary, ..self }
     }
 
-    fn description(self, description: &'static str) -> Operation {
+    pub(super) fn description(self, description: &'static str) -> Operation {
         Operation {
             description,
             ..self
         }
     }
 
-    fn permission(self, permission: Permission) -> Operation {
+    pub(super) fn permission(self, permission: Permission) -> Operation {
         Operation {
             permission: Some(permission),
             ..self
         }
     }
 
-    fn success(self, status: u16, content: Content) -> Operation {
+    pub(super) fn success(self, status: u16, content: Content) -> Operation {
         Operation {
             success: (status, content),
             ..self
@@ -340,7 +341,7 @@ impl Operation {
 }
 
 /// An object of exactly these properties, `required` among them.
-fn object(properties: Value, required: &[&str]) -> Value {
+pub(super) fn object(properties: Value, required: &[&str]) -> Value {
     json!({
         "type": "object",
         "properties": properties,
@@ -401,7 +402,7 @@ fn decision_filters(schemas: &mut Schemas) -> Vec<Value> {
 }
 
 /// `limit` and the cursor of an endpoint's page rules.
-fn paging(rules: PageRules, cursor: &str) -> Vec<Value> {
+pub(super) fn paging(rules: PageRules, cursor: &str) -> Vec<Value> {
     vec![
         query(
             "limit",

@@ -1,5 +1,6 @@
 //! The KPI Durable Object: one for the cooperative, a materialized view of D1 (see
-//! [`crate::kpi`]). Requests read it; only its alarm writes counts from D1.
+//! [`crate::kpi`]). Requests read it; only its alarm writes counts from D1, and queues
+//! the webhook deliveries of what D1 stored ([`crate::webhooks::producer`]).
 
 use std::cell::{Cell, RefCell};
 
@@ -11,6 +12,7 @@ use crate::kpi::pump::{pump, SCHEDULE};
 use crate::kpi::{KpiCommand, KpiService};
 use crate::observability::log;
 use crate::store::StoreError;
+use crate::webhooks::producer::publish;
 
 use super::sql_kv::SqlKv;
 
@@ -98,7 +100,7 @@ impl DurableObject for KpiObject {
     /// by the next alarm, with the same backoff as quiet rounds.
     async fn alarm(&self) -> Result<Response> {
         let kv = self.kv()?;
-        let worked = match pump(&self.service, kv, &self.log, &now_ms).await {
+        let counted = match pump(&self.service, kv, &self.log, &now_ms).await {
             Ok(report) => report.worked(),
             Err(error) => {
                 log(&format!(
@@ -107,6 +109,16 @@ impl DurableObject for KpiObject {
                 false
             }
         };
+        let published = match publish(kv, &self.log).await {
+            Ok(report) => report.queued > 0 || !report.caught_up,
+            Err(error) => {
+                log(&format!(
+                    "kpi object: webhook events not queued, retried: {error}"
+                ));
+                false
+            }
+        };
+        let worked = counted || published;
         let (delay, quiet) = SCHEDULE.next(self.quiet.get(), worked);
         self.quiet.set(quiet);
         self.state.storage().set_alarm(delay).await?;

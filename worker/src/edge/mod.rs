@@ -12,6 +12,7 @@ mod queues;
 mod rate_limit;
 mod sql_kv;
 mod sweeper;
+mod webhooks;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -249,7 +250,7 @@ fn export_stream(
     })
 }
 
-/// The consumer of both queues: a batch of events becomes decisions and dead letters in one
+/// The consumer of the three queues (webhooks: [`webhooks::consume`]): a batch of events becomes decisions and dead letters in one
 /// write; a batch of dead letters is stored in one write. A message is acknowledged only
 /// after its outcome is stored or it is queued again; anything else makes the platform
 /// redeliver it, and after its retries it lands in the dead-letter queue.
@@ -261,6 +262,10 @@ async fn queue(
 ) -> Result<()> {
     let backend = EdgeBackend::new(env.clone());
     let messages = batch.messages()?;
+    if batch.queue() == bindings::WEBHOOKS_QUEUE {
+        webhooks::consume(&backend, &messages).await;
+        return Ok(());
+    }
     let deliveries: Vec<Delivery> = messages
         .iter()
         .map(|message| Delivery {

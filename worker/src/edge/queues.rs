@@ -19,7 +19,7 @@ fn queue_error(error: impl std::fmt::Display) -> StoreError {
 
 /// Sends messages with `send_batch`, as few calls as the platform's limits allow; each
 /// message is its body, its approximate size and an optional delay.
-async fn send_all<T: Serialize>(
+pub(super) async fn send_all<T: Serialize>(
     queue: &Queue,
     messages: Vec<(T, usize, Option<u32>)>,
 ) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ pub mod d1;
 pub mod kv;
 pub mod loan_book;
 pub mod officers;
+pub mod webhooks;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use valle_shared::simulation::StoredDecision;
 
 pub use d1::{Kept, MemoryD1};
 pub use kv::MemoryKv;
+pub use webhooks::MemoryWebhooks;
 
 use crate::kpi::pump::{pump, PumpReport};
 use crate::kpi::KpiService;
@@ -51,6 +53,7 @@ pub struct MemoryBackend {
     /// The Access team's keys, and how often they were fetched past the cache.
     pub jwks: RefCell<valle_shared::access::Jwks>,
     pub jwks_fetches: Cell<u32>,
+    pub webhooks: MemoryWebhooks,
 }
 
 impl MemoryBackend {
@@ -70,6 +73,7 @@ impl MemoryBackend {
             failing_kpi: Cell::new(false),
             jwks: RefCell::default(),
             jwks_fetches: Cell::new(0),
+            webhooks: MemoryWebhooks::default(),
         }
     }
 
@@ -85,7 +89,9 @@ impl MemoryBackend {
     pub async fn kpi_alarm(&self) -> Result<PumpReport, StoreError> {
         self.kpi_available()?;
         let now = self.now_ms.get();
-        pump(&self.kpi, &self.kv, self, &|| now).await
+        let report = pump(&self.kpi, &self.kv, self, &|| now).await?;
+        crate::webhooks::producer::publish(&self.kv, self).await?;
+        Ok(report)
     }
 
     /// A restart of the KPI object: its memory is gone, its storage is not.

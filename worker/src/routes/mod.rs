@@ -16,6 +16,7 @@ mod outcomes;
 mod reviews;
 mod score;
 mod simulate;
+mod webhooks;
 
 pub use exports::{export_chunk, ExportStream};
 
@@ -27,7 +28,8 @@ use valle_shared::api::{
     CHALLENGER_PATH, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
     EXPORT_DECISIONS_PATH, FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH,
     KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH,
-    PERFORMANCE_PATH, REQUEST_ID_HEADER, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH, SIMULATE_PATH,
+    PERFORMANCE_PATH, REPLAY_SUFFIX, REQUEST_ID_HEADER, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH,
+    SIMULATE_PATH, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH,
 };
 use valle_shared::batch::MAX_BATCH_BYTES;
 use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
@@ -37,6 +39,7 @@ use valle_shared::officers::{Me, Permission};
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::simulation::MAX_SIMULATION_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
+use valle_shared::webhooks::MAX_SUBSCRIPTION_BYTES;
 
 pub use crate::kpi_cache::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
 
@@ -98,6 +101,11 @@ pub enum Route {
     Fairness,
     Simulate,
     Challenger,
+    Subscriptions,
+    Subscribe,
+    Unsubscribe(i64),
+    WebhookDeadLetters,
+    WebhookReplay(i64),
     /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
     Preflight,
 }
@@ -133,6 +141,11 @@ impl Route {
             Route::Audit | Route::AuditVerify => Some(Permission::Audit),
             Route::Export => Some(Permission::Export),
             Route::OverridesReport => Some(Permission::Report),
+            Route::Subscriptions
+            | Route::Subscribe
+            | Route::Unsubscribe(_)
+            | Route::WebhookDeadLetters
+            | Route::WebhookReplay(_) => Some(Permission::ManageWebhooks),
         }
     }
 
@@ -147,6 +160,7 @@ impl Route {
 
 const POST: &[&str] = &["POST"];
 const GET: &[&str] = &["GET", "HEAD"];
+const DELETE: &[&str] = &["DELETE"];
 
 /// Chooses the route from method, path and headers alone, before any body is read.
 pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
@@ -189,6 +203,14 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         FAIRNESS_PATH => allow(Route::Fairness, GET),
         SIMULATE_PATH => json_post(Route::Simulate, MAX_SIMULATION_BYTES),
         CHALLENGER_PATH => allow(Route::Challenger, GET),
+        WEBHOOKS_PATH => match head.method.as_str() {
+            "POST" => json_post(Route::Subscribe, MAX_SUBSCRIPTION_BYTES),
+            _ => allow(Route::Subscriptions, GET).map_err(|_| ApiError::MethodNotAllowed {
+                method: head.method.clone(),
+                allowed: &["GET", "HEAD", "POST"],
+            }),
+        },
+        WEBHOOK_DEAD_LETTERS_PATH => allow(Route::WebhookDeadLetters, GET),
         _ => {
             let id_after = |prefix: &str, suffix: &str| {
                 path.strip_prefix(prefix)
@@ -217,13 +239,22 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
             if let Some(id) = id_after(DECISIONS_PATH, "") {
                 return allow(Route::Decision(id), GET);
             }
-            let replay = path
-                .strip_prefix(DEAD_LETTERS_PATH)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .and_then(|rest| rest.strip_suffix("/replay"))
-                .and_then(|id| id.parse::<i64>().ok())
-                .filter(|id| *id > 0);
-            match replay {
+            let number_after = |prefix: &str, suffix: &str| {
+                path.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .and_then(|rest| rest.strip_suffix(suffix))
+                    .and_then(|id| id.parse::<i64>().ok())
+                    .filter(|id| *id > 0)
+            };
+            if let Some(id) = number_after(WEBHOOK_DEAD_LETTERS_PATH, REPLAY_SUFFIX) {
+                let route = allow(Route::WebhookReplay(id), POST)?;
+                reject_declared_oversize(head, MAX_BODY_BYTES)?;
+                return Ok(route);
+            }
+            if let Some(id) = number_after(WEBHOOKS_PATH, "") {
+                return allow(Route::Unsubscribe(id), DELETE);
+            }
+            match number_after(DEAD_LETTERS_PATH, REPLAY_SUFFIX) {
                 Some(id) => {
                     let route = allow(Route::DeadLetterReplay(id), POST)?;
                     reject_declared_oversize(head, MAX_BODY_BYTES)?;
@@ -313,7 +344,8 @@ impl Prepared {
                 | Route::Decide(_)
                 | Route::Approval(_)
                 | Route::Outcomes
-                | Route::Simulate)
+                | Route::Simulate
+                | Route::Subscribe)
         )
     }
 
@@ -370,6 +402,11 @@ impl Prepared {
                     Route::Fairness => request.fairness().await,
                     Route::Simulate => request.simulate(&body).await,
                     Route::Challenger => request.challenger().await,
+                    Route::Subscriptions => request.subscriptions().await,
+                    Route::Subscribe => request.subscribe(&body).await,
+                    Route::Unsubscribe(id) => request.unsubscribe(id).await,
+                    Route::WebhookDeadLetters => request.webhook_dead_letters().await,
+                    Route::WebhookReplay(id) => request.replay_webhook(id).await,
                     Route::Preflight => request.preflight(),
                 },
             },

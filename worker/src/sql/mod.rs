@@ -12,6 +12,7 @@ pub mod kpis;
 pub mod kv;
 pub mod loan_outcomes;
 pub mod reviews;
+pub mod webhooks;
 
 use serde::Serialize;
 

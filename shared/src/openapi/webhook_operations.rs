@@ -1,0 +1,99 @@
+//! The webhook operations: subscribers, and the deliveries given up on.
+
+use serde_json::json;
+
+use super::operations::{object, operation, paging};
+use super::{path_parameter, Content, Method, Operation, Schemas, Tag};
+use crate::api::{REPLAY_SUFFIX, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH};
+use crate::officers::Permission;
+use crate::query::WEBHOOK_DEAD_LETTER_PAGES;
+use crate::webhook_events::{
+    Subscription, SubscriptionList, WebhookDeadLetter, WebhookDeadLetterPage,
+};
+use crate::webhooks::{EventBody, EventKind, MAX_URL_CHARS, SECRET_CHARS};
+
+const DELIVERY: &str =
+    "Each event is POSTed to the subscriber as JSON (the `EventBody` schema) with \
+    `Valle-Event-Id` (the same at every attempt and replay: keep the ids you have handled) and \
+    `Valle-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" with the secret>`. \
+    A 2xx answer is a delivery; no answer within 10 s, 408, 429 or 5xx is retried after 1, 2, 4 … \
+    300 s, up to 12 attempts; any other answer, or the last attempt, makes a dead letter.";
+
+pub(super) fn operations(schemas: &mut Schemas) -> Vec<Operation> {
+    let id = || {
+        path_parameter(
+            "id",
+            "The subscriber's id.",
+            json!({ "type": "integer", "minimum": 1 }),
+        )
+    };
+    // The body of a delivery is listed with the components, for receivers to validate.
+    schemas.of::<EventBody>();
+    vec![
+        Operation {
+            body: Some(object(
+                json!({
+                    "url": { "type": "string", "maxLength": MAX_URL_CHARS, "description": "https://, or http:// to this machine." },
+                    "secret": { "type": "string", "minLength": SECRET_CHARS.start(), "maxLength": SECRET_CHARS.end() },
+                    "events": { "type": "array", "minItems": 1, "uniqueItems": true, "items": schemas.of::<EventKind>() },
+                }),
+                &["url", "secret", "events"],
+            )),
+            ..operation(Method::Post, WEBHOOKS_PATH, "subscribe", Tag::Webhooks)
+                .summary("Register a subscriber")
+                .description(DELIVERY)
+                .permission(Permission::ManageWebhooks)
+                .success(201, Content::Json(schemas.of::<Subscription>()))
+        },
+        operation(Method::Get, WEBHOOKS_PATH, "subscriptions", Tag::Webhooks)
+            .summary("The subscribers, without their secrets")
+            .permission(Permission::ManageWebhooks)
+            .success(200, Content::Json(schemas.of::<SubscriptionList>())),
+        Operation {
+            parameters: vec![id()],
+            ..operation(
+                Method::Delete,
+                &format!("{WEBHOOKS_PATH}/{{id}}"),
+                "unsubscribe",
+                Tag::Webhooks,
+            )
+            .summary("Remove a subscriber")
+            .description("Nothing more is sent to it, deliveries already queued included.")
+            .permission(Permission::ManageWebhooks)
+            .success(200, Content::Json(schemas.of::<Subscription>()))
+        },
+        Operation {
+            parameters: paging(
+                WEBHOOK_DEAD_LETTER_PAGES,
+                "The `next_before` of the previous page.",
+            ),
+            ..operation(
+                Method::Get,
+                WEBHOOK_DEAD_LETTERS_PATH,
+                "webhook_dead_letters",
+                Tag::Webhooks,
+            )
+            .summary("Deliveries given up on, newest first")
+            .description("Each keeps the event as it was sent.")
+            .permission(Permission::ManageWebhooks)
+            .success(200, Content::Json(schemas.of::<WebhookDeadLetterPage>()))
+        },
+        Operation {
+            parameters: vec![path_parameter(
+                "id",
+                "The dead letter's id.",
+                json!({ "type": "integer", "minimum": 1 }),
+            )],
+            ..operation(
+                Method::Post,
+                &format!("{WEBHOOK_DEAD_LETTERS_PATH}/{{id}}{REPLAY_SUFFIX}"),
+                "replay_webhook",
+                Tag::Webhooks,
+            )
+            .summary("Send a dead letter again")
+            .description("Queued again from its first attempt, under the same event id.")
+            .permission(Permission::ManageWebhooks)
+            .success(202, Content::Json(schemas.of::<WebhookDeadLetter>()))
+        },
+    ]
+}

@@ -1,0 +1,254 @@
+//! Webhooks on the host: an admin registers a subscriber; stored decisions and recorded
+//! outcomes become deliveries after the answer (once each, however often the producer
+//! runs); the consumer signs them, backs off while the subscriber is down, gives up on a
+//! refusal and keeps a dead letter an admin can replay; a removed subscriber hears nothing.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use valle_shared::codes::ErrorCode;
+use valle_shared::ops::RateLimit;
+use valle_shared::time::format_rfc3339_ms;
+use valle_shared::webhooks::{verify, EventBody, EventKind, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use valle_worker::memory::{block_on, MemoryBackend};
+use valle_worker::webhooks::consumer::{deliver, DeliveryReport, Post, WebhookSender};
+
+use support::{Harness, TOKEN};
+
+const SECRET: &str = "a-subscriber-secret-of-forty-characters!";
+const URL: &str = "https://hooks.coop.example/valle";
+
+/// A delivery's headers and body, as the subscriber got them.
+type Received = (Vec<(&'static str, String)>, String);
+
+/// A subscriber that answers each post with the next status of its script (the last one
+/// from then on; `None` is no answer), and keeps what it was sent.
+struct Receiver {
+    script: RefCell<Vec<Option<u16>>>,
+    posts: RefCell<Vec<Received>>,
+}
+
+impl Receiver {
+    fn answering(script: &[Option<u16>]) -> Receiver {
+        Receiver {
+            script: RefCell::new(script.iter().rev().copied().collect()),
+            posts: RefCell::default(),
+        }
+    }
+
+    /// The events it handled, by id, each checked against its signature.
+    fn handled(&self, now_s: i64) -> BTreeSet<String> {
+        let mut ids = BTreeSet::new();
+        for (headers, body) in self.posts.borrow().iter() {
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_default()
+            };
+            verify(SECRET, &header(SIGNATURE_HEADER), body.as_bytes(), now_s)
+                .unwrap_or_else(|refusal| panic!("{refusal:?}: {body}"));
+            let event: EventBody = serde_json::from_str(body).expect("an event body");
+            assert_eq!(event.id, header(EVENT_ID_HEADER));
+            ids.insert(event.id);
+        }
+        ids
+    }
+}
+
+impl WebhookSender for Receiver {
+    async fn post(&self, post: Post<'_>) -> Option<u16> {
+        assert_eq!(post.url, URL);
+        let mut script = self.script.borrow_mut();
+        let status = if script.len() > 1 {
+            script.pop().flatten()
+        } else {
+            script.last().copied().flatten()
+        };
+        if matches!(status, Some(200..=299)) {
+            self.posts
+                .borrow_mut()
+                .push((post.headers, post.body.to_owned()));
+        }
+        status
+    }
+}
+
+/// Runs the webhooks queue until it is empty, waiting out each delay; what the batches did.
+fn drain(backend: &MemoryBackend, receiver: &Receiver) -> DeliveryReport {
+    let mut total = DeliveryReport::default();
+    loop {
+        let batch: Vec<_> = backend.webhooks.queued.borrow_mut().drain(..).collect();
+        if batch.is_empty() {
+            return total;
+        }
+        let wait = batch
+            .iter()
+            .filter_map(|(_, delay)| *delay)
+            .max()
+            .unwrap_or(0);
+        backend
+            .now_ms
+            .set(backend.now_ms.get() + i64::from(wait) * 1_000);
+        let deliveries: Vec<_> = batch.into_iter().map(|(delivery, _)| delivery).collect();
+        let report = block_on(deliver(
+            backend,
+            receiver,
+            &deliveries,
+            backend.now_ms.get(),
+        ))
+        .expect("the batch is settled");
+        total.delivered += report.delivered;
+        total.retried += report.retried;
+        total.dead += report.dead;
+        total.dropped += report.dropped;
+    }
+}
+
+fn subscribe(harness: &Harness, events: &[EventKind]) -> i64 {
+    let body = json!({ "url": URL, "secret": SECRET, "events": events }).to_string();
+    let (status, subscription) = harness.as_account(TOKEN, "POST", "/api/v1/webhooks", &body);
+    assert_eq!(status, 201, "{subscription}");
+    assert!(subscription.get("secret").is_none(), "{subscription}");
+    subscription["id"].as_i64().expect("an id")
+}
+
+fn alarm(harness: &Harness) {
+    block_on(harness.backend.kpi_alarm()).expect("the alarm runs");
+}
+
+#[test]
+fn only_admins_register_and_a_bad_registration_says_which_field() {
+    let harness = Harness::new(RateLimit::default());
+    let body = json!({ "url": URL, "secret": SECRET, "events": ["decision.created"] }).to_string();
+    let (status, _) = harness.as_account("tok-supervisor", "POST", "/api/v1/webhooks", &body);
+    assert_eq!(status, 403);
+    let bad = json!({ "url": "ftp://x", "secret": "short", "events": ["decision.made"] });
+    let (status, answer) = harness.as_account(TOKEN, "POST", "/api/v1/webhooks", &bad.to_string());
+    assert_eq!(status, 400, "{answer}");
+    let fields: Vec<(&str, &str)> = answer["error"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|field| {
+            (
+                field["field"].as_str().unwrap_or(""),
+                field["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("url", ErrorCode::Format.as_str()),
+            ("secret", ErrorCode::Range.as_str()),
+            ("events[0]", ErrorCode::Enum.as_str())
+        ]
+    );
+    let (_, list) = harness.officer("/api/v1/webhooks");
+    assert_eq!(list, json!({ "subscriptions": [] }));
+}
+
+#[test]
+fn every_stored_decision_reaches_a_subscriber_that_was_down_once_and_signed() {
+    let harness = Harness::new(RateLimit::default());
+    subscribe(&harness, &EventKind::ALL);
+    let ids: Vec<String> = (0..5)
+        .map(|n| format!("6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a{n:02}"))
+        .collect();
+    for id in &ids {
+        assert_eq!(harness.score(id).status, 200);
+    }
+    // A repeated request and more producer runs make no second delivery.
+    assert_eq!(harness.score(&ids[0]).status, 200);
+    alarm(&harness);
+    alarm(&harness);
+    assert_eq!(harness.backend.webhooks.queued.borrow().len(), ids.len());
+
+    // Down for its first six attempts (31 s of backoff), then up.
+    let receiver = Receiver::answering(&[None, Some(503), None, Some(429), None, None, Some(200)]);
+    let report = drain(&harness.backend, &receiver);
+    assert_eq!(report.delivered, ids.len());
+    assert_eq!(report.dead, 0);
+    assert!(report.retried >= 6, "{report:?}");
+    let handled = receiver.handled(harness.backend.now_ms.get() / 1_000);
+    assert_eq!(handled.len(), ids.len());
+    assert_eq!(receiver.posts.borrow().len(), ids.len());
+}
+
+#[test]
+fn a_refusal_is_a_dead_letter_that_a_replay_delivers_once() {
+    let harness = Harness::new(RateLimit::default());
+    subscribe(&harness, &[EventKind::DecisionCreated]);
+    assert_eq!(
+        harness.score("6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a5b").status,
+        200
+    );
+    alarm(&harness);
+    let refusing = Receiver::answering(&[Some(410)]);
+    assert_eq!(drain(&harness.backend, &refusing).dead, 1);
+    let (status, page) = harness.officer("/api/v1/webhooks/dead-letters");
+    assert_eq!(status, 200, "{page}");
+    let letter = &page["dead_letters"][0];
+    assert_eq!(
+        (letter["last_status"].clone(), letter["attempts"].clone()),
+        (json!(410), json!(1))
+    );
+    let replay = format!(
+        "/api/v1/webhooks/dead-letters/{}/replay",
+        letter["id"].as_i64().unwrap_or(0)
+    );
+    let (status, replayed) = harness.as_account(TOKEN, "POST", &replay, "");
+    assert_eq!(status, 202, "{replayed}");
+    assert!(replayed["replayed_at_ms"].is_i64());
+    let receiver = Receiver::answering(&[Some(204)]);
+    assert_eq!(drain(&harness.backend, &receiver).delivered, 1);
+    let event: Value = serde_json::from_str(&receiver.posts.borrow()[0].1).expect("json");
+    assert_eq!(event["id"], letter["event_id"]);
+    assert_eq!(event["kind"], "decision.created");
+    let (status, _) =
+        harness.as_account(TOKEN, "POST", "/api/v1/webhooks/dead-letters/99/replay", "");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn outcomes_are_events_and_a_removed_subscriber_hears_nothing() {
+    let harness = Harness::new(RateLimit::default());
+    let id = subscribe(&harness, &[EventKind::OutcomeRecorded]);
+    let request_id = "6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a5b";
+    assert_eq!(harness.score(request_id).status, 200);
+    harness.advance(86_400_000);
+    let observed_at = format_rfc3339_ms(harness.backend.now_ms.get());
+    let outcomes = json!({ "outcomes": [
+        { "request_id": request_id, "status": "good", "observed_at": observed_at }
+    ] });
+    let (status, answer) = harness.as_account(
+        "tok-integrator",
+        "POST",
+        "/api/v1/outcomes",
+        &outcomes.to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    alarm(&harness);
+    let queued: Vec<_> = harness
+        .backend
+        .webhooks
+        .queued
+        .borrow()
+        .iter()
+        .map(|(delivery, _)| delivery.kind)
+        .collect();
+    assert_eq!(queued, [EventKind::OutcomeRecorded]);
+
+    let (status, _) = harness.as_account(TOKEN, "DELETE", &format!("/api/v1/webhooks/{id}"), "");
+    assert_eq!(status, 200);
+    let (status, _) = harness.as_account(TOKEN, "DELETE", &format!("/api/v1/webhooks/{id}"), "");
+    assert_eq!(status, 404);
+    let receiver = Receiver::answering(&[Some(200)]);
+    assert_eq!(drain(&harness.backend, &receiver).dropped, 1);
+    assert!(receiver.posts.borrow().is_empty());
+}
