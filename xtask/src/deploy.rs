@@ -500,10 +500,13 @@ mod tests {
     }
 
     #[test]
-    fn production_needs_one_database_two_queues_and_a_rate_limit_namespace() {
+    fn production_needs_one_database_three_queues_and_a_rate_limit_namespace() {
         let needs = needs();
         assert_eq!(needs.database, "valle");
-        assert_eq!(needs.queues, ["valle-events", "valle-events-dlq"]);
+        assert_eq!(
+            needs.queues,
+            ["valle-events", "valle-events-dlq", "valle-webhooks"]
+        );
         assert_eq!(needs.rate_limit_namespace, "1001");
     }
 
@@ -521,6 +524,7 @@ mod tests {
                 },
                 Step::CreateQueue("valle-events".into()),
                 Step::CreateQueue("valle-events-dlq".into()),
+                Step::CreateQueue("valle-webhooks".into()),
                 Step::ApplyMigrations,
                 Step::FirstAdmin,
                 Step::Deploy,
@@ -670,6 +674,7 @@ esac"#,
                 "d1 list --json",
                 "queues info valle-events",
                 "queues info valle-events-dlq",
+                "queues info valle-webhooks",
                 admin_query.as_str(),
                 "d1 create valle",
             ]
