@@ -365,8 +365,44 @@ fn build_worker() -> Result {
             .env("WASM_OPT_BIN", node_bin.join("wasm-opt"))
             .env("ESBUILD_BIN", node_bin.join("esbuild"))
             .run()
-            .map_err(shell_error)
+            .map_err(shell_error)?;
+        strip_names(&sh, &bundled)
     })
+}
+
+/// The features worker-build enables when it runs wasm-opt, and no newer ones: workerd
+/// must read what comes out.
+const WORKER_WASM_FEATURES: [&str; 7] = [
+    "--enable-mutable-globals",
+    "--enable-sign-ext",
+    "--enable-nontrapping-float-to-int",
+    "--enable-bulk-memory",
+    "--enable-multivalue",
+    "--enable-reference-types",
+    "--enable-exception-handling",
+];
+
+/// Where the bundle's module is kept with its function names, to read a production stack
+/// trace (`wasm-function[N]`) by: the same commit builds the same module.
+const NAMED_WORKER_WASM: &str = "target/worker-names/index_bg.wasm";
+
+/// worker-build keeps the module's name section (1.7 MB, 0.4 MB of the bundle's gzip);
+/// the deployed worker goes without it, and the named module stays in
+/// [`NAMED_WORKER_WASM`].
+fn strip_names(sh: &Shell, bundled: &Path) -> Result {
+    let named = root().join(NAMED_WORKER_WASM);
+    if let Some(dir) = named.parent() {
+        std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+    }
+    std::fs::copy(bundled, &named).map_err(|error| format!("{}: {error}", named.display()))?;
+    let wasm_opt = root().join("node_modules/.bin/wasm-opt");
+    let features = WORKER_WASM_FEATURES;
+    cmd!(
+        sh,
+        "{wasm_opt} {named} {features...} --strip-debug --strip-producers -o {bundled}"
+    )
+    .run()
+    .map_err(shell_error)
 }
 
 /// Applies every D1 migration to the local database under `persist_to` (wrangler's default
