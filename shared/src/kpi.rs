@@ -902,74 +902,68 @@ pub struct Assessment {
 
 impl Thresholds {
     pub fn assess(&self, summary: &Summary, throughput_per_s: f64) -> Assessment {
+        let above = |value: f64, limits: &[f64; 3]| limits.iter().filter(|l| value > **l).count();
         let mut alerts = Vec::new();
-        let grade_above =
-            |value: f64, limits: &[f64; 3]| limits.iter().filter(|limit| value > **limit).count();
-        if let Some(p95) = summary.latency_ms.p95 {
-            let grade = grade_above(p95, &self.p95_latency_ms);
+        // Grade 0 is no alert; grade g breached `limits[g - 1]` and puts the state at g.
+        let mut alert = |metric: &str,
+                         value: f64,
+                         (grade, limits): (usize, &[f64; 3]),
+                         message: &dyn Fn(f64) -> Message| {
             if grade > 0 {
+                let threshold = limits[grade - 1];
                 alerts.push(Alert {
-                    metric: "latency_p95_ms".into(),
+                    metric: metric.into(),
                     state: PerformanceState::ALL[grade],
-                    value: p95,
-                    threshold: self.p95_latency_ms[grade - 1],
-                    message: Message::new(
-                        format!(
-                            "Latencia p95 de {p95:.1} ms por encima de {} ms.",
-                            self.p95_latency_ms[grade - 1]
-                        ),
-                        format!(
-                            "p95 latency {p95:.1} ms above {} ms.",
-                            self.p95_latency_ms[grade - 1]
-                        ),
-                    ),
+                    value,
+                    threshold,
+                    message: message(threshold),
                 });
             }
+        };
+        if let Some(p95) = summary.latency_ms.p95 {
+            let limits = &self.p95_latency_ms;
+            alert(
+                "latency_p95_ms",
+                p95,
+                (above(p95, limits), limits),
+                &|limit| {
+                    Message::new(
+                        format!("Latencia p95 de {p95:.1} ms por encima de {limit} ms."),
+                        format!("p95 latency {p95:.1} ms above {limit} ms."),
+                    )
+                },
+            );
         }
         if let Some(rate) = summary.error_rate {
-            let grade = grade_above(rate, &self.error_rate);
-            if grade > 0 {
-                let limit = self.error_rate[grade - 1];
-                alerts.push(Alert {
-                    metric: "error_rate".into(),
-                    state: PerformanceState::ALL[grade],
-                    value: rate,
-                    threshold: limit,
-                    message: Message::new(
-                        format!(
-                            "Tasa de error del {:.1} % por encima del {:.1} %.",
-                            rate * 100.0,
-                            limit * 100.0
-                        ),
-                        format!(
-                            "Error rate {:.1} % above {:.1} %.",
-                            rate * 100.0,
-                            limit * 100.0
-                        ),
-                    ),
-                });
-            }
+            let limits = &self.error_rate;
+            alert(
+                "error_rate",
+                rate,
+                (above(rate, limits), limits),
+                &|limit| {
+                    let (rate, limit) = (rate * 100.0, limit * 100.0);
+                    Message::new(
+                        format!("Tasa de error del {rate:.1} % por encima del {limit:.1} %."),
+                        format!("Error rate {rate:.1} % above {limit:.1} %."),
+                    )
+                },
+            );
         }
-        let grade = self
-            .min_throughput_per_s
-            .iter()
-            .filter(|floor| throughput_per_s < **floor)
-            .count();
-        if grade > 0 {
-            let floor = self.min_throughput_per_s[grade - 1];
-            alerts.push(Alert {
-                metric: "throughput_per_s".into(),
-                state: PerformanceState::ALL[grade],
-                value: throughput_per_s,
-                threshold: floor,
-                message: Message::new(
+        let floors = &self.min_throughput_per_s;
+        let below = floors.iter().filter(|f| throughput_per_s < **f).count();
+        alert(
+            "throughput_per_s",
+            throughput_per_s,
+            (below, floors),
+            &|floor| {
+                Message::new(
                     format!(
                         "Rendimiento de {throughput_per_s:.2} decisiones/s por debajo de {floor}."
                     ),
                     format!("Throughput {throughput_per_s:.2} decisions/s below {floor}."),
-                ),
-            });
-        }
+                )
+            },
+        );
         let state = alerts
             .iter()
             .map(|alert| alert.state)

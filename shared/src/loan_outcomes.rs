@@ -190,11 +190,7 @@ pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, Requ
             return Err(RequestError::Invalid(errors));
         }
         None => {
-            errors.push(error(
-                "outcomes".to_owned(),
-                ErrorCode::Required,
-                Message::new("Campo obligatorio.", "Required field."),
-            ));
+            errors.push(FieldError::required("outcomes"));
             return Err(RequestError::Invalid(errors));
         }
     };
@@ -250,20 +246,12 @@ fn parse_item(
     }
     let text = |name: &str, errors: &mut Vec<FieldError>| match object.get(name) {
         None | Some(Value::Null) => {
-            errors.push(error(
-                item_field(index, name),
-                ErrorCode::Required,
-                Message::new("Campo obligatorio.", "Required field."),
-            ));
+            errors.push(FieldError::required(&item_field(index, name)));
             None
         }
         Some(Value::String(text)) => Some(text.as_str()),
         Some(_) => {
-            errors.push(error(
-                item_field(index, name),
-                ErrorCode::Type,
-                Message::new("Debe ser texto.", "Must be a string."),
-            ));
+            errors.push(FieldError::not_text(&item_field(index, name)));
             None
         }
     };

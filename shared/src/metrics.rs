@@ -2,7 +2,7 @@
 //! are all-time totals, the latency histogram comes from the totals' sketch, and the gauges
 //! describe the rolling 5-minute view.
 
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 
 use crate::drift::{DriftReport, DriftSummary};
 use crate::events::Channel;
@@ -51,6 +51,38 @@ pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// The exposition format's metric types this page uses.
+pub(crate) const COUNTER: &str = "counter";
+pub(crate) const GAUGE: &str = "gauge";
+
+/// A family's name and help text.
+type Named<'a> = (&'a str, &'a str);
+
+/// A family of one unlabelled sample.
+fn sample(out: &mut String, kind: &str, (name, help): Named<'_>, value: impl Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// A family whose samples differ by the value of one label.
+fn samples<L: Display, V: Display>(
+    out: &mut String,
+    kind: &str,
+    (name, help): Named<'_>,
+    label_name: &str,
+    series: impl IntoIterator<Item = (L, V)>,
+) {
+    family(out, name, kind, help);
+    for (value_of_label, value) in series {
+        let _ = writeln!(out, "{name}{{{label_name}=\"{value_of_label}\"}} {value}");
+    }
+}
+
+/// A gauge that may not be known yet is NaN, as the exposition format spells it.
+fn optional(value: Option<f64>) -> String {
+    number(value.unwrap_or(f64::NAN))
+}
+
 pub(crate) fn number(value: f64) -> String {
     if value.is_nan() {
         "NaN".to_owned()
@@ -80,85 +112,74 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
     let totals = &core.totals;
     let mut out = String::with_capacity(4_096);
 
-    family(
+    samples(
         &mut out,
-        "valle_decisions_total",
-        "counter",
-        "Applications scored and stored, by band and decision.",
+        COUNTER,
+        (
+            "valle_decisions_total",
+            "Applications scored and stored, by band and decision.",
+        ),
+        "band",
+        [
+            ("bajo", totals.bands.bajo),
+            ("medio", totals.bands.medio),
+            ("alto", totals.bands.alto),
+        ],
     );
-    let bands = [
-        ("bajo", totals.bands.bajo),
-        ("medio", totals.bands.medio),
-        ("alto", totals.bands.alto),
+    samples(
+        &mut out,
+        COUNTER,
+        ("valle_decision_outcomes_total", "Decisions by outcome."),
+        "decision",
+        [
+            ("approve", totals.outcomes.approve),
+            ("review", totals.outcomes.review),
+            ("decline", totals.outcomes.decline),
+        ],
+    );
+    let codes = totals
+        .errors_by_code
+        .iter()
+        .map(|(code, count)| (label(code), *count));
+    let none = totals
+        .errors_by_code
+        .is_empty()
+        .then(|| ("none".to_owned(), 0));
+    samples(
+        &mut out,
+        COUNTER,
+        (
+            "valle_request_errors_total",
+            "Scoring and event requests refused, by error code.",
+        ),
+        "code",
+        none.into_iter().chain(codes),
+    );
+    let counters = [
+        (
+            "valle_model_mismatches_total",
+            "Decisions where the client's score differed from the edge's.",
+            totals.mismatches,
+        ),
+        (
+            "valle_late_events_total",
+            "Events later than the allowed lateness, kept out of event-time windows.",
+            core.late_events,
+        ),
+        (
+            "valle_window_revisions_total",
+            "Late events that revised a closed event-time window.",
+            core.revisions,
+        ),
+        (
+            "valle_count_windows_closed_total",
+            "Count-based KPI windows closed.",
+            core.open_count_window.index,
+        ),
     ];
-    for (band, count) in bands {
-        let _ = writeln!(out, "valle_decisions_total{{band=\"{band}\"}} {count}");
+    for (name, help, value) in counters {
+        sample(&mut out, COUNTER, (name, help), value);
     }
-    family(
-        &mut out,
-        "valle_decision_outcomes_total",
-        "counter",
-        "Decisions by outcome.",
-    );
-    let outcomes = [
-        ("approve", totals.outcomes.approve),
-        ("review", totals.outcomes.review),
-        ("decline", totals.outcomes.decline),
-    ];
-    for (decision, count) in outcomes {
-        let _ = writeln!(
-            out,
-            "valle_decision_outcomes_total{{decision=\"{decision}\"}} {count}"
-        );
-    }
-    family(
-        &mut out,
-        "valle_request_errors_total",
-        "counter",
-        "Scoring and event requests refused, by error code.",
-    );
-    if totals.errors_by_code.is_empty() {
-        let _ = writeln!(out, "valle_request_errors_total{{code=\"none\"}} 0");
-    }
-    for (code, count) in &totals.errors_by_code {
-        let _ = writeln!(
-            out,
-            "valle_request_errors_total{{code=\"{}\"}} {count}",
-            label(code)
-        );
-    }
-    family(
-        &mut out,
-        "valle_model_mismatches_total",
-        "counter",
-        "Decisions where the client's score differed from the edge's.",
-    );
-    let _ = writeln!(out, "valle_model_mismatches_total {}", totals.mismatches);
-    family(
-        &mut out,
-        "valle_late_events_total",
-        "counter",
-        "Events later than the allowed lateness, kept out of event-time windows.",
-    );
-    let _ = writeln!(out, "valle_late_events_total {}", core.late_events);
-    family(
-        &mut out,
-        "valle_window_revisions_total",
-        "counter",
-        "Late events that revised a closed event-time window.",
-    );
-    let _ = writeln!(out, "valle_window_revisions_total {}", core.revisions);
-    family(
-        &mut out,
-        "valle_count_windows_closed_total",
-        "counter",
-        "Count-based KPI windows closed.",
-    );
-    let _ = writeln!(
-        out,
-        "valle_count_windows_closed_total {}",
-        core.open_count_window.index
-    );
 
     family(
         &mut out,
@@ -239,7 +260,7 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
         );
     }
 
-    let gauges: [(&str, &str, Option<f64>); 8] = [
+    let gauges: [(&str, &str, Option<f64>); 12] = [
         (
             "valle_recent_throughput_decisions_per_second",
             "Decisions per second over the last 5 minutes.",
@@ -280,89 +301,54 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
             "Seconds since the KPI object last counted every stored decision and dead letter.",
             extra.kpi_lag_s,
         ),
+        (
+            "valle_dead_letters_open",
+            "Dead letters waiting for an officer.",
+            extra.dead_letters_open.map(|n| n as f64),
+        ),
+        (
+            "valle_inbox_events",
+            "Events acknowledged with 202 whose decision or dead letter is not stored yet.",
+            extra.inbox_kept.map(|n| n as f64),
+        ),
+        (
+            "valle_inbox_oldest_age_seconds",
+            "Age of the oldest acknowledged event still waiting for its decision or dead letter.",
+            extra.inbox_oldest_age_s,
+        ),
+        (
+            "valle_event_time_watermark_seconds",
+            "Event-time watermark, Unix seconds.",
+            recent.watermark_ms.map(|ms| ms as f64 / 1_000.0),
+        ),
     ];
     for (name, help, value) in gauges {
-        family(&mut out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {}", number(value.unwrap_or(f64::NAN)));
+        sample(&mut out, GAUGE, (name, help), optional(value));
     }
-    family(
-        &mut out,
-        "valle_dead_letters_open",
-        "gauge",
-        "Dead letters waiting for an officer.",
-    );
-    let _ = writeln!(
-        out,
-        "valle_dead_letters_open {}",
-        number(extra.dead_letters_open.map_or(f64::NAN, |n| n as f64))
-    );
-    family(
-        &mut out,
-        "valle_inbox_events",
-        "gauge",
-        "Events acknowledged with 202 whose decision or dead letter is not stored yet.",
-    );
-    let _ = writeln!(
-        out,
-        "valle_inbox_events {}",
-        number(extra.inbox_kept.map_or(f64::NAN, |n| n as f64))
-    );
-    family(
-        &mut out,
-        "valle_inbox_oldest_age_seconds",
-        "gauge",
-        "Age of the oldest acknowledged event still waiting for its decision or dead letter.",
-    );
-    let _ = writeln!(
-        out,
-        "valle_inbox_oldest_age_seconds {}",
-        number(extra.inbox_oldest_age_s.unwrap_or(f64::NAN))
-    );
-    family(
-        &mut out,
-        "valle_wasm_memory_bytes",
-        "gauge",
-        "Linear memory of a wasm instance (it only grows).",
-    );
-    for (instance, bytes) in [
+    let memory = [
         ("worker", extra.worker_memory_bytes),
         ("kpi_object", extra.kpi_object_memory_bytes),
-    ] {
-        let _ = writeln!(
-            out,
-            "valle_wasm_memory_bytes{{instance=\"{instance}\"}} {}",
-            number(bytes.map_or(f64::NAN, |n| n as f64))
-        );
-    }
-    family(
+    ];
+    samples(
         &mut out,
-        "valle_event_time_watermark_seconds",
-        "gauge",
-        "Event-time watermark, Unix seconds.",
+        GAUGE,
+        (
+            "valle_wasm_memory_bytes",
+            "Linear memory of a wasm instance (it only grows).",
+        ),
+        "instance",
+        memory.map(|(instance, bytes)| (instance, optional(bytes.map(|n| n as f64)))),
     );
-    let _ = writeln!(
-        out,
-        "valle_event_time_watermark_seconds {}",
-        number(
-            recent
-                .watermark_ms
-                .map_or(f64::NAN, |ms| ms as f64 / 1_000.0)
-        )
-    );
-    family(
+    samples(
         &mut out,
-        "valle_performance_state",
-        "gauge",
-        "1 for the current performance state, 0 for the others.",
+        GAUGE,
+        (
+            "valle_performance_state",
+            "1 for the current performance state, 0 for the others.",
+        ),
+        "state",
+        PerformanceState::ALL.map(|state| (state.as_str(), u8::from(state == recent.state))),
     );
-    for state in PerformanceState::ALL {
-        let _ = writeln!(
-            out,
-            "valle_performance_state{{state=\"{}\"}} {}",
-            state.as_str(),
-            u8::from(state == recent.state)
-        );
-    }
     // Drift over the rolling 24 h and over the newest hour window with decisions.
     let windows = [
         ("24h", drift.map(|report| &report.rolling_24h)),
@@ -374,48 +360,39 @@ pub fn render(core: &Core, recent: &KpiView, drift: Option<&DriftReport>, extra:
     family(
         &mut out,
         "valle_drift_psi",
-        "gauge",
+        GAUGE,
         "Population Stability Index of a monitored field against training.",
     );
     for (window, summary) in windows {
         drift_lines(&mut out, window, summary);
     }
-    family(
+    samples(
         &mut out,
-        "valle_drift_decisions",
-        "gauge",
-        "Decisions the drift figures are computed from.",
+        GAUGE,
+        (
+            "valle_drift_decisions",
+            "Decisions the drift figures are computed from.",
+        ),
+        "window",
+        windows.map(|(window, summary)| (window, summary.map_or(0, |summary| summary.decisions))),
     );
-    for (window, summary) in windows {
-        let _ = writeln!(
-            out,
-            "valle_drift_decisions{{window=\"{window}\"}} {}",
-            summary.map_or(0, |summary| summary.decisions)
-        );
-    }
-    family(
+    samples(
         &mut out,
-        "valle_drift_significant_features",
-        "gauge",
-        "Fields with PSI of 0.2 or more, counted once the window has enough decisions.",
+        GAUGE,
+        (
+            "valle_drift_significant_features",
+            "Fields with PSI of 0.2 or more, counted once the window has enough decisions.",
+        ),
+        "window",
+        windows
+            .map(|(window, summary)| (window, summary.map_or(0, |summary| summary.alerts.len()))),
     );
-    for (window, summary) in windows {
-        let _ = writeln!(
-            out,
-            "valle_drift_significant_features{{window=\"{window}\"}} {}",
-            summary.map_or(0, |summary| summary.alerts.len())
-        );
-    }
-    family(
+    samples(
         &mut out,
-        "valle_model_info",
-        "gauge",
-        "The model the edge scores with.",
-    );
-    let _ = writeln!(
-        out,
-        "valle_model_info{{sha256=\"{}\"}} 1",
-        label(&extra.model_sha256)
+        GAUGE,
+        ("valle_model_info", "The model the edge scores with."),
+        "sha256",
+        [(label(&extra.model_sha256), 1)],
     );
     out
 }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::drift::DriftReport;
 use crate::fairness::{fairness, AttributeFairness, FairnessCount, FairnessReport};
-use crate::metrics::{family, label, number};
+use crate::metrics::{family, label, number, GAUGE};
 use crate::model::spec::Thresholds;
 use crate::performance::{performance, PerformanceReport, ScoreGroup};
 
@@ -120,7 +120,7 @@ pub fn render_branches(out: &mut String, branches: &[BranchFigures]) {
         ),
     ];
     for (name, help, value) in gauges {
-        family(out, name, "gauge", help);
+        family(out, name, GAUGE, help);
         for branch in branches {
             if let Some(value) = value(branch) {
                 let _ = writeln!(
@@ -135,7 +135,7 @@ pub fn render_branches(out: &mut String, branches: &[BranchFigures]) {
     family(
         out,
         "valle_branch_drift_psi_max",
-        "gauge",
+        GAUGE,
         "Largest PSI among monitored fields over the branch's last 24 h.",
     );
     for branch in branches {
@@ -167,7 +167,7 @@ pub fn render_branches(out: &mut String, branches: &[BranchFigures]) {
         ),
     ];
     for (name, help, value) in by_attribute {
-        family(out, name, "gauge", help);
+        family(out, name, GAUGE, help);
         for branch in branches {
             for attribute in &branch.fairness.attributes {
                 if let Some(value) = value(attribute) {

@@ -102,6 +102,16 @@ pub struct Page<C> {
     pub cursor: Option<C>,
 }
 
+impl<C> Page<C> {
+    /// Where the page after `rows` starts: the last row's cursor when this page came back
+    /// full, none when it was the last.
+    pub fn next<T, N>(&self, rows: &[T], cursor_of: impl Fn(&T) -> N) -> Option<N> {
+        (rows.len() == self.limit)
+            .then(|| rows.last().map(cursor_of))
+            .flatten()
+    }
+}
+
 impl PageRules {
     /// Pages of [`DEFAULT_LIMIT`] unless `limit` asks for up to `max_limit`.
     pub const fn up_to(max_limit: usize, cursor: &'static str) -> PageRules {
@@ -248,5 +258,17 @@ mod tests {
             let (_, query) = url.split_once('?').expect("a query");
             assert_eq!(parse_query(query), [("q".to_owned(), text.to_owned())]);
         }
+    }
+
+    #[test]
+    fn a_full_page_points_at_the_next_and_a_short_one_ends() {
+        let page = Page::<u64> {
+            limit: 3,
+            cursor: None,
+        };
+        let seq = |row: &u64| *row;
+        assert_eq!(page.next(&[9, 8, 7], seq), Some(7));
+        assert_eq!(page.next(&[9, 8], seq), None);
+        assert_eq!(page.next(&[], seq), None);
     }
 }

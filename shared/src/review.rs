@@ -526,11 +526,7 @@ fn required_enum<T>(
 ) -> Option<T> {
     match object.get(name) {
         None | Some(serde_json::Value::Null) => {
-            errors.push(FieldError::new(
-                name,
-                ErrorCode::Required,
-                Message::new("Campo obligatorio.", "Required field."),
-            ));
+            errors.push(FieldError::required(name));
             None
         }
         Some(serde_json::Value::String(text)) => {
@@ -545,11 +541,7 @@ fn required_enum<T>(
             value
         }
         Some(_) => {
-            errors.push(FieldError::new(
-                name,
-                ErrorCode::Type,
-                Message::new("Debe ser texto.", "Must be a string."),
-            ));
+            errors.push(FieldError::not_text(name));
             None
         }
     }
@@ -577,11 +569,7 @@ fn note(
             None
         }
         Some(_) => {
-            errors.push(FieldError::new(
-                name,
-                ErrorCode::Type,
-                Message::new("Debe ser texto.", "Must be a string."),
-            ));
+            errors.push(FieldError::not_text(name));
             None
         }
     }

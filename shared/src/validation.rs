@@ -97,6 +97,24 @@ impl FieldError {
         }
     }
 
+    /// `field` is missing or null.
+    pub fn required(field: &str) -> FieldError {
+        FieldError::new(
+            field,
+            ErrorCode::Required,
+            Message::new("Campo obligatorio.", "Required field."),
+        )
+    }
+
+    /// `field` holds something other than a string.
+    pub fn not_text(field: &str) -> FieldError {
+        FieldError::new(
+            field,
+            ErrorCode::Type,
+            Message::new("Debe ser texto.", "Must be a string."),
+        )
+    }
+
     /// The known field this error belongs to, if any.
     pub fn known_field(&self) -> Option<Field> {
         Field::from_name(&self.field)
@@ -511,10 +529,7 @@ fn check_field(field: Field, value: &Value, partial: &mut Partial) -> Result<(),
                 return Err(field_error(
                     field,
                     ErrorCode::Format,
-                    Message::new(
-                        format!("{}: como máximo dos decimales.", field.label(Lang::Es)),
-                        format!("{}: at most two decimals.", field.label(Lang::En)),
-                    ),
+                    about(field, "como máximo dos decimales.", "at most two decimals."),
                 ));
             }
             if let Some(slot) = money_slot(field) {
@@ -531,15 +546,10 @@ fn check_field(field: Field, value: &Value, partial: &mut Partial) -> Result<(),
                 return Err(field_error(
                     field,
                     ErrorCode::Enum,
-                    Message::new(
-                        format!(
-                            "{}: valor no admitido; use uno de: {list}.",
-                            field.label(Lang::Es)
-                        ),
-                        format!(
-                            "{}: unsupported value; use one of: {list}.",
-                            field.label(Lang::En)
-                        ),
+                    about(
+                        field,
+                        format!("valor no admitido; use uno de: {list}."),
+                        format!("unsupported value; use one of: {list}."),
                     ),
                 ));
             }
@@ -592,11 +602,16 @@ fn field_error(field: Field, code: ErrorCode, message: Message) -> FieldError {
     }
 }
 
-fn required_message(field: Field) -> Message {
+/// A message about one field: its label in each language, then what is wrong.
+fn about(field: Field, es: impl fmt::Display, en: impl fmt::Display) -> Message {
     Message::new(
-        format!("{}: campo obligatorio.", field.label(Lang::Es)),
-        format!("{}: this field is required.", field.label(Lang::En)),
+        format!("{}: {es}", field.label(Lang::Es)),
+        format!("{}: {en}", field.label(Lang::En)),
     )
+}
+
+fn required_message(field: Field) -> Message {
+    about(field, "campo obligatorio.", "this field is required.")
 }
 
 fn type_error(field: Field, value: &Value, expected: &'static str) -> FieldError {
@@ -616,15 +631,10 @@ fn type_error(field: Field, value: &Value, expected: &'static str) -> FieldError
     field_error(
         field,
         ErrorCode::Type,
-        Message::new(
-            format!(
-                "{}: debe ser {es_expected}, no {es_found}.",
-                field.label(Lang::Es)
-            ),
-            format!(
-                "{}: must be {en_expected}, not {en_found}.",
-                field.label(Lang::En)
-            ),
+        about(
+            field,
+            format!("debe ser {es_expected}, no {es_found}."),
+            format!("must be {en_expected}, not {en_found}."),
         ),
     )
 }
@@ -633,15 +643,10 @@ fn type_error(field: Field, value: &Value, expected: &'static str) -> FieldError
 fn range_message(field: Field, bounds: impl Fn(Lang) -> (String, String)) -> Message {
     let (es_min, es_max) = bounds(Lang::Es);
     let (en_min, en_max) = bounds(Lang::En);
-    Message::new(
-        format!(
-            "{}: debe estar entre {es_min} y {es_max}.",
-            field.label(Lang::Es)
-        ),
-        format!(
-            "{}: must be between {en_min} and {en_max}.",
-            field.label(Lang::En)
-        ),
+    about(
+        field,
+        format!("debe estar entre {es_min} y {es_max}."),
+        format!("must be between {en_min} and {en_max}."),
     )
 }
 
@@ -659,15 +664,10 @@ fn text_format_message(field: Field, max_chars: usize) -> Message {
             "letters, digits, spaces, '.', '_' or '-'",
         ),
     };
-    Message::new(
-        format!(
-            "{}: de 1 a {max_chars} caracteres ({es}), sin espacios al principio ni al final.",
-            field.label(Lang::Es)
-        ),
-        format!(
-            "{}: 1 to {max_chars} characters ({en}), no leading or trailing spaces.",
-            field.label(Lang::En)
-        ),
+    about(
+        field,
+        format!("de 1 a {max_chars} caracteres ({es}), sin espacios al principio ni al final."),
+        format!("1 to {max_chars} characters ({en}), no leading or trailing spaces."),
     )
 }
 
