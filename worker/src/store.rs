@@ -476,42 +476,30 @@ pub trait LoanBook {
     async fn shadow_counts(&self, period: &Period) -> Result<ShadowCounts, StoreError>;
 }
 
-/// Everything a request or a queue consumer may touch.
-pub trait Backend:
-    OutcomeStore
-    + LoanBook
-    + AccountStore
-    + AccessKeys
-    + ReviewStore
-    + AuditStore
-    + DecisionStore
-    + DeadLetterStore
-    + KpiSink
-    + EventQueue
-    + EventInbox
-    + RateLimiter
-    + HealthProbe
-    + WebhookStore
-    + WebhookQueue
-{
+/// Declares `Backend` as the sum of the stores and its blanket impl, from one list.
+macro_rules! backend {
+    ($($store:ident),+ $(,)?) => {
+        /// Everything a request or a queue consumer may touch.
+        pub trait Backend: $($store +)+ {}
+
+        impl<T: $($store +)+> Backend for T {}
+    };
 }
 
-impl<
-        T: OutcomeStore
-            + LoanBook
-            + AccountStore
-            + AccessKeys
-            + ReviewStore
-            + AuditStore
-            + DecisionStore
-            + DeadLetterStore
-            + KpiSink
-            + EventQueue
-            + EventInbox
-            + RateLimiter
-            + HealthProbe
-            + WebhookStore
-            + WebhookQueue,
-    > Backend for T
-{
-}
+backend!(
+    OutcomeStore,
+    LoanBook,
+    AccountStore,
+    AccessKeys,
+    ReviewStore,
+    AuditStore,
+    DecisionStore,
+    DeadLetterStore,
+    KpiSink,
+    EventQueue,
+    EventInbox,
+    RateLimiter,
+    HealthProbe,
+    WebhookStore,
+    WebhookQueue,
+);

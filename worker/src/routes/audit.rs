@@ -19,11 +19,8 @@ impl<B: Backend> Request<'_, B> {
         let page = AUDIT_PAGES
             .parse::<u64>(&self.head.query, |_, _, _| false)
             .map_err(ApiError::Query)?;
-        let (before, limit) = (page.cursor, page.limit);
-        let entries = self.backend.audit_page(before, limit).await?;
-        let next_before = (entries.len() == limit)
-            .then(|| entries.last().map(|entry| entry.seq))
-            .flatten();
+        let entries = self.backend.audit_page(page.cursor, page.limit).await?;
+        let next_before = page.next(&entries, |entry| entry.seq);
         Ok(HttpResponse::json(
             200,
             &AuditPage {

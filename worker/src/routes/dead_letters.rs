@@ -43,14 +43,11 @@ impl<B: Backend> Request<'_, B> {
                 true
             })
             .map_err(ApiError::Query)?;
-        let (limit, before) = (page.limit, page.cursor);
         let letters = self
             .backend
-            .list_dead_letters(status, limit, before)
+            .list_dead_letters(status, page.limit, page.cursor)
             .await?;
-        let next_before = (letters.len() == limit)
-            .then(|| letters.last().map(|l| l.id))
-            .flatten();
+        let next_before = page.next(&letters, |letter| letter.id);
         Ok(HttpResponse::json(
             200,
             &DeadLetterPage {

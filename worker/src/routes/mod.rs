@@ -49,6 +49,7 @@ use crate::error::ApiError;
 use crate::http::{HttpResponse, RequestHead};
 use crate::pipeline::{failure_observation, FailedRequest, PipelineError, Scorers};
 use crate::store::Backend;
+use reviews::OfficerWrite;
 
 /// Milliseconds since the Unix epoch; the edge uses `Date.now()`, tests a fake.
 pub trait Clock {
@@ -390,8 +391,16 @@ impl Prepared {
                     Route::Me => request.me(me),
                     Route::ReviewQueue => request.review_queue().await,
                     Route::Review(id) => request.review(&id).await,
-                    Route::Decide(id) => request.decide(&id, &body, me).await,
-                    Route::Approval(id) => request.approve(&id, &body, me).await,
+                    Route::Decide(id) => {
+                        request
+                            .officer_write(OfficerWrite::Decide, &id, &body, me)
+                            .await
+                    }
+                    Route::Approval(id) => {
+                        request
+                            .officer_write(OfficerWrite::Approve, &id, &body, me)
+                            .await
+                    }
                     Route::HumanReview(id) => request.human_review(&id).await,
                     Route::Audit => request.audit().await,
                     Route::AuditVerify => request.audit_verify().await,

@@ -27,12 +27,22 @@ use crate::store::{Backend, QueueQuery, ReviewWrite, ReviewWritten};
 /// Audited writes that find the chain grown since they read it try again this often.
 pub(super) const CHAIN_ATTEMPTS: usize = 4;
 
+/// What a write does to the review as it stands at a given time.
+type StepFn<'a> = dyn Fn(&Review, i64) -> Result<Step, ReviewRefusal> + 'a;
+
 /// One review write: what it does to the current review, and how the audit trail names it.
 struct ReviewChange<'a> {
     request_id: &'a str,
     actor: &'a str,
     action: AuditAction,
-    step: &'a dyn Fn(&Review, i64) -> Result<Step, ReviewRefusal>,
+    step: &'a StepFn<'a>,
+}
+
+/// The two writes an officer signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OfficerWrite {
+    Decide,
+    Approve,
 }
 
 impl<B: Backend> Request<'_, B> {
@@ -89,43 +99,36 @@ impl<B: Backend> Request<'_, B> {
         ))
     }
 
-    /// `POST /api/v1/reviews/{request_id}`: an officer's decision.
-    pub(super) async fn decide(
+    /// `POST /api/v1/reviews/{request_id}`, an officer's decision, and
+    /// `POST /api/v1/reviews/{request_id}/approval`, a supervisor's second approval; each
+    /// audited under the signer's address.
+    pub(super) async fn officer_write(
         &self,
+        write: OfficerWrite,
         request_id: &str,
         body: &[u8],
         me: Option<Me>,
     ) -> Result<HttpResponse, ApiError> {
         let me = signed_in(me)?;
-        let request = parse_decide_request(body)?;
-        let step = |current: &Review, now| decide(current, &me.account, &request, now);
+        let account = &me.account;
+        let (action, step): (AuditAction, Box<StepFn<'_>>) = match write {
+            OfficerWrite::Decide => {
+                let request = parse_decide_request(body)?;
+                let step = move |current: &Review, now| decide(current, account, &request, now);
+                (AuditAction::ReviewDecided, Box::new(step))
+            }
+            OfficerWrite::Approve => {
+                let request = parse_approval_request(body)?;
+                let step = move |current: &Review, now| confirm(current, account, &request, now);
+                (AuditAction::ApprovalGiven, Box::new(step))
+            }
+        };
         let case = self
             .change_review(ReviewChange {
                 request_id,
-                actor: &me.account.email,
-                action: AuditAction::ReviewDecided,
-                step: &step,
-            })
-            .await?;
-        Ok(HttpResponse::json(200, &case, self.id))
-    }
-
-    /// `POST /api/v1/reviews/{request_id}/approval`: a supervisor's second approval.
-    pub(super) async fn approve(
-        &self,
-        request_id: &str,
-        body: &[u8],
-        me: Option<Me>,
-    ) -> Result<HttpResponse, ApiError> {
-        let me = signed_in(me)?;
-        let request = parse_approval_request(body)?;
-        let step = |current: &Review, now| confirm(current, &me.account, &request, now);
-        let case = self
-            .change_review(ReviewChange {
-                request_id,
-                actor: &me.account.email,
-                action: AuditAction::ApprovalGiven,
-                step: &step,
+                actor: &account.email,
+                action,
+                step: &*step,
             })
             .await?;
         Ok(HttpResponse::json(200, &case, self.id))

@@ -49,9 +49,7 @@ impl<B: Backend> Request<'_, B> {
             .backend
             .webhook_dead_letters(page.limit, page.cursor)
             .await?;
-        let next_before = (letters.len() == page.limit)
-            .then(|| letters.last().map(|letter| letter.id))
-            .flatten();
+        let next_before = page.next(&letters, |letter| letter.id);
         Ok(HttpResponse::json(
             200,
             &WebhookDeadLetterPage {
