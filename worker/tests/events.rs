@@ -224,27 +224,16 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     assert_eq!(backend.queued.borrow().len(), 9);
     // The runtime dies after answering: its in-memory queue is gone.
     let lost: Vec<(QueuedEvent, i64)> = backend.queued.borrow_mut().drain(..).collect();
+    // What a sweep at `at` did: resent, decided, kept.
+    let sweep_at = |at| {
+        let sweep = block_on(sweep_inbox(backend, model(), at, lease)).expect("sweep");
+        (sweep.resent, sweep.decided, sweep.kept)
+    };
     // Within the lease the events may still be in flight: nothing is sent again.
-    let sweep = block_on(sweep_inbox(
-        backend,
-        model(),
-        accepted_at + lease - 1,
-        lease,
-    ))
-    .expect("sweep");
-    assert_eq!(
-        sweep,
-        Sweep {
-            resent: 0,
-            decided: 0,
-            kept: 9
-        }
-    );
+    assert_eq!(sweep_at(accepted_at + lease - 1), (0, 0, 9));
     // After it they are, once; a second sweep at the same time finds them freshly sent.
-    let sweep = block_on(sweep_inbox(backend, model(), accepted_at + lease, lease)).expect("sweep");
-    assert_eq!((sweep.resent, sweep.kept), (9, 9));
-    let sweep = block_on(sweep_inbox(backend, model(), accepted_at + lease, lease)).expect("sweep");
-    assert_eq!((sweep.resent, sweep.kept), (0, 9));
+    assert_eq!(sweep_at(accepted_at + lease), (9, 0, 9));
+    assert_eq!(sweep_at(accepted_at + lease), (0, 0, 9));
     let state = block_on(backend.inbox_state()).expect("inbox");
     assert_eq!(
         (state.kept, state.oldest_kept_at_ms),
@@ -283,21 +272,7 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
     assert_eq!(harness.post_events(&events_body(1..10)).status, 202);
     assert_eq!(drain(backend), 27);
     check_stored();
-    let sweep = block_on(sweep_inbox(
-        backend,
-        model(),
-        accepted_at + 3 * lease,
-        lease,
-    ))
-    .expect("sweep");
-    assert_eq!(
-        sweep,
-        Sweep {
-            resent: 0,
-            decided: 0,
-            kept: 0
-        }
-    );
+    assert_eq!(sweep_at(accepted_at + 3 * lease), (0, 0, 0));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use valle_shared::codes::ErrorCode;
 
 use valle_shared::events::Channel;
-use valle_shared::kpi::{EventWindow, KpiConfig, Observation, Outcome, View, MINUTE_MS};
+use valle_shared::kpi::{EventWindow, KpiConfig, Observation, Outcome, Stats, View, MINUTE_MS};
 use valle_shared::model::{Band, Decision};
 use valle_worker::kpi::outbox::{acknowledge, is_empty, pending};
 use valle_worker::kpi::pump::{Schedule, SCHEDULE};
@@ -107,6 +107,15 @@ fn decisions_counted(service: &mut KpiService, kv: &MemoryKv, now_ms: i64) -> u6
 }
 
 /// The object's own copy of every closed event-time window (the ones D1 receives), by key.
+/// The all-time totals the service reports at `START_MS`.
+fn totals_at_start(service: &mut KpiService, kv: &MemoryKv) -> Stats {
+    service
+        .snapshot(kv, START_MS)
+        .expect("snapshot")
+        .core
+        .totals
+}
+
 fn closed_windows(kv: &MemoryKv) -> BTreeMap<String, EventWindow> {
     kv.scan("ew|", usize::MAX)
         .expect("scan")
@@ -252,11 +261,7 @@ fn a_decision_is_counted_from_its_row_only_and_refusals_need_no_position() {
             START_MS,
         )
         .expect("counted");
-    let totals = service
-        .snapshot(&kv, START_MS)
-        .expect("snapshot")
-        .core
-        .totals;
+    let totals = totals_at_start(&mut service, &kv);
     assert_eq!((totals.decisions, totals.errors()), (0, 1));
     assert_eq!(KpiService::position(&kv).expect("position"), None);
 }
@@ -280,11 +285,7 @@ fn a_refusal_batch_sent_again_is_counted_once() {
     service
         .count_refusals(&kv, &other, START_MS)
         .expect("counted");
-    let totals = service
-        .snapshot(&kv, START_MS)
-        .expect("snapshot")
-        .core
-        .totals;
+    let totals = totals_at_start(&mut service, &kv);
     assert_eq!(totals.errors(), 3);
     // The ids kept are a ring: many batches later the key holds only the newest ones.
     for n in 0..1_000 {

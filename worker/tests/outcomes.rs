@@ -15,7 +15,7 @@ use valle_shared::ops::RateLimit;
 use valle_shared::time::format_rfc3339_ms;
 use valle_worker::http::RequestHead;
 
-use support::{Harness, TOKEN, VALID};
+use support::{ok_json, Harness, TOKEN, VALID};
 
 const INTEGRATOR: &str = "tok-integrator";
 
@@ -36,13 +36,7 @@ fn score_batch(
         .with_header("cf-connecting-ip", "203.0.113.7");
     let body = json!({ "applications": applications }).to_string();
     let response = harness.send(head, &body);
-    assert_eq!(
-        response.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let answer: Value = serde_json::from_slice(&response.body).expect("json");
+    let answer = ok_json(&response);
     answer["results"]
         .as_array()
         .expect("results")

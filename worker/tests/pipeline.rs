@@ -155,16 +155,20 @@ fn refused_requests_are_counted_together_after_the_answer() {
 #[test]
 fn count_windows_survive_a_restart_and_match_the_stored_decisions() {
     let backend = MemoryBackend::new(KpiConfig::default());
-    for i in 0..30 {
+    // Decides application `r-{i}`, arrived 250 ms after the one before, in `latency_ms`.
+    let decide_nth = |i: i64, latency_ms: f64| {
         let at = 1_795_428_000_000 + i * 250;
         block_on(decide(
             &backend,
             model(),
             incoming(&format!("r-{i}"), at),
             Vec::new(),
-            &|| 1.0 + i as f64,
+            &|| latency_ms,
         ))
         .expect("decides");
+    };
+    for i in 0..30 {
+        decide_nth(i, 1.0 + i as f64);
     }
     counted(&backend);
     let before = block_on(backend.view(View::OneHour, None)).expect("view");
@@ -174,15 +178,7 @@ fn count_windows_survive_a_restart_and_match_the_stored_decisions() {
         before
     );
     for i in 30..45 {
-        let at = 1_795_428_000_000 + i * 250;
-        block_on(decide(
-            &backend,
-            model(),
-            incoming(&format!("r-{i}"), at),
-            Vec::new(),
-            &|| 2.0,
-        ))
-        .expect("decides");
+        decide_nth(i, 2.0);
     }
     let snapshot = counted(&backend);
     let stored: Vec<DecisionRecord> = backend.d1.decisions.borrow().values().cloned().collect();

@@ -18,7 +18,7 @@ use valle_worker::memory::block_on;
 use valle_worker::memory::officers::fake_signature;
 use valle_worker::routes::export_chunk;
 
-use support::{Harness, ACCOUNTS, TOKEN, VALID};
+use support::{ok_json, Harness, ACCOUNTS, TOKEN, VALID};
 
 /// A valid application the model approves ([`VALID`] it refers to review).
 const APPROVED: &str = r#"{"seniority_years":20,"home":"owner","term_months":24,"age":45,"marital":"married","records":"no","job":"fixed","expenses":50,"income":300,"assets":20000,"debt":0,"amount":500,"price":1500}"#;
@@ -35,13 +35,7 @@ fn token_of(role: Role) -> &'static str {
 
 fn scored(harness: &Harness, id: &str, body: &str) -> String {
     let response = harness.score_body(id, body);
-    assert_eq!(
-        response.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let answer: Value = serde_json::from_slice(&response.body).expect("json");
+    let answer = ok_json(&response);
     answer["score"]["decision"]
         .as_str()
         .expect("a decision")

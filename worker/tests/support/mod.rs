@@ -159,6 +159,17 @@ pub fn recompute_windows(decisions: &[DecisionRecord], size: u64) -> Vec<CountWi
 
 /// A clock for route tests: moved by hand (`.0`), and on by `.1` milliseconds at every
 /// reading, which is zero unless a test times a request's stages.
+/// The JSON body of an answer that must be a 200; anything else fails with the body shown.
+pub fn ok_json(response: &HttpResponse) -> Value {
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    serde_json::from_slice(&response.body).expect("a JSON body")
+}
+
 pub struct ManualClock(pub Cell<f64>, pub Cell<f64>);
 
 impl Clock for ManualClock {
