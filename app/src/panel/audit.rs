@@ -6,9 +6,9 @@ use valle_shared::audit::{AuditPage, VerifyReport};
 
 use super::dashboard::format_time;
 use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
-use super::pager::{Pager, Pages};
+use super::pager::{PagedTable, Pages};
 use super::session::{status_line, use_session, Latest, Load};
-use crate::chrome::{head_row, ui, use_lang};
+use crate::chrome::{ui, use_lang};
 use crate::client::officer_get;
 
 #[component]
@@ -67,24 +67,18 @@ pub(super) fn Audit() -> impl IntoView {
                 Load::Ready(found) => {
                     let next = found.next_before;
                     Some(view! {
-                        <div class="table-wrap">
-                            <table data-testid="audit-table">
-                                {head_row(lang.get(), &[("#", "#"), ("Cuándo", "When"), ("Quién", "Who"), ("Qué", "What"), ("Sobre", "On"), ("Huella", "Hash")])}
-                                <tbody>
-                                    {found.entries.into_iter().map(|entry| view! {
-                                        <tr data-testid="audit-row" data-action=entry.event.action.as_str()>
-                                            <td>{entry.seq}</td>
-                                            <td>{format_time(entry.event.at_ms)}</td>
-                                            <td>{entry.event.actor.clone()}</td>
-                                            <td>{audit_action_text(entry.event.action, lang.get())}</td>
-                                            <td><code>{entry.event.subject.clone()}</code></td>
-                                            <td><code title=entry.hash.clone()>{entry.hash[..12.min(entry.hash.len())].to_owned()}</code></td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                        <Pager pages next name="audit" back=("Más recientes", "Newer") forward=("Anteriores", "Older") />
+                        <PagedTable table="audit-table" columns=&[("#", "#"), ("Cuándo", "When"), ("Quién", "Who"), ("Qué", "What"), ("Sobre", "On"), ("Huella", "Hash")] pages next name="audit" back=("Más recientes", "Newer") forward=("Anteriores", "Older")>
+                            {found.entries.into_iter().map(|entry| view! {
+                                <tr data-testid="audit-row" data-action=entry.event.action.as_str()>
+                                    <td>{entry.seq}</td>
+                                    <td>{format_time(entry.event.at_ms)}</td>
+                                    <td>{entry.event.actor.clone()}</td>
+                                    <td>{audit_action_text(entry.event.action, lang.get())}</td>
+                                    <td><code>{entry.event.subject.clone()}</code></td>
+                                    <td><code title=entry.hash.clone()>{entry.hash[..12.min(entry.hash.len())].to_owned()}</code></td>
+                                </tr>
+                            }).collect_view()}
+                        </PagedTable>
                     }.into_any())
                 }
                 _ => None,

@@ -7,9 +7,9 @@ use valle_shared::Lang;
 use super::dashboard::{
     application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
 };
-use super::pager::{Pager, Pages};
+use super::pager::{PagedTable, Pages};
 use super::session::{status_line, use_session, Latest, Load};
-use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
+use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
 use crate::client::officer_get;
 
 /// The decisions table: filters, pages (newest first) and one decision's detail.
@@ -108,33 +108,24 @@ pub(super) fn Decisions() -> impl IntoView {
                 Load::Ready(found) => {
                     let next = found.next_cursor.clone();
                     Some(view! {
-                        <div class="table-wrap">
-                            <table data-testid="decisions-table">
-                                {head_row(lang.get(), &[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Decisión", "Decision"), ("Probabilidad", "Probability"), ("Canal", "Channel"), ("Detalle", "Detail")])}
-                                <tbody>
-                                    {found.decisions.into_iter().map(|record| {
-                                        let id = record.request_id.clone();
-                                        let label = format!("{} {}", ui(lang.get(), "Ver decisión", "Open decision"), id);
-                                        view! {
-                                            <tr data-testid="decision-row" data-request-id=record.request_id.clone()>
-                                                <td>{format_time(record.received_at_ms)}</td>
-                                                <td>{record.branch.clone()}</td>
-                                                <td><span class=format!("band band-{}", record.score.band.as_str())>{band_text(record.score.band, lang.get())}</span></td>
-                                                <td>{decision_text(record.score.decision, lang.get())}</td>
-                                                <td>{percent(record.score.probability)}</td>
-                                                <td>{record.channel.as_str()}</td>
-                                                <td><button type="button" class="link" data-testid="decision-open"
-                                                    aria-label=label
-                                                    on:click=move |_| open(id.clone())>
-                                                    {ui(lang.get(), "Ver", "Open")}
-                                                </button></td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                        <Pager pages next name="page" back=("Anterior", "Previous") forward=("Siguiente", "Next") />
+                        <PagedTable table="decisions-table" columns=&[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Decisión", "Decision"), ("Probabilidad", "Probability"), ("Canal", "Channel"), ("Detalle", "Detail")] pages next name="page" back=("Anterior", "Previous") forward=("Siguiente", "Next")>
+                            {found.decisions.into_iter().map(|record| {
+                                let id = record.request_id.clone();
+                                let label = format!("{} {}", ui(lang.get(), "Ver decisión", "Open decision"), id);
+                                view! {
+                                    <tr data-testid="decision-row" data-request-id=record.request_id.clone()>
+                                        {decision_cells(&record, lang.get())}
+                                        <td>{percent(record.score.probability)}</td>
+                                        <td>{record.channel.as_str()}</td>
+                                        <td><button type="button" class="link" data-testid="decision-open"
+                                            aria-label=label
+                                            on:click=move |_| open(id.clone())>
+                                            {ui(lang.get(), "Ver", "Open")}
+                                        </button></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </PagedTable>
                     }.into_any())
                 }
                 _ => None,
@@ -143,6 +134,16 @@ pub(super) fn Decisions() -> impl IntoView {
                 <DecisionDetail load lang=lang.get() close=move || detail.set(None) />
             })}
         </section>
+    }
+}
+
+/// A decision's first cells in a table row: when, where, its risk and the model's decision.
+pub(super) fn decision_cells(record: &DecisionRecord, lang: Lang) -> impl IntoView {
+    view! {
+        <td>{format_time(record.received_at_ms)}</td>
+        <td>{record.branch.clone()}</td>
+        <td><span class=format!("band band-{}", record.score.band.as_str())>{band_text(record.score.band, lang)}</span></td>
+        <td>{decision_text(record.score.decision, lang)}</td>
     }
 }
 

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::chrome::{ui, use_lang};
+use crate::chrome::{head_row, ui, use_lang};
 
 /// Where a list stands: the cursor of the page shown (`None` for the first) and the
 /// cursors of the pages seen before it.
@@ -88,5 +88,34 @@ where
                 {move || ui(lang.get(), forward.0, forward.1)}
             </button>
         </div>
+    }
+}
+
+/// A page of a list as a table, its rows the children, with the [`Pager`] under it.
+#[component]
+pub(super) fn PagedTable<C>(
+    /// The table's test id.
+    table: &'static str,
+    /// The columns' names, in Spanish and English.
+    columns: &'static [(&'static str, &'static str)],
+    pages: Pages<C>,
+    next: Option<C>,
+    name: &'static str,
+    back: (&'static str, &'static str),
+    forward: (&'static str, &'static str),
+    children: Children,
+) -> impl IntoView
+where
+    C: Clone + Send + Sync + 'static,
+{
+    let lang = use_lang();
+    view! {
+        <div class="table-wrap">
+            <table data-testid=table>
+                {move || head_row(lang.get(), columns)}
+                <tbody>{children()}</tbody>
+            </table>
+        </div>
+        <Pager pages next name back forward />
     }
 }

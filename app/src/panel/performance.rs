@@ -194,47 +194,57 @@ fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
 /// The ROC curve and the calibration plot, side by side.
 fn charts(realized: Realized, lang: Lang) -> impl IntoView {
     let view_box = format!("0 0 {PLOT_SIZE} {PLOT_SIZE}");
-    let (x0, y0) = plot_point(0.0, 0.0);
-    let (x1, y1) = plot_point(1.0, 1.0);
     let marks = calibration_marks(&realized.deciles);
     view! {
         <div class="charts">
             <figure class="chart">
                 <svg viewBox=view_box.clone() role="img" data-testid="roc-chart"
                     aria-label=ui(lang, "Curva ROC", "ROC curve")>
-                    <rect x=x0 y=y1 width=x1 - x0 height=y0 - y1 class="plot-frame" />
-                    <line x1=x0 y1=y0 x2=x1 y2=y1 class="reference" />
+                    {unit_frame()}
                     <polyline points=roc_points(&realized.roc) class="series" data-testid="roc-line" />
-                    <text x=(x0 + x1) / 2.0 y=PLOT_SIZE - 6.0 class="axis-label" text-anchor="middle">
-                        {ui(lang, "falsos positivos", "false positive rate")}
-                    </text>
-                    <text x=10 y=(y0 + y1) / 2.0 class="axis-label" text-anchor="middle"
-                        transform=format!("rotate(-90 10 {})", (y0 + y1) / 2.0)>
-                        {ui(lang, "verdaderos positivos", "true positive rate")}
-                    </text>
+                    {axis_labels(ui(lang, "falsos positivos", "false positive rate"), ui(lang, "verdaderos positivos", "true positive rate"))}
                 </svg>
                 <figcaption>{ui(lang, "Curva ROC", "ROC curve")}" · AUC "{format!("{:.3}", realized.roc_auc)}</figcaption>
             </figure>
             <figure class="chart">
                 <svg viewBox=view_box role="img" data-testid="calibration-chart"
                     aria-label=ui(lang, "Calibración por deciles", "Calibration by decile")>
-                    <rect x=x0 y=y1 width=x1 - x0 height=y0 - y1 class="plot-frame" />
-                    <line x1=x0 y1=y0 x2=x1 y2=y1 class="reference" />
+                    {unit_frame()}
                     {marks.into_iter().map(|mark| view! {
                         <line x1=mark.x y1=mark.low x2=mark.x y2=mark.high class="interval" />
                         <circle cx=mark.x cy=mark.y r="3" class="series-dot" data-testid="calibration-point" />
                     }).collect_view()}
-                    <text x=(x0 + x1) / 2.0 y=PLOT_SIZE - 6.0 class="axis-label" text-anchor="middle">
-                        {ui(lang, "probabilidad predicha", "predicted probability")}
-                    </text>
-                    <text x=10 y=(y0 + y1) / 2.0 class="axis-label" text-anchor="middle"
-                        transform=format!("rotate(-90 10 {})", (y0 + y1) / 2.0)>
-                        {ui(lang, "impago observado", "observed default")}
-                    </text>
+                    {axis_labels(ui(lang, "probabilidad predicha", "predicted probability"), ui(lang, "impago observado", "observed default"))}
                 </svg>
                 <figcaption>{ui(lang, "Calibración por deciles, con intervalos del 95 %", "Calibration by decile, with 95 % intervals")}</figcaption>
             </figure>
         </div>
+    }
+}
+
+/// The unit square both charts plot in, with its diagonal: chance for ROC, perfect
+/// calibration for the deciles.
+fn unit_frame() -> impl IntoView {
+    let (x0, y0) = plot_point(0.0, 0.0);
+    let (x1, y1) = plot_point(1.0, 1.0);
+    view! {
+        <rect x=x0 y=y1 width=x1 - x0 height=y0 - y1 class="plot-frame" />
+        <line x1=x0 y1=y0 x2=x1 y2=y1 class="reference" />
+    }
+}
+
+/// The names of the horizontal and the vertical axis, under and left of the frame.
+fn axis_labels(horizontal: &'static str, vertical: &'static str) -> impl IntoView {
+    let (x0, y0) = plot_point(0.0, 0.0);
+    let (x1, y1) = plot_point(1.0, 1.0);
+    view! {
+        <text x=(x0 + x1) / 2.0 y=PLOT_SIZE - 6.0 class="axis-label" text-anchor="middle">
+            {horizontal}
+        </text>
+        <text x=10 y=(y0 + y1) / 2.0 class="axis-label" text-anchor="middle"
+            transform=format!("rotate(-90 10 {})", (y0 + y1) / 2.0)>
+            {vertical}
+        </text>
     }
 }
 

@@ -10,13 +10,14 @@ use valle_shared::review::{
 use valle_shared::Lang;
 
 use super::dashboard::format_time;
+use super::decisions::decision_cells;
 use super::lending::{
     action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
     state_badge, REQUESTED_FILTER,
 };
-use super::pager::{Pager, Pages};
+use super::pager::{PagedTable, Pages};
 use super::session::{status_line, use_session, Latest, Load, Session};
-use crate::chrome::{band_text, decision_text, head_row, percent, ui, use_lang};
+use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
 
 /// The queue's state filter: every open state, one, or the applicants' requests.
@@ -112,35 +113,26 @@ pub(super) fn Reviews() -> impl IntoView {
                 Load::Ready(found) => {
                     let next = found.next_after;
                     Some(view! {
-                        <div class="table-wrap">
-                            <table data-testid="queue-table">
-                                {head_row(lang.get(), &[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Modelo", "Model"), ("Estado", "State"), ("Caso", "Case")])}
-                                <tbody>
-                                    {found.cases.into_iter().map(|case| {
-                                        let id = case.decision.request_id.clone();
-                                        let row_id = id.clone();
-                                        let (state_text, class) = state_badge(case.review.state, lang.get());
-                                        let asked = case.review.human_review_requested_at_ms.is_some();
-                                        view! {
-                                            <tr data-testid="queue-row" data-request-id=row_id data-state=case.review.state.as_str()>
-                                                <td>{format_time(case.decision.received_at_ms)}</td>
-                                                <td>{case.decision.branch.clone()}</td>
-                                                <td><span class=format!("band band-{}", case.decision.score.band.as_str())>{band_text(case.decision.score.band, lang.get())}</span></td>
-                                                <td>{decision_text(case.decision.score.decision, lang.get())}</td>
-                                                <td>
-                                                    <span class=class>{state_text}</span>
-                                                    {asked.then(|| view! { " "<span class="badge warn" data-testid="human-review-asked">{ui(lang.get(), "pide revisión humana", "asked for a person")}</span> })}
-                                                </td>
-                                                <td><button type="button" class="link" data-testid="queue-open" on:click=move |_| open.set(Some(id.clone()))>
-                                                    {ui(lang.get(), "Abrir", "Open")}
-                                                </button></td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                        <Pager pages next name="queue" back=("Anterior", "Previous") forward=("Siguiente", "Next") />
+                        <PagedTable table="queue-table" columns=&[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Modelo", "Model"), ("Estado", "State"), ("Caso", "Case")] pages next name="queue" back=("Anterior", "Previous") forward=("Siguiente", "Next")>
+                            {found.cases.into_iter().map(|case| {
+                                let id = case.decision.request_id.clone();
+                                let row_id = id.clone();
+                                let (state_text, class) = state_badge(case.review.state, lang.get());
+                                let asked = case.review.human_review_requested_at_ms.is_some();
+                                view! {
+                                    <tr data-testid="queue-row" data-request-id=row_id data-state=case.review.state.as_str()>
+                                        {decision_cells(&case.decision, lang.get())}
+                                        <td>
+                                            <span class=class>{state_text}</span>
+                                            {asked.then(|| view! { " "<span class="badge warn" data-testid="human-review-asked">{ui(lang.get(), "pide revisión humana", "asked for a person")}</span> })}
+                                        </td>
+                                        <td><button type="button" class="link" data-testid="queue-open" on:click=move |_| open.set(Some(id.clone()))>
+                                            {ui(lang.get(), "Abrir", "Open")}
+                                        </button></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </PagedTable>
                     }.into_any())
                 }
                 _ => None,

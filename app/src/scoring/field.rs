@@ -65,20 +65,28 @@ pub(super) fn FieldControl(field: Field, form: FormState) -> impl IntoView {
     };
     let required = field.is_required();
     let hint = move || hint_text(field, lang.get());
+    // What the select and the text input share: names, validity, the value and leaving it.
+    let common = {
+        let (input_id, error_id) = (input_id.clone(), error_id.clone());
+        move || {
+            view! {
+                <{..}
+                    id=input_id.clone()
+                    name=name
+                    data-testid=format!("input-{name}")
+                    required=required
+                    aria-invalid=invalid
+                    aria-describedby=error_id.clone()
+                    prop:value=value
+                    on:blur=on_blur
+                />
+            }
+        }
+    };
 
     let control = match field.rule() {
         FieldRule::Choice(values) => view! {
-            <select
-                id=input_id.clone()
-                name=name
-                data-testid=format!("input-{name}")
-                required=required
-                aria-invalid=invalid
-                aria-describedby=error_id.clone()
-                prop:value=value
-                on:change=on_input
-                on:blur=on_blur
-            >
+            <select {..common()} on:change=on_input>
                 <option value="">{move || ui(lang.get(), "— Elija —", "— Choose —")}</option>
                 {values
                     .iter()
@@ -95,18 +103,11 @@ pub(super) fn FieldControl(field: Field, form: FormState) -> impl IntoView {
             };
             view! {
                 <input
-                    id=input_id.clone()
-                    name=name
+                    {..common()}
                     type="text"
                     inputmode=inputmode
                     autocomplete="off"
-                    data-testid=format!("input-{name}")
-                    required=required
-                    aria-invalid=invalid
-                    aria-describedby=error_id.clone()
-                    prop:value=value
                     on:input=on_input
-                    on:blur=on_blur
                 />
             }
             .into_any()
