@@ -1,17 +1,13 @@
 // The lending loop in headless Chromium: an officer's low-side approval, the supervisor's
 // confirmation, the auditor's verified trail, the overrides report and the CSV export, each
 // as the role sees the dashboard; and the applicant's request for a human review.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { BASE_URL, launch, openForm, SCREENSHOTS, until } from './support.mjs';
+import { BASE_URL, SCREENSHOTS, openForm, roleTokens, signIn, until, useBrowser } from './support.mjs';
 
-const TOKENS = {
-  officer: process.env.VALLE_TOKEN_OFFICER,
-  supervisor: process.env.VALLE_TOKEN_SUPERVISOR,
-  auditor: process.env.VALLE_TOKEN_AUDITOR,
-};
+const TOKENS = roleTokens('officer', 'supervisor', 'auditor');
 // Its own client address, so the other tests' rate limits are not touched.
 const CLIENT_IP = '198.51.100.91';
 const DECLINED = {
@@ -20,13 +16,7 @@ const DECLINED = {
 };
 
 let browser;
-before(async () => {
-  for (const [role, token] of Object.entries(TOKENS)) {
-    assert.ok(token, `the ${role}'s token comes from cargo xtask test (VALLE_TOKEN_*)`);
-  }
-  browser = await launch();
-});
-after(async () => { await browser?.close(); });
+useBrowser(TOKENS, (launched) => { browser = launched; });
 
 async function scoreDeclined() {
   const id = randomUUID();
@@ -41,22 +31,10 @@ async function scoreDeclined() {
 }
 
 async function signedIn(role, viewport) {
-  const context = await browser.newContext(viewport ? { viewport } : {});
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(error.message));
-  page.on('console', (message) => {
-    // The first look for a session (no token, no Access here) is refused by design.
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-      problems.push(message.text());
-    }
-  });
-  await page.goto(`${BASE_URL}/panel/`, { timeout: 90_000 });
-  await page.getByTestId('token-input').fill(TOKENS[role]);
-  await page.getByTestId('sign-in-submit').click();
-  await page.getByTestId('kpi-cards').waitFor();
-  assert.equal(await page.getByTestId('signed-in-as').getAttribute('data-role'), role);
-  return { context, page, problems };
+  const session = await signIn(browser, TOKENS[role], { viewport, consoleErrors: true });
+  await session.page.getByTestId('kpi-cards').waitFor();
+  assert.equal(await session.page.getByTestId('signed-in-as').getAttribute('data-role'), role);
+  return session;
 }
 
 async function openCase(page, id) {

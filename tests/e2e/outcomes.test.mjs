@@ -2,28 +2,19 @@
 // line is named by its number, and the performance tab draws the ROC curve, the calibration
 // deciles, the vintages and the fairness tables of the branch; an integrator's account sees
 // only the upload.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BASE_URL, launch, SCREENSHOTS } from './support.mjs';
+import { BASE_URL, SCREENSHOTS, roleTokens, signIn, useBrowser } from './support.mjs';
 
-const TOKENS = {
-  officer: process.env.VALLE_TOKEN_OFFICER,
-  integrator: process.env.VALLE_TOKEN_INTEGRATOR,
-};
+const TOKENS = roleTokens('officer', 'integrator');
 const CLIENT_IP = '198.51.100.93';
 const HOLDOUT = JSON.parse(readFileSync(join(process.cwd(), 'models', 'holdout.json'), 'utf8'));
 
 let browser;
-before(async () => {
-  for (const [role, token] of Object.entries(TOKENS)) {
-    assert.ok(token, `the ${role}'s token comes from cargo xtask test (VALLE_TOKEN_*)`);
-  }
-  browser = await launch();
-});
-after(async () => { await browser?.close(); });
+useBrowser(TOKENS, (launched) => { browser = launched; });
 
 /** Scores 300 held-out rows under a new branch; their ids with their true outcomes. */
 async function scoredRows(branch) {
@@ -38,16 +29,8 @@ async function scoredRows(branch) {
   return json.results.map((item, index) => ({ id: item.request_id, bad: rows[index].bad === 1 }));
 }
 
-async function signIn(role, viewport) {
-  const context = await browser.newContext(viewport ? { viewport } : {});
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(error.message));
-  await page.goto(`${BASE_URL}/panel/`, { timeout: 90_000 });
-  await page.getByTestId('token-input').fill(TOKENS[role]);
-  await page.getByTestId('sign-in-submit').click();
-  await page.getByTestId('signed-in-as').waitFor();
-  return { context, page, problems };
+async function signedIn(role, viewport) {
+  return signIn(browser, TOKENS[role], { viewport });
 }
 
 async function upload(page, csv) {
@@ -60,7 +43,7 @@ test('an officer uploads outcomes and reads the branch performance and fairness 
   const branch = `e2e-${randomUUID().slice(0, 8)}`;
   const scored = await scoredRows(branch);
   const today = new Date().toISOString().slice(0, 10);
-  const { context, page, problems } = await signIn('officer', { width: 390, height: 844 });
+  const { context, page, problems } = await signedIn('officer', { width: 390, height: 844 });
   await page.getByTestId('tab-outcomes').click();
 
   const bad = `request_id,status,observed_at\n${scored[0].id},good,${today}\nno-such-loan,bad,${today}\n`;
@@ -104,7 +87,7 @@ test('an officer uploads outcomes and reads the branch performance and fairness 
 });
 
 test('an integrator sees only the outcomes upload', async () => {
-  const { context, page } = await signIn('integrator');
+  const { context, page } = await signedIn('integrator');
   await page.getByTestId('outcomes-upload').waitFor();
   for (const hidden of ['tab-overview', 'tab-performance', 'tab-decisions', 'tab-reviews']) {
     assert.equal(await page.getByTestId(hidden).count(), 0, `an integrator sees no ${hidden}`);

@@ -2,27 +2,18 @@
 // that referred the application and what would change the answer, in both languages and on
 // the printed summary; a supervisor tries stricter cut-offs in the what-if tab and sees the
 // swaps, a bad cut-off is named by its field; an officer has no what-if tab.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BASE_URL, launch, openForm, SCREENSHOTS } from './support.mjs';
+import { BASE_URL, SCREENSHOTS, openForm, roleTokens, signIn, useBrowser } from './support.mjs';
 
-const TOKENS = {
-  officer: process.env.VALLE_TOKEN_OFFICER,
-  supervisor: process.env.VALLE_TOKEN_SUPERVISOR,
-};
+const TOKENS = roleTokens('officer', 'supervisor');
 const HOLDOUT = JSON.parse(readFileSync(join(process.cwd(), 'models', 'holdout.json'), 'utf8'));
 
 let browser;
-before(async () => {
-  for (const [role, token] of Object.entries(TOKENS)) {
-    assert.ok(token, `the ${role}'s token comes from cargo xtask test (VALLE_TOKEN_*)`);
-  }
-  browser = await launch();
-});
-after(async () => { await browser?.close(); });
+useBrowser(TOKENS, (launched) => { browser = launched; });
 
 test('the score card names the rule that referred the application and what would change the answer', async () => {
   const { page, problems } = await openForm(browser);
@@ -47,16 +38,8 @@ test('the score card names the rule that referred the application and what would
   assert.deepEqual(problems, []);
 });
 
-async function signIn(role) {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(error.message));
-  await page.goto(`${BASE_URL}/panel/`, { timeout: 90_000 });
-  await page.getByTestId('token-input').fill(TOKENS[role]);
-  await page.getByTestId('sign-in-submit').click();
-  await page.getByTestId('signed-in-as').waitFor();
-  return { context, page, problems };
+async function signedIn(role) {
+  return signIn(browser, TOKENS[role], { viewport: { width: 390, height: 844 } });
 }
 
 test('a supervisor tries stricter cut-offs on a branch and sees the swaps', async () => {
@@ -69,7 +52,7 @@ test('a supervisor tries stricter cut-offs on a branch and sees the swaps', asyn
   });
   assert.equal((await response.json()).accepted, rows.length);
 
-  const { context, page, problems } = await signIn('supervisor');
+  const { context, page, problems } = await signedIn('supervisor');
   await page.getByTestId('tab-what-if').click();
   await page.getByTestId('what-if-review').fill('70');
   await page.getByTestId('what-if-decline').fill('40');
@@ -99,7 +82,7 @@ test('a supervisor tries stricter cut-offs on a branch and sees the swaps', asyn
   assert.deepEqual(problems, []);
   await context.close();
 
-  const officer = await signIn('officer');
+  const officer = await signedIn('officer');
   await officer.page.getByTestId('tab-performance').waitFor();
   assert.equal(await officer.page.getByTestId('tab-what-if').count(), 0);
   await officer.context.close();

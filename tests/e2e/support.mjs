@@ -1,6 +1,8 @@
 // Shared set-up for Valle's browser tests: Debian's Chromium driven by playwright-core.
+import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const BASE_URL = (process.env.VALLE_BASE_URL ?? 'http://127.0.0.1:8787').replace(/\/$/, '');
@@ -17,6 +19,47 @@ export async function launch() {
     headless: true,
     args: CHROMIUM_ARGS,
   });
+}
+
+/// The tokens of the accounts `cargo xtask test` creates for `roles` (`VALLE_TOKEN_<ROLE>`).
+export function roleTokens(...roles) {
+  return Object.fromEntries(roles.map((role) => [role, process.env[`VALLE_TOKEN_${role.toUpperCase()}`]]));
+}
+
+/// One browser for a file's tests, launched once every token of `tokens` is there and
+/// handed to `use`; closed after the last test.
+export function useBrowser(tokens, use) {
+  let browser;
+  before(async () => {
+    for (const [role, token] of Object.entries(tokens)) {
+      assert.ok(token, `the ${role}'s token comes from cargo xtask test (VALLE_TOKEN_*)`);
+    }
+    browser = await launch();
+    use(browser);
+  });
+  after(async () => { await browser?.close(); });
+}
+
+/// Opens the dashboard in a new context (at `viewport`, if given) and signs in with `token`.
+/// `problems` collects the page's uncaught errors and, with `consoleErrors`, its console
+/// errors too (a refused resource aside: the first look for a session is refused by design).
+export async function signIn(browser, token, { viewport, consoleErrors = false } = {}) {
+  const context = await browser.newContext(viewport ? { viewport } : {});
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  if (consoleErrors) {
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+        problems.push(message.text());
+      }
+    });
+  }
+  await page.goto(`${BASE_URL}/panel/`, { timeout: 90_000 });
+  await page.getByTestId('token-input').fill(token);
+  await page.getByTestId('sign-in-submit').click();
+  await page.getByTestId('signed-in-as').waitFor();
+  return { context, page, problems };
 }
 
 /// Waits until the wasm app has taken over the first view that index.html carries.

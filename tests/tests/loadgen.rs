@@ -8,10 +8,11 @@ use valle_shared::codes::ErrorCode;
 use serde_json::Value;
 use valle_tests::{base_url, eventually, officer_token, random_uuid, Client};
 
-/// Runs loadgen with `args` on its own branch; returns its exit success and JSON report.
-fn loadgen(branch: &str, args: &[&str]) -> (bool, Value) {
+/// Runs loadgen with the options `args` (as typed on a command line) on its own branch;
+/// returns its exit success and JSON report.
+fn loadgen(branch: &str, args: &str) -> (bool, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
+        .args(args.split_whitespace())
         .args(["--branch", branch, "--base-url", &base_url(), "--json"])
         .env("VALLE_OFFICER_TOKEN", officer_token())
         .output()
@@ -41,25 +42,7 @@ fn branch(name: &str) -> String {
 fn event_batches_with_invalid_duplicate_and_late_events_are_stored_exactly_once() {
     let (ok, report) = loadgen(
         &branch("events"),
-        &[
-            "--target",
-            "events",
-            "--batch",
-            "20",
-            "--rate",
-            "4",
-            "--count",
-            "12",
-            "--invalid-pct",
-            "10",
-            "--duplicate-pct",
-            "10",
-            "--late-pct",
-            "10",
-            "--clients",
-            "4",
-            "--verify",
-        ],
+        "--target events --batch 20 --rate 4 --count 12 --invalid-pct 10 --duplicate-pct 10 --late-pct 10 --clients 4 --verify",
     );
     assert!(ok, "{report:#}");
     assert_eq!(count(&report, "/sent"), 12);
@@ -83,21 +66,7 @@ fn event_batches_with_invalid_duplicate_and_late_events_are_stored_exactly_once(
 fn scores_at_a_steady_rate_are_stored_once_and_invalid_ones_refused() {
     let (ok, report) = loadgen(
         &branch("score"),
-        &[
-            "--target",
-            "score",
-            "--rate",
-            "20",
-            "--count",
-            "120",
-            "--invalid-pct",
-            "10",
-            "--duplicate-pct",
-            "10",
-            "--clients",
-            "8",
-            "--verify",
-        ],
+        "--target score --rate 20 --count 120 --invalid-pct 10 --duplicate-pct 10 --clients 8 --verify",
     );
     assert!(ok, "{report:#}");
     assert_eq!(count(&report, "/sent"), 120);
@@ -127,21 +96,10 @@ fn a_drifted_population_is_flagged_on_its_branch_and_a_normal_one_is_not() {
     let normal = branch("steady");
     let drifted = branch("drift");
     for (name, drift) in [(&normal, None), (&drifted, Some("income*0.4"))] {
-        let mut args = vec![
-            "--target",
-            "events",
-            "--batch",
-            "50",
-            "--rate",
-            "4",
-            "--count",
-            "4",
-            "--clients",
-            "4",
-            "--verify",
-        ];
+        let mut args =
+            "--target events --batch 50 --rate 4 --count 4 --clients 4 --verify".to_owned();
         if let Some(shift) = drift {
-            args.extend(["--drift", shift]);
+            args.push_str(&format!(" --drift {shift}"));
         }
         let (ok, report) = loadgen(name, &args);
         assert!(ok, "{report:#}");
@@ -211,14 +169,13 @@ fn fairness_alert(fairness: &Value, attribute: &str) -> (bool, f64) {
 #[test]
 fn load_populations_raise_the_calibration_and_fairness_alerts_they_should() {
     let steady = branch("steady");
-    let runs: [(&str, &[&str]); 3] = [
-        ("norte", &["--drift", "income*0.4", "--outcomes", "0.15"]),
-        ("sur", &["--skew-age", "46-55", "--outcomes", "0"]),
-        (&steady, &["--outcomes", "0"]),
+    let runs = [
+        ("norte", "--drift income*0.4 --outcomes 0.15"),
+        ("sur", "--skew-age 46-55 --outcomes 0"),
+        (&steady, "--outcomes 0"),
     ];
     for (name, extra) in runs {
-        let mut args = vec!["--target", "batch", "--batch", "500", "--count", "2"];
-        args.extend(extra);
+        let args = format!("--target batch --batch 500 --count 2 {extra}");
         let (ok, report) = loadgen(name, &args);
         assert!(ok, "{report:#}");
         assert_eq!(count(&report, "/outcomes/recorded"), 1000, "{report:#}");

@@ -34,6 +34,20 @@ fn observe(client: &Client, decision_id: &str) -> Value {
     json!({ "decision_id": decision_id, "counters": counters, "last_window": windows["windows"][0], "decision": decision })
 }
 
+/// Scores the valid application under `id` from one fixed address.
+fn score(client: &Client, id: &str) -> valle_tests::Answer {
+    client.send(
+        "POST",
+        "/api/v1/score",
+        &[
+            ("content-type", "application/json"),
+            ("x-request-id", id),
+            ("cf-connecting-ip", "10.0.9.1"),
+        ],
+        Some(VALID.as_bytes()),
+    )
+}
+
 fn decisions_total(snapshot: &Value) -> u64 {
     snapshot["counters"]
         .as_array()
@@ -49,16 +63,7 @@ fn decisions_total(snapshot: &Value) -> u64 {
 fn before_restart() {
     let client = Client::new();
     let id = random_uuid();
-    let answer = client.send(
-        "POST",
-        "/api/v1/score",
-        &[
-            ("content-type", "application/json"),
-            ("x-request-id", &id),
-            ("cf-connecting-ip", "10.0.9.1"),
-        ],
-        Some(VALID.as_bytes()),
-    );
+    let answer = score(&client, &id);
     assert_eq!(answer.status, 200, "{}", answer.text());
     // Counting happens after the answers; the snapshot waits until nothing moves any more.
     wait_until_counted(&client, &[&id], 30);
@@ -95,30 +100,12 @@ fn after_restart() {
     );
     // Counting goes on from where it stopped.
     let next = random_uuid();
-    let answer = client.send(
-        "POST",
-        "/api/v1/score",
-        &[
-            ("content-type", "application/json"),
-            ("x-request-id", &next),
-            ("cf-connecting-ip", "10.0.9.1"),
-        ],
-        Some(VALID.as_bytes()),
-    );
+    let answer = score(&client, &next);
     assert_eq!(answer.status, 200, "{}", answer.text());
     wait_until_counted(&client, &[&next], 30);
     let later = observe(&client, &id);
     assert_eq!(decisions_total(&later), decisions_total(&before) + 1);
     // A replay of the decision made before the restart is still a replay.
-    let replay = client.send(
-        "POST",
-        "/api/v1/score",
-        &[
-            ("content-type", "application/json"),
-            ("x-request-id", &id),
-            ("cf-connecting-ip", "10.0.9.1"),
-        ],
-        Some(VALID.as_bytes()),
-    );
+    let replay = score(&client, &id);
     assert_eq!(replay.json()["replayed"], true);
 }

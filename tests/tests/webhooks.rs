@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use valle_shared::webhooks::{verify, EventBody, EventKind, EVENT_ID_HEADER, SIGNATURE_HEADER};
-use valle_tests::{eventually, officer_token, random_uuid, Answer, Client};
+use valle_tests::{eventually, Answer, Client};
+
+mod accounts;
+use accounts::{call, score, Who, REFERRED};
 
 const SECRET: &str = "the-loopback-subscriber-secret-0123456789";
-const APPLICATION: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;
 
 /// One POST as the subscriber read it: its headers (lower-case names) and body.
 struct Received {
@@ -106,17 +108,9 @@ impl Subscriber {
     }
 }
 
+/// A call as the administrator, the one role that manages webhooks.
 fn admin(client: &Client, method: &str, path: &str, body: Option<&str>) -> Answer {
-    let auth = format!("Bearer {}", officer_token());
-    client.send(
-        method,
-        path,
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &auth),
-        ],
-        body.map(str::as_bytes),
-    )
+    call(client, Some(Who::Admin), method, path, body)
 }
 
 /// Removes the subscription when the test ends, passed or not.
@@ -133,16 +127,9 @@ impl Drop for Registered<'_> {
     }
 }
 
-fn score(client: &Client) -> String {
-    let id = random_uuid();
-    let answer = client.send(
-        "POST",
-        "/api/v1/score",
-        &[("content-type", "application/json"), ("x-request-id", &id)],
-        Some(APPLICATION.as_bytes()),
-    );
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    id
+/// Scores an application the model refers to an officer; its request id.
+fn referred(client: &Client) -> String {
+    score(client, REFERRED).0
 }
 
 /// The request ids of the `decision.created` events among `events`.
@@ -178,7 +165,7 @@ fn a_subscriber_down_for_30_seconds_gets_every_decision_once_signed() {
     };
 
     let down_since = Instant::now();
-    let mut ids: Vec<String> = (0..5).map(|_| score(&client)).collect();
+    let mut ids: Vec<String> = (0..5).map(|_| referred(&client)).collect();
     ids.sort();
     std::thread::sleep(Duration::from_secs(30).saturating_sub(down_since.elapsed()));
     let subscriber = Subscriber::listen(port);
@@ -198,7 +185,7 @@ fn a_subscriber_down_for_30_seconds_gets_every_decision_once_signed() {
 
     // A refusal is kept as a dead letter; a replay delivers it.
     subscriber.status.store(410, Ordering::SeqCst);
-    let refused = score(&client);
+    let refused = referred(&client);
     let letter = eventually(60, "a dead letter", || {
         let page = admin(
             &client,

@@ -759,34 +759,14 @@ fn crash_mid_load(
     let _ = std::fs::remove_file(&ids);
     let started = step("crash mid-load: SIGKILL wrangler dev while events are posted");
     let ids_arg = ids.display().to_string();
-    let mut load = loadgen_command(
-        base_url,
-        &[
-            "--target",
-            "events",
-            "--batch",
-            "20",
-            "--rate",
-            "4",
-            "--duration",
-            "20s",
-            "--invalid-pct",
-            "10",
-            "--duplicate-pct",
-            "5",
-            "--branch",
-            "fault-crash",
-            "--clients",
-            "8",
-            "--ids-out",
-            &ids_arg,
-            "--json",
-        ],
-        false,
-    )
-    .stdout(std::process::Stdio::null())
-    .spawn()
-    .map_err(|error| format!("cannot start the load generator: {error}"))?;
+    // Events with invalid and repeated ones, as the HTTP tests' loadgen run, for 20 s.
+    let options = "--target events --batch 20 --rate 4 --duration 20s --invalid-pct 10 --duplicate-pct 5 --branch fault-crash --clients 8 --json";
+    let mut args: Vec<&str> = options.split_whitespace().collect();
+    args.extend(["--ids-out", &ids_arg]);
+    let mut load = loadgen_command(base_url, &args, false)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot start the load generator: {error}"))?;
     // Let a few seconds of batches be acknowledged and queued, then crash.
     std::thread::sleep(std::time::Duration::from_secs(8));
     server.crash()?;

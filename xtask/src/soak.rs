@@ -340,15 +340,8 @@ fn judge_memory(
 
 /// Judges the load and writes target/soak.json.
 fn judge(minutes: u64, fuzz_seconds: f64, load: &MixedLoad) -> Result {
-    let MixedLoad {
-        samples,
-        probes,
-        reports,
-        seconds,
-        after_probe,
-        late_probe,
-    } = load;
-    let seconds = *seconds;
+    let (samples, probes, reports) = (&load.samples, &load.probes, &load.reports);
+    let (seconds, after_probe, late_probe) = (load.seconds, &load.after_probe, &load.late_probe);
     let runtime_growth = memory_growth_pct(samples, |s| s.runtime_mib, seconds);
     let proxy_growth = memory_growth_pct(samples, |s| s.proxy_mib, seconds);
     let growth = memory_growth_pct(samples, Sample::workerd_mib, seconds);
