@@ -16,9 +16,8 @@ import onnxruntime as ort
 from scipy.stats import binomtest
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
-from train import (CATEGORICAL, DECLINE_THRESHOLD, NUMERIC, REVIEW_THRESHOLD, SEED, TEST_SHARE,
-                   impute, is_valid_application, load_credit_data, raw_matrix, scale,
-                   to_applications, train_test_split, wire)
+from train import (DECLINE_THRESHOLD, REVIEW_THRESHOLD, impute, is_valid_application, raw_matrix,
+                   scale, split, wire)
 
 HERE = Path(__file__).resolve().parent
 DECILES = 10
@@ -68,13 +67,9 @@ def figures(target: np.ndarray, probability: np.ndarray) -> dict:
 
 
 def main() -> None:
-    frame, _ = load_credit_data()
-    apps, target = to_applications(frame)
-    train_apps, test_apps, _, test_y = train_test_split(
-        apps, target, test_size=TEST_SHARE, stratify=target, random_state=SEED)
-    baseline = {field: float(train_apps[field].median()) for field in NUMERIC}
-    baseline |= {field: str(train_apps[field].mode()[0]) for field in CATEGORICAL}
-    test_full = impute(test_apps, baseline)
+    data = split()
+    test_apps, test_y = data.test_apps, data.test_y
+    test_full = impute(test_apps, data.baseline)
 
     spec = json.loads((HERE / "feature_spec.json").read_text())
     test_x = scale(raw_matrix(test_full, spec["features"]), spec["features"])

@@ -23,6 +23,7 @@ import math
 import os
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -357,14 +358,29 @@ for gradient boosting on the same split.
 """
 
 
-def main() -> None:
+class Split(NamedTuple):
+    """The seeded training and held-out rows, and the baseline that fills their gaps."""
+    source: dict
+    train_apps: pd.DataFrame
+    test_apps: pd.DataFrame
+    train_y: np.ndarray
+    test_y: np.ndarray
+    baseline: dict
+
+
+def split() -> Split:
+    """The one split of the data that training and the held-out figures both use."""
     frame, source = load_credit_data()
     apps, target = to_applications(frame)
     train_apps, test_apps, train_y, test_y = train_test_split(
         apps, target, test_size=TEST_SHARE, stratify=target, random_state=SEED)
-
     baseline = {field: float(train_apps[field].median()) for field in NUMERIC}
     baseline |= {field: str(train_apps[field].mode()[0]) for field in CATEGORICAL}
+    return Split(source, train_apps, test_apps, train_y, test_y, baseline)
+
+
+def main() -> None:
+    source, train_apps, test_apps, train_y, test_y, baseline = split()
     train_full, test_full = impute(train_apps, baseline), impute(test_apps, baseline)
 
     features = feature_definitions()
