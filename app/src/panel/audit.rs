@@ -2,12 +2,12 @@
 //! chain.
 
 use leptos::prelude::*;
-use valle_shared::audit::{AuditPage, VerifyReport};
+use valle_shared::audit::{AuditEntry, AuditPage, VerifyReport};
 
 use super::dashboard::format_time;
 use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
-use super::pager::{PagedTable, Pages};
-use super::session::{status_line, use_session, Latest, Load};
+use super::pager::{ListLayout, PagedList, Pages};
+use super::session::{status_line, use_session, Load};
 use crate::chrome::{ui, use_lang};
 use crate::client::officer_get;
 
@@ -18,18 +18,7 @@ pub(super) fn Audit() -> impl IntoView {
     let pages = Pages::<u64>::new();
     let page = RwSignal::new(Load::<AuditPage>::Loading);
     let report = RwSignal::new(None::<Load<VerifyReport>>);
-    let latest = Latest::new();
-    Effect::new(move |_| {
-        let path = audit_path(pages.cursor());
-        page.set(Load::Loading);
-        session.fetch_latest(
-            latest,
-            |token| async move { officer_get::<AuditPage>(&path, &token).await },
-            move |result| {
-                page.try_set(result.into());
-            },
-        );
-    });
+    session.follow(page, move || audit_path(pages.cursor()));
     let verify = move |_| {
         report.set(Some(Load::Loading));
         session.fetch(
@@ -62,27 +51,34 @@ pub(super) fn Audit() -> impl IntoView {
                 }.into_any(),
                 other => status_line(&other, lang.get()).into_any(),
             })}
-            {move || page.with(|load| status_line(load, lang.get()))}
-            {move || match page.get() {
-                Load::Ready(found) => {
-                    let next = found.next_before;
-                    Some(view! {
-                        <PagedTable table="audit-table" columns=&[("#", "#"), ("Cuándo", "When"), ("Quién", "Who"), ("Qué", "What"), ("Sobre", "On"), ("Huella", "Hash")] pages next name="audit" back=("Más recientes", "Newer") forward=("Anteriores", "Older")>
-                            {found.entries.into_iter().map(|entry| view! {
-                                <tr data-testid="audit-row" data-action=entry.event.action.as_str()>
-                                    <td>{entry.seq}</td>
-                                    <td>{format_time(entry.event.at_ms)}</td>
-                                    <td>{entry.event.actor.clone()}</td>
-                                    <td>{audit_action_text(entry.event.action, lang.get())}</td>
-                                    <td><code>{entry.event.subject.clone()}</code></td>
-                                    <td><code title=entry.hash.clone()>{entry.hash[..12.min(entry.hash.len())].to_owned()}</code></td>
-                                </tr>
-                            }).collect_view()}
-                        </PagedTable>
-                    }.into_any())
-                }
-                _ => None,
-            }}
+            <PagedList page pages layout=AUDIT_LIST
+                split=|found: AuditPage| (found.entries, found.next_before)
+                row=move |entry: AuditEntry| view! {
+                    <tr data-testid="audit-row" data-action=entry.event.action.as_str()>
+                        <td>{entry.seq}</td>
+                        <td>{format_time(entry.event.at_ms)}</td>
+                        <td>{entry.event.actor.clone()}</td>
+                        <td>{audit_action_text(entry.event.action, lang.get())}</td>
+                        <td><code>{entry.event.subject.clone()}</code></td>
+                        <td><code title=entry.hash.clone()>{entry.hash[..12.min(entry.hash.len())].to_owned()}</code></td>
+                    </tr>
+                } />
         </section>
     }
 }
+
+const AUDIT_LIST: ListLayout = ListLayout {
+    table: "audit-table",
+    columns: &[
+        ("#", "#"),
+        ("Cuándo", "When"),
+        ("Quién", "Who"),
+        ("Qué", "What"),
+        ("Sobre", "On"),
+        ("Huella", "Hash"),
+    ],
+    pager: "audit",
+    back: ("Más recientes", "Newer"),
+    forward: ("Anteriores", "Older"),
+    empty: None,
+};

@@ -7,9 +7,9 @@ use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
 use super::pager::{Pager, Pages};
-use super::session::{status_line, use_session, Latest, Load};
+use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, decision_text, ui, use_lang};
-use crate::client::{officer_get, officer_post, ClientError};
+use crate::client::{officer_post, ClientError};
 
 /// Dead letters, newest first, with replay as they are or corrected.
 #[component]
@@ -21,18 +21,9 @@ pub(super) fn DeadLetters() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     // Pages go back in time by id.
     let pages = Pages::<i64>::new();
-    let latest = Latest::new();
-    Effect::new(move |_| {
+    session.follow(letters, move || {
         reload.track();
-        let path = dead_letters_path(status.get(), pages.cursor());
-        letters.set(Load::Loading);
-        session.fetch_latest(
-            latest,
-            |token| async move { officer_get::<DeadLetterPage>(&path, &token).await },
-            move |result| {
-                letters.try_set(result.into());
-            },
-        );
+        dead_letters_path(status.get(), pages.cursor())
     });
     view! {
         <section class="section" data-testid="dead-letters">

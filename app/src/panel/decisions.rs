@@ -7,8 +7,8 @@ use valle_shared::Lang;
 use super::dashboard::{
     application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
 };
-use super::pager::{PagedTable, Pages};
-use super::session::{status_line, use_session, Latest, Load};
+use super::pager::{ListLayout, PagedList, Pages};
+use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
 use crate::client::officer_get;
 
@@ -24,18 +24,9 @@ pub(super) fn Decisions() -> impl IntoView {
     let detail = RwSignal::new(None::<Load<DecisionRecord>>);
     let reload = RwSignal::new(0u32);
 
-    let latest = Latest::new();
-    Effect::new(move |_| {
+    session.follow(page, move || {
         reload.track();
-        let path = decisions_path(&filters.get(), pages.cursor().as_deref());
-        page.set(Load::Loading);
-        session.fetch_latest(
-            latest,
-            |token| async move { officer_get::<DecisionPage>(&path, &token).await },
-            move |result| {
-                page.try_set(result.into());
-            },
-        );
+        decisions_path(&filters.get(), pages.cursor().as_deref())
     });
 
     let search = move |event: leptos::ev::SubmitEvent| {
@@ -100,42 +91,51 @@ pub(super) fn Decisions() -> impl IntoView {
                 ], |d, v| d.channel = v)}
                 <button type="submit" class="primary" data-testid="filter-apply">{move || ui(lang.get(), "Buscar", "Search")}</button>
             </form>
-            {move || page.with(|load| status_line(load, lang.get()))}
-            {move || match page.get() {
-                Load::Ready(found) if found.decisions.is_empty() => Some(view! {
-                    <p class="muted" data-testid="decisions-empty">{ui(lang.get(), "No hay decisiones con estos filtros.", "No decisions match these filters.")}</p>
-                }.into_any()),
-                Load::Ready(found) => {
-                    let next = found.next_cursor.clone();
-                    Some(view! {
-                        <PagedTable table="decisions-table" columns=&[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Decisión", "Decision"), ("Probabilidad", "Probability"), ("Canal", "Channel"), ("Detalle", "Detail")] pages next name="page" back=("Anterior", "Previous") forward=("Siguiente", "Next")>
-                            {found.decisions.into_iter().map(|record| {
-                                let id = record.request_id.clone();
-                                let label = format!("{} {}", ui(lang.get(), "Ver decisión", "Open decision"), id);
-                                view! {
-                                    <tr data-testid="decision-row" data-request-id=record.request_id.clone()>
-                                        {decision_cells(&record, lang.get())}
-                                        <td>{percent(record.score.probability)}</td>
-                                        <td>{record.channel.as_str()}</td>
-                                        <td><button type="button" class="link" data-testid="decision-open"
-                                            aria-label=label
-                                            on:click=move |_| open(id.clone())>
-                                            {ui(lang.get(), "Ver", "Open")}
-                                        </button></td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </PagedTable>
-                    }.into_any())
-                }
-                _ => None,
-            }}
+            <PagedList page pages layout=DECISIONS_LIST
+                split=|found: DecisionPage| (found.decisions, found.next_cursor)
+                row=move |record: DecisionRecord| {
+                    let id = record.request_id.clone();
+                    let label = format!("{} {}", ui(lang.get(), "Ver decisión", "Open decision"), id);
+                    view! {
+                        <tr data-testid="decision-row" data-request-id=record.request_id.clone()>
+                            {decision_cells(&record, lang.get())}
+                            <td>{percent(record.score.probability)}</td>
+                            <td>{record.channel.as_str()}</td>
+                            <td><button type="button" class="link" data-testid="decision-open"
+                                aria-label=label
+                                on:click=move |_| open(id.clone())>
+                                {ui(lang.get(), "Ver", "Open")}
+                            </button></td>
+                        </tr>
+                    }
+                } />
             {move || detail.get().map(|load| view! {
                 <DecisionDetail load lang=lang.get() close=move || detail.set(None) />
             })}
         </section>
     }
 }
+
+const DECISIONS_LIST: ListLayout = ListLayout {
+    table: "decisions-table",
+    columns: &[
+        ("Recibida", "Received"),
+        ("Sucursal", "Branch"),
+        ("Riesgo", "Risk"),
+        ("Decisión", "Decision"),
+        ("Probabilidad", "Probability"),
+        ("Canal", "Channel"),
+        ("Detalle", "Detail"),
+    ],
+    pager: "page",
+    back: ("Anterior", "Previous"),
+    forward: ("Siguiente", "Next"),
+    empty: Some((
+        "decisions-empty",
+        "No hay decisiones con estos filtros.",
+        "No decisions match these filters.",
+    )),
+};
 
 /// A decision's first cells in a table row: when, where, its risk and the model's decision.
 pub(super) fn decision_cells(record: &DecisionRecord, lang: Lang) -> impl IntoView {

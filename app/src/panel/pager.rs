@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::session::{status_line, Load};
 use crate::chrome::{head_row, ui, use_lang};
 
 /// Where a list stands: the cursor of the page shown (`None` for the first) and the
@@ -91,31 +92,75 @@ where
     }
 }
 
-/// A page of a list as a table, its rows the children, with the [`Pager`] under it.
-#[component]
-pub(super) fn PagedTable<C>(
+/// How a [`PagedList`] shows: its table, its pager and the line of an empty list.
+#[derive(Clone, Copy)]
+pub(super) struct ListLayout {
     /// The table's test id.
-    table: &'static str,
+    pub table: &'static str,
     /// The columns' names, in Spanish and English.
-    columns: &'static [(&'static str, &'static str)],
+    pub columns: &'static [(&'static str, &'static str)],
+    /// The [`Pager`]'s name.
+    pub pager: &'static str,
+    /// The pager's back and forward labels, in Spanish and English.
+    pub back: (&'static str, &'static str),
+    pub forward: (&'static str, &'static str),
+    /// The test id and line, in Spanish and English, shown instead of an empty table;
+    /// `None` shows the empty table.
+    pub empty: Option<(&'static str, &'static str, &'static str)>,
+}
+
+/// A list fetched a page at a time: the loading or error line, then the page's rows as a
+/// table with the [`Pager`] under it.
+#[component]
+pub(super) fn PagedList<P, R, C, V>(
+    page: RwSignal<Load<P>>,
     pages: Pages<C>,
-    next: Option<C>,
-    name: &'static str,
-    back: (&'static str, &'static str),
-    forward: (&'static str, &'static str),
-    children: Children,
+    layout: ListLayout,
+    /// The page's rows and the cursor of the page after it.
+    split: fn(P) -> (Vec<R>, Option<C>),
+    /// One row of the table.
+    row: impl Fn(R) -> V + Copy + Send + Sync + 'static,
 ) -> impl IntoView
 where
+    P: Clone + Send + Sync + 'static,
+    R: 'static,
     C: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
 {
     let lang = use_lang();
+    let ListLayout {
+        table,
+        columns,
+        pager,
+        back,
+        forward,
+        empty,
+    } = layout;
+    let shown = move || {
+        let Load::Ready(found) = page.get() else {
+            return None;
+        };
+        let (rows, next) = split(found);
+        if let (true, Some((id, es, en))) = (rows.is_empty(), empty) {
+            return Some(
+                view! { <p class="muted" data-testid=id>{ui(lang.get(), es, en)}</p> }.into_any(),
+            );
+        }
+        Some(
+            view! {
+                <div class="table-wrap">
+                    <table data-testid=table>
+                        {head_row(lang.get(), columns)}
+                        <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
+                    </table>
+                </div>
+                <Pager pages next name=pager back forward />
+            }
+            .into_any(),
+        )
+    };
     view! {
-        <div class="table-wrap">
-            <table data-testid=table>
-                {move || head_row(lang.get(), columns)}
-                <tbody>{children()}</tbody>
-            </table>
-        </div>
-        <Pager pages next name back forward />
+        {move || page.with(|load| status_line(load, lang.get()))}
+        {shown}
     }
 }

@@ -14,9 +14,8 @@ use super::monitoring::{
     attribute_text, calibration_marks, challenger_path, fairness_path, figure, performance_path,
     plot_point, roc_points, PLOT_SIZE,
 };
-use super::session::{status_line, use_session, Latest, Load};
+use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, head_row, ui, use_lang};
-use crate::client::officer_get;
 
 #[component]
 pub(super) fn Performance() -> impl IntoView {
@@ -31,38 +30,14 @@ pub(super) fn Performance() -> impl IntoView {
     let performance = RwSignal::new(Load::<PerformanceReport>::Loading);
     let fairness = RwSignal::new(Load::<FairnessReport>::Loading);
     let challenger = RwSignal::new(Load::<ChallengerReport>::Loading);
-    let latest = (Latest::new(), Latest::new(), Latest::new());
-    Effect::new(move |_| {
-        let (from, to, branch) = applied.get();
-        let (performance_at, fairness_at, challenger_at) = (
-            performance_path(&from, &to, &branch),
-            fairness_path(&from, &to, &branch),
-            challenger_path(&from, &to, &branch),
-        );
-        performance.set(Load::Loading);
-        fairness.set(Load::Loading);
-        challenger.set(Load::Loading);
-        session.fetch_latest(
-            latest.0,
-            |token| async move { officer_get::<ChallengerReport>(&challenger_at, &token).await },
-            move |result| {
-                challenger.try_set(result.into());
-            },
-        );
-        session.fetch_latest(
-            latest.1,
-            |token| async move { officer_get::<PerformanceReport>(&performance_at, &token).await },
-            move |result| {
-                performance.try_set(result.into());
-            },
-        );
-        session.fetch_latest(
-            latest.2,
-            |token| async move { officer_get::<FairnessReport>(&fairness_at, &token).await },
-            move |result| {
-                fairness.try_set(result.into());
-            },
-        );
+    session.follow(challenger, move || {
+        applied.with(|(from, to, branch)| challenger_path(from, to, branch))
+    });
+    session.follow(performance, move || {
+        applied.with(|(from, to, branch)| performance_path(from, to, branch))
+    });
+    session.follow(fairness, move || {
+        applied.with(|(from, to, branch)| fairness_path(from, to, branch))
     });
     let apply = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();

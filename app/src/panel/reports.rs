@@ -8,9 +8,9 @@ use valle_shared::review::OverrideReport;
 use wasm_bindgen::JsCast;
 
 use super::lending::{export_path, overrides_path, rate_text};
-use super::session::{status_line, use_session, Latest, Load};
+use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, head_row, ui, use_lang};
-use crate::client::{officer_get, officer_text, ClientError};
+use crate::client::{officer_text, ClientError};
 
 #[component]
 pub(super) fn Reports() -> impl IntoView {
@@ -21,18 +21,8 @@ pub(super) fn Reports() -> impl IntoView {
     let range = RwSignal::new((String::new(), String::new()));
     let report = RwSignal::new(Load::<OverrideReport>::Loading);
     let export = RwSignal::new(None::<Load<usize>>);
-    let latest = Latest::new();
-    Effect::new(move |_| {
-        let (from, to) = range.get();
-        let path = overrides_path(&from, &to);
-        report.set(Load::Loading);
-        session.fetch_latest(
-            latest,
-            |token| async move { officer_get::<OverrideReport>(&path, &token).await },
-            move |result| {
-                report.try_set(result.into());
-            },
-        );
+    session.follow(report, move || {
+        range.with(|(from, to)| overrides_path(from, to))
     });
     let apply = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();

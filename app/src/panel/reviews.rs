@@ -15,8 +15,8 @@ use super::lending::{
     action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
     state_badge, REQUESTED_FILTER,
 };
-use super::pager::{PagedTable, Pages};
-use super::session::{status_line, use_session, Latest, Load, Session};
+use super::pager::{ListLayout, PagedList, Pages};
+use super::session::{status_line, use_session, Load, Session};
 use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
 
@@ -66,18 +66,9 @@ pub(super) fn Reviews() -> impl IntoView {
             open.set(Some(typed));
         }
     };
-    let latest = Latest::new();
-    Effect::new(move |_| {
+    session.follow(page, move || {
         reload.track();
-        let path = queue_path(&state.get(), pages.cursor());
-        page.set(Load::Loading);
-        session.fetch_latest(
-            latest,
-            |token| async move { officer_get::<ReviewPage>(&path, &token).await },
-            move |result| {
-                page.try_set(result.into());
-            },
-        );
+        queue_path(&state.get(), pages.cursor())
     });
     view! {
         <section class="section" data-testid="reviews">
@@ -105,44 +96,52 @@ pub(super) fn Reviews() -> impl IntoView {
                 </label>
                 <button type="submit" class="secondary" data-testid="reference-open">{move || ui(lang.get(), "Abrir", "Open")}</button>
             </form>
-            {move || page.with(|load| status_line(load, lang.get()))}
-            {move || match page.get() {
-                Load::Ready(found) if found.cases.is_empty() => Some(view! {
-                    <p class="muted" data-testid="queue-empty">{ui(lang.get(), "No hay solicitudes esperando.", "Nothing is waiting.")}</p>
-                }.into_any()),
-                Load::Ready(found) => {
-                    let next = found.next_after;
-                    Some(view! {
-                        <PagedTable table="queue-table" columns=&[("Recibida", "Received"), ("Sucursal", "Branch"), ("Riesgo", "Risk"), ("Modelo", "Model"), ("Estado", "State"), ("Caso", "Case")] pages next name="queue" back=("Anterior", "Previous") forward=("Siguiente", "Next")>
-                            {found.cases.into_iter().map(|case| {
-                                let id = case.decision.request_id.clone();
-                                let row_id = id.clone();
-                                let (state_text, class) = state_badge(case.review.state, lang.get());
-                                let asked = case.review.human_review_requested_at_ms.is_some();
-                                view! {
-                                    <tr data-testid="queue-row" data-request-id=row_id data-state=case.review.state.as_str()>
-                                        {decision_cells(&case.decision, lang.get())}
-                                        <td>
-                                            <span class=class>{state_text}</span>
-                                            {asked.then(|| view! { " "<span class="badge warn" data-testid="human-review-asked">{ui(lang.get(), "pide revisión humana", "asked for a person")}</span> })}
-                                        </td>
-                                        <td><button type="button" class="link" data-testid="queue-open" on:click=move |_| open.set(Some(id.clone()))>
-                                            {ui(lang.get(), "Abrir", "Open")}
-                                        </button></td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </PagedTable>
-                    }.into_any())
-                }
-                _ => None,
-            }}
+            <PagedList page pages layout=QUEUE_LIST
+                split=|found: ReviewPage| (found.cases, found.next_after)
+                row=move |case: ReviewCase| {
+                    let id = case.decision.request_id.clone();
+                    let row_id = id.clone();
+                    let (state_text, class) = state_badge(case.review.state, lang.get());
+                    let asked = case.review.human_review_requested_at_ms.is_some();
+                    view! {
+                        <tr data-testid="queue-row" data-request-id=row_id data-state=case.review.state.as_str()>
+                            {decision_cells(&case.decision, lang.get())}
+                            <td>
+                                <span class=class>{state_text}</span>
+                                {asked.then(|| view! { " "<span class="badge warn" data-testid="human-review-asked">{ui(lang.get(), "pide revisión humana", "asked for a person")}</span> })}
+                            </td>
+                            <td><button type="button" class="link" data-testid="queue-open" on:click=move |_| open.set(Some(id.clone()))>
+                                {ui(lang.get(), "Abrir", "Open")}
+                            </button></td>
+                        </tr>
+                    }
+                } />
             {move || open.get().map(|id| view! {
                 <Case request_id=id open reload />
             })}
         </section>
     }
 }
+
+const QUEUE_LIST: ListLayout = ListLayout {
+    table: "queue-table",
+    columns: &[
+        ("Recibida", "Received"),
+        ("Sucursal", "Branch"),
+        ("Riesgo", "Risk"),
+        ("Modelo", "Model"),
+        ("Estado", "State"),
+        ("Caso", "Case"),
+    ],
+    pager: "queue",
+    back: ("Anterior", "Previous"),
+    forward: ("Siguiente", "Next"),
+    empty: Some((
+        "queue-empty",
+        "No hay solicitudes esperando.",
+        "Nothing is waiting.",
+    )),
+};
 
 /// A write the case's forms ask for; [`Case`] sends it.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use serde::de::DeserializeOwned;
 use valle_shared::officers::{Me, Permission};
 use valle_shared::Lang;
 
 use super::dashboard::{POLL_MS, TOKEN_KEY};
 use crate::chrome::ui;
-use crate::client::ClientError;
+use crate::client::{officer_get, ClientError};
 
 /// A fetch's state as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,10 +119,10 @@ impl Session {
 /// Numbers the requests of one view (a list, a report) as its filters change, so that an
 /// answer to a request a newer one has replaced is dropped instead of shown over it.
 #[derive(Clone, Copy)]
-pub(super) struct Latest(StoredValue<u64>);
+struct Latest(StoredValue<u64>);
 
 impl Latest {
-    pub(super) fn new() -> Latest {
+    fn new() -> Latest {
         Latest(StoredValue::new(0))
     }
 
@@ -137,22 +138,25 @@ impl Latest {
 }
 
 impl Session {
-    /// Like [`Session::fetch`] for a view whose requests `latest` numbers: `then` runs only
-    /// if no later request of the view has started meanwhile.
-    pub(super) fn fetch_latest<T, F>(
-        self,
-        latest: Latest,
-        request: impl FnOnce(String) -> F + 'static,
-        then: impl FnOnce(Result<T, ClientError>) + 'static,
-    ) where
-        T: 'static,
-        F: Future<Output = Result<T, ClientError>> + 'static,
+    /// Keeps `into` loaded with the officer `GET` of `path`: it fetches again whenever a
+    /// signal `path` reads changes, and drops an answer a newer request has overtaken.
+    pub(super) fn follow<T>(self, into: RwSignal<Load<T>>, path: impl Fn() -> String + 'static)
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
     {
-        let number = latest.begin();
-        self.fetch(request, move |result| {
-            if latest.is_current(number) {
-                then(result);
-            }
+        let latest = Latest::new();
+        Effect::new(move |_| {
+            let path = path();
+            into.set(Load::Loading);
+            let number = latest.begin();
+            self.fetch(
+                |token| async move { officer_get::<T>(&path, &token).await },
+                move |result| {
+                    if latest.is_current(number) {
+                        into.try_set(result.into());
+                    }
+                },
+            );
         });
     }
 }
