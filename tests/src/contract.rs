@@ -173,6 +173,8 @@ fn is_api(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use valle_shared::codes::ErrorCode;
+
     use super::*;
 
     fn check(method: &str, target: &str, status: u16, body: &str) -> Result<(), String> {
@@ -181,7 +183,14 @@ mod tests {
 
     #[test]
     fn answers_the_description_allows_pass_and_others_fail() {
-        let error = r#"{"error":{"code":"E_NOT_FOUND","message":{"es":"x","en":"x"},"fields":[],"request_id":"r"}}"#;
+        let error = json!({"error": {
+            "code": ErrorCode::NotFound.as_str(),
+            "message": {"es": "x", "en": "x"},
+            "fields": [],
+            "request_id": "r",
+        }})
+        .to_string();
+        let error = error.as_str();
         let cases: &[(&str, &str, u16, &str, bool)] = &[
             ("GET", "/api/v1/nowhere", 404, error, true),
             ("GET", "/api/v1/nowhere", 200, "{}", false),
