@@ -219,6 +219,13 @@ pub enum FieldRule {
     Text { max_chars: usize, charset: Charset },
 }
 
+impl FieldRule {
+    /// An amount of euros within `min..=max`: one line in the table of fields.
+    const fn money(min: f64, max: f64) -> FieldRule {
+        FieldRule::Money { min, max }
+    }
+}
+
 impl Field {
     pub const ALL: [Field; 15] = [
         Field::ApplicantId,
@@ -287,30 +294,12 @@ impl Field {
             Field::Home => FieldRule::Choice(Home::VALUES),
             Field::Job => FieldRule::Choice(Job::VALUES),
             Field::Records => FieldRule::Choice(Records::VALUES),
-            Field::Income => FieldRule::Money {
-                min: 0.0,
-                max: 100_000.0,
-            },
-            Field::Expenses => FieldRule::Money {
-                min: 0.0,
-                max: 100_000.0,
-            },
-            Field::Assets => FieldRule::Money {
-                min: 0.0,
-                max: 100_000_000.0,
-            },
-            Field::Debt => FieldRule::Money {
-                min: 0.0,
-                max: 10_000_000.0,
-            },
-            Field::Amount => FieldRule::Money {
-                min: 100.0,
-                max: 1_000_000.0,
-            },
-            Field::Price => FieldRule::Money {
-                min: 100.0,
-                max: 10_000_000.0,
-            },
+            Field::Income => FieldRule::money(0.0, 100_000.0),
+            Field::Expenses => FieldRule::money(0.0, 100_000.0),
+            Field::Assets => FieldRule::money(0.0, 100_000_000.0),
+            Field::Debt => FieldRule::money(0.0, 10_000_000.0),
+            Field::Amount => FieldRule::money(100.0, 1_000_000.0),
+            Field::Price => FieldRule::money(100.0, 10_000_000.0),
         }
     }
 
