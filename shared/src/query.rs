@@ -103,6 +103,14 @@ pub struct Page<C> {
 }
 
 impl<C> Page<C> {
+    /// The first page of up to `limit` rows.
+    pub fn first(limit: usize) -> Page<C> {
+        Page {
+            limit,
+            cursor: None,
+        }
+    }
+
     /// Where the page after `rows` starts: the last row's cursor when this page came back
     /// full, none when it was the last.
     pub fn next<T, N>(&self, rows: &[T], cursor_of: impl Fn(&T) -> N) -> Option<N> {

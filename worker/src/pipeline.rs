@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::observability::log;
 use crate::store::{
     EventInbox, EventQueue, InboxState, NewDeadLetter, OutcomeStore, Outcomes, StoreError,
+    Unsettled,
 };
 
 /// Attempts the queue makes before an event becomes a dead letter.
@@ -547,10 +548,14 @@ pub async fn sweep_inbox<'a, B: OutcomeStore + EventQueue + EventInbox>(
     lease_ms: i64,
 ) -> Result<Sweep, StoreError> {
     let state = backend.inbox_state().await?;
-    let cutoff = sweep_cutoff(&state, now_ms, lease_ms);
+    let take = Unsettled {
+        cutoff_ms: sweep_cutoff(&state, now_ms, lease_ms),
+        now_ms,
+        limit: SWEEP_BATCH,
+    };
     let mut sweep = Sweep::default();
     if queue_stalled(&state, now_ms, lease_ms) {
-        let stale = backend.take_unsettled(cutoff, now_ms, SWEEP_BATCH).await?;
+        let stale = backend.take_unsettled(take).await?;
         let deliveries: Vec<Delivery> = stale
             .iter()
             .filter_map(|event| {
@@ -566,7 +571,7 @@ pub async fn sweep_inbox<'a, B: OutcomeStore + EventQueue + EventInbox>(
         sweep.decided = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     } else {
         for _ in 0..SWEEP_ROUNDS {
-            let stale = backend.take_unsettled(cutoff, now_ms, SWEEP_BATCH).await?;
+            let stale = backend.take_unsettled(take).await?;
             if stale.is_empty() {
                 break;
             }

@@ -4,7 +4,7 @@
 #![allow(async_fn_in_trait)]
 
 use serde::{Deserialize, Deserializer, Serialize};
-use valle_shared::access::{AccessConfig, Jwk, Jwks};
+use valle_shared::access::{AccessConfig, Jwk, Jwks, Jwt};
 use valle_shared::audit::{AuditEntry, ChainHead};
 use valle_shared::challenger::ShadowCounts;
 use valle_shared::codes::ErrorCode;
@@ -17,6 +17,7 @@ use valle_shared::kpi::{CountWindow, EventWindow, KpiView, LateEvent, Observatio
 use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome};
 use valle_shared::officers::Account;
 use valle_shared::performance::ScoreGroup;
+use valle_shared::query::Page;
 use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
 use valle_shared::simulation::StoredDecision;
 
@@ -120,8 +121,7 @@ pub trait DeadLetterStore {
     async fn list_dead_letters(
         &self,
         status: Option<DeadLetterStatus>,
-        limit: usize,
-        before_id: Option<i64>,
+        page: &Page<i64>,
     ) -> Result<Vec<DeadLetter>, StoreError>;
     async fn count_open_dead_letters(&self) -> Result<u64, StoreError>;
 }
@@ -298,6 +298,15 @@ pub trait EventQueue {
     async fn send_dead_letters(&self, letters: &[NewDeadLetter]) -> Result<(), StoreError>;
 }
 
+/// Which kept events a sweep takes: up to `limit` last sent at or before `cutoff_ms`, marked
+/// sent again at `now_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unsettled {
+    pub cutoff_ms: i64,
+    pub now_ms: i64,
+    pub limit: usize,
+}
+
 /// Events acknowledged with 202, kept in D1 until their outcome is stored (the settling
 /// happens in [`OutcomeStore::store`]). The queue alone is not enough for the promise behind
 /// a 202: a local queue lives in its process's memory, and a send can be lost after the
@@ -305,14 +314,8 @@ pub trait EventQueue {
 pub trait EventInbox {
     /// Keeps the events before they are acknowledged; an id already kept stays as it is.
     async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError>;
-    /// Kept events last sent at or before `cutoff_ms`, oldest first, now marked sent at
-    /// `now_ms`.
-    async fn take_unsettled(
-        &self,
-        cutoff_ms: i64,
-        now_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<QueuedEvent>, StoreError>;
+    /// The kept events `take` names, oldest first, now marked sent.
+    async fn take_unsettled(&self, take: Unsettled) -> Result<Vec<QueuedEvent>, StoreError>;
     async fn inbox_state(&self) -> Result<InboxState, StoreError>;
     /// Makes sure the sweeper looks at the inbox within a lease (a durable alarm at the edge).
     async fn wake_sweeper(&self) -> Result<(), StoreError>;
@@ -357,12 +360,8 @@ pub trait AccountStore {
 pub trait AccessKeys {
     /// The team's keys, cached; `refresh` fetches again (a token named a key not cached).
     async fn access_keys(&self, config: &AccessConfig, refresh: bool) -> Result<Jwks, StoreError>;
-    async fn verify_rs256(
-        &self,
-        key: &Jwk,
-        signed: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, StoreError>;
+    /// Whether `key` signed `jwt`'s header and payload.
+    async fn verify_rs256(&self, key: &Jwk, jwt: &Jwt) -> Result<bool, StoreError>;
 }
 
 /// What an officer's write on one application reads first, in one round trip.
@@ -411,12 +410,12 @@ pub trait ReviewStore {
     async fn write_review(&self, write: ReviewWrite<'_>) -> Result<ReviewWritten, StoreError>;
     /// Up to `limit + 1` cases, each with its decision's row number, oldest first.
     async fn review_queue(&self, query: &QueueQuery) -> Result<Vec<(u64, ReviewCase)>, StoreError>;
-    /// Up to `limit` decisions after row `after_seq` that match `query`, with their reviews.
+    /// Up to `page.limit` decisions after row `page.cursor` that match `query`, with their
+    /// reviews.
     async fn export_page(
         &self,
         query: &DecisionQuery,
-        after_seq: u64,
-        limit: usize,
+        page: &Page<u64>,
     ) -> Result<Vec<(u64, ReviewCase)>, StoreError>;
     async fn overrides(
         &self,

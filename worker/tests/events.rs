@@ -10,6 +10,7 @@ use valle_shared::decisions::DeadLetterStatus;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::KpiConfig;
 use valle_shared::ops::RateLimit;
+use valle_shared::query::Page;
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::pipeline::{
     consume_events, queue_stalled, sweep_cutoff, sweep_inbox, Delivery, Sweep, MAX_ATTEMPTS,
@@ -47,8 +48,9 @@ fn a_batch_of_events_is_decided_and_settled_in_one_write() {
         "decisions, letters and inbox together"
     );
     assert!(backend.d1.inbox.borrow().is_empty());
-    let letters = block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), 500, None))
-        .expect("letters");
+    let letters =
+        block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), &Page::first(500)))
+            .expect("letters");
     assert_eq!((backend.d1.decision_count(), letters.len()), (67, 33));
     let totals = counted(backend).core.totals;
     assert_eq!((totals.decisions, totals.errors()), (67, 33));
@@ -101,8 +103,9 @@ fn a_failed_write_sends_the_batch_back_with_backoff_then_to_the_dead_letters() {
     }
     assert_eq!(*backend.requeue_delays.borrow(), [2, 2, 4, 4]);
     assert!(backend.queued.borrow().is_empty());
-    let letters = block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), 10, None))
-        .expect("letters");
+    let letters =
+        block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), &Page::first(10)))
+            .expect("letters");
     let codes: Vec<(&str, u32)> = letters
         .iter()
         .map(|l| (l.error_code.as_str(), l.attempts))
@@ -130,8 +133,9 @@ fn an_invalid_event_is_a_dead_letter_even_when_its_batch_is_not_stored() {
         consume(&backend, &[valid.clone(), invalid.clone()]),
         [Ok(()), Ok(())]
     );
-    let letters = block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), 10, None))
-        .expect("letters");
+    let letters =
+        block_on(backend.list_dead_letters(Some(DeadLetterStatus::Open), &Page::first(10)))
+            .expect("letters");
     let codes: Vec<(&str, &str)> = letters
         .iter()
         .map(|l| (l.error_code.as_str(), l.event_id.as_str()))
@@ -247,7 +251,7 @@ fn acknowledged_events_survive_a_lost_queue_and_count_once() {
         "9 deliveries, 6 retries (3 invalid: dead letters at once)"
     );
     let check_stored = || {
-        let letters = block_on(backend.list_dead_letters(None, 50, None)).expect("letters");
+        let letters = block_on(backend.list_dead_letters(None, &Page::first(50))).expect("letters");
         for (event, _) in &lost {
             let decided = usize::from(backend.d1.decision(&event.event_id).is_some());
             let dead = letters

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Promise, Uint8Array};
-use valle_shared::access::{AccessConfig, Jwk, Jwks};
+use valle_shared::access::{AccessConfig, Jwk, Jwks, Jwt};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -70,12 +70,7 @@ impl AccessKeys for EdgeBackend {
         }
     }
 
-    async fn verify_rs256(
-        &self,
-        key: &Jwk,
-        signed: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, StoreError> {
+    async fn verify_rs256(&self, key: &Jwk, jwt: &Jwt) -> Result<bool, StoreError> {
         let jwk = serde_json::json!({ "kty": key.kty, "n": key.n, "e": key.e, "alg": "RS256", "ext": true });
         let jwk = js_sys::JSON::parse(&jwk.to_string()).map_err(access_error)?;
         let algorithm = js_sys::JSON::parse(ALGORITHM).map_err(access_error)?;
@@ -90,8 +85,8 @@ impl AccessKeys for EdgeBackend {
             subtle_verify(
                 &algorithm,
                 &crypto_key,
-                &Uint8Array::from(signature),
-                &Uint8Array::from(signed),
+                &Uint8Array::from(jwt.signature.as_slice()),
+                &Uint8Array::from(jwt.signing_input.as_bytes()),
             )
             .map_err(access_error)?,
         )

@@ -6,6 +6,7 @@ use valle_shared::decisions::{
 };
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::CountWindow;
+use valle_shared::query::Page;
 use valle_shared::simulation::StoredDecision;
 
 use super::backend::{d1_error, decode, EdgeBackend};
@@ -14,7 +15,7 @@ use crate::sql::{self, dead_letters, decisions, inbox, kpis};
 use crate::store::D1Write;
 use crate::store::{
     DeadLetter, DeadLetterStore, DecisionLog, DecisionStore, InboxState, LogPage, LogPosition,
-    LoggedDecision, OutcomeStore, Outcomes, StoreError, Stored,
+    LoggedDecision, OutcomeStore, Outcomes, StoreError, Stored, Unsettled,
 };
 
 impl OutcomeStore for EdgeBackend {
@@ -95,12 +96,10 @@ impl DeadLetterStore for EdgeBackend {
     async fn list_dead_letters(
         &self,
         status: Option<DeadLetterStatus>,
-        limit: usize,
-        before_id: Option<i64>,
+        page: &Page<i64>,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows: Vec<dead_letters::DeadLetterRow> = self
-            .rows(&dead_letters::list(status, limit, before_id))
-            .await?;
+        let rows: Vec<dead_letters::DeadLetterRow> =
+            self.rows(&dead_letters::list(status, page)).await?;
         decode(rows)
     }
 
@@ -121,13 +120,9 @@ impl EdgeBackend {
 
     pub(super) async fn take_unsettled_events(
         &self,
-        cutoff_ms: i64,
-        now_ms: i64,
-        limit: usize,
+        take: Unsettled,
     ) -> Result<Vec<QueuedEvent>, StoreError> {
-        let rows: Vec<inbox::KeptEventRow> = self
-            .rows(&inbox::take_unsettled(cutoff_ms, now_ms, limit))
-            .await?;
+        let rows: Vec<inbox::KeptEventRow> = self.rows(&inbox::take_unsettled(take)).await?;
         Ok(rows
             .into_iter()
             .filter_map(|row| match serde_json::from_str(&row.event) {

@@ -3,6 +3,7 @@
 
 use valle_shared::audit::{AuditEntry, ChainHead};
 use valle_shared::decisions::{DecisionQuery, DecisionRecord};
+use valle_shared::query::Page;
 use valle_shared::review::{OverrideRow, Review, ReviewCase};
 
 use super::backend::{d1_error, decode, rows_of, EdgeBackend};
@@ -100,11 +101,9 @@ impl ReviewStore for EdgeBackend {
     async fn export_page(
         &self,
         query: &DecisionQuery,
-        after_seq: u64,
-        limit: usize,
+        page: &Page<u64>,
     ) -> Result<Vec<(u64, ReviewCase)>, StoreError> {
-        self.cases(reviews::export_page(query, after_seq, limit))
-            .await
+        self.cases(reviews::export_page(query, page)).await
     }
 
     async fn overrides(

@@ -7,7 +7,7 @@ use worker::{BatchMessageBuilder, MessageBuilder, Queue, SendMessage};
 use super::backend::EdgeBackend;
 use super::sweeper::SweeperCommand;
 use crate::bindings;
-use crate::store::{EventInbox, EventQueue, InboxState, NewDeadLetter, StoreError};
+use crate::store::{EventInbox, EventQueue, InboxState, NewDeadLetter, StoreError, Unsettled};
 
 /// Queue messages stay well under the 128 KB message and 256 KB batch limits.
 const QUEUE_BATCH_BYTES: usize = 200 * 1024;
@@ -96,13 +96,8 @@ impl EventInbox for EdgeBackend {
         self.keep_events(events, now_ms).await
     }
 
-    async fn take_unsettled(
-        &self,
-        cutoff_ms: i64,
-        now_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<QueuedEvent>, StoreError> {
-        self.take_unsettled_events(cutoff_ms, now_ms, limit).await
+    async fn take_unsettled(&self, take: Unsettled) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.take_unsettled_events(take).await
     }
 
     async fn inbox_state(&self) -> Result<InboxState, StoreError> {

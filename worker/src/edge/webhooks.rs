@@ -4,6 +4,7 @@
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use valle_shared::decisions::DecisionRecord;
+use valle_shared::query::Page;
 use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
 use worker::{
@@ -88,10 +89,9 @@ impl WebhookStore for EdgeBackend {
 
     async fn webhook_dead_letters(
         &self,
-        limit: usize,
-        before_id: Option<i64>,
+        page: &Page<i64>,
     ) -> Result<Vec<WebhookDeadLetter>, StoreError> {
-        let rows: Vec<sql::DeadLetterRow> = self.rows(&sql::dead_letters(limit, before_id)).await?;
+        let rows: Vec<sql::DeadLetterRow> = self.rows(&sql::dead_letters(page)).await?;
         decode(rows)
     }
 

@@ -9,6 +9,7 @@ use valle_shared::decisions::{
 };
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, EventWindow};
+use valle_shared::query::Page;
 use valle_shared::simulation::StoredDecision;
 
 use crate::pipeline::{failure_observation, FailedRequest};
@@ -18,7 +19,7 @@ use valle_shared::review::Review;
 use crate::store::{D1Write, StoredAccount};
 use crate::store::{
     DeadLetter, InboxState, LogPage, LogPosition, LoggedDecision, NewDeadLetter, Outcomes,
-    StoreError, Stored,
+    StoreError, Stored, Unsettled,
 };
 
 /// An event in the inbox, and when it was kept and last sent to the queue.
@@ -252,15 +253,14 @@ impl MemoryD1 {
     pub fn list_dead_letters(
         &self,
         status: Option<DeadLetterStatus>,
-        limit: usize,
-        before_id: Option<i64>,
+        page: &Page<i64>,
     ) -> Vec<DeadLetter> {
         self.letters()
             .into_iter()
             .rev()
             .filter(|l| status.is_none_or(|s| l.status == s))
-            .filter(|l| before_id.is_none_or(|before| l.id < before))
-            .take(limit)
+            .filter(|l| page.cursor.is_none_or(|before| l.id < before))
+            .take(page.limit)
             .collect()
     }
 
@@ -279,20 +279,20 @@ impl MemoryD1 {
         Ok(())
     }
 
-    pub fn take_unsettled(&self, cutoff_ms: i64, now_ms: i64, limit: usize) -> Vec<QueuedEvent> {
+    pub fn take_unsettled(&self, take: Unsettled) -> Vec<QueuedEvent> {
         let mut inbox = self.inbox.borrow_mut();
         let mut stale: Vec<(i64, String)> = inbox
             .iter()
-            .filter(|(_, kept)| kept.sent_at_ms <= cutoff_ms)
+            .filter(|(_, kept)| kept.sent_at_ms <= take.cutoff_ms)
             .map(|(id, kept)| (kept.sent_at_ms, id.clone()))
             .collect();
         stale.sort();
-        stale.truncate(limit);
+        stale.truncate(take.limit);
         stale
             .into_iter()
             .filter_map(|(_, id)| {
                 let kept = inbox.get_mut(&id)?;
-                kept.sent_at_ms = now_ms;
+                kept.sent_at_ms = take.now_ms;
                 Some(kept.event.clone())
             })
             .collect()

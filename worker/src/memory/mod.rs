@@ -16,6 +16,7 @@ use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, View};
 use valle_shared::ops::{FixedWindow, RateLimit};
+use valle_shared::query::Page;
 use valle_shared::simulation::StoredDecision;
 
 pub use d1::{Kept, MemoryD1};
@@ -28,7 +29,7 @@ use crate::pipeline::{consume_dead_letters, Delivery};
 use crate::store::{
     D1Write, DeadLetter, DeadLetterStore, DecisionLog, DecisionStore, EventInbox, EventQueue,
     HealthProbe, InboxState, KpiSink, KpiSnapshot, LogPage, LogPosition, NewDeadLetter,
-    OutcomeStore, Outcomes, RateLimiter, RefusalBatch, StoreError, Stored,
+    OutcomeStore, Outcomes, RateLimiter, RefusalBatch, StoreError, Stored, Unsettled,
 };
 
 /// Every backend in memory. The KPI object keeps its state in `kv`, so a test can drop the
@@ -140,10 +141,9 @@ impl DeadLetterStore for MemoryBackend {
     async fn list_dead_letters(
         &self,
         status: Option<DeadLetterStatus>,
-        limit: usize,
-        before_id: Option<i64>,
+        page: &Page<i64>,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        Ok(self.d1.list_dead_letters(status, limit, before_id))
+        Ok(self.d1.list_dead_letters(status, page))
     }
 
     async fn count_open_dead_letters(&self) -> Result<u64, StoreError> {
@@ -250,13 +250,8 @@ impl EventInbox for MemoryBackend {
         self.d1.keep(events, now_ms)
     }
 
-    async fn take_unsettled(
-        &self,
-        cutoff_ms: i64,
-        now_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<QueuedEvent>, StoreError> {
-        Ok(self.d1.take_unsettled(cutoff_ms, now_ms, limit))
+    async fn take_unsettled(&self, take: Unsettled) -> Result<Vec<QueuedEvent>, StoreError> {
+        Ok(self.d1.take_unsettled(take))
     }
 
     async fn inbox_state(&self) -> Result<InboxState, StoreError> {

@@ -3,10 +3,11 @@
 //! audit row only at the end of the chain.
 
 use sha2::{Digest, Sha256};
-use valle_shared::access::{AccessConfig, Jwk, Jwks};
+use valle_shared::access::{AccessConfig, Jwk, Jwks, Jwt};
 use valle_shared::audit::{AuditEntry, ChainHead};
 use valle_shared::decisions::DecisionQuery;
 use valle_shared::officers::{token_hash, Account};
+use valle_shared::query::Page;
 use valle_shared::review::{OverrideRow, Review, ReviewCase};
 
 use super::d1::{matches_filters, MemoryD1};
@@ -108,13 +109,8 @@ impl AccessKeys for MemoryBackend {
         Ok(self.jwks.borrow().clone())
     }
 
-    async fn verify_rs256(
-        &self,
-        key: &Jwk,
-        signed: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, StoreError> {
-        Ok(fake_signature(key, signed) == signature)
+    async fn verify_rs256(&self, key: &Jwk, jwt: &Jwt) -> Result<bool, StoreError> {
+        Ok(fake_signature(key, jwt.signing_input.as_bytes()) == jwt.signature)
     }
 }
 
@@ -165,17 +161,17 @@ impl ReviewStore for MemoryBackend {
     async fn export_page(
         &self,
         query: &DecisionQuery,
-        after_seq: u64,
-        limit: usize,
+        page: &Page<u64>,
     ) -> Result<Vec<(u64, ReviewCase)>, StoreError> {
+        let after = page.cursor.unwrap_or(0);
         let seqs: Vec<u64> = self
             .d1
             .decisions
             .borrow()
             .iter()
-            .filter(|(seq, record)| **seq > after_seq && matches_filters(query, record))
+            .filter(|(seq, record)| **seq > after && matches_filters(query, record))
             .map(|(seq, _)| *seq)
-            .take(limit)
+            .take(page.limit)
             .collect();
         Ok(seqs
             .into_iter()

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 
+use valle_shared::query::Page;
 use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
 
@@ -150,8 +151,7 @@ impl WebhookStore for MemoryBackend {
 
     async fn webhook_dead_letters(
         &self,
-        limit: usize,
-        before_id: Option<i64>,
+        page: &Page<i64>,
     ) -> Result<Vec<WebhookDeadLetter>, StoreError> {
         Ok(self
             .webhooks
@@ -159,8 +159,8 @@ impl WebhookStore for MemoryBackend {
             .borrow()
             .iter()
             .rev()
-            .filter(|letter| before_id.is_none_or(|before| letter.id < before))
-            .take(limit)
+            .filter(|letter| page.cursor.is_none_or(|before| letter.id < before))
+            .take(page.limit)
             .cloned()
             .collect())
     }

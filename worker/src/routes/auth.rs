@@ -58,10 +58,7 @@ impl<B: Backend> Request<'_, B> {
                 .key(jwt.kid.as_deref())?
                 .clone(),
         };
-        let verified = self
-            .backend
-            .verify_rs256(&key, jwt.signing_input.as_bytes(), &jwt.signature)
-            .await?;
+        let verified = self.backend.verify_rs256(&key, &jwt).await?;
         if !verified {
             return Err(JwtRefusal::Signature.into());
         }

@@ -43,10 +43,7 @@ impl<B: Backend> Request<'_, B> {
                 true
             })
             .map_err(ApiError::Query)?;
-        let letters = self
-            .backend
-            .list_dead_letters(status, page.limit, page.cursor)
-            .await?;
+        let letters = self.backend.list_dead_letters(status, &page).await?;
         let next_before = page.next(&letters, |letter| letter.id);
         Ok(HttpResponse::json(
             200,

@@ -10,6 +10,7 @@ use valle_shared::export::{
     csv_header, csv_rows, CSV_MEDIA_TYPE, EXPORT_FILE_NAME, EXPORT_PAGE_ROWS,
 };
 use valle_shared::officers::Me;
+use valle_shared::query::Page;
 
 use super::auth::signed_in;
 use super::reviews::range_query;
@@ -32,7 +33,13 @@ pub async fn export_chunk<B: ReviewStore>(
     after_seq: u64,
 ) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
     let page = backend
-        .export_page(query, after_seq, EXPORT_PAGE_ROWS)
+        .export_page(
+            query,
+            &Page {
+                limit: EXPORT_PAGE_ROWS,
+                cursor: Some(after_seq),
+            },
+        )
         .await?;
     let Some(last) = page.last().map(|(seq, _)| *seq) else {
         return Ok(None);

@@ -45,10 +45,7 @@ impl<B: Backend> Request<'_, B> {
         let page = WEBHOOK_DEAD_LETTER_PAGES
             .parse::<i64>(&self.head.query, |_, _, _| false)
             .map_err(ApiError::Query)?;
-        let letters = self
-            .backend
-            .webhook_dead_letters(page.limit, page.cursor)
-            .await?;
+        let letters = self.backend.webhook_dead_letters(&page).await?;
         let next_before = page.next(&letters, |letter| letter.id);
         Ok(HttpResponse::json(
             200,

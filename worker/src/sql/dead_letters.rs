@@ -7,6 +7,7 @@ use valle_shared::codes::ErrorCode;
 use valle_shared::decisions::DeadLetterStatus;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::Observation;
+use valle_shared::query::Page;
 
 use super::{json, json_arrays, Statement};
 use crate::pipeline::{failure_observation, FailedRequest};
@@ -61,13 +62,13 @@ pub fn select(id: i64) -> Statement {
     Statement::new("SELECT * FROM dead_letters WHERE id = ?1", vec![id.into()])
 }
 
-pub fn list(status: Option<DeadLetterStatus>, limit: usize, before_id: Option<i64>) -> Statement {
+pub fn list(status: Option<DeadLetterStatus>, page: &Page<i64>) -> Statement {
     Statement::new(
         "SELECT * FROM dead_letters WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
         vec![
             status.map(DeadLetterStatus::as_str).into(),
-            before_id.into(),
-            (limit as i64).into(),
+            page.cursor.into(),
+            (page.limit as i64).into(),
         ],
     )
 }

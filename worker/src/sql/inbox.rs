@@ -5,6 +5,7 @@ use serde::Deserialize;
 use valle_shared::events::QueuedEvent;
 
 use super::{json, json_strings, SqlValue, Statement, MAX_PARAMS};
+use crate::store::Unsettled;
 
 /// Keeps acknowledged events until they are settled; an id already kept stays as it is. A
 /// few multi-row statements rather than one per event: D1 counts statements per invocation.
@@ -63,14 +64,18 @@ pub fn progress(reached_ms: i64, now_ms: i64) -> Statement {
     )
 }
 
-/// Takes the kept events last sent at or before `cutoff_ms`, oldest first, and marks them
-/// sent at `now_ms`, in one statement so two sweeps never take the same event.
-pub fn take_unsettled(cutoff_ms: i64, now_ms: i64, limit: usize) -> Statement {
+/// Takes the kept events `take` names, oldest first, and marks them sent, in one statement
+/// so two sweeps never take the same event.
+pub fn take_unsettled(take: Unsettled) -> Statement {
     Statement::new(
         "UPDATE event_inbox SET sent_at = ?2, sends = sends + 1 WHERE event_id IN \
          (SELECT event_id FROM event_inbox WHERE sent_at <= ?1 ORDER BY sent_at, event_id LIMIT ?3) \
          RETURNING event",
-        vec![cutoff_ms.into(), now_ms.into(), (limit as i64).into()],
+        vec![
+            take.cutoff_ms.into(),
+            take.now_ms.into(),
+            (take.limit as i64).into(),
+        ],
     )
 }
 

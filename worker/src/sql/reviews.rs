@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 use valle_shared::decisions::DecisionQuery;
+use valle_shared::query::Page;
 use valle_shared::review::{
     ApprovalAction, Override, OverrideRow, ReasonCode, Review, ReviewAction, ReviewState,
 };
@@ -108,12 +109,12 @@ pub fn queue(query: &QueueQuery) -> [Statement; 2] {
     ]
 }
 
-/// One page of the export: decisions after row `after_seq` matching the query, in commit
+/// One page of the export: decisions after row `page.cursor` matching the query, in commit
 /// order, then their reviews (one batch).
-pub fn export_page(query: &DecisionQuery, after_seq: u64, limit: usize) -> [Statement; 2] {
-    let mut params: Vec<SqlValue> = vec![after_seq.into()];
+pub fn export_page(query: &DecisionQuery, page: &Page<u64>) -> [Statement; 2] {
+    let mut params: Vec<SqlValue> = vec![page.cursor.unwrap_or(0).into()];
     let filters = filter_clauses(query, &mut params);
-    params.push((limit as i64).into());
+    params.push((page.limit as i64).into());
     let page = format!(
         "SELECT seq FROM decisions WHERE seq > ?1{filters} ORDER BY seq LIMIT ?{}",
         params.len()
@@ -326,7 +327,13 @@ mod tests {
             branch: Some("Norte".into()),
             ..DecisionQuery::default()
         };
-        let [page, _] = export_page(&query, 3, 500);
+        let [page, _] = export_page(
+            &query,
+            &Page {
+                limit: 500,
+                cursor: Some(3),
+            },
+        );
         assert_eq!(
             page.params,
             vec![

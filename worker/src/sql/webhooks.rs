@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::json as object;
+use valle_shared::query::Page;
 use valle_shared::webhook_events::{Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::{EventKind, NewSubscription};
 
@@ -161,10 +162,10 @@ pub fn dead_letter(id: i64) -> Statement {
     )
 }
 
-pub fn dead_letters(limit: usize, before_id: Option<i64>) -> Statement {
+pub fn dead_letters(page: &Page<i64>) -> Statement {
     Statement::new(
         "SELECT * FROM webhook_dead_letters WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
-        vec![before_id.into(), (limit as i64).into()],
+        vec![page.cursor.into(), (page.limit as i64).into()],
     )
 }
 

@@ -13,6 +13,7 @@ pub mod producer;
 use serde::{Deserialize, Serialize};
 use valle_shared::audit::AuditEntry;
 use valle_shared::decisions::DecisionRecord;
+use valle_shared::query::Page;
 use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
 
@@ -84,8 +85,7 @@ pub trait WebhookStore {
     /// Dead letters by id descending.
     async fn webhook_dead_letters(
         &self,
-        limit: usize,
-        before_id: Option<i64>,
+        page: &Page<i64>,
     ) -> Result<Vec<WebhookDeadLetter>, StoreError>;
     async fn webhook_dead_letter(&self, id: i64) -> Result<Option<WebhookDeadLetter>, StoreError>;
     async fn mark_webhook_replayed(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
