@@ -1,6 +1,6 @@
 //! Installing the tools Valle builds and tests with, only when missing or at the wrong
-//! version. Nothing here downloads from anywhere but crates.io, npm and Debian: the versions
-//! are the ones shared/TOOLCHAIN.md proved to work offline.
+//! version. Nothing here downloads from anywhere but the Rust, npm and Debian package
+//! registries: the versions are the ones shared/TOOLCHAIN.md proved to work offline.
 
 use std::path::PathBuf;
 use std::process::Command;
