@@ -5,8 +5,6 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::officers::hex;
-
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -121,7 +119,7 @@ pub fn row_hash(seq: u64, event: &AuditEvent, prev_hash: &str) -> String {
         escape(&event.subject),
         escape(&event.detail),
     );
-    hex(&Sha256::digest(text.as_bytes()))
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// The row `event` becomes after `head`.

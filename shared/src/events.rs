@@ -210,7 +210,7 @@ pub fn is_uuid(text: &str) -> bool {
 
 /// 16 bytes in the canonical 8-4-4-4-12 hex form of a UUID (the caller sets the version).
 pub fn uuid_text(bytes: [u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let hex = hex::encode(bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

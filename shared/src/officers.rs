@@ -165,16 +165,12 @@ pub const TOKEN_PREFIX: &str = "valle_";
 /// The stored form of an API token: lower-case hex SHA-256. Tokens are 32 random bytes, so a
 /// plain hash is enough; a slow hash guards guessable passwords, which these are not.
 pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.trim().as_bytes()))
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
 
 /// A new API token from 32 random bytes.
 pub fn token_from_bytes(bytes: &[u8; 32]) -> String {
-    format!("{TOKEN_PREFIX}{}", hex(bytes))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
 }
 
 /// The bearer token of an `Authorization` header, if it carries one.

@@ -186,10 +186,7 @@ impl Policy {
                 message: rule.message,
             });
         }
-        let sha256 = Sha256::digest(json.as_bytes())
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let sha256 = hex::encode(Sha256::digest(json.as_bytes()));
         Ok(Policy {
             version: PolicyVersion {
                 name: format!("{} v{}", file.name, file.version),

@@ -54,7 +54,7 @@ impl Model {
     pub fn load(onnx: &[u8], spec_json: &str) -> Result<Model, ModelError> {
         let spec: FeatureSpec =
             serde_json::from_str(spec_json).map_err(|error| ModelError::Spec(error.to_string()))?;
-        let sha256 = hex(&Sha256::digest(onnx));
+        let sha256 = hex::encode(Sha256::digest(onnx));
         if sha256 != spec.model_sha256 {
             return Err(ModelError::Mismatch {
                 expected: spec.model_sha256,
@@ -252,8 +252,4 @@ impl Model {
             recourse: Vec::new(),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
