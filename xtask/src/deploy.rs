@@ -616,13 +616,17 @@ mod tests {
         let log = dir.join("calls.log");
         let _ = std::fs::remove_file(&log);
         let program = dir.join("wrangler");
-        std::fs::write(
-            &program,
-            format!("#!/bin/sh\necho \"$@\" >> '{}'\n{answers}\n", log.display()),
-        )
-        .expect("script");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let script = format!("#!/bin/sh\necho \"$@\" >> '{}'\n{answers}\n", log.display());
+        // A child process writes the script: had this process held it open for writing, a
+        // test forking beside it could carry that descriptor into its child, and running
+        // the script would fail with "Text file busy".
+        let written = Command::new("sh")
+            .args(["-c", "printf '%s' \"$1\" > \"$0\" && chmod 755 \"$0\""])
+            .arg(&program)
+            .arg(&script)
+            .status()
+            .expect("sh");
+        assert!(written.success(), "writing {}", program.display());
         (
             Wrangler {
                 program,
