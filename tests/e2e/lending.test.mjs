@@ -121,9 +121,14 @@ test('an applicant asks from the result for a person to review the decision', as
   assert.equal(await caseState(officer.page), 'pending');
   await officer.page.getByTestId('case-close').click();
   await officer.page.getByTestId('queue-state').selectOption('requested');
+  // A refresh empties the list until its answer is in, so each look waits for that first.
+  const queue = officer.page.getByTestId('reviews');
   await until('the request in the queue', async () => {
+    await queue.getByTestId('loading').waitFor({ state: 'detached' });
+    const asked = queue.locator(`[data-testid="queue-row"][data-request-id="${id}"] [data-testid="human-review-asked"]`);
+    if ((await asked.count()) === 1) return true;
     await officer.page.getByTestId('queue-refresh').click();
-    return (await officer.page.locator(`[data-testid="queue-row"][data-request-id="${id}"] [data-testid="human-review-asked"]`).count()) === 1;
+    return false;
   });
   await officer.context.close();
 });
