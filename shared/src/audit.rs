@@ -21,9 +21,12 @@ pub enum AuditAction {
     AccountAdded,
     AccountRevoked,
     OutcomesRecorded,
+    WebhookSubscribed,
+    WebhookUnsubscribed,
+    WebhookReplayed,
 }
 
-pub const AUDIT_ACTIONS: [AuditAction; 8] = [
+pub const AUDIT_ACTIONS: [AuditAction; 11] = [
     AuditAction::ReviewDecided,
     AuditAction::ApprovalGiven,
     AuditAction::HumanReviewRequested,
@@ -32,6 +35,9 @@ pub const AUDIT_ACTIONS: [AuditAction; 8] = [
     AuditAction::AccountAdded,
     AuditAction::AccountRevoked,
     AuditAction::OutcomesRecorded,
+    AuditAction::WebhookSubscribed,
+    AuditAction::WebhookUnsubscribed,
+    AuditAction::WebhookReplayed,
 ];
 
 impl AuditAction {
@@ -45,6 +51,9 @@ impl AuditAction {
             AuditAction::AccountAdded => "account_added",
             AuditAction::AccountRevoked => "account_revoked",
             AuditAction::OutcomesRecorded => "outcomes_recorded",
+            AuditAction::WebhookSubscribed => "webhook_subscribed",
+            AuditAction::WebhookUnsubscribed => "webhook_unsubscribed",
+            AuditAction::WebhookReplayed => "webhook_replayed",
         }
     }
 
@@ -326,5 +335,14 @@ mod tests {
             AuditAction::parse("account_revoked"),
             Some(AuditAction::AccountRevoked)
         );
+    }
+
+    #[test]
+    fn every_action_is_stored_by_its_wire_name() {
+        for action in AUDIT_ACTIONS {
+            let wire = serde_json::to_value(action).expect("an action serializes");
+            assert_eq!(wire, serde_json::json!(action.as_str()));
+            assert_eq!(AuditAction::parse(action.as_str()), Some(action));
+        }
     }
 }

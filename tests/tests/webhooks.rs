@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use valle_shared::audit::AuditAction;
 use valle_shared::webhooks::{verify, EventBody, EventKind, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use valle_tests::{eventually, Answer, Client};
 
 mod accounts;
-use accounts::{call, score, Who, REFERRED};
+use accounts::{audit_rows_about, call, score, Who, REFERRED};
 
 const SECRET: &str = "the-loopback-subscriber-secret-0123456789";
 
@@ -151,8 +152,9 @@ fn a_subscriber_down_for_30_seconds_gets_every_decision_once_signed() {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
+    let url = format!("http://127.0.0.1:{port}/valle");
     let body = json!({
-        "url": format!("http://127.0.0.1:{port}/valle"),
+        "url": url,
         "secret": SECRET,
         "events": ["decision.created"],
     })
@@ -221,4 +223,23 @@ fn a_subscriber_down_for_30_seconds_gets_every_decision_once_signed() {
             .map(|_| ())
     });
     drop(registered);
+
+    // Each of the admin's writes is in the audit trail, and its secret is not.
+    let actions = |subject: &str| -> Vec<Value> {
+        audit_rows_about(&client, subject)
+            .into_iter()
+            .inspect(|row| assert!(!row.to_string().contains(SECRET), "{row}"))
+            .map(|row| row["action"].clone())
+            .collect()
+    };
+    assert_eq!(
+        actions(&url),
+        [
+            AuditAction::WebhookUnsubscribed.as_str(),
+            AuditAction::WebhookSubscribed.as_str()
+        ]
+    );
+    assert!(
+        actions(&letter["id"].to_string()).contains(&json!(AuditAction::WebhookReplayed.as_str()))
+    );
 }

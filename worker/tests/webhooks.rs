@@ -9,12 +9,17 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
+use valle_shared::audit::{append, AuditAction, AuditEvent};
 use valle_shared::codes::ErrorCode;
+use valle_shared::kpi::KpiConfig;
 use valle_shared::ops::RateLimit;
 use valle_shared::time::format_rfc3339_ms;
-use valle_shared::webhooks::{verify, EventBody, EventKind, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use valle_shared::webhooks::{
+    parse_subscription, verify, EventBody, EventKind, EVENT_ID_HEADER, SIGNATURE_HEADER,
+};
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::webhooks::consumer::{deliver, DeliveryReport, Post, WebhookSender};
+use valle_worker::webhooks::WebhookStore;
 
 use support::{Harness, TOKEN};
 
@@ -251,4 +256,110 @@ fn outcomes_are_events_and_a_removed_subscriber_hears_nothing() {
     let receiver = Receiver::answering(&[Some(200)]);
     assert_eq!(drain(&harness.backend, &receiver).dropped, 1);
     assert!(receiver.posts.borrow().is_empty());
+}
+
+#[test]
+fn an_admins_webhook_writes_are_audited_without_the_secret() {
+    let harness = Harness::new(RateLimit::default());
+    let bad = json!({ "url": "ftp://x", "secret": SECRET, "events": [] }).to_string();
+    let (status, _) = harness.as_account(TOKEN, "POST", "/api/v1/webhooks", &bad);
+    assert_eq!(status, 400);
+    let id = subscribe(&harness, &[EventKind::DecisionCreated]);
+    assert_eq!(
+        harness.score("6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a5b").status,
+        200
+    );
+    alarm(&harness);
+    assert_eq!(
+        drain(&harness.backend, &Receiver::answering(&[Some(410)])).dead,
+        1
+    );
+    let (_, page) = harness.officer("/api/v1/webhooks/dead-letters");
+    let letter = page["dead_letters"][0].clone();
+    let replay = format!("/api/v1/webhooks/dead-letters/{}/replay", letter["id"]);
+    let (status, _) = harness.as_account(TOKEN, "POST", &replay, "");
+    assert_eq!(status, 202);
+    let remove = format!("/api/v1/webhooks/{id}");
+    assert_eq!(harness.as_account(TOKEN, "DELETE", &remove, "").0, 200);
+    assert_eq!(harness.as_account(TOKEN, "DELETE", &remove, "").0, 404);
+
+    let (status, audit) = harness.as_account("tok-auditor", "GET", "/api/v1/audit", "");
+    assert_eq!(status, 200, "{audit}");
+    assert!(!audit.to_string().contains(SECRET), "{audit}");
+    let entries: Vec<(Value, Value, Value, Value)> = audit["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|entry| {
+            let detail: Value = serde_json::from_str(entry["detail"].as_str().unwrap_or(""))
+                .expect("a json detail");
+            (
+                entry["action"].clone(),
+                entry["actor"].clone(),
+                entry["subject"].clone(),
+                detail,
+            )
+        })
+        .collect();
+    let admin = json!("admin@coop.example");
+    assert_eq!(
+        entries,
+        [
+            (
+                json!(AuditAction::WebhookUnsubscribed.as_str()),
+                admin.clone(),
+                json!(URL),
+                json!({ "subscription_id": id }),
+            ),
+            (
+                json!(AuditAction::WebhookReplayed.as_str()),
+                admin.clone(),
+                json!(letter["id"].to_string()),
+                json!({
+                    "event_id": letter["event_id"],
+                    "subscription_id": id,
+                    "kind": "decision.created",
+                }),
+            ),
+            (
+                json!(AuditAction::WebhookSubscribed.as_str()),
+                admin,
+                json!(URL),
+                json!({ "events": ["decision.created"] }),
+            ),
+        ]
+    );
+    let (_, report) = harness.as_account("tok-auditor", "GET", "/api/v1/audit/verify", "");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["rows_checked"], 3, "{report}");
+}
+
+#[test]
+fn a_subscription_made_against_a_stale_chain_end_is_not_written() {
+    let backend = MemoryBackend::new(KpiConfig::default());
+    let new = parse_subscription(
+        json!({ "url": URL, "secret": SECRET, "events": ["decision.created"] })
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("a valid registration");
+    let event = |subject: &str| AuditEvent {
+        at_ms: 1,
+        actor: "admin@coop.example".into(),
+        action: AuditAction::WebhookSubscribed,
+        subject: subject.into(),
+        detail: "{}".into(),
+    };
+    let head = backend.d1.chain_head();
+    let first = append(&head, event(URL));
+    let stale = append(&head, event("https://other.coop.example/hook"));
+    let written = block_on(backend.add_subscription(&new, 1, &first)).expect("a write");
+    assert!(written.is_some());
+    let refused = block_on(backend.add_subscription(&new, 2, &stale)).expect("a write");
+    assert_eq!(refused, None);
+    let subscriptions = block_on(backend.subscriptions()).expect("a read");
+    assert_eq!(subscriptions.len(), 1);
+    let removed = block_on(backend.remove_subscription(subscriptions[0].id, 3, &stale));
+    assert!(!removed.expect("a write"));
+    assert_eq!(block_on(backend.subscriptions()).expect("a read").len(), 1);
 }

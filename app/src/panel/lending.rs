@@ -157,6 +157,9 @@ pub fn audit_action_text(action: AuditAction, lang: Lang) -> &'static str {
         AuditAction::OutcomesRecorded => {
             ui(lang, "Resultados de préstamos", "Loan outcomes recorded")
         }
+        AuditAction::WebhookSubscribed => ui(lang, "Webhook registrado", "Webhook registered"),
+        AuditAction::WebhookUnsubscribed => ui(lang, "Webhook retirado", "Webhook removed"),
+        AuditAction::WebhookReplayed => ui(lang, "Webhook reenviado", "Webhook replayed"),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use futures_util::future::{select, Either};
 use std::time::Duration;
+use valle_shared::audit::AuditEntry;
 use valle_shared::decisions::DecisionRecord;
 use valle_shared::query::Page;
 use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
@@ -35,10 +36,17 @@ impl WebhookStore for EdgeBackend {
         &self,
         new: &NewSubscription,
         now_ms: i64,
-    ) -> Result<Subscription, StoreError> {
-        let rows = self.rows(&sql::insert_subscription(new, now_ms)).await?;
-        subscriptions_of(rows)?
+        entry: &AuditEntry,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let statements = [sql::insert_subscription(new, now_ms), audit::insert(entry)];
+        let results = match self.batch(&statements).await {
+            Ok(results) => results,
+            Err(error) if audit::chain_moved(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        subscriptions_of(rows_of(&results, 0)?)?
             .pop()
+            .map(Some)
             .ok_or_else(|| d1_error("the insert answered no row"))
     }
 
@@ -50,9 +58,17 @@ impl WebhookStore for EdgeBackend {
         &self,
         id: i64,
         now_ms: i64,
-    ) -> Result<Option<Subscription>, StoreError> {
-        let rows = self.rows(&sql::remove_subscription(id, now_ms)).await?;
-        Ok(subscriptions_of(rows)?.pop())
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let statements = [
+            audit::insert_if_subscribed(entry, id),
+            sql::remove_subscription(id, now_ms),
+        ];
+        match self.batch(&statements).await {
+            Ok(results) => Ok(!subscriptions_of(rows_of(&results, 1)?)?.is_empty()),
+            Err(error) if audit::chain_moved(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     async fn subscribers(&self, ids: &[i64]) -> Result<Vec<Subscriber>, StoreError> {
@@ -100,9 +116,18 @@ impl WebhookStore for EdgeBackend {
         Ok(decode(rows)?.pop())
     }
 
-    async fn mark_webhook_replayed(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        self.batch(&[sql::mark_replayed(id, now_ms)]).await?;
-        Ok(())
+    async fn mark_webhook_replayed(
+        &self,
+        id: i64,
+        now_ms: i64,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let statements = [sql::mark_replayed(id, now_ms), audit::insert(entry)];
+        match self.batch(&statements).await {
+            Ok(_) => Ok(true),
+            Err(error) if audit::chain_moved(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 }
 

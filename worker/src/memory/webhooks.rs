@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 
+use valle_shared::audit::AuditEntry;
 use valle_shared::query::Page;
 use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
@@ -26,7 +27,11 @@ impl WebhookStore for MemoryBackend {
         &self,
         new: &NewSubscription,
         now_ms: i64,
-    ) -> Result<Subscription, StoreError> {
+        audit: &AuditEntry,
+    ) -> Result<Option<Subscription>, StoreError> {
+        if !self.d1.append_audit(audit) {
+            return Ok(None);
+        }
         let mut subscribers = self.webhooks.subscribers.borrow_mut();
         let subscription = Subscription {
             id: subscribers.len() as i64 + 1,
@@ -42,7 +47,7 @@ impl WebhookStore for MemoryBackend {
             },
             None,
         ));
-        Ok(subscription)
+        Ok(Some(subscription))
     }
 
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
@@ -60,15 +65,20 @@ impl WebhookStore for MemoryBackend {
         &self,
         id: i64,
         now_ms: i64,
-    ) -> Result<Option<Subscription>, StoreError> {
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
         let mut subscribers = self.webhooks.subscribers.borrow_mut();
         let found = subscribers
             .iter_mut()
             .find(|(subscriber, removed)| subscriber.subscription.id == id && removed.is_none());
-        Ok(found.map(|(subscriber, removed)| {
-            *removed = Some(now_ms);
-            subscriber.subscription.clone()
-        }))
+        let Some((_, removed)) = found else {
+            return Ok(false);
+        };
+        if !self.d1.append_audit(audit) {
+            return Ok(false);
+        }
+        *removed = Some(now_ms);
+        Ok(true)
     }
 
     async fn subscribers(&self, ids: &[i64]) -> Result<Vec<Subscriber>, StoreError> {
@@ -175,7 +185,15 @@ impl WebhookStore for MemoryBackend {
             .cloned())
     }
 
-    async fn mark_webhook_replayed(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+    async fn mark_webhook_replayed(
+        &self,
+        id: i64,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        if !self.d1.append_audit(audit) {
+            return Ok(false);
+        }
         if let Some(letter) = self
             .webhooks
             .dead_letters
@@ -185,7 +203,7 @@ impl WebhookStore for MemoryBackend {
         {
             letter.replayed_at_ms = Some(now_ms);
         }
-        Ok(())
+        Ok(true)
     }
 }
 

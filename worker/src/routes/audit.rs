@@ -1,7 +1,9 @@
 //! `GET /api/v1/audit` (newest first) and `GET /api/v1/audit/verify` (the whole chain
 //! checked a page at a time; the first broken link named).
 
-use valle_shared::audit::{AuditEvent, AuditPage, ChainHead, Verifier};
+use std::future::Future;
+
+use valle_shared::audit::{append, AuditEntry, AuditEvent, AuditPage, ChainHead, Verifier};
 use valle_shared::query::AUDIT_PAGES;
 
 use super::reviews::CHAIN_ATTEMPTS;
@@ -50,11 +52,29 @@ impl<B: Backend> Request<'_, B> {
     /// Appends a row for a write that stores nothing else (an export), at the end of the
     /// chain however many writers append at once.
     pub(super) async fn append_audit(&self, event: AuditEvent) -> Result<(), ApiError> {
+        self.audited(
+            |_| event.clone(),
+            |entry, _| async move { Ok(self.backend.append_audit(&entry).await?.then_some(())) },
+        )
+        .await
+    }
+
+    /// Makes `write` together with its audit row at the end of the chain. A write answers
+    /// `None` when the chain grew since its end was read; it is then made again at the new
+    /// end, a few times at most before the answer is `Busy`.
+    pub(super) async fn audited<T, Written>(
+        &self,
+        event: impl Fn(i64) -> AuditEvent,
+        write: impl Fn(AuditEntry, i64) -> Written,
+    ) -> Result<T, ApiError>
+    where
+        Written: Future<Output = Result<Option<T>, ApiError>>,
+    {
         for _ in 0..CHAIN_ATTEMPTS {
             let head: ChainHead = self.backend.chain_head().await?;
-            let entry = valle_shared::audit::append(&head, event.clone());
-            if self.backend.append_audit(&entry).await? {
-                return Ok(());
+            let now = self.now();
+            if let Some(written) = write(append(&head, event(now)), now).await? {
+                return Ok(written);
             }
         }
         Err(ApiError::Busy)

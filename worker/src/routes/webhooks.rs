@@ -1,21 +1,67 @@
 //! Webhook subscriptions and their dead letters (admins): register, list, remove, and
-//! replay a delivery that was given up on.
+//! replay a delivery that was given up on. Each write is audited in the same write, and
+//! the audit row never holds a subscriber's secret.
 
+use serde_json::json;
+use valle_shared::audit::{AuditAction, AuditEvent};
+use valle_shared::officers::Me;
 use valle_shared::query::WEBHOOK_DEAD_LETTER_PAGES;
-use valle_shared::webhook_events::{QueuedDelivery, SubscriptionList, WebhookDeadLetterPage};
+use valle_shared::webhook_events::{
+    QueuedDelivery, Subscription, SubscriptionList, WebhookDeadLetter, WebhookDeadLetterPage,
+};
 use valle_shared::webhooks::parse_subscription;
 
+use super::auth::signed_in;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::store::Backend;
 
+/// An admin's webhook write as the audit trail names it.
+struct AdminWrite<'m> {
+    me: &'m Me,
+    action: AuditAction,
+    subject: String,
+    detail: serde_json::Value,
+}
+
+impl AdminWrite<'_> {
+    fn event(&self, at_ms: i64) -> AuditEvent {
+        AuditEvent {
+            at_ms,
+            actor: self.me.account.email.clone(),
+            action: self.action,
+            subject: self.subject.clone(),
+            detail: self.detail.to_string(),
+        }
+    }
+}
+
 impl<B: Backend> Request<'_, B> {
     /// `POST /api/v1/webhooks`: `{"url", "secret", "events"}`; the subscriber hears events
     /// from now on.
-    pub(super) async fn subscribe(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    pub(super) async fn subscribe(
+        &self,
+        body: &[u8],
+        me: Option<Me>,
+    ) -> Result<HttpResponse, ApiError> {
+        let me = signed_in(me)?;
         let new = parse_subscription(body)?;
-        let subscription = self.backend.add_subscription(&new, self.now()).await?;
+        let write = AdminWrite {
+            me: &me,
+            action: AuditAction::WebhookSubscribed,
+            subject: new.url.clone(),
+            detail: json!({ "events": new.kinds }),
+        };
+        let subscription = self
+            .audited(
+                |now| write.event(now),
+                |entry, now| {
+                    let new = &new;
+                    async move { Ok(self.backend.add_subscription(new, now, &entry).await?) }
+                },
+            )
+            .await?;
         Ok(HttpResponse::json(201, &subscription, self.id))
     }
 
@@ -31,13 +77,37 @@ impl<B: Backend> Request<'_, B> {
 
     /// `DELETE /api/v1/webhooks/{id}`: nothing more is sent to it, queued deliveries
     /// included.
-    pub(super) async fn unsubscribe(&self, id: i64) -> Result<HttpResponse, ApiError> {
-        let removed = self
-            .backend
-            .remove_subscription(id, self.now())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        Ok(HttpResponse::json(200, &removed, self.id))
+    pub(super) async fn unsubscribe(
+        &self,
+        id: i64,
+        me: Option<Me>,
+    ) -> Result<HttpResponse, ApiError> {
+        let me = signed_in(me)?;
+        let subscribed =
+            |subscriptions: Vec<Subscription>| subscriptions.into_iter().find(|s| s.id == id);
+        let subscription =
+            subscribed(self.backend.subscriptions().await?).ok_or(ApiError::NotFound)?;
+        let write = AdminWrite {
+            me: &me,
+            action: AuditAction::WebhookUnsubscribed,
+            subject: subscription.url.clone(),
+            detail: json!({ "subscription_id": id }),
+        };
+        self.audited(
+            |now| write.event(now),
+            |entry, now| async move {
+                if self.backend.remove_subscription(id, now, &entry).await? {
+                    return Ok(Some(()));
+                }
+                // Not removed now: the chain moved, or another write removed it first.
+                match subscribed(self.backend.subscriptions().await?) {
+                    Some(_) => Ok(None),
+                    None => Err(ApiError::NotFound),
+                }
+            },
+        )
+        .await?;
+        Ok(HttpResponse::json(200, &subscription, self.id))
     }
 
     /// `GET /api/v1/webhooks/dead-letters?limit&before`.
@@ -58,8 +128,15 @@ impl<B: Backend> Request<'_, B> {
     }
 
     /// `POST /api/v1/webhooks/dead-letters/{id}/replay`: queues the delivery again, from
-    /// its first attempt, under the same event id (a receiver that had it drops it).
-    pub(super) async fn replay_webhook(&self, id: i64) -> Result<HttpResponse, ApiError> {
+    /// its first attempt, under the same event id (a receiver that had it drops it). The
+    /// delivery is queued before the mark: a replay retried after a failed mark sends it
+    /// again under the same event id, which the receiver drops.
+    pub(super) async fn replay_webhook(
+        &self,
+        id: i64,
+        me: Option<Me>,
+    ) -> Result<HttpResponse, ApiError> {
+        let me = signed_in(me)?;
         let letter = self
             .backend
             .webhook_dead_letter(id)
@@ -73,10 +150,27 @@ impl<B: Backend> Request<'_, B> {
             attempt: 1,
         };
         self.backend.send_deliveries(&[delivery], None).await?;
-        let now = self.now();
-        self.backend.mark_webhook_replayed(id, now).await?;
-        let replayed = valle_shared::webhook_events::WebhookDeadLetter {
-            replayed_at_ms: Some(now),
+        let write = AdminWrite {
+            me: &me,
+            action: AuditAction::WebhookReplayed,
+            subject: id.to_string(),
+            detail: json!({
+                "event_id": letter.event_id,
+                "subscription_id": letter.subscription_id,
+                "kind": letter.kind,
+            }),
+        };
+        let replayed_at_ms = self
+            .audited(
+                |now| write.event(now),
+                |entry, now| async move {
+                    let marked = self.backend.mark_webhook_replayed(id, now, &entry).await?;
+                    Ok(marked.then_some(now))
+                },
+            )
+            .await?;
+        let replayed = WebhookDeadLetter {
+            replayed_at_ms: Some(replayed_at_ms),
             ..letter
         };
         Ok(HttpResponse::json(202, &replayed, self.id))

@@ -60,6 +60,20 @@ pub fn insert_if_review_written(entry: &AuditEntry, request_id: &str, write_id: 
     )
 }
 
+/// Appends `entry` only if subscriber `id` is not removed; it goes before the removal in
+/// the batch, so exactly the write that removes the subscriber is audited.
+pub fn insert_if_subscribed(entry: &AuditEntry, id: i64) -> Statement {
+    let mut params = values(entry);
+    params.push(id.into());
+    Statement::new(
+        format!(
+            "{INSERT}SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS \
+             (SELECT 1 FROM webhook_subscriptions WHERE id = ?9 AND removed_at IS NULL)"
+        ),
+        params,
+    )
+}
+
 /// Newest first, before row `before`.
 pub fn page(before: Option<u64>, limit: usize) -> Statement {
     Statement::new(

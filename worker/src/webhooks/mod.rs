@@ -55,21 +55,27 @@ pub struct NewWebhookDeadLetter {
 }
 
 /// Subscribers and dead letters in D1, and the producer's read.
+///
+/// An admin's write appends its audit row in the same write: it is applied whole, or not
+/// at all when the chain grew since the row was made (the caller reads the end again).
 pub trait WebhookStore {
+    /// The new subscriber; none when the chain moved.
     async fn add_subscription(
         &self,
         new: &NewSubscription,
         now_ms: i64,
-    ) -> Result<Subscription, StoreError>;
+        audit: &AuditEntry,
+    ) -> Result<Option<Subscription>, StoreError>;
     /// Subscribers not removed, oldest first.
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
-    /// The removed subscriber; none when there was no such subscriber (or it was removed
-    /// before).
+    /// Whether the subscriber was removed now; not when the chain moved or it was removed
+    /// by another write first.
     async fn remove_subscription(
         &self,
         id: i64,
         now_ms: i64,
-    ) -> Result<Option<Subscription>, StoreError>;
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
     /// The named subscribers that are not removed, with their secrets.
     async fn subscribers(&self, ids: &[i64]) -> Result<Vec<Subscriber>, StoreError>;
     /// The subscribers, the logs' ends and up to `limit` rows of each log after `after`.
@@ -88,7 +94,13 @@ pub trait WebhookStore {
         page: &Page<i64>,
     ) -> Result<Vec<WebhookDeadLetter>, StoreError>;
     async fn webhook_dead_letter(&self, id: i64) -> Result<Option<WebhookDeadLetter>, StoreError>;
-    async fn mark_webhook_replayed(&self, id: i64, now_ms: i64) -> Result<(), StoreError>;
+    /// Whether the mark and its audit row were written; not when the chain moved.
+    async fn mark_webhook_replayed(
+        &self,
+        id: i64,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The webhooks queue: each message is one delivery, sent after `delay_s` seconds.
