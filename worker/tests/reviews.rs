@@ -223,55 +223,29 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
         (me["account"]["role"].as_str(), me["sign_in"].as_str()),
         (Some("supervisor"), Some("access"))
     );
-    let check = |token: String, code: &str| {
+    let check = |token: String, code: ErrorCode| {
         let (status, body) = send(&token);
         assert_eq!(
             (status, body["error"]["code"].as_str()),
-            (401, Some(code)),
+            (401, Some(code.as_str())),
             "{body}"
         );
     };
-    check(
-        jwt(
-            &other,
-            "k1",
-            claims("valle-aud", now_s + 60, "sara@coop.example"),
-        ),
-        ErrorCode::AccessInvalid.as_str(),
-    );
-    check(
-        jwt(
-            &key,
-            "k1",
-            claims("another-app", now_s + 60, "sara@coop.example"),
-        ),
-        ErrorCode::AccessInvalid.as_str(),
-    );
-    check(
-        jwt(
-            &key,
-            "k1",
-            claims("valle-aud", now_s - 120, "sara@coop.example"),
-        ),
-        ErrorCode::AccessExpired.as_str(),
-    );
-    check(
-        jwt(
-            &key,
-            "k1",
-            claims("valle-aud", now_s + 60, "nadie@coop.example"),
-        ),
-        ErrorCode::UnknownAccount.as_str(),
-    );
+    // Each row: the signing key, the audience, seconds to expiry, the email, the refusal.
+    let (sara, nadie) = ("sara@coop.example", "nadie@coop.example");
+    let refusals = [
+        (&other, "valle-aud", 60, sara, ErrorCode::AccessInvalid),
+        (&key, "another-app", 60, sara, ErrorCode::AccessInvalid),
+        (&key, "valle-aud", -120, sara, ErrorCode::AccessExpired),
+        (&key, "valle-aud", 60, nadie, ErrorCode::UnknownAccount),
+    ];
+    for (signer, aud, expires_in, email, code) in refusals {
+        let token = jwt(signer, "k1", claims(aud, now_s + expires_in, email));
+        check(token, code);
+    }
     let fetches = harness.backend.jwks_fetches.get();
-    check(
-        jwt(
-            &key,
-            "k9",
-            claims("valle-aud", now_s + 60, "sara@coop.example"),
-        ),
-        ErrorCode::AccessInvalid.as_str(),
-    );
+    let unknown_key = claims("valle-aud", now_s + 60, sara);
+    check(jwt(&key, "k9", unknown_key), ErrorCode::AccessInvalid);
     assert_eq!(
         harness.backend.jwks_fetches.get(),
         fetches + 1,
@@ -286,7 +260,7 @@ fn access_jwts_sign_in_by_email_and_bad_ones_are_refused() {
     let forged =
         URL_SAFE_NO_PAD.encode(claims("valle-aud", now_s + 60, "admin@coop.example").to_string());
     parts[1] = &forged;
-    check(parts.join("."), ErrorCode::AccessInvalid.as_str());
+    check(parts.join("."), ErrorCode::AccessInvalid);
     // A bearer token wins over the JWT.
     let head = RequestHead::new("GET", "/api/v1/me")
         .with_header("cf-access-jwt-assertion", "garbage")
