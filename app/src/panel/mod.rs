@@ -31,6 +31,7 @@ use leptos::task::spawn_local;
 use valle_shared::api::ME_PATH;
 use valle_shared::codes::ErrorCode;
 use valle_shared::officers::{Me, Permission};
+use valle_shared::Lang;
 
 use crate::chrome::{ui, use_lang, Brand, LangToggle};
 use crate::client::{officer_get, ClientError};
@@ -61,6 +62,51 @@ enum Tab {
 }
 
 impl Tab {
+    /// The tabs in the order the bar shows them.
+    const ALL: [Tab; 10] = [
+        Tab::Overview,
+        Tab::Reviews,
+        Tab::Decisions,
+        Tab::DeadLetters,
+        Tab::Drift,
+        Tab::Audit,
+        Tab::Reports,
+        Tab::Performance,
+        Tab::Outcomes,
+        Tab::Simulation,
+    ];
+
+    /// The tab button's `data-testid`, which the browser tests click by.
+    fn test_id(self) -> &'static str {
+        match self {
+            Tab::Overview => "tab-overview",
+            Tab::Reviews => "tab-reviews",
+            Tab::Decisions => "tab-decisions",
+            Tab::DeadLetters => "tab-dead-letters",
+            Tab::Drift => "tab-drift",
+            Tab::Audit => "tab-audit",
+            Tab::Reports => "tab-reports",
+            Tab::Performance => "tab-performance",
+            Tab::Outcomes => "tab-outcomes",
+            Tab::Simulation => "tab-what-if",
+        }
+    }
+
+    fn title(self, lang: Lang) -> &'static str {
+        match self {
+            Tab::Overview => ui(lang, "Resumen", "Overview"),
+            Tab::Reviews => ui(lang, "Revisión", "Review queue"),
+            Tab::Decisions => ui(lang, "Decisiones", "Decisions"),
+            Tab::DeadLetters => ui(lang, "Cartas muertas", "Dead letters"),
+            Tab::Drift => ui(lang, "Deriva", "Drift"),
+            Tab::Audit => ui(lang, "Auditoría", "Audit"),
+            Tab::Reports => ui(lang, "Informes", "Reports"),
+            Tab::Performance => ui(lang, "Desempeño", "Performance"),
+            Tab::Outcomes => ui(lang, "Resultados", "Outcomes"),
+            Tab::Simulation => ui(lang, "¿Y si…?", "What if"),
+        }
+    }
+
     /// What the signed-in role needs to see the tab (the edge refuses the rest anyway).
     fn permission(self) -> Permission {
         match self {
@@ -210,42 +256,20 @@ fn Dashboard() -> impl IntoView {
         Tab::Outcomes
     };
     let tab = RwSignal::new(first);
-    let tabs = [
-        (Tab::Overview, "tab-overview", "Resumen", "Overview"),
-        (Tab::Reviews, "tab-reviews", "Revisión", "Review queue"),
-        (Tab::Decisions, "tab-decisions", "Decisiones", "Decisions"),
-        (
-            Tab::DeadLetters,
-            "tab-dead-letters",
-            "Cartas muertas",
-            "Dead letters",
-        ),
-        (Tab::Drift, "tab-drift", "Deriva", "Drift"),
-        (Tab::Audit, "tab-audit", "Auditoría", "Audit"),
-        (Tab::Reports, "tab-reports", "Informes", "Reports"),
-        (
-            Tab::Performance,
-            "tab-performance",
-            "Desempeño",
-            "Performance",
-        ),
-        (Tab::Outcomes, "tab-outcomes", "Resultados", "Outcomes"),
-        (Tab::Simulation, "tab-what-if", "¿Y si…?", "What if"),
-    ];
     view! {
         <nav class="tabs" aria-label=move || ui(lang.get(), "Secciones", "Sections")>
-            {tabs
+            {Tab::ALL
                 .into_iter()
-                .filter(|(which, ..)| session.may(which.permission()))
-                .map(|(which, id, es, en)| view! {
+                .filter(|which| session.may(which.permission()))
+                .map(|which| view! {
                     <button
                         type="button"
                         class="tab"
-                        data-testid=id
+                        data-testid=which.test_id()
                         aria-pressed=move || if tab.get() == which { "true" } else { "false" }
                         on:click=move |_| tab.set(which)
                     >
-                        {move || ui(lang.get(), es, en)}
+                        {move || which.title(lang.get())}
                     </button>
                 })
                 .collect_view()}
