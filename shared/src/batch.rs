@@ -15,22 +15,62 @@ pub const MAX_BATCH_ITEMS: usize = 1000;
 /// Largest batch body: a thousand applications of about 1 KiB with room to spare.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
+/// What a batch body carries; each kind has its own key, limits and name for its items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchKind {
+    /// `POST /api/v1/score/batch`.
+    Applications,
+    /// `POST /api/v1/events`.
+    Events,
+}
+
+impl BatchKind {
+    /// The envelope's one key, which is also the items' English name.
+    pub fn key(self) -> &'static str {
+        match self {
+            BatchKind::Applications => "applications",
+            BatchKind::Events => "events",
+        }
+    }
+
+    pub fn max_items(self) -> usize {
+        match self {
+            BatchKind::Applications => MAX_BATCH_ITEMS,
+            BatchKind::Events => crate::events::MAX_EVENTS,
+        }
+    }
+
+    pub fn max_bytes(self) -> usize {
+        match self {
+            BatchKind::Applications => MAX_BATCH_BYTES,
+            BatchKind::Events => crate::events::MAX_EVENTS_BYTES,
+        }
+    }
+
+    fn spanish_name(self) -> &'static str {
+        match self {
+            BatchKind::Applications => "solicitudes",
+            BatchKind::Events => "eventos",
+        }
+    }
+}
+
 /// Why a batch as a whole is refused (item errors are reported per item instead).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum BatchError {
     #[error(transparent)]
     Body(RequestError),
-    #[error("the body is not {{\"applications\": [...]}}")]
-    Envelope,
-    #[error("{count} applications; a batch holds 1 to {MAX_BATCH_ITEMS}")]
-    Count { count: usize },
+    #[error("the body is not {{\"{}\": [...]}}", .0.key())]
+    Envelope(BatchKind),
+    #[error("{count} {}; a batch holds 1 to {}", kind.key(), kind.max_items())]
+    Count { kind: BatchKind, count: usize },
 }
 
 impl BatchError {
     pub fn code(&self) -> ErrorCode {
         match self {
             BatchError::Body(error) => error.code(),
-            BatchError::Envelope => ErrorCode::BatchEnvelope,
+            BatchError::Envelope(_) => ErrorCode::BatchEnvelope,
             BatchError::Count { .. } => ErrorCode::BatchSize,
         }
     }
@@ -38,36 +78,45 @@ impl BatchError {
     pub fn message(&self) -> Message {
         match self {
             BatchError::Body(error) => error.message(),
-            BatchError::Envelope => Message::new(
-                "Se esperaba un objeto {\"applications\": [...]} sin otros campos.",
-                "Expected an object {\"applications\": [...]} with no other fields.",
-            ),
-            BatchError::Count { count } => Message::new(
-                format!("El lote tiene {count} solicitudes; se admiten de 1 a {MAX_BATCH_ITEMS}."),
-                format!("The batch has {count} applications; 1 to {MAX_BATCH_ITEMS} are allowed."),
-            ),
+            BatchError::Envelope(kind) => {
+                let key = kind.key();
+                Message::new(
+                    format!("Se esperaba un objeto {{\"{key}\": [...]}} sin otros campos."),
+                    format!("Expected an object {{\"{key}\": [...]}} with no other fields."),
+                )
+            }
+            BatchError::Count { kind, count } => {
+                let (max, es, en) = (kind.max_items(), kind.spanish_name(), kind.key());
+                Message::new(
+                    format!("El lote tiene {count} {es}; se admiten de 1 a {max}."),
+                    format!("The batch has {count} {en}; 1 to {max} are allowed."),
+                )
+            }
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    applications: Vec<&'a RawValue>,
+/// A batch body's typed envelope: `{"<key>": [...]}` and no other field.
+pub(crate) trait Envelope<'a>: Deserialize<'a> {
+    const KIND: BatchKind;
+    fn items(self) -> Vec<&'a RawValue>;
 }
 
-/// Every item of a batch, validated on its own.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Result<Application, RequestError>>, BatchError> {
-    if body.len() > MAX_BATCH_BYTES {
+/// The items of a batch body, each still raw for its own parser, once the body is within
+/// its size, is JSON, has the envelope's shape and holds 1 to the kind's most items.
+pub(crate) fn batch_items<'a, E: Envelope<'a>>(
+    body: &'a [u8],
+) -> Result<Vec<&'a RawValue>, BatchError> {
+    let kind = E::KIND;
+    if body.len() > kind.max_bytes() {
         return Err(BatchError::Body(RequestError::TooLarge {
-            limit: MAX_BATCH_BYTES,
+            limit: kind.max_bytes(),
             actual: body.len(),
         }));
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|error| {
+    let envelope: E = serde_json::from_slice(body).map_err(|error| {
         if error.is_data() {
-            BatchError::Envelope
+            BatchError::Envelope(kind)
         } else {
             BatchError::Body(RequestError::Malformed {
                 detail: format!(
@@ -78,12 +127,33 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Result<Application, RequestError>>
             })
         }
     })?;
-    let count = envelope.applications.len();
-    if count == 0 || count > MAX_BATCH_ITEMS {
-        return Err(BatchError::Count { count });
+    let items = envelope.items();
+    if items.is_empty() || items.len() > kind.max_items() {
+        return Err(BatchError::Count {
+            kind,
+            count: items.len(),
+        });
     }
-    Ok(envelope
-        .applications
+    Ok(items)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplicationsEnvelope<'a> {
+    #[serde(borrow)]
+    applications: Vec<&'a RawValue>,
+}
+
+impl<'a> Envelope<'a> for ApplicationsEnvelope<'a> {
+    const KIND: BatchKind = BatchKind::Applications;
+    fn items(self) -> Vec<&'a RawValue> {
+        self.applications
+    }
+}
+
+/// Every item of a batch, validated on its own.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Result<Application, RequestError>>, BatchError> {
+    Ok(batch_items::<ApplicationsEnvelope<'_>>(body)?
         .iter()
         .map(|item| parse_application(item.get().as_bytes()))
         .collect())
@@ -165,5 +235,43 @@ mod tests {
         let alone = parse_application(item.as_bytes()).err();
         assert!(alone.is_some());
         assert_eq!(items[0].as_ref().err(), alone.as_ref());
+    }
+
+    #[test]
+    fn each_kind_names_its_own_envelope_and_limit_in_both_languages() {
+        let check = |error: BatchError, display: &str, es: &str, en: &str| {
+            assert_eq!(error.to_string(), display);
+            assert_eq!(error.message(), Message::new(es, en));
+        };
+        check(
+            BatchError::Envelope(BatchKind::Applications),
+            r#"the body is not {"applications": [...]}"#,
+            r#"Se esperaba un objeto {"applications": [...]} sin otros campos."#,
+            r#"Expected an object {"applications": [...]} with no other fields."#,
+        );
+        check(
+            BatchError::Envelope(BatchKind::Events),
+            r#"the body is not {"events": [...]}"#,
+            r#"Se esperaba un objeto {"events": [...]} sin otros campos."#,
+            r#"Expected an object {"events": [...]} with no other fields."#,
+        );
+        check(
+            BatchError::Count {
+                kind: BatchKind::Applications,
+                count: 1001,
+            },
+            "1001 applications; a batch holds 1 to 1000",
+            "El lote tiene 1001 solicitudes; se admiten de 1 a 1000.",
+            "The batch has 1001 applications; 1 to 1000 are allowed.",
+        );
+        check(
+            BatchError::Count {
+                kind: BatchKind::Events,
+                count: 0,
+            },
+            "0 events; a batch holds 1 to 500",
+            "El lote tiene 0 eventos; se admiten de 1 a 500.",
+            "The batch has 0 events; 1 to 500 are allowed.",
+        );
     }
 }

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::api::ErrorBody;
+use crate::batch::{batch_items, BatchError, BatchKind};
 use crate::codes::ErrorCode;
 use crate::i18n::Message;
 use crate::model::ModelVersion;
 use crate::time::parse_rfc3339_ms;
-use crate::validation::RequestError;
 
 /// Most events in one batch.
 pub const MAX_EVENTS: usize = 500;
@@ -79,6 +79,13 @@ struct WireEvent<'a> {
 struct Envelope<'a> {
     #[serde(borrow)]
     events: Vec<&'a RawValue>,
+}
+
+impl<'a> crate::batch::Envelope<'a> for Envelope<'a> {
+    const KIND: BatchKind = BatchKind::Events;
+    fn items(self) -> Vec<&'a RawValue> {
+        self.events
+    }
 }
 
 /// An event whose envelope is sound, as it travels through the queue. The application is
@@ -163,41 +170,6 @@ impl EventError {
     }
 }
 
-/// Why a whole events batch is refused.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum EventsError {
-    #[error(transparent)]
-    Body(RequestError),
-    #[error("the body is not {{\"events\": [...]}}")]
-    Envelope,
-    #[error("{count} events; a batch holds 1 to {MAX_EVENTS}")]
-    Count { count: usize },
-}
-
-impl EventsError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            EventsError::Body(error) => error.code(),
-            EventsError::Envelope => ErrorCode::BatchEnvelope,
-            EventsError::Count { .. } => ErrorCode::BatchSize,
-        }
-    }
-
-    pub fn message(&self) -> Message {
-        match self {
-            EventsError::Body(error) => error.message(),
-            EventsError::Envelope => Message::new(
-                "Se esperaba un objeto {\"events\": [...]} sin otros campos.",
-                "Expected an object {\"events\": [...]} with no other fields.",
-            ),
-            EventsError::Count { count } => Message::new(
-                format!("El lote tiene {count} eventos; se admiten de 1 a {MAX_EVENTS}."),
-                format!("The batch has {count} events; 1 to {MAX_EVENTS} are allowed."),
-            ),
-        }
-    }
-}
-
 /// Whether `text` is a UUID in its canonical 8-4-4-4-12 hex form.
 pub fn is_uuid(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -247,32 +219,8 @@ pub fn is_branch(name: &str) -> bool {
 pub fn parse_events(
     body: &[u8],
     received_at_ms: i64,
-) -> Result<Vec<Result<QueuedEvent, EventError>>, EventsError> {
-    if body.len() > MAX_EVENTS_BYTES {
-        return Err(EventsError::Body(RequestError::TooLarge {
-            limit: MAX_EVENTS_BYTES,
-            actual: body.len(),
-        }));
-    }
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|error| {
-        if error.is_data() {
-            EventsError::Envelope
-        } else {
-            EventsError::Body(RequestError::Malformed {
-                detail: format!(
-                    "syntax error at line {} column {}",
-                    error.line(),
-                    error.column()
-                ),
-            })
-        }
-    })?;
-    let count = envelope.events.len();
-    if count == 0 || count > MAX_EVENTS {
-        return Err(EventsError::Count { count });
-    }
-    Ok(envelope
-        .events
+) -> Result<Vec<Result<QueuedEvent, EventError>>, BatchError> {
+    Ok(batch_items::<Envelope<'_>>(body)?
         .iter()
         .map(|raw| parse_event(raw, received_at_ms))
         .collect())

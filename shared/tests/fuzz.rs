@@ -15,7 +15,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{json, Value};
 use valle_shared::application::FieldRule;
-use valle_shared::events::{parse_events, EventsError};
+use valle_shared::batch::BatchError;
+use valle_shared::events::parse_events;
 use valle_shared::{parse_application, Field, Model, RequestError};
 
 /// Every code a refused application may carry; each maps to a 4xx at the edge.
@@ -95,7 +96,7 @@ fn check_events(body: &[u8]) -> Result<(), TestCaseError> {
         }
         Err(error) => {
             prop_assert!(ENVELOPE_CODES.contains(&error.code()), "{}", error.code());
-            if let EventsError::Body(inner) = &error {
+            if let BatchError::Body(inner) = &error {
                 check_refusal(inner)?;
             }
             Ok(())

@@ -4,7 +4,6 @@ use valle_shared::access::JwtRefusal;
 use valle_shared::api::{ConflictResponse, ErrorBody, ErrorResponse};
 use valle_shared::batch::BatchError;
 use valle_shared::codes::ErrorCode;
-use valle_shared::events::EventsError;
 use valle_shared::officers::Permission;
 use valle_shared::review::{Review, ReviewRefusal};
 use valle_shared::validation::FieldError;
@@ -36,8 +35,6 @@ pub enum ApiError {
     NotFound,
     #[error("invalid X-Request-ID header")]
     InvalidRequestId,
-    #[error(transparent)]
-    Events(#[from] EventsError),
     #[error("invalid query parameters")]
     Query(Vec<FieldError>),
     #[error("no credentials, or an unknown API token")]
@@ -70,11 +67,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Request(RequestError::TooLarge { .. })
-            | ApiError::Batch(BatchError::Body(RequestError::TooLarge { .. }))
-            | ApiError::Events(EventsError::Body(RequestError::TooLarge { .. })) => 413,
+            | ApiError::Batch(BatchError::Body(RequestError::TooLarge { .. })) => 413,
             ApiError::Request(_)
             | ApiError::Batch(_)
-            | ApiError::Events(_)
             | ApiError::Query(_)
             | ApiError::InvalidRequestId => 400,
             ApiError::Unauthorized
@@ -97,7 +92,6 @@ impl ApiError {
         match self {
             ApiError::Request(error) => error.code(),
             ApiError::Batch(error) => error.code(),
-            ApiError::Events(error) => error.code(),
             ApiError::Query(_) => ErrorCode::Query,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::Revoked => ErrorCode::Revoked,
@@ -123,7 +117,6 @@ impl ApiError {
         match self {
             ApiError::Request(error) => error.message(),
             ApiError::Batch(error) => error.message(),
-            ApiError::Events(error) => error.message(),
             ApiError::Query(_) => Message::new(
                 "Parámetros de consulta no válidos; vea fields.",
                 "Invalid query parameters; see fields.",
