@@ -5,6 +5,7 @@ use valle_shared::drift::{DriftReport, DriftSummary};
 use valle_shared::Lang;
 
 use super::dashboard::{drift_class, drift_path, drift_text, format_psi};
+use super::filters::{FieldKind, FilterField};
 use super::session::{poll, status_line, use_session, Load};
 use crate::chrome::{head_row, ui, use_lang};
 use crate::client::officer_get;
@@ -45,12 +46,7 @@ pub(super) fn Drift() -> impl IntoView {
                     event.prevent_default();
                     branch.set(typed.get_untracked());
                 }>
-                    <label class="filter">
-                        <span>{move || ui(lang.get(), "Sucursal", "Branch")}</span>
-                        <input type="text" data-testid="drift-branch"
-                            prop:value=move || typed.get()
-                            on:input=move |event| typed.set(event_target_value(&event)) />
-                    </label>
+                    <FilterField es="Sucursal" en="Branch" test_id="drift-branch" kind=FieldKind::Text value=typed />
                     <button type="submit" class="secondary" data-testid="drift-apply">{move || ui(lang.get(), "Ver", "Show")}</button>
                 </form>
             </div>

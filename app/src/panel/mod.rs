@@ -14,6 +14,7 @@ pub mod dashboard;
 mod dead_letters;
 mod decisions;
 mod drift;
+mod filters;
 pub mod lending;
 pub mod monitoring;
 mod outcomes_upload;

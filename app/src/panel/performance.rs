@@ -10,6 +10,7 @@ use valle_shared::Lang;
 
 use super::challenger::challenger_view;
 use super::dashboard::format_percent;
+use super::filters::{FieldKind, FilterField};
 use super::monitoring::{
     attribute_text, calibration_marks, challenger_path, fairness_path, figure, performance_path,
     plot_point, roc_points, PLOT_SIZE,
@@ -53,18 +54,9 @@ pub(super) fn Performance() -> impl IntoView {
                 <h2>{move || ui(lang.get(), "Desempeño del modelo", "Model performance")}</h2>
             </div>
             <form class="filters" on:submit=apply>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Desde", "From")}</span>
-                    <input type="date" data-testid="performance-from" prop:value=move || from.get() on:input=move |event| from.set(event_target_value(&event)) />
-                </label>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Hasta", "To")}</span>
-                    <input type="date" data-testid="performance-to" prop:value=move || to.get() on:input=move |event| to.set(event_target_value(&event)) />
-                </label>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Sucursal", "Branch")}</span>
-                    <input type="text" data-testid="performance-branch" prop:value=move || branch.get() on:input=move |event| branch.set(event_target_value(&event)) />
-                </label>
+                <FilterField es="Desde" en="From" test_id="performance-from" kind=FieldKind::Date value=from />
+                <FilterField es="Hasta" en="To" test_id="performance-to" kind=FieldKind::Date value=to />
+                <FilterField es="Sucursal" en="Branch" test_id="performance-branch" kind=FieldKind::Text value=branch />
                 <button type="submit" class="primary" data-testid="performance-apply">{move || ui(lang.get(), "Aplicar", "Apply")}</button>
             </form>
             {move || performance.with(|load| status_line(load, lang.get()))}

@@ -7,6 +7,7 @@ use valle_shared::officers::Permission;
 use valle_shared::review::OverrideReport;
 use wasm_bindgen::JsCast;
 
+use super::filters::{FieldKind, FilterField};
 use super::lending::{export_path, overrides_path, rate_text};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, head_row, ui, use_lang};
@@ -45,14 +46,8 @@ pub(super) fn Reports() -> impl IntoView {
                 <h2>{move || ui(lang.get(), "Excepciones de los oficiales", "Officers' overrides")}</h2>
             </div>
             <form class="filters" on:submit=apply>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Desde", "From")}</span>
-                    <input type="date" data-testid="report-from" prop:value=move || from.get() on:input=move |event| from.set(event_target_value(&event)) />
-                </label>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Hasta", "To")}</span>
-                    <input type="date" data-testid="report-to" prop:value=move || to.get() on:input=move |event| to.set(event_target_value(&event)) />
-                </label>
+                <FilterField es="Desde" en="From" test_id="report-from" kind=FieldKind::Date value=from />
+                <FilterField es="Hasta" en="To" test_id="report-to" kind=FieldKind::Date value=to />
                 <button type="submit" class="primary" data-testid="report-apply">{move || ui(lang.get(), "Aplicar", "Apply")}</button>
                 <Show when=move || session.may(Permission::Export)>
                     <button type="button" class="secondary" data-testid="export-csv" on:click=download>

@@ -11,6 +11,7 @@ use valle_shared::Lang;
 
 use super::dashboard::format_time;
 use super::decisions::decision_cells;
+use super::filters::{FieldKind, FilterField};
 use super::lending::{
     action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
     state_badge, REQUESTED_FILTER,
@@ -90,10 +91,7 @@ pub(super) fn Reviews() -> impl IntoView {
                 </button>
             </div>
             <form class="filters" data-testid="open-reference" on:submit=open_reference>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Abrir por referencia", "Open by reference")}</span>
-                    <input type="text" data-testid="reference-input" prop:value=move || reference.get() on:input=move |event| reference.set(event_target_value(&event)) />
-                </label>
+                <FilterField es="Abrir por referencia" en="Open by reference" test_id="reference-input" kind=FieldKind::Text value=reference />
                 <button type="submit" class="secondary" data-testid="reference-open">{move || ui(lang.get(), "Abrir", "Open")}</button>
             </form>
             <PagedList page pages layout=QUEUE_LIST

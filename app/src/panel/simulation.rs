@@ -10,6 +10,7 @@ use valle_shared::simulation::{SimulationReport, StrategyFigures};
 use valle_shared::Lang;
 
 use super::dashboard::format_percent;
+use super::filters::{FieldKind, FilterField};
 use super::session::use_session;
 use super::what_if::{simulation_body, swap_label, WhatIf};
 use crate::chrome::{decision_text, head_row, ui, use_lang};
@@ -60,7 +61,6 @@ pub(super) fn Simulation() -> impl IntoView {
             },
         );
     };
-    let input = |signal: RwSignal<String>| move |event| signal.set(event_target_value(&event));
     view! {
         <section class="section" data-testid="simulation">
             <div class="section-head">
@@ -74,22 +74,10 @@ pub(super) fn Simulation() -> impl IntoView {
                 )}
             </p>
             <form class="filters" on:submit=run>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Revisar desde (%)", "Review from (%)")}</span>
-                    <input type="text" inputmode="decimal" data-testid="what-if-review" prop:value=move || review.get() on:input=input(review) />
-                </label>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Denegar desde (%)", "Decline from (%)")}</span>
-                    <input type="text" inputmode="decimal" data-testid="what-if-decline" prop:value=move || decline.get() on:input=input(decline) />
-                </label>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Últimas solicitudes", "Newest applications")}</span>
-                    <input type="text" inputmode="numeric" data-testid="what-if-last" prop:value=move || last.get() on:input=input(last) />
-                </label>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Sucursal", "Branch")}</span>
-                    <input type="text" data-testid="what-if-branch" prop:value=move || branch.get() on:input=input(branch) />
-                </label>
+                <FilterField es="Revisar desde (%)" en="Review from (%)" test_id="what-if-review" kind=FieldKind::Decimal value=review />
+                <FilterField es="Denegar desde (%)" en="Decline from (%)" test_id="what-if-decline" kind=FieldKind::Decimal value=decline />
+                <FilterField es="Últimas solicitudes" en="Newest applications" test_id="what-if-last" kind=FieldKind::Whole value=last />
+                <FilterField es="Sucursal" en="Branch" test_id="what-if-branch" kind=FieldKind::Text value=branch />
                 <label class="filter check">
                     <input type="checkbox" data-testid="what-if-rules" prop:checked=move || rules.get() on:change=move |event| rules.set(event_target_checked(&event)) />
                     <span>{move || ui(lang.get(), "Con las reglas", "With the rules")}</span>
