@@ -355,35 +355,24 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
             None
         }
     };
-    let policy = match object.get("policy") {
-        None | Some(Value::Null) => Some(PolicyChoice::Committed),
-        Some(Value::String(text)) if text == "committed" => Some(PolicyChoice::Committed),
-        Some(Value::String(text)) if text == "none" => Some(PolicyChoice::None),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "policy",
-                ErrorCode::Enum,
-                Message::new("Debe ser committed o none.", "Must be committed or none."),
-            ));
-            None
-        }
-    };
-    let model = match object.get("model") {
-        None | Some(Value::Null) => Some(ModelChoice::Champion),
-        Some(Value::String(text)) if text == "champion" => Some(ModelChoice::Champion),
-        Some(Value::String(text)) if text == "challenger" => Some(ModelChoice::Challenger),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "model",
-                ErrorCode::Enum,
-                Message::new(
-                    "Debe ser champion o challenger.",
-                    "Must be champion or challenger.",
-                ),
-            ));
-            None
-        }
-    };
+    let policy = choice(
+        object.get("policy"),
+        "policy",
+        [
+            ("committed", PolicyChoice::Committed),
+            ("none", PolicyChoice::None),
+        ],
+        &mut errors,
+    );
+    let model = choice(
+        object.get("model"),
+        "model",
+        [
+            ("champion", ModelChoice::Champion),
+            ("challenger", ModelChoice::Challenger),
+        ],
+        &mut errors,
+    );
     match (last, branch, thresholds, policy, model) {
         (Some(last), Some(branch), Some(thresholds), Some(policy), Some(model))
             if errors.is_empty() =>
@@ -399,6 +388,31 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
             })
         }
         _ => Err(RequestError::Invalid(errors)),
+    }
+}
+
+/// A field that names one of two choices; absent or null is the first, the default.
+fn choice<T: Copy>(
+    value: Option<&Value>,
+    key: &'static str,
+    [(default_name, default), (other_name, other)]: [(&str, T); 2],
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match value {
+        None | Some(Value::Null) => Some(default),
+        Some(Value::String(text)) if text == default_name => Some(default),
+        Some(Value::String(text)) if text == other_name => Some(other),
+        Some(_) => {
+            errors.push(FieldError::new(
+                key,
+                ErrorCode::Enum,
+                Message::new(
+                    format!("Debe ser {default_name} o {other_name}."),
+                    format!("Must be {default_name} or {other_name}."),
+                ),
+            ));
+            None
+        }
     }
 }
 
@@ -595,6 +609,25 @@ mod tests {
                 ("last", ErrorCode::Range.as_str()),
                 ("policy", ErrorCode::Enum.as_str()),
             ],
+        );
+        let choices = parse_simulation(br#"{"policy": "x", "model": null}"#, MODEL)
+            .expect_err("an unknown policy")
+            .field_errors()
+            .to_vec();
+        assert_eq!(
+            choices.iter().map(|e| &e.message).collect::<Vec<_>>(),
+            [&Message::new(
+                "Debe ser committed o none.",
+                "Must be committed or none."
+            )]
+        );
+        let model = parse_simulation(br#"{"model": 1}"#, MODEL).expect_err("a bad model");
+        assert_eq!(
+            model.field_errors()[0].message,
+            Message::new(
+                "Debe ser champion o challenger.",
+                "Must be champion or challenger."
+            )
         );
         assert!(matches!(
             parse_simulation(b"[1]", MODEL),
