@@ -6,6 +6,7 @@ use valle_shared::decisions::{DeadLetter, DeadLetterPage, DeadLetterStatus, Repl
 use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
+use super::filters::RefreshButton;
 use super::pager::{Pager, Pages};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, decision_text, ui, use_lang};
@@ -41,9 +42,7 @@ pub(super) fn DeadLetters() -> impl IntoView {
                         <option value="">{move || ui(lang.get(), "Todas", "All")}</option>
                     </select>
                 </label>
-                <button type="button" class="secondary" data-testid="dead-letters-refresh" on:click=move |_| reload.update(|n| *n += 1)>
-                    {move || ui(lang.get(), "Actualizar", "Refresh")}
-                </button>
+                <RefreshButton test_id="dead-letters-refresh" reload />
             </div>
             <p class="muted small">
                 {move || ui(

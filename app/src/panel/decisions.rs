@@ -7,6 +7,7 @@ use valle_shared::Lang;
 use super::dashboard::{
     application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
 };
+use super::filters::RefreshButton;
 use super::pager::{ListLayout, PagedList, Pages};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
@@ -69,9 +70,7 @@ pub(super) fn Decisions() -> impl IntoView {
         <section class="section" data-testid="decisions">
             <div class="section-head">
                 <h2>{move || ui(lang.get(), "Decisiones", "Decisions")}</h2>
-                <button type="button" class="secondary" data-testid="decisions-refresh" on:click=move |_| reload.update(|n| *n += 1)>
-                    {move || ui(lang.get(), "Actualizar", "Refresh")}
-                </button>
+                <RefreshButton test_id="decisions-refresh" reload />
             </div>
             <form class="filters" data-testid="decision-filters" on:submit=search>
                 <label class="filter">

@@ -1,5 +1,5 @@
-//! A dashboard filter: a labelled field bound to a signal that the section applies when its
-//! form is submitted.
+//! A dashboard section's controls: a labelled filter field bound to a signal that the
+//! section applies when its form is submitted, and the button that loads a list again.
 
 use leptos::prelude::*;
 
@@ -48,5 +48,16 @@ pub(super) fn FilterField(
                 prop:value=move || value.get()
                 on:input=move |event| value.set(event_target_value(&event)) />
         </label>
+    }
+}
+
+/// Loads the section's list again: each press bumps `reload`, which the list tracks.
+#[component]
+pub(super) fn RefreshButton(test_id: &'static str, reload: RwSignal<u32>) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <button type="button" class="secondary" data-testid=test_id on:click=move |_| reload.update(|n| *n += 1)>
+            {move || ui(lang.get(), "Actualizar", "Refresh")}
+        </button>
     }
 }

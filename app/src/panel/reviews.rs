@@ -11,7 +11,7 @@ use valle_shared::Lang;
 
 use super::dashboard::format_time;
 use super::decisions::decision_cells;
-use super::filters::{FieldKind, FilterField};
+use super::filters::{FieldKind, FilterField, RefreshButton};
 use super::lending::{
     action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
     state_badge, REQUESTED_FILTER,
@@ -86,9 +86,7 @@ pub(super) fn Reviews() -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-                <button type="button" class="secondary" data-testid="queue-refresh" on:click=move |_| reload.update(|n| *n += 1)>
-                    {move || ui(lang.get(), "Actualizar", "Refresh")}
-                </button>
+                <RefreshButton test_id="queue-refresh" reload />
             </div>
             <form class="filters" data-testid="open-reference" on:submit=open_reference>
                 <FilterField es="Abrir por referencia" en="Open by reference" test_id="reference-input" kind=FieldKind::Text value=reference />
