@@ -109,28 +109,41 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
                 <dt>{ui(lang, "Tiempo en el servidor", "Time at the server")}</dt>
                 <dd data-testid="result-timing">{format!("{total_ms:.1} ms")}</dd>
             </dl>
-            {(!same_model).then(|| view! {
-                <p class="warning" data-testid="model-mismatch" role="alert">
-                    {ui(
-                        lang,
-                        "Atención: el servidor usa otra versión del modelo que esta página. Recargue la página.",
-                        "Warning: the server runs a different model version than this page. Reload the page.",
-                    )}
-                    " (" {edge.model_version.sha256.chars().take(12).collect::<String>()} ")"
-                </p>
-            })}
-            {(!same_policy).then(|| view! {
-                <p class="warning" data-testid="policy-mismatch" role="alert">
-                    {ui(
-                        lang,
-                        "Atención: el servidor aplica otra versión de las reglas de la cooperativa que esta página. Recargue la página.",
-                        "Warning: the server applies a different version of the cooperative's rules than this page. Reload the page.",
-                    )}
-                    " (" {edge.policy_version.as_ref().map(|policy| policy.sha256.chars().take(12).collect::<String>())} ")"
-                </p>
-            })}
+            {(!same_model).then(|| version_warning(
+                "model-mismatch",
+                ui(
+                    lang,
+                    "Atención: el servidor usa otra versión del modelo que esta página. Recargue la página.",
+                    "Warning: the server runs a different model version than this page. Reload the page.",
+                ),
+                Some(&edge.model_version.sha256),
+            ))}
+            {(!same_policy).then(|| version_warning(
+                "policy-mismatch",
+                ui(
+                    lang,
+                    "Atención: el servidor aplica otra versión de las reglas de la cooperativa que esta página. Recargue la página.",
+                    "Warning: the server applies a different version of the cooperative's rules than this page. Reload the page.",
+                ),
+                edge.policy_version.as_ref().map(|policy| policy.sha256.as_str()),
+            ))}
             <HumanReview request_id />
         </div>
+    }
+}
+
+/// A warning that the edge answered with another version than this page holds, with the
+/// start of the edge's digest.
+fn version_warning(
+    test_id: &'static str,
+    text: &'static str,
+    sha256: Option<&str>,
+) -> impl IntoView {
+    let digest: Option<String> = sha256.map(|sha| sha.chars().take(12).collect());
+    view! {
+        <p class="warning" data-testid=test_id role="alert">
+            {text} " (" {digest} ")"
+        </p>
     }
 }
 
