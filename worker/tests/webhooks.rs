@@ -19,7 +19,7 @@ use valle_shared::webhooks::{
 };
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::webhooks::consumer::{deliver, DeliveryReport, Post, WebhookSender};
-use valle_worker::webhooks::WebhookStore;
+use valle_worker::webhooks::{SourcePosition, WebhookStore};
 
 use support::{Harness, TOKEN};
 
@@ -362,4 +362,28 @@ fn a_subscription_made_against_a_stale_chain_end_is_not_written() {
     let removed = block_on(backend.remove_subscription(subscriptions[0].id, 3, &stale));
     assert!(!removed.expect("a write"));
     assert_eq!(block_on(backend.subscriptions()).expect("a read").len(), 1);
+}
+
+#[test]
+fn the_producer_reads_no_rows_while_no_one_subscribes() {
+    let harness = Harness::new(RateLimit::default());
+    for id in [
+        "6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a5b",
+        "7a2d3c8f-4e5b-4f60-9b0c-1d2e3f4a5b6c",
+    ] {
+        assert_eq!(harness.score(id).status, 200);
+    }
+    let start = SourcePosition::default();
+    let idle = block_on(harness.backend.webhook_sources(start, 100)).expect("a read");
+    assert!(idle.subscriptions.is_empty());
+    assert!(
+        idle.decisions.is_empty() && idle.audit.is_empty(),
+        "{idle:?}"
+    );
+    assert_eq!((idle.head.decision_seq, idle.decisions_end), (2, 0));
+
+    subscribe(&harness, &[EventKind::DecisionCreated]);
+    let heard = block_on(harness.backend.webhook_sources(start, 100)).expect("a read");
+    assert_eq!((heard.decisions.len(), heard.audit.len()), (2, 1));
+    assert_eq!(heard.decisions_end, 2);
 }

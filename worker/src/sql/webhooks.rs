@@ -24,6 +24,9 @@ pub fn insert_subscription(new: &NewSubscription, now_ms: i64) -> Statement {
 }
 
 /// Subscribers that are not removed, oldest first.
+/// True while anyone subscribes.
+const SUBSCRIBED: &str = "EXISTS (SELECT 1 FROM webhook_subscriptions WHERE removed_at IS NULL)";
+
 pub fn active_subscriptions() -> Statement {
     Statement::new(
         "SELECT id, url, secret, events, created_at FROM webhook_subscriptions \
@@ -77,9 +80,13 @@ impl TryFrom<SubscriberRow> for Subscriber {
 }
 
 /// The producer's one read: the subscribers, the ends of both logs, and a page of each
-/// after `after` (with where each page ends).
+/// after `after` (with where each page ends). While no one subscribes the pages are empty:
+/// the alarm reads no decision row for nobody, and still needs one round trip.
 pub fn sources(after: SourcePosition, limit: usize) -> Vec<Statement> {
     let limit = limit as i64;
+    let page = |table: &str| {
+        format!("SELECT * FROM {table} WHERE seq > ?1 AND {SUBSCRIBED} ORDER BY seq LIMIT ?2")
+    };
     vec![
         active_subscriptions(),
         Statement::new(
@@ -88,16 +95,18 @@ pub fn sources(after: SourcePosition, limit: usize) -> Vec<Statement> {
             Vec::new(),
         ),
         Statement::new(
-            "SELECT * FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            page("decisions"),
             vec![after.decision_seq.into(), limit.into()],
         ),
         Statement::new(
-            "SELECT * FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            page("audit_log"),
             vec![after.audit_seq.into(), limit.into()],
         ),
         Statement::new(
-            "SELECT COALESCE(MAX(seq), ?1) AS seq FROM \
-             (SELECT seq FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2)",
+            format!(
+                "SELECT COALESCE(MAX(seq), ?1) AS seq FROM \
+                 (SELECT seq FROM decisions WHERE seq > ?1 AND {SUBSCRIBED} ORDER BY seq LIMIT ?2)"
+            ),
             vec![after.decision_seq.into(), limit.into()],
         ),
     ]
