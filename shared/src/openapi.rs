@@ -207,8 +207,8 @@ pub fn document() -> Value {
 }
 
 /// The document as the generator writes it: pretty, with a final newline.
-pub fn document_text() -> String {
-    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
+pub fn document_text(document: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(document).unwrap_or_default();
     text.push('\n');
     text
 }

@@ -15,12 +15,18 @@ pub const DOCS_FILE: &str = "api/docs.html";
 /// Its stylesheet, served beside it.
 pub const DOCS_STYLE_FILE: &str = "api/docs.css";
 
+/// Both files as the generator makes them, from one build of the document.
+fn generated() -> [(&'static str, String); 2] {
+    let document = document();
+    [
+        (OPENAPI_FILE, document_text(&document)),
+        (DOCS_FILE, render(&document)),
+    ]
+}
+
 /// Writes both files.
 pub fn write() -> Result {
-    for (file, text) in [
-        (OPENAPI_FILE, document_text()),
-        (DOCS_FILE, render(&document())),
-    ] {
+    for (file, text) in generated() {
         std::fs::write(root().join(file), text).map_err(|error| format!("{file}: {error}"))?;
         eprintln!("    wrote {file}");
     }
@@ -285,10 +291,7 @@ mod tests {
     /// The committed files are what the generator writes; `cargo xtask openapi` updates them.
     #[test]
     fn the_committed_description_and_page_are_current() {
-        for (file, expected) in [
-            (OPENAPI_FILE, document_text()),
-            (DOCS_FILE, render(&document())),
-        ] {
+        for (file, expected) in generated() {
             let committed = std::fs::read_to_string(root().join(file)).unwrap_or_default();
             assert!(
                 committed == expected,
