@@ -112,15 +112,6 @@ pub struct OutcomesAnswer {
     pub unchanged: usize,
 }
 
-fn error(field: String, code: ErrorCode, message: Message) -> FieldError {
-    FieldError {
-        field,
-        code,
-        rule: None,
-        message,
-    }
-}
-
 fn item_field(index: usize, name: &str) -> String {
     format!("outcomes[{index}].{name}")
 }
@@ -155,8 +146,8 @@ pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, Requ
         .keys()
         .filter(|key| key.as_str() != "outcomes")
         .map(|key| {
-            error(
-                key.chars().take(64).collect(),
+            FieldError::new(
+                key,
                 ErrorCode::UnknownField,
                 Message::new("Campo desconocido.", "Unknown field."),
             )
@@ -165,8 +156,8 @@ pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, Requ
     let items = match envelope.remove("outcomes") {
         Some(Value::Array(items)) if (1..=MAX_OUTCOMES).contains(&items.len()) => items,
         Some(Value::Array(items)) => {
-            errors.push(error(
-                "outcomes".to_owned(),
+            errors.push(FieldError::new(
+                "outcomes",
                 ErrorCode::Range,
                 Message::new(
                     format!(
@@ -182,8 +173,8 @@ pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, Requ
             return Err(RequestError::Invalid(errors));
         }
         Some(_) => {
-            errors.push(error(
-                "outcomes".to_owned(),
+            errors.push(FieldError::new(
+                "outcomes",
                 ErrorCode::Type,
                 Message::new("Debe ser una lista.", "Must be an array."),
             ));
@@ -203,8 +194,8 @@ pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, Requ
     let mut seen = std::collections::HashMap::new();
     for (index, outcome) in &outcomes {
         if let Some(first) = seen.insert(outcome.request_id.as_str(), *index) {
-            errors.push(error(
-                item_field(*index, "request_id"),
+            errors.push(FieldError::new(
+                &item_field(*index, "request_id"),
                 ErrorCode::Duplicate,
                 Message::new(
                     format!("Este préstamo ya está en outcomes[{first}] del mismo lote."),
@@ -227,8 +218,8 @@ fn parse_item(
     errors: &mut Vec<FieldError>,
 ) -> Option<LoanOutcome> {
     let Value::Object(object) = item else {
-        errors.push(error(
-            format!("outcomes[{index}]"),
+        errors.push(FieldError::new(
+            &format!("outcomes[{index}]"),
             ErrorCode::Type,
             Message::new("Debe ser un objeto.", "Must be an object."),
         ));
@@ -238,8 +229,8 @@ fn parse_item(
         .keys()
         .filter(|key| !CSV_COLUMNS.contains(&key.as_str()))
     {
-        errors.push(error(
-            item_field(index, &key.chars().take(64).collect::<String>()),
+        errors.push(FieldError::new(
+            &item_field(index, key),
             ErrorCode::UnknownField,
             Message::new("Campo desconocido.", "Unknown field."),
         ));
@@ -258,8 +249,8 @@ fn parse_item(
     let request_id = text("request_id", errors).and_then(|id| {
         let valid = is_valid_request_id(id);
         if !valid {
-            errors.push(error(
-                item_field(index, "request_id"),
+            errors.push(FieldError::new(
+                &item_field(index, "request_id"),
                 ErrorCode::Format,
                 Message::new(
                     "Identificador no válido: de 1 a 128 letras, cifras o . _ - :",
@@ -272,8 +263,8 @@ fn parse_item(
     let status = text("status", errors).and_then(|status| {
         let parsed = LoanStatus::parse(status);
         if parsed.is_none() {
-            errors.push(error(
-                item_field(index, "status"),
+            errors.push(FieldError::new(
+                &item_field(index, "status"),
                 ErrorCode::Enum,
                 Message::new("Debe ser good, bad u open.", "Must be good, bad or open."),
             ));
@@ -282,8 +273,8 @@ fn parse_item(
     });
     let observed_at = text("observed_at", errors).and_then(|at| match parse_observed_at(at) {
         None => {
-            errors.push(error(
-                item_field(index, "observed_at"),
+            errors.push(FieldError::new(
+                &item_field(index, "observed_at"),
                 ErrorCode::Format,
                 Message::new(
                     "Fecha no válida: AAAA-MM-DD o RFC 3339.",
@@ -293,8 +284,8 @@ fn parse_item(
             None
         }
         Some(ms) if ms > now_ms + MAX_CLOCK_SKEW_MS => {
-            errors.push(error(
-                item_field(index, "observed_at"),
+            errors.push(FieldError::new(
+                &item_field(index, "observed_at"),
                 ErrorCode::Range,
                 Message::new("La fecha está en el futuro.", "The date is in the future."),
             ));
@@ -320,8 +311,8 @@ pub fn plan_outcomes(
     let mut errors = Vec::new();
     for (index, outcome) in outcomes.iter().enumerate() {
         let Some(decision) = known.iter().find(|k| k.request_id == outcome.request_id) else {
-            errors.push(error(
-                item_field(index, "request_id"),
+            errors.push(FieldError::new(
+                &item_field(index, "request_id"),
                 ErrorCode::NotFound,
                 Message::new(
                     "No hay ninguna decisión con este identificador.",
@@ -332,8 +323,8 @@ pub fn plan_outcomes(
         };
         // By day: a date (midnight) for a loan decided later that day is not early.
         if outcome.observed_at_ms.div_euclid(DAY_MS) < decision.received_at_ms.div_euclid(DAY_MS) {
-            errors.push(error(
-                item_field(index, "observed_at"),
+            errors.push(FieldError::new(
+                &item_field(index, "observed_at"),
                 ErrorCode::Range,
                 Message::new(
                     "La fecha es anterior al día de la decisión.",
@@ -345,8 +336,8 @@ pub fn plan_outcomes(
         match &decision.outcome {
             None => plan.recorded.push(outcome.clone()),
             Some(stored) if stored.status == outcome.status => plan.unchanged += 1,
-            Some(stored) if stored.status.is_matured() => errors.push(error(
-                item_field(index, "status"),
+            Some(stored) if stored.status.is_matured() => errors.push(FieldError::new(
+                &item_field(index, "status"),
                 ErrorCode::Final,
                 Message::new(
                     format!(
@@ -359,14 +350,16 @@ pub fn plan_outcomes(
                     ),
                 ),
             )),
-            Some(stored) if outcome.observed_at_ms < stored.observed_at_ms => errors.push(error(
-                item_field(index, "observed_at"),
-                ErrorCode::Range,
-                Message::new(
-                    "La fecha es anterior al resultado abierto ya guardado.",
-                    "The date is before the open outcome already stored.",
-                ),
-            )),
+            Some(stored) if outcome.observed_at_ms < stored.observed_at_ms => {
+                errors.push(FieldError::new(
+                    &item_field(index, "observed_at"),
+                    ErrorCode::Range,
+                    Message::new(
+                        "La fecha es anterior al resultado abierto ya guardado.",
+                        "The date is before the open outcome already stored.",
+                    ),
+                ))
+            }
             Some(_) => plan.replaced.push(outcome.clone()),
         }
     }
@@ -477,6 +470,18 @@ mod tests {
         check(
             r#"{"outcomes":[{"request_id":"a","status":"bad","observed_at":"2026-01-01"},{"request_id":"a","status":"good","observed_at":"2026-01-02"}]}"#,
             &[("outcomes[1].request_id", ErrorCode::Duplicate.as_str())],
+        );
+        // A field's name is cut to 64 characters, as every field error's is.
+        let long = "k".repeat(100);
+        let named = format!("outcomes[0].{long}");
+        check(
+            &format!(
+                r#"{{"outcomes":[{{"request_id":"a","status":"bad","observed_at":"2026-01-01","{long}":1}}],"{long}":2}}"#
+            ),
+            &[
+                (&long[..64], ErrorCode::UnknownField.as_str()),
+                (&named[..64], ErrorCode::UnknownField.as_str()),
+            ],
         );
         check(
             r#"{"outcomes":[]}"#,

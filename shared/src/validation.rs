@@ -594,12 +594,7 @@ fn has_at_most_two_decimals(amount: f64) -> bool {
 }
 
 fn field_error(field: Field, code: ErrorCode, message: Message) -> FieldError {
-    FieldError {
-        field: field.name().to_owned(),
-        code,
-        rule: None,
-        message,
-    }
+    FieldError::new(field.name(), code, message)
 }
 
 /// A message about one field: its label in each language, then what is wrong.
