@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { appReady, BASE_URL, launch, openForm, postScore, SCREENSHOTS, shownErrors } from './support.mjs';
+import { appReady, BASE_URL, ErrorCode, launch, openForm, postScore, SCREENSHOTS, shownErrors } from './support.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -24,7 +24,7 @@ test('an invalid age is flagged as typed; fixed, the form submits and shows the 
   const [error] = await shownErrors(page);
   assert.deepEqual(error, {
     field: 'age',
-    code: 'E_RANGE',
+    code: ErrorCode.Range,
     text: 'Edad (años): debe estar entre 18 y 100.',
   });
   assert.equal(await age.getAttribute('aria-invalid'), 'true');
@@ -108,7 +108,7 @@ test('the page shows exactly the errors the edge returns for the same input, in 
   });
   const edge = await postScore(body);
   assert.equal(edge.status, 400);
-  assert.equal(edge.json.error.code, 'E_VALIDATION');
+  assert.equal(edge.json.error.code, ErrorCode.Validation);
   // The page shows each error under its field; the edge lists cross-field rules last.
   const sorted = (errors) => [...errors].sort((a, b) =>
     JSON.stringify(a).localeCompare(JSON.stringify(b)));

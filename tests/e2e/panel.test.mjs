@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { BASE_URL, launch, SCREENSHOTS, until } from './support.mjs';
+import { BASE_URL, ErrorCode, launch, SCREENSHOTS, until } from './support.mjs';
 
 const TOKEN = process.env.VALLE_OFFICER_TOKEN ?? 'valle-test-officer-token';
 const BRANCH = `panel-${randomUUID().slice(0, 8)}`;
@@ -88,7 +88,7 @@ test('a wrong token is refused; the right one opens the dashboard and stays out 
   await page.getByTestId('sign-in-submit').click();
   const error = page.getByTestId('sign-in-error');
   await error.waitFor();
-  assert.equal(await error.getAttribute('data-code'), 'E_UNAUTHORIZED');
+  assert.equal(await error.getAttribute('data-code'), ErrorCode.Unauthorized);
 
   await signIn(page);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('valle-officer-token')), TOKEN);
@@ -194,13 +194,13 @@ test('a dead letter is replayed with a correction from the dashboard, exactly on
   const row = page.locator(`[data-testid="dead-letter-row"][data-event-id="${eventId}"]`);
   await row.waitFor();
   assert.equal(await row.getAttribute('data-status'), 'open');
-  assert.equal(await row.getByTestId('dead-letter-code').textContent(), 'E_VALIDATION');
+  assert.equal(await row.getByTestId('dead-letter-code').textContent(), ErrorCode.Validation);
   // As it is, the application is still invalid: refused, the letter stays open.
   await row.getByTestId('replay-as-is').click();
   const result = row.getByTestId('replay-result');
   await result.waitFor();
   assert.equal(await result.getAttribute('data-outcome'), 'error');
-  assert.equal(await result.getAttribute('data-code'), 'E_VALIDATION');
+  assert.equal(await result.getAttribute('data-code'), ErrorCode.Validation);
   await page.screenshot({ path: join(SCREENSHOTS, 'panel-dead-letters.png'), fullPage: true });
 
   const corrected = JSON.stringify({ ...APPLICATION, branch: BRANCH, age: 31 }, null, 2);

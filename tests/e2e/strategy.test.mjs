@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BASE_URL, SCREENSHOTS, openForm, roleTokens, signIn, useBrowser } from './support.mjs';
+import { BASE_URL, ErrorCode, openForm, roleTokens, SCREENSHOTS, signIn, useBrowser } from './support.mjs';
 
 const TOKENS = roleTokens('officer', 'supervisor');
 const HOLDOUT = JSON.parse(readFileSync(join(process.cwd(), 'models', 'holdout.json'), 'utf8'));
@@ -60,7 +60,7 @@ test('a supervisor tries stricter cut-offs on a branch and sees the swaps', asyn
   await page.getByTestId('what-if-run').click();
   const refused = page.getByTestId('what-if-error');
   await refused.waitFor();
-  assert.equal(await refused.locator('li[data-field="thresholds"]').getAttribute('data-code'), 'E_CROSS');
+  assert.equal(await refused.locator('li[data-field="thresholds"]').getAttribute('data-code'), ErrorCode.Cross);
 
   await page.getByTestId('what-if-review').fill('10');
   await page.getByTestId('what-if-decline').fill('40');

@@ -1,11 +1,29 @@
 // Shared set-up for Valle's browser tests: Debian's Chromium driven by playwright-core.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const BASE_URL = (process.env.VALLE_BASE_URL ?? 'http://127.0.0.1:8787').replace(/\/$/, '');
+
+/// The API's error codes by their name in shared's `ErrorCode` enum (`ErrorCode.Range` is
+/// `E_RANGE`), read from the committed OpenAPI description, which `cargo xtask test` holds
+/// to the enum. A name the enum lacks throws rather than compare as undefined.
+const ERROR_CODES = JSON.parse(readFileSync(new URL('../../api/openapi.json', import.meta.url), 'utf8'))
+  .components.schemas.ErrorCode.enum;
+export const ErrorCode = new Proxy(
+  Object.fromEntries(ERROR_CODES.map((code) => [
+    code.slice(2).toLowerCase().replace(/(?:^|_)([a-z])/g, (_, letter) => letter.toUpperCase()),
+    code,
+  ])),
+  {
+    get(codes, name) {
+      if (typeof name === 'string' && !(name in codes)) throw new Error(`ErrorCode has no ${String(name)}`);
+      return codes[name];
+    },
+  },
+);
 
 // Without the background-networking flags Chromium floods the closed network with requests.
 const CHROMIUM_ARGS = [
