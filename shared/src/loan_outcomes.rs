@@ -145,13 +145,7 @@ pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, Requ
     let mut errors: Vec<FieldError> = envelope
         .keys()
         .filter(|key| key.as_str() != "outcomes")
-        .map(|key| {
-            FieldError::new(
-                key,
-                ErrorCode::UnknownField,
-                Message::new("Campo desconocido.", "Unknown field."),
-            )
-        })
+        .map(|key| FieldError::unknown(key))
         .collect();
     let items = match envelope.remove("outcomes") {
         Some(Value::Array(items)) if (1..=MAX_OUTCOMES).contains(&items.len()) => items,
@@ -229,11 +223,7 @@ fn parse_item(
         .keys()
         .filter(|key| !CSV_COLUMNS.contains(&key.as_str()))
     {
-        errors.push(FieldError::new(
-            &item_field(index, key),
-            ErrorCode::UnknownField,
-            Message::new("Campo desconocido.", "Unknown field."),
-        ));
+        errors.push(FieldError::unknown(&item_field(index, key)));
     }
     let text = |name: &str, errors: &mut Vec<FieldError>| match object.get(name) {
         None | Some(Value::Null) => {

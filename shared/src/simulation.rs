@@ -259,11 +259,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
     let mut errors = Vec::new();
     for key in object.keys() {
         if !["last", "branch", "thresholds", "policy", "model"].contains(&key.as_str()) {
-            errors.push(FieldError::new(
-                &key.chars().take(64).collect::<String>(),
-                ErrorCode::UnknownField,
-                Message::new("Campo desconocido.", "Unknown field."),
-            ));
+            errors.push(FieldError::unknown(key));
         }
     }
     let last = match object.get("last") {
@@ -320,11 +316,7 @@ pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequ
             };
             for key in given.keys() {
                 if !["review", "decline"].contains(&key.as_str()) {
-                    errors.push(FieldError::new(
-                        &format!("thresholds.{}", key.chars().take(64).collect::<String>()),
-                        ErrorCode::UnknownField,
-                        Message::new("Campo desconocido.", "Unknown field."),
-                    ));
+                    errors.push(FieldError::unknown(&format!("thresholds.{key}")));
                 }
             }
             let (review, decline) = (cut("review", &mut errors), cut("decline", &mut errors));

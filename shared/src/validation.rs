@@ -115,6 +115,15 @@ impl FieldError {
         )
     }
 
+    /// The body has `field`, which it should not.
+    pub fn unknown(field: &str) -> FieldError {
+        FieldError::new(
+            field,
+            ErrorCode::UnknownField,
+            Message::new("Campo desconocido.", "Unknown field."),
+        )
+    }
+
     /// The known field this error belongs to, if any.
     pub fn known_field(&self) -> Option<Field> {
         Field::from_name(&self.field)
@@ -217,13 +226,7 @@ pub fn read_object(body: &[u8], limit: usize, known: &[&str]) -> Result<ObjectBo
     let errors = object
         .keys()
         .filter(|key| !known.contains(&key.as_str()))
-        .map(|key| {
-            FieldError::new(
-                key,
-                ErrorCode::UnknownField,
-                Message::new("Campo desconocido.", "Unknown field."),
-            )
-        })
+        .map(|key| FieldError::unknown(key))
         .collect();
     Ok(ObjectBody { object, errors })
 }
