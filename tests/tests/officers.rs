@@ -209,57 +209,49 @@ fn access_jwts_are_verified_against_the_teams_keys() {
 #[test]
 fn overrides_are_classified_and_low_side_approvals_need_a_second_person() {
     let client = Client::new();
-    let (approved, decision) = score(&client, APPROVED);
-    assert_eq!(decision, "approve");
-    let high = decide(
-        &client,
-        Who::Officer,
-        &approved,
-        "decline",
-        "adverse_payment_history",
-    );
-    assert_eq!(high.status, 200, "{}", high.text());
-    assert_eq!(
+    // Each row: the application, the model's decision, the officer's action and reason,
+    // and the override and state that follow.
+    let cases = [
         (
-            high.json()["review"]["override_kind"].as_str(),
-            high.json()["review"]["state"].as_str()
+            APPROVED,
+            "approve",
+            "decline",
+            "adverse_payment_history",
+            "high_side",
+            "declined",
         ),
-        (Some("high_side"), Some("declined"))
-    );
-
-    let (referred, decision) = score(&client, REFERRED);
-    assert_eq!(decision, "review");
-    let none = decide(
-        &client,
-        Who::Officer,
-        &referred,
-        "approve",
-        "verified_income",
-    );
-    assert_eq!(
         (
-            none.json()["review"]["override_kind"].as_str(),
-            none.json()["review"]["state"].as_str()
+            REFERRED,
+            "review",
+            "approve",
+            "verified_income",
+            "none",
+            "approved",
         ),
-        (Some("none"), Some("approved"))
-    );
-
-    let (declined, decision) = score(&client, DECLINED);
-    assert_eq!(decision, "decline");
-    let low = decide(
-        &client,
-        Who::Officer,
-        &declined,
-        "approve",
-        "policy_exception",
-    );
-    assert_eq!(
         (
-            low.json()["review"]["override_kind"].as_str(),
-            low.json()["review"]["state"].as_str()
+            DECLINED,
+            "decline",
+            "approve",
+            "policy_exception",
+            "low_side",
+            "awaiting_approval",
         ),
-        (Some("low_side"), Some("awaiting_approval"))
-    );
+    ];
+    let mut decided = Vec::new();
+    for (application, model, action, reason, override_kind, state) in cases {
+        let (id, decision) = score(&client, application);
+        assert_eq!(decision, model);
+        let review = decide(&client, Who::Officer, &id, action, reason);
+        assert_eq!(review.status, 200, "{}", review.text());
+        let review = &review.json()["review"];
+        assert_eq!(
+            (review["override_kind"].as_str(), review["state"].as_str()),
+            (Some(override_kind), Some(state)),
+            "{application}"
+        );
+        decided.push(id);
+    }
+    let declined = decided.pop().expect("the low-side case");
     assert_eq!(
         confirm(&client, Who::Officer, &declined, "confirm").status,
         403
