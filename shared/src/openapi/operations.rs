@@ -6,13 +6,13 @@ use super::{path_parameter, query, Content, Method, Operation, Schemas, Tag};
 use crate::api::*;
 use crate::application::Application;
 use crate::audit::{AuditPage, VerifyReport};
-use crate::batch::MAX_BATCH_ITEMS;
+use crate::batch::BatchKind;
 use crate::challenger::ChallengerReport;
 use crate::decisions::{
     DeadLetterPage, DeadLetterStatus, DecisionPage, DecisionRecord, ReplayResponse, DECISION_PAGES,
 };
 use crate::drift::DriftReport;
-use crate::events::{Channel, ClientScore, EventsResponse, MAX_EVENTS};
+use crate::events::{Channel, ClientScore, EventsResponse};
 use crate::export::CSV_MEDIA_TYPE;
 use crate::fairness::FairnessReport;
 use crate::kpi::View;
@@ -47,16 +47,15 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 .success(200, Content::Json(schemas.of::<ScoreResponse>()))
         },
         Operation {
-            body: Some(envelope("applications", MAX_BATCH_ITEMS, schemas.of::<Application>())),
+            body: Some(batch_envelope(BatchKind::Applications, schemas.of::<Application>())),
             ..operation(Method::Post, SCORE_BATCH_PATH, "score_batch", Tag::Scoring)
                 .summary("Score a batch of applications")
                 .description("Each item is validated and scored on its own: an invalid item is an error in its slot, never a refusal of the batch.")
                 .success(200, Content::Json(schemas.of::<BatchResponse>()))
         },
         Operation {
-            body: Some(envelope(
-                "events",
-                MAX_EVENTS,
+            body: Some(batch_envelope(
+                BatchKind::Events,
                 object(
                     json!({
                         "event_id": { "type": "string", "format": "uuid" },
@@ -356,6 +355,11 @@ fn envelope(key: &str, max: usize, item: Value) -> Value {
         json!({ key: { "type": "array", "minItems": 1, "maxItems": max, "items": item } }),
         &[key],
     )
+}
+
+/// A body `parse_batch` or `parse_events` reads: the kind's key, with its item limit.
+fn batch_envelope(kind: BatchKind, item: Value) -> Value {
+    envelope(kind.key(), kind.max_items(), item)
 }
 
 fn idempotency_key() -> Value {
