@@ -84,6 +84,19 @@ impl EdgeBackend {
         Ok(results)
     }
 
+    /// Runs a batch that appends to the audit chain: `None` when another writer took the
+    /// chain's next number first, so the batch wrote nothing and the caller retries at the end.
+    pub(super) async fn audited_batch(
+        &self,
+        statements: &[Statement],
+    ) -> Result<Option<Vec<D1Result>>, StoreError> {
+        match self.batch(statements).await {
+            Ok(results) => Ok(Some(results)),
+            Err(error) if sql::audit::chain_moved(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The rows one statement answers.
     pub(super) async fn rows<T: DeserializeOwned>(
         &self,

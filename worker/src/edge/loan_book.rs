@@ -33,11 +33,7 @@ impl LoanBook for EdgeBackend {
     async fn record_outcomes(&self, write: OutcomeWrite<'_>) -> Result<bool, StoreError> {
         let mut statements = loan_outcomes::upsert(write.outcomes, write.actor, write.now_ms);
         statements.push(audit::insert(write.audit));
-        match self.batch(&statements).await {
-            Ok(_) => Ok(true),
-            Err(error) if audit::chain_moved(&error) => Ok(false),
-            Err(error) => Err(error),
-        }
+        Ok(self.audited_batch(&statements).await?.is_some())
     }
 
     async fn score_groups(&self, period: &Period) -> Result<Vec<(String, ScoreGroup)>, StoreError> {

@@ -80,10 +80,8 @@ impl ReviewStore for EdgeBackend {
             audit::insert_if_review_written(write.audit, id, write.write_id),
             reviews::select(id),
         ];
-        let results = match self.batch(&statements).await {
-            Ok(results) => results,
-            Err(error) if audit::chain_moved(&error) => return Ok(ReviewWritten::ChainMoved),
-            Err(error) => return Err(error),
+        let Some(results) = self.audited_batch(&statements).await? else {
+            return Ok(ReviewWritten::ChainMoved);
         };
         let stored: Vec<reviews::ReviewRow> = rows_of(&results, 2)?;
         let stored: Vec<(Review, String)> = decode(stored)?;
@@ -125,11 +123,7 @@ impl AuditStore for EdgeBackend {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<bool, StoreError> {
-        match self.batch(&[audit::insert(entry)]).await {
-            Ok(_) => Ok(true),
-            Err(error) if audit::chain_moved(&error) => Ok(false),
-            Err(error) => Err(error),
-        }
+        Ok(self.audited_batch(&[audit::insert(entry)]).await?.is_some())
     }
 
     async fn audit_page(

@@ -39,10 +39,8 @@ impl WebhookStore for EdgeBackend {
         entry: &AuditEntry,
     ) -> Result<Option<Subscription>, StoreError> {
         let statements = [sql::insert_subscription(new, now_ms), audit::insert(entry)];
-        let results = match self.batch(&statements).await {
-            Ok(results) => results,
-            Err(error) if audit::chain_moved(&error) => return Ok(None),
-            Err(error) => return Err(error),
+        let Some(results) = self.audited_batch(&statements).await? else {
+            return Ok(None);
         };
         subscriptions_of(rows_of(&results, 0)?)?
             .pop()
@@ -64,10 +62,9 @@ impl WebhookStore for EdgeBackend {
             audit::insert_if_subscribed(entry, id),
             sql::remove_subscription(id, now_ms),
         ];
-        match self.batch(&statements).await {
-            Ok(results) => Ok(!subscriptions_of(rows_of(&results, 1)?)?.is_empty()),
-            Err(error) if audit::chain_moved(&error) => Ok(false),
-            Err(error) => Err(error),
+        match self.audited_batch(&statements).await? {
+            Some(results) => Ok(!subscriptions_of(rows_of(&results, 1)?)?.is_empty()),
+            None => Ok(false),
         }
     }
 
@@ -123,11 +120,7 @@ impl WebhookStore for EdgeBackend {
         entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
         let statements = [sql::mark_replayed(id, now_ms), audit::insert(entry)];
-        match self.batch(&statements).await {
-            Ok(_) => Ok(true),
-            Err(error) if audit::chain_moved(&error) => Ok(false),
-            Err(error) => Err(error),
-        }
+        Ok(self.audited_batch(&statements).await?.is_some())
     }
 }
 
