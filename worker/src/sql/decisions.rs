@@ -229,14 +229,11 @@ pub fn list(query: &DecisionQuery) -> Statement {
     Statement::new(sql, params)
 }
 
-/// A `decisions` row as D1 returns it (numbers arrive as JavaScript numbers).
+/// The columns of a `decisions` row that every read takes: the full read for officers and
+/// webhooks, and the KPI object's narrow read of the log.
 #[derive(Clone, Debug, Deserialize)]
-pub struct DecisionRow {
-    /// The row's number in commit order (absent in rows built on the host).
-    #[serde(default)]
-    pub seq: Option<f64>,
+pub struct DecisionColumns {
     pub request_id: String,
-    pub applicant_id: Option<String>,
     pub branch: String,
     pub channel: String,
     pub application: String,
@@ -244,6 +241,21 @@ pub struct DecisionRow {
     pub band: String,
     pub decision: String,
     pub confidence: f64,
+    pub received_at: f64,
+    pub event_time: f64,
+    pub mismatch: f64,
+    pub kpi_seq: Option<f64>,
+}
+
+/// A `decisions` row as D1 returns it (numbers arrive as JavaScript numbers).
+#[derive(Clone, Debug, Deserialize)]
+pub struct DecisionRow {
+    /// The row's number in commit order (absent in rows built on the host).
+    #[serde(default)]
+    pub seq: Option<f64>,
+    #[serde(flatten)]
+    pub columns: DecisionColumns,
+    pub applicant_id: Option<String>,
     pub reasons: String,
     pub model_name: String,
     pub model_sha256: String,
@@ -257,12 +269,8 @@ pub struct DecisionRow {
     pub recourse: Option<String>,
     #[serde(default)]
     pub shadow: Option<String>,
-    pub received_at: f64,
-    pub event_time: f64,
     pub timing: String,
     pub client_probability: Option<f64>,
-    pub mismatch: f64,
-    pub kpi_seq: Option<f64>,
     pub kpi_window: Option<f64>,
 }
 
@@ -304,14 +312,15 @@ impl TryFrom<DecisionRow> for DecisionRecord {
             .policy_name
             .zip(row.policy_sha256)
             .map(|(name, sha256)| PolicyVersion { name, sha256 });
+        let columns = row.columns;
         Ok(DecisionRecord {
-            application: serde_json::from_str(&row.application)
+            application: serde_json::from_str(&columns.application)
                 .map_err(|e| format!("application: {e}"))?,
             score: Score {
-                probability: row.probability as f32,
-                band: read_label("band", &row.band)?,
-                decision: read_label("decision", &row.decision)?,
-                confidence: row.confidence as f32,
+                probability: columns.probability as f32,
+                band: read_label("band", &columns.band)?,
+                decision: read_label("decision", &columns.decision)?,
+                confidence: columns.confidence as f32,
                 reasons,
                 model_version: ModelVersion {
                     name: row.model_name,
@@ -321,16 +330,16 @@ impl TryFrom<DecisionRow> for DecisionRecord {
                 policy_hits,
                 recourse,
             },
-            channel: read_channel(&row.channel)?,
-            request_id: row.request_id,
+            channel: read_channel(&columns.channel)?,
+            request_id: columns.request_id,
             applicant_id: row.applicant_id,
-            branch: row.branch,
-            received_at_ms: row.received_at as i64,
-            event_time_ms: row.event_time as i64,
+            branch: columns.branch,
+            received_at_ms: columns.received_at as i64,
+            event_time_ms: columns.event_time as i64,
             timing,
             client_probability: row.client_probability.map(|p| p as f32),
-            mismatch: row.mismatch != 0.0,
-            kpi_seq: row.kpi_seq.map(|n| n as u64),
+            mismatch: columns.mismatch != 0.0,
+            kpi_seq: columns.kpi_seq.map(|n| n as u64),
             kpi_window: row.kpi_window.map(|n| n as u64),
             shadow,
         })
@@ -352,19 +361,9 @@ pub fn read_log(after: u64, limit: usize) -> Statement {
 #[derive(Clone, Debug, Deserialize)]
 pub struct LogRow {
     pub seq: f64,
-    pub request_id: String,
-    pub branch: String,
-    pub channel: String,
-    pub application: String,
-    pub probability: f64,
-    pub band: String,
-    pub decision: String,
-    pub confidence: f64,
-    pub received_at: f64,
-    pub event_time: f64,
+    #[serde(flatten)]
+    pub columns: DecisionColumns,
     pub latency_ms: f64,
-    pub mismatch: f64,
-    pub kpi_seq: Option<f64>,
 }
 
 impl TryFrom<LogRow> for LoggedDecision {
@@ -372,28 +371,29 @@ impl TryFrom<LogRow> for LoggedDecision {
 
     /// The same observation [`DecisionRecord::observation`] makes of the whole record.
     fn try_from(row: LogRow) -> Result<LoggedDecision, String> {
+        let columns = row.columns;
         let application: Application =
-            serde_json::from_str(&row.application).map_err(|e| format!("application: {e}"))?;
-        let probability = row.probability as f32;
+            serde_json::from_str(&columns.application).map_err(|e| format!("application: {e}"))?;
+        let probability = columns.probability as f32;
         Ok(LoggedDecision {
             seq: row.seq as u64,
-            counted_before: row.kpi_seq.is_some(),
+            counted_before: columns.kpi_seq.is_some(),
             observation: Observation {
                 drift_bins: valle_shared::drift::Binning::embedded()
                     .map(|binning| binning.bins_of(&application, probability))
                     .unwrap_or_default(),
-                request_id: row.request_id,
-                branch: row.branch,
-                channel: read_channel(&row.channel)?,
-                received_at_ms: row.received_at as i64,
-                event_time_ms: row.event_time as i64,
+                request_id: columns.request_id,
+                branch: columns.branch,
+                channel: read_channel(&columns.channel)?,
+                received_at_ms: columns.received_at as i64,
+                event_time_ms: columns.event_time as i64,
                 latency_ms: row.latency_ms,
                 outcome: Outcome::Decided {
-                    band: read_label("band", &row.band)?,
-                    decision: read_label("decision", &row.decision)?,
+                    band: read_label("band", &columns.band)?,
+                    decision: read_label("decision", &columns.decision)?,
                     probability,
-                    confidence: row.confidence as f32,
-                    mismatch: row.mismatch != 0.0,
+                    confidence: columns.confidence as f32,
+                    mismatch: columns.mismatch != 0.0,
                 },
             },
         })
