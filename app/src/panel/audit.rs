@@ -7,6 +7,7 @@ use valle_shared::audit::{AuditEntry, AuditPage, VerifyReport};
 use super::dashboard::format_time;
 use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
 use super::pager::{ListLayout, PagedList, Pages};
+use super::section::SectionHead;
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{ui, use_lang};
 use crate::client::officer_get;
@@ -30,12 +31,11 @@ pub(super) fn Audit() -> impl IntoView {
     };
     view! {
         <section class="section" data-testid="audit">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Registro de auditoría", "Audit trail")}</h2>
+            <SectionHead es="Registro de auditoría" en="Audit trail">
                 <button type="button" class="primary" data-testid="audit-verify" on:click=verify>
                     {move || ui(lang.get(), "Verificar la cadena", "Verify the chain")}
                 </button>
-            </div>
+            </SectionHead>
             {move || report.get().map(|load| match load {
                 Load::Ready(found) if found.ok => view! {
                     <p class="answer ok" role="status" data-testid="audit-verified" data-ok="true">

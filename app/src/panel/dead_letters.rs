@@ -6,8 +6,8 @@ use valle_shared::decisions::{DeadLetter, DeadLetterPage, DeadLetterStatus, Repl
 use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
-use super::filters::RefreshButton;
 use super::pager::{Pager, Pages};
+use super::section::{Choice, ChoiceFilter, RefreshButton, SectionHead};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, decision_text, ui, use_lang};
 use crate::client::{officer_post, ClientError};
@@ -17,33 +17,25 @@ use crate::client::{officer_post, ClientError};
 pub(super) fn DeadLetters() -> impl IntoView {
     let lang = use_lang();
     let session = use_session();
-    let status = RwSignal::new(Some(DeadLetterStatus::Open));
+    let status = RwSignal::new(DeadLetterStatus::Open.as_str().to_owned());
     let letters = RwSignal::new(Load::<DeadLetterPage>::Loading);
     let reload = RwSignal::new(0u32);
     // Pages go back in time by id.
     let pages = Pages::<i64>::new();
     session.follow(letters, move || {
         reload.track();
-        dead_letters_path(status.get(), pages.cursor())
+        dead_letters_path(
+            status.with(|name| DeadLetterStatus::from_name(name)),
+            pages.cursor(),
+        )
     });
     view! {
         <section class="section" data-testid="dead-letters">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Cartas muertas", "Dead letters")}</h2>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Estado", "Status")}</span>
-                    <select data-testid="dead-letter-status" on:change=move |event| {
-                        pages.reset();
-                        status.set(DeadLetterStatus::from_name(&event_target_value(&event)));
-                    }>
-                        {DeadLetterStatus::ALL.map(|choice| view! {
-                            <option value=choice.as_str()>{move || status_text(choice, lang.get())}</option>
-                        })}
-                        <option value="">{move || ui(lang.get(), "Todas", "All")}</option>
-                    </select>
-                </label>
+            <SectionHead es="Cartas muertas" en="Dead letters">
+                <ChoiceFilter es="Estado" en="Status" test_id="dead-letter-status"
+                    choices=status_choices() chosen=status on_pick=Callback::new(move |()| pages.reset()) />
                 <RefreshButton test_id="dead-letters-refresh" reload />
-            </div>
+            </SectionHead>
             <p class="muted small">
                 {move || ui(
                     lang.get(),
@@ -168,6 +160,23 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
             })}
         </li>
     }
+}
+
+/// The status filter: each status, then all of them.
+fn status_choices() -> Vec<Choice> {
+    let mut choices: Vec<Choice> = DeadLetterStatus::ALL
+        .map(|status| Choice {
+            value: status.as_str(),
+            es: status_text(status, Lang::Es),
+            en: status_text(status, Lang::En),
+        })
+        .to_vec();
+    choices.push(Choice {
+        value: "",
+        es: "Todas",
+        en: "All",
+    });
+    choices
 }
 
 fn status_text(status: DeadLetterStatus, lang: Lang) -> &'static str {

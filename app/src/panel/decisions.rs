@@ -7,8 +7,8 @@ use valle_shared::Lang;
 use super::dashboard::{
     application_rows, decision_path, decisions_path, format_percent, format_time, DecisionFilters,
 };
-use super::filters::RefreshButton;
 use super::pager::{ListLayout, PagedList, Pages};
+use super::section::{RefreshButton, SectionHead};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
 use crate::client::officer_get;
@@ -68,10 +68,9 @@ pub(super) fn Decisions() -> impl IntoView {
 
     view! {
         <section class="section" data-testid="decisions">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Decisiones", "Decisions")}</h2>
+            <SectionHead es="Decisiones" en="Decisions">
                 <RefreshButton test_id="decisions-refresh" reload />
-            </div>
+            </SectionHead>
             <form class="filters" data-testid="decision-filters" on:submit=search>
                 <label class="filter">
                     <span>{move || ui(lang.get(), "Sucursal", "Branch")}</span>

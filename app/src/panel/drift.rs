@@ -5,7 +5,7 @@ use valle_shared::drift::{DriftReport, DriftSummary};
 use valle_shared::Lang;
 
 use super::dashboard::{drift_class, drift_path, drift_text, format_psi};
-use super::filters::{FieldKind, FilterField};
+use super::section::{FieldKind, FilterField, SectionHead};
 use super::session::{poll, status_line, use_session, Load};
 use crate::chrome::{head_row, ui, use_lang};
 use crate::client::officer_get;
@@ -40,8 +40,7 @@ pub(super) fn Drift() -> impl IntoView {
     let typed = RwSignal::new(String::new());
     view! {
         <section class="section" data-testid="drift">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Deriva de la población (PSI)", "Population drift (PSI)")}</h2>
+            <SectionHead es="Deriva de la población (PSI)" en="Population drift (PSI)">
                 <form class="filters" on:submit=move |event: leptos::ev::SubmitEvent| {
                     event.prevent_default();
                     branch.set(typed.get_untracked());
@@ -49,7 +48,7 @@ pub(super) fn Drift() -> impl IntoView {
                     <FilterField es="Sucursal" en="Branch" test_id="drift-branch" kind=FieldKind::Text value=typed />
                     <button type="submit" class="secondary" data-testid="drift-apply">{move || ui(lang.get(), "Ver", "Show")}</button>
                 </form>
-            </div>
+            </SectionHead>
             <p class="muted small">
                 {move || ui(
                     lang.get(),

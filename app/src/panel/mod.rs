@@ -14,7 +14,6 @@ pub mod dashboard;
 mod dead_letters;
 mod decisions;
 mod drift;
-mod filters;
 pub mod lending;
 pub mod monitoring;
 mod outcomes_upload;
@@ -23,6 +22,7 @@ mod pager;
 mod performance;
 mod reports;
 mod reviews;
+mod section;
 mod session;
 mod simulation;
 pub mod what_if;
@@ -45,6 +45,7 @@ use overview::Overview;
 use performance::Performance;
 use reports::Reports;
 use reviews::Reviews;
+use section::Hint;
 use session::{remember_token, stored_token, use_session, Session};
 use simulation::Simulation;
 
@@ -221,13 +222,7 @@ fn SignIn() -> impl IntoView {
                 prop:value=move || typed.get()
                 on:input=move |event| typed.set(event_target_value(&event))
             />
-            <p class="hint">
-                {move || ui(
-                    lang.get(),
-                    "Se guarda solo en esta pestaña y se borra al cerrarla.",
-                    "Kept only in this tab and forgotten when it closes.",
-                )}
-            </p>
+            <Hint es="Se guarda solo en esta pestaña y se borra al cerrarla." en="Kept only in this tab and forgotten when it closes." />
             <button type="submit" class="primary" data-testid="sign-in-submit" disabled=move || checking.get()>
                 {move || if checking.get() { ui(lang.get(), "Comprobando…", "Checking…") } else { ui(lang.get(), "Entrar", "Sign in") }}
             </button>

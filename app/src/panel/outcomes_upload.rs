@@ -10,6 +10,7 @@ use valle_shared::{Lang, Message};
 use wasm_bindgen::JsCast;
 
 use super::monitoring::csv_line;
+use super::section::{Hint, SectionHead};
 use super::session::use_session;
 use crate::chrome::{ui, use_lang};
 use crate::client::{officer_post, ClientError};
@@ -69,16 +70,8 @@ pub(super) fn OutcomesUpload() -> impl IntoView {
     };
     view! {
         <section class="section" data-testid="outcomes-upload">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Resultados de préstamos", "Loan outcomes")}</h2>
-            </div>
-            <p class="hint">
-                {move || ui(
-                    lang.get(),
-                    "Suba un CSV con las columnas request_id, status (good, bad u open) y observed_at (AAAA-MM-DD). Un resultado ya guardado no cambia nada; good o bad reemplazan a open.",
-                    "Upload a CSV with the columns request_id, status (good, bad or open) and observed_at (YYYY-MM-DD). An outcome already stored changes nothing; good or bad replace open.",
-                )}
-            </p>
+            <SectionHead es="Resultados de préstamos" en="Loan outcomes" />
+            <Hint es="Suba un CSV con las columnas request_id, status (good, bad u open) y observed_at (AAAA-MM-DD). Un resultado ya guardado no cambia nada; good o bad reemplazan a open." en="Upload a CSV with the columns request_id, status (good, bad or open) and observed_at (YYYY-MM-DD). An outcome already stored changes nothing; good or bad replace open." />
             <input type="file" accept=".csv,text/csv" data-testid="outcomes-file" on:change=chosen />
             {move || upload.get().map(|state| upload_view(state, lang.get()))}
         </section>

@@ -7,6 +7,7 @@ use valle_shared::Lang;
 
 use super::charts::{BandMix, CountWindowsChart, DecisionsChart, LatencyChart};
 use super::dashboard::{format_time, kpi_cards, kpis_path, state_class, state_text};
+use super::section::SectionHead;
 use super::session::{poll, status_line, use_session, Load};
 use crate::chrome::{ui, use_lang};
 use crate::client::officer_get;
@@ -58,8 +59,7 @@ pub(super) fn Overview() -> impl IntoView {
     ];
     view! {
         <section class="section" data-testid="overview">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Indicadores en vivo", "Live indicators")}</h2>
+            <SectionHead es="Indicadores en vivo" en="Live indicators">
                 <div class="segmented" role="group" aria-label=move || ui(lang.get(), "Ventana", "Window")>
                     {views
                         .into_iter()
@@ -75,7 +75,7 @@ pub(super) fn Overview() -> impl IntoView {
                         })
                         .collect_view()}
                 </div>
-            </div>
+            </SectionHead>
             {move || kpis.with(|load| status_line(load, lang.get()))}
             {move || match kpis.get() {
                 Load::Ready(response) => Some(kpi_body(response, windows.get(), lang.get())),

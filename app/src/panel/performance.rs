@@ -10,11 +10,11 @@ use valle_shared::Lang;
 
 use super::challenger::challenger_view;
 use super::dashboard::format_percent;
-use super::filters::{FieldKind, FilterField};
 use super::monitoring::{
     attribute_text, calibration_marks, challenger_path, fairness_path, figure, performance_path,
     plot_point, roc_points, PLOT_SIZE,
 };
+use super::section::{ApplyButton, FieldKind, FilterField, PeriodFields, SectionHead};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, head_row, ui, use_lang};
 
@@ -50,14 +50,11 @@ pub(super) fn Performance() -> impl IntoView {
     };
     view! {
         <section class="section" data-testid="performance">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Desempeño del modelo", "Model performance")}</h2>
-            </div>
+            <SectionHead es="Desempeño del modelo" en="Model performance" />
             <form class="filters" on:submit=apply>
-                <FilterField es="Desde" en="From" test_id="performance-from" kind=FieldKind::Date value=from />
-                <FilterField es="Hasta" en="To" test_id="performance-to" kind=FieldKind::Date value=to />
+                <PeriodFields prefix="performance" from to />
                 <FilterField es="Sucursal" en="Branch" test_id="performance-branch" kind=FieldKind::Text value=branch />
-                <button type="submit" class="primary" data-testid="performance-apply">{move || ui(lang.get(), "Aplicar", "Apply")}</button>
+                <ApplyButton test_id="performance-apply" />
             </form>
             {move || performance.with(|load| status_line(load, lang.get()))}
             {move || match performance.get() {

@@ -7,8 +7,8 @@ use valle_shared::officers::Permission;
 use valle_shared::review::OverrideReport;
 use wasm_bindgen::JsCast;
 
-use super::filters::{FieldKind, FilterField};
 use super::lending::{export_path, overrides_path, rate_text};
+use super::section::{ApplyButton, PeriodFields, SectionHead};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, head_row, ui, use_lang};
 use crate::client::{officer_text, ClientError};
@@ -42,13 +42,10 @@ pub(super) fn Reports() -> impl IntoView {
     };
     view! {
         <section class="section" data-testid="reports">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Excepciones de los oficiales", "Officers' overrides")}</h2>
-            </div>
+            <SectionHead es="Excepciones de los oficiales" en="Officers' overrides" />
             <form class="filters" on:submit=apply>
-                <FilterField es="Desde" en="From" test_id="report-from" kind=FieldKind::Date value=from />
-                <FilterField es="Hasta" en="To" test_id="report-to" kind=FieldKind::Date value=to />
-                <button type="submit" class="primary" data-testid="report-apply">{move || ui(lang.get(), "Aplicar", "Apply")}</button>
+                <PeriodFields prefix="report" from to />
+                <ApplyButton test_id="report-apply" />
                 <Show when=move || session.may(Permission::Export)>
                     <button type="button" class="secondary" data-testid="export-csv" on:click=download>
                         {move || ui(lang.get(), "Exportar decisiones (CSV)", "Export decisions (CSV)")}

@@ -11,35 +11,43 @@ use valle_shared::Lang;
 
 use super::dashboard::format_time;
 use super::decisions::decision_cells;
-use super::filters::{FieldKind, FilterField, RefreshButton};
 use super::lending::{
     action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
     state_badge, REQUESTED_FILTER,
 };
 use super::pager::{ListLayout, PagedList, Pages};
+use super::section::{Choice, ChoiceFilter, FieldKind, FilterField, RefreshButton, SectionHead};
 use super::session::{status_line, use_session, Load, Session};
 use crate::chrome::{band_text, decision_text, percent, ui, use_lang};
 use crate::client::{officer_get, officer_post, ClientError};
 
 /// The queue's state filter: every open state, one, or the applicants' requests.
-const FILTERS: [(&str, &str, &str); 5] = [
-    ("", "Todas las abiertas", "All open"),
-    (
-        REQUESTED_FILTER,
-        "Piden revisión humana",
-        "Asked for a person",
-    ),
-    ("pending", "Pendientes", "Pending"),
-    (
-        "info_requested",
-        "Información pedida",
-        "Information requested",
-    ),
-    (
-        "awaiting_approval",
-        "Esperan aprobación",
-        "Awaiting approval",
-    ),
+const FILTERS: [Choice; 5] = [
+    Choice {
+        value: "",
+        es: "Todas las abiertas",
+        en: "All open",
+    },
+    Choice {
+        value: REQUESTED_FILTER,
+        es: "Piden revisión humana",
+        en: "Asked for a person",
+    },
+    Choice {
+        value: "pending",
+        es: "Pendientes",
+        en: "Pending",
+    },
+    Choice {
+        value: "info_requested",
+        es: "Información pedida",
+        en: "Information requested",
+    },
+    Choice {
+        value: "awaiting_approval",
+        es: "Esperan aprobación",
+        en: "Awaiting approval",
+    },
 ];
 
 #[component]
@@ -73,21 +81,11 @@ pub(super) fn Reviews() -> impl IntoView {
     });
     view! {
         <section class="section" data-testid="reviews">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "Cola de revisión", "Review queue")}</h2>
-                <label class="filter">
-                    <span>{move || ui(lang.get(), "Estado", "State")}</span>
-                    <select data-testid="queue-state" on:change=move |event| {
-                        pages.reset();
-                        state.set(event_target_value(&event));
-                    }>
-                        {FILTERS.iter().map(|&(value, es, en)| view! {
-                            <option value=value selected=move || state.get() == value>{move || ui(lang.get(), es, en)}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
+            <SectionHead es="Cola de revisión" en="Review queue">
+                <ChoiceFilter es="Estado" en="State" test_id="queue-state"
+                    choices=FILTERS.to_vec() chosen=state on_pick=Callback::new(move |()| pages.reset()) />
                 <RefreshButton test_id="queue-refresh" reload />
-            </div>
+            </SectionHead>
             <form class="filters" data-testid="open-reference" on:submit=open_reference>
                 <FilterField es="Abrir por referencia" en="Open by reference" test_id="reference-input" kind=FieldKind::Text value=reference />
                 <button type="submit" class="secondary" data-testid="reference-open">{move || ui(lang.get(), "Abrir", "Open")}</button>

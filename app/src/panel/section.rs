@@ -1,9 +1,73 @@
-//! A dashboard section's controls: a labelled filter field bound to a signal that the
-//! section applies when its form is submitted, and the button that loads a list again.
+//! The parts every dashboard section is built of: its head (title and the section's own
+//! controls), a hint, labelled filter fields and choices bound to signals, the button that
+//! applies a filter form, and the button that loads a list again.
 
 use leptos::prelude::*;
 
 use crate::chrome::{ui, use_lang};
+
+/// A section's title in the page's language, with the section's controls beside it.
+#[component]
+pub(super) fn SectionHead(
+    es: &'static str,
+    en: &'static str,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <div class="section-head">
+            <h2>{move || ui(lang.get(), es, en)}</h2>
+            {children.map(|children| children())}
+        </div>
+    }
+}
+
+/// A short explanation under a section's head, in the page's language.
+#[component]
+pub(super) fn Hint(es: &'static str, en: &'static str) -> impl IntoView {
+    let lang = use_lang();
+    view! { <p class="hint">{move || ui(lang.get(), es, en)}</p> }
+}
+
+/// One option of a [`ChoiceFilter`]: the value it sends and its label in both languages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Choice {
+    pub value: &'static str,
+    pub es: &'static str,
+    pub en: &'static str,
+}
+
+/// A labelled choice among fixed options, shown as `chosen` holds it; picking one sets it.
+#[component]
+pub(super) fn ChoiceFilter(
+    es: &'static str,
+    en: &'static str,
+    test_id: &'static str,
+    choices: Vec<Choice>,
+    chosen: RwSignal<String>,
+    /// Runs before `chosen` changes (a paged list goes back to its first page).
+    #[prop(optional)]
+    on_pick: Option<Callback<()>>,
+) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <label class="filter">
+            <span>{move || ui(lang.get(), es, en)}</span>
+            <select data-testid=test_id on:change=move |event| {
+                if let Some(on_pick) = on_pick {
+                    on_pick.run(());
+                }
+                chosen.set(event_target_value(&event));
+            }>
+                {choices.into_iter().map(|choice| view! {
+                    <option value=choice.value selected=move || chosen.with(|value| value == choice.value)>
+                        {move || ui(lang.get(), choice.es, choice.en)}
+                    </option>
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
 
 /// What a filter field holds: its input type and the keyboard a phone shows for it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,7 +100,7 @@ impl FieldKind {
 pub(super) fn FilterField(
     es: &'static str,
     en: &'static str,
-    test_id: &'static str,
+    #[prop(into)] test_id: String,
     kind: FieldKind,
     value: RwSignal<String>,
 ) -> impl IntoView {
@@ -59,5 +123,27 @@ pub(super) fn RefreshButton(test_id: &'static str, reload: RwSignal<u32>) -> imp
         <button type="button" class="secondary" data-testid=test_id on:click=move |_| reload.update(|n| *n += 1)>
             {move || ui(lang.get(), "Actualizar", "Refresh")}
         </button>
+    }
+}
+
+/// The two date fields of a report's period; their inputs are `{prefix}-from` and `{prefix}-to`.
+#[component]
+pub(super) fn PeriodFields(
+    prefix: &'static str,
+    from: RwSignal<String>,
+    to: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <FilterField es="Desde" en="From" test_id=format!("{prefix}-from") kind=FieldKind::Date value=from />
+        <FilterField es="Hasta" en="To" test_id=format!("{prefix}-to") kind=FieldKind::Date value=to />
+    }
+}
+
+/// Submits a section's filter form; the section applies its fields only then.
+#[component]
+pub(super) fn ApplyButton(test_id: &'static str) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <button type="submit" class="primary" data-testid=test_id>{move || ui(lang.get(), "Aplicar", "Apply")}</button>
     }
 }

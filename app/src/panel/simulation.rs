@@ -10,7 +10,7 @@ use valle_shared::simulation::{SimulationReport, StrategyFigures};
 use valle_shared::Lang;
 
 use super::dashboard::format_percent;
-use super::filters::{FieldKind, FilterField};
+use super::section::{FieldKind, FilterField, Hint, SectionHead};
 use super::session::use_session;
 use super::what_if::{simulation_body, swap_label, WhatIf};
 use crate::chrome::{decision_text, head_row, ui, use_lang};
@@ -63,16 +63,8 @@ pub(super) fn Simulation() -> impl IntoView {
     };
     view! {
         <section class="section" data-testid="simulation">
-            <div class="section-head">
-                <h2>{move || ui(lang.get(), "¿Y si…? Otra estrategia", "What if: another strategy")}</h2>
-            </div>
-            <p class="hint">
-                {move || ui(
-                    lang.get(),
-                    "Vuelve a decidir las últimas solicitudes guardadas con otros umbrales, con o sin las reglas de la cooperativa. No cambia nada.",
-                    "Re-decides the newest stored applications under other cut-offs, with or without the cooperative's rules. Changes nothing.",
-                )}
-            </p>
+            <SectionHead es="¿Y si…? Otra estrategia" en="What if: another strategy" />
+            <Hint es="Vuelve a decidir las últimas solicitudes guardadas con otros umbrales, con o sin las reglas de la cooperativa. No cambia nada." en="Re-decides the newest stored applications under other cut-offs, with or without the cooperative's rules. Changes nothing." />
             <form class="filters" on:submit=run>
                 <FilterField es="Revisar desde (%)" en="Review from (%)" test_id="what-if-review" kind=FieldKind::Decimal value=review />
                 <FilterField es="Denegar desde (%)" en="Decline from (%)" test_id="what-if-decline" kind=FieldKind::Decimal value=decline />
