@@ -1,5 +1,5 @@
-//! The page's one boundary to the edge: posting an application, and the officers' reads and
-//! replays with their token. Every answer is read the same way, into Valle's wire types.
+//! The page's one boundary to the edge: posting an application, and the officers' reads,
+//! writes and removals with their token. Every answer is read the same way, into Valle's wire types.
 
 use gloo_net::http::{Request, RequestBuilder};
 use serde::de::DeserializeOwned;
@@ -144,6 +144,17 @@ pub async fn officer_text(path: &str, token: &str) -> Result<String, ClientError
 pub async fn post_human_review(request_id: &str) -> Result<HumanReviewResponse, ClientError> {
     let path = format!("{DECISIONS_PATH}/{request_id}{HUMAN_REVIEW_SUFFIX}");
     let request = Request::post(&path).build().map_err(network)?;
+    answer(request).await
+}
+
+/// `DELETE path` as an officer.
+pub async fn officer_delete<T: DeserializeOwned>(
+    path: &str,
+    token: &str,
+) -> Result<T, ClientError> {
+    let request = with_token(Request::delete(path), token)
+        .build()
+        .map_err(network)?;
     answer(request).await
 }
 

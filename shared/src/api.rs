@@ -9,7 +9,7 @@ use crate::i18n::Message;
 use crate::kpi::{CountWindow, KpiView};
 use crate::model::{ModelVersion, Score};
 use crate::policy::PolicyVersion;
-use crate::validation::FieldError;
+use crate::validation::{FieldError, RequestError};
 
 /// The scoring endpoint.
 pub const SCORE_PATH: &str = "/api/v1/score";
@@ -212,6 +212,19 @@ pub struct ErrorBody {
     /// [`ErrorCode::Query`].
     #[serde(default)]
     pub fields: Vec<FieldError>,
+}
+
+impl ErrorBody {
+    /// A body that did not read, as the edge answers it; the page shows the same before
+    /// sending.
+    pub fn of_request(error: &RequestError, request_id: Option<&str>) -> ErrorBody {
+        ErrorBody {
+            code: error.code(),
+            message: error.message(),
+            request_id: request_id.map(str::to_owned),
+            fields: error.field_errors().to_vec(),
+        }
+    }
 }
 
 /// `200 OK` from `GET /healthz`.

@@ -207,12 +207,14 @@ impl ApiError {
 
     /// The error body, as an answer or as one item of a batch.
     pub fn body(&self, request_id: Option<&str>) -> ErrorBody {
+        if let ApiError::Request(error) = self {
+            return ErrorBody::of_request(error, request_id);
+        }
         ErrorBody {
             code: self.code(),
             message: self.message(),
             request_id: request_id.map(str::to_owned),
             fields: match self {
-                ApiError::Request(error) => error.field_errors().to_vec(),
                 ApiError::Query(fields) => fields.clone(),
                 _ => Vec::new(),
             },

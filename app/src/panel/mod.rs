@@ -25,6 +25,7 @@ mod reviews;
 mod section;
 mod session;
 mod simulation;
+mod webhooks;
 pub mod what_if;
 
 use leptos::prelude::*;
@@ -48,6 +49,7 @@ use reviews::Reviews;
 use section::Hint;
 use session::{remember_token, stored_token, use_session, Session};
 use simulation::Simulation;
+use webhooks::Webhooks;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Tab {
@@ -61,11 +63,12 @@ enum Tab {
     Performance,
     Outcomes,
     Simulation,
+    Webhooks,
 }
 
 impl Tab {
     /// The tabs in the order the bar shows them.
-    const ALL: [Tab; 10] = [
+    const ALL: [Tab; 11] = [
         Tab::Overview,
         Tab::Reviews,
         Tab::Decisions,
@@ -76,6 +79,7 @@ impl Tab {
         Tab::Performance,
         Tab::Outcomes,
         Tab::Simulation,
+        Tab::Webhooks,
     ];
 
     /// The tab button's `data-testid`, which the browser tests click by.
@@ -91,6 +95,7 @@ impl Tab {
             Tab::Performance => "tab-performance",
             Tab::Outcomes => "tab-outcomes",
             Tab::Simulation => "tab-what-if",
+            Tab::Webhooks => "tab-webhooks",
         }
     }
 
@@ -106,6 +111,7 @@ impl Tab {
             Tab::Performance => ui(lang, "Desempeño", "Performance"),
             Tab::Outcomes => ui(lang, "Resultados", "Outcomes"),
             Tab::Simulation => ui(lang, "¿Y si…?", "What if"),
+            Tab::Webhooks => "Webhooks",
         }
     }
 
@@ -117,6 +123,7 @@ impl Tab {
             }
             Tab::Outcomes => Permission::RecordOutcomes,
             Tab::Simulation => Permission::Simulate,
+            Tab::Webhooks => Permission::ManageWebhooks,
             Tab::DeadLetters => Permission::Operate,
             Tab::Audit => Permission::Audit,
             Tab::Reports => Permission::Report,
@@ -281,6 +288,7 @@ fn Dashboard() -> impl IntoView {
             Tab::Performance => view! { <Performance /> }.into_any(),
             Tab::Outcomes => view! { <OutcomesUpload /> }.into_any(),
             Tab::Simulation => view! { <Simulation /> }.into_any(),
+            Tab::Webhooks => view! { <Webhooks /> }.into_any(),
         }}
     }
 }

@@ -4,6 +4,9 @@
 
 use leptos::prelude::*;
 
+use valle_shared::api::ErrorBody;
+use valle_shared::Lang;
+
 use crate::chrome::{ui, use_lang};
 
 /// A section's title in the page's language, with the section's controls beside it.
@@ -73,6 +76,8 @@ pub(super) fn ChoiceFilter(
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum FieldKind {
     Text,
+    /// Typed but never shown, like a password.
+    Secret,
     Date,
     Decimal,
     Whole,
@@ -82,6 +87,7 @@ impl FieldKind {
     fn input_type(self) -> &'static str {
         match self {
             FieldKind::Date => "date",
+            FieldKind::Secret => "password",
             FieldKind::Text | FieldKind::Decimal | FieldKind::Whole => "text",
         }
     }
@@ -90,7 +96,7 @@ impl FieldKind {
         match self {
             FieldKind::Decimal => Some("decimal"),
             FieldKind::Whole => Some("numeric"),
-            FieldKind::Text | FieldKind::Date => None,
+            FieldKind::Text | FieldKind::Secret | FieldKind::Date => None,
         }
     }
 }
@@ -145,5 +151,21 @@ pub(super) fn ApplyButton(test_id: &'static str) -> impl IntoView {
     let lang = use_lang();
     view! {
         <button type="submit" class="primary" data-testid=test_id>{move || ui(lang.get(), "Aplicar", "Apply")}</button>
+    }
+}
+
+/// A refused request: its message, then each field's problem.
+pub(super) fn refusal_view(body: ErrorBody, test_id: &'static str, lang: Lang) -> impl IntoView {
+    view! {
+        <div class="answer error" role="alert" data-testid=test_id data-code=body.code.as_str()>
+            <p>{body.message.get(lang).to_owned()}</p>
+            <ul>
+                {body.fields.into_iter().map(|field| view! {
+                    <li data-field=field.field.clone() data-code=field.code.as_str()>
+                        <code>{field.field.clone()}</code>": "{field.message.get(lang).to_owned()}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </div>
     }
 }

@@ -10,7 +10,7 @@ use valle_shared::simulation::{SimulationReport, StrategyFigures};
 use valle_shared::Lang;
 
 use super::dashboard::format_percent;
-use super::section::{FieldKind, FilterField, Hint, SectionHead};
+use super::section::{refusal_view, FieldKind, FilterField, Hint, SectionHead};
 use super::session::use_session;
 use super::what_if::{simulation_body, swap_label, WhatIf};
 use crate::chrome::{decision_text, head_row, ui, use_lang};
@@ -84,25 +84,9 @@ pub(super) fn Simulation() -> impl IntoView {
             </form>
             {move || answer.get().map(|result| match result {
                 Ok(report) => report_view(report, lang.get()).into_any(),
-                Err(error) => refused(error, lang.get()).into_any(),
+                Err(error) => refusal_view(error.body(), "what-if-error", lang.get()).into_any(),
             })}
         </section>
-    }
-}
-
-fn refused(error: ClientError, lang: Lang) -> impl IntoView {
-    let body = error.body();
-    view! {
-        <div class="answer error" role="alert" data-testid="what-if-error" data-code=body.code.as_str()>
-            <p>{body.message.get(lang).to_owned()}</p>
-            <ul>
-                {body.fields.into_iter().map(|field| view! {
-                    <li data-field=field.field.clone() data-code=field.code.as_str()>
-                        <code>{field.field.clone()}</code>": "{field.message.get(lang).to_owned()}
-                    </li>
-                }).collect_view()}
-            </ul>
-        </div>
     }
 }
 
