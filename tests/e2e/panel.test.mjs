@@ -4,16 +4,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { BASE_URL, ErrorCode, launch, SCREENSHOTS, until } from './support.mjs';
+import { BASE_URL, ErrorCode, launch, SCREENSHOTS, until, VALID_APPLICATION } from './support.mjs';
 
 const TOKEN = process.env.VALLE_OFFICER_TOKEN ?? 'valle-test-officer-token';
 const BRANCH = `panel-${randomUUID().slice(0, 8)}`;
 // Its own client address, so the other tests' rate limits are not touched.
 const CLIENT_IP = '198.51.100.77';
-const APPLICATION = {
-  seniority_years: 9, home: 'rent', term_months: 60, age: 30, marital: 'married', records: 'no',
-  job: 'freelance', expenses: 73, income: 129, assets: 0, debt: 0, amount: 800, price: 846,
-};
+const APPLICATION = VALID_APPLICATION;
 
 let browser;
 before(async () => { browser = await launch(); });

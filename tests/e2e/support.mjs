@@ -25,6 +25,12 @@ export const ErrorCode = new Proxy(
   },
 );
 
+/// A valid application, for tests that need a decision and do not care which.
+export const VALID_APPLICATION = Object.freeze({
+  seniority_years: 9, home: 'rent', term_months: 60, age: 30, marital: 'married', records: 'no',
+  job: 'freelance', expenses: 73, income: 129, assets: 0, debt: 0, amount: 800, price: 846,
+});
+
 // Without the background-networking flags Chromium floods the closed network with requests.
 const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -6,15 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { BASE_URL, ErrorCode, signIn, until, useBrowser } from './support.mjs';
+import { BASE_URL, ErrorCode, signIn, until, useBrowser, VALID_APPLICATION } from './support.mjs';
 
 const TOKENS = { admin: process.env.VALLE_OFFICER_TOKEN ?? 'valle-test-officer-token' };
 // Its own client address, so the other tests' rate limits are not touched.
-const CLIENT_IP = '198.51.100.93';
-const APPLICATION = {
-  seniority_years: 9, home: 'rent', term_months: 60, age: 30, marital: 'married', records: 'no',
-  job: 'freelance', expenses: 73, income: 129, assets: 0, debt: 0, amount: 800, price: 846,
-};
+const CLIENT_IP = '198.51.100.95';
 
 let browser;
 useBrowser(TOKENS, (launched) => { browser = launched; });
@@ -103,7 +99,7 @@ test('an admin registers a subscriber, replays its refused delivery and removes 
     const scored = await fetch(`${BASE_URL}/api/v1/score`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': requestId, 'cf-connecting-ip': CLIENT_IP },
-      body: JSON.stringify(APPLICATION),
+      body: JSON.stringify(VALID_APPLICATION),
     });
     assert.equal(scored.status, 200);
     const subscriptionId = Number(await row.getAttribute('data-id'));

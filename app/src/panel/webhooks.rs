@@ -15,7 +15,7 @@ use super::dashboard::format_time;
 use super::pager::{ListLayout, PagedList, Pages};
 use super::section::{refusal_view, FieldKind, FilterField, Hint, RefreshButton, SectionHead};
 use super::session::{status_line, use_session, Load};
-use crate::chrome::{head_row, ui, use_lang};
+use crate::chrome::{data_table, ui, use_lang};
 use crate::client::{officer_delete, officer_post, ClientError};
 
 const DEAD_LETTER_LIST: ListLayout = ListLayout {
@@ -80,34 +80,39 @@ pub(super) fn Webhooks() -> impl IntoView {
                     <p class="muted" data-testid="webhooks-empty">{ui(lang.get(), "Nadie está suscrito.", "Nobody subscribes.")}</p>
                 }.into_any()),
                 Load::Ready(found) => Some(view! {
-                    <div class="table-wrap">
-                        <table data-testid="webhooks-table">
-                            {head_row(lang.get(), &[("N.º", "No."), ("Dirección", "URL"), ("Eventos", "Events"), ("Desde", "Since"), ("", "")])}
-                            <tbody>
-                                {found.subscriptions.into_iter().map(|subscription| {
-                                    let id = subscription.id;
-                                    view! {
-                                        <tr data-testid="webhook-row" data-id=id data-url=subscription.url.clone()>
-                                            <td>{id}</td>
-                                            <td><code>{subscription.url.clone()}</code></td>
-                                            <td>{kinds_text(&subscription.events)}</td>
-                                            <td>{format_time(subscription.created_at_ms)}</td>
-                                            <td>
-                                                <button type="button" class="secondary" data-testid="webhook-remove" on:click=move |_| remove(id)>
-                                                    {move || ui(lang.get(), "Retirar", "Remove")}
-                                                </button>
-                                            </td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
+                    {data_table("webhooks-table", lang.get(), &[("N.º", "No."), ("Dirección", "URL"), ("Eventos", "Events"), ("Desde", "Since"), ("", "")], view! {
+                        {found.subscriptions.into_iter().map(|subscription| view! {
+                            <SubscriberRow subscription on_remove=remove />
+                        }).collect_view()}
+                    })}
                 }.into_any()),
                 _ => None,
             }}
             <WebhookDeadLetters />
         </section>
+    }
+}
+
+/// One subscriber, with the button that removes it.
+#[component]
+fn SubscriberRow(
+    subscription: Subscription,
+    on_remove: impl Fn(i64) + Copy + 'static,
+) -> impl IntoView {
+    let lang = use_lang();
+    let id = subscription.id;
+    view! {
+        <tr data-testid="webhook-row" data-id=id data-url=subscription.url.clone()>
+            <td>{id}</td>
+            <td><code>{subscription.url.clone()}</code></td>
+            <td>{kinds_text(&subscription.events)}</td>
+            <td>{format_time(subscription.created_at_ms)}</td>
+            <td>
+                <button type="button" class="secondary" data-testid="webhook-remove" on:click=move |_| on_remove(id)>
+                    {move || ui(lang.get(), "Retirar", "Remove")}
+                </button>
+            </td>
+        </tr>
     }
 }
 
