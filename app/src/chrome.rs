@@ -93,3 +93,20 @@ pub(crate) fn head_row(lang: Lang, columns: &[(&'static str, &'static str)]) -> 
         .collect();
     view! { <thead><tr>{cells}</tr></thead> }
 }
+
+/// A table with its header row, which scrolls sideways on a narrow screen.
+pub(crate) fn data_table(
+    test_id: &'static str,
+    lang: Lang,
+    columns: &[(&'static str, &'static str)],
+    rows: impl IntoView,
+) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table data-testid=test_id>
+                {head_row(lang, columns)}
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+}

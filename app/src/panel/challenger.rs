@@ -9,7 +9,7 @@ use valle_shared::Lang;
 use super::dashboard::format_percent;
 use super::monitoring::figure;
 use super::what_if::swap_label;
-use crate::chrome::{decision_text, head_row, ui};
+use crate::chrome::{data_table, decision_text, ui};
 
 fn model_row(name: &'static str, figures: &ModelFigures, testid: &'static str) -> impl IntoView {
     view! {
@@ -41,28 +41,18 @@ pub(super) fn challenger_view(report: ChallengerReport, lang: Lang) -> impl Into
                     Lang::En => format!("{} decisions scored by both; they agree on {}.", report.decisions, format_percent(report.agreement_rate)),
                 }}
             </p>
-            <div class="table-wrap">
-                <table data-testid="challenger-table">
-                    {head_row(lang, &[("Modelo", "Model"), ("Aprobación", "Approval rate"), ("Con resultado", "Matured"), ("ROC AUC", "ROC AUC"), ("KS", "KS"), ("Brier", "Brier")])}
-                    <tbody>
-                        {model_row(ui(lang, "En uso", "Champion"), &report.champion, "challenger-champion")}
-                        {model_row(ui(lang, "Retador", "Challenger"), &report.challenger, "challenger-challenger")}
-                    </tbody>
-                </table>
-            </div>
-            <div class="table-wrap">
-                <table data-testid="challenger-swaps">
-                    {head_row(lang, &[("En uso → retador", "Champion → challenger"), ("Decisiones", "Decisions")])}
-                    <tbody>
-                        {report.swaps.into_iter().map(|swap| view! {
-                            <tr data-from=swap.from.as_str() data-to=swap.to.as_str()>
-                                <td>{swap_label(swap.from, swap.to, |decision| decision_text(decision, lang))}</td>
-                                <td>{swap.count}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            {data_table("challenger-table", lang, &[("Modelo", "Model"), ("Aprobación", "Approval rate"), ("Con resultado", "Matured"), ("ROC AUC", "ROC AUC"), ("KS", "KS"), ("Brier", "Brier")], view! {
+                {model_row(ui(lang, "En uso", "Champion"), &report.champion, "challenger-champion")}
+                {model_row(ui(lang, "Retador", "Challenger"), &report.challenger, "challenger-challenger")}
+            })}
+            {data_table("challenger-swaps", lang, &[("En uso → retador", "Champion → challenger"), ("Decisiones", "Decisions")], view! {
+                {report.swaps.into_iter().map(|swap| view! {
+                    <tr data-from=swap.from.as_str() data-to=swap.to.as_str()>
+                        <td>{swap_label(swap.from, swap.to, |decision| decision_text(decision, lang))}</td>
+                        <td>{swap.count}</td>
+                    </tr>
+                }).collect_view()}
+            })}
         </section>
     }
 }

@@ -7,7 +7,7 @@ use valle_shared::Lang;
 use super::dashboard::{drift_class, drift_path, drift_text, format_psi};
 use super::section::{FieldKind, FilterField, SectionHead};
 use super::session::{poll, status_line, use_session, Load};
-use crate::chrome::{head_row, ui, use_lang};
+use crate::chrome::{data_table, ui, use_lang};
 use crate::client::officer_get;
 
 /// PSI per monitored field over the last 24 h and the latest hour, refreshed live.
@@ -90,23 +90,18 @@ fn drift_table(report: DriftReport, lang: Lang) -> impl IntoView {
                 {day.alerts.iter().map(|alert| view! { <li>{alert.message.get(lang).to_owned()}</li> }).collect_view()}
             </ul>
         })}
-        <div class="table-wrap">
-            <table data-testid="drift-table">
-                {head_row(lang, &[("Variable", "Field"), ("PSI 24 h", "PSI 24 h"), ("Nivel", "Level"), ("PSI última hora", "PSI latest hour")])}
-                <tbody>
-                    {day.features.into_iter().map(|feature| {
-                        let (hour_value, hour_band) = hour_psi(&feature.feature).unwrap_or((None, None));
-                        view! {
-                            <tr data-testid="drift-row" data-feature=feature.feature.clone() data-band=drift_class(feature.band)>
-                                <th scope="row">{feature.feature.clone()}</th>
-                                <td>{format_psi(feature.psi)}</td>
-                                <td><span class=format!("drift drift-{}", if few { "few" } else { drift_class(feature.band) })>{drift_text(feature.band, lang)}</span></td>
-                                <td><span class=format!("drift drift-{}", drift_class(hour_band))>{format_psi(hour_value)}</span></td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        {data_table("drift-table", lang, &[("Variable", "Field"), ("PSI 24 h", "PSI 24 h"), ("Nivel", "Level"), ("PSI última hora", "PSI latest hour")], view! {
+            {day.features.into_iter().map(|feature| {
+                let (hour_value, hour_band) = hour_psi(&feature.feature).unwrap_or((None, None));
+                view! {
+                    <tr data-testid="drift-row" data-feature=feature.feature.clone() data-band=drift_class(feature.band)>
+                        <th scope="row">{feature.feature.clone()}</th>
+                        <td>{format_psi(feature.psi)}</td>
+                        <td><span class=format!("drift drift-{}", if few { "few" } else { drift_class(feature.band) })>{drift_text(feature.band, lang)}</span></td>
+                        <td><span class=format!("drift drift-{}", drift_class(hour_band))>{format_psi(hour_value)}</span></td>
+                    </tr>
+                }
+            }).collect_view()}
+        })}
     }
 }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::session::{status_line, Load};
-use crate::chrome::{head_row, ui, use_lang};
+use crate::chrome::{data_table, ui, use_lang};
 
 /// Where a list stands: the cursor of the page shown (`None` for the first) and the
 /// cursors of the pages seen before it.
@@ -148,12 +148,7 @@ where
         }
         Some(
             view! {
-                <div class="table-wrap">
-                    <table data-testid=table>
-                        {head_row(lang.get(), columns)}
-                        <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
-                    </table>
-                </div>
+                {data_table(table, lang.get(), columns, rows.into_iter().map(row).collect_view())}
                 <Pager pages next name=pager back forward />
             }
             .into_any(),

@@ -16,7 +16,7 @@ use super::monitoring::{
 };
 use super::section::{ApplyButton, FieldKind, FilterField, PeriodFields, SectionHead};
 use super::session::{status_line, use_session, Load};
-use crate::chrome::{band_text, head_row, ui, use_lang};
+use crate::chrome::{band_text, data_table, head_row, ui, use_lang};
 
 #[component]
 pub(super) fn Performance() -> impl IntoView {
@@ -116,42 +116,32 @@ fn performance_view(report: PerformanceReport, lang: Lang) -> impl IntoView {
         })}
         {report.realized.clone().map(|realized| charts(realized, lang))}
         <h3>{ui(lang, "Cosechas", "Vintages")}</h3>
-        <div class="table-wrap">
-            <table data-testid="vintage-table">
-                {head_row(lang, &[("Mes", "Month"), ("Decisiones", "Decisions"), ("Con resultado", "Matured"), ("Impago real", "Realized default"), ("Esperado (95 %)", "Expected (95 %)")])}
-                <tbody>
-                    {report.vintages.into_iter().map(|vintage| view! {
-                        <tr data-testid="vintage-row" data-vintage=vintage.vintage.clone() data-alert=vintage.alert.to_string()>
-                            <td>{vintage.vintage.clone()}</td>
-                            <td>{vintage.decisions}</td>
-                            <td>{vintage.matured}</td>
-                            <td>
-                                {format_percent(vintage.realized_default_rate)}
-                                {vintage.alert.then(|| view! { " "<span class="badge bad">{ui(lang, "fuera", "outside")}</span> })}
-                            </td>
-                            <td>{format_percent(vintage.expected_default_rate)}" ("{format_percent(vintage.expected_low)}" – "{format_percent(vintage.expected_high)}")"</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        {data_table("vintage-table", lang, &[("Mes", "Month"), ("Decisiones", "Decisions"), ("Con resultado", "Matured"), ("Impago real", "Realized default"), ("Esperado (95 %)", "Expected (95 %)")], view! {
+            {report.vintages.into_iter().map(|vintage| view! {
+                <tr data-testid="vintage-row" data-vintage=vintage.vintage.clone() data-alert=vintage.alert.to_string()>
+                    <td>{vintage.vintage.clone()}</td>
+                    <td>{vintage.decisions}</td>
+                    <td>{vintage.matured}</td>
+                    <td>
+                        {format_percent(vintage.realized_default_rate)}
+                        {vintage.alert.then(|| view! { " "<span class="badge bad">{ui(lang, "fuera", "outside")}</span> })}
+                    </td>
+                    <td>{format_percent(vintage.expected_default_rate)}" ("{format_percent(vintage.expected_low)}" – "{format_percent(vintage.expected_high)}")"</td>
+                </tr>
+            }).collect_view()}
+        })}
         <h3>{ui(lang, "Por nivel de riesgo", "By risk band")}</h3>
-        <div class="table-wrap">
-            <table data-testid="band-table">
-                {head_row(lang, &[("Riesgo", "Risk"), ("Decisiones", "Decisions"), ("Con resultado", "Matured"), ("Impago real", "Realized default"), ("Esperado", "Expected")])}
-                <tbody>
-                    {report.bands.into_iter().map(|band| view! {
-                        <tr>
-                            <td><span class=format!("band band-{}", band.band.as_str())>{band_text(band.band, lang)}</span></td>
-                            <td>{band.decisions}</td>
-                            <td>{band.matured}</td>
-                            <td>{format_percent(band.realized_default_rate)}</td>
-                            <td>{format_percent(band.expected_default_rate)}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        {data_table("band-table", lang, &[("Riesgo", "Risk"), ("Decisiones", "Decisions"), ("Con resultado", "Matured"), ("Impago real", "Realized default"), ("Esperado", "Expected")], view! {
+            {report.bands.into_iter().map(|band| view! {
+                <tr>
+                    <td><span class=format!("band band-{}", band.band.as_str())>{band_text(band.band, lang)}</span></td>
+                    <td>{band.decisions}</td>
+                    <td>{band.matured}</td>
+                    <td>{format_percent(band.realized_default_rate)}</td>
+                    <td>{format_percent(band.expected_default_rate)}</td>
+                </tr>
+            }).collect_view()}
+        })}
     }
 }
 

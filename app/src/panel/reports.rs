@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use super::lending::{export_path, overrides_path, rate_text};
 use super::section::{ApplyButton, PeriodFields, SectionHead};
 use super::session::{status_line, use_session, Load};
-use crate::chrome::{band_text, head_row, ui, use_lang};
+use crate::chrome::{band_text, data_table, ui, use_lang};
 use crate::client::{officer_text, ClientError};
 
 #[component]
@@ -68,22 +68,17 @@ pub(super) fn Reports() -> impl IntoView {
                         " · "{ui(lang.get(), "al alza: ", "high-side: ")}{rate_text(found.high_side, found.decided, found.high_side_rate)}
                         " · "{ui(lang.get(), "a la baja: ", "low-side: ")}{rate_text(found.low_side, found.decided, found.low_side_rate)}
                     </p>
-                    <div class="table-wrap">
-                        <table data-testid="overrides-table">
-                            {head_row(lang.get(), &[("Oficial", "Officer"), ("Riesgo", "Risk"), ("Decididas", "Decided"), ("Al alza", "High-side"), ("A la baja", "Low-side")])}
-                            <tbody>
-                                {found.rows.into_iter().map(|row| view! {
-                                    <tr data-testid="overrides-row" data-officer=row.officer.clone()>
-                                        <td>{row.officer.clone()}</td>
-                                        <td><span class=format!("band band-{}", row.band.as_str())>{band_text(row.band, lang.get())}</span></td>
-                                        <td>{row.decided}</td>
-                                        <td>{rate_text(row.high_side, row.decided, row.high_side_rate())}</td>
-                                        <td>{rate_text(row.low_side, row.decided, row.low_side_rate())}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
+                    {data_table("overrides-table", lang.get(), &[("Oficial", "Officer"), ("Riesgo", "Risk"), ("Decididas", "Decided"), ("Al alza", "High-side"), ("A la baja", "Low-side")], view! {
+                        {found.rows.into_iter().map(|row| view! {
+                            <tr data-testid="overrides-row" data-officer=row.officer.clone()>
+                                <td>{row.officer.clone()}</td>
+                                <td><span class=format!("band band-{}", row.band.as_str())>{band_text(row.band, lang.get())}</span></td>
+                                <td>{row.decided}</td>
+                                <td>{rate_text(row.high_side, row.decided, row.high_side_rate())}</td>
+                                <td>{rate_text(row.low_side, row.decided, row.low_side_rate())}</td>
+                            </tr>
+                        }).collect_view()}
+                    })}
                 }.into_any()),
                 _ => None,
             }}

@@ -13,7 +13,7 @@ use super::dashboard::format_percent;
 use super::section::{refusal_view, FieldKind, FilterField, Hint, SectionHead};
 use super::session::use_session;
 use super::what_if::{simulation_body, swap_label, WhatIf};
-use crate::chrome::{decision_text, head_row, ui, use_lang};
+use crate::chrome::{data_table, decision_text, ui, use_lang};
 use crate::client::{officer_post, ClientError};
 
 fn model_form() -> WhatIf {
@@ -137,19 +137,14 @@ fn report_view(report: SimulationReport, lang: Lang) -> impl IntoView {
             </table>
         </div>
         <h3>{ui(lang, "Cambios de decisión", "Decision swaps")}</h3>
-        <div class="table-wrap">
-            <table data-testid="what-if-swaps">
-                {head_row(lang, &[("De → a", "From → to"), ("Solicitudes", "Applications"), ("Ejemplos", "Examples")])}
-                <tbody>
-                    {report.swaps.into_iter().map(|swap| view! {
-                        <tr data-from=swap.from.as_str() data-to=swap.to.as_str() data-count=swap.count>
-                            <td>{swap_label(swap.from, swap.to, |decision| decision_text(decision, lang))}</td>
-                            <td>{swap.count}</td>
-                            <td class="small">{swap.examples.into_iter().map(|id| view! { <code>{id}</code>" " }).collect_view()}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        {data_table("what-if-swaps", lang, &[("De → a", "From → to"), ("Solicitudes", "Applications"), ("Ejemplos", "Examples")], view! {
+            {report.swaps.into_iter().map(|swap| view! {
+                <tr data-from=swap.from.as_str() data-to=swap.to.as_str() data-count=swap.count>
+                    <td>{swap_label(swap.from, swap.to, |decision| decision_text(decision, lang))}</td>
+                    <td>{swap.count}</td>
+                    <td class="small">{swap.examples.into_iter().map(|id| view! { <code>{id}</code>" " }).collect_view()}</td>
+                </tr>
+            }).collect_view()}
+        })}
     }
 }
