@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use crate::peers::{self, edge_goal_met, native_goal_met, ratio, ratio_row, row, Figures};
 use crate::process::{free_port, run_for_output, run_for_report, Server};
-use crate::server::{build_loadgen, loadgen, start_bench_server, start_d1_floor};
+use crate::server::{
+    build_loadgen, loadgen, start_bench_server, start_bench_server_with, start_d1_floor,
+};
 use crate::Result;
 use crate::{build_page, build_worker, done, project_command, python_venv, root, step, tools};
 
@@ -230,13 +232,61 @@ pub fn sustained(report: &Value, offered_per_s: f64, decisions: f64) -> Result {
     Ok(())
 }
 
-/// Rising event rates on one fresh server, each for `seconds`, until one is not sustained.
-pub fn bench_events(seconds: u64) -> Result {
+/// `cargo xtask bench-events [S] [--var NAME:VALUE]...`: seconds per rate, and vars over
+/// wrangler.toml's (`--var SHADOW_MODEL:off` measures without the shadow challenger).
+#[derive(Debug, PartialEq)]
+pub struct EventsBench {
+    pub seconds: u64,
+    pub vars: Vec<String>,
+}
+
+impl EventsBench {
+    pub fn parse(args: &[String]) -> Result<EventsBench> {
+        let mut bench = EventsBench {
+            seconds: 120,
+            vars: Vec::new(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--var" => match args.next() {
+                    Some(var)
+                        if var
+                            .split_once(':')
+                            .is_some_and(|(name, _)| !name.is_empty()) =>
+                    {
+                        bench.vars.push(var.clone())
+                    }
+                    _ => return Err("--var takes NAME:VALUE".to_owned()),
+                },
+                seconds => match seconds.parse::<u64>() {
+                    Ok(seconds) if seconds >= 10 => bench.seconds = seconds,
+                    _ => {
+                        return Err(format!(
+                            "bench-events takes a number of seconds per rate, at least 10, \
+                             and --var NAME:VALUE; not {seconds:?}"
+                        ))
+                    }
+                },
+            }
+        }
+        Ok(bench)
+    }
+
+    /// Rising event rates on one fresh server, each for `seconds`, until one is not
+    /// sustained.
+    pub fn run(&self) -> Result {
+        bench_events(self.seconds, &self.vars)
+    }
+}
+
+fn bench_events(seconds: u64, vars: &[String]) -> Result {
     tools::ensure_build_tools()?;
     build_page()?;
     build_worker()?;
     build_loadgen()?;
-    let (server, base_url) = start_bench_server("events")?;
+    let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+    let (server, base_url) = start_bench_server_with("events", &vars)?;
     let duration = format!("{seconds}s");
     let mut results = Vec::new();
     let mut best = None;
@@ -292,10 +342,10 @@ pub fn bench_events(seconds: u64) -> Result {
         best = Some(rate);
     }
     server.stop()?;
-    println!("\nhighest event rate sustained for {seconds} s with every event exactly once: {best:?} events/s");
+    println!("\nhighest event rate sustained for {seconds} s with every event exactly once (vars {vars:?}): {best:?} events/s");
     write_json(
         "bench-events.json",
-        &json!({"seconds_per_rate": seconds, "highest_sustained_per_s": best, "runs": results}),
+        &json!({"seconds_per_rate": seconds, "vars": vars, "highest_sustained_per_s": best, "runs": results}),
     )?;
     match best {
         Some(rate) if rate >= 1_000 => Ok(()),
@@ -503,6 +553,31 @@ mod tests {
             report(12_000.0, 120.0, Some(0.5), 10_999.0, &[]),
             false,
         );
+    }
+
+    #[test]
+    fn bench_events_reads_its_seconds_and_vars() {
+        let check = |args: &[&str], expected: std::result::Result<(u64, &[&str]), ()>| {
+            let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+            let read = EventsBench::parse(&args).map_err(|_| ());
+            let expected = expected.map(|(seconds, vars)| EventsBench {
+                seconds,
+                vars: vars.iter().map(|var| (*var).to_owned()).collect(),
+            });
+            assert_eq!(read, expected, "{args:?}");
+        };
+        check(&[], Ok((120, &[])));
+        check(&["30"], Ok((30, &[])));
+        check(
+            &["30", "--var", "SHADOW_MODEL:off"],
+            Ok((30, &["SHADOW_MODEL:off"])),
+        );
+        check(&["--var", "A:1", "--var", "B:"], Ok((120, &["A:1", "B:"])));
+        check(&["9"], Err(()));
+        check(&["thirty"], Err(()));
+        check(&["--var"], Err(()));
+        check(&["--var", "NOCOLON"], Err(()));
+        check(&["--var", ":off"], Err(()));
     }
 
     #[test]

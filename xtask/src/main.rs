@@ -46,8 +46,9 @@ commands:
   bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)
   bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections
                  against the no-I/O floor, KPI reads, batches of 1,000 (results: BENCHMARKS.md)
-  bench-events [S]  events at rising rates, S seconds each (120), until one is not sustained
-                 with every event exactly once and the inbox empty within 10 s
+  bench-events [S] [--var NAME:VALUE]...  events at rising rates, S seconds each (120),
+                 until one is not sustained with every event exactly once and the inbox empty
+                 within 10 s; each --var overrides one of wrangler.toml's [vars]
   bench-peers    side by side: native scoring vs onnxruntime, and POST /api/v1/score on
                  wrangler dev vs two Flask + scikit-learn references, one storing in SQLite
   deploy [--plan | --dry-run]  deploy page and worker to Cloudflare ([env.production] of
@@ -78,13 +79,8 @@ fn main() -> ExitCode {
         "check-ops" => check_prometheus_files(),
         "openapi" => openapi::write(),
         "bench-http" => bench::bench_http(),
-        "bench-events" => match std::env::args().nth(2).map(|s| s.parse::<u64>()) {
-            None => bench::bench_events(120),
-            Some(Ok(seconds)) if seconds >= 10 => bench::bench_events(seconds),
-            Some(_) => {
-                Err("bench-events takes a number of seconds per rate, at least 10".to_owned())
-            }
-        },
+        "bench-events" => bench::EventsBench::parse(&std::env::args().skip(2).collect::<Vec<_>>())
+            .and_then(|bench| bench.run()),
         "bench-peers" => bench::bench_peers(),
         "lighthouse" => lighthouse::lighthouse(),
         "deploy" => deploy::deploy(&std::env::args().skip(2).collect::<Vec<_>>()),

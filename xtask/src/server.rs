@@ -140,13 +140,18 @@ pub fn fresh_state(name: &str) -> Result<PathBuf> {
 /// One inspector session opens and closes on Valle's isolate first (`xtask/tier-up.cjs`):
 /// until one has, its wasm runs about 1.7 times slower than it does without an inspector.
 pub fn start_bench_server(name: &str) -> Result<(Server, String)> {
+    start_bench_server_with(name, &[])
+}
+
+/// [`start_bench_server`] with `vars` (`NAME:VALUE`) over wrangler.toml's.
+pub fn start_bench_server_with(name: &str, vars: &[&str]) -> Result<(Server, String)> {
     let state = fresh_state(name)?;
     let port = free_port()?;
     let server = start_server(&ServerSetup {
         state: &state,
         port,
         log: &format!("wrangler-{name}.log"),
-        vars: &[],
+        vars,
         quiet: true,
         config: None,
     })?;
