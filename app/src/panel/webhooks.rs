@@ -88,7 +88,7 @@ pub(super) fn Webhooks() -> impl IntoView {
                 }.into_any()),
                 _ => None,
             }}
-            <WebhookDeadLetters />
+            <WebhookDeadLetters reload />
         </section>
     }
 }
@@ -190,14 +190,14 @@ fn SubscribeForm(on_added: impl Fn() + Copy + 'static) -> impl IntoView {
     }
 }
 
-/// The deliveries given up on, newest first, each with its replay button.
+/// The deliveries given up on, newest first, each with its replay button; loaded again
+/// whenever `reload` changes (the section's refresh, a replay).
 #[component]
-fn WebhookDeadLetters() -> impl IntoView {
+fn WebhookDeadLetters(reload: RwSignal<u32>) -> impl IntoView {
     let lang = use_lang();
     let session = use_session();
     let pages = Pages::<i64>::new();
     let page = RwSignal::new(Load::<WebhookDeadLetterPage>::Loading);
-    let reload = RwSignal::new(0u32);
     let replay_refusal = RwSignal::new(None::<ClientError>);
     session.follow(page, move || {
         reload.track();
