@@ -217,9 +217,10 @@ pub fn decision_path(request_id: &str) -> String {
 pub fn dead_letters_path(status: Option<DeadLetterStatus>, before: Option<i64>) -> String {
     let before = before.map(|id| id.to_string()).unwrap_or_default();
     let status = status.map_or("", DeadLetterStatus::as_str);
+    let limit = PAGE_SIZE.to_string();
     with_query(
         DEAD_LETTERS_PATH,
-        &[("status", status), ("limit", "20"), ("before", &before)],
+        &[("status", status), ("limit", &limit), ("before", &before)],
     )
 }
 

@@ -11,7 +11,7 @@ use valle_shared::webhook_events::{
 use valle_shared::webhooks::{parse_subscription, EventKind};
 use valle_shared::Lang;
 
-use super::dashboard::format_time;
+use super::dashboard::{format_time, PAGE_SIZE};
 use super::pager::{ListLayout, PagedList, Pages};
 use super::section::{refusal_view, FieldKind, FilterField, Hint, RefreshButton, SectionHead};
 use super::session::{status_line, use_session, Load};
@@ -284,9 +284,10 @@ pub fn webhook_replay_path(id: i64) -> String {
 
 pub fn webhook_dead_letters_path(before: Option<i64>) -> String {
     let before = before.map(|id| id.to_string()).unwrap_or_default();
+    let limit = PAGE_SIZE.to_string();
     with_query(
         WEBHOOK_DEAD_LETTERS_PATH,
-        &[("limit", "20"), ("before", &before)],
+        &[("limit", &limit), ("before", &before)],
     )
 }
 
