@@ -49,17 +49,14 @@ pub(super) fn ChoiceFilter(
     choices: Vec<Choice>,
     chosen: RwSignal<String>,
     /// Runs before `chosen` changes (a paged list goes back to its first page).
-    #[prop(optional)]
-    on_pick: Option<Callback<()>>,
+    on_pick: Callback<()>,
 ) -> impl IntoView {
     let lang = use_lang();
     view! {
         <label class="filter">
             <span>{move || ui(lang.get(), es, en)}</span>
             <select data-testid=test_id on:change=move |event| {
-                if let Some(on_pick) = on_pick {
-                    on_pick.run(());
-                }
+                on_pick.run(());
                 chosen.set(event_target_value(&event));
             }>
                 {choices.into_iter().map(|choice| view! {
