@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::i18n::Message;
+
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -61,6 +63,25 @@ impl AuditAction {
         AUDIT_ACTIONS
             .into_iter()
             .find(|action| action.as_str() == text)
+    }
+
+    pub fn label(self) -> Message {
+        let (es, en) = match self {
+            AuditAction::ReviewDecided => ("Decisión de oficial", "Officer's decision"),
+            AuditAction::ApprovalGiven => ("Segunda aprobación", "Second approval"),
+            AuditAction::HumanReviewRequested => {
+                ("Revisión humana pedida", "Human review requested")
+            }
+            AuditAction::DeadLetterReplayed => ("Carta muerta reprocesada", "Dead letter replayed"),
+            AuditAction::DecisionsExported => ("Exportación de decisiones", "Decisions exported"),
+            AuditAction::AccountAdded => ("Cuenta creada", "Account added"),
+            AuditAction::AccountRevoked => ("Cuenta revocada", "Account revoked"),
+            AuditAction::OutcomesRecorded => ("Resultados de préstamos", "Loan outcomes recorded"),
+            AuditAction::WebhookSubscribed => ("Webhook registrado", "Webhook registered"),
+            AuditAction::WebhookUnsubscribed => ("Webhook retirado", "Webhook removed"),
+            AuditAction::WebhookReplayed => ("Webhook reenviado", "Webhook replayed"),
+        };
+        Message::new(es, en)
     }
 }
 
@@ -161,6 +182,21 @@ pub enum LinkProblem {
     PrevHash,
     /// The row's fields do not hash to the hash it carries: it was edited.
     Hash,
+}
+
+impl LinkProblem {
+    pub fn label(self) -> Message {
+        match self {
+            LinkProblem::Gap => Message::new("falta o sobra una fila", "a row is missing or extra"),
+            LinkProblem::PrevHash => Message::new(
+                "no enlaza con la fila anterior",
+                "does not link to the row before",
+            ),
+            LinkProblem::Hash => {
+                Message::new("su contenido fue modificado", "its content was changed")
+            }
+        }
+    }
 }
 
 /// `GET /api/v1/audit/verify`.

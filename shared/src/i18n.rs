@@ -108,6 +108,38 @@ mod tests {
     }
 
     #[test]
+    fn every_label_is_distinct_within_its_kind_in_both_languages() {
+        use crate::audit::{LinkProblem, AUDIT_ACTIONS};
+        use crate::officers::ROLES;
+        use crate::review::{OVERRIDES, REASON_CODES, REVIEW_ACTIONS, REVIEW_STATES};
+
+        fn check(kind: &str, labels: impl IntoIterator<Item = Message>) {
+            let labels: Vec<Message> = labels.into_iter().collect();
+            for lang in [Lang::Es, Lang::En] {
+                let mut seen = std::collections::HashSet::new();
+                for label in &labels {
+                    let text = label.get(lang);
+                    assert!(!text.trim().is_empty(), "{kind}: an empty {lang:?} label");
+                    assert!(seen.insert(text), "{kind}: {text:?} twice in {lang:?}");
+                }
+            }
+        }
+        check("audit actions", AUDIT_ACTIONS.map(|action| action.label()));
+        check(
+            "link problems",
+            [LinkProblem::Gap, LinkProblem::PrevHash, LinkProblem::Hash].map(LinkProblem::label),
+        );
+        check("overrides", OVERRIDES.map(|kind| kind.label()));
+        check("reason codes", REASON_CODES.map(|code| code.label()));
+        check(
+            "review actions",
+            REVIEW_ACTIONS.map(|action| action.label()),
+        );
+        check("review states", REVIEW_STATES.map(|state| state.label()));
+        check("roles", ROLES.map(|role| role.label()));
+    }
+
+    #[test]
     fn lang_toggle_round_trips() {
         assert_eq!(Lang::default(), Lang::Es);
         assert_eq!(Lang::Es.other(), Lang::En);

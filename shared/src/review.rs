@@ -27,6 +27,13 @@ pub enum ReviewAction {
     RequestInfo,
 }
 
+/// Every action, in the order an officer is offered them.
+pub const REVIEW_ACTIONS: [ReviewAction; 3] = [
+    ReviewAction::Approve,
+    ReviewAction::Decline,
+    ReviewAction::RequestInfo,
+];
+
 impl ReviewAction {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,13 +44,17 @@ impl ReviewAction {
     }
 
     pub fn parse(text: &str) -> Option<ReviewAction> {
-        [
-            ReviewAction::Approve,
-            ReviewAction::Decline,
-            ReviewAction::RequestInfo,
-        ]
-        .into_iter()
-        .find(|action| action.as_str() == text)
+        REVIEW_ACTIONS
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
+
+    pub fn label(self) -> Message {
+        match self {
+            ReviewAction::Approve => Message::new("Aprobar", "Approve"),
+            ReviewAction::Decline => Message::new("Denegar", "Decline"),
+            ReviewAction::RequestInfo => Message::new("Pedir información", "Request information"),
+        }
     }
 }
 
@@ -154,6 +165,8 @@ pub enum Override {
     LowSide,
 }
 
+pub const OVERRIDES: [Override; 3] = [Override::None, Override::HighSide, Override::LowSide];
+
 impl Override {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -164,9 +177,21 @@ impl Override {
     }
 
     pub fn parse(text: &str) -> Option<Override> {
-        [Override::None, Override::HighSide, Override::LowSide]
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        OVERRIDES.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    pub fn label(self) -> Message {
+        match self {
+            Override::None => Message::new("sin excepción", "no override"),
+            Override::HighSide => Message::new(
+                "excepción al alza (deniega lo aprobado)",
+                "high-side override",
+            ),
+            Override::LowSide => Message::new(
+                "excepción a la baja (aprueba lo denegado)",
+                "low-side override",
+            ),
+        }
     }
 }
 

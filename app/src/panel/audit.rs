@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use valle_shared::audit::{AuditEntry, AuditPage, VerifyReport};
 
 use super::dashboard::format_time;
-use super::lending::{audit_action_text, audit_path, link_problem_text, verify_path};
+use super::lending::{audit_path, verify_path};
 use super::pager::{ListLayout, PagedList, Pages};
 use super::section::SectionHead;
 use super::session::{status_line, use_session, Load};
@@ -46,7 +46,7 @@ pub(super) fn Audit() -> impl IntoView {
                     <p class="answer error" role="alert" data-testid="audit-verified" data-ok="false"
                         data-seq=found.first_broken.as_ref().map(|link| link.seq.to_string())>
                         {ui(lang.get(), "Cadena rota en la fila ", "Chain broken at row ")}
-                        {found.first_broken.as_ref().map(|link| format!("{}: {}", link.seq, link_problem_text(link.problem, lang.get())))}
+                        {found.first_broken.as_ref().map(|link| format!("{}: {}", link.seq, link.problem.label().get(lang.get())))}
                     </p>
                 }.into_any(),
                 other => status_line(&other, lang.get()).into_any(),
@@ -58,7 +58,7 @@ pub(super) fn Audit() -> impl IntoView {
                         <td>{entry.seq}</td>
                         <td>{format_time(entry.event.at_ms)}</td>
                         <td>{entry.event.actor.clone()}</td>
-                        <td>{audit_action_text(entry.event.action, lang.get())}</td>
+                        <td>{entry.event.action.label().get(lang.get()).to_owned()}</td>
                         <td><code>{entry.event.subject.clone()}</code></td>
                         <td><code title=entry.hash.clone()>{entry.hash[..12.min(entry.hash.len())].to_owned()}</code></td>
                     </tr>

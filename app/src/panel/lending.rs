@@ -6,12 +6,9 @@ use valle_shared::api::{
     APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH, EXPORT_DECISIONS_PATH, OVERRIDES_REPORT_PATH,
     REVIEWS_PATH,
 };
-use valle_shared::audit::{AuditAction, LinkProblem};
 use valle_shared::query::{path_segment, with_query};
-use valle_shared::review::{ApprovalAction, Override, ReviewAction, ReviewState};
+use valle_shared::review::{ApprovalAction, ReviewAction, ReviewState};
 use valle_shared::Lang;
-
-use crate::chrome::ui;
 
 /// Cases per page of the queue.
 pub const QUEUE_PAGE: usize = 25;
@@ -104,30 +101,6 @@ pub fn approval_body(action: ApprovalAction, note: &str) -> String {
     serde_json::json!({ "action": action, "note": note }).to_string()
 }
 
-pub fn action_text(action: ReviewAction, lang: Lang) -> &'static str {
-    match action {
-        ReviewAction::Approve => ui(lang, "Aprobar", "Approve"),
-        ReviewAction::Decline => ui(lang, "Denegar", "Decline"),
-        ReviewAction::RequestInfo => ui(lang, "Pedir información", "Request information"),
-    }
-}
-
-pub fn override_text(kind: Override, lang: Lang) -> &'static str {
-    match kind {
-        Override::None => ui(lang, "sin excepción", "no override"),
-        Override::HighSide => ui(
-            lang,
-            "excepción al alza (deniega lo aprobado)",
-            "high-side override",
-        ),
-        Override::LowSide => ui(
-            lang,
-            "excepción a la baja (aprueba lo denegado)",
-            "low-side override",
-        ),
-    }
-}
-
 /// The state as the queue shows it, with a class for its badge.
 pub fn state_badge(state: ReviewState, lang: Lang) -> (String, &'static str) {
     let class = match state {
@@ -137,46 +110,6 @@ pub fn state_badge(state: ReviewState, lang: Lang) -> (String, &'static str) {
         _ => "badge",
     };
     (state.label().get(lang).to_owned(), class)
-}
-
-pub fn audit_action_text(action: AuditAction, lang: Lang) -> &'static str {
-    match action {
-        AuditAction::ReviewDecided => ui(lang, "Decisión de oficial", "Officer's decision"),
-        AuditAction::ApprovalGiven => ui(lang, "Segunda aprobación", "Second approval"),
-        AuditAction::HumanReviewRequested => {
-            ui(lang, "Revisión humana pedida", "Human review requested")
-        }
-        AuditAction::DeadLetterReplayed => {
-            ui(lang, "Carta muerta reprocesada", "Dead letter replayed")
-        }
-        AuditAction::DecisionsExported => {
-            ui(lang, "Exportación de decisiones", "Decisions exported")
-        }
-        AuditAction::AccountAdded => ui(lang, "Cuenta creada", "Account added"),
-        AuditAction::AccountRevoked => ui(lang, "Cuenta revocada", "Account revoked"),
-        AuditAction::OutcomesRecorded => {
-            ui(lang, "Resultados de préstamos", "Loan outcomes recorded")
-        }
-        AuditAction::WebhookSubscribed => ui(lang, "Webhook registrado", "Webhook registered"),
-        AuditAction::WebhookUnsubscribed => ui(lang, "Webhook retirado", "Webhook removed"),
-        AuditAction::WebhookReplayed => ui(lang, "Webhook reenviado", "Webhook replayed"),
-    }
-}
-
-pub fn link_problem_text(problem: LinkProblem, lang: Lang) -> &'static str {
-    match problem {
-        LinkProblem::Gap => ui(lang, "falta o sobra una fila", "a row is missing or extra"),
-        LinkProblem::PrevHash => ui(
-            lang,
-            "no enlaza con la fila anterior",
-            "does not link to the row before",
-        ),
-        LinkProblem::Hash => ui(
-            lang,
-            "su contenido fue modificado",
-            "its content was changed",
-        ),
-    }
 }
 
 /// "12 / 40 (30.0 %)".

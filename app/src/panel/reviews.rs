@@ -5,15 +5,15 @@ use leptos::prelude::*;
 use valle_shared::codes::ErrorCode;
 use valle_shared::officers::Permission;
 use valle_shared::review::{
-    ApprovalAction, ReviewAction, ReviewCase, ReviewPage, ReviewState, REASON_CODES,
+    ApprovalAction, ReviewAction, ReviewCase, ReviewPage, ReviewState, REASON_CODES, REVIEW_ACTIONS,
 };
 use valle_shared::Lang;
 
 use super::dashboard::format_time;
 use super::decisions::decision_cells;
 use super::lending::{
-    action_text, approval_body, approval_path, decide_body, override_text, queue_path, review_path,
-    state_badge, REQUESTED_FILTER,
+    approval_body, approval_path, decide_body, queue_path, review_path, state_badge,
+    REQUESTED_FILTER,
 };
 use super::pager::{ListLayout, PagedList, Pages};
 use super::section::{Choice, ChoiceFilter, FieldKind, FilterField, RefreshButton, SectionHead};
@@ -250,13 +250,13 @@ fn CaseBody(found: ReviewCase, lang: Lang, write: RwSignal<Option<Write>>) -> im
             {review.action.map(|action| view! {
                 <dt>{ui(lang, "Decisión del oficial", "Officer's decision")}</dt>
                 <dd data-testid="case-action">
-                    {action_text(action, lang)}
+                    {action.label().get(lang).to_owned()}
                     {review.reason.map(|reason| format!(" · {}", reason.label().get(lang)))}
                     {review.decided_by.clone().map(|who| format!(" · {who}"))}
                     {review.decided_at_ms.map(|at| format!(" · {}", format_time(at)))}
                 </dd>
                 <dt>{ui(lang, "Excepción", "Override")}</dt>
-                <dd data-testid="case-override" data-override=review.override_kind.as_str()>{override_text(review.override_kind, lang)}</dd>
+                <dd data-testid="case-override" data-override=review.override_kind.as_str()>{review.override_kind.label().get(lang).to_owned()}</dd>
             })}
             {(!review.note.is_empty()).then(|| view! { <dt>{ui(lang, "Nota", "Note")}</dt><dd>{review.note.clone()}</dd> })}
             {review.approved_by.clone().map(|who| view! {
@@ -284,21 +284,16 @@ fn DecideForm(write: RwSignal<Option<Write>>) -> impl IntoView {
             note.get_untracked(),
         )));
     };
-    let actions = [
-        ReviewAction::Approve,
-        ReviewAction::Decline,
-        ReviewAction::RequestInfo,
-    ];
     view! {
         <form class="filters" data-testid="decide-form" on:submit=submit>
             <fieldset class="filter">
                 <legend>{move || ui(lang.get(), "Su decisión", "Your decision")}</legend>
-                {actions.into_iter().map(|which| view! {
+                {REVIEW_ACTIONS.into_iter().map(|which| view! {
                     <label class="choice">
                         <input type="radio" name="review-action" data-testid=format!("action-{}", which.as_str())
                             prop:checked=move || action.get() == which
                             on:change=move |_| action.set(which) />
-                        {move || action_text(which, lang.get())}
+                        {move || which.label().get(lang.get()).to_owned()}
                     </label>
                 }).collect_view()}
             </fieldset>
