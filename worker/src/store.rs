@@ -324,7 +324,7 @@ pub trait EventInbox {
 /// How many events are kept, since when the oldest one is, and how far the events queue's
 /// consumer has got: the newest enqueue time among the messages it processed (the queue
 /// delivers in order), and when it last processed one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct InboxState {
     pub kept: u64,
     pub oldest_kept_at_ms: Option<i64>,

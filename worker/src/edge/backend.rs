@@ -21,11 +21,9 @@ pub(super) fn d1_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::new("d1", error)
 }
 
-/// D1 rows read into their types; a row that does not read is a storage error.
-pub(super) fn decode<R, T: TryFrom<R, Error = String>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
-    rows.into_iter()
-        .map(|row| T::try_from(row).map_err(d1_error))
-        .collect()
+/// D1 rows turned into the types the stores answer.
+pub(super) fn decode<R, T: From<R>>(rows: Vec<R>) -> Vec<T> {
+    rows.into_iter().map(T::from).collect()
 }
 
 /// The rows of the `index`th statement of a batch.

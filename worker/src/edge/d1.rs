@@ -35,7 +35,7 @@ impl OutcomeStore for EdgeBackend {
             .map_err(d1_error)?
             .unwrap_or_default();
         Ok(Stored {
-            existing: decode(rows)?,
+            existing: decode(rows),
         })
     }
 }
@@ -43,7 +43,7 @@ impl OutcomeStore for EdgeBackend {
 impl DecisionStore for EdgeBackend {
     async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
         let rows: Vec<decisions::DecisionRow> = self.rows(&decisions::select(request_id)).await?;
-        Ok(decode(rows)?.into_iter().next())
+        Ok(decode(rows).into_iter().next())
     }
 
     async fn recent_decisions(
@@ -61,7 +61,7 @@ impl DecisionStore for EdgeBackend {
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
         let rows: Vec<decisions::DecisionRow> = self.rows(&decisions::list(query)).await?;
         let more = rows.len() > query.limit;
-        let decisions: Vec<DecisionRecord> = decode(rows.into_iter().take(query.limit).collect())?;
+        let decisions: Vec<DecisionRecord> = decode(rows.into_iter().take(query.limit).collect());
         let next_cursor = more.then(|| decisions.last()).flatten().map(|last| {
             Cursor {
                 received_at_ms: last.received_at_ms,
@@ -83,14 +83,14 @@ impl DecisionStore for EdgeBackend {
         let rows: Vec<kpis::CountWindowRow> = self
             .rows(&kpis::list_count_windows(limit, before_index))
             .await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 }
 
 impl DeadLetterStore for EdgeBackend {
     async fn get_dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
         let rows: Vec<dead_letters::DeadLetterRow> = self.rows(&dead_letters::select(id)).await?;
-        Ok(decode(rows)?.into_iter().next())
+        Ok(decode(rows).into_iter().next())
     }
 
     async fn list_dead_letters(
@@ -100,12 +100,12 @@ impl DeadLetterStore for EdgeBackend {
     ) -> Result<Vec<DeadLetter>, StoreError> {
         let rows: Vec<dead_letters::DeadLetterRow> =
             self.rows(&dead_letters::list(status, page)).await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 
     async fn count_open_dead_letters(&self) -> Result<u64, StoreError> {
         let rows: Vec<dead_letters::CountRow> = self.rows(&dead_letters::count_open()).await?;
-        Ok(rows.first().map_or(0, |count| count.open as u64))
+        Ok(rows.first().map_or(0, |count| count.open))
     }
 }
 
@@ -136,15 +136,8 @@ impl EdgeBackend {
     }
 
     pub(super) async fn read_inbox_state(&self) -> Result<InboxState, StoreError> {
-        let rows: Vec<inbox::StateRow> = self.rows(&inbox::state()).await?;
-        Ok(rows
-            .first()
-            .map_or(InboxState::default(), |row| InboxState {
-                kept: row.n as u64,
-                oldest_kept_at_ms: row.oldest.map(|ms| ms as i64),
-                consumer_reached_ms: row.reached.map(|ms| ms as i64),
-                consumer_seen_at_ms: row.reached_at.map(|ms| ms as i64),
-            }))
+        let rows: Vec<InboxState> = self.rows(&inbox::state()).await?;
+        Ok(rows.first().copied().unwrap_or_default())
     }
 }
 
@@ -162,19 +155,14 @@ impl DecisionLog for EdgeBackend {
         let decided: Vec<decisions::LogRow> = decided.results().map_err(d1_error)?;
         let failed: Vec<dead_letters::LogRow> = failed.results().map_err(d1_error)?;
         Ok(LogPage {
-            decisions: decode::<_, LoggedDecision>(decided)?,
-            dead_letters: decode(failed)?,
+            decisions: decode::<_, LoggedDecision>(decided),
+            dead_letters: decode(failed),
         })
     }
 
     async fn log_head(&self) -> Result<LogPosition, StoreError> {
-        let rows: Vec<decisions::LogHeadRow> = self.rows(&decisions::log_head()).await?;
-        Ok(rows
-            .first()
-            .map_or(LogPosition::default(), |row| LogPosition {
-                decision_seq: row.decision_seq as u64,
-                dead_letter_id: row.dead_letter_id as u64,
-            }))
+        let rows: Vec<LogPosition> = self.rows(&decisions::log_head()).await?;
+        Ok(rows.first().copied().unwrap_or_default())
     }
 
     async fn write_kpis(&self, writes: &[D1Write], now_ms: i64) -> Result<(), StoreError> {

@@ -21,9 +21,9 @@ impl LoanBook for EdgeBackend {
             .batch(&[loan_outcomes::known(request_ids), audit::head()])
             .await?;
         let known: Vec<loan_outcomes::KnownRow> = rows_of(&results, 0)?;
-        let known: Vec<KnownDecision> = decode(known)?;
+        let known: Vec<KnownDecision> = decode(known);
         let head: Vec<audit::AuditRow> = rows_of(&results, 1)?;
-        let head: Vec<AuditEntry> = decode(head)?;
+        let head: Vec<AuditEntry> = decode(head);
         Ok(OutcomeSnapshot {
             known,
             head: ChainHead::after(head.into_iter().next()),
@@ -39,7 +39,7 @@ impl LoanBook for EdgeBackend {
     async fn score_groups(&self, period: &Period) -> Result<Vec<(String, ScoreGroup)>, StoreError> {
         let rows: Vec<loan_outcomes::ScoreGroupRow> =
             self.rows(&loan_outcomes::score_groups(period)).await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 
     async fn shadow_counts(&self, period: &Period) -> Result<ShadowCounts, StoreError> {
@@ -47,15 +47,14 @@ impl LoanBook for EdgeBackend {
         let agreement: Vec<loan_outcomes::AgreementRow> = rows_of(&results, 0)?;
         let champion: Vec<loan_outcomes::ScoreGroupRow> = rows_of(&results, 1)?;
         let challenger: Vec<loan_outcomes::ScoreGroupRow> = rows_of(&results, 2)?;
-        let groups =
-            |rows: Vec<loan_outcomes::ScoreGroupRow>| -> Result<Vec<ScoreGroup>, StoreError> {
-                let grouped: Vec<(String, ScoreGroup)> = decode(rows)?;
-                Ok(grouped.into_iter().map(|(_, group)| group).collect())
-            };
+        let groups = |rows: Vec<loan_outcomes::ScoreGroupRow>| -> Vec<ScoreGroup> {
+            let grouped: Vec<(String, ScoreGroup)> = decode(rows);
+            grouped.into_iter().map(|(_, group)| group).collect()
+        };
         Ok(ShadowCounts {
-            agreement: decode(agreement)?,
-            champion: groups(champion)?,
-            challenger: groups(challenger)?,
+            agreement: decode(agreement),
+            champion: groups(champion),
+            challenger: groups(challenger),
         })
     }
 
@@ -65,6 +64,6 @@ impl LoanBook for EdgeBackend {
     ) -> Result<Vec<(String, FairnessCount)>, StoreError> {
         let rows: Vec<loan_outcomes::FairnessRow> =
             self.rows(&loan_outcomes::fairness_counts(period)).await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 }

@@ -22,12 +22,12 @@ impl EdgeBackend {
         let results = self.batch(&statements).await?;
         let decided: Vec<decisions::DecisionRow> = rows_of(&results, 0)?;
         let reviewed: Vec<reviews::ReviewRow> = rows_of(&results, 1)?;
-        let reviewed: Vec<(Review, String)> = decode(reviewed)?;
+        let reviewed: Vec<(Review, String)> = decode(reviewed);
         decided
             .into_iter()
             .map(|row| {
-                let seq = row.seq.unwrap_or_default() as u64;
-                let decision = DecisionRecord::try_from(row).map_err(d1_error)?;
+                let seq = row.seq.unwrap_or_default();
+                let decision = DecisionRecord::from(row);
                 let review = reviewed
                     .iter()
                     .find(|(review, _)| review.request_id == decision.request_id)
@@ -44,12 +44,12 @@ impl EdgeBackend {
 impl AccountStore for EdgeBackend {
     async fn account_by_token_hash(&self, hash: &str) -> Result<Option<StoredAccount>, StoreError> {
         let rows: Vec<accounts::AccountRow> = self.rows(&accounts::by_token_hash(hash)).await?;
-        Ok(decode(rows)?.into_iter().next())
+        Ok(decode(rows).into_iter().next())
     }
 
     async fn account_by_email(&self, email: &str) -> Result<Option<StoredAccount>, StoreError> {
         let rows: Vec<accounts::AccountRow> = self.rows(&accounts::by_email(email)).await?;
-        Ok(decode(rows)?.into_iter().next())
+        Ok(decode(rows).into_iter().next())
     }
 }
 
@@ -65,10 +65,10 @@ impl ReviewStore for EdgeBackend {
         let decided: Vec<decisions::DecisionRow> = rows_of(&results, 0)?;
         let reviewed: Vec<reviews::ReviewRow> = rows_of(&results, 1)?;
         let head: Vec<audit::AuditRow> = rows_of(&results, 2)?;
-        let head: Vec<AuditEntry> = decode(head)?;
+        let head: Vec<AuditEntry> = decode(head);
         Ok(ReviewSnapshot {
-            decision: decode(decided)?.into_iter().next(),
-            review: decode(reviewed)?.into_iter().next(),
+            decision: decode(decided).into_iter().next(),
+            review: decode(reviewed).into_iter().next(),
             head: ChainHead::after(head.into_iter().next()),
         })
     }
@@ -84,7 +84,7 @@ impl ReviewStore for EdgeBackend {
             return Ok(ReviewWritten::ChainMoved);
         };
         let stored: Vec<reviews::ReviewRow> = rows_of(&results, 2)?;
-        let stored: Vec<(Review, String)> = decode(stored)?;
+        let stored: Vec<(Review, String)> = decode(stored);
         match stored.into_iter().next() {
             Some((_, written_by)) if written_by == write.write_id => Ok(ReviewWritten::Applied),
             Some((review, _)) => Ok(ReviewWritten::Overtaken(review)),
@@ -111,14 +111,14 @@ impl ReviewStore for EdgeBackend {
     ) -> Result<Vec<OverrideRow>, StoreError> {
         let rows: Vec<reviews::OverrideRowSql> =
             self.rows(&reviews::overrides(from_ms, to_ms)).await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 }
 
 impl AuditStore for EdgeBackend {
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
         let rows: Vec<audit::AuditRow> = self.rows(&audit::head()).await?;
-        let rows: Vec<AuditEntry> = decode(rows)?;
+        let rows: Vec<AuditEntry> = decode(rows);
         Ok(ChainHead::after(rows.into_iter().next()))
     }
 
@@ -132,11 +132,11 @@ impl AuditStore for EdgeBackend {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<audit::AuditRow> = self.rows(&audit::page(before, limit)).await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 
     async fn audit_from(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<audit::AuditRow> = self.rows(&audit::from(from, limit)).await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 }

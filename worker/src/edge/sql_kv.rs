@@ -28,7 +28,7 @@ struct KvRow {
 
 #[derive(Deserialize)]
 struct CountRow {
-    n: f64,
+    n: u64,
 }
 
 impl SqlKv {
@@ -78,7 +78,7 @@ impl KvStore for SqlKv {
             .exec(kv::COUNT, None)
             .and_then(|cursor| cursor.to_array::<CountRow>())
             .map_err(kv_error)?;
-        Ok(rows.first().map_or(0, |row| row.n as u64))
+        Ok(rows.first().map_or(0, |row| row.n))
     }
 
     fn apply(&self, ops: Vec<KvOp>) -> Result<(), StoreError> {

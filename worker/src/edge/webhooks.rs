@@ -24,11 +24,11 @@ use crate::webhooks::{
     NewWebhookDeadLetter, SourcePage, SourcePosition, Subscriber, WebhookQueue, WebhookStore,
 };
 
-fn subscriptions_of(rows: Vec<sql::SubscriberRow>) -> Result<Vec<Subscription>, StoreError> {
-    Ok(decode::<_, Subscriber>(rows)?
+fn subscriptions_of(rows: Vec<sql::SubscriberRow>) -> Vec<Subscription> {
+    decode::<_, Subscriber>(rows)
         .into_iter()
         .map(|subscriber| subscriber.subscription)
-        .collect())
+        .collect()
 }
 
 impl WebhookStore for EdgeBackend {
@@ -42,14 +42,16 @@ impl WebhookStore for EdgeBackend {
         let Some(results) = self.audited_batch(&statements).await? else {
             return Ok(None);
         };
-        subscriptions_of(rows_of(&results, 0)?)?
+        subscriptions_of(rows_of(&results, 0)?)
             .pop()
             .map(Some)
             .ok_or_else(|| d1_error("the insert answered no row"))
     }
 
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        subscriptions_of(self.rows(&sql::active_subscriptions()).await?)
+        Ok(subscriptions_of(
+            self.rows(&sql::active_subscriptions()).await?,
+        ))
     }
 
     async fn remove_subscription(
@@ -63,14 +65,14 @@ impl WebhookStore for EdgeBackend {
             sql::remove_subscription(id, now_ms),
         ];
         match self.audited_batch(&statements).await? {
-            Some(results) => Ok(!subscriptions_of(rows_of(&results, 1)?)?.is_empty()),
+            Some(results) => Ok(!subscriptions_of(rows_of(&results, 1)?).is_empty()),
             None => Ok(false),
         }
     }
 
     async fn subscribers(&self, ids: &[i64]) -> Result<Vec<Subscriber>, StoreError> {
         let rows: Vec<sql::SubscriberRow> = self.rows(&sql::subscribers(ids)).await?;
-        decode(rows)
+        Ok(decode(rows))
     }
 
     async fn webhook_sources(
@@ -79,16 +81,16 @@ impl WebhookStore for EdgeBackend {
         limit: usize,
     ) -> Result<SourcePage, StoreError> {
         let results = self.batch(&sql::sources(after, limit)).await?;
-        let head: Vec<sql::PositionRow> = rows_of(&results, 1)?;
+        let head: Vec<SourcePosition> = rows_of(&results, 1)?;
         let decided: Vec<decisions::DecisionRow> = rows_of(&results, 2)?;
         let audited: Vec<audit::AuditRow> = rows_of(&results, 3)?;
         let end: Vec<sql::PageEndRow> = rows_of(&results, 4)?;
         Ok(SourcePage {
-            subscriptions: subscriptions_of(rows_of(&results, 0)?)?,
-            head: head.first().map(|row| (*row).into()).unwrap_or_default(),
-            decisions: decode::<_, DecisionRecord>(decided)?,
-            decisions_end: end.first().map_or(after.decision_seq, |row| row.seq as u64),
-            audit: decode(audited)?,
+            subscriptions: subscriptions_of(rows_of(&results, 0)?),
+            head: head.first().copied().unwrap_or_default(),
+            decisions: decode::<_, DecisionRecord>(decided),
+            decisions_end: end.first().map_or(after.decision_seq, |row| row.seq),
+            audit: decode(audited),
         })
     }
 
@@ -104,13 +106,12 @@ impl WebhookStore for EdgeBackend {
         &self,
         page: &Page<i64>,
     ) -> Result<Vec<WebhookDeadLetter>, StoreError> {
-        let rows: Vec<sql::DeadLetterRow> = self.rows(&sql::dead_letters(page)).await?;
-        decode(rows)
+        self.rows(&sql::dead_letters(page)).await
     }
 
     async fn webhook_dead_letter(&self, id: i64) -> Result<Option<WebhookDeadLetter>, StoreError> {
-        let rows: Vec<sql::DeadLetterRow> = self.rows(&sql::dead_letter(id)).await?;
-        Ok(decode(rows)?.pop())
+        let mut rows: Vec<WebhookDeadLetter> = self.rows(&sql::dead_letter(id)).await?;
+        Ok(rows.pop())
     }
 
     async fn mark_webhook_replayed(

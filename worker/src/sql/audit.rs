@@ -2,7 +2,7 @@
 //! for the officers and oldest first for the verifier.
 
 use serde::Deserialize;
-use valle_shared::audit::{AuditAction, AuditEntry, AuditEvent};
+use valle_shared::audit::{AuditEntry, AuditEvent};
 
 use super::Statement;
 
@@ -95,32 +95,20 @@ pub fn from(from: u64, limit: usize) -> Statement {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct AuditRow {
-    pub seq: f64,
-    pub at_ms: f64,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub detail: String,
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: AuditEvent,
     pub prev_hash: String,
     pub hash: String,
 }
 
-impl TryFrom<AuditRow> for AuditEntry {
-    type Error = String;
-
-    fn try_from(row: AuditRow) -> Result<AuditEntry, String> {
-        Ok(AuditEntry {
-            seq: row.seq as u64,
-            event: AuditEvent {
-                at_ms: row.at_ms as i64,
-                actor: row.actor,
-                action: AuditAction::parse(&row.action)
-                    .ok_or_else(|| format!("action {:?}", row.action))?,
-                subject: row.subject,
-                detail: row.detail,
-            },
+impl From<AuditRow> for AuditEntry {
+    fn from(row: AuditRow) -> AuditEntry {
+        AuditEntry {
+            seq: row.seq,
+            event: row.event,
             prev_hash: row.prev_hash,
             hash: row.hash,
-        })
+        }
     }
 }

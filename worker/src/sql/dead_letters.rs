@@ -9,7 +9,7 @@ use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::Observation;
 use valle_shared::query::Page;
 
-use super::{json, json_arrays, Statement};
+use super::{json, json_arrays, JsonText, Statement};
 use crate::pipeline::{failure_observation, FailedRequest};
 use crate::store::{DeadLetter, NewDeadLetter};
 
@@ -82,41 +82,37 @@ pub fn count_open() -> Statement {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct CountRow {
-    pub open: f64,
+    pub open: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct DeadLetterRow {
-    pub id: f64,
+    pub id: i64,
     pub event_id: String,
-    pub payload: String,
+    pub payload: JsonText<QueuedEvent>,
     pub error_code: ErrorCode,
     pub error_message: String,
-    pub attempts: f64,
+    pub attempts: u32,
     pub status: DeadLetterStatus,
-    pub first_failed_at: f64,
-    pub last_failed_at: f64,
-    pub replayed_at: Option<f64>,
+    pub first_failed_at: i64,
+    pub last_failed_at: i64,
+    pub replayed_at: Option<i64>,
 }
 
-impl TryFrom<DeadLetterRow> for DeadLetter {
-    type Error = String;
-
-    fn try_from(row: DeadLetterRow) -> Result<DeadLetter, String> {
-        let payload: QueuedEvent =
-            serde_json::from_str(&row.payload).map_err(|e| format!("payload: {e}"))?;
-        Ok(DeadLetter {
-            id: row.id as i64,
+impl From<DeadLetterRow> for DeadLetter {
+    fn from(row: DeadLetterRow) -> DeadLetter {
+        DeadLetter {
+            id: row.id,
             event_id: row.event_id,
-            payload,
+            payload: row.payload.0,
             error_code: row.error_code,
             error_message: row.error_message,
-            attempts: row.attempts as u32,
+            attempts: row.attempts,
             status: row.status,
-            first_failed_at_ms: row.first_failed_at as i64,
-            last_failed_at_ms: row.last_failed_at as i64,
-            replayed_at_ms: row.replayed_at.map(|t| t as i64),
-        })
+            first_failed_at_ms: row.first_failed_at,
+            last_failed_at_ms: row.last_failed_at,
+            replayed_at_ms: row.replayed_at,
+        }
     }
 }
 
@@ -130,21 +126,18 @@ pub fn read_log(after: u64, limit: usize) -> Statement {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct LogRow {
-    pub id: f64,
-    pub payload: String,
+    pub id: u64,
+    pub payload: JsonText<QueuedEvent>,
     pub error_code: ErrorCode,
     pub latency_ms: f64,
 }
 
 /// The KPI observation of an event's failure, from what the consumer stored.
-impl TryFrom<LogRow> for (u64, Observation) {
-    type Error = String;
-
-    fn try_from(row: LogRow) -> Result<(u64, Observation), String> {
-        let event: QueuedEvent =
-            serde_json::from_str(&row.payload).map_err(|e| format!("payload: {e}"))?;
-        Ok((
-            row.id as u64,
+impl From<LogRow> for (u64, Observation) {
+    fn from(row: LogRow) -> (u64, Observation) {
+        let event = row.payload.0;
+        (
+            row.id,
             failure_observation(&FailedRequest {
                 request_id: &event.event_id,
                 channel: event.channel,
@@ -153,6 +146,6 @@ impl TryFrom<LogRow> for (u64, Observation) {
                 latency_ms: row.latency_ms,
                 code: row.error_code,
             }),
-        ))
+        )
     }
 }

@@ -9,18 +9,13 @@ use valle_shared::events::Channel;
 use valle_shared::kpi::{Observation, Outcome};
 use valle_shared::model::reasons::Reason;
 use valle_shared::model::recourse::Suggestion;
-use valle_shared::model::{ModelVersion, Score, ShadowScore};
+use valle_shared::model::{Band, Decision, ModelVersion, Score, ShadowScore};
 use valle_shared::policy::{PolicyVersion, RuleHit};
 use valle_shared::simulation::StoredDecision;
 use valle_shared::Application;
 
-use super::{json, json_arrays, json_strings, SqlValue, Statement};
+use super::{json, json_arrays, json_strings, JsonText, SqlValue, Statement};
 use crate::store::LoggedDecision;
-
-/// A text value as it is stored: a band or decision without its JSON quotes.
-fn label<T: serde::Serialize>(value: &T) -> String {
-    json(value).trim_matches('"').to_owned()
-}
 
 /// One decision as a JSON object of its columns, for `json_each`.
 fn row_json(record: &DecisionRecord) -> String {
@@ -32,8 +27,8 @@ fn row_json(record: &DecisionRecord) -> String {
         "channel": record.channel.as_str(),
         "application": json(&record.application),
         "probability": f64::from(score.probability),
-        "band": label(&score.band),
-        "decision": label(&score.decision),
+        "band": score.band.as_str(),
+        "decision": score.decision.as_str(),
         "confidence": f64::from(score.confidence),
         "reasons": json(&score.reasons),
         "model_name": score.model_version.name,
@@ -142,25 +137,22 @@ pub fn recent(limit: usize, branch: Option<&str>) -> Statement {
 #[derive(Clone, Debug, Deserialize)]
 pub struct RecentRow {
     pub request_id: String,
-    pub application: String,
-    pub probability: f64,
-    pub decision: String,
+    pub application: JsonText<Application>,
+    pub probability: f32,
+    pub decision: Decision,
     #[serde(default)]
-    pub shadow_probability: Option<f64>,
+    pub shadow_probability: Option<f32>,
 }
 
-impl TryFrom<RecentRow> for StoredDecision {
-    type Error = String;
-
-    fn try_from(row: RecentRow) -> Result<StoredDecision, String> {
-        Ok(StoredDecision {
-            application: serde_json::from_str(&row.application)
-                .map_err(|e| format!("application: {e}"))?,
-            probability: row.probability as f32,
-            decision: read_label("decision", &row.decision)?,
-            shadow_probability: row.shadow_probability.map(|p| p as f32),
+impl From<RecentRow> for StoredDecision {
+    fn from(row: RecentRow) -> StoredDecision {
+        StoredDecision {
+            application: row.application.0,
+            probability: row.probability,
+            decision: row.decision,
+            shadow_probability: row.shadow_probability,
             request_id: row.request_id,
-        })
+        }
     }
 }
 
@@ -194,10 +186,10 @@ pub fn filter_clauses(query: &DecisionQuery, params: &mut Vec<SqlValue>) -> Stri
         condition("branch = #", vec![branch.as_str().into()]);
     }
     if let Some(band) = query.band {
-        condition("band = #", vec![label(&band).into()]);
+        condition("band = #", vec![band.as_str().into()]);
     }
     if let Some(decision) = query.decision {
-        condition("decision = #", vec![label(&decision).into()]);
+        condition("decision = #", vec![decision.as_str().into()]);
     }
     if let Some(channel) = query.channel {
         condition("channel = #", vec![channel.as_str().into()]);
@@ -235,28 +227,30 @@ pub fn list(query: &DecisionQuery) -> Statement {
 pub struct DecisionColumns {
     pub request_id: String,
     pub branch: String,
-    pub channel: String,
-    pub application: String,
-    pub probability: f64,
-    pub band: String,
-    pub decision: String,
-    pub confidence: f64,
-    pub received_at: f64,
-    pub event_time: f64,
-    pub mismatch: f64,
-    pub kpi_seq: Option<f64>,
+    pub channel: Channel,
+    pub application: JsonText<Application>,
+    pub probability: f32,
+    pub band: Band,
+    pub decision: Decision,
+    pub confidence: f32,
+    pub received_at: i64,
+    pub event_time: i64,
+    /// 1 when the browser's score differed from the edge's, else 0.
+    pub mismatch: i64,
+    pub kpi_seq: Option<u64>,
 }
 
-/// A `decisions` row as D1 returns it (numbers arrive as JavaScript numbers).
+/// A `decisions` row as D1 returns it. The columns added by migration 0008 are NULL in
+/// older rows.
 #[derive(Clone, Debug, Deserialize)]
 pub struct DecisionRow {
     /// The row's number in commit order (absent in rows built on the host).
     #[serde(default)]
-    pub seq: Option<f64>,
+    pub seq: Option<u64>,
     #[serde(flatten)]
     pub columns: DecisionColumns,
     pub applicant_id: Option<String>,
-    pub reasons: String,
+    pub reasons: JsonText<Vec<Reason>>,
     pub model_name: String,
     pub model_sha256: String,
     #[serde(default)]
@@ -264,85 +258,52 @@ pub struct DecisionRow {
     #[serde(default)]
     pub policy_sha256: Option<String>,
     #[serde(default)]
-    pub policy_hits: Option<String>,
+    pub policy_hits: Option<JsonText<Vec<RuleHit>>>,
     #[serde(default)]
-    pub recourse: Option<String>,
+    pub recourse: Option<JsonText<Vec<Suggestion>>>,
     #[serde(default)]
-    pub shadow: Option<String>,
-    pub timing: String,
-    pub client_probability: Option<f64>,
-    pub kpi_window: Option<f64>,
+    pub shadow: Option<JsonText<ShadowScore>>,
+    pub timing: JsonText<Vec<StageTiming>>,
+    pub client_probability: Option<f32>,
+    pub kpi_window: Option<u64>,
 }
 
-/// A stored label (`band`, `decision`) read back as its type.
-fn read_label<T: serde::de::DeserializeOwned>(column: &str, value: &str) -> Result<T, String> {
-    serde_json::from_value(serde_json::Value::String(value.to_owned()))
-        .map_err(|e| format!("{column}: {e}"))
-}
-
-fn read_channel(value: &str) -> Result<Channel, String> {
-    Channel::parse(value).ok_or_else(|| format!("channel {value:?}"))
-}
-
-impl TryFrom<DecisionRow> for DecisionRecord {
-    type Error = String;
-
-    fn try_from(row: DecisionRow) -> Result<DecisionRecord, String> {
-        let reasons: Vec<Reason> =
-            serde_json::from_str(&row.reasons).map_err(|e| format!("reasons: {e}"))?;
-        let timing: Vec<StageTiming> =
-            serde_json::from_str(&row.timing).map_err(|e| format!("timing: {e}"))?;
-        let policy_hits: Vec<RuleHit> = match &row.policy_hits {
-            Some(hits) => serde_json::from_str(hits).map_err(|e| format!("policy_hits: {e}"))?,
-            None => Vec::new(),
-        };
-        let recourse: Vec<Suggestion> = match &row.recourse {
-            Some(recourse) => {
-                serde_json::from_str(recourse).map_err(|e| format!("recourse: {e}"))?
-            }
-            None => Vec::new(),
-        };
-        let shadow: Option<ShadowScore> = row
-            .shadow
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| format!("shadow: {e}"))?;
+impl From<DecisionRow> for DecisionRecord {
+    fn from(row: DecisionRow) -> DecisionRecord {
         let policy_version = row
             .policy_name
             .zip(row.policy_sha256)
             .map(|(name, sha256)| PolicyVersion { name, sha256 });
         let columns = row.columns;
-        Ok(DecisionRecord {
-            application: serde_json::from_str(&columns.application)
-                .map_err(|e| format!("application: {e}"))?,
+        DecisionRecord {
+            application: columns.application.0,
             score: Score {
-                probability: columns.probability as f32,
-                band: read_label("band", &columns.band)?,
-                decision: read_label("decision", &columns.decision)?,
-                confidence: columns.confidence as f32,
-                reasons,
+                probability: columns.probability,
+                band: columns.band,
+                decision: columns.decision,
+                confidence: columns.confidence,
+                reasons: row.reasons.0,
                 model_version: ModelVersion {
                     name: row.model_name,
                     sha256: row.model_sha256,
                 },
                 policy_version,
-                policy_hits,
-                recourse,
+                policy_hits: row.policy_hits.unwrap_or_default().0,
+                recourse: row.recourse.unwrap_or_default().0,
             },
-            channel: read_channel(&columns.channel)?,
+            channel: columns.channel,
             request_id: columns.request_id,
             applicant_id: row.applicant_id,
             branch: columns.branch,
-            received_at_ms: columns.received_at as i64,
-            event_time_ms: columns.event_time as i64,
-            timing,
-            client_probability: row.client_probability.map(|p| p as f32),
-            mismatch: columns.mismatch != 0.0,
-            kpi_seq: columns.kpi_seq.map(|n| n as u64),
-            kpi_window: row.kpi_window.map(|n| n as u64),
-            shadow,
-        })
+            received_at_ms: columns.received_at,
+            event_time_ms: columns.event_time,
+            timing: row.timing.0,
+            client_probability: row.client_probability,
+            mismatch: columns.mismatch != 0,
+            kpi_seq: columns.kpi_seq,
+            kpi_window: row.kpi_window,
+            shadow: row.shadow.map(|shadow| shadow.0),
+        }
     }
 }
 
@@ -360,23 +321,20 @@ pub fn read_log(after: u64, limit: usize) -> Statement {
 /// A row of [`read_log`].
 #[derive(Clone, Debug, Deserialize)]
 pub struct LogRow {
-    pub seq: f64,
+    pub seq: u64,
     #[serde(flatten)]
     pub columns: DecisionColumns,
     pub latency_ms: f64,
 }
 
-impl TryFrom<LogRow> for LoggedDecision {
-    type Error = String;
-
+impl From<LogRow> for LoggedDecision {
     /// The same observation [`DecisionRecord::observation`] makes of the whole record.
-    fn try_from(row: LogRow) -> Result<LoggedDecision, String> {
+    fn from(row: LogRow) -> LoggedDecision {
         let columns = row.columns;
-        let application: Application =
-            serde_json::from_str(&columns.application).map_err(|e| format!("application: {e}"))?;
-        let probability = columns.probability as f32;
-        Ok(LoggedDecision {
-            seq: row.seq as u64,
+        let application = columns.application.0;
+        let probability = columns.probability;
+        LoggedDecision {
+            seq: row.seq,
             counted_before: columns.kpi_seq.is_some(),
             observation: Observation {
                 drift_bins: valle_shared::drift::Binning::embedded()
@@ -384,19 +342,19 @@ impl TryFrom<LogRow> for LoggedDecision {
                     .unwrap_or_default(),
                 request_id: columns.request_id,
                 branch: columns.branch,
-                channel: read_channel(&columns.channel)?,
-                received_at_ms: columns.received_at as i64,
-                event_time_ms: columns.event_time as i64,
+                channel: columns.channel,
+                received_at_ms: columns.received_at,
+                event_time_ms: columns.event_time,
                 latency_ms: row.latency_ms,
                 outcome: Outcome::Decided {
-                    band: read_label("band", &columns.band)?,
-                    decision: read_label("decision", &columns.decision)?,
+                    band: columns.band,
+                    decision: columns.decision,
                     probability,
-                    confidence: columns.confidence as f32,
-                    mismatch: columns.mismatch != 0.0,
+                    confidence: columns.confidence,
+                    mismatch: columns.mismatch != 0,
                 },
             },
-        })
+        }
     }
 }
 
@@ -407,12 +365,6 @@ pub fn log_head() -> Statement {
          (SELECT COALESCE(MAX(id), 0) FROM dead_letters) AS dead_letter_id",
         Vec::new(),
     )
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct LogHeadRow {
-    pub decision_seq: f64,
-    pub dead_letter_id: f64,
 }
 
 #[cfg(test)]
@@ -504,18 +456,14 @@ mod tests {
         row["kpi_seq"] = serde_json::Value::Null;
         row["kpi_window"] = serde_json::Value::Null;
         let stored: DecisionRow = serde_json::from_value(row.clone()).expect("row");
-        assert_eq!(DecisionRecord::try_from(stored), Ok(record.clone()));
+        assert_eq!(DecisionRecord::from(stored), record);
         let logged: LogRow = serde_json::from_value(row.clone()).expect("log row");
-        let logged = LoggedDecision::try_from(logged).expect("logged");
+        let logged = LoggedDecision::from(logged);
         assert_eq!(logged.observation, record.observation());
         assert_eq!((logged.seq, logged.counted_before), (7, false));
         row["kpi_seq"] = 3.into();
         let logged: LogRow = serde_json::from_value(row).expect("log row");
-        assert!(
-            LoggedDecision::try_from(logged)
-                .expect("logged")
-                .counted_before
-        );
+        assert!(LoggedDecision::from(logged).counted_before);
     }
 
     #[test]
@@ -536,7 +484,7 @@ mod tests {
         };
         let mut row: serde_json::Value = serde_json::from_str(&row_json(&record)).expect("json");
         let stored: DecisionRow = serde_json::from_value(row.clone()).expect("row");
-        assert_eq!(DecisionRecord::try_from(stored), Ok(record.clone()));
+        assert_eq!(DecisionRecord::from(stored), record);
         // A row stored before migration 0008 has the columns as NULL.
         for column in [
             "policy_name",
@@ -547,9 +495,7 @@ mod tests {
         ] {
             row[column] = serde_json::Value::Null;
         }
-        let older =
-            DecisionRecord::try_from(serde_json::from_value::<DecisionRow>(row).expect("row"))
-                .expect("reads");
+        let older = DecisionRecord::from(serde_json::from_value::<DecisionRow>(row).expect("row"));
         assert_eq!(older.score.policy_version, None);
         assert!(older.score.policy_hits.is_empty() && older.score.recourse.is_empty());
         assert_eq!(older.shadow, None);

@@ -81,18 +81,12 @@ pub fn take_unsettled(take: Unsettled) -> Statement {
 
 pub fn state() -> Statement {
     Statement::new(
-        "SELECT (SELECT COUNT(*) FROM event_inbox) AS n, (SELECT MIN(kept_at) FROM event_inbox) AS oldest, \
-         p.reached, p.reached_at FROM (SELECT 1) LEFT JOIN inbox_progress p ON p.id = 1",
+        "SELECT (SELECT COUNT(*) FROM event_inbox) AS kept, \
+         (SELECT MIN(kept_at) FROM event_inbox) AS oldest_kept_at_ms, \
+         p.reached AS consumer_reached_ms, p.reached_at AS consumer_seen_at_ms \
+         FROM (SELECT 1) LEFT JOIN inbox_progress p ON p.id = 1",
         Vec::new(),
     )
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct StateRow {
-    pub n: f64,
-    pub oldest: Option<f64>,
-    pub reached: Option<f64>,
-    pub reached_at: Option<f64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -4,9 +4,9 @@
 
 use serde::Deserialize;
 use serde_json::json as object;
-use valle_shared::kpi::{CountWindow, EventWindow, LateEvent};
+use valle_shared::kpi::{CountWindow, EventWindow, LateEvent, Summary};
 
-use super::{json, json_arrays, Statement};
+use super::{json, json_arrays, JsonText, Statement};
 use crate::store::{D1Write, Place};
 
 /// The D1 side of one outbox entry.
@@ -101,32 +101,30 @@ fn late_event(late: &LateEvent) -> Statement {
 /// A `kpi_windows` row as D1 returns it.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CountWindowRow {
-    pub window_index: f64,
-    pub first_seq: f64,
-    pub last_seq: f64,
-    pub start_ms: f64,
-    pub end_ms: f64,
-    pub duration_ms: f64,
-    pub message_count: f64,
+    pub window_index: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub duration_ms: i64,
+    pub message_count: u64,
     pub rate_per_s: f64,
-    pub summary: String,
+    pub summary: JsonText<Summary>,
 }
 
-impl TryFrom<CountWindowRow> for CountWindow {
-    type Error = String;
-
-    fn try_from(row: CountWindowRow) -> Result<CountWindow, String> {
-        Ok(CountWindow {
-            index: row.window_index as u64,
-            first_seq: row.first_seq as u64,
-            last_seq: row.last_seq as u64,
-            start_ms: row.start_ms as i64,
-            end_ms: row.end_ms as i64,
-            duration_ms: row.duration_ms as i64,
-            count: row.message_count as u64,
+impl From<CountWindowRow> for CountWindow {
+    fn from(row: CountWindowRow) -> CountWindow {
+        CountWindow {
+            index: row.window_index,
+            first_seq: row.first_seq,
+            last_seq: row.last_seq,
+            start_ms: row.start_ms,
+            end_ms: row.end_ms,
+            duration_ms: row.duration_ms,
+            count: row.message_count,
             rate_per_s: row.rate_per_s,
-            summary: serde_json::from_str(&row.summary).map_err(|e| format!("summary: {e}"))?,
-        })
+            summary: row.summary.0,
+        }
     }
 }
 

@@ -27,27 +27,25 @@ pub fn known(request_ids: &[String]) -> Statement {
 pub struct KnownRow {
     request_id: String,
     received_at: i64,
-    status: Option<String>,
+    status: Option<LoanStatus>,
     observed_at: Option<i64>,
 }
 
-impl TryFrom<KnownRow> for KnownDecision {
-    type Error = String;
-
-    fn try_from(row: KnownRow) -> Result<KnownDecision, String> {
+impl From<KnownRow> for KnownDecision {
+    fn from(row: KnownRow) -> KnownDecision {
         let outcome = match (row.status, row.observed_at) {
             (Some(status), Some(observed_at_ms)) => Some(LoanOutcome {
                 request_id: row.request_id.clone(),
-                status: LoanStatus::parse(&status).ok_or(format!("status {status}"))?,
+                status,
                 observed_at_ms,
             }),
             _ => None,
         };
-        Ok(KnownDecision {
+        KnownDecision {
             request_id: row.request_id,
             received_at_ms: row.received_at,
             outcome,
-        })
+        }
     }
 }
 
@@ -125,24 +123,18 @@ pub fn shadow_counts(period: &Period) -> [Statement; 3] {
 
 #[derive(Deserialize)]
 pub struct AgreementRow {
-    champion: String,
-    shadow: String,
+    champion: Decision,
+    shadow: Decision,
     count: u64,
 }
 
-impl TryFrom<AgreementRow> for AgreementCount {
-    type Error = String;
-
-    fn try_from(row: AgreementRow) -> Result<AgreementCount, String> {
-        let decision = |text: &str| {
-            serde_json::from_value::<Decision>(serde_json::Value::String(text.to_owned()))
-                .map_err(|e| format!("decision {text}: {e}"))
-        };
-        Ok(AgreementCount {
-            champion: decision(&row.champion)?,
-            shadow: decision(&row.shadow)?,
+impl From<AgreementRow> for AgreementCount {
+    fn from(row: AgreementRow) -> AgreementCount {
+        AgreementCount {
+            champion: row.champion,
+            shadow: row.shadow,
             count: row.count,
-        })
+        }
     }
 }
 
@@ -157,11 +149,9 @@ pub struct ScoreGroupRow {
     unreported: u64,
 }
 
-impl TryFrom<ScoreGroupRow> for (String, ScoreGroup) {
-    type Error = String;
-
-    fn try_from(row: ScoreGroupRow) -> Result<(String, ScoreGroup), String> {
-        Ok((
+impl From<ScoreGroupRow> for (String, ScoreGroup) {
+    fn from(row: ScoreGroupRow) -> (String, ScoreGroup) {
+        (
             row.branch,
             ScoreGroup {
                 vintage: row.vintage,
@@ -171,7 +161,7 @@ impl TryFrom<ScoreGroupRow> for (String, ScoreGroup) {
                 open: row.open,
                 unreported: row.unreported,
             },
-        ))
+        )
     }
 }
 
@@ -209,28 +199,22 @@ pub struct FairnessRow {
     age_band: String,
     marital: String,
     decision: Decision,
-    status: Option<String>,
+    status: Option<LoanStatus>,
     count: u64,
 }
 
-impl TryFrom<FairnessRow> for (String, FairnessCount) {
-    type Error = String;
-
-    fn try_from(row: FairnessRow) -> Result<(String, FairnessCount), String> {
-        let status = match row.status {
-            Some(status) => Some(LoanStatus::parse(&status).ok_or(format!("status {status}"))?),
-            None => None,
-        };
-        Ok((
+impl From<FairnessRow> for (String, FairnessCount) {
+    fn from(row: FairnessRow) -> (String, FairnessCount) {
+        (
             row.branch,
             FairnessCount {
                 age_band: row.age_band,
                 marital: row.marital,
                 decision: row.decision,
-                status,
+                status: row.status,
                 count: row.count,
             },
-        ))
+        )
     }
 }
 

@@ -2,6 +2,10 @@
 //! only (never a value spliced into SQL), built and decoded on the host where they are
 //! tested. D1 binds at most 100 parameters per statement, so rows travel as one JSON text
 //! read back with `json_each`.
+//!
+//! A row struct reads each column as its type: integers as integers (D1 answers numbers
+//! within the safe-integer range, and a fraction or a string is an error, never a silent
+//! truncation), labels as their enums by wire name, and JSON text through [`JsonText`].
 
 pub mod accounts;
 pub mod audit;
@@ -14,7 +18,8 @@ pub mod loan_outcomes;
 pub mod reviews;
 pub mod webhooks;
 
-use serde::Serialize;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A bound parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +91,19 @@ pub(crate) fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
+/// A TEXT column that holds JSON, read as the value it holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JsonText<T>(pub T);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for JsonText<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<JsonText<T>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        serde_json::from_str(&text)
+            .map(JsonText)
+            .map_err(|error| D::Error::custom(format!("{}: {error}", std::any::type_name::<T>())))
+    }
+}
+
 /// Splits `rows` (each already JSON) into JSON arrays of at most [`MAX_JSON_BYTES`], for
 /// statements that read them with `json_each`.
 pub(crate) fn json_arrays(rows: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -141,6 +159,32 @@ pub fn store_outcomes(outcomes: &crate::store::Outcomes<'_>, now_ms: i64) -> Vec
     statements
 }
 
+/// The row D1 answers for a column list (`t.a, t.b AS c`) over `values` bound in the same
+/// order, keyed as D1 keys it: by alias, or by the column's own name.
+#[cfg(test)]
+pub(crate) fn answered_row(columns: &str, values: &[SqlValue]) -> serde_json::Value {
+    let names = columns.split(',').map(|column| {
+        let column = column.trim();
+        match column.rsplit_once(" AS ") {
+            Some((_, alias)) => alias,
+            None => column.rsplit('.').next().unwrap_or(column),
+        }
+    });
+    let row: serde_json::Map<String, serde_json::Value> = names
+        .zip(values)
+        .map(|(name, value)| {
+            let value = match value {
+                SqlValue::Null => serde_json::Value::Null,
+                SqlValue::Integer(n) => (*n).into(),
+                SqlValue::Real(x) => (*x).into(),
+                SqlValue::Text(text) => text.clone().into(),
+            };
+            (name.to_owned(), value)
+        })
+        .collect();
+    row.into()
+}
+
 /// `SELECT 1` against the migrations table: D1 answers and is migrated.
 pub fn health_probe() -> Statement {
     Statement::new(
@@ -152,6 +196,57 @@ pub fn health_probe() -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use valle_shared::audit::AUDIT_ACTIONS;
+    use valle_shared::decisions::DeadLetterStatus;
+    use valle_shared::events::Channel;
+    use valle_shared::loan_outcomes::LOAN_STATUSES;
+    use valle_shared::model::{Band, Decision};
+    use valle_shared::officers::ROLES;
+    use valle_shared::review::{
+        ApprovalAction, OVERRIDES, REASON_CODES, REVIEW_ACTIONS, REVIEW_STATES,
+    };
+    use valle_shared::webhooks::EventKind;
+
+    /// Rows read label columns by serde, while statements write them with `as_str`: both
+    /// must name every value alike.
+    #[test]
+    fn every_stored_label_reads_back_as_its_value() {
+        fn check<T>(values: impl IntoIterator<Item = T>, stored: fn(T) -> &'static str)
+        where
+            T: Copy + PartialEq + std::fmt::Debug + DeserializeOwned,
+        {
+            for value in values {
+                let text = stored(value);
+                let read: Result<T, _> = serde_json::from_value(text.into());
+                assert_eq!(read.ok(), Some(value), "{text:?}");
+            }
+        }
+        check(AUDIT_ACTIONS, |action| action.as_str());
+        check(DeadLetterStatus::ALL, DeadLetterStatus::as_str);
+        check(Channel::ALL, Channel::as_str);
+        check(LOAN_STATUSES, |status| status.as_str());
+        check([Band::Bajo, Band::Medio, Band::Alto], Band::as_str);
+        check(valle_shared::simulation::DECISIONS, Decision::as_str);
+        check(ROLES, |role| role.as_str());
+        check(
+            [ApprovalAction::Confirm, ApprovalAction::Reject],
+            ApprovalAction::as_str,
+        );
+        check(OVERRIDES, |kind| kind.as_str());
+        check(REASON_CODES, |code| code.as_str());
+        check(REVIEW_ACTIONS, |action| action.as_str());
+        check(REVIEW_STATES, |state| state.as_str());
+        check(EventKind::ALL, EventKind::as_str);
+    }
+
+    #[test]
+    fn json_text_columns_read_as_their_values_and_bad_text_names_the_type() {
+        let read = |text: &str| serde_json::from_value::<JsonText<Vec<u32>>>(text.into());
+        assert_eq!(read("[1,2]").ok(), Some(JsonText(vec![1, 2])));
+        let error = read("[1,").expect_err("truncated JSON").to_string();
+        assert!(error.contains("Vec<u32>"), "{error}");
+        assert!(serde_json::from_value::<JsonText<Vec<u32>>>(7.into()).is_err());
+    }
 
     #[test]
     fn json_arrays_stay_under_the_size_limit_and_keep_every_row() {

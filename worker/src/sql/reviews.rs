@@ -4,9 +4,10 @@
 
 use serde::Deserialize;
 use valle_shared::decisions::DecisionQuery;
+use valle_shared::model::Band;
 use valle_shared::query::Page;
 use valle_shared::review::{
-    ApprovalAction, Override, OverrideRow, ReasonCode, Review, ReviewAction, ReviewState,
+    ApprovalAction, OverrideRow, ReasonCode, Review, ReviewAction, ReviewState,
 };
 
 use super::decisions::filter_clauses;
@@ -15,9 +16,15 @@ use crate::store::QueueQuery;
 
 const OPEN_STATES: &str = "('pending', 'info_requested', 'awaiting_approval')";
 
+/// The columns of `reviews r` under the names of [`Review`]'s fields, and the write's id.
+const REVIEW_COLUMNS: &str = "r.request_id, r.state, r.proposed, r.action, r.reason, r.note, \
+     r.override_kind, r.decided_by, r.decided_at AS decided_at_ms, r.approval, \
+     r.approval_note, r.approved_by, r.approved_at AS approved_at_ms, \
+     r.human_review_requested_at AS human_review_requested_at_ms, r.version, r.write_id";
+
 pub fn select(request_id: &str) -> Statement {
     Statement::new(
-        "SELECT * FROM reviews WHERE request_id = ?1",
+        format!("SELECT {REVIEW_COLUMNS} FROM reviews r WHERE r.request_id = ?1"),
         vec![request_id.into()],
     )
 }
@@ -101,8 +108,8 @@ pub fn queue(query: &QueueQuery) -> [Statement; 2] {
         ),
         Statement::new(
             format!(
-                "SELECT r.* FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
-                 WHERE d.seq IN ({seqs})"
+                "SELECT {REVIEW_COLUMNS} FROM reviews r \
+                 JOIN decisions d ON d.request_id = r.request_id WHERE d.seq IN ({seqs})"
             ),
             params(),
         ),
@@ -126,8 +133,8 @@ pub fn export_page(query: &DecisionQuery, page: &Page<u64>) -> [Statement; 2] {
         ),
         Statement::new(
             format!(
-                "SELECT r.* FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
-                 WHERE d.seq IN ({page})"
+                "SELECT {REVIEW_COLUMNS} FROM reviews r \
+                 JOIN decisions d ON d.request_id = r.request_id WHERE d.seq IN ({page})"
             ),
             params,
         ),
@@ -155,90 +162,45 @@ pub fn overrides(from_ms: Option<i64>, to_ms: Option<i64>) -> Statement {
 #[derive(Clone, Debug, Deserialize)]
 pub struct OverrideRowSql {
     pub officer: String,
-    pub band: String,
-    pub decided: f64,
-    pub high_side: f64,
-    pub low_side: f64,
+    pub band: Band,
+    pub decided: u64,
+    pub high_side: u64,
+    pub low_side: u64,
 }
 
-impl TryFrom<OverrideRowSql> for OverrideRow {
-    type Error = String;
-
-    fn try_from(row: OverrideRowSql) -> Result<OverrideRow, String> {
-        Ok(OverrideRow {
+impl From<OverrideRowSql> for OverrideRow {
+    fn from(row: OverrideRowSql) -> OverrideRow {
+        OverrideRow {
             officer: row.officer,
-            band: serde_json::from_value(serde_json::Value::String(row.band))
-                .map_err(|e| format!("band: {e}"))?,
-            decided: row.decided as u64,
-            high_side: row.high_side as u64,
-            low_side: row.low_side as u64,
-        })
+            band: row.band,
+            decided: row.decided,
+            high_side: row.high_side,
+            low_side: row.low_side,
+        }
     }
 }
 
-/// A `reviews` row as D1 returns it.
+/// A row of [`REVIEW_COLUMNS`].
 #[derive(Clone, Debug, Deserialize)]
 pub struct ReviewRow {
-    pub request_id: String,
-    pub state: String,
-    pub proposed: String,
-    pub action: Option<String>,
-    pub reason: Option<String>,
-    pub note: String,
-    pub override_kind: String,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<f64>,
-    pub approval: Option<String>,
-    pub approval_note: String,
-    pub approved_by: Option<String>,
-    pub approved_at: Option<f64>,
-    pub human_review_requested_at: Option<f64>,
-    pub version: f64,
+    #[serde(flatten)]
+    pub review: Review,
     pub write_id: String,
 }
 
-fn read<T>(
-    column: &str,
-    value: Option<&str>,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<Option<T>, String> {
-    value
-        .map(|text| parse(text).ok_or_else(|| format!("{column}: {text:?}")))
-        .transpose()
-}
-
-impl TryFrom<ReviewRow> for (Review, String) {
-    type Error = String;
-
+impl From<ReviewRow> for (Review, String) {
     /// The review and the id of the write that made it.
-    fn try_from(row: ReviewRow) -> Result<(Review, String), String> {
-        let review = Review {
-            state: read("state", Some(&row.state), ReviewState::parse)?.ok_or("state")?,
-            proposed: serde_json::from_value(serde_json::Value::String(row.proposed))
-                .map_err(|e| format!("proposed: {e}"))?,
-            action: read("action", row.action.as_deref(), ReviewAction::parse)?,
-            reason: read("reason", row.reason.as_deref(), ReasonCode::parse)?,
-            note: row.note,
-            override_kind: read("override_kind", Some(&row.override_kind), Override::parse)?
-                .ok_or("override_kind")?,
-            decided_by: row.decided_by,
-            decided_at_ms: row.decided_at.map(|ms| ms as i64),
-            approval: read("approval", row.approval.as_deref(), ApprovalAction::parse)?,
-            approval_note: row.approval_note,
-            approved_by: row.approved_by,
-            approved_at_ms: row.approved_at.map(|ms| ms as i64),
-            human_review_requested_at_ms: row.human_review_requested_at.map(|ms| ms as i64),
-            version: row.version as u32,
-            request_id: row.request_id,
-        };
-        Ok((review, row.write_id))
+    fn from(row: ReviewRow) -> (Review, String) {
+        (row.review, row.write_id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::answered_row;
     use valle_shared::model::Decision;
+    use valle_shared::review::Override;
 
     #[test]
     fn a_review_reads_back_as_written() {
@@ -253,43 +215,28 @@ mod tests {
         review.version = 1;
         let statement = upsert(&review, 0, "w-1");
         assert_eq!(statement.params.len(), 17);
-        // The row D1 would answer, built from the statement's own parameters.
-        let columns = [
-            "request_id",
-            "state",
-            "proposed",
-            "action",
-            "reason",
-            "note",
-            "override_kind",
-            "decided_by",
-            "decided_at",
-            "approval",
-            "approval_note",
-            "approved_by",
-            "approved_at",
-            "human_review_requested_at",
-            "version",
-            "write_id",
-        ];
-        let row: serde_json::Map<String, serde_json::Value> = columns
-            .iter()
-            .zip(&statement.params)
-            .map(|(column, value)| {
-                let value = match value {
-                    SqlValue::Null => serde_json::Value::Null,
-                    SqlValue::Integer(n) => (*n as f64).into(),
-                    SqlValue::Real(x) => (*x).into(),
-                    SqlValue::Text(text) => text.clone().into(),
-                };
-                (column.to_string(), value)
+        // The select reads the columns the upsert writes, in the same order.
+        let written = statement
+            .sql
+            .split(['(', ')'])
+            .nth(1)
+            .expect("insert columns");
+        let read: Vec<&str> = REVIEW_COLUMNS
+            .split(',')
+            .map(|column| {
+                column
+                    .trim()
+                    .trim_start_matches("r.")
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
             })
             .collect();
-        let row: ReviewRow = serde_json::from_value(row.into()).expect("a row");
-        assert_eq!(
-            <(Review, String)>::try_from(row),
-            Ok((review, "w-1".to_owned()))
-        );
+        assert_eq!(written.split(',').map(str::trim).collect::<Vec<_>>(), read);
+        // The row D1 would answer, built from the statement's own parameters.
+        let row = answered_row(REVIEW_COLUMNS, &statement.params);
+        let row: ReviewRow = serde_json::from_value(row).expect("a row");
+        assert_eq!(<(Review, String)>::from(row), (review, "w-1".to_owned()));
     }
 
     #[test]
@@ -313,7 +260,9 @@ mod tests {
                 decisions.sql.contains("NOT EXISTS"),
                 state != Some(ReviewState::AwaitingApproval)
             );
-            assert!(reviews.sql.starts_with("SELECT r.*"));
+            assert!(reviews
+                .sql
+                .starts_with(&format!("SELECT {REVIEW_COLUMNS} ")));
         }
         let [asked, _] = queue(&QueueQuery {
             state: None,

@@ -4,10 +4,10 @@
 use serde::Deserialize;
 use serde_json::json as object;
 use valle_shared::query::Page;
-use valle_shared::webhook_events::{Subscription, WebhookDeadLetter};
+use valle_shared::webhook_events::Subscription;
 use valle_shared::webhooks::{EventKind, NewSubscription};
 
-use super::{json, json_arrays, Statement};
+use super::{json, json_arrays, JsonText, Statement};
 use crate::webhooks::{NewWebhookDeadLetter, SourcePosition, Subscriber};
 
 pub fn insert_subscription(new: &NewSubscription, now_ms: i64) -> Statement {
@@ -54,28 +54,24 @@ pub fn remove_subscription(id: i64, now_ms: i64) -> Statement {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct SubscriberRow {
-    pub id: f64,
+    pub id: i64,
     pub url: String,
     pub secret: String,
-    pub events: String,
-    pub created_at: f64,
+    pub events: JsonText<Vec<EventKind>>,
+    pub created_at: i64,
 }
 
-impl TryFrom<SubscriberRow> for Subscriber {
-    type Error = String;
-
-    fn try_from(row: SubscriberRow) -> Result<Subscriber, String> {
-        let events: Vec<EventKind> = serde_json::from_str(&row.events)
-            .map_err(|error| format!("webhook events {:?}: {error}", row.events))?;
-        Ok(Subscriber {
+impl From<SubscriberRow> for Subscriber {
+    fn from(row: SubscriberRow) -> Subscriber {
+        Subscriber {
             subscription: Subscription {
-                id: row.id as i64,
+                id: row.id,
                 url: row.url,
-                events,
-                created_at_ms: row.created_at as i64,
+                events: row.events.0,
+                created_at_ms: row.created_at,
             },
             secret: row.secret,
-        })
+        }
     }
 }
 
@@ -115,23 +111,7 @@ pub fn sources(after: SourcePosition, limit: usize) -> Vec<Statement> {
 /// Where a page of the decision log ends.
 #[derive(Clone, Copy, Debug, Deserialize)]
 pub struct PageEndRow {
-    pub seq: f64,
-}
-
-/// The ends of both logs.
-#[derive(Clone, Copy, Debug, Deserialize)]
-pub struct PositionRow {
-    pub decision_seq: f64,
-    pub audit_seq: f64,
-}
-
-impl From<PositionRow> for SourcePosition {
-    fn from(row: PositionRow) -> SourcePosition {
-        SourcePosition {
-            decision_seq: row.decision_seq as u64,
-            audit_seq: row.audit_seq as u64,
-        }
-    }
+    pub seq: u64,
 }
 
 /// Records deliveries given up on; one that failed before (and was replayed) is updated.
@@ -164,16 +144,24 @@ pub fn upsert_dead_letters(letters: &[NewWebhookDeadLetter]) -> Vec<Statement> {
         .collect()
 }
 
+/// The columns of `webhook_dead_letters` under the names of the fields of
+/// [`WebhookDeadLetter`](valle_shared::webhook_events::WebhookDeadLetter), so a row reads as one.
+const DEAD_LETTER_COLUMNS: &str = "id, subscription_id, event_id, kind, body, attempts, \
+     last_status, failed_at AS failed_at_ms, replayed_at AS replayed_at_ms";
+
 pub fn dead_letter(id: i64) -> Statement {
     Statement::new(
-        "SELECT * FROM webhook_dead_letters WHERE id = ?1",
+        format!("SELECT {DEAD_LETTER_COLUMNS} FROM webhook_dead_letters WHERE id = ?1"),
         vec![id.into()],
     )
 }
 
 pub fn dead_letters(page: &Page<i64>) -> Statement {
     Statement::new(
-        "SELECT * FROM webhook_dead_letters WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+        format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM webhook_dead_letters \
+             WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2"
+        ),
         vec![page.cursor.into(), (page.limit as i64).into()],
     )
 }
@@ -185,33 +173,42 @@ pub fn mark_replayed(id: i64, now_ms: i64) -> Statement {
     )
 }
 
-#[derive(Clone, Debug, Deserialize)]
-pub struct DeadLetterRow {
-    pub id: f64,
-    pub subscription_id: f64,
-    pub event_id: String,
-    pub kind: String,
-    pub body: String,
-    pub attempts: f64,
-    pub last_status: Option<f64>,
-    pub failed_at: f64,
-    pub replayed_at: Option<f64>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::{answered_row, SqlValue};
+    use valle_shared::webhook_events::WebhookDeadLetter;
 
-impl TryFrom<DeadLetterRow> for WebhookDeadLetter {
-    type Error = String;
-
-    fn try_from(row: DeadLetterRow) -> Result<WebhookDeadLetter, String> {
-        Ok(WebhookDeadLetter {
-            id: row.id as i64,
-            subscription_id: row.subscription_id as i64,
-            kind: EventKind::parse(&row.kind).ok_or_else(|| format!("kind {:?}", row.kind))?,
-            event_id: row.event_id,
-            body: row.body,
-            attempts: row.attempts as u32,
-            last_status: row.last_status.map(|status| status as u16),
-            failed_at_ms: row.failed_at as i64,
-            replayed_at_ms: row.replayed_at.map(|ms| ms as i64),
-        })
+    #[test]
+    fn a_dead_letter_row_reads_as_the_wire_type() {
+        let check = |last_status: Option<u16>, replayed_at_ms: Option<i64>| {
+            let letter = WebhookDeadLetter {
+                id: 4,
+                subscription_id: 2,
+                event_id: "decision.created:9".into(),
+                kind: EventKind::DecisionCreated,
+                body: "{\"seq\":9}".into(),
+                attempts: 8,
+                last_status,
+                failed_at_ms: 1_795_428_000_123,
+                replayed_at_ms,
+            };
+            let values = [
+                SqlValue::Integer(letter.id),
+                SqlValue::Integer(letter.subscription_id),
+                letter.event_id.as_str().into(),
+                letter.kind.as_str().into(),
+                letter.body.as_str().into(),
+                SqlValue::Integer(i64::from(letter.attempts)),
+                last_status.map(i64::from).into(),
+                SqlValue::Integer(letter.failed_at_ms),
+                replayed_at_ms.into(),
+            ];
+            let row = answered_row(DEAD_LETTER_COLUMNS, &values);
+            let read: Result<WebhookDeadLetter, _> = serde_json::from_value(row.clone());
+            assert_eq!(read.ok(), Some(letter), "{row}");
+        };
+        check(Some(503), None);
+        check(None, Some(1_795_428_100_000));
     }
 }
