@@ -232,47 +232,26 @@ pub fn sustained(report: &Value, offered_per_s: f64, decisions: f64) -> Result {
     Ok(())
 }
 
-/// `cargo xtask bench-events [S] [--var NAME:VALUE]...`: seconds per rate, and vars over
-/// wrangler.toml's (`--var SHADOW_MODEL:off` measures without the shadow challenger).
-#[derive(Debug, PartialEq)]
+/// `cargo xtask bench-events [SECONDS] [--var NAME:VALUE]...`.
+#[derive(Debug, PartialEq, clap::Args)]
 pub struct EventsBench {
+    /// Seconds at each rate.
+    #[arg(default_value_t = 120, value_parser = crate::at_least(10))]
     pub seconds: u64,
+    /// Overrides one of wrangler.toml's [vars] for the run; repeatable
+    /// (`--var SHADOW_MODEL:off` measures without the shadow challenger).
+    #[arg(long = "var", value_name = "NAME:VALUE", value_parser = var_override)]
     pub vars: Vec<String>,
 }
 
-impl EventsBench {
-    pub fn parse(args: &[String]) -> Result<EventsBench> {
-        let mut bench = EventsBench {
-            seconds: 120,
-            vars: Vec::new(),
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--var" => match args.next() {
-                    Some(var)
-                        if var
-                            .split_once(':')
-                            .is_some_and(|(name, _)| !name.is_empty()) =>
-                    {
-                        bench.vars.push(var.clone())
-                    }
-                    _ => return Err("--var takes NAME:VALUE".to_owned()),
-                },
-                seconds => match seconds.parse::<u64>() {
-                    Ok(seconds) if seconds >= 10 => bench.seconds = seconds,
-                    _ => {
-                        return Err(format!(
-                            "bench-events takes a number of seconds per rate, at least 10, \
-                             and --var NAME:VALUE; not {seconds:?}"
-                        ))
-                    }
-                },
-            }
-        }
-        Ok(bench)
+fn var_override(text: &str) -> Result<String> {
+    match text.split_once(':') {
+        Some((name, _)) if !name.is_empty() => Ok(text.to_owned()),
+        _ => Err("takes NAME:VALUE".to_owned()),
     }
+}
 
+impl EventsBench {
     /// Rising event rates on one fresh server, each for `seconds`, until one is not
     /// sustained.
     pub fn run(&self) -> Result {
@@ -557,9 +536,17 @@ mod tests {
 
     #[test]
     fn bench_events_reads_its_seconds_and_vars() {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            bench: EventsBench,
+        }
         let check = |args: &[&str], expected: std::result::Result<(u64, &[&str]), ()>| {
-            let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-            let read = EventsBench::parse(&args).map_err(|_| ());
+            let read = <Command as clap::Parser>::try_parse_from(
+                std::iter::once("bench-events").chain(args.iter().copied()),
+            )
+            .map(|command| command.bench)
+            .map_err(|_| ());
             let expected = expected.map(|(seconds, vars)| EventsBench {
                 seconds,
                 vars: vars.iter().map(|var| (*var).to_owned()).collect(),

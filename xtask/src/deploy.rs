@@ -344,8 +344,19 @@ fn ask_email() -> Result<String> {
 }
 
 /// `cargo xtask deploy [--plan | --dry-run]`.
-pub fn deploy(args: &[String]) -> Result {
-    if args.iter().any(|arg| arg == "--dry-run") {
+#[derive(clap::Args)]
+pub struct DeployArgs {
+    /// Print what it does on an empty account, with the wrangler command of each step; no
+    /// network.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub plan: bool,
+    /// Build and check the bundle as `cargo xtask test` does; no network.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn deploy(args: &DeployArgs) -> Result {
+    if args.dry_run {
         return crate::build_page()
             .and_then(|()| crate::build_worker())
             .and_then(|()| dry_run().map(|_| ()));
@@ -354,7 +365,7 @@ pub fn deploy(args: &[String]) -> Result {
     let config = std::fs::read_to_string(&config_path)
         .map_err(|error| format!("{}: {error}", config_path.display()))?;
     let needs = Needs::from_config(&config)?;
-    if args.iter().any(|arg| arg == "--plan") {
+    if args.plan {
         println!(
             "What `cargo xtask deploy` does on an empty account ([env.{ENVIRONMENT}] of wrangler.toml):"
         );

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+use clap::{Parser, Subcommand};
 use xshell::{cmd, Shell};
 
 use process::{free_port, run, Server};
@@ -30,83 +31,124 @@ use server::{loadgen_command, start_test_server};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <command>
+/// Valle's two commands, `dev` and `test`, and the steps they are made of.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
 
-commands:
-  dev            install tools, build page and worker, migrate D1, serve http://127.0.0.1:8787
-  test           fmt, clippy, host tests, wasm builds, browser tests, HTTP and e2e tests
-  test-edge      only the HTTP, browser and restart tests against a fresh wrangler dev
-  build          build the page (Trunk) and the worker (worker-build)
-  build-page     build the page into dist/
-  build-worker   build the worker into worker/build/ (wrangler's build command)
-  bootstrap      install the tools `test` needs, and nothing else
-  train          retrain the model into models/ (Python venv in target/venv)
-  openapi        write api/openapi.json and api/docs.html from the wire types in shared
-  check-ops      promtool: ops/prometheus alert rules, their unit tests, the scrape config
-  bench          criterion benchmarks of validation and scoring (results: BENCHMARKS.md)
-  bench-http     the HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections
-                 against the no-I/O floor, KPI reads, batches of 1,000 (results: BENCHMARKS.md)
-  bench-events [S] [--var NAME:VALUE]...  events at rising rates, S seconds each (120),
-                 until one is not sustained with every event exactly once and the inbox empty
-                 within 10 s; each --var overrides one of wrangler.toml's [vars]
-  bench-peers    side by side: native scoring vs onnxruntime, and POST /api/v1/score on
-                 wrangler dev vs two Flask + scikit-learn references, one storing in SQLite
-  deploy [--plan | --dry-run]  deploy page and worker to Cloudflare ([env.production] of
-                 wrangler.toml), creating what is missing; --plan prints what it would do on an
-                 empty account; --dry-run builds and checks the bundle, with no network
-  officer add EMAIL --role ROLE [--name NAME] | revoke EMAIL | list   [--remote]
-                 officers' accounts in the local D1 (or production's): a new API token is
-                 printed once; every change is in the audit trail
-  smoke          the read-only and idempotent HTTP checks against VALLE_BASE_URL (a deployment)
-  lighthouse     Lighthouse (mobile and desktop presets) on the scoring page under wrangler dev
-                 (results: BENCHMARKS.md)
-  soak [MIN]     the long reliability run: 100,000 fuzz cases per property, then MIN minutes
-                 (10) of mixed load on wrangler dev with memory sampled (RELIABILITY.md)";
+#[derive(Subcommand)]
+enum Task {
+    /// Install tools, build page and worker, migrate D1, serve http://127.0.0.1:8787.
+    Dev {
+        /// Show wrangler's own output too.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// fmt, clippy, host tests, wasm builds, browser tests, HTTP and e2e tests.
+    Test,
+    /// Only the HTTP, browser and restart tests against a fresh wrangler dev.
+    TestEdge,
+    /// Build the page (Trunk) and the worker (worker-build).
+    Build,
+    /// Build the page into dist/.
+    BuildPage,
+    /// Build the worker into worker/build/ (wrangler's build command).
+    BuildWorker,
+    /// Install the tools `test` needs, and nothing else.
+    Bootstrap,
+    /// Retrain the model into models/ (Python venv in target/venv).
+    Train,
+    /// Write api/openapi.json and api/docs.html from the wire types in shared.
+    Openapi,
+    /// promtool: ops/prometheus alert rules, their unit tests, the scrape config.
+    CheckOps,
+    /// Criterion benchmarks of validation and scoring (results: BENCHMARKS.md).
+    Bench,
+    /// The HTTP path under wrangler dev: POST /api/v1/score at 1 and 16 connections against
+    /// the no-I/O floor, KPI reads, batches of 1,000 (results: BENCHMARKS.md).
+    BenchHttp,
+    /// Events at rising rates until one is not sustained with every event exactly once and
+    /// the inbox empty within 10 s.
+    BenchEvents(bench::EventsBench),
+    /// Side by side: native scoring vs onnxruntime, and POST /api/v1/score on wrangler dev vs
+    /// two Flask + scikit-learn references, one storing in SQLite.
+    BenchPeers,
+    /// Deploy page and worker to Cloudflare ([env.production] of wrangler.toml), creating
+    /// what is missing.
+    Deploy(deploy::DeployArgs),
+    /// Officers' accounts in the local D1 (or production's): a new API token is printed
+    /// once; every change is in the audit trail.
+    Officer(officer::OfficerArgs),
+    /// The read-only and idempotent HTTP checks against VALLE_BASE_URL (a deployment).
+    Smoke,
+    /// Lighthouse (mobile and desktop presets) on the scoring page under wrangler dev
+    /// (results: BENCHMARKS.md).
+    Lighthouse,
+    /// The long reliability run: 100,000 fuzz cases per property, then MINUTES of mixed load
+    /// on wrangler dev with memory sampled (RELIABILITY.md).
+    Soak {
+        #[arg(default_value_t = 10, value_parser = at_least(2))]
+        minutes: u64,
+    },
+}
+
+impl Task {
+    fn run(self) -> Result {
+        match self {
+            Task::Dev { verbose } => dev(verbose),
+            Task::Test => test(),
+            Task::TestEdge => tools::ensure_build_tools()
+                .and_then(|()| tools::ensure_browser())
+                .and_then(|()| build_page())
+                .and_then(|()| build_worker())
+                .and_then(|()| against_local_server()),
+            Task::Build => tools::ensure_build_tools()
+                .and_then(|()| build_page())
+                .and_then(|()| build_worker()),
+            Task::BuildPage => build_page(),
+            Task::BuildWorker => build_worker(),
+            Task::Bootstrap => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
+            Task::Train => train(),
+            Task::Openapi => openapi::write(),
+            Task::CheckOps => check_prometheus_files(),
+            Task::Bench => timed("criterion benchmarks", || {
+                let sh = project_shell()?;
+                cmd!(sh, "cargo bench -p valle-shared --bench scoring")
+                    .run()
+                    .map_err(shell_error)
+            }),
+            Task::BenchHttp => bench::bench_http(),
+            Task::BenchEvents(bench) => bench.run(),
+            Task::BenchPeers => bench::bench_peers(),
+            Task::Deploy(args) => deploy::deploy(&args),
+            Task::Officer(args) => officer::officer(args),
+            Task::Smoke => smoke(),
+            Task::Lighthouse => lighthouse::lighthouse(),
+            Task::Soak { minutes } => soak::soak(minutes),
+        }
+    }
+}
+
+/// A whole number of at least `least`, for counts of seconds and minutes.
+fn at_least(least: u64) -> impl Fn(&str) -> Result<u64> + Clone + Send + Sync + 'static {
+    move |text| match text.parse::<u64>() {
+        Ok(n) if n >= least => Ok(n),
+        _ => Err(format!("a whole number, at least {least}")),
+    }
+}
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
+    let task = Cli::parse().task;
     let started = Instant::now();
-    let result = match command.as_str() {
-        "dev" => dev(std::env::args().any(|arg| arg == "--verbose")),
-        "test" => test(),
-        "build" => tools::ensure_build_tools()
-            .and_then(|()| build_page())
-            .and_then(|()| build_worker()),
-        "build-page" => build_page(),
-        "build-worker" => build_worker(),
-        "bootstrap" => tools::ensure_build_tools().and_then(|()| tools::ensure_browser()),
-        "train" => train(),
-        "check-ops" => check_prometheus_files(),
-        "openapi" => openapi::write(),
-        "bench-http" => bench::bench_http(),
-        "bench-events" => bench::EventsBench::parse(&std::env::args().skip(2).collect::<Vec<_>>())
-            .and_then(|bench| bench.run()),
-        "bench-peers" => bench::bench_peers(),
-        "lighthouse" => lighthouse::lighthouse(),
-        "deploy" => deploy::deploy(&std::env::args().skip(2).collect::<Vec<_>>()),
-        "smoke" => smoke(),
-        "officer" => officer::officer(&std::env::args().skip(2).collect::<Vec<_>>()),
-        "soak" => match std::env::args().nth(2).map(|m| m.parse::<u64>()) {
-            None => soak::soak(10),
-            Some(Ok(minutes)) if minutes >= 2 => soak::soak(minutes),
-            Some(_) => Err("soak takes a number of minutes, at least 2".to_owned()),
-        },
-        "test-edge" => tools::ensure_build_tools()
-            .and_then(|()| tools::ensure_browser())
-            .and_then(|()| build_page())
-            .and_then(|()| build_worker())
-            .and_then(|()| against_local_server()),
-        "bench" => timed("criterion benchmarks", || {
-            let sh = project_shell()?;
-            cmd!(sh, "cargo bench -p valle-shared --bench scoring")
-                .run()
-                .map_err(shell_error)
-        }),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let result = task.run();
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(()) => {

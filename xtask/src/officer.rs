@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use valle_shared::audit::{append, AuditAction, AuditEvent, ChainHead};
-use valle_shared::officers::{is_email, normalize_email, token_from_bytes, token_hash, Role};
+use valle_shared::officers::{
+    is_email, normalize_email, token_from_bytes, token_hash, Role, ROLES,
+};
 
 use crate::process::run_for_output;
 use crate::{project_command, root, Result};
@@ -224,44 +226,54 @@ pub fn ensure(database: &Database, account: NewAccount) -> Result {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask officer add EMAIL --role officer|supervisor|auditor|admin [--name NAME] [--remote]
-       cargo xtask officer revoke EMAIL [--remote]
-       cargo xtask officer list [--remote]
---remote changes the production database ([env.production] in wrangler.toml); without it,
-the local one `cargo xtask dev` serves.";
+/// `cargo xtask officer add|revoke|list [--remote]`.
+#[derive(clap::Args)]
+pub struct OfficerArgs {
+    #[command(subcommand)]
+    pub action: OfficerAction,
+    /// Change the production database ([env.production] in wrangler.toml) instead of the
+    /// local one `cargo xtask dev` serves.
+    #[arg(long, global = true)]
+    pub remote: bool,
+}
+
+#[derive(Debug, PartialEq, clap::Subcommand)]
+pub enum OfficerAction {
+    /// Add an account, or give an existing one this role and a new token; the token is
+    /// printed once.
+    Add {
+        email: String,
+        #[arg(long, value_parser = role)]
+        role: Role,
+        /// The name the dashboard shows (the email when not given).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke an account: its token and its Access sign-in are refused from then on.
+    Revoke { email: String },
+    /// List every account with its role and state.
+    List,
+}
+
+fn role(text: &str) -> Result<Role> {
+    Role::parse(text).ok_or_else(|| {
+        let roles: Vec<&str> = ROLES.iter().map(|role| role.as_str()).collect();
+        format!("one of {}", roles.join(", "))
+    })
+}
 
 /// `cargo xtask officer …`.
-pub fn officer(args: &[String]) -> Result {
-    let remote = args.iter().any(|arg| arg == "--remote");
-    let database = if remote {
+pub fn officer(args: OfficerArgs) -> Result {
+    let database = if args.remote {
         Database::Production
     } else {
         Database::Local(None)
     };
-    let value_of = |flag: &str| {
-        args.iter()
-            .position(|arg| arg == flag)
-            .and_then(|at| args.get(at + 1))
-            .cloned()
-    };
-    let positional: Vec<&String> = args
-        .iter()
-        .enumerate()
-        .filter(|(at, arg)| {
-            let is_flag_value = *at > 0 && matches!(args[at - 1].as_str(), "--role" | "--name");
-            !arg.starts_with("--") && !is_flag_value
-        })
-        .map(|(_, arg)| arg)
-        .collect();
-    match positional.as_slice() {
-        [command, email] if command.as_str() == "add" => {
-            let role = value_of("--role")
-                .as_deref()
-                .and_then(Role::parse)
-                .ok_or(format!("add needs --role\n{USAGE}"))?;
+    match args.action {
+        OfficerAction::Add { email, role, name } => {
             let token = new_token()?;
-            let email = normalize_email(email);
-            let name = value_of("--name").unwrap_or_else(|| email.clone());
+            let email = normalize_email(&email);
+            let name = name.unwrap_or_else(|| email.clone());
             if let Some((_, revoked, _)) = account(&database, &email)? {
                 eprintln!(
                     "    {email} has an account{}: it gets this role and a new token; the old token stops working",
@@ -281,15 +293,16 @@ pub fn officer(args: &[String]) -> Result {
             println!("Use it as `Authorization: Bearer <token>`, or paste it into the dashboard's sign-in at /panel/.");
             Ok(())
         }
-        [command, email] if command.as_str() == "revoke" => {
-            match account(&database, email)? {
+        OfficerAction::Revoke { email } => {
+            let email = normalize_email(&email);
+            match account(&database, &email)? {
                 None => Err(format!("{email} has no account")),
                 Some((_, true, _)) => Err(format!("{email} is already revoked")),
                 Some(_) => {
                     apply(
                         &database,
                         &[Change::Revoke {
-                            email: email.to_string(),
+                            email: email.clone(),
                         }],
                     )?;
                     println!("{email} is revoked: its token and its Access sign-in are refused from now on.");
@@ -297,7 +310,7 @@ pub fn officer(args: &[String]) -> Result {
                 }
             }
         }
-        [command] if command.as_str() == "list" => {
+        OfficerAction::List => {
             let rows = query(
                 &database,
                 "SELECT email, name, role, created_at, revoked_at FROM accounts ORDER BY email",
@@ -318,7 +331,6 @@ pub fn officer(args: &[String]) -> Result {
             }
             Ok(())
         }
-        _ => Err(USAGE.to_owned()),
     }
 }
 
@@ -398,6 +410,58 @@ pub fn test_token_env() -> impl Iterator<Item = (&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_names_an_action_a_role_and_a_database() {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            officer: OfficerArgs,
+        }
+        let check = |args: &[&str], expected: Option<(OfficerAction, bool)>| {
+            let read = <Command as clap::Parser>::try_parse_from(
+                std::iter::once("officer").chain(args.iter().copied()),
+            )
+            .map(|command| (command.officer.action, command.officer.remote));
+            assert_eq!(read.ok(), expected, "{args:?}");
+        };
+        let add = |role, name: Option<&str>| OfficerAction::Add {
+            email: "ana@coop.example".into(),
+            role,
+            name: name.map(str::to_owned),
+        };
+        check(
+            &["add", "ana@coop.example", "--role", "supervisor"],
+            Some((add(Role::Supervisor, None), false)),
+        );
+        check(
+            &[
+                "add",
+                "ana@coop.example",
+                "--remote",
+                "--role",
+                "integrator",
+                "--name",
+                "Ana",
+            ],
+            Some((add(Role::Integrator, Some("Ana")), true)),
+        );
+        check(
+            &["--remote", "revoke", "ana@coop.example"],
+            Some((
+                OfficerAction::Revoke {
+                    email: "ana@coop.example".into(),
+                },
+                true,
+            )),
+        );
+        check(&["list"], Some((OfficerAction::List, false)));
+        check(&["add", "ana@coop.example"], None);
+        check(&["add", "ana@coop.example", "--role", "owner"], None);
+        check(&["revoke"], None);
+        check(&["rename", "ana@coop.example"], None);
+        check(&[], None);
+    }
     use valle_shared::audit::{AuditEntry, Verifier};
 
     #[test]
