@@ -198,6 +198,10 @@ test('a dead letter is replayed with a correction from the dashboard, exactly on
   await result.waitFor();
   assert.equal(await result.getAttribute('data-outcome'), 'error');
   assert.equal(await result.getAttribute('data-code'), ErrorCode.Validation);
+  // The refusal names the field, as the edge does.
+  const refused = result.locator('[data-testid="replay-refusal"] li[data-field="age"]');
+  assert.equal(await refused.count(), 1);
+  assert.equal(await refused.getAttribute('data-code'), ErrorCode.Range);
   await page.screenshot({ path: join(SCREENSHOTS, 'panel-dead-letters.png'), fullPage: true });
 
   const corrected = JSON.stringify({ ...APPLICATION, branch: BRANCH, age: 31 }, null, 2);

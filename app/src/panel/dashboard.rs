@@ -10,6 +10,7 @@ use valle_shared::i18n::format_money;
 use valle_shared::kpi::{PerformanceState, View};
 use valle_shared::query::{path_segment, with_query};
 use valle_shared::time::format_rfc3339_ms;
+use valle_shared::validation::RequestError;
 use valle_shared::{Application, Field, Lang};
 
 use crate::chrome::ui;
@@ -253,14 +254,17 @@ pub fn application_rows(application: &Application, lang: Lang) -> Vec<(&'static 
 }
 
 /// The replay body: the officer's corrected application, or nothing to replay as it was.
-/// Only checks that a correction is JSON; the edge validates it like any application.
-pub fn replay_body(correction: &str) -> Result<Option<String>, String> {
+/// Only checks that a correction is JSON, refused as the edge refuses a body that is not;
+/// the edge validates it like any application.
+pub fn replay_body(correction: &str) -> Result<Option<String>, RequestError> {
     let correction = correction.trim();
     if correction.is_empty() {
         return Ok(None);
     }
     let application: serde_json::Value =
-        serde_json::from_str(correction).map_err(|error| error.to_string())?;
+        serde_json::from_str(correction).map_err(|error| RequestError::Malformed {
+            detail: format!("correction: {error}"),
+        })?;
     Ok(Some(
         serde_json::json!({ "application": application }).to_string(),
     ))
@@ -357,7 +361,10 @@ mod tests {
             replay_body(r#"{"age": 30}"#),
             Ok(Some(r#"{"application":{"age":30}}"#.to_owned()))
         );
-        assert!(replay_body("{age: 30").is_err());
+        assert_eq!(
+            replay_body("{age: 30").map_err(|error| error.code()),
+            Err(valle_shared::codes::ErrorCode::Json)
+        );
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! Dead letters, with replay as they are or corrected.
 
 use leptos::prelude::*;
-use valle_shared::codes::ErrorCode;
+use valle_shared::api::ErrorBody;
 use valle_shared::decisions::{DeadLetter, DeadLetterPage, DeadLetterStatus, ReplayResponse};
 use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};
 use super::pager::{Pager, Pages};
-use super::section::{Choice, ChoiceFilter, RefreshButton, SectionHead};
+use super::section::{refusal_view, Choice, ChoiceFilter, RefreshButton, SectionHead};
 use super::session::{status_line, use_session, Load};
 use crate::chrome::{band_text, decision_text, ui, use_lang};
-use crate::client::{officer_post, ClientError};
+use crate::client::officer_post;
 
 /// Dead letters, newest first, with replay as they are or corrected.
 #[component]
@@ -71,14 +71,14 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
     let session = use_session();
     let id = letter.id;
     let correction = RwSignal::new(pretty_json(&letter.payload.application));
-    let outcome = RwSignal::new(None::<Result<ReplayResponse, (ErrorCode, String)>>);
+    let outcome = RwSignal::new(None::<Result<ReplayResponse, ErrorBody>>);
     let sending = RwSignal::new(false);
     let replay = move |as_corrected: bool| {
         let body = if as_corrected {
             match replay_body(&correction.get_untracked()) {
                 Ok(body) => body,
                 Err(error) => {
-                    outcome.set(Some(Err((ErrorCode::Json, error))));
+                    outcome.set(Some(Err(ErrorBody::of_request(&error, None))));
                     return;
                 }
             }
@@ -93,24 +93,7 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
             move |result| {
                 sending.try_set(false);
                 let replayed = result.is_ok();
-                outcome.try_set(Some(result.map_err(|error| {
-                    let text = match &error {
-                        ClientError::Refused(body) => {
-                            let fields: Vec<String> = body
-                                .fields
-                                .iter()
-                                .map(|field| format!("{} ({})", field.field, field.code.as_str()))
-                                .collect();
-                            format!(
-                                "{} {}",
-                                body.message.get(lang.get_untracked()),
-                                fields.join(", ")
-                            )
-                        }
-                        other => other.to_string(),
-                    };
-                    (error.code(), text)
-                })));
+                outcome.try_set(Some(result.map_err(|error| error.body())));
                 if replayed {
                     on_replayed();
                 }
@@ -152,11 +135,14 @@ fn DeadLetterItem(letter: DeadLetter, on_replayed: impl Fn() + Copy + 'static) -
                         {band_text(answer.decision.score.band, lang.get())}" · "{decision_text(answer.decision.score.decision, lang.get())}
                     </p>
                 }.into_any(),
-                Err((code, text)) => view! {
-                    <p class="answer error" data-testid="replay-result" data-outcome="error" data-code=code.as_str() role="alert">
-                        {format!("{code}: {text}")}
-                    </p>
-                }.into_any(),
+                Err(body) => {
+                    let code = body.code.as_str();
+                    view! {
+                        <div data-testid="replay-result" data-outcome="error" data-code=code>
+                            {refusal_view(body, "replay-refusal", lang.get())}
+                        </div>
+                    }.into_any()
+                }
             })}
         </li>
     }
