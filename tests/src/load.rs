@@ -10,13 +10,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use valle_shared::codes::ErrorCode;
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use crate::sample::{Rng, Sampler};
-use crate::{random_uuid, Answer, Client};
+use crate::Client;
+
+mod send;
+mod verify;
+
+use send::{Outcome, Sender};
+pub use verify::{
+    branch_decisions, counted_decisions, family_sum, gauge, metric, verify, wait_until_settled,
+    Verification,
+};
 
 /// What the generator posts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -73,27 +80,6 @@ pub struct Plan {
     pub seed: u64,
     pub branch: Option<String>,
     pub base_url: String,
-}
-
-/// One sent request's fate.
-#[derive(Clone, Debug, Default)]
-struct Outcome {
-    latency: Duration,
-    /// Records (applications or events) in the request, and how many the server took.
-    records: u64,
-    accepted: u64,
-    accepted_ids: Vec<String>,
-    /// Accepted records that should end as dead letters (invalid applications in events).
-    accepted_invalid: Vec<String>,
-    rejected: Vec<String>,
-    replayed: u64,
-    /// Sent again after the runtime (not Valle) failed it; see `Client::send_retrying`.
-    runtime_retries: u64,
-    transport_error: bool,
-    /// Records sent in a request that got no answer: the server may or may not have them.
-    unanswered_ids: Vec<String>,
-    /// When the request was due, in seconds from the start of the run.
-    due_s: f64,
 }
 
 /// Requests and records by fate; the report shows them as they are.
@@ -388,6 +374,13 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
             let (tally, sent_records) = (&tally, &sent_records);
             scope.spawn(move || {
                 let client = Client::unchecked(&plan.base_url);
+                let sender = Sender {
+                    plan,
+                    sampler,
+                    auth,
+                    client: &client,
+                    sent_records,
+                };
                 let mut rng = Rng::new(plan.seed ^ (connection as u64).wrapping_mul(0x9E37));
                 let mut i = connection;
                 loop {
@@ -410,8 +403,7 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    let mut outcome =
-                        send_one(plan, sampler, auth, &client, &mut rng, i, sent_records, due);
+                    let mut outcome = sender.send(&mut rng, i, due);
                     outcome.due_s = due.saturating_duration_since(started).as_secs_f64();
                     control.sent.fetch_add(1, Ordering::Relaxed);
                     if outcome.transport_error || !outcome.rejected.is_empty() {
@@ -429,480 +421,11 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
     (tally.into_inner().unwrap_or_default(), seconds)
 }
 
-/// The address of request `i`'s client. Each branch (each run, by default) gets its own
-/// range, so runs side by side never share a rate-limit bucket.
-fn client_ip(plan: &Plan, i: usize) -> String {
-    let client = i % plan.clients.max(1);
-    // FNV-1a of the branch name picks the second octet.
-    let range = plan.branch.as_deref().map_or(0, |branch| {
-        branch
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            })
-            % 200
-    });
-    format!("10.{}.{}.{}", 20 + range, client / 250, client % 250 + 1)
-}
-
-/// The error code of a refused answer: the body's `error.code`, else the status.
-fn error_code(answer: &Answer) -> String {
-    serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|body| body["error"]["code"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("HTTP_{}", answer.status))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn send_one(
-    plan: &Plan,
-    sampler: &Sampler,
-    auth: &str,
-    client: &Client,
-    rng: &mut Rng,
-    i: usize,
-    sent_records: &Mutex<Vec<(String, String)>>,
-    due: Instant,
-) -> Outcome {
-    let ip = client_ip(plan, i);
-    // A record is (id, application text); a duplicate repeats an earlier one exactly.
-    let draw = |rng: &mut Rng| -> (String, String, bool) {
-        if rng.chance(plan.duplicate) {
-            if let Ok(sent) = sent_records.lock() {
-                if !sent.is_empty() {
-                    let (id, application) = sent[rng.below(sent.len())].clone();
-                    return (id, application, false);
-                }
-            }
-        }
-        let invalid = rng.chance(plan.invalid);
-        let application = if invalid {
-            sampler.invalid(rng)
-        } else {
-            sampler.valid(rng)
-        };
-        let id = random_uuid();
-        if let Ok(mut sent) = sent_records.lock() {
-            // Invalid records are not repeated: their fate is already a refusal.
-            if !invalid && sent.len() < 100_000 {
-                sent.push((id.clone(), application.clone()));
-            }
-        }
-        (id, application, invalid)
-    };
-    let mut outcome = Outcome::default();
-    let answer = match plan.target {
-        Target::Score => {
-            let (id, application, _) = draw(rng);
-            outcome.records = 1;
-            let headers = [
-                ("content-type", "application/json"),
-                ("x-request-id", id.as_str()),
-                ("cf-connecting-ip", ip.as_str()),
-            ];
-            let (answer, retries) = client.send_retrying(
-                "POST",
-                "/api/v1/score",
-                &headers,
-                Some(application.as_bytes()),
-            );
-            outcome.runtime_retries += retries;
-            if answer.is_err() {
-                outcome.unanswered_ids.push(id.clone());
-            }
-            if let Ok(answer) = &answer {
-                if answer.status == 200 {
-                    let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-                    outcome.replayed += u64::from(body["replayed"].as_bool() == Some(true));
-                    outcome.accepted += 1;
-                    outcome.accepted_ids.push(id);
-                } else {
-                    outcome.rejected.push(error_code(answer));
-                }
-            }
-            answer
-        }
-        Target::Events => {
-            let now_ms = crate::now_ms();
-            let mut invalid_ids = BTreeSet::new();
-            let events: Vec<Value> = (0..plan.batch.max(1))
-                .map(|_| {
-                    let (id, application, invalid) = draw(rng);
-                    if invalid {
-                        invalid_ids.insert(id.clone());
-                    }
-                    let late = rng.chance(plan.late);
-                    let offset_ms = if late {
-                        (plan.late_hours * 3_600_000.0) as i64 + rng.below(60_000) as i64
-                    } else {
-                        rng.below(2_000) as i64
-                    };
-                    json!({
-                        "event_id": id,
-                        "event_time": valle_shared::time::format_rfc3339_ms(now_ms - offset_ms),
-                        "application": serde_json::from_str::<Value>(&application).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            outcome.records = events.len() as u64;
-            let body = json!({ "events": events }).to_string();
-            let headers = [
-                ("content-type", "application/json"),
-                ("cf-connecting-ip", ip.as_str()),
-            ];
-            let (answer, retries) =
-                client.send_retrying("POST", "/api/v1/events", &headers, Some(body.as_bytes()));
-            outcome.runtime_retries += retries;
-            if answer.is_err() {
-                outcome.unanswered_ids.extend(
-                    events
-                        .iter()
-                        .filter_map(|event| event["event_id"].as_str().map(str::to_owned)),
-                );
-            }
-            if let Ok(answer) = &answer {
-                if answer.status == 202 {
-                    let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-                    for ack in body["results"].as_array().into_iter().flatten() {
-                        let id = ack["event_id"].as_str().unwrap_or_default().to_owned();
-                        if ack["accepted"].as_bool() == Some(true) {
-                            if invalid_ids.contains(&id) {
-                                outcome.accepted_invalid.push(id.clone());
-                            }
-                            outcome.accepted += 1;
-                            outcome.accepted_ids.push(id);
-                        } else {
-                            let code = ack["error"]["code"]
-                                .as_str()
-                                .unwrap_or(ErrorCode::Unexpected.as_str());
-                            outcome.rejected.push(code.to_owned());
-                        }
-                    }
-                } else {
-                    let code = error_code(answer);
-                    outcome
-                        .rejected
-                        .extend((0..events.len()).map(|_| code.clone()));
-                }
-            }
-            answer
-        }
-        Target::Batch => {
-            let request_id = random_uuid();
-            let applications: Vec<Value> = (0..plan.batch.max(1))
-                .map(|_| {
-                    let (_, application, _) = draw(rng);
-                    serde_json::from_str::<Value>(&application).unwrap_or_default()
-                })
-                .collect();
-            outcome.records = applications.len() as u64;
-            let body = json!({ "applications": applications }).to_string();
-            let headers = [
-                ("content-type", "application/json"),
-                ("x-request-id", request_id.as_str()),
-                ("cf-connecting-ip", ip.as_str()),
-            ];
-            let (answer, retries) = client.send_retrying(
-                "POST",
-                "/api/v1/score/batch",
-                &headers,
-                Some(body.as_bytes()),
-            );
-            outcome.runtime_retries += retries;
-            let item_ids = (0..applications.len()).map(|index| format!("{request_id}:{index}"));
-            match &answer {
-                Err(_) => outcome.unanswered_ids.extend(item_ids),
-                Ok(answer) if answer.status == 200 => {
-                    let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-                    for item in body["results"].as_array().into_iter().flatten() {
-                        match item["request_id"].as_str() {
-                            Some(id) => {
-                                outcome.replayed +=
-                                    u64::from(item["replayed"].as_bool() == Some(true));
-                                outcome.accepted += 1;
-                                outcome.accepted_ids.push(id.to_owned());
-                            }
-                            None => {
-                                let code = item["error"]["code"]
-                                    .as_str()
-                                    .unwrap_or(ErrorCode::Unexpected.as_str());
-                                outcome.rejected.push(code.to_owned());
-                            }
-                        }
-                    }
-                }
-                Ok(answer) => {
-                    let code = error_code(answer);
-                    outcome
-                        .rejected
-                        .extend((0..applications.len()).map(|_| code.clone()));
-                }
-            }
-            answer
-        }
-        Target::Kpis => client.try_send(
-            "GET",
-            "/api/v1/kpis?window=5m",
-            &[("authorization", auth)],
-            None,
-        ),
-        Target::Healthz => client.try_send("GET", "/healthz", &[], None),
-        Target::Floor => client.try_send("GET", "/api/v1/no-such-route", &[], None),
-    };
-    outcome.latency = due.elapsed();
-    match answer {
-        Err(_) => outcome.transport_error = true,
-        Ok(answer) => {
-            let expected = match plan.target {
-                Target::Kpis | Target::Healthz => 200,
-                Target::Floor => 404,
-                Target::Score | Target::Events | Target::Batch => return outcome,
-            };
-            outcome.records = 1;
-            if answer.status == expected {
-                outcome.accepted = 1;
-            } else {
-                outcome.rejected.push(error_code(&answer));
-            }
-        }
-    }
-    outcome
-}
-
-/// One gauge of `GET /metrics`, without labels.
-pub fn metric(client: &Client, auth: &str, name: &str) -> Result<Option<f64>, String> {
-    let answer = client.try_send("GET", "/metrics", &[("authorization", auth)], None)?;
-    if answer.status != 200 {
-        return Err(format!("GET /metrics: {} {}", answer.status, answer.text()));
-    }
-    Ok(gauge(&answer.text(), name))
-}
-
-/// The sum of a family's labelled series (`valle_decisions_total{band="bajo"} 9`, …).
-pub fn family_sum(text: &str, name: &str) -> Option<f64> {
-    let prefix = format!("{name}{{");
-    let values: Vec<f64> = text
-        .lines()
-        .filter(|line| line.starts_with(&prefix))
-        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum())
-}
-
-/// Decisions the KPI object has counted, once the count has not moved for two seconds (it
-/// counts just after the rows are stored); none if it kept moving for `timeout`.
-pub fn counted_decisions(
-    client: &Client,
-    auth: &str,
-    timeout: Duration,
-) -> Result<Option<f64>, String> {
-    let started = Instant::now();
-    let read = || -> Result<Option<f64>, String> {
-        let answer = client.try_send("GET", "/metrics", &[("authorization", auth)], None)?;
-        Ok(family_sum(&answer.text(), "valle_decisions_total"))
-    };
-    let mut last = read()?;
-    while started.elapsed() < timeout {
-        std::thread::sleep(Duration::from_secs(2));
-        let now = read()?;
-        if now == last {
-            return Ok(now);
-        }
-        last = now;
-    }
-    Ok(None)
-}
-
-/// The value of an unlabelled series in Prometheus text.
-pub fn gauge(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-}
-
-/// Seconds until the server's inbox holds no event waiting for its outcome, polled every
-/// 100 ms; none if it still holds some after `timeout`.
-pub fn wait_until_settled(
-    client: &Client,
-    auth: &str,
-    timeout: Duration,
-) -> Result<Option<f64>, String> {
-    let started = Instant::now();
-    loop {
-        if metric(client, auth, "valle_inbox_events")? == Some(0.0) {
-            return Ok(Some(started.elapsed().as_secs_f64()));
-        }
-        if started.elapsed() >= timeout {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Whether every accepted record ended up exactly once as a decision or a dead letter.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Verification {
-    pub accepted: usize,
-    pub decisions: usize,
-    pub dead_letters: usize,
-    pub missing: Vec<String>,
-    pub duplicated: Vec<String>,
-    /// Decisions of the run's branch that no accepted or unanswered record explains.
-    pub unexpected: Vec<String>,
-    /// Accepted invalid applications that became decisions instead of dead letters.
-    pub misrouted: Vec<String>,
-}
-
-impl Verification {
-    pub fn passed(&self) -> bool {
-        self.missing.is_empty()
-            && self.duplicated.is_empty()
-            && self.unexpected.is_empty()
-            && self.misrouted.is_empty()
-    }
-
-    pub fn summary(&self) -> String {
-        format!(
-            "{} — {} accepted ids: {} decisions, {} dead letters, {} missing, {} duplicated, {} unexpected, {} misrouted",
-            if self.passed() { "PASS" } else { "FAIL" },
-            self.accepted,
-            self.decisions,
-            self.dead_letters,
-            self.missing.len(),
-            self.duplicated.len(),
-            self.unexpected.len(),
-            self.misrouted.len()
-        )
-    }
-}
-
-/// Every stored decision id of a branch (all pages).
-fn decision_ids(client: &Client, branch: &str, auth: &str) -> Result<Vec<String>, String> {
-    Ok(branch_decisions(client, branch, auth)?
-        .iter()
-        .map(|decision| {
-            decision["request_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect())
-}
-
-/// Every stored decision of `branch`, as the API lists them (all pages).
-pub fn branch_decisions(client: &Client, branch: &str, auth: &str) -> Result<Vec<Value>, String> {
-    let mut decisions = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/api/v1/decisions?branch={}&limit=500", percent(branch));
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={}", percent(cursor)));
-        }
-        let answer = client.try_send("GET", &path, &[("authorization", auth)], None)?;
-        if answer.status != 200 {
-            return Err(format!("GET {path}: {} {}", answer.status, answer.text()));
-        }
-        let mut page = answer.json();
-        if let Some(listed) = page["decisions"].as_array_mut() {
-            decisions.append(listed);
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(decisions),
-        }
-    }
-}
-
-/// Every dead letter's event id (all pages, open and replayed).
-fn dead_letter_ids(client: &Client, auth: &str) -> Result<Vec<String>, String> {
-    let mut ids = Vec::new();
-    let mut before: Option<i64> = None;
-    loop {
-        let mut path = "/api/v1/dead-letters?limit=500".to_owned();
-        if let Some(before) = before {
-            path.push_str(&format!("&before={before}"));
-        }
-        let answer = client.try_send("GET", &path, &[("authorization", auth)], None)?;
-        if answer.status != 200 {
-            return Err(format!("GET {path}: {} {}", answer.status, answer.text()));
-        }
-        let page = answer.json();
-        for letter in page["dead_letters"].as_array().into_iter().flatten() {
-            ids.push(letter["event_id"].as_str().unwrap_or_default().to_owned());
-        }
-        match page["next_before"].as_i64() {
-            Some(next) => before = Some(next),
-            None => return Ok(ids),
-        }
-    }
-}
-
-fn percent(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Compares what the server stored with what it accepted, once: call it until it passes or
-/// a deadline, since queued events take a moment to land.
-pub fn verify(
-    client: &Client,
-    tally: &Tally,
-    branch: &str,
-    auth: &str,
-) -> Result<Verification, String> {
-    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for id in decision_ids(client, branch, auth)? {
-        counts.entry(id).or_default().0 += 1;
-    }
-    for id in dead_letter_ids(client, auth)? {
-        if tally.accepted_ids.contains(&id) {
-            counts.entry(id).or_default().1 += 1;
-        }
-    }
-    let mut verification = Verification {
-        accepted: tally.accepted_ids.len(),
-        ..Verification::default()
-    };
-    for id in &tally.accepted_ids {
-        match counts.get(id).copied().unwrap_or_default() {
-            (0, 0) => verification.missing.push(id.clone()),
-            (1, 0) => {
-                verification.decisions += 1;
-                if tally.accepted_invalid_ids.contains(id) {
-                    verification.misrouted.push(id.clone());
-                }
-            }
-            (0, 1) => verification.dead_letters += 1,
-            _ => verification.duplicated.push(id.clone()),
-        }
-    }
-    verification.unexpected = counts
-        .iter()
-        .filter(|(id, (decisions, _))| {
-            *decisions > 0
-                && !tally.accepted_ids.contains(*id)
-                && !tally.unanswered_ids.contains(*id)
-        })
-        .map(|(id, _)| id.clone())
-        .collect();
-    Ok(verification)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::send::client_ip;
     use super::*;
+    use valle_shared::codes::ErrorCode;
 
     #[test]
     fn each_branch_has_its_own_client_addresses() {
@@ -922,17 +445,6 @@ mod tests {
         let range = |ip: String| ip.split('.').nth(1).map(str::to_owned);
         assert_ne!(range(client_ip(&a, 0)), range(client_ip(&b, 0)));
         assert!(client_ip(&a, 299).starts_with("10."));
-    }
-
-    #[test]
-    fn gauges_are_read_by_their_exact_name() {
-        let text = "# HELP valle_inbox_events x\n# TYPE valle_inbox_events gauge\nvalle_inbox_events_total 9\nvalle_inbox_events 3\nvalle_kpi_object_rows NaN\n";
-        assert_eq!(gauge(text, "valle_inbox_events"), Some(3.0));
-        assert!(gauge(text, "valle_kpi_object_rows").is_some_and(f64::is_nan));
-        assert_eq!(gauge(text, "valle_missing"), None);
-        let counters = "valle_decisions_total{band=\"bajo\"} 9\nvalle_decisions_total{band=\"alto\"} 3\nvalle_decisions_totally 1\n";
-        assert_eq!(family_sum(counters, "valle_decisions_total"), Some(12.0));
-        assert_eq!(family_sum(counters, "valle_missing"), None);
     }
 
     #[test]
@@ -1046,6 +558,5 @@ mod tests {
         assert!(ips
             .iter()
             .all(|ip| ip.split('.').all(|part| part.parse::<u8>().is_ok())));
-        assert_eq!(percent("a b/ç"), "a%20b%2F%C3%A7");
     }
 }
