@@ -159,18 +159,25 @@ pub fn store_outcomes(outcomes: &crate::store::Outcomes<'_>, now_ms: i64) -> Vec
     statements
 }
 
-/// The row D1 answers for a column list (`t.a, t.b AS c`) over `values` bound in the same
-/// order, keyed as D1 keys it: by alias, or by the column's own name.
+/// Each column of a column list (`t.a, t.b AS c`): the table's column and the name D1 keys
+/// it by in a row, its alias or else its own name.
+#[cfg(test)]
+pub(crate) fn column_names(columns: &str) -> impl Iterator<Item = (&str, &str)> {
+    columns.split(',').map(|column| {
+        let (expression, alias) = match column.trim().rsplit_once(" AS ") {
+            Some((expression, alias)) => (expression, Some(alias)),
+            None => (column.trim(), None),
+        };
+        let name = expression.rsplit('.').next().unwrap_or(expression);
+        (name, alias.unwrap_or(name))
+    })
+}
+
+/// The row D1 answers for a column list over `values` bound in the same order.
 #[cfg(test)]
 pub(crate) fn answered_row(columns: &str, values: &[SqlValue]) -> serde_json::Value {
-    let names = columns.split(',').map(|column| {
-        let column = column.trim();
-        match column.rsplit_once(" AS ") {
-            Some((_, alias)) => alias,
-            None => column.rsplit('.').next().unwrap_or(column),
-        }
-    });
-    let row: serde_json::Map<String, serde_json::Value> = names
+    let row: serde_json::Map<String, serde_json::Value> = column_names(columns)
+        .map(|(_, name)| name)
         .zip(values)
         .map(|(name, value)| {
             let value = match value {

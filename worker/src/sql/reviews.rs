@@ -198,7 +198,7 @@ impl From<ReviewRow> for (Review, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::answered_row;
+    use crate::sql::{answered_row, column_names};
     use valle_shared::model::Decision;
     use valle_shared::review::Override;
 
@@ -221,16 +221,8 @@ mod tests {
             .split(['(', ')'])
             .nth(1)
             .expect("insert columns");
-        let read: Vec<&str> = REVIEW_COLUMNS
-            .split(',')
-            .map(|column| {
-                column
-                    .trim()
-                    .trim_start_matches("r.")
-                    .split(' ')
-                    .next()
-                    .unwrap_or("")
-            })
+        let read: Vec<&str> = column_names(REVIEW_COLUMNS)
+            .map(|(column, _)| column)
             .collect();
         assert_eq!(written.split(',').map(str::trim).collect::<Vec<_>>(), read);
         // The row D1 would answer, built from the statement's own parameters.
