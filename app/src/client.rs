@@ -9,6 +9,7 @@ use valle_shared::api::{
 };
 use valle_shared::codes::ErrorCode;
 use valle_shared::events::EventsResponse;
+use valle_shared::receipt::RECEIPT_HEADER;
 use valle_shared::Message;
 
 /// Why a request did not produce its answer.
@@ -140,10 +141,17 @@ pub async fn officer_text(path: &str, token: &str) -> Result<String, ClientError
     }
 }
 
-/// The applicant asks for a person to review a decision.
-pub async fn post_human_review(request_id: &str) -> Result<HumanReviewResponse, ClientError> {
+/// The applicant asks for a person to review a decision, proving it is theirs with the
+/// receipt the decision's answer carried.
+pub async fn post_human_review(
+    request_id: &str,
+    receipt: &str,
+) -> Result<HumanReviewResponse, ClientError> {
     let path = format!("{DECISIONS_PATH}/{request_id}{HUMAN_REVIEW_SUFFIX}");
-    let request = Request::post(&path).build().map_err(network)?;
+    let request = Request::post(&path)
+        .header(RECEIPT_HEADER, receipt)
+        .build()
+        .map_err(network)?;
     answer(request).await
 }
 

@@ -30,7 +30,13 @@ pub enum SyncState {
     /// Not yet accepted by the edge; `attempts` failed sends so far.
     Pending { attempts: u32, next_attempt_ms: i64 },
     /// The edge accepted it (202): it becomes exactly one decision or dead letter there.
-    Synced { at_ms: i64 },
+    /// `receipt` is the applicant's proof that the decision is theirs (absent in items
+    /// synced before receipts existed).
+    Synced {
+        at_ms: i64,
+        #[serde(default)]
+        receipt: Option<String>,
+    },
     /// The edge refused this event; sending it again would not help.
     Refused { code: ErrorCode, message: Message },
 }
@@ -185,7 +191,10 @@ pub fn after_answer(
             continue;
         };
         item.state = if ack.accepted {
-            SyncState::Synced { at_ms: now_ms }
+            SyncState::Synced {
+                at_ms: now_ms,
+                receipt: ack.receipt.clone(),
+            }
         } else {
             let error = ack.error.clone().unwrap_or_else(|| ErrorBody {
                 code: ErrorCode::Refused,
@@ -205,7 +214,7 @@ pub fn after_answer(
 /// the edge has them or someone looks.
 pub fn prune(items: &mut Vec<OutboxItem>, now_ms: i64) {
     items.retain(|item| match item.state {
-        SyncState::Synced { at_ms } => now_ms - at_ms <= KEEP_SYNCED_MS,
+        SyncState::Synced { at_ms, .. } => now_ms - at_ms <= KEEP_SYNCED_MS,
         _ => true,
     });
 }
@@ -246,7 +255,10 @@ mod tests {
     #[test]
     fn due_items_go_oldest_first_in_batches() {
         let mut items: Vec<OutboxItem> = (0..30).map(|i| item(&format!("e{i}"), NOW - i)).collect();
-        items[0].state = SyncState::Synced { at_ms: NOW };
+        items[0].state = SyncState::Synced {
+            at_ms: NOW,
+            receipt: None,
+        };
         items[1].state = SyncState::Pending {
             attempts: 1,
             next_attempt_ms: NOW + 5_000,
@@ -337,31 +349,46 @@ mod tests {
                     index: 0,
                     event_id: Some("a".into()),
                     accepted: true,
+                    receipt: Some("vr1_a".into()),
                     error: None,
                 },
                 EventAck {
                     index: 1,
                     event_id: Some("b".into()),
                     accepted: false,
+                    receipt: None,
                     error: Some(refused),
                 },
                 EventAck {
                     index: 9,
                     event_id: None,
                     accepted: true,
+                    receipt: None,
                     error: None,
                 },
             ],
         };
         after_answer(&mut items, &ids, &answer, NOW + 1);
-        assert_eq!(items[0].state, SyncState::Synced { at_ms: NOW + 1 });
+        assert_eq!(
+            items[0].state,
+            SyncState::Synced {
+                at_ms: NOW + 1,
+                receipt: Some("vr1_a".into())
+            }
+        );
         assert!(
             matches!(&items[1].state, SyncState::Refused { code, .. } if *code == ErrorCode::EventTime)
         );
         assert!(items[2].is_pending(), "not in the answer: still pending");
         // Once synced, a failure report for the same id changes nothing.
         after_failure(&mut items, &ids, NOW, 0.0, &offline);
-        assert_eq!(items[0].state, SyncState::Synced { at_ms: NOW + 1 });
+        assert_eq!(
+            items[0].state,
+            SyncState::Synced {
+                at_ms: NOW + 1,
+                receipt: Some("vr1_a".into())
+            }
+        );
         // A refused envelope is not retried: the item shows the edge's error.
         after_failure(&mut items, &ids[2..], NOW, 0.0, &error(ErrorCode::TooLarge));
         assert!(
@@ -383,8 +410,12 @@ mod tests {
         let mut items = vec![item("old", NOW), item("new", NOW), item("pending", NOW)];
         items[0].state = SyncState::Synced {
             at_ms: NOW - KEEP_SYNCED_MS - 1,
+            receipt: None,
         };
-        items[1].state = SyncState::Synced { at_ms: NOW - 1 };
+        items[1].state = SyncState::Synced {
+            at_ms: NOW - 1,
+            receipt: None,
+        };
         prune(&mut items, NOW);
         let ids: Vec<&str> = items.iter().map(|i| i.event_id.as_str()).collect();
         assert_eq!(ids, ["new", "pending"]);

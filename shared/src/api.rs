@@ -37,6 +37,8 @@ pub const REVIEWS_PATH: &str = "/api/v1/reviews";
 pub const APPROVAL_SUFFIX: &str = "/approval";
 /// After `DECISIONS_PATH/{request_id}`: the applicant asks for a person to review it.
 pub const HUMAN_REVIEW_SUFFIX: &str = "/human-review";
+/// After `DECISIONS_PATH/{request_id}`: the applicant reads back their own decision.
+pub const APPLICANT_SUFFIX: &str = "/applicant";
 /// The audit trail (auditors).
 pub const AUDIT_PATH: &str = "/api/v1/audit";
 /// The audit trail's verification (auditors).
@@ -164,6 +166,10 @@ pub struct ScoreResponse {
     /// the stored one and nothing new was written.
     #[serde(default)]
     pub replayed: bool,
+    /// The applicant's receipt for this decision ([`crate::receipt`]): what proves, in the
+    /// `Valle-Receipt` header, that a later request is theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// `200 OK` from `POST /api/v1/score/batch`: one result per item, in order.
@@ -242,13 +248,13 @@ pub struct Health {
     pub checks: Vec<HealthCheck>,
 }
 
+/// One backend's reachability; why it failed goes to the log, never into the answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     pub name: String,
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// `200 OK` from `GET /api/v1/kpis`.
@@ -315,6 +321,21 @@ pub struct HumanReviewResponse {
     pub request_id: String,
     pub requested_at_ms: i64,
     pub message: Message,
+}
+
+/// `200 OK` from `GET /api/v1/decisions/{request_id}/applicant` with the decision's
+/// receipt: the decision as its applicant may read it, and where its review stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ApplicantDecision {
+    pub request_id: String,
+    pub received_at_ms: i64,
+    /// The application the decision was made from, as stored.
+    pub application: Application,
+    /// The score as the applicant is shown it ([`crate::disclosure`]).
+    pub score: Score,
+    pub review_state: crate::review::ReviewState,
+    pub human_review_requested_at_ms: Option<i64>,
 }
 
 /// `409 Conflict` from a review write: the error and the review as it now stands.

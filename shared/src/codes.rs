@@ -57,6 +57,9 @@ error_codes! {
     DuplicateField = "E_DUPLICATE_FIELD",
     /// The same item twice in one batch.
     Duplicate = "E_DUPLICATE",
+    /// The request id was used before for another body: nothing was stored, nothing of the
+    /// first request is told.
+    IdempotencyMismatch = "E_IDEMPOTENCY_MISMATCH",
     /// The item or route refers to something Valle does not have.
     NotFound = "E_NOT_FOUND",
     /// The item would change a value that no longer changes (a matured loan's outcome).

@@ -7,6 +7,7 @@ use crate::api::StageTiming;
 use crate::application::Application;
 use crate::events::{is_branch, Channel, ClientScore, QueuedEvent};
 use crate::i18n::Message;
+use crate::idempotency::{is_same_request, Fingerprint};
 use crate::kpi::{Observation, Outcome};
 use crate::model::{Band, Decision, Score, ShadowScore};
 use crate::query::{parse_query, query_error, unless_refused, PageRules};
@@ -48,9 +49,24 @@ pub struct DecisionRecord {
     /// The shadow challenger's verdict, when the shadow was on (officers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ShadowScore>,
+    /// What the request that made it was ([`crate::idempotency`]): kept in storage, never
+    /// answered.
+    #[serde(skip)]
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl DecisionRecord {
+    /// Whether `incoming`, which repeats this decision's request id, is the request that
+    /// stored it; if not, the repeat is refused and told nothing of this one.
+    pub fn is_repeated_by(&self, incoming: &DecisionRecord) -> bool {
+        is_same_request(
+            self.fingerprint.as_ref(),
+            &self.application,
+            incoming.fingerprint.as_ref(),
+            &incoming.application,
+        )
+    }
+
     /// The total latency the KPIs count for this decision.
     pub fn latency_ms(&self) -> f64 {
         self.timing

@@ -267,6 +267,9 @@ pub struct EventAck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     pub accepted: bool,
+    /// The applicant's receipt for the decision this event becomes ([`crate::receipt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }

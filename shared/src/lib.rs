@@ -22,6 +22,8 @@
 //! - [`policy`]: the knock-out and referral rules evaluated before the model's decision;
 //!   [`simulation`]: stored applications re-decided under a candidate strategy;
 //!   [`challenger`]: the champion against the shadow challenger.
+//! - [`idempotency`]: request ids bound to their bodies; [`receipt`]: the applicant's
+//!   capability for their own decision.
 //! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339; [`query`]: query strings and
 //!   the paging rules every list endpoint shares.
 
@@ -40,6 +42,7 @@ pub mod events;
 pub mod export;
 pub mod fairness;
 pub mod i18n;
+pub mod idempotency;
 pub mod kpi;
 pub mod loan_outcomes;
 pub mod metrics;
@@ -52,6 +55,7 @@ pub mod ops;
 pub mod performance;
 pub mod policy;
 pub mod query;
+pub mod receipt;
 pub mod review;
 pub mod scorer;
 pub mod simulation;

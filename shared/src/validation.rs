@@ -179,6 +179,19 @@ impl RequestError {
         }
     }
 
+    /// The codes of the failure and of each field, as one stable text (`E_VALIDATION
+    /// age:E_RANGE income:E_TYPE`): what a batch's fingerprint keeps of an invalid item.
+    pub fn codes_text(&self) -> String {
+        std::iter::once(self.code().as_str().to_owned())
+            .chain(
+                self.field_errors()
+                    .iter()
+                    .map(|field| format!("{}:{}", field.field, field.code.as_str())),
+            )
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The field errors, empty for body-level failures.
     pub fn field_errors(&self) -> &[FieldError] {
         match self {

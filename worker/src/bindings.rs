@@ -39,8 +39,13 @@ pub mod vars {
     pub const MONITORED_BRANCHES: &str = "MONITORED_BRANCHES";
     /// `"on"`: the shadow challenger scores every decision (stored, never answered).
     pub const SHADOW_MODEL: &str = "SHADOW_MODEL";
+    /// Which environment this is: [`LOCAL`] under `wrangler dev`, where what is safe only
+    /// on one's own machine is allowed; anything else is treated as production.
+    pub const ENVIRONMENT: &str = "ENVIRONMENT";
+    pub const LOCAL: &str = "local";
     /// Every var above: wrangler.toml must declare each.
-    pub const DECLARED: [&str; 11] = [
+    pub const DECLARED: [&str; 12] = [
+        ENVIRONMENT,
         ACCESS_ISSUER,
         ACCESS_AUD,
         ACCESS_JWKS_URL,
@@ -53,4 +58,8 @@ pub mod vars {
         MONITORED_BRANCHES,
         SHADOW_MODEL,
     ];
+
+    /// The secret applicants' receipts are made with (`wrangler secret put RECEIPT_KEY`);
+    /// never a var, never in wrangler.toml.
+    pub const RECEIPT_KEY: &str = "RECEIPT_KEY";
 }

@@ -35,6 +35,8 @@ pub enum ApiError {
     NotFound,
     #[error("invalid X-Request-ID header")]
     InvalidRequestId,
+    #[error("the X-Request-ID was used before for another request")]
+    IdempotencyMismatch,
     #[error("invalid query parameters")]
     Query(Vec<FieldError>),
     #[error("no credentials, or an unknown API token")]
@@ -78,6 +80,7 @@ impl ApiError {
             | ApiError::Access(_) => 401,
             ApiError::Forbidden(_) | ApiError::FourEyes => 403,
             ApiError::Conflict(_) => 409,
+            ApiError::IdempotencyMismatch => 422,
             ApiError::CrossOrigin(_) => 403,
             ApiError::RateLimited { .. } => 429,
             ApiError::Model(_) | ApiError::Store(_) | ApiError::Busy => 503,
@@ -109,6 +112,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => ErrorCode::Method,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::InvalidRequestId => ErrorCode::RequestId,
+            ApiError::IdempotencyMismatch => ErrorCode::IdempotencyMismatch,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -196,6 +200,11 @@ impl ApiError {
             ApiError::InvalidRequestId => Message::new(
                 "X-Request-ID debe tener de 1 a 128 caracteres: letras ASCII, cifras, '.', '_', '-' o ':'.",
                 "X-Request-ID must be 1 to 128 characters: ASCII letters, digits, '.', '_', '-' or ':'.",
+            ),
+            // One text whatever the first request was: it must tell nothing of it.
+            ApiError::IdempotencyMismatch => Message::new(
+                "Este X-Request-ID ya se usó para otra solicitud; envíe esta con un X-Request-ID nuevo.",
+                "This X-Request-ID was already used for another request; send this one with a new X-Request-ID.",
             ),
             // Internal details go to the log, never to the client.
             ApiError::Internal(_) => Message::new(

@@ -9,6 +9,7 @@ use valle_shared::audit::AuditEntry;
 use valle_shared::codes::ErrorCode;
 use valle_shared::decisions::{is_mismatch, DecisionRecord};
 use valle_shared::events::{branch_of, Channel, ClientScore, QueuedEvent, DEFAULT_BRANCH};
+use valle_shared::idempotency::Fingerprint;
 use valle_shared::kpi::{Observation, Outcome};
 use valle_shared::model::ModelError;
 use valle_shared::validation::parse_application;
@@ -41,6 +42,8 @@ pub struct Incoming {
     pub received_at_ms: i64,
     pub event_time_ms: i64,
     pub client_score: Option<ClientScore>,
+    /// The request it came from, bound to its id ([`Fingerprint`]).
+    pub fingerprint: Fingerprint,
 }
 
 impl Incoming {
@@ -55,10 +58,11 @@ impl Incoming {
             received_at_ms: event.received_at_ms,
             event_time_ms: event.event_time_ms,
             client_score: event.client_score.clone(),
+            fingerprint: Fingerprint::of_event(event),
         }
     }
 
-    /// An application posted to the API now.
+    /// An application posted to the API now, on its own.
     pub fn posted(
         request_id: String,
         channel: Channel,
@@ -66,6 +70,7 @@ impl Incoming {
         now_ms: i64,
     ) -> Incoming {
         Incoming {
+            fingerprint: Fingerprint::of_application(&request_id, &application),
             request_id,
             applicant_id: application.applicant_id.clone(),
             branch: branch_of(&application),
@@ -91,6 +96,9 @@ pub enum PipelineError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A request id stored before came with another body; nothing was written.
+    #[error("the request id was used before for another request")]
+    IdempotencyMismatch,
 }
 
 /// A refused request or a failed event, as the KPIs count it.
@@ -188,6 +196,7 @@ pub fn decision_record<'a>(
         kpi_seq: None,
         kpi_window: None,
         shadow,
+        fingerprint: Some(incoming.fingerprint),
     })
 }
 
@@ -199,21 +208,36 @@ pub struct Replay<'a> {
     pub audit: &'a AuditEntry,
 }
 
-/// Stores decisions in one write; a request id stored before answers its stored decision,
-/// marked replayed, and nothing is written for it.
+/// Stores decisions in one write; a request id stored before by the same request answers
+/// its stored decision, marked replayed, and nothing is written for it. A request id stored
+/// before by another request fails the whole call with
+/// [`PipelineError::IdempotencyMismatch`]: none of the records is written, and the caller
+/// learns nothing of the stored ones. An officer's replay of a dead letter is not bound so:
+/// it answers the decision stored under the event's id, whatever request made it, since
+/// officers may read every decision.
 pub async fn store_decisions<B: OutcomeStore>(
     backend: &B,
     records: Vec<DecisionRecord>,
     replay: Option<Replay<'_>>,
     now_ms: i64,
-) -> Result<Vec<Decided>, StoreError> {
+) -> Result<Vec<Decided>, PipelineError> {
     let outcomes = Outcomes {
         decisions: &records,
+        one_request: replay.is_none(),
         replayed_letter: replay.map(|replay| replay.letter),
         audit: replay.map(|replay| replay.audit),
         ..Outcomes::default()
     };
     let stored = backend.store(outcomes, now_ms).await?;
+    let mismatch = replay.is_none()
+        && records.iter().any(|record| {
+            stored
+                .existing(&record.request_id)
+                .is_some_and(|existing| !existing.is_repeated_by(record))
+        });
+    if mismatch {
+        return Err(PipelineError::IdempotencyMismatch);
+    }
     Ok(records
         .into_iter()
         .map(|record| match stored.existing(&record.request_id) {
@@ -385,6 +409,7 @@ async fn decide_events<B: OutcomeStore + EventQueue>(
     let code = match failure {
         PipelineError::Model(_) => ErrorCode::Model,
         PipelineError::Store(_) => ErrorCode::Store,
+        PipelineError::IdempotencyMismatch => ErrorCode::IdempotencyMismatch,
     };
     // Nothing of the batch was stored. Invalid applications are dead letters whatever
     // happens; the rest is a transient failure: back to the queue with backoff, or, on the

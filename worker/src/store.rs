@@ -60,6 +60,9 @@ pub struct Outcomes<'a> {
     /// Decisions, each stored unless its request id is; an open dead letter of the same
     /// id is closed (`superseded`).
     pub decisions: &'a [DecisionRecord],
+    /// The decisions are one request's (a score, a batch, a replay): if any of their ids is
+    /// stored by another request (another fingerprint), none of them is stored.
+    pub one_request: bool,
     /// Dead letters, one row per event id (a second failure updates it), never for an event
     /// that is already a decision.
     pub dead_letters: &'a [NewDeadLetter],
@@ -313,7 +316,9 @@ pub struct Unsettled {
 /// answer. A sweeper sends again whatever stays too long.
 pub trait EventInbox {
     /// Keeps the events before they are acknowledged; an id already kept stays as it is.
-    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError>;
+    /// Answers the ids another request took (kept or decided with another fingerprint):
+    /// those are not kept, and must be refused.
+    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<Vec<String>, StoreError>;
     /// The kept events `take` names, oldest first, now marked sent.
     async fn take_unsettled(&self, take: Unsettled) -> Result<Vec<QueuedEvent>, StoreError>;
     async fn inbox_state(&self) -> Result<InboxState, StoreError>;

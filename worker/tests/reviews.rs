@@ -12,13 +12,14 @@ use valle_shared::audit::{AuditAction, LinkProblem, VerifyReport};
 use valle_shared::codes::ErrorCode;
 use valle_shared::officers::Role;
 use valle_shared::ops::RateLimit;
+use valle_shared::receipt::RECEIPT_HEADER;
 use valle_shared::review::{Override, ReviewCase, ReviewPage, ReviewState};
 use valle_worker::http::RequestHead;
 use valle_worker::memory::block_on;
 use valle_worker::memory::officers::fake_signature;
 use valle_worker::routes::export_chunk;
 
-use support::{ok_json, Harness, ACCOUNTS, TOKEN, VALID};
+use support::{ok_json, receipt_key, Harness, ACCOUNTS, TOKEN, VALID};
 
 /// A valid application the model approves ([`VALID`] it refers to review).
 const APPROVED: &str = r#"{"seniority_years":20,"home":"owner","term_months":24,"age":45,"marital":"married","records":"no","job":"fixed","expenses":50,"income":300,"assets":20000,"debt":0,"amount":500,"price":1500}"#;
@@ -623,7 +624,8 @@ fn an_applicant_asks_for_a_human_review_once() {
     assert_eq!(scored(&harness, "h-1", DECLINED), "decline");
     let ask = || {
         let head = RequestHead::new("POST", "/api/v1/decisions/h-1/human-review")
-            .with_header("cf-connecting-ip", "203.0.113.7");
+            .with_header("cf-connecting-ip", "203.0.113.7")
+            .with_header(RECEIPT_HEADER, &receipt_key().receipt("h-1"));
         let response = harness.send(head, "");
         (
             response.status,

@@ -63,9 +63,14 @@ fn outbox_item(item: outbox::OutboxItem, lang: Lang) -> impl IntoView {
                 Lang::En => format!("{attempts} attempt(s) without connection"),
             },
         ),
-        outbox::SyncState::Synced { .. } => {
-            ("synced", ui(lang, "Sincronizada", "Synced"), String::new())
-        }
+        outbox::SyncState::Synced { receipt, .. } => (
+            "synced",
+            ui(lang, "Sincronizada", "Synced"),
+            receipt
+                .as_ref()
+                .map(|receipt| format!("{}: {receipt}", ui(lang, "Recibo", "Receipt")))
+                .unwrap_or_default(),
+        ),
         outbox::SyncState::Refused { code, message } => (
             "refused",
             ui(lang, "Rechazada", "Refused"),

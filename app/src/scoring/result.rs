@@ -86,12 +86,26 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
         .map_or(0.0, |stage| stage.ms);
     let application = answer.application;
     let request_id = answer.request_id.clone();
+    let receipt = answer.receipt.clone();
     view! {
         <div class="answer ok" data-testid="result-ok">
             <p class="verdict">{ui(lang, "Solicitud validada por el servidor.", "Application validated by the server.")}</p>
             <dl class="answer-facts">
                 <dt>{ui(lang, "Referencia", "Reference")}</dt>
                 <dd class="request-id" data-testid="result-request-id"><code>{answer.request_id}</code></dd>
+                {receipt.clone().map(|receipt| view! {
+                    <dt>{ui(lang, "Recibo", "Receipt")}</dt>
+                    <dd class="request-id" data-testid="result-receipt">
+                        <code>{receipt}</code>
+                        <span class="small muted">
+                            " "{ui(
+                                lang,
+                                "Guárdelo: prueba que la solicitud es suya, para pedir revisión o consultarla.",
+                                "Keep it: it proves the application is yours, to ask for a review or read it back.",
+                            )}
+                        </span>
+                    </dd>
+                })}
                 <dt>{ui(lang, "Importe", "Amount")}</dt>
                 <dd data-testid="result-amount">{format!("{} €", format_money(application.amount, lang))}</dd>
                 <dt>{ui(lang, "Plazo", "Term")}</dt>
@@ -127,7 +141,7 @@ fn answered(answer: ScoreResponse, local: Option<Score>, lang: Lang) -> impl Int
                 ),
                 edge.policy_version.as_ref().map(|policy| policy.sha256.as_str()),
             ))}
-            <HumanReview request_id />
+            {receipt.map(|receipt| view! { <HumanReview request_id receipt /> })}
         </div>
     }
 }
@@ -148,9 +162,9 @@ fn version_warning(
 }
 
 /// The applicant's right to a person's review of the automated decision: one button that
-/// puts the application in the officers' queue.
+/// puts the application in the officers' queue, with the decision's receipt.
 #[component]
-fn HumanReview(request_id: String) -> impl IntoView {
+fn HumanReview(request_id: String, receipt: String) -> impl IntoView {
     let lang = use_lang();
     let asked = RwSignal::new(None::<Result<HumanReviewResponse, ClientError>>);
     let sending = RwSignal::new(false);
@@ -159,9 +173,9 @@ fn HumanReview(request_id: String) -> impl IntoView {
             return;
         }
         sending.set(true);
-        let request_id = request_id.clone();
+        let (request_id, receipt) = (request_id.clone(), receipt.clone());
         spawn_local(async move {
-            let result = post_human_review(&request_id).await;
+            let result = post_human_review(&request_id, &receipt).await;
             sending.try_set(false);
             asked.try_set(Some(result));
         });

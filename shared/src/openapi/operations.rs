@@ -43,7 +43,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
             parameters: vec![idempotency_key()],
             ..operation(Method::Post, SCORE_PATH, "score", Tag::Scoring)
                 .summary("Score one application")
-                .description("Validates the application, scores it, decides, and stores the decision before answering. Repeating a request id answers the stored decision.")
+                .description("Validates the application, scores it, decides, and stores the decision before answering. Repeating a request id with the same application answers the stored decision; with another, 422 `E_IDEMPOTENCY_MISMATCH`. The answer carries the applicant's receipt.")
                 .success(200, Content::Json(schemas.of::<ScoreResponse>()))
         },
         Operation {
@@ -77,11 +77,18 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 .success(202, Content::Json(schemas.of::<EventsResponse>()))
         },
         Operation {
-            parameters: vec![request_id.clone()],
+            parameters: vec![request_id.clone(), receipt_header()],
             ..operation(Method::Post, &format!("{DECISIONS_PATH}/{{request_id}}{HUMAN_REVIEW_SUFFIX}"), "request_human_review", Tag::Review)
                 .summary("Ask for a person to review a decision")
-                .description("The applicant's right to human review: the application joins the officers' queue unless a person has decided it already.")
+                .description("The applicant's right to human review, with the decision's receipt: the application joins the officers' queue unless a person has decided it already.")
                 .success(200, Content::Json(schemas.of::<HumanReviewResponse>()))
+        },
+        Operation {
+            parameters: vec![request_id.clone(), receipt_header()],
+            ..operation(Method::Get, &format!("{DECISIONS_PATH}/{{request_id}}{APPLICANT_SUFFIX}"), "applicant_decision", Tag::Review)
+                .summary("The applicant reads back their decision")
+                .description("With the decision's receipt: the application as stored, the score as the applicant is shown it, and where its review stands.")
+                .success(200, Content::Json(schemas.of::<ApplicantDecision>()))
         },
         Operation {
             parameters: vec![
@@ -367,8 +374,19 @@ fn idempotency_key() -> Value {
         "name": REQUEST_ID_HEADER,
         "in": "header",
         "required": false,
-        "description": "The request's id (a UUID): repeating it answers the stored decision.",
+        "description": "The request's id (a UUID): repeating it with the same body answers the stored decision; with another body, 422 `E_IDEMPOTENCY_MISMATCH`, which tells nothing of the first.",
         "schema": { "type": "string", "maxLength": MAX_REQUEST_ID_CHARS },
+    })
+}
+
+/// The applicant's receipt for the decision the path names.
+fn receipt_header() -> Value {
+    json!({
+        "name": crate::receipt::RECEIPT_HEADER,
+        "in": "header",
+        "required": true,
+        "description": "The receipt the decision's answer carried (`receipt`). Without the decision's own receipt the answer is the 404 of an unknown id.",
+        "schema": { "type": "string", "maxLength": 64 },
     })
 }
 

@@ -114,8 +114,14 @@ impl EdgeBackend {
         &self,
         events: &[QueuedEvent],
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.batch(&inbox::keep(events, now_ms)).await.map(|_| ())
+    ) -> Result<Vec<String>, StoreError> {
+        let results = self.batch(&inbox::keep(events, now_ms)).await?;
+        let mut taken = Vec::new();
+        for result in results.iter().step_by(inbox::KEEP_RESULTS_PER_CHUNK) {
+            let rows: Vec<inbox::TakenRow> = result.results().map_err(d1_error)?;
+            taken.extend(rows.into_iter().map(|row| row.event_id));
+        }
+        Ok(taken)
     }
 
     pub(super) async fn take_unsettled_events(

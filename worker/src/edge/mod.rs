@@ -37,6 +37,7 @@ use crate::pipeline::{consume_dead_letters, consume_events, Delivery, Scorers};
 use crate::routes::{export_chunk, prepare, Clock, Context, ExportStream, KpiCache};
 use valle_shared::access::AccessConfig;
 use valle_shared::monitoring::parse_monitored_branches;
+use valle_shared::receipt::{ReceiptKey, LOCAL_DEVELOPMENT_KEY};
 
 #[wasm_bindgen]
 extern "C" {
@@ -65,6 +66,29 @@ thread_local! {
     static CORS: std::cell::OnceCell<Rc<CorsPolicy>> = const { std::cell::OnceCell::new() };
     /// `MONITORED_BRANCHES`, read once per isolate.
     static BRANCHES: std::cell::OnceCell<Rc<Vec<String>>> = const { std::cell::OnceCell::new() };
+    /// The receipt key, read once per isolate (secrets do not change under it).
+    static RECEIPTS: std::cell::OnceCell<Rc<Option<ReceiptKey>>> = const { std::cell::OnceCell::new() };
+}
+
+/// Whether this is the local environment (`ENVIRONMENT = "local"`, `wrangler dev`).
+pub(crate) fn is_local(env: &Env) -> bool {
+    var_text(env, vars::ENVIRONMENT) == vars::LOCAL
+}
+
+/// The `RECEIPT_KEY` secret; in the local environment without one, the public development
+/// key. A key that is too short is logged and not used.
+fn receipt_key(env: &Env) -> Option<ReceiptKey> {
+    let secret = env
+        .secret(vars::RECEIPT_KEY)
+        .map(|secret| secret.to_string())
+        .ok();
+    let key = match secret {
+        Some(secret) => ReceiptKey::new(secret.as_bytes()),
+        None if is_local(env) => ReceiptKey::new(LOCAL_DEVELOPMENT_KEY),
+        None => return None,
+    };
+    key.inspect_err(|error| log(&format!("RECEIPT_KEY: {error}")))
+        .ok()
 }
 
 /// `ALLOWED_ORIGINS`: other sites that may call the API; entries that are not exactly an
@@ -182,7 +206,9 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
             )))
         }))
     });
+    let receipts = RECEIPTS.with(|key| Rc::clone(key.get_or_init(|| Rc::new(receipt_key(&env)))));
     let routing = Context {
+        receipts: receipts.as_ref().as_ref(),
         clock: &DateClock,
         new_request_id: &random_uuid,
         access: access.as_ref(),

@@ -92,7 +92,7 @@ impl EventQueue for EdgeBackend {
 }
 
 impl EventInbox for EdgeBackend {
-    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError> {
+    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<Vec<String>, StoreError> {
         self.keep_events(events, now_ms).await
     }
 

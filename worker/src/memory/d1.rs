@@ -8,6 +8,7 @@ use valle_shared::decisions::{
     Cursor, DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
 };
 use valle_shared::events::QueuedEvent;
+use valle_shared::idempotency::Fingerprint;
 use valle_shared::kpi::{CountWindow, EventWindow};
 use valle_shared::query::Page;
 use valle_shared::simulation::StoredDecision;
@@ -129,7 +130,16 @@ impl MemoryD1 {
             .iter()
             .filter_map(|record| self.decision(&record.request_id))
             .collect();
-        for record in outcomes.decisions {
+        // As in D1: a guarded write stores nothing over another request's decision.
+        let blocked = outcomes.one_request
+            && outcomes.decisions.iter().any(|record| {
+                existing.iter().any(|stored| {
+                    stored.request_id == record.request_id
+                        && stored.fingerprint.is_some()
+                        && stored.fingerprint != record.fingerprint
+                })
+            });
+        for record in outcomes.decisions.iter().filter(|_| !blocked) {
             if self.by_id.borrow().contains_key(&record.request_id) {
                 continue;
             }
@@ -264,19 +274,33 @@ impl MemoryD1 {
             .collect()
     }
 
-    pub fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError> {
+    pub fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<Vec<String>, StoreError> {
         if self.failing_inbox.get() {
             return Err(injected());
         }
+        let mut taken = Vec::new();
         let mut inbox = self.inbox.borrow_mut();
         for event in events {
+            // As in D1: an id another request made a decision of, or kept, is not kept.
+            let fingerprint = Fingerprint::of_event(event);
+            let decided_by_another = self
+                .decision(&event.event_id)
+                .and_then(|record| record.fingerprint)
+                .is_some_and(|stored| stored != fingerprint);
+            let kept_by_another = inbox
+                .get(&event.event_id)
+                .is_some_and(|kept| Fingerprint::of_event(&kept.event) != fingerprint);
+            if decided_by_another || kept_by_another {
+                taken.push(event.event_id.clone());
+                continue;
+            }
             inbox.entry(event.event_id.clone()).or_insert_with(|| Kept {
                 event: event.clone(),
                 kept_at_ms: now_ms,
                 sent_at_ms: now_ms,
             });
         }
-        Ok(())
+        Ok(taken)
     }
 
     pub fn take_unsettled(&self, take: Unsettled) -> Vec<QueuedEvent> {

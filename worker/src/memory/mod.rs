@@ -246,7 +246,7 @@ impl EventQueue for MemoryBackend {
 }
 
 impl EventInbox for MemoryBackend {
-    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<(), StoreError> {
+    async fn keep(&self, events: &[QueuedEvent], now_ms: i64) -> Result<Vec<String>, StoreError> {
         self.d1.keep(events, now_ms)
     }
 

@@ -10,10 +10,10 @@ use valle_shared::audit::{append, AuditAction, AuditEvent};
 use valle_shared::officers::Me;
 
 use super::auth::signed_in;
-use super::{query_error, require_json, Request};
+use super::{pipeline_error, query_error, require_json, Request};
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::pipeline::{decision_record, store_decisions, Incoming, Replay};
+use crate::pipeline::{decision_record, store_decisions, Incoming, PipelineError, Replay};
 use crate::sql::audit::chain_moved;
 use crate::store::{Backend, NewDeadLetter, Outcomes, StoreError};
 
@@ -153,7 +153,10 @@ impl<B: Backend> Request<'_, B> {
         };
         let decided = store_decisions(self.backend, vec![record], Some(replay), now)
             .await
-            .map_err(busy_if_chain_moved)?
+            .map_err(|error| match error {
+                PipelineError::Store(error) => busy_if_chain_moved(error),
+                other => pipeline_error(other),
+            })?
             .pop()
             .ok_or_else(|| ApiError::Internal("the write answered nothing".into()))?;
         if !decided.replayed {

@@ -10,12 +10,16 @@ use valle_shared::Model;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::observability::{metrics_extra, MetricsInputs};
+use crate::observability::{log, metrics_extra, MetricsInputs};
+
+/// The check that the worker can make applicants' receipts (`RECEIPT_KEY`).
+pub const RECEIPT_CHECK: &str = "receipt_key";
 use crate::store::Backend;
 
 impl<B: Backend> Request<'_, B> {
-    /// `GET /healthz`: the worker is up, its model loads, and D1, the KPI object and the
-    /// queue answer; 503 when any of them does not.
+    /// `GET /healthz`: the worker is up, its model loads, D1, the KPI object and the queue
+    /// answer, and it has a receipt key; 503 when any of them does not. The answer names
+    /// the checks only: why one failed goes to the log.
     pub(super) async fn health(&self) -> Result<HttpResponse, ApiError> {
         let model = Model::embedded()?;
         let checks: Vec<HealthCheck> = self
@@ -23,11 +27,19 @@ impl<B: Backend> Request<'_, B> {
             .probe()
             .await
             .into_iter()
-            .map(|(name, result)| HealthCheck {
-                name: name.to_owned(),
-                ok: result.is_ok(),
-                error: result.err().map(|error| error.to_string()),
+            .map(|(name, result)| {
+                if let Err(error) = &result {
+                    log(&format!("healthz: {name} failed: {error}"));
+                }
+                HealthCheck {
+                    name: name.to_owned(),
+                    ok: result.is_ok(),
+                }
             })
+            .chain(std::iter::once(HealthCheck {
+                name: RECEIPT_CHECK.to_owned(),
+                ok: self.context.receipts.is_some(),
+            }))
             .collect();
         let healthy = checks.iter().all(|check| check.ok);
         let answer = Health {

@@ -4,6 +4,7 @@
 //! so, then awaits [`Prepared::finish`] with its backend, and runs what the answer leaves to
 //! do ([`AfterAnswer`]) after it has gone out.
 
+mod applicant;
 mod audit;
 mod auth;
 mod dead_letters;
@@ -24,8 +25,8 @@ use std::cell::RefCell;
 
 use valle_shared::access::AccessConfig;
 use valle_shared::api::{
-    is_valid_request_id, Stage, StageTiming, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
-    CHALLENGER_PATH, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
+    is_valid_request_id, Stage, StageTiming, APPLICANT_SUFFIX, APPROVAL_SUFFIX, AUDIT_PATH,
+    AUDIT_VERIFY_PATH, CHALLENGER_PATH, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
     EXPORT_DECISIONS_PATH, FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH,
     KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH,
     PERFORMANCE_PATH, REPLAY_SUFFIX, REQUEST_ID_HEADER, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH,
@@ -36,6 +37,7 @@ use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
 use valle_shared::kpi::Observation;
 use valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES;
 use valle_shared::officers::{Me, Permission};
+use valle_shared::receipt::ReceiptKey;
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::simulation::MAX_SIMULATION_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
@@ -70,6 +72,9 @@ pub struct Context<'a> {
     pub monitored_branches: &'a [String],
     /// Whether the shadow challenger scores every decision (`SHADOW_MODEL`).
     pub shadow: bool,
+    /// The key applicants' receipts are made with; `None` when the environment has none,
+    /// and then nothing that needs a receipt is answered.
+    pub receipts: Option<&'a ReceiptKey>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,8 +96,10 @@ pub enum Route {
     Review(String),
     Decide(String),
     Approval(String),
-    /// The applicant's request for a person to review a decision (public).
+    /// The applicant's request for a person to review a decision (with its receipt).
     HumanReview(String),
+    /// The applicant reads back their decision (with its receipt).
+    ApplicantDecision(String),
     Audit,
     AuditVerify,
     Export,
@@ -120,6 +127,7 @@ impl Route {
             | Route::Events
             | Route::Health
             | Route::HumanReview(_)
+            | Route::ApplicantDecision(_)
             | Route::Preflight => None,
             Route::Decisions
             | Route::Decision(_)
@@ -154,7 +162,11 @@ impl Route {
     fn is_rate_limited(&self) -> bool {
         matches!(
             self,
-            Route::Score | Route::ScoreBatch | Route::Events | Route::HumanReview(_)
+            Route::Score
+                | Route::ScoreBatch
+                | Route::Events
+                | Route::HumanReview(_)
+                | Route::ApplicantDecision(_)
         )
     }
 }
@@ -224,6 +236,9 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
                 let route = allow(Route::HumanReview(id), POST)?;
                 reject_declared_oversize(head, MAX_REVIEW_BODY_BYTES)?;
                 return Ok(route);
+            }
+            if let Some(id) = id_after(DECISIONS_PATH, APPLICANT_SUFFIX) {
+                return allow(Route::ApplicantDecision(id), GET);
             }
             if let Some(id) = id_after(REVIEWS_PATH, APPROVAL_SUFFIX) {
                 return json_post(Route::Approval(id), MAX_REVIEW_BODY_BYTES);
@@ -402,6 +417,7 @@ impl Prepared {
                             .await
                     }
                     Route::HumanReview(id) => request.human_review(&id).await,
+                    Route::ApplicantDecision(id) => request.applicant_decision(&id).await,
                     Route::Audit => request.audit().await,
                     Route::AuditVerify => request.audit_verify().await,
                     Route::Export => request.export(me).await,
@@ -519,6 +535,7 @@ fn pipeline_error(error: PipelineError) -> ApiError {
     match error {
         PipelineError::Model(error) => ApiError::Model(error),
         PipelineError::Store(error) => ApiError::Store(error),
+        PipelineError::IdempotencyMismatch => ApiError::IdempotencyMismatch,
     }
 }
 

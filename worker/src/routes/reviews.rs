@@ -137,6 +137,7 @@ impl<B: Backend> Request<'_, B> {
     /// `POST /api/v1/decisions/{request_id}/human-review`: the applicant's right to a
     /// person's review. The answer says only that it is recorded.
     pub(super) async fn human_review(&self, request_id: &str) -> Result<HttpResponse, ApiError> {
+        self.admit_applicant(request_id)?;
         let step = |current: &Review, now| Ok(request_human_review(current, now));
         let case = self
             .change_review(ReviewChange {

@@ -5,6 +5,7 @@ use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse, Stage};
 use valle_shared::batch::parse_batch;
 use valle_shared::disclosure::Disclosure;
 use valle_shared::events::Channel;
+use valle_shared::idempotency::{BatchPart, Fingerprint};
 use valle_shared::validation::{parse_body, validate, RequestError};
 
 use super::{pipeline_error, Request};
@@ -18,6 +19,7 @@ impl<B: Backend> Request<'_, B> {
     /// and stores the decision once per `X-Request-ID`: the one awaited write. The KPI
     /// object counts it from D1 after the answer.
     pub(super) async fn score(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let receipts = self.receipt_key()?;
         let parsed = parse_body(body).and_then(|entries| {
             self.lap(Stage::Parse);
             validate(&entries).map_err(RequestError::Invalid)
@@ -41,6 +43,7 @@ impl<B: Backend> Request<'_, B> {
         }
         let record = decided.record;
         let answer = ScoreResponse {
+            receipt: Some(receipts.receipt(&record.request_id)),
             request_id: record.request_id,
             application: record.application,
             // The stored decision keeps every reason for the officers.
@@ -60,6 +63,14 @@ impl<B: Backend> Request<'_, B> {
     /// the errors it would get alone and does not fail the batch.
     pub(super) async fn score_batch(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
         let items = parse_batch(body)?;
+        let parts: Vec<BatchPart<'_>> = items
+            .iter()
+            .map(|item| match item {
+                Ok(application) => BatchPart::Valid(application),
+                Err(error) => BatchPart::Invalid(error.codes_text()),
+            })
+            .collect();
+        let fingerprint = Fingerprint::of_batch(self.id, &parts);
         self.lap(Stage::Validate);
         let scorers = self.scorers()?;
         let now = self.now();
@@ -70,7 +81,10 @@ impl<B: Backend> Request<'_, B> {
             let item_id = format!("{}:{index}", self.id);
             match item {
                 Ok(application) => {
-                    let incoming = Incoming::posted(item_id, Channel::Batch, application, now);
+                    let incoming = Incoming {
+                        fingerprint: fingerprint.clone(),
+                        ..Incoming::posted(item_id, Channel::Batch, application, now)
+                    };
                     // Each item's latency is the batch's running time until it was scored.
                     let record =
                         decision_record(scorers, incoming, stages.clone(), &|| self.elapsed())?;
@@ -88,7 +102,7 @@ impl<B: Backend> Request<'_, B> {
         // same id; stored items then answer as replays.
         let decided = store_decisions(self.backend, records, None, now)
             .await
-            .map_err(|error| pipeline_error(error.into()))?;
+            .map_err(pipeline_error)?;
         self.lap(Stage::Store);
         if decided.iter().any(|decided| !decided.replayed) {
             self.stored();

@@ -6,6 +6,7 @@ use serde_json::json as object;
 use valle_shared::api::StageTiming;
 use valle_shared::decisions::{DeadLetterStatus, DecisionQuery, DecisionRecord};
 use valle_shared::events::Channel;
+use valle_shared::idempotency::Fingerprint;
 use valle_shared::kpi::{Observation, Outcome};
 use valle_shared::model::reasons::Reason;
 use valle_shared::model::recourse::Suggestion;
@@ -44,11 +45,12 @@ fn row_json(record: &DecisionRecord) -> String {
         "latency_ms": record.latency_ms(),
         "client_probability": record.client_probability.map(f64::from),
         "mismatch": i64::from(record.mismatch),
+        "fingerprint": record.fingerprint,
     })
     .to_string()
 }
 
-const INSERT_COLUMNS: [&str; 23] = [
+const INSERT_COLUMNS: [&str; 24] = [
     "request_id",
     "applicant_id",
     "branch",
@@ -72,6 +74,7 @@ const INSERT_COLUMNS: [&str; 23] = [
     "latency_ms",
     "client_probability",
     "mismatch",
+    "fingerprint",
 ];
 
 /// The decisions already stored under any of these request ids.
@@ -82,8 +85,40 @@ pub fn select_existing(records: &[DecisionRecord]) -> Statement {
     )
 }
 
+/// Whether a write's decisions are one request's ([`Outcomes::one_request`]).
+///
+/// [`Outcomes::one_request`]: crate::store::Outcomes::one_request
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Each decision is stored unless its id is (the queue's events, each its own request).
+    EachOnItsOwn,
+    /// None is stored if any of their ids is stored by another request (another
+    /// fingerprint); decisions stored without a fingerprint never block.
+    OneRequest,
+}
+
+/// The condition under which a guarded write stores anything, over the write's `[id,
+/// fingerprint]` pairs bound at `?{param}`.
+fn no_other_request(param: usize) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM json_each(?{param}) AS k JOIN decisions AS d \
+         ON d.request_id = k.value ->> '$[0]' WHERE d.fingerprint <> k.value ->> '$[1]')"
+    )
+}
+
+/// The `[id, fingerprint]` pairs of a write, for [`no_other_request`].
+fn fingerprints(records: &[DecisionRecord]) -> SqlValue {
+    json(
+        &records
+            .iter()
+            .map(|record| (&record.request_id, &record.fingerprint))
+            .collect::<Vec<_>>(),
+    )
+    .into()
+}
+
 /// Stores each decision unless its request id is stored: one statement per JSON chunk.
-pub fn insert(records: &[DecisionRecord]) -> Vec<Statement> {
+pub fn insert(records: &[DecisionRecord], guard: Guard) -> Vec<Statement> {
     let columns = INSERT_COLUMNS.join(", ");
     let values = INSERT_COLUMNS
         .iter()
@@ -91,27 +126,46 @@ pub fn insert(records: &[DecisionRecord]) -> Vec<Statement> {
         .collect::<Vec<_>>()
         .join(", ");
     // SQLite needs a WHERE on an INSERT … SELECT with an upsert clause.
+    let condition = match guard {
+        Guard::EachOnItsOwn => "true".to_owned(),
+        Guard::OneRequest => no_other_request(2),
+    };
     let sql = format!(
-        "INSERT INTO decisions ({columns}) SELECT {values} FROM json_each(?1) AS j WHERE true \
-         ON CONFLICT(request_id) DO NOTHING"
+        "INSERT INTO decisions ({columns}) SELECT {values} FROM json_each(?1) AS j \
+         WHERE {condition} ON CONFLICT(request_id) DO NOTHING"
     );
+    let pairs = (guard == Guard::OneRequest).then(|| fingerprints(records));
     json_arrays(records.iter().map(row_json))
         .into_iter()
-        .map(|rows| Statement::new(sql.clone(), vec![rows.into()]))
+        .map(|rows| {
+            let mut params = vec![rows.into()];
+            params.extend(pairs.clone());
+            Statement::new(sql.clone(), params)
+        })
         .collect()
 }
 
 /// Closes the open dead letters of events that are now decisions.
-pub fn supersede_dead_letters(records: &[DecisionRecord]) -> Statement {
+pub fn supersede_dead_letters(records: &[DecisionRecord], guard: Guard) -> Statement {
+    let mut params = vec![
+        json_strings(records.iter().map(|r| r.request_id.as_str())).into(),
+        DeadLetterStatus::Superseded.as_str().into(),
+        DeadLetterStatus::Open.as_str().into(),
+    ];
+    let condition = match guard {
+        Guard::EachOnItsOwn => String::new(),
+        Guard::OneRequest => {
+            params.push(fingerprints(records));
+            format!(" AND {}", no_other_request(4))
+        }
+    };
     Statement::new(
         // `+status`: look the letters up by event id, not by scanning every open one.
-        "UPDATE dead_letters SET status = ?2 WHERE +status = ?3 \
-         AND event_id IN (SELECT value FROM json_each(?1))",
-        vec![
-            json_strings(records.iter().map(|r| r.request_id.as_str())).into(),
-            DeadLetterStatus::Superseded.as_str().into(),
-            DeadLetterStatus::Open.as_str().into(),
-        ],
+        format!(
+            "UPDATE dead_letters SET status = ?2 WHERE +status = ?3 \
+             AND event_id IN (SELECT value FROM json_each(?1)){condition}"
+        ),
+        params,
     )
 }
 
@@ -266,6 +320,9 @@ pub struct DecisionRow {
     pub timing: JsonText<Vec<StageTiming>>,
     pub client_probability: Option<f32>,
     pub kpi_window: Option<u64>,
+    /// NULL in rows stored before migration 0010.
+    #[serde(default)]
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl From<DecisionRow> for DecisionRecord {
@@ -303,6 +360,7 @@ impl From<DecisionRow> for DecisionRecord {
             kpi_seq: columns.kpi_seq,
             kpi_window: row.kpi_window,
             shadow: row.shadow.map(|shadow| shadow.0),
+            fingerprint: row.fingerprint,
         }
     }
 }
@@ -434,6 +492,7 @@ mod tests {
                     .shadow_score(&application_of_record())
                     .expect("shadow"),
             ),
+            fingerprint: Some(Fingerprint::of_application("r-1", &application_of_record())),
         }
     }
 
@@ -509,7 +568,7 @@ mod tests {
                 ..record()
             })
             .collect();
-        let statements = insert(&records);
+        let statements = insert(&records, Guard::EachOnItsOwn);
         assert!((2..=8).contains(&statements.len()), "{}", statements.len());
         assert!(statements.iter().all(|s| s.params.len() == 1));
         assert!(statements[0]

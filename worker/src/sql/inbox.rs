@@ -4,46 +4,65 @@
 use serde::Deserialize;
 use valle_shared::events::QueuedEvent;
 
-use super::{json, json_strings, SqlValue, Statement, MAX_PARAMS};
+use valle_shared::idempotency::Fingerprint;
+
+use super::{json, json_arrays, json_strings, Statement};
 use crate::store::Unsettled;
 
-/// Keeps acknowledged events until they are settled; an id already kept stays as it is. A
-/// few multi-row statements rather than one per event: D1 counts statements per invocation.
+/// One event as a JSON object for `json_each`: its id, its fingerprint and the event.
+fn kept_json(event: &QueuedEvent) -> String {
+    serde_json::json!({
+        "id": event.event_id,
+        "fingerprint": Fingerprint::of_event(event),
+        "event": json(event),
+    })
+    .to_string()
+}
+
+/// Whether the event `j` names was made a decision, or kept, by another request (another
+/// fingerprint). Rows stored without a fingerprint never count.
+const TAKEN_BY_ANOTHER: &str = "EXISTS (SELECT 1 FROM decisions AS d \
+     WHERE d.request_id = j.value ->> '$.id' AND d.fingerprint <> j.value ->> '$.fingerprint') \
+     OR EXISTS (SELECT 1 FROM event_inbox AS i \
+     WHERE i.event_id = j.value ->> '$.id' AND i.fingerprint <> j.value ->> '$.fingerprint')";
+
+/// Keeps acknowledged events until they are settled; an id already kept stays as it is,
+/// and an id another request took (see [`TAKEN_BY_ANOTHER`]) is not kept. Each chunk is
+/// one statement that first names the taken ids, then keeps the rest: the batch's results
+/// alternate, taken ids first ([`KEEP_RESULTS_PER_CHUNK`]).
 pub fn keep(events: &[QueuedEvent], now_ms: i64) -> Vec<Statement> {
-    events
-        .chunks(MAX_PARAMS / 3)
-        .map(|chunk| {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
+    json_arrays(events.iter().map(kept_json))
+        .into_iter()
+        .flat_map(|rows| {
+            [
+                Statement::new(
                     format!(
-                        "(?{}, ?{}, ?{}, ?{}, 1)",
-                        3 * i + 1,
-                        3 * i + 2,
-                        3 * i + 3,
-                        3 * i + 3
-                    )
-                })
-                .collect();
-            let params = chunk
-                .iter()
-                .flat_map(|event| {
-                    [
-                        SqlValue::from(event.event_id.as_str()),
-                        json(event).into(),
-                        now_ms.into(),
-                    ]
-                })
-                .collect();
-            Statement::new(
-                format!(
-                    "INSERT INTO event_inbox (event_id, event, kept_at, sent_at, sends) VALUES {} \
-                     ON CONFLICT(event_id) DO NOTHING",
-                    rows.join(", ")
+                        "SELECT j.value ->> '$.id' AS event_id FROM json_each(?1) AS j \
+                         WHERE {TAKEN_BY_ANOTHER}"
+                    ),
+                    vec![rows.clone().into()],
                 ),
-                params,
-            )
+                Statement::new(
+                    format!(
+                        "INSERT INTO event_inbox (event_id, event, kept_at, sent_at, sends, fingerprint) \
+                         SELECT j.value ->> '$.id', j.value ->> '$.event', ?2, ?2, 1, \
+                         j.value ->> '$.fingerprint' FROM json_each(?1) AS j \
+                         WHERE NOT ({TAKEN_BY_ANOTHER}) ON CONFLICT(event_id) DO NOTHING"
+                    ),
+                    vec![rows.into(), now_ms.into()],
+                ),
+            ]
         })
         .collect()
+}
+
+/// Statements [`keep`] makes per chunk; the first of each answers the taken ids.
+pub const KEEP_RESULTS_PER_CHUNK: usize = 2;
+
+/// A row of the taken ids [`keep`] answers.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TakenRow {
+    pub event_id: String,
 }
 
 /// Forgets events whose outcome is stored.
@@ -97,6 +116,7 @@ pub struct KeptEventRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::SqlValue;
 
     fn queued(id: &str) -> QueuedEvent {
         QueuedEvent {
@@ -111,19 +131,30 @@ mod tests {
     }
 
     #[test]
-    fn inbox_statements_stay_within_the_parameter_limit() {
+    fn inbox_statements_bind_one_json_text_per_chunk() {
         let events: Vec<QueuedEvent> = (0..500).map(|i| queued(&format!("e-{i}"))).collect();
         let keep = keep(&events, 7);
-        assert_eq!(keep.len(), 16);
-        assert!(keep.iter().all(|s| s.params.len() <= MAX_PARAMS));
-        assert_eq!(keep.iter().map(|s| s.params.len()).sum::<usize>(), 1_500);
-        assert!(keep[0].sql.contains("(?4, ?5, ?6, ?6, 1)"));
-        assert_eq!(keep[0].params[2], SqlValue::Integer(7));
-        let kept: QueuedEvent = match &keep[15].params[1] {
-            SqlValue::Text(text) => serde_json::from_str(text).expect("event json"),
-            other => panic!("not text: {other:?}"),
+        assert_eq!(
+            keep.len(),
+            KEEP_RESULTS_PER_CHUNK,
+            "500 small events in one chunk"
+        );
+        assert!(keep[0].sql.starts_with("SELECT") && keep[0].params.len() == 1);
+        assert!(keep[1].sql.starts_with("INSERT") && keep[1].sql.contains("NOT (EXISTS"));
+        assert_eq!(keep[1].params[1], SqlValue::Integer(7));
+        let SqlValue::Text(rows) = &keep[1].params[0] else {
+            panic!("not text")
         };
+        let rows: Vec<serde_json::Value> = serde_json::from_str(rows).expect("rows");
+        assert_eq!(rows.len(), 500);
+        let kept: QueuedEvent =
+            serde_json::from_str(rows[495]["event"].as_str().expect("event text"))
+                .expect("event json");
         assert_eq!(kept.event_id, "e-495");
+        assert_eq!(
+            rows[495]["fingerprint"],
+            serde_json::json!(Fingerprint::of_event(&kept))
+        );
         let ids: Vec<String> = (0..250).map(|i| format!("e-{i}")).collect();
         let settle = settle(&ids);
         assert_eq!(settle.params.len(), 1, "250 ids in one bound JSON text");

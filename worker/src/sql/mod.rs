@@ -140,8 +140,13 @@ pub fn store_outcomes(outcomes: &crate::store::Outcomes<'_>, now_ms: i64) -> Vec
     let mut statements = Vec::new();
     if !outcomes.decisions.is_empty() {
         statements.push(decisions::select_existing(outcomes.decisions));
-        statements.extend(decisions::insert(outcomes.decisions));
-        statements.push(decisions::supersede_dead_letters(outcomes.decisions));
+        let guard = if outcomes.one_request {
+            decisions::Guard::OneRequest
+        } else {
+            decisions::Guard::EachOnItsOwn
+        };
+        statements.extend(decisions::insert(outcomes.decisions, guard));
+        statements.push(decisions::supersede_dead_letters(outcomes.decisions, guard));
     }
     statements.extend(dead_letters::upsert(outcomes.dead_letters));
     if !outcomes.settle.is_empty() {

@@ -12,6 +12,7 @@ use valle_shared::events::{parse_events, Channel, QueuedEvent};
 use valle_shared::kpi::{CountWindow, KpiConfig, Stats};
 use valle_shared::officers::{Account, Role};
 use valle_shared::ops::{RateLimit, SwrCache};
+use valle_shared::receipt::ReceiptKey;
 use valle_shared::{parse_application, Model};
 use valle_worker::background::{self, Pacer};
 use valle_worker::cors::CorsPolicy;
@@ -33,6 +34,11 @@ pub const ACCOUNTS: [(&str, Role, &str); 6] = [
     ("olga@coop.example", Role::Auditor, "tok-auditor"),
     ("loanbook@coop.example", Role::Integrator, "tok-integrator"),
 ];
+
+/// The harness's receipt key.
+pub fn receipt_key() -> ReceiptKey {
+    ReceiptKey::new(b"the host tests' receipt key, 32 bytes or more").expect("long enough")
+}
 
 /// The Access team the harness trusts.
 pub fn access_config() -> AccessConfig {
@@ -194,6 +200,8 @@ pub struct Harness {
     pub monitored_branches: Vec<String>,
     /// `SHADOW_MODEL`: on unless a test switches it off.
     pub shadow: Cell<bool>,
+    /// `RECEIPT_KEY`: set unless a test takes it away.
+    pub receipts: RefCell<Option<ReceiptKey>>,
     ids: Cell<u32>,
 }
 
@@ -220,6 +228,7 @@ impl Harness {
             background: Cell::new(true),
             monitored_branches: vec!["principal".to_owned(), "norte".to_owned()],
             shadow: Cell::new(true),
+            receipts: RefCell::new(Some(receipt_key())),
             ids: Cell::new(0),
         }
     }
@@ -242,7 +251,9 @@ impl Harness {
             self.ids.set(self.ids.get() + 1);
             format!("gen-{}", self.ids.get())
         };
+        let receipts = self.receipts.borrow();
         let context = Context {
+            receipts: receipts.as_ref(),
             clock: &self.clock,
             new_request_id: &new_id,
             access: Some(&self.access),
