@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused() {
-        assert_eq!(ReceiptKey::new(b"short").expect_err("too short"), WeakKey(5));
+        assert_eq!(
+            ReceiptKey::new(b"short").expect_err("too short"),
+            WeakKey(5)
+        );
         assert!(ReceiptKey::new(&[0; MIN_KEY_BYTES]).is_ok());
     }
 }

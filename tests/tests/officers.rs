@@ -9,12 +9,14 @@ mod accounts;
 
 use std::sync::Barrier;
 use valle_shared::codes::ErrorCode;
+use valle_shared::receipt::RECEIPT_HEADER;
 
 use serde_json::{json, Value};
 use valle_tests::{random_uuid, Client};
 
 use accounts::{
-    audit_rows_about, call, code, confirm, decide, score, Who, APPROVED, DECLINED, REFERRED,
+    audit_rows_about, call, code, confirm, decide, score, score_with_receipt, Who, APPROVED,
+    DECLINED, REFERRED,
 };
 
 /// The fixture tokens of the test Access team (tests/fixtures/access/make.sh).
@@ -415,16 +417,20 @@ fn repeating_an_action_changes_nothing() {
 #[test]
 fn an_applicant_can_ask_for_a_human_review() {
     let client = Client::new();
-    let (id, decision) = score(&client, DECLINED);
+    let (id, decision, receipt) = score_with_receipt(&client, DECLINED);
     assert_eq!(decision, "decline");
     let path = format!("/api/v1/decisions/{id}/human-review");
-    let first = client.send("POST", &path, &[], None);
+    let with_receipt = [(RECEIPT_HEADER, receipt.as_str())];
+    let first = client.send("POST", &path, &with_receipt, None);
     assert_eq!(first.status, 200, "{}", first.text());
     assert!(
         first.json().get("review").is_none(),
         "the applicant sees no officer's notes"
     );
-    assert_eq!(client.send("POST", &path, &[], None).json(), first.json());
+    assert_eq!(
+        client.send("POST", &path, &with_receipt, None).json(),
+        first.json()
+    );
     let case = call(
         &client,
         Some(Who::Officer),

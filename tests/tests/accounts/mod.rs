@@ -53,6 +53,14 @@ pub fn call(
 
 /// Scores `application` under a fresh id; the id and the model's decision.
 pub fn score(client: &Client, application: &str) -> (String, String) {
+    let (id, decision, _) = score_with_receipt(client, application);
+    (id, decision)
+}
+
+/// Scores `application` under a fresh id; the id, the model's decision and the
+/// applicant's receipt.
+#[allow(dead_code)]
+pub fn score_with_receipt(client: &Client, application: &str) -> (String, String, String) {
     let id = random_uuid();
     let answer = client.send(
         "POST",
@@ -65,7 +73,11 @@ pub fn score(client: &Client, application: &str) -> (String, String) {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    (id, decision)
+    let receipt = answer.json()["receipt"]
+        .as_str()
+        .expect("the applicant's receipt")
+        .to_owned();
+    (id, decision, receipt)
 }
 
 pub fn decide(client: &Client, who: Who, id: &str, action: &str, reason: &str) -> Answer {
