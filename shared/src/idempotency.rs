@@ -78,23 +78,18 @@ impl Fingerprint {
         Fingerprint::of(Kind::Batch, request_id, &parts)
     }
 
-    /// An event: what its sender chose (time, channel, application text, own score), not
-    /// what the edge adds (arrival time, attempt).
+    /// An event: its channel and its application, written canonically. Not its time or
+    /// the sender's own score, which a device resending the same application may set anew,
+    /// nor what the edge adds (arrival time, attempt).
     pub fn of_event(event: &QueuedEvent) -> Fingerprint {
-        let client_score = event
-            .client_score
-            .as_ref()
-            .map(|score| serde_json::to_vec(score).unwrap_or_default())
-            .unwrap_or_default();
+        // The envelope check has made sure the text is a JSON object.
+        let application = serde_json::from_str::<serde_json::Value>(&event.application)
+            .map(|value| value.to_string())
+            .unwrap_or_else(|_| event.application.clone());
         Fingerprint::of(
             Kind::Event,
             &event.event_id,
-            &[
-                &event.event_time_ms.to_be_bytes(),
-                event.channel.as_str().as_bytes(),
-                event.application.as_bytes(),
-                &client_score,
-            ],
+            &[event.channel.as_str().as_bytes(), application.as_bytes()],
         )
     }
 }
@@ -180,7 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_is_what_its_sender_chose() {
+    fn an_event_is_its_channel_and_its_application() {
         let event = QueuedEvent {
             event_id: "0b5c4a1e-8d2f-4a8e-9a57-3c1f5e2d7b90".into(),
             event_time_ms: 1_000,
@@ -191,8 +186,10 @@ mod tests {
             attempt: 1,
         };
         let resent = QueuedEvent {
+            event_time_ms: 1_500,
             received_at_ms: 9_000,
             attempt: 3,
+            application: REORDERED.into(),
             ..event.clone()
         };
         assert_eq!(
