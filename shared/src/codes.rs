@@ -60,6 +60,8 @@ error_codes! {
     /// The request id was used before for another body: nothing was stored, nothing of the
     /// first request is told.
     IdempotencyMismatch = "E_IDEMPOTENCY_MISMATCH",
+    /// A webhook URL points inside a network (loopback, private, link-local…).
+    Target = "E_TARGET",
     /// The item or route refers to something Valle does not have.
     NotFound = "E_NOT_FOUND",
     /// The item would change a value that no longer changes (a matured loan's outcome).

@@ -2,12 +2,17 @@
 //! repeat is recognisable, how a delivery is signed and checked, how long a failed one
 //! waits, and what an admin's registration must say.
 //!
-//! A delivery carries `Valle-Event-Id` and `Valle-Signature: t=<unix seconds>,v1=<hex>`,
-//! where `v1` is HMAC-SHA256 with the subscriber's secret over `<t>.<body>`. Deliveries are
-//! at least once; the event id is the same for every attempt and every replay, so a
-//! receiver that keeps the ids it has seen handles each event exactly once.
+//! A delivery is signed as Standard Webhooks defines it ([`signature`]); where it may go is
+//! [`target`]'s. Deliveries are at least once; the event id (`webhook-id`) is the same for
+//! every attempt and every replay, so a receiver that keeps the ids it has seen handles each
+//! event exactly once.
 
-use hmac::{Hmac, Mac};
+pub mod signature;
+pub mod target;
+
+pub use signature::{signed_headers, verify, Delivery, SignatureRefusal};
+pub use target::{check_target, Reach, TargetRefusal, MAX_URL_CHARS};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -17,22 +22,15 @@ use crate::events::uuid_text;
 use crate::i18n::Message;
 use crate::validation::{read_object, FieldError, RequestError};
 
-/// The header that names the event.
-pub const EVENT_ID_HEADER: &str = "Valle-Event-Id";
-/// The header that carries the signature.
-pub const SIGNATURE_HEADER: &str = "Valle-Signature";
-/// How old a signature's timestamp may be when a receiver checks it.
-pub const SIGNATURE_TOLERANCE_S: i64 = 300;
 /// Attempts before a delivery becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 12;
 /// The longest wait between two attempts.
 pub const MAX_RETRY_DELAY_S: u32 = 300;
 /// A registration body's limit.
 pub const MAX_SUBSCRIPTION_BYTES: usize = 4 * 1024;
-/// A secret's length bounds, in characters.
-pub const SECRET_CHARS: std::ops::RangeInclusive<usize> = 32..=256;
-/// A subscriber URL's length bound.
-pub const MAX_URL_CHARS: usize = 2_048;
+/// A `whsec_` secret's length bounds, in characters: the prefix and the base64 of
+/// [`signature::SECRET_KEY_BYTES`].
+pub const SECRET_CHARS: std::ops::RangeInclusive<usize> = 38..=94;
 
 /// What a subscriber can hear about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -95,60 +93,6 @@ pub struct EventBody {
     pub data: Value,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn mac(secret: &str, timestamp_s: i64, body: &[u8]) -> HmacSha256 {
-    // HMAC accepts a key of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| {
-        unreachable!("HMAC takes keys of every length");
-    });
-    mac.update(timestamp_s.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
-
-/// The `Valle-Signature` value of `body` sent at `timestamp_s`.
-pub fn sign(secret: &str, timestamp_s: i64, body: &[u8]) -> String {
-    let tag = mac(secret, timestamp_s, body).finalize().into_bytes();
-    format!("t={timestamp_s},v1={}", hex::encode(tag))
-}
-
-/// Why a receiver refuses a delivery.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureRefusal {
-    #[error("the signature header is not t=<seconds>,v1=<hex>")]
-    Malformed,
-    #[error("the signature is {age_s} s old, more than the tolerance")]
-    Stale { age_s: i64 },
-    #[error("the signature does not match the body")]
-    Mismatch,
-}
-
-/// Checks a delivery as a receiver should: the header's shape, its age against `now_s`,
-/// and the tag, compared in constant time.
-pub fn verify(secret: &str, header: &str, body: &[u8], now_s: i64) -> Result<(), SignatureRefusal> {
-    let mut timestamp = None;
-    let mut tag = None;
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => tag = hex::decode(value).ok(),
-            _ => {}
-        }
-    }
-    let (Some(timestamp), Some(tag)) = (timestamp, tag) else {
-        return Err(SignatureRefusal::Malformed);
-    };
-    let age_s = now_s - timestamp;
-    if age_s.abs() > SIGNATURE_TOLERANCE_S {
-        return Err(SignatureRefusal::Stale { age_s });
-    }
-    mac(secret, timestamp, body)
-        .verify_slice(&tag)
-        .map_err(|_| SignatureRefusal::Mismatch)
-}
-
 /// What one attempt's answer means for the delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttemptOutcome {
@@ -183,10 +127,10 @@ pub struct NewSubscription {
     pub kinds: Vec<EventKind>,
 }
 
-/// Reads `{"url", "secret", "events": [...]}`: an `https` URL (or `http` to this machine,
-/// for development), a secret of 32 to 256 characters, and at least one known event kind.
-/// Every problem is reported at once, on its field.
-pub fn parse_subscription(body: &[u8]) -> Result<NewSubscription, RequestError> {
+/// Reads `{"url", "secret", "events": [...]}`: a URL `reach` may deliver to
+/// ([`check_target`]), a `whsec_` secret of 24 to 64 bytes, and at least one known event
+/// kind. Every problem is reported at once, on its field.
+pub fn parse_subscription(body: &[u8], reach: Reach) -> Result<NewSubscription, RequestError> {
     let fields = read_object(body, MAX_SUBSCRIPTION_BYTES, &["url", "secret", "events"])?;
     let mut errors = fields.errors;
     let text = |name: &str, errors: &mut Vec<FieldError>| match fields.object.get(name) {
@@ -210,26 +154,35 @@ pub fn parse_subscription(body: &[u8]) -> Result<NewSubscription, RequestError> 
             None
         }
     };
-    let url = text("url", &mut errors).filter(|url| {
-        let usable = is_subscriber_url(url);
-        if !usable {
+    let url = text("url", &mut errors).filter(|url| match check_target(url, reach) {
+        Ok(()) => true,
+        Err(TargetRefusal::Internal) => {
+            errors.push(field_error(
+                "url",
+                ErrorCode::Target,
+                "La dirección apunta dentro de una red (loopback, privada, de enlace local…); use un servidor público.",
+                "The address points inside a network (loopback, private, link-local…); use a public server.",
+            ));
+            false
+        }
+        Err(_) => {
             errors.push(field_error(
                 "url",
                 ErrorCode::Format,
-                "Use una dirección https:// (o http:// a esta máquina).",
-                "Use an https:// address (or http:// to this machine).",
+                "Use una dirección https:// pública, sin usuario ni contraseña.",
+                "Use a public https:// address, without user or password.",
             ));
+            false
         }
-        usable
     });
     let secret = text("secret", &mut errors).filter(|secret| {
-        let usable = SECRET_CHARS.contains(&secret.chars().count());
+        let usable = signature::secret_key(secret).is_some();
         if !usable {
             errors.push(field_error(
                 "secret",
                 ErrorCode::Range,
-                "Debe tener de 32 a 256 caracteres.",
-                "Must be 32 to 256 characters long.",
+                "Debe ser whsec_ y de 24 a 64 bytes en base64.",
+                "Must be whsec_ and 24 to 64 bytes in base64.",
             ));
         }
         usable
@@ -283,27 +236,6 @@ pub fn parse_subscription(body: &[u8]) -> Result<NewSubscription, RequestError> 
     }
 }
 
-/// `https://` anywhere, or `http://` to a loopback host; no credentials in the URL.
-fn is_subscriber_url(url: &str) -> bool {
-    if url.chars().count() > MAX_URL_CHARS || url.chars().any(char::is_whitespace) {
-        return false;
-    }
-    let (secure, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        (None, None) => return false,
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
-        return false;
-    }
-    let host = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    secure || matches!(host, "127.0.0.1" | "localhost" | "::1")
-}
-
 fn field_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
     FieldError::new(field, code, Message::new(es, en))
 }
@@ -313,71 +245,8 @@ mod tests {
     use super::*;
     use crate::validation::field_codes;
 
-    const SECRET: &str = "whsec-0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn a_signature_verifies_and_any_change_breaks_it() {
-        let body = br#"{"id":"e","kind":"decision.created"}"#;
-        let header = sign(SECRET, 1_796_000_000, body);
-        assert!(header.starts_with("t=1796000000,v1="));
-        let now = 1_796_000_010;
-        type Case<'a> = (
-            &'a str,
-            &'a str,
-            &'a [u8],
-            i64,
-            Result<(), SignatureRefusal>,
-        );
-        let cases: &[Case] = &[
-            ("as sent", &header, body, now, Ok(())),
-            (
-                "another body",
-                &header,
-                b"{}",
-                now,
-                Err(SignatureRefusal::Mismatch),
-            ),
-            (
-                "too old",
-                &header,
-                body,
-                now + 400,
-                Err(SignatureRefusal::Stale { age_s: 410 }),
-            ),
-            (
-                "no tag",
-                "t=1796000000",
-                body,
-                now,
-                Err(SignatureRefusal::Malformed),
-            ),
-            (
-                "odd hex",
-                "t=1796000000,v1=abc",
-                body,
-                now,
-                Err(SignatureRefusal::Malformed),
-            ),
-        ];
-        for (what, header, body, now, expected) in cases {
-            assert_eq!(&verify(SECRET, header, body, *now), expected, "{what}");
-        }
-        assert_eq!(
-            verify("another-secret-of-thirty-two-chars!", &header, body, now),
-            Err(SignatureRefusal::Mismatch)
-        );
-    }
-
-    /// RFC 4231 test case 2, through the same MAC the signature uses.
-    #[test]
-    fn the_mac_is_hmac_sha256() {
-        let mut mac = HmacSha256::new_from_slice(b"Jefe").expect("key");
-        mac.update(b"what do ya want for nothing?");
-        assert_eq!(
-            hex::encode(mac.finalize().into_bytes()),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
+    /// A `whsec_` secret: base64 of 32 bytes.
+    const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
     #[test]
     fn an_event_keeps_its_id_and_events_differ() {
@@ -426,7 +295,11 @@ mod tests {
     }
 
     fn check(body: &str, expected: Result<&[EventKind], &[(&str, ErrorCode)]>) {
-        match (parse_subscription(body.as_bytes()), expected) {
+        check_in(Reach::Local, body, expected);
+    }
+
+    fn check_in(reach: Reach, body: &str, expected: Result<&[EventKind], &[(&str, ErrorCode)]>) {
+        match (parse_subscription(body.as_bytes(), reach), expected) {
             (Ok(subscription), Ok(kinds)) => assert_eq!(subscription.kinds, kinds, "{body}"),
             (Err(RequestError::Invalid(errors)), Err(codes)) => {
                 assert_eq!(field_codes(&errors), codes, "{body}");
@@ -449,6 +322,23 @@ mod tests {
                 r#"{{"url":"http://127.0.0.1:9000/hook","secret":"{secret}","events":["decision.final"]}}"#
             ),
             Ok(&[EventKind::DecisionFinal]),
+        );
+        check_in(
+            Reach::Public,
+            &format!(
+                r#"{{"url":"http://127.0.0.1:9000/hook","secret":"{secret}","events":["decision.final"]}}"#
+            ),
+            Err(&[("url", ErrorCode::Target)]),
+        );
+        check(
+            &format!(
+                r#"{{"url":"https://169.254.169.254/latest","secret":"{secret}","events":["decision.final"]}}"#
+            ),
+            Err(&[("url", ErrorCode::Target)]),
+        );
+        check(
+            r#"{"url":"https://hooks.coop.example","secret":"0123456789abcdef0123456789abcdef0123","events":["decision.final"]}"#,
+            Err(&[("secret", ErrorCode::Range)]),
         );
         check(
             r#"{"url":"http://hooks.coop.example","secret":"short","events":[]}"#,

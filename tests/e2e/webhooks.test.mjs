@@ -1,24 +1,31 @@
 // Webhooks from the admin's dashboard in headless Chromium: a registration the page refuses
 // with the edge's own field errors and never sends; a subscriber on loopback registered,
 // its refused delivery kept as a dead letter and replayed from the tab under the same event
-// id; the subscriber removed.
+// id, every delivery checked by the Standard Webhooks verifier from the npm registry; the
+// subscriber removed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { BASE_URL, ErrorCode, signIn, until, useBrowser, VALID_APPLICATION } from './support.mjs';
 
 const TOKENS = { admin: process.env.VALLE_OFFICER_TOKEN ?? 'valle-test-officer-token' };
 // Its own client address, so the other tests' rate limits are not touched.
 const CLIENT_IP = '198.51.100.95';
+// The subscriber's secret in the Standard Webhooks form.
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
 let browser;
 useBrowser(TOKENS, (launched) => { browser = launched; });
 
 /// A subscriber on loopback that refuses (410) the events about `refused` while
-/// `state.refusing`, accepts every other, and keeps the ids of the events it accepted.
+/// `state.refusing`, accepts every other, and keeps the ids of the events it accepted. Every
+/// delivery must pass the third-party verifier, and the same delivery under another id must
+/// not.
 async function receiver(refused) {
-  const state = { refusing: true, accepted: [] };
+  const state = { refusing: true, accepted: [], unverified: [], replayable: [] };
+  const verifier = new Webhook(SECRET);
   const server = createServer((request, response) => {
     let body = '';
     request.setEncoding('utf8');
@@ -28,7 +35,25 @@ async function receiver(refused) {
         response.writeHead(410).end();
         return;
       }
-      state.accepted.push(request.headers['valle-event-id']);
+      const headers = {
+        'webhook-id': request.headers['webhook-id'],
+        'webhook-timestamp': request.headers['webhook-timestamp'],
+        'webhook-signature': request.headers['webhook-signature'],
+      };
+      try {
+        verifier.verify(body, headers);
+      } catch (error) {
+        state.unverified.push(`${headers['webhook-id']}: ${error.message}`);
+        response.writeHead(400).end();
+        return;
+      }
+      try {
+        verifier.verify(body, { ...headers, 'webhook-id': randomUUID() });
+        state.replayable.push(headers['webhook-id']);
+      } catch {
+        // As it must: the id is signed.
+      }
+      state.accepted.push(headers['webhook-id']);
       response.writeHead(200).end();
     });
   });
@@ -85,13 +110,13 @@ test('an admin registers a subscriber, replays its refused delivery and removes 
 
     // Registered for decisions only.
     await page.getByTestId('webhook-url').fill(subscriber.url);
-    await page.getByTestId('webhook-secret').fill('e2e-secret-'.padEnd(40, 'x'));
+    await page.getByTestId('webhook-secret').fill(SECRET);
     await page.getByTestId('webhook-kind-decision.created').check();
     await page.getByTestId('webhook-add').click();
     const row = page.locator(`[data-testid="webhook-row"][data-url="${subscriber.url}"]`);
     await row.waitFor();
     assert.match(await row.textContent(), /decision\.created/);
-    assert.doesNotMatch(await row.textContent(), /outcome\.recorded|e2e-secret/);
+    assert.doesNotMatch(await row.textContent(), /outcome\.recorded|whsec_/);
     assert.equal(await page.getByTestId('webhook-error').count(), 0);
     assert.equal(await page.getByTestId('webhook-secret').inputValue(), '', 'the secret is not kept in the form');
 
@@ -117,6 +142,8 @@ test('an admin registers a subscriber, replays its refused delivery and removes 
     await letterRow.getByTestId('webhook-replay').click();
     await letterRow.getByTestId('webhook-replayed').waitFor();
     await until('the replayed delivery', () => subscriber.state.accepted.includes(letter.event_id), 60);
+    assert.deepEqual(subscriber.state.unverified, [], 'every delivery verifies');
+    assert.deepEqual(subscriber.state.replayable, [], 'no delivery verifies under another id');
 
     // Removed: gone from the tab and from the edge.
     await row.getByTestId('webhook-remove').click();

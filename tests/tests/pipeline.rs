@@ -493,7 +493,12 @@ fn metrics_pass_promtool_and_health_reports_every_backend() {
         .unwrap_or_default();
     assert_eq!(
         checks,
-        [("d1", true), ("durable_object", true), ("queue", true)]
+        [
+            ("d1", true),
+            ("durable_object", true),
+            ("queue", true),
+            ("receipt_key", true)
+        ]
     );
 }
 

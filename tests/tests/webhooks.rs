@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use valle_shared::audit::AuditAction;
-use valle_shared::webhooks::{verify, EventBody, EventKind, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use valle_shared::webhooks::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use valle_shared::webhooks::{verify, Delivery, EventBody, EventKind};
 use valle_tests::{eventually, Answer, Client};
 
 mod accounts;
 use accounts::{audit_rows_about, call, score, Who, REFERRED};
 
-const SECRET: &str = "the-loopback-subscriber-secret-0123456789";
+/// A `whsec_` secret: base64 of 32 bytes.
+const SECRET: &str = "whsec_dGhlLWxvb3BiYWNrLXN1YnNjcmliZXItc2VjcmV0IQ==";
 
 /// One POST as the subscriber read it: its headers (lower-case names) and body.
 struct Received {
@@ -94,15 +96,16 @@ impl Subscriber {
                     .cloned()
                     .unwrap_or_default()
             };
-            verify(
-                SECRET,
-                &header(SIGNATURE_HEADER),
-                post.body.as_bytes(),
-                now_s,
-            )
-            .unwrap_or_else(|refusal| panic!("{refusal:?}: {}", post.body));
+            let delivery = Delivery {
+                id: &header(ID_HEADER),
+                timestamp: &header(TIMESTAMP_HEADER),
+                signature: &header(SIGNATURE_HEADER),
+                body: post.body.as_bytes(),
+            };
+            verify(SECRET, delivery, now_s)
+                .unwrap_or_else(|refusal| panic!("{refusal:?}: {}", post.body));
             let event: EventBody = serde_json::from_str(&post.body).expect("an event body");
-            assert_eq!(event.id, header(EVENT_ID_HEADER));
+            assert_eq!(event.id, header(ID_HEADER));
             events.insert(event.id.clone(), event);
         }
         (events, received.len())

@@ -14,16 +14,18 @@ use valle_shared::codes::ErrorCode;
 use valle_shared::kpi::KpiConfig;
 use valle_shared::ops::RateLimit;
 use valle_shared::time::format_rfc3339_ms;
-use valle_shared::webhooks::{
-    parse_subscription, verify, EventBody, EventKind, EVENT_ID_HEADER, SIGNATURE_HEADER,
-};
+use valle_shared::webhooks::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use valle_shared::webhooks::{parse_subscription, verify, Delivery, EventBody, EventKind, Reach};
 use valle_worker::memory::{block_on, MemoryBackend};
-use valle_worker::webhooks::consumer::{deliver, DeliveryReport, Post, WebhookSender};
+use valle_worker::webhooks::consumer::{
+    deliver, DeliveryReport, DeliveryRound, Post, WebhookSender,
+};
 use valle_worker::webhooks::{SourcePosition, WebhookStore};
 
 use support::{Harness, TOKEN};
 
-const SECRET: &str = "a-subscriber-secret-of-forty-characters!";
+/// A `whsec_` secret: base64 of 32 bytes.
+const SECRET: &str = "whsec_YS1zdWJzY3JpYmVyLXNlY3JldC1vZi0zMi1ieXRlcw==";
 const URL: &str = "https://hooks.coop.example/valle";
 
 /// A delivery's headers and body, as the subscriber got them.
@@ -55,10 +57,15 @@ impl Receiver {
                     .map(|(_, value)| value.clone())
                     .unwrap_or_default()
             };
-            verify(SECRET, &header(SIGNATURE_HEADER), body.as_bytes(), now_s)
-                .unwrap_or_else(|refusal| panic!("{refusal:?}: {body}"));
+            let delivery = Delivery {
+                id: &header(ID_HEADER),
+                timestamp: &header(TIMESTAMP_HEADER),
+                signature: &header(SIGNATURE_HEADER),
+                body: body.as_bytes(),
+            };
+            verify(SECRET, delivery, now_s).unwrap_or_else(|refusal| panic!("{refusal:?}: {body}"));
             let event: EventBody = serde_json::from_str(body).expect("an event body");
-            assert_eq!(event.id, header(EVENT_ID_HEADER));
+            assert_eq!(event.id, header(ID_HEADER));
             ids.insert(event.id);
         }
         ids
@@ -100,13 +107,12 @@ fn drain(backend: &MemoryBackend, receiver: &Receiver) -> DeliveryReport {
             .now_ms
             .set(backend.now_ms.get() + i64::from(wait) * 1_000);
         let deliveries: Vec<_> = batch.into_iter().map(|(delivery, _)| delivery).collect();
-        let report = block_on(deliver(
-            backend,
-            receiver,
-            &deliveries,
-            backend.now_ms.get(),
-        ))
-        .expect("the batch is settled");
+        let round = DeliveryRound {
+            now_ms: backend.now_ms.get(),
+            reach: Reach::Public,
+        };
+        let report =
+            block_on(deliver(backend, receiver, &deliveries, round)).expect("the batch is settled");
         total.delivered += report.delivered;
         total.retried += report.retried;
         total.dead += report.dead;
@@ -341,6 +347,7 @@ fn a_subscription_made_against_a_stale_chain_end_is_not_written() {
         json!({ "url": URL, "secret": SECRET, "events": ["decision.created"] })
             .to_string()
             .as_bytes(),
+        Reach::Public,
     )
     .expect("a valid registration");
     let event = |subject: &str| AuditEvent {
@@ -386,4 +393,51 @@ fn the_producer_reads_no_rows_while_no_one_subscribes() {
     let heard = block_on(harness.backend.webhook_sources(start, 100)).expect("a read");
     assert_eq!((heard.decisions.len(), heard.audit.len()), (2, 1));
     assert_eq!(heard.decisions_end, 2);
+}
+
+#[test]
+fn internal_targets_are_refused_at_registration_and_again_at_delivery() {
+    let harness = Harness::new(RateLimit::default());
+    for url in [
+        "https://169.254.169.254/latest",
+        "https://10.0.0.1/",
+        "https://[fd00::1]/",
+    ] {
+        let body = json!({ "url": url, "secret": SECRET, "events": ["decision.created"] });
+        let (status, answer) =
+            harness.as_account(TOKEN, "POST", "/api/v1/webhooks", &body.to_string());
+        assert_eq!(status, 400, "{url}: {answer}");
+        assert_eq!(
+            answer["error"]["fields"][0]["code"],
+            ErrorCode::Target.as_str()
+        );
+    }
+    // Loopback is allowed in the local environment the harness is; a deployment that no
+    // longer allows it posts nothing and keeps the delivery as a dead letter.
+    let body = json!({ "url": "http://127.0.0.1:9/hook", "secret": SECRET, "events": ["decision.created"] });
+    let (status, answer) = harness.as_account(TOKEN, "POST", "/api/v1/webhooks", &body.to_string());
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        harness.score("6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a99").status,
+        200
+    );
+    alarm(&harness);
+    let deliveries: Vec<_> = harness
+        .backend
+        .webhooks
+        .queued
+        .borrow_mut()
+        .drain(..)
+        .map(|(delivery, _)| delivery)
+        .collect();
+    assert_eq!(deliveries.len(), 1);
+    let receiver = Receiver::answering(&[Some(200)]);
+    let round = DeliveryRound {
+        now_ms: harness.backend.now_ms.get(),
+        reach: Reach::Public,
+    };
+    let report =
+        block_on(deliver(&harness.backend, &receiver, &deliveries, round)).expect("settled");
+    assert_eq!((report.delivered, report.dead), (0, 1));
+    assert!(receiver.posts.borrow().is_empty());
 }

@@ -8,7 +8,7 @@ use valle_shared::query::with_query;
 use valle_shared::webhook_events::{
     Subscription, SubscriptionList, WebhookDeadLetter, WebhookDeadLetterPage,
 };
-use valle_shared::webhooks::{parse_subscription, EventKind};
+use valle_shared::webhooks::{parse_subscription, EventKind, Reach};
 use valle_shared::Lang;
 
 use super::dashboard::{format_time, PAGE_SIZE};
@@ -71,7 +71,7 @@ pub(super) fn Webhooks() -> impl IntoView {
             <SectionHead es="Webhooks" en="Webhooks">
                 <RefreshButton test_id="webhooks-refresh" reload />
             </SectionHead>
-            <Hint es="Cada suscriptor recibe los eventos que elija, firmados con HMAC-SHA256 con su secreto, a partir de su registro." en="Each subscriber receives the events it chooses, signed with HMAC-SHA256 under its secret, from its registration on." />
+            <Hint es="Cada suscriptor recibe los eventos que elija, firmados según Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) con su secreto whsec_, a partir de su registro." en="Each subscriber receives the events it chooses, signed as Standard Webhooks defines it (webhook-id, webhook-timestamp, webhook-signature) with its whsec_ secret, from its registration on." />
             <SubscribeForm on_added=changed />
             {move || removal.get().map(|error| refusal_view(error.body(), "webhook-remove-error", lang.get()))}
             {move || list.with(|load| status_line(load, lang.get()))}
@@ -136,7 +136,7 @@ fn SubscribeForm(on_added: impl Fn() + Copy + 'static) -> impl IntoView {
             &secret.get_untracked(),
             &kinds.get_untracked(),
         );
-        if let Err(error) = parse_subscription(body.as_bytes()) {
+        if let Err(error) = parse_subscription(body.as_bytes(), page_reach()) {
             refusal.set(Some(ErrorBody::of_request(&error, None)));
             return;
         }
@@ -164,7 +164,7 @@ fn SubscribeForm(on_added: impl Fn() + Copy + 'static) -> impl IntoView {
     view! {
         <form class="filters" data-testid="webhook-form" on:submit=submit>
             <FilterField es="Dirección (https://)" en="URL (https://)" test_id="webhook-url" kind=FieldKind::Text value=url />
-            <FilterField es="Secreto (32 caracteres o más)" en="Secret (32 characters or more)" test_id="webhook-secret" kind=FieldKind::Secret value=secret />
+            <FilterField es="Secreto (whsec_ y 24 a 64 bytes en base64)" en="Secret (whsec_ and 24 to 64 bytes in base64)" test_id="webhook-secret" kind=FieldKind::Secret value=secret />
             {EventKind::ALL.map(|kind| view! {
                 <label class="filter check">
                     <input type="checkbox" data-testid=format!("webhook-kind-{}", kind.as_str())
@@ -291,6 +291,14 @@ pub fn webhook_dead_letters_path(before: Option<i64>) -> String {
     )
 }
 
+/// Where the edge that served this page may deliver webhooks.
+fn page_reach() -> Reach {
+    let host = web_sys::window()
+        .and_then(|window| window.location().hostname().ok())
+        .unwrap_or_default();
+    Reach::served_from(&host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,13 +306,13 @@ mod tests {
 
     #[test]
     fn the_form_sends_what_the_edge_reads() {
-        let secret = "s".repeat(40);
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();
         let body = subscription_body(
             " https://hooks.example.org/valle ",
             &secret,
             &[EventKind::DecisionCreated, EventKind::OutcomeRecorded],
         );
-        let read = parse_subscription(body.as_bytes()).expect("valid");
+        let read = parse_subscription(body.as_bytes(), Reach::Public).expect("valid");
         assert_eq!(read.url, "https://hooks.example.org/valle");
         assert_eq!(read.secret, secret);
         assert_eq!(
@@ -316,7 +324,7 @@ mod tests {
     #[test]
     fn a_refused_form_shows_each_field_as_the_edge_would() {
         let body = subscription_body("ftp://x", "short", &[]);
-        let error = parse_subscription(body.as_bytes()).expect_err("refused");
+        let error = parse_subscription(body.as_bytes(), Reach::Local).expect_err("refused");
         let shown = ErrorBody::of_request(&error, None);
         assert_eq!(shown.code, ErrorCode::Validation);
         let fields: Vec<(&str, ErrorCode)> = shown

@@ -13,11 +13,14 @@ use crate::webhook_events::{
 use crate::webhooks::{EventBody, EventKind, MAX_URL_CHARS, SECRET_CHARS};
 
 const DELIVERY: &str =
-    "Each event is POSTed to the subscriber as JSON (the `EventBody` schema) with \
-    `Valle-Event-Id` (the same at every attempt and replay: keep the ids you have handled) and \
-    `Valle-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" with the secret>`. \
-    A 2xx answer is a delivery; no answer within 10 s, 408, 429 or 5xx is retried after 1, 2, 4 … \
-    300 s, up to 12 attempts; any other answer, or the last attempt, makes a dead letter.";
+    "Each event is POSTed to the subscriber as JSON (the `EventBody` schema), signed as \
+    Standard Webhooks defines it: `webhook-id` (the event id, the same at every attempt and \
+    replay: keep the ids you have handled), `webhook-timestamp` (Unix seconds) and \
+    `webhook-signature: v1,<base64 HMAC-SHA256 of \"<id>.<timestamp>.<body>\" keyed by the \
+    whsec_ secret's bytes>`; any Standard Webhooks library verifies it. A 2xx answer is a \
+    delivery; no answer within 10 s, 408, 429 or 5xx is retried after 1, 2, 4 … 300 s, up to 12 \
+    attempts; any other answer (a redirect included: none is followed), or the last attempt, \
+    makes a dead letter.";
 
 pub(super) fn operations(schemas: &mut Schemas) -> Vec<Operation> {
     let id = || {
@@ -33,7 +36,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Vec<Operation> {
         Operation {
             body: Some(object(
                 json!({
-                    "url": { "type": "string", "maxLength": MAX_URL_CHARS, "description": "https://, or http:// to this machine." },
+                    "url": { "type": "string", "maxLength": MAX_URL_CHARS, "description": "A public https:// address; in the local environment also loopback over http." },
                     "secret": { "type": "string", "minLength": SECRET_CHARS.start(), "maxLength": SECRET_CHARS.end() },
                     "events": { "type": "array", "minItems": 1, "uniqueItems": true, "items": schemas.of::<EventKind>() },
                 }),

@@ -38,6 +38,7 @@ use crate::routes::{export_chunk, prepare, Clock, Context, ExportStream, KpiCach
 use valle_shared::access::AccessConfig;
 use valle_shared::monitoring::parse_monitored_branches;
 use valle_shared::receipt::{ReceiptKey, LOCAL_DEVELOPMENT_KEY};
+use valle_shared::webhooks::Reach;
 
 #[wasm_bindgen]
 extern "C" {
@@ -73,6 +74,15 @@ thread_local! {
 /// Whether this is the local environment (`ENVIRONMENT = "local"`, `wrangler dev`).
 pub(crate) fn is_local(env: &Env) -> bool {
     var_text(env, vars::ENVIRONMENT) == vars::LOCAL
+}
+
+/// Where webhooks may go: loopback too in the local environment, public hosts elsewhere.
+pub(crate) fn webhook_reach(env: &Env) -> Reach {
+    if is_local(env) {
+        Reach::Local
+    } else {
+        Reach::Public
+    }
 }
 
 /// The `RECEIPT_KEY` secret; in the local environment without one, the public development
@@ -209,6 +219,7 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
     let receipts = RECEIPTS.with(|key| Rc::clone(key.get_or_init(|| Rc::new(receipt_key(&env)))));
     let routing = Context {
         receipts: receipts.as_ref().as_ref(),
+        webhook_reach: webhook_reach(&env),
         clock: &DateClock,
         new_request_id: &random_uuid,
         access: access.as_ref(),

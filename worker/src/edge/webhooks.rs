@@ -8,8 +8,10 @@ use valle_shared::decisions::DecisionRecord;
 use valle_shared::query::Page;
 use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
+use valle_shared::webhooks::Reach;
 use worker::{
     AbortController, Delay, Fetch, Headers, Message, MessageExt, Method, Request, RequestInit,
+    RequestRedirect,
 };
 
 use super::backend::{d1_error, decode, rows_of, EdgeBackend};
@@ -19,7 +21,7 @@ use crate::observability::log;
 use crate::sql::webhooks as sql;
 use crate::sql::{audit, decisions};
 use crate::store::StoreError;
-use crate::webhooks::consumer::{deliver, Post, WebhookSender, DELIVERY_TIMEOUT_MS};
+use crate::webhooks::consumer::{deliver, DeliveryRound, Post, WebhookSender, DELIVERY_TIMEOUT_MS};
 use crate::webhooks::{
     NewWebhookDeadLetter, SourcePage, SourcePosition, Subscriber, WebhookQueue, WebhookStore,
 };
@@ -143,6 +145,13 @@ impl WebhookQueue for EdgeBackend {
     }
 }
 
+impl EdgeBackend {
+    /// Where this environment may deliver webhooks.
+    pub(crate) fn webhook_reach(&self) -> Reach {
+        super::webhook_reach(&self.env)
+    }
+}
+
 /// Posts with `fetch`, aborted after [`DELIVERY_TIMEOUT_MS`].
 struct FetchSender;
 
@@ -153,8 +162,11 @@ impl WebhookSender for FetchSender {
             headers.set(name, value).ok()?;
         }
         let mut init = RequestInit::new();
+        // A redirect is answered as it is, a 3xx, which fails the delivery: an https URL
+        // must not bounce to http or to another host.
         init.with_method(Method::Post)
             .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual)
             .with_body(Some(post.body.into()));
         let request = Request::new_with_init(post.url, &init).ok()?;
         let controller = AbortController::default();
@@ -193,7 +205,11 @@ pub(super) async fn consume(backend: &EdgeBackend, messages: &[Message<serde_jso
             }
         }
     }
-    match deliver(backend, &FetchSender, &deliveries, super::now_ms()).await {
+    let round = DeliveryRound {
+        now_ms: super::now_ms(),
+        reach: backend.webhook_reach(),
+    };
+    match deliver(backend, &FetchSender, &deliveries, round).await {
         Ok(report) => {
             if report.retried + report.dead + report.dropped > 0 {
                 log(&format!("webhooks: {report:?}"));

@@ -41,6 +41,7 @@ use valle_shared::receipt::ReceiptKey;
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::simulation::MAX_SIMULATION_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
+use valle_shared::webhooks::Reach;
 use valle_shared::webhooks::MAX_SUBSCRIPTION_BYTES;
 
 pub use crate::kpi_cache::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
@@ -75,6 +76,8 @@ pub struct Context<'a> {
     /// The key applicants' receipts are made with; `None` when the environment has none,
     /// and then nothing that needs a receipt is answered.
     pub receipts: Option<&'a ReceiptKey>,
+    /// Where webhooks may be registered to (`ENVIRONMENT`).
+    pub webhook_reach: Reach,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -46,7 +46,7 @@ impl<B: Backend> Request<'_, B> {
         me: Option<Me>,
     ) -> Result<HttpResponse, ApiError> {
         let me = signed_in(me)?;
-        let new = parse_subscription(body)?;
+        let new = parse_subscription(body, self.context.webhook_reach)?;
         let write = AdminWrite {
             me: &me,
             action: AuditAction::WebhookSubscribed,

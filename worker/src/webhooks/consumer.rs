@@ -1,13 +1,12 @@
 //! The webhooks queue's consumer: each message is one delivery. It is signed at the moment
 //! it is sent, posted to the subscriber, and then acknowledged, sent again later with its
 //! next attempt number ([`after_attempt`]'s backoff), or kept as a dead letter. A removed
-//! subscriber's deliveries are dropped.
+//! subscriber's deliveries are dropped. A subscriber whose URL is no longer a target the
+//! environment may reach ([`check_target`]) is not posted to: the delivery is a dead letter.
 
 use futures_util::future::join_all;
 use valle_shared::webhook_events::QueuedDelivery;
-use valle_shared::webhooks::{
-    after_attempt, sign, AttemptOutcome, EVENT_ID_HEADER, SIGNATURE_HEADER,
-};
+use valle_shared::webhooks::{after_attempt, check_target, signed_headers, AttemptOutcome, Reach};
 
 use super::{NewWebhookDeadLetter, WebhookQueue, WebhookStore};
 use crate::store::StoreError;
@@ -37,6 +36,13 @@ pub struct DeliveryReport {
     pub dropped: usize,
 }
 
+/// When and from where a batch is delivered.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryRound {
+    pub now_ms: i64,
+    pub reach: Reach,
+}
+
 /// Delivers a batch: every post at once, then one send of the retries and one write of the
 /// dead letters. An error means none of it was settled and the whole batch is to be
 /// redelivered (repeating a post the subscriber may have had, under the same event id).
@@ -44,8 +50,9 @@ pub async fn deliver<S: WebhookStore + WebhookQueue, H: WebhookSender>(
     store: &S,
     sender: &H,
     deliveries: &[QueuedDelivery],
-    now_ms: i64,
+    round: DeliveryRound,
 ) -> Result<DeliveryReport, StoreError> {
+    let DeliveryRound { now_ms, reach } = round;
     let mut ids: Vec<i64> = deliveries.iter().map(|d| d.subscription_id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -53,6 +60,7 @@ pub async fn deliver<S: WebhookStore + WebhookQueue, H: WebhookSender>(
     let timestamp_s = now_ms.div_euclid(1_000);
     let mut report = DeliveryReport::default();
     let mut posts = Vec::new();
+    let mut refused = Vec::new();
     for delivery in deliveries {
         let Some(subscriber) = subscribers
             .iter()
@@ -61,20 +69,34 @@ pub async fn deliver<S: WebhookStore + WebhookQueue, H: WebhookSender>(
             report.dropped += 1;
             continue;
         };
-        let signature = sign(&subscriber.secret, timestamp_s, delivery.body.as_bytes());
+        let url = &subscriber.subscription.url;
+        if check_target(url, reach).is_err() {
+            refused.push(delivery);
+            continue;
+        }
+        let mut headers = vec![("content-type", "application/json".to_owned())];
+        headers.extend(signed_headers(
+            &subscriber.secret,
+            &delivery.event_id,
+            timestamp_s,
+            delivery.body.as_bytes(),
+        ));
         let post = Post {
-            url: &subscriber.subscription.url,
-            headers: vec![
-                ("content-type", "application/json".to_owned()),
-                (EVENT_ID_HEADER, delivery.event_id.clone()),
-                (SIGNATURE_HEADER, signature),
-            ],
+            url,
+            headers,
             body: &delivery.body,
         };
         posts.push(async move { (delivery, sender.post(post).await) });
     }
     let mut retries: Vec<(u32, QueuedDelivery)> = Vec::new();
-    let mut dead = Vec::new();
+    let mut dead: Vec<NewWebhookDeadLetter> = refused
+        .into_iter()
+        .map(|delivery| NewWebhookDeadLetter {
+            delivery: delivery.clone(),
+            last_status: None,
+            failed_at_ms: now_ms,
+        })
+        .collect();
     for (delivery, status) in join_all(posts).await {
         match after_attempt(delivery.attempt, status) {
             AttemptOutcome::Delivered => report.delivered += 1,

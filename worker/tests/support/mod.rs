@@ -13,6 +13,7 @@ use valle_shared::kpi::{CountWindow, KpiConfig, Stats};
 use valle_shared::officers::{Account, Role};
 use valle_shared::ops::{RateLimit, SwrCache};
 use valle_shared::receipt::ReceiptKey;
+use valle_shared::webhooks::Reach;
 use valle_shared::{parse_application, Model};
 use valle_worker::background::{self, Pacer};
 use valle_worker::cors::CorsPolicy;
@@ -254,6 +255,7 @@ impl Harness {
         let receipts = self.receipts.borrow();
         let context = Context {
             receipts: receipts.as_ref(),
+            webhook_reach: Reach::Local,
             clock: &self.clock,
             new_request_id: &new_id,
             access: Some(&self.access),
