@@ -106,8 +106,12 @@ impl DecisionRecord {
 pub struct DeadLetter {
     pub id: i64,
     pub event_id: String,
-    /// The event as it was queued, application text included.
+    /// The event as it was first queued, application text included; kept as it came.
     pub payload: QueuedEvent,
+    /// The event as its latest failure had it, when its application differs from
+    /// `payload`'s (an officer's correction that failed again, or a resend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_payload: Option<QueuedEvent>,
     pub error_code: ErrorCode,
     pub error_message: String,
     pub attempts: u32,

@@ -3,3 +3,6 @@
 -- and are matched by their stored application.
 ALTER TABLE decisions ADD COLUMN fingerprint TEXT;
 ALTER TABLE event_inbox ADD COLUMN fingerprint TEXT;
+-- A dead letter keeps the payload of its first failure; a later, different one (a failed
+-- correction, a resend) is kept beside it.
+ALTER TABLE dead_letters ADD COLUMN latest_payload TEXT;

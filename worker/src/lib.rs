@@ -7,6 +7,7 @@
 pub mod access_keys;
 pub mod background;
 pub mod bindings;
+pub mod body;
 pub mod cors;
 pub mod error;
 pub mod http;

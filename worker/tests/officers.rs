@@ -121,6 +121,23 @@ fn a_dead_letter_replayed_with_a_corrected_application_becomes_a_decision() {
         (letter.status, letter.attempts),
         (DeadLetterStatus::Open, 2)
     );
+    assert_eq!(letter.latest_payload, None, "the same application again");
+    // A correction that fails too is kept beside the original, which stays as it came.
+    let still_wrong = VALID.replace(r#""age":30"#, r#""age":16"#);
+    assert_eq!(
+        replay(&format!(r#"{{"application":{still_wrong}}}"#)).status,
+        400
+    );
+    let letter = block_on(harness.backend.get_dead_letter(1))
+        .expect("get")
+        .expect("letter");
+    assert_eq!(letter.payload, invalid);
+    let latest = letter.latest_payload.expect("the failed correction");
+    assert!(
+        latest.application.contains(r#""age":16"#),
+        "{}",
+        latest.application
+    );
     let fixed = replay(&format!(r#"{{"application":{VALID}}}"#));
     assert_eq!(
         fixed.status,

@@ -8,6 +8,7 @@ use serde_json::Value;
 use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse, Stage};
 use valle_shared::ops::RateLimit;
 use valle_shared::{parse_application, Model};
+use valle_worker::body::BodyError;
 use valle_worker::cors::CorsPolicy;
 use valle_worker::http::{HttpResponse, RequestHead};
 
@@ -216,11 +217,46 @@ fn validation_errors_are_the_shared_validators_own() {
 
 #[test]
 fn a_failed_body_read_is_an_internal_error_without_details() {
-    let response = harness().send_read(json_post(VALID), Err("socket closed".to_owned()));
+    let response = harness().send_read(
+        json_post(VALID),
+        Err(BodyError::Unreadable("socket closed".to_owned())),
+    );
     assert_eq!(response.status, 500);
     let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
     assert_eq!(answer.error.code, ErrorCode::Internal.as_str());
     assert!(!answer.error.message.en.contains("socket"));
+}
+
+/// The edge stops reading a body past its route's limit ([`valle_worker::body`]); the
+/// answer is 413 before any credential is looked at, and nothing is stored.
+#[test]
+fn a_body_past_its_limit_is_refused_before_credentials() {
+    for (path, limit) in [
+        ("/api/v1/score", valle_shared::validation::MAX_BODY_BYTES),
+        (
+            "/api/v1/outcomes",
+            valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES,
+        ),
+        (
+            "/api/v1/webhooks",
+            valle_shared::webhooks::MAX_SUBSCRIPTION_BYTES,
+        ),
+    ] {
+        let chunked =
+            RequestHead::new("POST", path).with_header("content-type", "application/json");
+        let harness = harness();
+        let response = harness.send_read(
+            chunked,
+            Err(BodyError::TooLarge {
+                limit,
+                read: limit + 1,
+            }),
+        );
+        assert_eq!(response.status, 413, "{path}");
+        let answer: ErrorResponse = serde_json::from_slice(&response.body).expect("error body");
+        assert_eq!(answer.error.code, ErrorCode::TooLarge.as_str());
+        assert_eq!(harness.backend.d1.decision_count(), 0);
+    }
 }
 
 fn batch_post(body: &str) -> RequestHead {

@@ -30,6 +30,7 @@ pub use backend::EdgeBackend;
 
 use crate::background::{self, AfterAnswer, Pacer, Task};
 use crate::bindings::{self, vars};
+use crate::body::{read_limited, BodyError};
 use crate::cors::CorsPolicy;
 use crate::http::{HttpResponse, RequestHead};
 use crate::observability::log;
@@ -229,15 +230,25 @@ async fn fetch(mut request: Request, env: Env, context: WorkerContext) -> Result
         shadow: shadow_on(&env),
     };
     let prepared = prepare(&head, &routing);
-    let body = if prepared.needs_body() {
-        request.bytes().await.map_err(|error| error.to_string())
-    } else {
-        Ok(Vec::new())
+    let body = match prepared.body_limit() {
+        Some(limit) => read_body(&mut request, limit).await,
+        None => Ok(Vec::new()),
     };
     let backend = EdgeBackend::new(env.clone());
     let (answer, work) = prepared.finish(body, &routing, &backend).await;
     after_answer(&context, &env, work);
     into_platform(answer, backend)
+}
+
+/// The request's body, read a chunk at a time and never past `limit`; none is empty.
+async fn read_body(request: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, BodyError> {
+    if request.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let chunks = request
+        .stream()
+        .map_err(|error| BodyError::Unreadable(error.to_string()))?;
+    read_limited(chunks, limit).await
 }
 
 fn into_platform(answer: HttpResponse, backend: EdgeBackend) -> Result<Response> {

@@ -192,7 +192,9 @@ impl MemoryD1 {
             .iter_mut()
             .find(|(l, _)| l.event_id == letter.payload.event_id)
         {
-            existing.payload = letter.payload.clone();
+            if existing.payload.application != letter.payload.application {
+                existing.latest_payload = Some(letter.payload.clone());
+            }
             existing.error_code = letter.error_code;
             existing.error_message = letter.error_message.clone();
             existing.attempts += letter.attempts;
@@ -207,6 +209,7 @@ impl MemoryD1 {
                 id,
                 event_id: letter.payload.event_id.clone(),
                 payload: letter.payload.clone(),
+                latest_payload: None,
                 error_code: letter.error_code,
                 error_message: letter.error_message.clone(),
                 attempts: letter.attempts,

@@ -47,6 +47,7 @@ use valle_shared::webhooks::MAX_SUBSCRIPTION_BYTES;
 pub use crate::kpi_cache::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
 
 use crate::background::AfterAnswer;
+use crate::body::BodyError;
 use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::http::{HttpResponse, RequestHead};
@@ -161,6 +162,21 @@ impl Route {
         }
     }
 
+    /// The most body bytes the route reads; `None` for a route that reads no body.
+    pub fn body_limit(&self) -> Option<usize> {
+        match self {
+            Route::Score => Some(MAX_BODY_BYTES),
+            Route::ScoreBatch => Some(MAX_BATCH_BYTES),
+            Route::Events => Some(MAX_EVENTS_BYTES),
+            Route::Outcomes => Some(MAX_OUTCOMES_BYTES),
+            Route::Simulate => Some(MAX_SIMULATION_BYTES),
+            Route::Subscribe => Some(MAX_SUBSCRIPTION_BYTES),
+            Route::Decide(_) | Route::Approval(_) => Some(MAX_REVIEW_BODY_BYTES),
+            Route::DeadLetterReplay(_) => Some(MAX_BODY_BYTES),
+            _ => None,
+        }
+    }
+
     /// Public routes that do work per request are rate limited per client.
     fn is_rate_limited(&self) -> bool {
         matches!(
@@ -190,17 +206,17 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
             })
         }
     };
-    let json_post = |route: Route, limit: usize| {
+    let json_post = |route: Route| {
         let route = allow(route, POST)?;
         require_json(head)?;
-        reject_declared_oversize(head, limit)?;
+        reject_declared_oversize(head, route.body_limit().unwrap_or(MAX_BODY_BYTES))?;
         Ok(route)
     };
     let path = head.path.as_str();
     match path {
-        SCORE_PATH => json_post(Route::Score, MAX_BODY_BYTES),
-        SCORE_BATCH_PATH => json_post(Route::ScoreBatch, MAX_BATCH_BYTES),
-        EVENTS_PATH => json_post(Route::Events, MAX_EVENTS_BYTES),
+        SCORE_PATH => json_post(Route::Score),
+        SCORE_BATCH_PATH => json_post(Route::ScoreBatch),
+        EVENTS_PATH => json_post(Route::Events),
         HEALTH_PATH => allow(Route::Health, GET),
         DECISIONS_PATH => allow(Route::Decisions, GET),
         DEAD_LETTERS_PATH => allow(Route::DeadLetters, GET),
@@ -214,13 +230,13 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         AUDIT_VERIFY_PATH => allow(Route::AuditVerify, GET),
         EXPORT_DECISIONS_PATH => allow(Route::Export, GET),
         OVERRIDES_REPORT_PATH => allow(Route::OverridesReport, GET),
-        OUTCOMES_PATH => json_post(Route::Outcomes, MAX_OUTCOMES_BYTES),
+        OUTCOMES_PATH => json_post(Route::Outcomes),
         PERFORMANCE_PATH => allow(Route::Performance, GET),
         FAIRNESS_PATH => allow(Route::Fairness, GET),
-        SIMULATE_PATH => json_post(Route::Simulate, MAX_SIMULATION_BYTES),
+        SIMULATE_PATH => json_post(Route::Simulate),
         CHALLENGER_PATH => allow(Route::Challenger, GET),
         WEBHOOKS_PATH => match head.method.as_str() {
-            "POST" => json_post(Route::Subscribe, MAX_SUBSCRIPTION_BYTES),
+            "POST" => json_post(Route::Subscribe),
             _ => allow(Route::Subscriptions, GET).map_err(|_| ApiError::MethodNotAllowed {
                 method: head.method.clone(),
                 allowed: &["GET", "HEAD", "POST"],
@@ -244,11 +260,11 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
                 return allow(Route::ApplicantDecision(id), GET);
             }
             if let Some(id) = id_after(REVIEWS_PATH, APPROVAL_SUFFIX) {
-                return json_post(Route::Approval(id), MAX_REVIEW_BODY_BYTES);
+                return json_post(Route::Approval(id));
             }
             if let Some(id) = id_after(REVIEWS_PATH, "") {
                 return match head.method.as_str() {
-                    "POST" => json_post(Route::Decide(id), MAX_REVIEW_BODY_BYTES),
+                    "POST" => json_post(Route::Decide(id)),
                     _ => allow(Route::Review(id), GET).map_err(|_| ApiError::MethodNotAllowed {
                         method: head.method.clone(),
                         allowed: &["GET", "HEAD", "POST"],
@@ -276,7 +292,7 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
             match number_after(DEAD_LETTERS_PATH, REPLAY_SUFFIX) {
                 Some(id) => {
                     let route = allow(Route::DeadLetterReplay(id), POST)?;
-                    reject_declared_oversize(head, MAX_BODY_BYTES)?;
+                    reject_declared_oversize(head, route.body_limit().unwrap_or(MAX_BODY_BYTES))?;
                     Ok(route)
                 }
                 None => Err(ApiError::NotFound),
@@ -354,25 +370,20 @@ impl Prepared {
     }
 
     pub fn needs_body(&self) -> bool {
-        matches!(
-            self.route,
-            Ok(Route::Score
-                | Route::ScoreBatch
-                | Route::Events
-                | Route::DeadLetterReplay(_)
-                | Route::Decide(_)
-                | Route::Approval(_)
-                | Route::Outcomes
-                | Route::Simulate
-                | Route::Subscribe)
-        )
+        self.body_limit().is_some()
+    }
+
+    /// The most body bytes to read for this request ([`Route::body_limit`]); the edge stops
+    /// reading past it ([`crate::body::read_limited`]).
+    pub fn body_limit(&self) -> Option<usize> {
+        self.route.as_ref().ok().and_then(Route::body_limit)
     }
 
     /// Runs the handler with the body (empty unless [`Self::needs_body`]) and answers, with
     /// what is left to do after the answer.
     pub async fn finish<B: Backend>(
         self,
-        body: Result<Vec<u8>, String>,
+        body: Result<Vec<u8>, BodyError>,
         context: &Context<'_>,
         backend: &B,
     ) -> (HttpResponse, AfterAnswer) {
@@ -388,9 +399,14 @@ impl Prepared {
         };
         let result = match (self.route, body) {
             (Err(error), _) => Err(error),
-            (Ok(_), Err(read_error)) => Err(ApiError::Internal(format!(
-                "reading the body failed: {read_error}"
-            ))),
+            // Before credentials: a body past its limit is refused whoever sends it.
+            (Ok(_), Err(BodyError::TooLarge { limit, read })) => {
+                Err(ApiError::Request(RequestError::TooLarge {
+                    limit,
+                    actual: read,
+                }))
+            }
+            (Ok(_), Err(error)) => Err(ApiError::Internal(error.to_string())),
             (Ok(route), Ok(body)) => match request.admit(&route).await {
                 Err(error) => Err(error),
                 Ok(me) => match route {

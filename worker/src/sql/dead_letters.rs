@@ -14,7 +14,9 @@ use crate::pipeline::{failure_observation, FailedRequest};
 use crate::store::{DeadLetter, NewDeadLetter};
 
 /// Records failed events, never for an event that is already a decision; a second failure
-/// of the same event updates its row (and reopens it).
+/// of the same event updates its row (and reopens it). The payload of the first failure is
+/// kept as it came; a later one whose application differs (an officer's correction, a
+/// resend) is kept beside it as `latest_payload`.
 pub fn upsert(letters: &[NewDeadLetter]) -> Vec<Statement> {
     let rows = letters.iter().map(|letter| {
         object!({
@@ -38,7 +40,10 @@ pub fn upsert(letters: &[NewDeadLetter]) -> Vec<Statement> {
                  j.value ->> '$.failed_at', j.value ->> '$.latency_ms' \
                  FROM json_each(?1) AS j \
                  WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE request_id = j.value ->> '$.event_id') \
-                 ON CONFLICT(event_id) DO UPDATE SET payload = excluded.payload, error_code = excluded.error_code, \
+                 ON CONFLICT(event_id) DO UPDATE SET \
+                 latest_payload = CASE WHEN excluded.payload ->> '$.application' = dead_letters.payload ->> '$.application' \
+                 THEN dead_letters.latest_payload \
+                 ELSE excluded.payload END, error_code = excluded.error_code, \
                  error_message = excluded.error_message, attempts = dead_letters.attempts + excluded.attempts, \
                  status = ?2, last_failed_at = excluded.last_failed_at, replayed_at = NULL",
                 vec![rows.into(), DeadLetterStatus::Open.as_str().into()],
@@ -90,6 +95,9 @@ pub struct DeadLetterRow {
     pub id: i64,
     pub event_id: String,
     pub payload: JsonText<QueuedEvent>,
+    /// NULL until a later failure came with another payload (and in rows before 0010).
+    #[serde(default)]
+    pub latest_payload: Option<JsonText<QueuedEvent>>,
     pub error_code: ErrorCode,
     pub error_message: String,
     pub attempts: u32,
@@ -105,6 +113,7 @@ impl From<DeadLetterRow> for DeadLetter {
             id: row.id,
             event_id: row.event_id,
             payload: row.payload.0,
+            latest_payload: row.latest_payload.map(|latest| latest.0),
             error_code: row.error_code,
             error_message: row.error_message,
             attempts: row.attempts,

@@ -16,6 +16,7 @@ use valle_shared::receipt::ReceiptKey;
 use valle_shared::webhooks::Reach;
 use valle_shared::{parse_application, Model};
 use valle_worker::background::{self, Pacer};
+use valle_worker::body::BodyError;
 use valle_worker::cors::CorsPolicy;
 use valle_worker::http::{HttpResponse, RequestHead};
 use valle_worker::memory::{block_on, MemoryBackend};
@@ -246,7 +247,7 @@ impl Harness {
 
     /// Like [`Self::send`], with the body as the platform's read of it gave it (`Err` for a
     /// read that failed); a route that reads no body gets none.
-    pub fn send_read(&self, head: RequestHead, body: Result<Vec<u8>, String>) -> HttpResponse {
+    pub fn send_read(&self, head: RequestHead, body: Result<Vec<u8>, BodyError>) -> HttpResponse {
         self.backend.now_ms.set(self.clock.0.get() as i64);
         let new_id = || {
             self.ids.set(self.ids.get() + 1);
