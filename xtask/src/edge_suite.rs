@@ -30,10 +30,17 @@ pub fn against_local_server() -> Result {
         process::warm_up(&base_url, &root().join("dist"))
     })?;
 
+    let worker_url = crate::direct::worker_url(server.pid(), port).unwrap_or_else(|| {
+        eprintln!(
+            "    the worker's own port was not found: chunked bodies go through wrangler's proxy"
+        );
+        base_url.clone()
+    });
     timed("HTTP integration tests", || {
         let sh = project_shell()?;
         cmd!(sh, "cargo test --locked -p valle-tests")
             .env("VALLE_BASE_URL", &base_url)
+            .env("VALLE_WORKER_URL", &worker_url)
             .env("VALLE_D1_STATE", &state)
             .env("VALLE_WRANGLER", root().join("node_modules/.bin/wrangler"))
             .envs(officer::test_token_env())

@@ -11,6 +11,7 @@
 mod bench;
 mod builds;
 mod deploy;
+mod direct;
 mod edge_suite;
 mod lighthouse;
 mod officer;
