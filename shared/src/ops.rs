@@ -1,6 +1,6 @@
-//! Operational rules the edge applies around the API: per-client rate limits and the
-//! stale-while-revalidate cache of KPI views. Plain values and a clock passed
-//! in, so each rule is tested on the host.
+//! Operational rules the edge applies around the API: per-client rate limits, the key a
+//! client is counted under, and the stale-while-revalidate cache of KPI views. Plain values
+//! and a clock passed in, so each rule is tested on the host.
 
 use std::collections::HashMap;
 
@@ -22,6 +22,52 @@ pub const RATE_LIMIT: RateLimit = RateLimit {
     limit: 600,
     period_s: 10,
 };
+
+/// What a request is counted against. Each class is its own Rate Limiting binding with its
+/// own limit, so a flood of one kind never spends another's budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RateClass {
+    /// Scoring and events without credentials, per client ([`client_key`]).
+    Public,
+    /// An applicant's requests about one decision with its receipt (human review, the
+    /// read-back), per decision: a flood at one decision is refused before its receipt is
+    /// checked or anything is written, whatever addresses it comes from.
+    Decision,
+    /// Every request made with one officer's credential, per account.
+    Officer,
+    /// Refused credentials (unknown token, unverifiable sign-in), per client: past the limit
+    /// a refusal answers 429 rather than 401.
+    FailedCredentials,
+}
+
+impl RateClass {
+    pub const ALL: [RateClass; 4] = [
+        RateClass::Public,
+        RateClass::Decision,
+        RateClass::Officer,
+        RateClass::FailedCredentials,
+    ];
+
+    /// The limit the class's binding is configured with (wrangler.toml; a host test checks
+    /// they agree).
+    pub const fn limit(self) -> RateLimit {
+        match self {
+            RateClass::Public => RATE_LIMIT,
+            RateClass::Decision => RateLimit {
+                limit: 30,
+                period_s: 60,
+            },
+            RateClass::Officer => RateLimit {
+                limit: 3_000,
+                period_s: 60,
+            },
+            RateClass::FailedCredentials => RateLimit {
+                limit: 300,
+                period_s: 60,
+            },
+        }
+    }
+}
 
 impl Default for RateLimit {
     fn default() -> RateLimit {
@@ -61,6 +107,25 @@ impl FixedWindow {
         } else {
             Err(limit.retry_after_s(now_ms))
         }
+    }
+}
+
+/// The key a client's public rate limit counts under, from the address Cloudflare reports
+/// (`cf-connecting-ip`): an IPv4 address as it is, an IPv6 address by its /64, the block one
+/// subscriber is given, so a client cannot take a fresh limit for each of its 2^64
+/// addresses. An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) counts as that IPv4 one.
+/// Anything else, or no address, shares the one key `unknown`.
+pub fn client_key(address: Option<&str>) -> String {
+    match address.and_then(|text| text.trim().parse::<std::net::IpAddr>().ok()) {
+        Some(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+        None => "unknown".to_owned(),
     }
 }
 
@@ -177,6 +242,27 @@ mod tests {
         check(9_000, 1);
         check(9_999, 1);
         check(-1, 1);
+    }
+
+    #[test]
+    fn client_keys() {
+        let check = |address: Option<&str>, key: &str| {
+            assert_eq!(client_key(address), key, "{address:?}");
+        };
+        check(Some("203.0.113.67"), "203.0.113.67");
+        check(Some(" 10.0.0.1 "), "10.0.0.1");
+        check(Some("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        check(
+            Some("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64",
+        );
+        check(Some("2001:0DB8:0001:0002::"), "2001:db8:1:2::/64");
+        check(Some("2001:db8:1:3::1"), "2001:db8:1:3::/64");
+        check(Some("::ffff:198.51.100.7"), "198.51.100.7");
+        check(Some("::1"), "0:0:0:0::/64");
+        check(Some("not an address"), "unknown");
+        check(Some(""), "unknown");
+        check(None, "unknown");
     }
 
     #[test]

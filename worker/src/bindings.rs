@@ -1,6 +1,8 @@
 //! The names wrangler.toml gives the worker's bindings and vars, in one place: the edge glue
 //! looks them up by these constants, and a host test checks wrangler.toml declares each one.
 
+use valle_shared::ops::RateClass;
+
 /// The D1 database: decisions, dead letters, the event inbox, closed KPI windows.
 pub const DB: &str = "DB";
 /// The KPI aggregator's Durable Object namespace, and the one object in it.
@@ -18,9 +20,16 @@ pub const DEAD_LETTER_QUEUE: &str = "valle-events-dlq";
 /// The webhooks queue: one message per delivery (producer binding, and its name).
 pub const WEBHOOKS: &str = "WEBHOOKS";
 pub const WEBHOOKS_QUEUE: &str = "valle-webhooks";
-/// The Workers Rate Limiting binding (`[[ratelimits]]`); its limit and period are
-/// `valle_shared::ops::RATE_LIMIT`.
-pub const RATE_LIMITER: &str = "RATE_LIMITER";
+/// The Workers Rate Limiting bindings (`[[ratelimits]]`), one per class; their limits and
+/// periods are `RateClass::limit`.
+pub const fn rate_limiter(class: RateClass) -> &'static str {
+    match class {
+        RateClass::Public => "RATE_LIMITER",
+        RateClass::Decision => "DECISION_RATE_LIMITER",
+        RateClass::Officer => "OFFICER_RATE_LIMITER",
+        RateClass::FailedCredentials => "CREDENTIAL_RATE_LIMITER",
+    }
+}
 
 /// `[vars]` and secrets the worker reads.
 pub mod vars {
@@ -61,5 +70,5 @@ pub mod vars {
 
     /// The secret applicants' receipts are made with (`wrangler secret put RECEIPT_KEY`);
     /// never a var, never in wrangler.toml.
-    pub const RECEIPT_KEY: &str = "RECEIPT_KEY";
+    pub const RECEIPT_KEY: &str = valle_shared::receipt::RECEIPT_KEY_SECRET;
 }

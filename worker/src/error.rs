@@ -66,6 +66,19 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Credentials that were presented, or missing, and refused: what
+    /// `RateClass::FailedCredentials` counts. A known account without the permission is
+    /// not one.
+    pub fn is_refused_credential(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Unauthorized
+                | ApiError::Revoked
+                | ApiError::UnknownAccount
+                | ApiError::Access(_)
+        )
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Request(RequestError::TooLarge { .. })

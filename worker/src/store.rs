@@ -16,6 +16,7 @@ use valle_shared::fairness::FairnessCount;
 use valle_shared::kpi::{CountWindow, EventWindow, KpiView, LateEvent, Observation};
 use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome};
 use valle_shared::officers::Account;
+use valle_shared::ops::RateClass;
 use valle_shared::performance::ScoreGroup;
 use valle_shared::query::Page;
 use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
@@ -337,9 +338,15 @@ pub struct InboxState {
     pub consumer_seen_at_ms: Option<i64>,
 }
 
-/// Per-client rate limiting: `Err(seconds)` means refused, retry after that long.
+/// Rate limiting of one class by its key (a client, a decision, an account): `Err(seconds)`
+/// means refused, retry after that long.
 pub trait RateLimiter {
-    async fn allow(&self, client: &str, now_ms: i64) -> Result<Result<(), u64>, StoreError>;
+    async fn allow(
+        &self,
+        class: RateClass,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Result<(), u64>, StoreError>;
 }
 
 /// Whether each backend answers, for `/healthz`.

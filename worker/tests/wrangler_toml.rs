@@ -1,11 +1,11 @@
 //! wrangler.toml declares every binding and var the worker looks up by name (`bindings.rs`),
-//! with the rate limit the worker derives `Retry-After` from, and sends every API path to the
+//! with the rate limits the worker derives `Retry-After` from, and sends every API path to the
 //! worker before the asset server: for local development (the top level) and for
 //! `[env.production]` alike.
 
 use toml::{Table, Value};
 use valle_shared::api;
-use valle_shared::ops::RATE_LIMIT;
+use valle_shared::ops::RateClass;
 use valle_worker::bindings::{self, vars};
 
 fn config() -> Table {
@@ -144,29 +144,38 @@ fn every_binding_the_worker_names_is_declared() {
 }
 
 #[test]
-fn the_rate_limit_binding_has_the_limit_the_worker_answers_with() {
+fn each_rate_limit_binding_has_the_limit_the_worker_answers_with() {
     for (env, config) in environments() {
         // Printed with the failure, which says which environment it is.
         eprintln!("environment: {env}");
         let limits = tables(config.get("ratelimits"));
-        assert_eq!(limits.len(), 1);
-        assert_eq!(text(limits[0], "name"), bindings::RATE_LIMITER);
-        let simple = limits[0]
-            .get("simple")
-            .and_then(Value::as_table)
-            .expect("simple");
-        let number = |key: &str| {
-            simple
-                .get(key)
-                .and_then(Value::as_integer)
-                .map(|n| n as u64)
-        };
-        assert_eq!(number("limit"), Some(RATE_LIMIT.limit));
-        assert_eq!(number("period"), Some(RATE_LIMIT.period_s));
-        assert!(
-            [10, 60].contains(&RATE_LIMIT.period_s),
-            "the binding allows 10 or 60 s"
-        );
+        assert_eq!(limits.len(), RateClass::ALL.len());
+        let mut namespaces: Vec<&str> = limits.iter().map(|l| text(l, "namespace_id")).collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        assert_eq!(namespaces.len(), limits.len(), "one namespace per binding");
+        for class in RateClass::ALL {
+            let declared = limits
+                .iter()
+                .find(|limit| text(limit, "name") == bindings::rate_limiter(class))
+                .unwrap_or_else(|| panic!("{class:?} has no binding"));
+            let simple = declared
+                .get("simple")
+                .and_then(Value::as_table)
+                .expect("simple");
+            let number = |key: &str| {
+                simple
+                    .get(key)
+                    .and_then(Value::as_integer)
+                    .map(|n| n as u64)
+            };
+            assert_eq!(number("limit"), Some(class.limit().limit), "{class:?}");
+            assert_eq!(number("period"), Some(class.limit().period_s), "{class:?}");
+            assert!(
+                [10, 60].contains(&class.limit().period_s),
+                "the binding allows 10 or 60 s"
+            );
+        }
     }
 }
 

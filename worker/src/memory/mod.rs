@@ -15,7 +15,7 @@ use valle_shared::decisions::{DeadLetterStatus, DecisionPage, DecisionQuery, Dec
 use valle_shared::drift::DriftReport;
 use valle_shared::events::QueuedEvent;
 use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, View};
-use valle_shared::ops::{FixedWindow, RateLimit};
+use valle_shared::ops::{FixedWindow, RateClass, RateLimit};
 use valle_shared::query::Page;
 use valle_shared::simulation::StoredDecision;
 
@@ -47,8 +47,8 @@ pub struct MemoryBackend {
     pub kv: MemoryKv,
     pub kpi: RefCell<KpiService>,
     pub now_ms: Cell<i64>,
-    pub rate_limit: RateLimit,
-    windows: RefCell<BTreeMap<String, FixedWindow>>,
+    pub rate_limits: BTreeMap<RateClass, RateLimit>,
+    windows: RefCell<BTreeMap<(RateClass, String), FixedWindow>>,
     /// Fail every call to the KPI object while set.
     pub failing_kpi: Cell<bool>,
     /// The Access team's keys, and how often they were fetched past the cache.
@@ -69,7 +69,10 @@ impl MemoryBackend {
             kv: MemoryKv::default(),
             kpi: RefCell::new(KpiService::new(config)),
             now_ms: Cell::new(1_795_428_000_000),
-            rate_limit: RateLimit::default(),
+            rate_limits: RateClass::ALL
+                .into_iter()
+                .map(|class| (class, class.limit()))
+                .collect(),
             windows: RefCell::default(),
             failing_kpi: Cell::new(false),
             jwks: RefCell::default(),
@@ -265,14 +268,24 @@ impl EventInbox for MemoryBackend {
 }
 
 impl RateLimiter for MemoryBackend {
-    /// A fixed window per client, as the local simulation of the binding keeps it.
-    async fn allow(&self, client: &str, now_ms: i64) -> Result<Result<(), u64>, StoreError> {
+    /// A fixed window per class and key, as the local simulation of the binding keeps it.
+    async fn allow(
+        &self,
+        class: RateClass,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let limit = self
+            .rate_limits
+            .get(&class)
+            .copied()
+            .unwrap_or(class.limit());
         Ok(self
             .windows
             .borrow_mut()
-            .entry(client.to_owned())
+            .entry((class, key.to_owned()))
             .or_default()
-            .take(&self.rate_limit, now_ms))
+            .take(&limit, now_ms))
     }
 }
 

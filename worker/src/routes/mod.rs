@@ -37,6 +37,7 @@ use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
 use valle_shared::kpi::Observation;
 use valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES;
 use valle_shared::officers::{Me, Permission};
+use valle_shared::ops::RateClass;
 use valle_shared::receipt::ReceiptKey;
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::simulation::MAX_SIMULATION_BYTES;
@@ -187,6 +188,14 @@ impl Route {
                 | Route::HumanReview(_)
                 | Route::ApplicantDecision(_)
         )
+    }
+
+    /// The decision an applicant's route is about, limited per decision as well.
+    fn applicant_decision(&self) -> Option<&str> {
+        match self {
+            Route::HumanReview(id) | Route::ApplicantDecision(id) => Some(id),
+            _ => None,
+        }
     }
 }
 
@@ -357,11 +366,10 @@ pub fn prepare(head: &RequestHead, context: &Context<'_>) -> Prepared {
     }
 }
 
-/// The client a rate limit applies to: the connecting address Cloudflare reports.
+/// The client a rate limit applies to: the connecting address Cloudflare reports, an IPv6
+/// one by its /64 ([`valle_shared::ops::client_key`]).
 pub fn client_key(head: &RequestHead) -> String {
-    head.header("cf-connecting-ip")
-        .map(|ip| ip.chars().take(64).collect())
-        .unwrap_or_else(|| "unknown".to_owned())
+    valle_shared::ops::client_key(head.header("cf-connecting-ip"))
 }
 
 impl Prepared {
@@ -497,8 +505,18 @@ impl<B: Backend> Request<'_, B> {
     async fn admit(&self, route: &Route) -> Result<Option<Me>, ApiError> {
         match route.permission() {
             Some(permission) => {
-                let me = self.authenticate(permission).await?;
+                let me = match self.authenticate(permission).await {
+                    Ok(me) => me,
+                    Err(error) if error.is_refused_credential() => {
+                        self.take(RateClass::FailedCredentials, &client_key(self.head))
+                            .await?;
+                        return Err(error);
+                    }
+                    Err(error) => return Err(error),
+                };
                 self.lap(Stage::Auth);
+                self.take(RateClass::Officer, &me.account.id.to_string())
+                    .await?;
                 Ok(Some(me))
             }
             None => self.throttle(route).await.map(|()| None),
@@ -509,12 +527,17 @@ impl<B: Backend> Request<'_, B> {
         if !route.is_rate_limited() {
             return Ok(());
         }
-        let allowed = self
-            .backend
-            .allow(&client_key(self.head), self.now())
-            .await?;
+        self.take(RateClass::Public, &client_key(self.head)).await?;
+        if let Some(id) = route.applicant_decision() {
+            self.take(RateClass::Decision, id).await?;
+        }
         self.lap(Stage::Throttle);
-        match allowed {
+        Ok(())
+    }
+
+    /// Counts the request against `class` under `key`; refused past the class's limit.
+    async fn take(&self, class: RateClass, key: &str) -> Result<(), ApiError> {
+        match self.backend.allow(class, key, self.now()).await? {
             Ok(()) => Ok(()),
             Err(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
         }

@@ -11,7 +11,7 @@ use valle_shared::decisions::DecisionRecord;
 use valle_shared::events::{parse_events, Channel, QueuedEvent};
 use valle_shared::kpi::{CountWindow, KpiConfig, Stats};
 use valle_shared::officers::{Account, Role};
-use valle_shared::ops::{RateLimit, SwrCache};
+use valle_shared::ops::{RateClass, RateLimit, SwrCache};
 use valle_shared::receipt::ReceiptKey;
 use valle_shared::webhooks::Reach;
 use valle_shared::{parse_application, Model};
@@ -210,7 +210,7 @@ pub struct Harness {
 impl Harness {
     pub fn new(rate_limit: RateLimit) -> Harness {
         let mut backend = MemoryBackend::new(KpiConfig::default());
-        backend.rate_limit = rate_limit;
+        backend.rate_limits.insert(RateClass::Public, rate_limit);
         for (id, (email, role, token)) in ACCOUNTS.into_iter().enumerate() {
             let account = Account {
                 id: id as i64 + 1,
