@@ -11,6 +11,10 @@ use sha2::Sha256;
 
 /// The header an applicant's requests carry their receipt in.
 pub const RECEIPT_HEADER: &str = "Valle-Receipt";
+
+/// The worker secret receipts are made with: the edge reads it, `cargo xtask deploy`
+/// creates it.
+pub const RECEIPT_KEY_SECRET: &str = "RECEIPT_KEY";
 /// What every receipt starts with: a version, so the scheme can change.
 const PREFIX: &str = "vr1_";
 /// Bytes of the HMAC a receipt keeps: 192 bits.

@@ -18,6 +18,7 @@ use toml_edit::DocumentMut;
 
 use crate::process::{output, run, run_for_output};
 use crate::{build_page, root, Result};
+use valle_shared::receipt::RECEIPT_KEY_SECRET as RECEIPT_KEY;
 
 /// The wrangler.toml environment that is deployed.
 pub const ENVIRONMENT: &str = "production";
@@ -32,7 +33,7 @@ pub struct Needs {
     pub database: String,
     pub database_id: String,
     pub queues: Vec<String>,
-    pub rate_limit_namespace: String,
+    pub rate_limit_namespaces: Vec<String>,
 }
 
 /// What the account already has.
@@ -43,6 +44,8 @@ pub struct Account {
     pub queues: Vec<String>,
     /// Whether the production database has an active admin account.
     pub has_admin: bool,
+    /// Whether the deployed worker has its `RECEIPT_KEY` secret (none before a first deploy).
+    pub has_receipt_key: bool,
 }
 
 /// One thing `deploy` does.
@@ -59,6 +62,9 @@ pub enum Step {
     /// Asks for an email and creates its admin account; the token is printed once.
     FirstAdmin,
     Deploy,
+    /// Stores a fresh random `RECEIPT_KEY` secret, once: the worker is deployed by then, and
+    /// replacing the key would void every receipt already given to applicants.
+    ReceiptKey,
 }
 
 impl Step {
@@ -82,6 +88,9 @@ impl Step {
             ),
             Step::Deploy => format!(
                 "build the page (cargo xtask build-page) and deploy page and worker: wrangler deploy --env {env}"
+            ),
+            Step::ReceiptKey => format!(
+                "store a random receipt key (48 bytes, base64): wrangler secret put {RECEIPT_KEY} --env {env}"
             ),
         }
     }
@@ -110,7 +119,18 @@ impl Needs {
                 .ok_or(format!("wrangler.toml: [env.{ENVIRONMENT}] has no {key}"))
         };
         let database = first("d1_databases")?;
-        let rate_limit = first("ratelimits")?;
+        let rate_limit_namespaces = env
+            .get("ratelimits")
+            .and_then(toml_edit::Item::as_array_of_tables)
+            .into_iter()
+            .flat_map(toml_edit::ArrayOfTables::iter)
+            .map(|table| string(table.get("namespace_id"), "ratelimits namespace_id"))
+            .collect::<Result<Vec<_>>>()?;
+        if rate_limit_namespaces.is_empty() {
+            return Err(format!(
+                "wrangler.toml: [env.{ENVIRONMENT}] has no ratelimits"
+            ));
+        }
         let queue_tables = |kind: &str| {
             env.get("queues")
                 .and_then(|queues| queues.get(kind))
@@ -132,7 +152,7 @@ impl Needs {
             database: string(database.get("database_name"), "database_name")?,
             database_id: string(database.get("database_id"), "database_id")?,
             queues,
-            rate_limit_namespace: string(rate_limit.get("namespace_id"), "namespace_id")?,
+            rate_limit_namespaces,
         })
     }
 }
@@ -169,6 +189,9 @@ pub fn plan(needs: &Needs, account: &Account) -> Vec<Step> {
         steps.push(Step::FirstAdmin);
     }
     steps.push(Step::Deploy);
+    if !account.has_receipt_key {
+        steps.push(Step::ReceiptKey);
+    }
     steps
 }
 
@@ -179,9 +202,10 @@ pub fn render(needs: &Needs, steps: &[Step]) -> String {
         text.push_str(&format!("  {}. {}\n", number + 1, step.describe()));
     }
     text.push_str(&format!(
-        "  (the rate-limit namespace {} needs no creation: it comes with the deployment; if \
-         another Worker of the account uses that number, choose another in wrangler.toml)\n",
-        needs.rate_limit_namespace
+        "  (the rate-limit namespaces {} need no creation: they come with the deployment; if \
+         another Worker of the account uses one of those numbers, choose another in \
+         wrangler.toml)\n",
+        needs.rate_limit_namespaces.join(", ")
     ));
     text
 }
@@ -265,12 +289,42 @@ impl Wrangler {
             ADMIN_COUNT,
         ]))
         .is_some_and(|text| admin_count(&text) > 0);
+        // Before a first deploy there is no worker to list: no key.
+        let has_receipt_key = output(&mut self.command(&[
+            "secret",
+            "list",
+            "--env",
+            ENVIRONMENT,
+            "--format",
+            "json",
+        ]))
+        .is_some_and(|text| secret_names(&text).iter().any(|name| name == RECEIPT_KEY));
         Ok(Account {
             databases,
             queues,
             has_admin,
+            has_receipt_key,
         })
     }
+}
+
+/// The secret names `wrangler secret list --format json` shows.
+fn secret_names(json: &str) -> Vec<String> {
+    let listed: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|secret| Some(secret.get("name")?.as_str()?.to_owned()))
+        .collect()
+}
+
+/// A fresh receipt key: 48 bytes from the system's random source, base64.
+fn new_receipt_key() -> Result<String> {
+    use base64::Engine;
+    let mut bytes = [0u8; 48];
+    getrandom::fill(&mut bytes).map_err(|error| format!("no random bytes: {error}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Database (name, id) pairs from `wrangler d1 list --json`.
@@ -453,6 +507,27 @@ fn run_step(wrangler: &Wrangler, config_path: &Path, step: &Step) -> Result {
                      - roll back: npx wrangler rollback --env {ENVIRONMENT} (README: Deploying)"
                 );
         }
+        Step::ReceiptKey => {
+            // The key goes through wrangler's standard input, never onto a command line.
+            let key = new_receipt_key()?;
+            let mut child = wrangler
+                .command(&["secret", "put", RECEIPT_KEY, "--env", ENVIRONMENT])
+                .stdin(Stdio::piped())
+                .spawn()
+                .map_err(|error| format!("cannot start wrangler secret put: {error}"))?;
+            if let Some(mut stdin) = child.stdin.take() {
+                std::io::Write::write_all(&mut stdin, key.as_bytes())
+                    .map_err(|error| format!("wrangler secret put: {error}"))?;
+            }
+            let status = child
+                .wait()
+                .map_err(|error| format!("wrangler secret put: {error}"))?;
+            if !status.success() {
+                return Err(format!(
+                    "wrangler secret put {RECEIPT_KEY} failed ({status})"
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -511,18 +586,21 @@ mod tests {
     }
 
     #[test]
-    fn production_needs_one_database_three_queues_and_a_rate_limit_namespace() {
+    fn production_needs_one_database_three_queues_and_four_rate_limit_namespaces() {
         let needs = needs();
         assert_eq!(needs.database, "valle");
         assert_eq!(
             needs.queues,
             ["valle-events", "valle-events-dlq", "valle-webhooks"]
         );
-        assert_eq!(needs.rate_limit_namespace, "1001");
+        assert_eq!(
+            needs.rate_limit_namespaces,
+            ["1001", "1002", "1003", "1004"]
+        );
     }
 
     #[test]
-    fn the_plan_for_an_empty_account_creates_everything_then_deploys() {
+    fn the_plan_for_an_empty_account_creates_everything_then_deploys_then_stores_a_receipt_key() {
         let needs = needs();
         let steps = plan(&needs, &Account::default());
         assert_eq!(
@@ -539,6 +617,7 @@ mod tests {
                 Step::ApplyMigrations,
                 Step::FirstAdmin,
                 Step::Deploy,
+                Step::ReceiptKey,
             ]
         );
         let text = render(&needs, &steps);
@@ -548,7 +627,8 @@ mod tests {
             "wrangler queues create valle-events-dlq",
             "wrangler d1 migrations apply DB --env production --remote",
             "wrangler deploy --env production",
-            "rate-limit namespace 1001",
+            "rate-limit namespaces 1001, 1002, 1003, 1004",
+            "wrangler secret put RECEIPT_KEY --env production",
         ] {
             assert!(text.contains(command), "{command} not in\n{text}");
         }
@@ -561,10 +641,20 @@ mod tests {
             databases: vec![("valle".into(), needs.database_id.clone())],
             queues: needs.queues.clone(),
             has_admin: true,
+            has_receipt_key: true,
         };
         assert_eq!(
             plan(&needs, &account),
             [Step::ApplyMigrations, Step::Deploy]
+        );
+        // A deployment without its receipt key gets one after the deploy, once.
+        let without_key = Account {
+            has_receipt_key: false,
+            ..account.clone()
+        };
+        assert_eq!(
+            plan(&needs, &without_key),
+            [Step::ApplyMigrations, Step::Deploy, Step::ReceiptKey]
         );
         // A database made by hand is recorded, not created again.
         let by_hand = Account {
@@ -613,6 +703,14 @@ mod tests {
             1
         );
         assert_eq!(admin_count("no such table: accounts"), 0);
+        assert_eq!(
+            secret_names(r#"[{"name":"RECEIPT_KEY","type":"secret_text"}]"#),
+            ["RECEIPT_KEY"]
+        );
+        assert!(secret_names("Worker \"valle\" (env: production) not found.").is_empty());
+        let key = new_receipt_key().expect("a key");
+        assert_eq!(key.len(), 64);
+        assert_ne!(key, new_receipt_key().expect("another key"));
         assert_eq!(
             deployed_url("Uploaded valle\n  https://valle.coop.workers.dev\nCurrent Version ID: 1"),
             Some("https://valle.coop.workers.dev")
@@ -691,6 +789,7 @@ esac"#,
                 "queues info valle-events-dlq",
                 "queues info valle-webhooks",
                 admin_query.as_str(),
+                "secret list --env production --format json",
                 "d1 create valle",
             ]
         );
