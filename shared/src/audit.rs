@@ -17,6 +17,8 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub enum AuditAction {
     ReviewDecided,
     ApprovalGiven,
+    /// Rows of applicants' requests from before those left the chain: they are read and
+    /// verified, never written now (the request is kept on its review).
     HumanReviewRequested,
     DeadLetterReplayed,
     DecisionsExported,
@@ -85,7 +87,8 @@ impl AuditAction {
     }
 }
 
-/// Who did it: an account's email, or [`APPLICANT`] for a request from the scoring page.
+/// Who did it: an account's email, or [`APPLICANT`] in rows of applicants' requests from
+/// before those left the chain.
 pub const APPLICANT: &str = "applicant";
 
 /// What a write appends, before it has a place in the chain.

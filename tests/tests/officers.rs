@@ -515,3 +515,108 @@ fn an_export_of_ten_thousand_decisions_streams_with_flat_memory() {
         after - before
     );
 }
+
+/// What 1,000 applicants' requests at once leave for the officers: 40 applicants each send
+/// human-review requests and read-backs with their receipt and with guessed ones, from
+/// addresses of their own, while an officer decides 20 referred cases. Every officer's
+/// decision succeeds; the applicants get only 200, 404 or 429, and no audit row; the audit
+/// chain verifies.
+#[test]
+fn officers_decide_while_a_thousand_applicant_requests_arrive() {
+    const APPLICANTS: usize = 40;
+    const REQUESTS: usize = 1_000;
+    const SENDERS: usize = 8;
+    const CASES: usize = 20;
+    let client = Client::new();
+    let applicants: Vec<(String, String)> = (0..APPLICANTS)
+        .map(|_| {
+            let (id, _, receipt) = score_with_receipt(&client, DECLINED);
+            (id, receipt)
+        })
+        .collect();
+    let cases: Vec<String> = (0..CASES).map(|_| score(&client, REFERRED).0).collect();
+    let (applicant_statuses, officer_statuses) = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let applicants = &applicants;
+                scope.spawn(move || {
+                    let client = Client::new();
+                    (sender..REQUESTS)
+                        .step_by(SENDERS)
+                        .map(|n| {
+                            let (id, receipt) = &applicants[n % APPLICANTS];
+                            let address = format!("198.18.{}.{}", n % APPLICANTS, sender + 1);
+                            let shown = if n % 5 == 4 { "vr1_guessed" } else { receipt };
+                            let (method, path) = if n % 2 == 0 {
+                                ("POST", format!("/api/v1/decisions/{id}/human-review"))
+                            } else {
+                                ("GET", format!("/api/v1/decisions/{id}/applicant"))
+                            };
+                            let headers = [
+                                ("cf-connecting-ip", address.as_str()),
+                                (RECEIPT_HEADER, shown),
+                            ];
+                            client.send(method, &path, &headers, None).status
+                        })
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        let officer = scope.spawn(|| {
+            let client = Client::new();
+            cases
+                .iter()
+                .map(|id| decide(&client, Who::Officer, id, "approve", "verified_income").status)
+                .collect::<Vec<u16>>()
+        });
+        let applicant_statuses: Vec<u16> = senders
+            .into_iter()
+            .flat_map(|sender| sender.join().expect("a sender"))
+            .collect();
+        (applicant_statuses, officer.join().expect("the officer"))
+    });
+    assert_eq!(applicant_statuses.len(), REQUESTS);
+    assert_eq!(officer_statuses, vec![200; CASES], "every officer's write");
+    let count = |status: u16| applicant_statuses.iter().filter(|s| **s == status).count();
+    assert_eq!(
+        count(200) + count(404) + count(429),
+        REQUESTS,
+        "{applicant_statuses:?}"
+    );
+    assert_eq!(count(404), REQUESTS / 5, "every guessed receipt");
+    eprintln!(
+        "applicants: {} answered, {} refused 404, {} limited; officers: {CASES} of {CASES}",
+        count(200),
+        count(404),
+        count(429)
+    );
+    for (id, _) in &applicants {
+        let case = call(
+            &client,
+            Some(Who::Officer),
+            "GET",
+            &format!("/api/v1/reviews/{id}"),
+            None,
+        )
+        .json();
+        assert_eq!(case["review"]["state"], "pending", "{id}");
+        assert!(
+            case["review"]["human_review_requested_at_ms"].is_i64(),
+            "{id}"
+        );
+        assert_eq!(
+            audit_rows_about(&client, id),
+            Vec::<Value>::new(),
+            "the applicant's requests stay out of the officers' audit chain"
+        );
+    }
+    let verified = call(
+        &client,
+        Some(Who::Auditor),
+        "GET",
+        "/api/v1/audit/verify",
+        None,
+    )
+    .json();
+    assert_eq!(verified["ok"], true, "{verified}");
+}

@@ -392,7 +392,8 @@ pub struct ReviewWrite<'a> {
     pub expected_version: u32,
     /// Unique to this write; the audit row is appended only if the review carries it.
     pub write_id: &'a str,
-    pub audit: &'a AuditEntry,
+    /// The audit row to chain with the write; none for the applicant's request.
+    pub audit: Option<&'a AuditEntry>,
 }
 
 /// How a review write ended.

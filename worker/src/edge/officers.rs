@@ -75,15 +75,22 @@ impl ReviewStore for EdgeBackend {
 
     async fn write_review(&self, write: ReviewWrite<'_>) -> Result<ReviewWritten, StoreError> {
         let id = &write.review.request_id;
-        let statements = [
-            reviews::upsert(write.review, write.expected_version, write.write_id),
-            audit::insert_if_review_written(write.audit, id, write.write_id),
-            reviews::select(id),
-        ];
-        let Some(results) = self.audited_batch(&statements).await? else {
-            return Ok(ReviewWritten::ChainMoved);
+        let upsert = reviews::upsert(write.review, write.expected_version, write.write_id);
+        let results = match write.audit {
+            Some(entry) => {
+                let statements = [
+                    upsert,
+                    audit::insert_if_review_written(entry, id, write.write_id),
+                    reviews::select(id),
+                ];
+                let Some(results) = self.audited_batch(&statements).await? else {
+                    return Ok(ReviewWritten::ChainMoved);
+                };
+                results
+            }
+            None => self.batch(&[upsert, reviews::select(id)]).await?,
         };
-        let stored: Vec<reviews::ReviewRow> = rows_of(&results, 2)?;
+        let stored: Vec<reviews::ReviewRow> = rows_of(&results, results.len() - 1)?;
         let stored: Vec<(Review, String)> = decode(stored);
         match stored.into_iter().next() {
             Some((_, written_by)) if written_by == write.write_id => Ok(ReviewWritten::Applied),

@@ -130,10 +130,12 @@ impl ReviewStore for MemoryBackend {
                 return Ok(ReviewWritten::Overtaken(current.clone()));
             }
         }
-        if write.audit.seq != self.d1.chain_head().seq + 1 {
-            return Ok(ReviewWritten::ChainMoved);
+        if let Some(audit) = write.audit {
+            if audit.seq != self.d1.chain_head().seq + 1 {
+                return Ok(ReviewWritten::ChainMoved);
+            }
+            self.d1.append_audit(audit);
         }
-        self.d1.append_audit(write.audit);
         self.d1.reviews.borrow_mut().insert(
             id.clone(),
             (write.review.clone(), write.write_id.to_owned()),

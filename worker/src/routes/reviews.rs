@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use valle_shared::api::{HumanReviewResponse, Stage};
-use valle_shared::audit::{append, AuditAction, AuditEvent, APPLICANT};
+use valle_shared::audit::{append, AuditAction, AuditEvent};
 use valle_shared::decisions::{DecisionQuery, DECISION_PAGES};
 use valle_shared::officers::Me;
 use valle_shared::query::{parse_query, REVIEW_PAGES};
@@ -33,8 +33,9 @@ type StepFn<'a> = dyn Fn(&Review, i64) -> Result<Step, ReviewRefusal> + 'a;
 /// One review write: what it does to the current review, and how the audit trail names it.
 struct ReviewChange<'a> {
     request_id: &'a str,
-    actor: &'a str,
-    action: AuditAction,
+    /// Who signs the change and what the audit row calls it; `None` for the applicant's
+    /// request, which stays out of the officers' audit chain (SECURITY.md).
+    audited: Option<(&'a str, AuditAction)>,
     step: &'a StepFn<'a>,
 }
 
@@ -126,8 +127,7 @@ impl<B: Backend> Request<'_, B> {
         let case = self
             .change_review(ReviewChange {
                 request_id,
-                actor: &account.email,
-                action,
+                audited: Some((&account.email, action)),
                 step: &*step,
             })
             .await?;
@@ -142,8 +142,7 @@ impl<B: Backend> Request<'_, B> {
         let case = self
             .change_review(ReviewChange {
                 request_id,
-                actor: APPLICANT,
-                action: AuditAction::HumanReviewRequested,
+                audited: None,
                 step: &step,
             })
             .await?;
@@ -202,23 +201,25 @@ impl<B: Backend> Request<'_, B> {
                 }
                 Step::Changed(next) => next,
             };
-            let entry = append(
-                &snapshot.head,
-                AuditEvent {
-                    at_ms: now,
-                    actor: change.actor.to_owned(),
-                    action: change.action,
-                    subject: change.request_id.to_owned(),
-                    detail: review_detail(&next),
-                },
-            );
+            let entry = change.audited.map(|(actor, action)| {
+                append(
+                    &snapshot.head,
+                    AuditEvent {
+                        at_ms: now,
+                        actor: actor.to_owned(),
+                        action,
+                        subject: change.request_id.to_owned(),
+                        detail: review_detail(&next),
+                    },
+                )
+            });
             let written = self
                 .backend
                 .write_review(ReviewWrite {
                     review: &next,
                     expected_version: current.version,
                     write_id: &write_id,
-                    audit: &entry,
+                    audit: entry.as_ref(),
                 })
                 .await?;
             self.lap(Stage::Write);
