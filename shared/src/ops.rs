@@ -69,6 +69,16 @@ impl RateClass {
     }
 }
 
+/// Items (applications or events) one request of the public limit pays for: a batch of N
+/// costs ⌈N / 100⌉ requests, so a client cannot score a thousand times as much per request
+/// by batching.
+pub const ITEMS_PER_REQUEST: usize = 100;
+
+/// Requests of the public limit a batch of `items` costs (at least the one it is).
+pub fn batch_cost(items: usize) -> u64 {
+    items.div_ceil(ITEMS_PER_REQUEST).max(1) as u64
+}
+
 impl Default for RateLimit {
     fn default() -> RateLimit {
         RATE_LIMIT
@@ -242,6 +252,17 @@ mod tests {
         check(9_000, 1);
         check(9_999, 1);
         check(-1, 1);
+    }
+
+    #[test]
+    fn batch_costs() {
+        let check = |items: usize, cost: u64| assert_eq!(batch_cost(items), cost, "{items}");
+        check(0, 1);
+        check(1, 1);
+        check(100, 1);
+        check(101, 2);
+        check(500, 5);
+        check(1_000, 10);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use valle_shared::ops::{RateClass, RateLimit};
 use valle_shared::receipt::RECEIPT_HEADER;
 use valle_worker::http::RequestHead;
 
-use support::{ok_json, Harness, TOKEN, VALID};
+use support::{events_body, ok_json, Harness, TOKEN, VALID};
 
 const FEW: RateLimit = RateLimit {
     limit: 3,
@@ -122,4 +122,43 @@ fn an_officers_credential_is_limited_per_account() {
     assert_eq!(status, 200, "another account has its own count");
     let (_, refused) = kpis_with(&harness, TOKEN, "192.0.2.0");
     assert_eq!(refused["error"]["code"], ErrorCode::RateLimited.as_str());
+}
+
+fn from_client(path: &str, id: &str) -> RequestHead {
+    RequestHead::new("POST", path)
+        .with_header("content-type", "application/json")
+        .with_header("cf-connecting-ip", "203.0.113.88")
+        .with_header("x-request-id", id)
+}
+
+#[test]
+fn a_batch_costs_a_public_request_per_hundred_items_and_a_refused_one_keeps_nothing() {
+    let harness = Harness::new(RateLimit {
+        limit: 6,
+        period_s: 60,
+    });
+    let applications = vec![VALID; 250].join(",");
+    let batch = format!(r#"{{"applications":[{applications}]}}"#);
+    let answered = harness.send(from_client("/api/v1/score/batch", "batch-1"), &batch);
+    assert_eq!(answered.status, 200, "three of six");
+    let stored = harness.backend.d1.decision_count();
+    assert_eq!(stored, 250);
+    let events = harness.send(
+        from_client("/api/v1/events", "events-1"),
+        &events_body(0..300),
+    );
+    assert_eq!(events.status, 202, "three more: six of six");
+    let kept = harness.backend.d1.writes.get();
+    let refused = harness.send(
+        from_client("/api/v1/events", "events-2"),
+        &events_body(301..302),
+    );
+    assert_eq!(
+        refused.status,
+        429,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert_eq!(harness.backend.d1.writes.get(), kept, "nothing kept");
+    assert_eq!(harness.backend.d1.decision_count(), stored);
 }

@@ -22,6 +22,7 @@ impl<B: Backend> Request<'_, B> {
             .into_iter()
             .map(|item| item.map_err(|error| error.body()))
             .collect();
+        self.charge_batch(parsed.len()).await?;
         let sound: Vec<QueuedEvent> = parsed
             .iter()
             .filter_map(|item| item.as_ref().ok())

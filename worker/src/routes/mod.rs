@@ -37,7 +37,7 @@ use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
 use valle_shared::kpi::Observation;
 use valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES;
 use valle_shared::officers::{Me, Permission};
-use valle_shared::ops::RateClass;
+use valle_shared::ops::{batch_cost, RateClass};
 use valle_shared::receipt::ReceiptKey;
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::simulation::MAX_SIMULATION_BYTES;
@@ -532,6 +532,16 @@ impl<B: Backend> Request<'_, B> {
             self.take(RateClass::Decision, id).await?;
         }
         self.lap(Stage::Throttle);
+        Ok(())
+    }
+
+    /// Charges a batch of `items` the public requests beyond the one its admission counted
+    /// (`valle_shared::ops::batch_cost`), before any of it is scored or kept.
+    pub(super) async fn charge_batch(&self, items: usize) -> Result<(), ApiError> {
+        let key = client_key(self.head);
+        for _ in 1..batch_cost(items) {
+            self.take(RateClass::Public, &key).await?;
+        }
         Ok(())
     }
 

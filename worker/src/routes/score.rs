@@ -63,6 +63,7 @@ impl<B: Backend> Request<'_, B> {
     /// the errors it would get alone and does not fail the batch.
     pub(super) async fn score_batch(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
         let items = parse_batch(body)?;
+        self.charge_batch(items.len()).await?;
         let parts: Vec<BatchPart<'_>> = items
             .iter()
             .map(|item| match item {
