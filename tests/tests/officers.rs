@@ -546,8 +546,15 @@ fn officers_decide_while_a_thousand_applicant_requests_arrive() {
                         .map(|n| {
                             let (id, receipt) = &applicants[n % APPLICANTS];
                             let address = format!("198.18.{}.{}", n % APPLICANTS, sender + 1);
-                            let shown = if n % 5 == 4 { "vr1_guessed" } else { receipt };
-                            let (method, path) = if n % 2 == 0 {
+                            // An applicant asks in rounds: POST, GET, POST, ...; every
+                            // fifth round guesses the receipt.
+                            let round = n / APPLICANTS;
+                            let shown = if round % 5 == 4 {
+                                "vr1_guessed"
+                            } else {
+                                receipt
+                            };
+                            let (method, path) = if round % 2 == 0 {
                                 ("POST", format!("/api/v1/decisions/{id}/human-review"))
                             } else {
                                 ("GET", format!("/api/v1/decisions/{id}/applicant"))
@@ -609,6 +616,15 @@ fn officers_decide_while_a_thousand_applicant_requests_arrive() {
             Vec::<Value>::new(),
             "the applicant's requests stay out of the officers' audit chain"
         );
+        // Decided, the case leaves the queue of requests the browser tests look through.
+        let decided = decide(
+            &client,
+            Who::Officer,
+            id,
+            "decline",
+            "adverse_payment_history",
+        );
+        assert_eq!(decided.status, 200, "{}", decided.text());
     }
     let verified = call(
         &client,
