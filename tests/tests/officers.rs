@@ -554,7 +554,7 @@ fn officers_decide_while_a_thousand_applicant_requests_arrive() {
                             } else {
                                 receipt
                             };
-                            let (method, path) = if round % 2 == 0 {
+                            let (method, path) = if round.is_multiple_of(2) {
                                 ("POST", format!("/api/v1/decisions/{id}/human-review"))
                             } else {
                                 ("GET", format!("/api/v1/decisions/{id}/applicant"))
