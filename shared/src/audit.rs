@@ -17,8 +17,9 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub enum AuditAction {
     ReviewDecided,
     ApprovalGiven,
-    /// Rows of applicants' requests from before those left the chain: they are read and
-    /// verified, never written now (the request is kept on its review).
+    // Rows of applicants' requests from before those left the chain: read and verified,
+    // never written now (the request is kept on its review). A plain comment, so the
+    // OpenAPI schema stays one enum.
     HumanReviewRequested,
     DeadLetterReplayed,
     DecisionsExported,
@@ -86,10 +87,6 @@ impl AuditAction {
         Message::new(es, en)
     }
 }
-
-/// Who did it: an account's email, or [`APPLICANT`] in rows of applicants' requests from
-/// before those left the chain.
-pub const APPLICANT: &str = "applicant";
 
 /// What a write appends, before it has a place in the chain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
