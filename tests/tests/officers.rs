@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use valle_tests::{random_uuid, Client};
 
 use accounts::{
-    audit_rows_about, call, code, confirm, decide, score, score_with_receipt, Who, APPROVED,
+    audit_rows_about, call, case, code, confirm, decide, score, score_with_receipt, Who, APPROVED,
     DECLINED, REFERRED,
 };
 
@@ -364,14 +364,7 @@ fn two_officers_at_once_one_wins_and_the_other_gets_the_current_state() {
             winner.json()["review"],
             "the loser sees the winner's review"
         );
-        let stored = call(
-            &client,
-            Some(Who::Auditor),
-            "GET",
-            &format!("/api/v1/reviews/{id}"),
-            None,
-        )
-        .json();
+        let stored = case(&client, Who::Auditor, &id);
         assert_eq!(stored["review"], winner.json()["review"]);
     }
 }
@@ -431,17 +424,10 @@ fn an_applicant_can_ask_for_a_human_review() {
         client.send("POST", &path, &with_receipt, None).json(),
         first.json()
     );
-    let case = call(
-        &client,
-        Some(Who::Officer),
-        "GET",
-        &format!("/api/v1/reviews/{id}"),
-        None,
-    )
-    .json();
-    assert_eq!(case["review"]["state"], "pending");
+    let asked = case(&client, Who::Officer, &id);
+    assert_eq!(asked["review"]["state"], "pending");
     assert_eq!(
-        case["review"]["human_review_requested_at_ms"],
+        asked["review"]["human_review_requested_at_ms"],
         first.json()["requested_at_ms"]
     );
     assert_eq!(
@@ -598,17 +584,10 @@ fn officers_decide_while_a_thousand_applicant_requests_arrive() {
         count(429)
     );
     for (id, _) in &applicants {
-        let case = call(
-            &client,
-            Some(Who::Officer),
-            "GET",
-            &format!("/api/v1/reviews/{id}"),
-            None,
-        )
-        .json();
-        assert_eq!(case["review"]["state"], "pending", "{id}");
+        let asked = case(&client, Who::Officer, id);
+        assert_eq!(asked["review"]["state"], "pending", "{id}");
         assert!(
-            case["review"]["human_review_requested_at_ms"].is_i64(),
+            asked["review"]["human_review_requested_at_ms"].is_i64(),
             "{id}"
         );
         assert_eq!(

@@ -106,6 +106,18 @@ pub fn code(answer: &Answer) -> Option<String> {
     answer.json()["error"]["code"].as_str().map(str::to_owned)
 }
 
+/// The case of decision `id` as `who` reads it: the decision and its review.
+pub fn case(client: &Client, who: Who, id: &str) -> serde_json::Value {
+    call(
+        client,
+        Some(who),
+        "GET",
+        &format!("/api/v1/reviews/{id}"),
+        None,
+    )
+    .json()
+}
+
 /// The audit rows about `subject` among the newest 500, newest first.
 pub fn audit_rows_about(client: &Client, subject: &str) -> Vec<serde_json::Value> {
     let page = call(
