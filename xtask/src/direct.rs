@@ -30,11 +30,7 @@ fn group_sockets(process_group: u32) -> HashSet<u64> {
         let path = process.path();
         let in_group = std::fs::read_to_string(path.join("stat"))
             .ok()
-            .and_then(|stat| {
-                // Fields after the command name, which is in parentheses and may hold spaces.
-                let rest = stat.rsplit_once(") ")?.1.split(' ').collect::<Vec<_>>();
-                rest.get(2)?.parse::<u32>().ok()
-            })
+            .and_then(|stat| group_of(&stat))
             == Some(process_group);
         if !in_group {
             continue;
@@ -55,6 +51,12 @@ fn group_sockets(process_group: u32) -> HashSet<u64> {
         }
     }
     sockets
+}
+
+/// The process group in a `/proc/PID/stat` line: the third field after the command name,
+/// which is in parentheses and may hold spaces.
+fn group_of(stat: &str) -> Option<u32> {
+    stat.rsplit_once(") ")?.1.split(' ').nth(2)?.parse().ok()
 }
 
 /// Loopback IPv4 ports in LISTEN state (`0A`) whose socket is one of `sockets`.
@@ -103,7 +105,7 @@ mod tests {
         let port = listener.local_addr().expect("address").port();
         let group = std::fs::read_to_string("/proc/self/stat")
             .ok()
-            .and_then(|stat| stat.rsplit_once(") ")?.1.split(' ').nth(2)?.parse().ok())
+            .and_then(|stat| group_of(&stat))
             .expect("this process's group");
         let found = listening_ports(&group_sockets(group));
         assert!(found.contains(&port), "{found:?} lacks {port}");

@@ -90,7 +90,8 @@ impl ReviewStore for EdgeBackend {
             }
             None => self.batch(&[upsert, reviews::select(id)]).await?,
         };
-        let stored: Vec<reviews::ReviewRow> = rows_of(&results, results.len() - 1)?;
+        // The review as stored is the last statement's answer in either batch.
+        let stored: Vec<reviews::ReviewRow> = rows_of(&results, results.len().saturating_sub(1))?;
         let stored: Vec<(Review, String)> = decode(stored);
         match stored.into_iter().next() {
             Some((_, written_by)) if written_by == write.write_id => Ok(ReviewWritten::Applied),
