@@ -39,6 +39,19 @@ pub const APPROVAL_SUFFIX: &str = "/approval";
 pub const HUMAN_REVIEW_SUFFIX: &str = "/human-review";
 /// After `DECISIONS_PATH/{request_id}`: the applicant reads back their own decision.
 pub const APPLICANT_SUFFIX: &str = "/applicant";
+/// `POST {DECISIONS_PATH}/{request_id}{CONTEST_SUFFIX}`: the applicant contests, with a
+/// comment and the receipt.
+pub const CONTEST_SUFFIX: &str = "/contest";
+/// `POST …/{id}{ERASURE_SUFFIX}`: an erasure request, of a decision (the applicant, with the
+/// receipt) or of an applicant (the dpo, under [`APPLICANTS_PATH`]).
+pub const ERASURE_SUFFIX: &str = "/erasure";
+/// `GET …/{id}{SUBJECT_EXPORT_SUFFIX}`: a subject-access export, of a decision (the
+/// applicant) or of an applicant (the dpo).
+pub const SUBJECT_EXPORT_SUFFIX: &str = "/export";
+/// Applicants by their applicant id: the dpo's erasure and export.
+pub const APPLICANTS_PATH: &str = "/api/v1/applicants";
+/// Runs the retention job now (the dpo); the Cron Trigger runs it each night.
+pub const RETENTION_RUN_PATH: &str = "/api/v1/retention/run";
 /// The audit trail (auditors).
 pub const AUDIT_PATH: &str = "/api/v1/audit";
 /// The audit trail's verification (auditors).

@@ -206,6 +206,18 @@ impl Charset {
     }
 }
 
+/// Whether `text` is an applicant id the form would take, so a path may name one.
+pub fn is_applicant_id(text: &str) -> bool {
+    match Field::ApplicantId.rule() {
+        FieldRule::Text { max_chars, charset } => {
+            !text.is_empty()
+                && text.chars().count() <= max_chars
+                && text.chars().all(|c| charset.allows(c))
+        }
+        _ => false,
+    }
+}
+
 /// The rule a single field must satisfy on its own.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FieldRule {

@@ -29,9 +29,13 @@ pub enum AuditAction {
     WebhookSubscribed,
     WebhookUnsubscribed,
     WebhookReplayed,
+    // The dpo's erasure and subject-access export: the row names the request, never the
+    // applicant. Plain comments, so the OpenAPI schema stays one enum.
+    ErasureRequested,
+    SubjectExported,
 }
 
-pub const AUDIT_ACTIONS: [AuditAction; 11] = [
+pub const AUDIT_ACTIONS: [AuditAction; 13] = [
     AuditAction::ReviewDecided,
     AuditAction::ApprovalGiven,
     AuditAction::HumanReviewRequested,
@@ -43,6 +47,8 @@ pub const AUDIT_ACTIONS: [AuditAction; 11] = [
     AuditAction::WebhookSubscribed,
     AuditAction::WebhookUnsubscribed,
     AuditAction::WebhookReplayed,
+    AuditAction::ErasureRequested,
+    AuditAction::SubjectExported,
 ];
 
 impl AuditAction {
@@ -59,6 +65,8 @@ impl AuditAction {
             AuditAction::WebhookSubscribed => "webhook_subscribed",
             AuditAction::WebhookUnsubscribed => "webhook_unsubscribed",
             AuditAction::WebhookReplayed => "webhook_replayed",
+            AuditAction::ErasureRequested => "erasure_requested",
+            AuditAction::SubjectExported => "subject_exported",
         }
     }
 
@@ -83,6 +91,8 @@ impl AuditAction {
             AuditAction::WebhookSubscribed => ("Webhook registrado", "Webhook registered"),
             AuditAction::WebhookUnsubscribed => ("Webhook retirado", "Webhook removed"),
             AuditAction::WebhookReplayed => ("Webhook reenviado", "Webhook replayed"),
+            AuditAction::ErasureRequested => ("Supresión de datos", "Erasure requested"),
+            AuditAction::SubjectExported => ("Derecho de acceso", "Subject-access export"),
         };
         Message::new(es, en)
     }

@@ -23,7 +23,8 @@
 //!   [`simulation`]: stored applications re-decided under a candidate strategy;
 //!   [`challenger`]: the champion against the shadow challenger.
 //! - [`idempotency`]: request ids bound to their bodies; [`receipt`]: the applicant's
-//!   capability for their own decision.
+//!   capability for their own decision; [`retention`]: how long personal data is kept, its
+//!   blocking and destruction; [`subject_access`]: everything held about one applicant.
 //! - [`ops`]: rate limits, the KPI cache; [`time`]: RFC 3339; [`query`]: query strings and
 //!   the paging rules every list endpoint shares.
 
@@ -56,10 +57,12 @@ pub mod performance;
 pub mod policy;
 pub mod query;
 pub mod receipt;
+pub mod retention;
 pub mod review;
 pub mod scorer;
 pub mod simulation;
 pub mod sketch;
+pub mod subject_access;
 pub mod time;
 pub mod validation;
 pub mod webhook_events;

@@ -18,15 +18,19 @@ pub enum Role {
     Admin,
     /// Another system of the cooperative (the loan book): posts loan outcomes, nothing else.
     Integrator,
+    /// The data-protection officer: erasure, subject access and the retention job, and
+    /// nothing else; the only role that may read blocked personal data.
+    Dpo,
 }
 
 /// Every role, in the order reports list them.
-pub const ROLES: [Role; 5] = [
+pub const ROLES: [Role; 6] = [
     Role::Officer,
     Role::Supervisor,
     Role::Auditor,
     Role::Admin,
     Role::Integrator,
+    Role::Dpo,
 ];
 
 impl Role {
@@ -37,6 +41,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
             Role::Integrator => "integrator",
+            Role::Dpo => "dpo",
         }
     }
 
@@ -51,6 +56,7 @@ impl Role {
             Role::Auditor => Message::new("Auditor", "Auditor"),
             Role::Admin => Message::new("Administrador", "Administrator"),
             Role::Integrator => Message::new("Integración", "Integration"),
+            Role::Dpo => Message::new("Delegado de protección de datos", "Data-protection officer"),
         }
     }
 
@@ -58,6 +64,8 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
+            // Blocked personal data is the dpo's alone, whoever else administers Valle.
+            _ if permission == ProtectData => self == Role::Dpo,
             Role::Admin => true,
             _ if permission == Account => true,
             Role::Officer => matches!(permission, Read | Decide | RecordOutcomes),
@@ -67,6 +75,7 @@ impl Role {
             ),
             Role::Auditor => matches!(permission, Read | Audit | Export | Report),
             Role::Integrator => matches!(permission, RecordOutcomes),
+            Role::Dpo => false,
         }
     }
 }
@@ -98,6 +107,8 @@ pub enum Permission {
     Simulate,
     /// Webhook subscriptions, their dead letters and replay: admins only.
     ManageWebhooks,
+    /// Erasure, subject-access exports and the retention job: the dpo only.
+    ProtectData,
 }
 
 /// A signed-in person, as the worker knows them after checking their credentials.
@@ -131,7 +142,7 @@ pub struct Me {
 }
 
 /// Every permission, for [`Me::permissions`].
-pub const PERMISSIONS: [Permission; 11] = [
+pub const PERMISSIONS: [Permission; 12] = [
     Permission::Account,
     Permission::Read,
     Permission::Decide,
@@ -143,6 +154,7 @@ pub const PERMISSIONS: [Permission; 11] = [
     Permission::RecordOutcomes,
     Permission::Simulate,
     Permission::ManageWebhooks,
+    Permission::ProtectData,
 ];
 
 impl Me {
@@ -234,8 +246,9 @@ mod tests {
             ],
         );
         check(Role::Auditor, &[Account, Read, Audit, Export, Report]);
-        check(Role::Admin, &PERMISSIONS);
+        check(Role::Admin, &PERMISSIONS[..PERMISSIONS.len() - 1]);
         check(Role::Integrator, &[Account, RecordOutcomes]);
+        check(Role::Dpo, &[Account, ProtectData]);
     }
 
     #[test]

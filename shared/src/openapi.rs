@@ -7,6 +7,7 @@
 //! document, so neither side can drift. `cargo xtask openapi` writes the document to
 //! `api/openapi.json`, which the edge serves as a static file.
 
+mod data_protection_operations;
 mod operations;
 mod webhook_operations;
 
@@ -79,17 +80,19 @@ pub enum Tag {
     Outcomes,
     Operations,
     Webhooks,
+    DataProtection,
     Account,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 7] = [
+    pub const ALL: [Tag; 8] = [
         Tag::Scoring,
         Tag::Review,
         Tag::Monitoring,
         Tag::Outcomes,
         Tag::Operations,
         Tag::Webhooks,
+        Tag::DataProtection,
         Tag::Account,
     ];
 
@@ -101,6 +104,7 @@ impl Tag {
             Tag::Outcomes => "outcomes",
             Tag::Operations => "operations",
             Tag::Webhooks => "webhooks",
+            Tag::DataProtection => "data_protection",
             Tag::Account => "account",
         }
     }
@@ -113,6 +117,7 @@ impl Tag {
             Tag::Outcomes => "Loan outcomes, back-testing, fairness, the shadow challenger and what-if simulation.",
             Tag::Operations => "Health, metrics, dead letters and the audit trail.",
             Tag::Webhooks => "Subscribers that hear about decisions, final decisions and outcomes, signed with HMAC-SHA256; deliveries given up on, and their replay.",
+            Tag::DataProtection => "The applicant's and the data-protection officer's rights: contest, erasure (blocking, then destruction) and subject access; the retention job.",
             Tag::Account => "The signed-in account.",
         }
     }

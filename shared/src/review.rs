@@ -304,6 +304,9 @@ pub struct Review {
     pub approved_by: Option<String>,
     pub approved_at_ms: Option<i64>,
     pub human_review_requested_at_ms: Option<i64>,
+    /// What the applicant wrote when they contested the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contest_comment: Option<String>,
     /// Grows with every write; a write applies only over the version it read.
     pub version: u32,
 }
@@ -329,6 +332,7 @@ impl Review {
             approved_by: None,
             approved_at_ms: None,
             human_review_requested_at_ms: None,
+            contest_comment: None,
             version: 0,
         }
     }
@@ -487,22 +491,64 @@ pub fn confirm(
     }))
 }
 
-/// The applicant asks for a person to look at the decision (EU 2023/2225, art. 18): the
-/// application joins the queue unless a person has already decided it or it is there.
-pub fn request_human_review(current: &Review, now_ms: i64) -> Step {
-    if current.human_review_requested_at_ms.is_some() {
+/// The applicant asks for a person to look at the decision (EU 2023/2225, art. 18), or
+/// contests it with a comment (GDPR art. 22(3)): the application joins the queue unless a
+/// person has already decided it or it is there. A first comment is kept; a repeat changes
+/// nothing.
+pub fn request_human_review(current: &Review, now_ms: i64, comment: Option<&str>) -> Step {
+    let comment = comment.filter(|_| current.contest_comment.is_none());
+    if current.human_review_requested_at_ms.is_some() && comment.is_none() {
         return Step::Unchanged;
     }
     Step::Changed(Review {
+        contest_comment: comment
+            .map(str::to_owned)
+            .or(current.contest_comment.clone()),
+        human_review_requested_at_ms: current.human_review_requested_at_ms.or(Some(now_ms)),
         state: if current.state == ReviewState::Automatic {
             ReviewState::Pending
         } else {
             current.state
         },
-        human_review_requested_at_ms: Some(now_ms),
         version: current.version + 1,
         ..current.clone()
     })
+}
+
+/// Largest comment an applicant may contest a decision with.
+pub const MAX_CONTEST_CHARS: usize = 2_000;
+
+/// Reads `POST /api/v1/decisions/{request_id}/contest`: `{"comment": "…"}`, not blank.
+pub fn parse_contest_request(body: &[u8]) -> Result<String, RequestError> {
+    let fields = read_object(body, MAX_REVIEW_BODY_BYTES, &["comment"])?;
+    let mut errors = fields.errors;
+    let comment = match fields.object.get("comment") {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => {
+            if text.chars().count() > MAX_CONTEST_CHARS {
+                errors.push(FieldError::new(
+                    "comment",
+                    ErrorCode::Range,
+                    Message::new(
+                        format!("El comentario admite hasta {MAX_CONTEST_CHARS} caracteres."),
+                        format!("The comment takes at most {MAX_CONTEST_CHARS} characters."),
+                    ),
+                ));
+            }
+            Some(text.trim().to_owned())
+        }
+        Some(serde_json::Value::String(_)) | None | Some(serde_json::Value::Null) => {
+            errors.push(FieldError::required("comment"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::not_text("comment"));
+            None
+        }
+    };
+    match comment {
+        Some(comment) if errors.is_empty() => Ok(comment),
+        _ => Err(RequestError::Invalid(errors)),
+    }
 }
 
 /// Reads a review or approval body: every field error at once, with stable codes.
@@ -865,12 +911,52 @@ mod tests {
     fn a_human_review_request_joins_the_queue_once() {
         let start = Review::initial("r1", Decision::Decline);
         assert_eq!(start.state, ReviewState::Automatic);
-        let Step::Changed(asked) = request_human_review(&start, 5) else {
+        let Step::Changed(asked) = request_human_review(&start, 5, None) else {
             panic!("the request is recorded");
         };
         assert_eq!(asked.state, ReviewState::Pending);
         assert_eq!(asked.human_review_requested_at_ms, Some(5));
-        assert_eq!(request_human_review(&asked, 6), Step::Unchanged);
+        assert_eq!(request_human_review(&asked, 6, None), Step::Unchanged);
+        // A contest after the request adds its comment once and keeps the first time.
+        let Step::Changed(contested) = request_human_review(&asked, 7, Some("mis ingresos")) else {
+            panic!("the comment is recorded");
+        };
+        assert_eq!(contested.contest_comment.as_deref(), Some("mis ingresos"));
+        assert_eq!(contested.human_review_requested_at_ms, Some(5));
+        assert_eq!(
+            request_human_review(&contested, 8, Some("otra")),
+            Step::Unchanged
+        );
+    }
+
+    #[test]
+    fn contest_bodies() {
+        let codes = |body: &str| match parse_contest_request(body.as_bytes()) {
+            Ok(comment) => Ok(comment),
+            Err(RequestError::Invalid(errors)) => Err(errors
+                .into_iter()
+                .map(|e| (e.field, e.code))
+                .collect::<Vec<_>>()),
+            Err(other) => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(
+            codes(r#"{"comment":"  cobro más  "}"#),
+            Ok("cobro más".to_owned())
+        );
+        assert_eq!(
+            codes(r#"{"comment":"  "}"#),
+            Err(vec![("comment".to_owned(), ErrorCode::Required)])
+        );
+        assert_eq!(
+            codes(r#"{"comment":1}"#),
+            Err(vec![("comment".to_owned(), ErrorCode::Type)])
+        );
+        let long = format!(r#"{{"comment":"{}"}}"#, "a".repeat(MAX_CONTEST_CHARS + 1));
+        assert_eq!(
+            codes(&long),
+            Err(vec![("comment".to_owned(), ErrorCode::Range)])
+        );
+        assert!(codes(r#"{"comment":"x","extra":1}"#).is_err());
     }
 
     #[test]

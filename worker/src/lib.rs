@@ -17,6 +17,7 @@ pub mod kpi_cache;
 pub mod memory;
 pub mod observability;
 pub mod pipeline;
+pub mod retention;
 pub mod routes;
 pub mod sql;
 pub mod store;

@@ -235,6 +235,11 @@ pub async fn store_decisions<B: OutcomeStore>(
                 .existing(&record.request_id)
                 .is_some_and(|existing| !existing.is_repeated_by(record))
         });
+    // An id whose decision was destroyed stays taken, and says nothing of what it was.
+    let destroyed = records
+        .iter()
+        .any(|record| stored.destroyed.contains(&record.request_id));
+    let mismatch = mismatch || destroyed;
     if mismatch {
         return Err(PipelineError::IdempotencyMismatch);
     }

@@ -22,6 +22,7 @@ use valle_shared::query::Page;
 use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
 use valle_shared::simulation::StoredDecision;
 
+pub use crate::retention::RetentionStore;
 pub use crate::webhooks::{WebhookQueue, WebhookStore};
 
 /// A storage call failed; the message goes to the log, never to the client.
@@ -84,6 +85,8 @@ pub struct Outcomes<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stored {
     pub existing: Vec<DecisionRecord>,
+    /// Ids among the write's whose decisions were destroyed: taken, with nothing to answer.
+    pub destroyed: Vec<String>,
 }
 
 impl Stored {
@@ -514,4 +517,5 @@ backend!(
     HealthProbe,
     WebhookStore,
     WebhookQueue,
+    RetentionStore,
 );

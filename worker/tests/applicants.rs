@@ -136,7 +136,13 @@ fn applicant(harness: &Harness, method: &str, path: &str, receipt: Option<&str>)
     if let Some(receipt) = receipt {
         head = head.with_header(RECEIPT_HEADER, receipt);
     }
-    let response = harness.send(head, "");
+    let body = if path.ends_with("/contest") {
+        head = head.with_header("content-type", "application/json");
+        r#"{"comment":"Mis ingresos han cambiado."}"#
+    } else {
+        ""
+    };
+    let response = harness.send(head, body);
     (response.status, json_of(&response))
 }
 
@@ -161,9 +167,12 @@ fn only_the_receipt_opens_an_applicants_decision() {
     };
     for path in [
         "/api/v1/decisions/mine/applicant",
+        "/api/v1/decisions/mine/export",
         "/api/v1/decisions/mine/human-review",
+        "/api/v1/decisions/mine/contest",
+        "/api/v1/decisions/mine/erasure",
     ] {
-        let method = if path.ends_with("applicant") {
+        let method = if path.ends_with("applicant") || path.ends_with("export") {
             "GET"
         } else {
             "POST"

@@ -40,6 +40,12 @@ fn name(route: &Route) -> &'static str {
         Route::Approval(_) => "approval",
         Route::HumanReview(_) => "human_review",
         Route::ApplicantDecision(_) => "applicant_decision",
+        Route::Contest(_) => "contest",
+        Route::DecisionErasure(_) => "decision_erasure",
+        Route::DecisionExport(_) => "decision_export",
+        Route::ApplicantErasure(_) => "applicant_erasure",
+        Route::ApplicantExport(_) => "applicant_export",
+        Route::RetentionRun => "retention_run",
         Route::Audit => "audit",
         Route::AuditVerify => "audit_verify",
         Route::Export => "export",
@@ -59,12 +65,13 @@ fn name(route: &Route) -> &'static str {
 }
 
 /// Every route but the CORS preflight, which answers any path the API has.
-const DOCUMENTED: usize = 33;
+const DOCUMENTED: usize = 39;
 
 fn head(operation: &Operation) -> RequestHead {
     let path = operation
         .path
         .replace("{request_id}", REQUEST_ID)
+        .replace("{applicant_id}", "SOC-1")
         .replace("{id}", "7");
     match operation.method {
         Method::Get => RequestHead::new("GET", &path),

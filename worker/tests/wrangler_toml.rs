@@ -180,6 +180,19 @@ fn each_rate_limit_binding_has_the_limit_the_worker_answers_with() {
 }
 
 #[test]
+fn the_retention_job_runs_each_night_in_every_environment() {
+    for (env, config) in environments() {
+        let crons: Vec<&str> = config
+            .get("triggers")
+            .and_then(|triggers| triggers.get("crons"))
+            .and_then(Value::as_array)
+            .map(|crons| crons.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(crons, [bindings::RETENTION_CRON], "{env}");
+    }
+}
+
+#[test]
 fn every_var_is_declared_and_api_paths_reach_the_worker_first() {
     for (env, config) in environments() {
         // Printed with the failure, which says which environment it is.

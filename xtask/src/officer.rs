@@ -336,7 +336,7 @@ pub fn officer(args: OfficerArgs) -> Result {
 
 /// The accounts `cargo xtask test` signs in with, one per role and a revoked one: email,
 /// role, token, and the environment variable the HTTP and e2e tests read the token from.
-pub const TEST_ACCOUNTS: [(&str, Role, &str, &str); 7] = [
+pub const TEST_ACCOUNTS: [(&str, Role, &str, &str); 8] = [
     (
         "admin@valle.test",
         Role::Admin,
@@ -372,6 +372,12 @@ pub const TEST_ACCOUNTS: [(&str, Role, &str, &str); 7] = [
         Role::Integrator,
         "valle-test-integrator",
         "VALLE_TOKEN_INTEGRATOR",
+    ),
+    (
+        "dpd@valle.test",
+        Role::Dpo,
+        "valle-test-dpo",
+        "VALLE_TOKEN_DPO",
     ),
     (
         "revocado@valle.test",

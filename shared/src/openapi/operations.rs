@@ -294,6 +294,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
             .success(200, Content::Json(schemas.of::<Me>())),
     ];
     list.extend(super::webhook_operations::operations(schemas));
+    list.extend(super::data_protection_operations::operations(schemas));
     list.sort_by_key(|operation| Tag::ALL.iter().position(|tag| *tag == operation.tag));
     list
 }
@@ -380,7 +381,7 @@ fn idempotency_key() -> Value {
 }
 
 /// The applicant's receipt for the decision the path names.
-fn receipt_header() -> Value {
+pub(super) fn receipt_header() -> Value {
     json!({
         "name": crate::receipt::RECEIPT_HEADER,
         "in": "header",

@@ -28,14 +28,16 @@ impl OutcomeStore for EdgeBackend {
         if outcomes.decisions.is_empty() {
             return Ok(Stored::default());
         }
-        let rows: Vec<decisions::DecisionRow> = results
+        let rows: Vec<decisions::ExistingRow> = results
             .first()
             .map(|result| result.results())
             .transpose()
             .map_err(d1_error)?
             .unwrap_or_default();
+        let (existing, destroyed) = decisions::ExistingRow::split(rows);
         Ok(Stored {
-            existing: decode(rows),
+            existing,
+            destroyed,
         })
     }
 }

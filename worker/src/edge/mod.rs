@@ -10,6 +10,7 @@ mod loan_book;
 mod officers;
 mod queues;
 mod rate_limit;
+mod retention;
 mod sql_kv;
 mod sweeper;
 mod webhooks;
@@ -23,7 +24,7 @@ use valle_shared::ops::SwrCache;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
     event, Context as WorkerContext, Delay, Env, Headers, MessageBatch, MessageExt, Request,
-    Response, Result,
+    Response, Result, ScheduleContext, ScheduledEvent,
 };
 
 pub use backend::EdgeBackend;
@@ -39,6 +40,7 @@ use crate::routes::{export_chunk, prepare, Clock, Context, ExportStream, KpiCach
 use valle_shared::access::AccessConfig;
 use valle_shared::monitoring::parse_monitored_branches;
 use valle_shared::receipt::{ReceiptKey, LOCAL_DEVELOPMENT_KEY};
+use valle_shared::retention::RetentionPolicy;
 use valle_shared::webhooks::Reach;
 
 #[wasm_bindgen]
@@ -296,6 +298,36 @@ fn export_stream(
             },
         }
     })
+}
+
+/// The nightly retention job (`[triggers] crons`, [`bindings::RETENTION_CRON`]). It is
+/// idempotent and goes on where the last run stopped, so a failed run is made good by the
+/// next; the failure is logged with the step's error and `/api/v1/retention/run` runs it on
+/// demand.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _context: ScheduleContext) {
+    let backend = EdgeBackend::new(env);
+    let now = event.schedule() as i64;
+    let outcome = match RetentionPolicy::committed() {
+        Ok(policy) => crate::retention::run(
+            &backend,
+            policy,
+            crate::retention::Run {
+                now_ms: now,
+                branch: None,
+            },
+        )
+        .await
+        .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_owned()),
+    };
+    match outcome {
+        Ok(run) => log(&format!(
+            "retention: blocked {}, postponed {}, destroyed {}, deleted {}, complete {}",
+            run.blocked, run.postponed, run.destroyed, run.deleted, run.complete
+        )),
+        Err(error) => log(&format!("retention: the run failed: {error}")),
+    }
 }
 
 /// The consumer of the three queues (webhooks: [`webhooks::consume`]): a batch of events becomes decisions and dead letters in one

@@ -60,6 +60,8 @@ pub struct MemoryD1 {
     pub failing_inbox: Cell<bool>,
     /// Fail every write of the KPI object's outbox while set.
     pub failing_kpi_writes: Cell<bool>,
+    /// The retention columns of `decisions`.
+    pub retained: RefCell<super::retention::Retained>,
 }
 
 /// Whether a decision passes a query's filters (time, branch, band, decision, channel).
@@ -77,6 +79,12 @@ fn injected() -> StoreError {
 }
 
 impl MemoryD1 {
+    /// Deletes a decision row (the retention job, past the record period).
+    pub fn remove_decision(&self, seq: u64, request_id: &str) {
+        self.decisions.borrow_mut().remove(&seq);
+        self.by_id.borrow_mut().remove(request_id);
+    }
+
     pub fn decision(&self, request_id: &str) -> Option<DecisionRecord> {
         let seq = *self.by_id.borrow().get(request_id)?;
         self.decisions.borrow().get(&seq).cloned()
@@ -89,6 +97,7 @@ impl MemoryD1 {
             .values()
             .rev()
             .filter(|record| branch.is_none_or(|branch| record.branch == branch))
+            .filter(|record| !self.is_blocked(&record.request_id))
             .take(limit)
             .map(|record| StoredDecision {
                 request_id: record.request_id.clone(),
@@ -125,20 +134,28 @@ impl MemoryD1 {
                 return Err(StoreError::new("d1", crate::sql::audit::CHAIN_MOVED));
             }
         }
+        let destroyed: Vec<String> = outcomes
+            .decisions
+            .iter()
+            .filter(|record| self.residue(&record.request_id).is_some())
+            .map(|record| record.request_id.clone())
+            .collect();
         let existing: Vec<DecisionRecord> = outcomes
             .decisions
             .iter()
+            .filter(|record| !destroyed.contains(&record.request_id))
             .filter_map(|record| self.decision(&record.request_id))
             .collect();
         // As in D1: a guarded write stores nothing over another request's decision.
         let blocked = outcomes.one_request
-            && outcomes.decisions.iter().any(|record| {
-                existing.iter().any(|stored| {
-                    stored.request_id == record.request_id
-                        && stored.fingerprint.is_some()
-                        && stored.fingerprint != record.fingerprint
-                })
-            });
+            && (!destroyed.is_empty()
+                || outcomes.decisions.iter().any(|record| {
+                    existing.iter().any(|stored| {
+                        stored.request_id == record.request_id
+                            && stored.fingerprint.is_some()
+                            && stored.fingerprint != record.fingerprint
+                    })
+                }));
         for record in outcomes.decisions.iter().filter(|_| !blocked) {
             if self.by_id.borrow().contains_key(&record.request_id) {
                 continue;
@@ -180,7 +197,10 @@ impl MemoryD1 {
                 }
             }
         }
-        Ok(Stored { existing })
+        Ok(Stored {
+            existing,
+            destroyed,
+        })
     }
 
     fn upsert_letter(&self, letter: &NewDeadLetter) {
@@ -226,7 +246,7 @@ impl MemoryD1 {
         let decisions = self.decisions.borrow();
         let mut matching: Vec<&DecisionRecord> = decisions
             .values()
-            .filter(|r| matches_filters(query, r))
+            .filter(|r| matches_filters(query, r) && !self.is_blocked(&r.request_id))
             .filter(|r| {
                 query.cursor.as_ref().is_none_or(|cursor| {
                     (r.received_at_ms, r.request_id.as_str())
@@ -344,7 +364,7 @@ impl MemoryD1 {
             .take(limit)
             .map(|(seq, record)| LoggedDecision {
                 seq: *seq,
-                observation: record.observation(),
+                observation: self.observation(record),
                 counted_before: record.kpi_seq.is_some(),
             })
             .collect();

@@ -154,8 +154,7 @@ impl LoanBook for MemoryBackend {
             .labelled(period)
             .into_iter()
             .map(|(decision, status)| {
-                let count =
-                    FairnessCount::of(&decision.application, decision.score.decision, status);
+                let count = self.d1.fairness_count(&decision, status);
                 (decision.branch, count)
             })
             .collect())

@@ -6,6 +6,7 @@ pub mod d1;
 pub mod kv;
 pub mod loan_book;
 pub mod officers;
+pub mod retention;
 pub mod webhooks;
 
 use std::cell::{Cell, RefCell};
@@ -112,7 +113,7 @@ impl OutcomeStore for MemoryBackend {
 
 impl DecisionStore for MemoryBackend {
     async fn get_decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        Ok(self.d1.decision(request_id))
+        Ok(self.d1.readable(request_id))
     }
 
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {

@@ -69,6 +69,9 @@ impl MemoryD1 {
 
     fn case(&self, seq: u64) -> Option<ReviewCase> {
         let decision = self.decisions.borrow().get(&seq)?.clone();
+        if self.is_blocked(&decision.request_id) {
+            return None;
+        }
         let review = self
             .reviews
             .borrow()
@@ -117,7 +120,7 @@ impl AccessKeys for MemoryBackend {
 impl ReviewStore for MemoryBackend {
     async fn review_snapshot(&self, request_id: &str) -> Result<ReviewSnapshot, StoreError> {
         Ok(ReviewSnapshot {
-            decision: self.d1.decision(request_id),
+            decision: self.d1.readable(request_id),
             review: self.d1.reviews.borrow().get(request_id).cloned(),
             head: self.d1.chain_head(),
         })

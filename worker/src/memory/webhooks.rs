@@ -22,6 +22,18 @@ pub struct MemoryWebhooks {
     pub queued: RefCell<Vec<(QueuedDelivery, Option<u32>)>>,
 }
 
+impl MemoryWebhooks {
+    /// Drops the dead letters that carry a decision, as D1 does when it is blocked.
+    pub fn forget_decision(&self, request_id: &str) {
+        self.dead_letters.borrow_mut().retain(|letter| {
+            serde_json::from_str::<serde_json::Value>(&letter.body)
+                .ok()
+                .and_then(|body| body["data"]["request_id"].as_str().map(str::to_owned))
+                .is_none_or(|id| id != request_id)
+        });
+    }
+}
+
 impl WebhookStore for MemoryBackend {
     async fn add_subscription(
         &self,
@@ -104,8 +116,10 @@ impl WebhookStore for MemoryBackend {
         let limit = if subscriptions.is_empty() { 0 } else { limit };
         let decisions = self.d1.decisions.borrow();
         let audit = self.d1.audit.borrow();
+        // As in D1: a blocked decision is never sent.
         let page: Vec<_> = decisions
             .range(after.decision_seq + 1..)
+            .filter(|(_, record)| !self.d1.is_blocked(&record.request_id))
             .take(limit)
             .collect();
         Ok(SourcePage {

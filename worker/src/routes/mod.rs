@@ -7,6 +7,7 @@
 mod applicant;
 mod audit;
 mod auth;
+mod data_protection;
 mod dead_letters;
 mod decisions;
 mod events;
@@ -25,13 +26,15 @@ use std::cell::RefCell;
 
 use valle_shared::access::AccessConfig;
 use valle_shared::api::{
-    is_valid_request_id, Stage, StageTiming, APPLICANT_SUFFIX, APPROVAL_SUFFIX, AUDIT_PATH,
-    AUDIT_VERIFY_PATH, CHALLENGER_PATH, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, EVENTS_PATH,
-    EXPORT_DECISIONS_PATH, FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH,
-    KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH,
-    PERFORMANCE_PATH, REPLAY_SUFFIX, REQUEST_ID_HEADER, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH,
-    SIMULATE_PATH, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH,
+    is_valid_request_id, Stage, StageTiming, APPLICANTS_PATH, APPLICANT_SUFFIX, APPROVAL_SUFFIX,
+    AUDIT_PATH, AUDIT_VERIFY_PATH, CHALLENGER_PATH, CONTEST_SUFFIX, DEAD_LETTERS_PATH,
+    DECISIONS_PATH, DRIFT_PATH, ERASURE_SUFFIX, EVENTS_PATH, EXPORT_DECISIONS_PATH, FAIRNESS_PATH,
+    HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH,
+    OUTCOMES_PATH, OVERRIDES_REPORT_PATH, PERFORMANCE_PATH, REPLAY_SUFFIX, REQUEST_ID_HEADER,
+    RETENTION_RUN_PATH, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH, SIMULATE_PATH,
+    SUBJECT_EXPORT_SUFFIX, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH,
 };
+use valle_shared::application::is_applicant_id;
 use valle_shared::batch::MAX_BATCH_BYTES;
 use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
 use valle_shared::kpi::Observation;
@@ -39,6 +42,7 @@ use valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES;
 use valle_shared::officers::{Me, Permission};
 use valle_shared::ops::{batch_cost, RateClass};
 use valle_shared::receipt::ReceiptKey;
+use valle_shared::retention::MAX_RUN_BODY_BYTES;
 use valle_shared::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::simulation::MAX_SIMULATION_BYTES;
 use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
@@ -105,6 +109,18 @@ pub enum Route {
     HumanReview(String),
     /// The applicant reads back their decision (with its receipt).
     ApplicantDecision(String),
+    /// The applicant contests their decision with a comment (with its receipt).
+    Contest(String),
+    /// The applicant asks for their decision's erasure (with its receipt).
+    DecisionErasure(String),
+    /// The applicant exports their decision and all attached to it (with its receipt).
+    DecisionExport(String),
+    /// The dpo blocks every decision of an applicant.
+    ApplicantErasure(String),
+    /// The dpo exports everything held about an applicant.
+    ApplicantExport(String),
+    /// The dpo runs the retention job now.
+    RetentionRun,
     Audit,
     AuditVerify,
     Export,
@@ -133,7 +149,13 @@ impl Route {
             | Route::Health
             | Route::HumanReview(_)
             | Route::ApplicantDecision(_)
+            | Route::Contest(_)
+            | Route::DecisionErasure(_)
+            | Route::DecisionExport(_)
             | Route::Preflight => None,
+            Route::ApplicantErasure(_) | Route::ApplicantExport(_) | Route::RetentionRun => {
+                Some(Permission::ProtectData)
+            }
             Route::Decisions
             | Route::Decision(_)
             | Route::Kpis
@@ -172,7 +194,10 @@ impl Route {
             Route::Outcomes => Some(MAX_OUTCOMES_BYTES),
             Route::Simulate => Some(MAX_SIMULATION_BYTES),
             Route::Subscribe => Some(MAX_SUBSCRIPTION_BYTES),
-            Route::Decide(_) | Route::Approval(_) => Some(MAX_REVIEW_BODY_BYTES),
+            Route::Decide(_) | Route::Approval(_) | Route::Contest(_) => {
+                Some(MAX_REVIEW_BODY_BYTES)
+            }
+            Route::RetentionRun => Some(MAX_RUN_BODY_BYTES),
             Route::DeadLetterReplay(_) => Some(MAX_BODY_BYTES),
             _ => None,
         }
@@ -187,13 +212,20 @@ impl Route {
                 | Route::Events
                 | Route::HumanReview(_)
                 | Route::ApplicantDecision(_)
+                | Route::Contest(_)
+                | Route::DecisionErasure(_)
+                | Route::DecisionExport(_)
         )
     }
 
     /// The decision an applicant's route is about, limited per decision as well.
     fn applicant_decision(&self) -> Option<&str> {
         match self {
-            Route::HumanReview(id) | Route::ApplicantDecision(id) => Some(id),
+            Route::HumanReview(id)
+            | Route::ApplicantDecision(id)
+            | Route::Contest(id)
+            | Route::DecisionErasure(id)
+            | Route::DecisionExport(id) => Some(id),
             _ => None,
         }
     }
@@ -243,6 +275,7 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         PERFORMANCE_PATH => allow(Route::Performance, GET),
         FAIRNESS_PATH => allow(Route::Fairness, GET),
         SIMULATE_PATH => json_post(Route::Simulate),
+        RETENTION_RUN_PATH => json_post(Route::RetentionRun),
         CHALLENGER_PATH => allow(Route::Challenger, GET),
         WEBHOOKS_PATH => match head.method.as_str() {
             "POST" => json_post(Route::Subscribe),
@@ -267,6 +300,32 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
             }
             if let Some(id) = id_after(DECISIONS_PATH, APPLICANT_SUFFIX) {
                 return allow(Route::ApplicantDecision(id), GET);
+            }
+            if let Some(id) = id_after(DECISIONS_PATH, CONTEST_SUFFIX) {
+                return json_post(Route::Contest(id));
+            }
+            if let Some(id) = id_after(DECISIONS_PATH, ERASURE_SUFFIX) {
+                let route = allow(Route::DecisionErasure(id), POST)?;
+                reject_declared_oversize(head, MAX_REVIEW_BODY_BYTES)?;
+                return Ok(route);
+            }
+            if let Some(id) = id_after(DECISIONS_PATH, SUBJECT_EXPORT_SUFFIX) {
+                return allow(Route::DecisionExport(id), GET);
+            }
+            let applicant_after = |suffix: &str| {
+                path.strip_prefix(APPLICANTS_PATH)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .and_then(|rest| rest.strip_suffix(suffix))
+                    .filter(|id| is_applicant_id(id))
+                    .map(str::to_owned)
+            };
+            if let Some(id) = applicant_after(ERASURE_SUFFIX) {
+                let route = allow(Route::ApplicantErasure(id), POST)?;
+                reject_declared_oversize(head, MAX_REVIEW_BODY_BYTES)?;
+                return Ok(route);
+            }
+            if let Some(id) = applicant_after(SUBJECT_EXPORT_SUFFIX) {
+                return allow(Route::ApplicantExport(id), GET);
             }
             if let Some(id) = id_after(REVIEWS_PATH, APPROVAL_SUFFIX) {
                 return json_post(Route::Approval(id));
@@ -443,7 +502,13 @@ impl Prepared {
                             .officer_write(OfficerWrite::Approve, &id, &body, me)
                             .await
                     }
-                    Route::HumanReview(id) => request.human_review(&id).await,
+                    Route::HumanReview(id) => request.human_review(&id, None).await,
+                    Route::Contest(id) => request.contest(&id, &body).await,
+                    Route::DecisionErasure(id) => request.erase_decision(&id).await,
+                    Route::DecisionExport(id) => request.export_decision(&id).await,
+                    Route::ApplicantErasure(id) => request.erase_applicant(&id, me).await,
+                    Route::ApplicantExport(id) => request.export_applicant(&id, me).await,
+                    Route::RetentionRun => request.run_retention(&body).await,
                     Route::ApplicantDecision(id) => request.applicant_decision(&id).await,
                     Route::Audit => request.audit().await,
                     Route::AuditVerify => request.audit_verify().await,

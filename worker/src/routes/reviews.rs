@@ -12,8 +12,9 @@ use valle_shared::decisions::{DecisionQuery, DECISION_PAGES};
 use valle_shared::officers::Me;
 use valle_shared::query::{parse_query, REVIEW_PAGES};
 use valle_shared::review::{
-    confirm, decide, parse_approval_request, parse_decide_request, request_human_review,
-    OverrideReport, Review, ReviewCase, ReviewPage, ReviewRefusal, ReviewState, Step,
+    confirm, decide, parse_approval_request, parse_contest_request, parse_decide_request,
+    request_human_review, OverrideReport, Review, ReviewCase, ReviewPage, ReviewRefusal,
+    ReviewState, Step,
 };
 use valle_shared::validation::ErrorCode;
 use valle_shared::Message;
@@ -135,10 +136,15 @@ impl<B: Backend> Request<'_, B> {
     }
 
     /// `POST /api/v1/decisions/{request_id}/human-review`: the applicant's right to a
-    /// person's review. The answer says only that it is recorded.
-    pub(super) async fn human_review(&self, request_id: &str) -> Result<HttpResponse, ApiError> {
+    /// person's review, and `…/contest` with their `comment`. The answer says only that it
+    /// is recorded.
+    pub(super) async fn human_review(
+        &self,
+        request_id: &str,
+        comment: Option<&str>,
+    ) -> Result<HttpResponse, ApiError> {
         self.admit_applicant(request_id)?;
-        let step = |current: &Review, now| Ok(request_human_review(current, now));
+        let step = |current: &Review, now| Ok(request_human_review(current, now, comment));
         let case = self
             .change_review(ReviewChange {
                 request_id,
@@ -162,6 +168,18 @@ impl<B: Backend> Request<'_, B> {
             },
             self.id,
         ))
+    }
+
+    /// `POST /api/v1/decisions/{request_id}/contest` with the receipt: a human review with
+    /// the applicant's comment, which the officer sees on the case.
+    pub(super) async fn contest(
+        &self,
+        request_id: &str,
+        body: &[u8],
+    ) -> Result<HttpResponse, ApiError> {
+        self.admit_applicant(request_id)?;
+        let comment = parse_contest_request(body)?;
+        self.human_review(request_id, Some(&comment)).await
     }
 
     /// `GET /api/v1/reports/overrides?from&to`.

@@ -12,6 +12,7 @@ use valle_shared::model::reasons::Reason;
 use valle_shared::model::recourse::Suggestion;
 use valle_shared::model::{Band, Decision, ModelVersion, Score, ShadowScore};
 use valle_shared::policy::{PolicyVersion, RuleHit};
+use valle_shared::retention::{Residue, RetentionPolicy};
 use valle_shared::simulation::StoredDecision;
 use valle_shared::Application;
 
@@ -46,11 +47,30 @@ fn row_json(record: &DecisionRecord) -> String {
         "client_probability": record.client_probability.map(f64::from),
         "mismatch": i64::from(record.mismatch),
         "fingerprint": record.fingerprint,
+        "readable_until": readable_until(record),
     })
     .to_string()
 }
 
-const INSERT_COLUMNS: [&str; 24] = [
+/// When the decision's personal fields stop being readable under the committed retention
+/// policy; without a policy, at once, so the retention job looks at it (and fails loudly).
+fn readable_until(record: &DecisionRecord) -> i64 {
+    RetentionPolicy::committed().map_or(record.received_at_ms, |policy| {
+        policy.stamp(
+            record.received_at_ms,
+            &record.application,
+            record.score.decision,
+        )
+    })
+}
+
+/// Decisions an ordinary read may show: not blocked (blocked ones are the dpo's alone).
+pub const READABLE: &str = "blocked_at IS NULL";
+/// What a destroyed decision's fingerprint becomes: never a request's, so its id stays
+/// taken.
+pub const DESTROYED_FINGERPRINT: &str = "destroyed";
+
+const INSERT_COLUMNS: [&str; 25] = [
     "request_id",
     "applicant_id",
     "branch",
@@ -75,14 +95,42 @@ const INSERT_COLUMNS: [&str; 24] = [
     "client_probability",
     "mismatch",
     "fingerprint",
+    "readable_until",
 ];
 
-/// The decisions already stored under any of these request ids.
+/// The decisions already stored under any of these request ids ([`ExistingRow`]).
 pub fn select_existing(records: &[DecisionRecord]) -> Statement {
     Statement::new(
         "SELECT * FROM decisions WHERE request_id IN (SELECT value FROM json_each(?1))",
         vec![json_strings(records.iter().map(|r| r.request_id.as_str())).into()],
     )
+}
+
+/// A row of [`select_existing`]: a decision, or the id of one whose personal data was
+/// destroyed (its application no longer reads as one).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ExistingRow {
+    Destroyed {
+        request_id: String,
+        destroyed_at: i64,
+    },
+    Kept(Box<DecisionRow>),
+}
+
+impl ExistingRow {
+    /// The decisions, and the destroyed ids.
+    pub fn split(rows: Vec<ExistingRow>) -> (Vec<DecisionRecord>, Vec<String>) {
+        let mut kept = Vec::new();
+        let mut destroyed = Vec::new();
+        for row in rows {
+            match row {
+                ExistingRow::Destroyed { request_id, .. } => destroyed.push(request_id),
+                ExistingRow::Kept(row) => kept.push(DecisionRecord::from(*row)),
+            }
+        }
+        (kept, destroyed)
+    }
 }
 
 /// Whether a write's decisions are one request's ([`Outcomes::one_request`]).
@@ -177,11 +225,11 @@ pub fn recent(limit: usize, branch: Option<&str>) -> Statement {
     match branch {
         // `decisions_by_branch` finds the branch's rows; they are sorted by seq after.
         Some(branch) => Statement::new(
-            format!("{columns} WHERE branch = ?2 ORDER BY seq DESC LIMIT ?1"),
+            format!("{columns} WHERE branch = ?2 AND {READABLE} ORDER BY seq DESC LIMIT ?1"),
             vec![(limit as i64).into(), branch.into()],
         ),
         None => Statement::new(
-            format!("{columns} ORDER BY seq DESC LIMIT ?1"),
+            format!("{columns} WHERE {READABLE} ORDER BY seq DESC LIMIT ?1"),
             vec![(limit as i64).into()],
         ),
     }
@@ -212,15 +260,16 @@ impl From<RecentRow> for StoredDecision {
 
 pub fn select(request_id: &str) -> Statement {
     Statement::new(
-        "SELECT * FROM decisions WHERE request_id = ?1",
+        format!("SELECT * FROM decisions WHERE request_id = ?1 AND {READABLE}"),
         vec![request_id.into()],
     )
 }
 
 /// The filters of a decision query (time, branch, band, decision, channel) as ` AND …`
-/// clauses over the `decisions` columns, numbering parameters after `params`.
+/// clauses over the `decisions` columns, numbering parameters after `params`; blocked
+/// decisions never match.
 pub fn filter_clauses(query: &DecisionQuery, params: &mut Vec<SqlValue>) -> String {
-    let mut sql = String::new();
+    let mut sql = format!(" AND {READABLE}");
     let mut condition = |clause: &str, values: Vec<SqlValue>| {
         let mut clause = clause.to_owned();
         for value in values {
@@ -282,7 +331,6 @@ pub struct DecisionColumns {
     pub request_id: String,
     pub branch: String,
     pub channel: Channel,
-    pub application: JsonText<Application>,
     pub probability: f32,
     pub band: Band,
     pub decision: Decision,
@@ -303,6 +351,7 @@ pub struct DecisionRow {
     pub seq: Option<u64>,
     #[serde(flatten)]
     pub columns: DecisionColumns,
+    pub application: JsonText<Application>,
     pub applicant_id: Option<String>,
     pub reasons: JsonText<Vec<Reason>>,
     pub model_name: String,
@@ -333,7 +382,7 @@ impl From<DecisionRow> for DecisionRecord {
             .map(|(name, sha256)| PolicyVersion { name, sha256 });
         let columns = row.columns;
         DecisionRecord {
-            application: columns.application.0,
+            application: row.application.0,
             score: Score {
                 probability: columns.probability,
                 band: columns.band,
@@ -369,9 +418,10 @@ impl From<DecisionRow> for DecisionRecord {
 /// object counts (no reasons, no timing).
 pub fn read_log(after: u64, limit: usize) -> Statement {
     Statement::new(
-        "SELECT seq, request_id, branch, channel, application, probability, band, decision, \
-         confidence, received_at, event_time, latency_ms, mismatch, kpi_seq \
-         FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "SELECT seq, request_id, branch, channel, \
+         CASE WHEN destroyed_at IS NULL THEN application END AS application, residue, \
+         probability, band, decision, confidence, received_at, event_time, latency_ms, \
+         mismatch, kpi_seq FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         vec![after.into(), (limit as i64).into()],
     )
 }
@@ -382,6 +432,10 @@ pub struct LogRow {
     pub seq: u64,
     #[serde(flatten)]
     pub columns: DecisionColumns,
+    /// NULL once destroyed; the residue then has the bins.
+    pub application: Option<JsonText<Application>>,
+    #[serde(default)]
+    pub residue: Option<JsonText<Residue>>,
     pub latency_ms: f64,
 }
 
@@ -389,15 +443,19 @@ impl From<LogRow> for LoggedDecision {
     /// The same observation [`DecisionRecord::observation`] makes of the whole record.
     fn from(row: LogRow) -> LoggedDecision {
         let columns = row.columns;
-        let application = columns.application.0;
         let probability = columns.probability;
+        let drift_bins = match (row.residue, row.application) {
+            (Some(residue), _) => residue.0.drift_bins,
+            (None, Some(application)) => valle_shared::drift::Binning::embedded()
+                .map(|binning| binning.bins_of(&application.0, probability))
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
         LoggedDecision {
             seq: row.seq,
             counted_before: columns.kpi_seq.is_some(),
             observation: Observation {
-                drift_bins: valle_shared::drift::Binning::embedded()
-                    .map(|binning| binning.bins_of(&application, probability))
-                    .unwrap_or_default(),
+                drift_bins,
                 request_id: columns.request_id,
                 branch: columns.branch,
                 channel: columns.channel,
@@ -447,7 +505,8 @@ mod tests {
         let statement = list(&query);
         assert_eq!(
             statement.sql,
-            "SELECT * FROM decisions WHERE 1 = 1 AND received_at >= ?1 AND branch = ?2 AND band = ?3 \
+            "SELECT * FROM decisions WHERE 1 = 1 AND blocked_at IS NULL AND received_at >= ?1 \
+             AND branch = ?2 AND band = ?3 \
              AND (received_at < ?4 OR (received_at = ?5 AND request_id < ?6)) \
              ORDER BY received_at DESC, request_id DESC LIMIT ?7"
         );

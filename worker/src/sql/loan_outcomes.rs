@@ -165,9 +165,10 @@ impl From<ScoreGroupRow> for (String, ScoreGroup) {
     }
 }
 
-/// `valle_shared::fairness::age_band` as SQL over the stored application.
+/// `valle_shared::fairness::age_band` as SQL over the stored application, or the band a
+/// destroyed decision's residue kept.
 fn age_band_sql() -> String {
-    let mut sql = String::from("CASE");
+    let mut sql = String::from("CASE WHEN d.residue IS NOT NULL THEN d.residue ->> '$.age_band'");
     for index in (1..AGE_BAND_FLOORS.len()).rev() {
         sql.push_str(&format!(
             " WHEN json_extract(d.application, '$.age') >= {} THEN '{}'",
@@ -184,7 +185,8 @@ pub fn fairness_counts(period: &Period) -> Statement {
     Statement::new(
         format!(
             "SELECT d.branch AS branch, {} AS age_band, \
-             json_extract(d.application, '$.marital') AS marital, d.decision AS decision, \
+             COALESCE(d.residue ->> '$.marital', json_extract(d.application, '$.marital')) \
+             AS marital, d.decision AS decision, \
              o.status AS status, COUNT(*) AS count \
              {FILTER} GROUP BY 1, 2, 3, 4, 5",
             age_band_sql()
@@ -225,7 +227,10 @@ mod tests {
     #[test]
     fn age_bands_in_sql_are_the_shared_ones() {
         let sql = age_band_sql();
-        assert!(sql.starts_with("CASE WHEN json_extract(d.application, '$.age') >= 66 THEN '66+'"));
+        assert!(sql.starts_with(
+            "CASE WHEN d.residue IS NOT NULL THEN d.residue ->> '$.age_band' \
+             WHEN json_extract(d.application, '$.age') >= 66 THEN '66+'"
+        ));
         assert!(sql.contains(">= 26 THEN '26-35'"));
         assert!(sql.ends_with("ELSE '18-25' END"));
     }

@@ -15,6 +15,7 @@ pub mod inbox;
 pub mod kpis;
 pub mod kv;
 pub mod loan_outcomes;
+pub mod retention;
 pub mod reviews;
 pub mod webhooks;
 

@@ -17,10 +17,12 @@ use crate::store::QueueQuery;
 const OPEN_STATES: &str = "('pending', 'info_requested', 'awaiting_approval')";
 
 /// The columns of `reviews r` under the names of [`Review`]'s fields, and the write's id.
-const REVIEW_COLUMNS: &str = "r.request_id, r.state, r.proposed, r.action, r.reason, r.note, \
+pub(crate) const REVIEW_COLUMNS: &str =
+    "r.request_id, r.state, r.proposed, r.action, r.reason, r.note, \
      r.override_kind, r.decided_by, r.decided_at AS decided_at_ms, r.approval, \
      r.approval_note, r.approved_by, r.approved_at AS approved_at_ms, \
-     r.human_review_requested_at AS human_review_requested_at_ms, r.version, r.write_id";
+     r.human_review_requested_at AS human_review_requested_at_ms, r.contest_comment, r.version, \
+     r.write_id";
 
 pub fn select(request_id: &str) -> Statement {
     Statement::new(
@@ -36,16 +38,17 @@ pub fn upsert(review: &Review, expected_version: u32, write_id: &str) -> Stateme
     Statement::new(
         "INSERT INTO reviews (request_id, state, proposed, action, reason, note, override_kind, \
          decided_by, decided_at, approval, approval_note, approved_by, approved_at, \
-         human_review_requested_at, version, write_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+         human_review_requested_at, contest_comment, version, write_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
          ON CONFLICT(request_id) DO UPDATE SET state = excluded.state, action = excluded.action, \
          reason = excluded.reason, note = excluded.note, override_kind = excluded.override_kind, \
          decided_by = excluded.decided_by, decided_at = excluded.decided_at, \
          approval = excluded.approval, approval_note = excluded.approval_note, \
          approved_by = excluded.approved_by, approved_at = excluded.approved_at, \
          human_review_requested_at = excluded.human_review_requested_at, \
+         contest_comment = excluded.contest_comment, \
          version = excluded.version, write_id = excluded.write_id \
-         WHERE reviews.version = ?17",
+         WHERE reviews.version = ?18",
         vec![
             review.request_id.as_str().into(),
             review.state.as_str().into(),
@@ -61,6 +64,7 @@ pub fn upsert(review: &Review, expected_version: u32, write_id: &str) -> Stateme
             text(review.approved_by.as_deref()),
             review.approved_at_ms.into(),
             review.human_review_requested_at_ms.into(),
+            text(review.contest_comment.as_deref()),
             i64::from(review.version).into(),
             write_id.into(),
             i64::from(expected_version).into(),
@@ -73,6 +77,7 @@ pub fn upsert(review: &Review, expected_version: u32, write_id: &str) -> Stateme
 fn queue_seqs(state: Option<ReviewState>, requested: bool) -> String {
     let untouched =
         "SELECT d.seq AS seq FROM decisions d WHERE d.decision = 'review' AND d.seq > ?1 \
+         AND d.blocked_at IS NULL \
          AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.request_id = d.request_id)";
     let open = |states: &str| {
         let asked = if requested {
@@ -82,7 +87,7 @@ fn queue_seqs(state: Option<ReviewState>, requested: bool) -> String {
         };
         format!(
             "SELECT d.seq AS seq FROM reviews r JOIN decisions d ON d.request_id = r.request_id \
-             WHERE r.state IN {states}{asked} AND d.seq > ?1"
+             WHERE r.state IN {states}{asked} AND d.seq > ?1 AND d.blocked_at IS NULL"
         )
     };
     // An untouched referral has no review row, so no request either.
@@ -212,9 +217,10 @@ mod tests {
         review.override_kind = Override::LowSide;
         review.decided_by = Some("ana@coop.example".into());
         review.decided_at_ms = Some(5);
+        review.contest_comment = Some("cobro más".into());
         review.version = 1;
         let statement = upsert(&review, 0, "w-1");
-        assert_eq!(statement.params.len(), 17);
+        assert_eq!(statement.params.len(), 18);
         // The select reads the columns the upsert writes, in the same order.
         let written = statement
             .sql

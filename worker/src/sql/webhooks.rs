@@ -80,9 +80,13 @@ impl From<SubscriberRow> for Subscriber {
 /// the alarm reads no decision row for nobody, and still needs one round trip.
 pub fn sources(after: SourcePosition, limit: usize) -> Vec<Statement> {
     let limit = limit as i64;
-    let page = |table: &str| {
-        format!("SELECT * FROM {table} WHERE seq > ?1 AND {SUBSCRIBED} ORDER BY seq LIMIT ?2")
+    // A blocked decision is never sent: its page and its page's end skip it alike.
+    let page = |table: &str, condition: &str| {
+        format!(
+            "SELECT * FROM {table} WHERE seq > ?1 AND {SUBSCRIBED}{condition} ORDER BY seq LIMIT ?2"
+        )
     };
+    let readable = format!(" AND {}", super::decisions::READABLE);
     vec![
         active_subscriptions(),
         Statement::new(
@@ -91,17 +95,18 @@ pub fn sources(after: SourcePosition, limit: usize) -> Vec<Statement> {
             Vec::new(),
         ),
         Statement::new(
-            page("decisions"),
+            page("decisions", &readable),
             vec![after.decision_seq.into(), limit.into()],
         ),
         Statement::new(
-            page("audit_log"),
+            page("audit_log", ""),
             vec![after.audit_seq.into(), limit.into()],
         ),
         Statement::new(
             format!(
                 "SELECT COALESCE(MAX(seq), ?1) AS seq FROM \
-                 (SELECT seq FROM decisions WHERE seq > ?1 AND {SUBSCRIBED} ORDER BY seq LIMIT ?2)"
+                 (SELECT seq FROM decisions WHERE seq > ?1 AND {SUBSCRIBED}{readable} \
+                 ORDER BY seq LIMIT ?2)"
             ),
             vec![after.decision_seq.into(), limit.into()],
         ),

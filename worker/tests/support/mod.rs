@@ -28,13 +28,14 @@ pub const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"
 /// The admin's API token; every role has an account (see [`ACCOUNTS`]).
 pub const TOKEN: &str = "officer-secret";
 /// One account per role, with its token.
-pub const ACCOUNTS: [(&str, Role, &str); 6] = [
+pub const ACCOUNTS: [(&str, Role, &str); 7] = [
     ("admin@coop.example", Role::Admin, TOKEN),
     ("ana@coop.example", Role::Officer, "tok-officer"),
     ("beto@coop.example", Role::Officer, "tok-officer-2"),
     ("sara@coop.example", Role::Supervisor, "tok-supervisor"),
     ("olga@coop.example", Role::Auditor, "tok-auditor"),
     ("loanbook@coop.example", Role::Integrator, "tok-integrator"),
+    ("dpo@coop.example", Role::Dpo, "tok-dpo"),
 ];
 
 /// The harness's receipt key.
