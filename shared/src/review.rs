@@ -390,6 +390,8 @@ pub struct ReviewPage {
 
 /// What a write does to a review.
 #[derive(Clone, Debug, PartialEq)]
+// A step lives for one write, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Step {
     /// The new review, one version on.
     Changed(Review),

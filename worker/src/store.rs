@@ -404,7 +404,7 @@ pub struct ReviewWrite<'a> {
 pub enum ReviewWritten {
     Applied,
     /// Someone else wrote the review first: nothing of this write is stored.
-    Overtaken(Review),
+    Overtaken(Box<Review>),
     /// Another audited write appended first: nothing is stored; read and try again.
     ChainMoved,
 }

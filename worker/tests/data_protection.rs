@@ -29,7 +29,7 @@ fn policy() -> &'static RetentionPolicy {
 fn application(applicant: &str, branch: &str, n: u32) -> String {
     let home = ["rent", "owner", "parents"][n as usize % 3];
     let marital = ["single", "married", "widow", "divorced"][n as usize % 4];
-    let records = if n % 7 == 0 { "yes" } else { "no" };
+    let records = if n.is_multiple_of(7) { "yes" } else { "no" };
     let job = ["fixed", "partime", "freelance"][n as usize % 3];
     json!({
         "seniority_years": 1 + n % 20, "home": home, "term_months": 12 + (n % 5) * 12,
@@ -89,7 +89,7 @@ fn scored_book(harness: &Harness) -> Vec<Scored> {
         .step_by(2)
         .enumerate()
         .map(|(i, s)| {
-            let status = if i % 3 == 0 { "bad" } else { "good" };
+            let status = if i.is_multiple_of(3) { "bad" } else { "good" };
             let observed_at = valle_shared::time::format_rfc3339_ms(harness.backend.now_ms.get());
             json!({ "request_id": s.id, "status": status, "observed_at": observed_at })
         })

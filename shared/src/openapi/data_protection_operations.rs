@@ -84,7 +84,10 @@ pub(super) fn operations(schemas: &mut Schemas) -> Vec<Operation> {
         },
         Operation {
             body: Some(object(
-                json!({ "now_ms": { "type": "integer", "minimum": 0, "description": "The job's clock, in the local environment only (tests); refused elsewhere." } }),
+                json!({
+                    "now_ms": { "type": "integer", "minimum": 0, "description": "The job's clock, in the local environment only (tests); refused elsewhere." },
+                    "branch": { "type": "string", "minLength": 1, "maxLength": 64, "description": "Confines the run to one branch, in the local environment only (tests); refused elsewhere." },
+                }),
                 &[],
             )),
             ..operation(Method::Post, RETENTION_RUN_PATH, "run_retention", Tag::DataProtection)

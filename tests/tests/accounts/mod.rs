@@ -18,6 +18,7 @@ pub enum Who {
     Supervisor,
     Auditor,
     Integrator,
+    Dpo,
     Revoked,
 }
 
@@ -29,6 +30,7 @@ pub fn token(who: Who) -> String {
         Who::Supervisor => "VALLE_TOKEN_SUPERVISOR",
         Who::Auditor => "VALLE_TOKEN_AUDITOR",
         Who::Integrator => "VALLE_TOKEN_INTEGRATOR",
+        Who::Dpo => "VALLE_TOKEN_DPO",
         Who::Revoked => "VALLE_TOKEN_REVOKED",
     };
     std::env::var(variable).unwrap_or_else(|_| {

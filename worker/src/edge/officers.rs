@@ -95,7 +95,7 @@ impl ReviewStore for EdgeBackend {
         let stored: Vec<(Review, String)> = decode(stored);
         match stored.into_iter().next() {
             Some((_, written_by)) if written_by == write.write_id => Ok(ReviewWritten::Applied),
-            Some((review, _)) => Ok(ReviewWritten::Overtaken(review)),
+            Some((review, _)) => Ok(ReviewWritten::Overtaken(Box::new(review))),
             None => Err(d1_error("the review write stored no row")),
         }
     }

@@ -130,7 +130,7 @@ impl ReviewStore for MemoryBackend {
         let id = &write.review.request_id;
         if let Some((current, _)) = self.d1.reviews.borrow().get(id) {
             if current.version != write.expected_version {
-                return Ok(ReviewWritten::Overtaken(current.clone()));
+                return Ok(ReviewWritten::Overtaken(Box::new(current.clone())));
             }
         }
         if let Some(audit) = write.audit {

@@ -252,9 +252,9 @@ impl<B: Backend> Request<'_, B> {
                     return match (change.step)(&now_stored, now)? {
                         Step::Unchanged => Ok(ReviewCase {
                             decision,
-                            review: now_stored,
+                            review: *now_stored,
                         }),
-                        Step::Changed(_) => Err(ApiError::Conflict(Box::new(now_stored))),
+                        Step::Changed(_) => Err(ApiError::Conflict(now_stored)),
                     };
                 }
                 ReviewWritten::ChainMoved => continue,
