@@ -5,7 +5,11 @@
 use serde_json::{json, Value};
 use valle_shared::codes::ErrorCode;
 use valle_shared::receipt::RECEIPT_HEADER;
-use valle_tests::{random_uuid, Answer, Client};
+use valle_tests::{now_ms, random_uuid, Answer, Client};
+
+mod accounts;
+
+use accounts::{call, decide, Who};
 
 /// An application whose every personal value is easy to find in an answer's text.
 const THEIRS: &str = r#"{"seniority_years":13,"home":"owner","term_months":36,"age":57,"marital":"widow","records":"no","job":"fixed","expenses":61,"income":377,"assets":6150,"debt":25,"amount":1350,"price":1799,"applicant_id":"SOC-4417","branch":"sur"}"#;
@@ -136,8 +140,13 @@ fn an_event_id_taken_by_another_body_is_refused() {
 }
 
 fn applicant(client: &Client, method: &str, path: &str, receipt: Option<&str>) -> Answer {
-    let headers: Vec<(&str, &str)> = receipt.map(|r| (RECEIPT_HEADER, r)).into_iter().collect();
-    client.send(method, path, &headers, None)
+    let mut headers: Vec<(&str, &str)> = receipt.map(|r| (RECEIPT_HEADER, r)).into_iter().collect();
+    // A contest is a JSON body; the others have none.
+    let body = path.ends_with("/contest").then(|| {
+        headers.push(("content-type", "application/json"));
+        r#"{"comment":"Revisen mis ingresos, por favor."}"#.as_bytes()
+    });
+    client.send(method, path, &headers, body)
 }
 
 /// An answer's body without its request id, which differs per request.
@@ -165,7 +174,13 @@ fn what_only_the_applicant_may_do_needs_the_decisions_receipt() {
         Some(&receipt),
     );
     assert_eq!(unknown.status, 404);
-    for (method, suffix) in [("GET", "applicant"), ("POST", "human-review")] {
+    for (method, suffix) in [
+        ("GET", "applicant"),
+        ("GET", "export"),
+        ("POST", "human-review"),
+        ("POST", "contest"),
+        ("POST", "erasure"),
+    ] {
         let path = format!("/api/v1/decisions/{id}/{suffix}");
         for shown in [
             None,
@@ -224,4 +239,91 @@ fn healthz_names_its_checks_and_no_error_text() {
             .unwrap_or_default();
         assert_eq!(keys, ["name", "ok"], "{check}");
     }
+}
+
+#[test]
+fn a_subject_access_export_holds_each_decision_review_and_outcome_and_no_one_else() {
+    let client = Client::new();
+    let applicant_id = format!("SA-{}", &random_uuid()[..8]);
+    let other_id = format!("SB-{}", &random_uuid()[..8]);
+    let with_applicant = |id: &str| {
+        let mut application: Value = serde_json::from_str(MINE).expect("json");
+        application["applicant_id"] = json!(id);
+        application.to_string()
+    };
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let id = random_uuid();
+            let answer = post(
+                &client,
+                "/api/v1/score",
+                &id,
+                &with_applicant(&applicant_id),
+            );
+            assert_eq!(answer.status, 200, "{}", answer.text());
+            id
+        })
+        .collect();
+    let other = post(
+        &client,
+        "/api/v1/score",
+        &random_uuid(),
+        &with_applicant(&other_id),
+    );
+    assert_eq!(other.status, 200);
+    let decided = decide(
+        &client,
+        Who::Officer,
+        &ids[1],
+        "request_info",
+        "missing_documents",
+    );
+    assert_eq!(decided.status, 200, "{}", decided.text());
+    let observed_at = valle_shared::time::format_rfc3339_ms(now_ms());
+    let outcome = json!({ "outcomes": [{ "request_id": ids[2], "status": "good", "observed_at": observed_at }] });
+    let recorded = call(
+        &client,
+        Some(Who::Integrator),
+        "POST",
+        "/api/v1/outcomes",
+        Some(&outcome.to_string()),
+    );
+    assert_eq!(recorded.status, 200, "{}", recorded.text());
+    let export = call(
+        &client,
+        Some(Who::Dpo),
+        "GET",
+        &format!("/api/v1/applicants/{applicant_id}/export"),
+        None,
+    );
+    assert_eq!(export.status, 200, "{}", export.text());
+    let export = export.json();
+    let decisions = export["decisions"].as_array().expect("decisions");
+    let exported: Vec<&str> = decisions
+        .iter()
+        .filter_map(|d| d["decision"]["request_id"].as_str())
+        .collect();
+    assert_eq!(exported, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(decisions[1]["review"]["reason"], "missing_documents");
+    assert_eq!(decisions[2]["outcome"]["status"], "good");
+    let audited: Vec<&str> = export["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|row| row["subject"].as_str())
+        .collect();
+    assert_eq!(audited, [ids[1].as_str()]);
+    let text = export.to_string();
+    assert!(
+        !text.contains(&other_id),
+        "another applicant is in the export: {text}"
+    );
+    let admin = call(
+        &client,
+        Some(Who::Admin),
+        "GET",
+        &format!("/api/v1/applicants/{applicant_id}/export"),
+        None,
+    );
+    assert_eq!(admin.status, 403);
 }

@@ -41,7 +41,11 @@ fn every_route_answers_each_role_as_the_role_table_says() {
     let (id, _) = score(&client, REFERRED);
     use Who::*;
     let all: &[Who] = &[Admin, Officer, Supervisor, Auditor];
-    let every: &[Who] = &[Admin, Officer, Supervisor, Auditor, Integrator];
+    let every: &[Who] = &[Admin, Officer, Supervisor, Auditor, Integrator, Dpo];
+    let nobody = format!("/api/v1/applicants/NADIE-{}", &random_uuid()[..8]);
+    let (nobodys_export, nobodys_erasure) =
+        (format!("{nobody}/export"), format!("{nobody}/erasure"));
+    let empty_branch_run = format!(r#"{{"branch":"nadie-{}"}}"#, &random_uuid()[..8]);
     let open_outcome = format!(
         r#"{{"outcomes":[{{"request_id":"{id}","status":"open","observed_at":"2000-01-01"}}]}}"#
     );
@@ -111,6 +115,14 @@ fn every_route_answers_each_role_as_the_role_table_says() {
             "/api/v1/simulate",
             Some(r#"{"last":10}"#),
             &[Admin, Supervisor],
+        ),
+        ("GET", &nobodys_export, None, &[Dpo]),
+        ("POST", &nobodys_erasure, None, &[Dpo]),
+        (
+            "POST",
+            "/api/v1/retention/run",
+            Some(&empty_branch_run),
+            &[Dpo],
         ),
     ];
     for (method, path, body, allowed) in routes {

@@ -413,3 +413,73 @@ fn the_test_clock_is_the_local_environments_only() {
     let (status, _) = harness.as_account(TOKEN, "POST", "/api/v1/retention/run", "{}");
     assert_eq!(status, 403, "only the dpo runs it");
 }
+
+#[test]
+fn a_subject_access_export_holds_each_decision_review_and_outcome_and_no_one_else() {
+    let harness = Harness::new(RateLimit::default());
+    let mut ids = Vec::new();
+    for n in 0..3u32 {
+        let id = format!("sa-{n}");
+        ok_json(&harness.score_body(&id, &application("SOC-500", "norte", n)));
+        ids.push(id);
+    }
+    ok_json(&harness.score_body("other-1", &application("SOC-501", "norte", 9)));
+    let (status, case) = harness.as_account(
+        token_of(Role::Officer),
+        "POST",
+        "/api/v1/reviews/sa-1",
+        r#"{"action":"request_info","reason":"missing_documents","note":"nómina de marzo"}"#,
+    );
+    assert_eq!(status, 200, "{case}");
+    let observed_at = valle_shared::time::format_rfc3339_ms(harness.backend.now_ms.get());
+    let outcome = json!({ "outcomes": [{ "request_id": "sa-2", "status": "good", "observed_at": observed_at }] });
+    let (status, _) = harness.as_account(
+        token_of(Role::Integrator),
+        "POST",
+        "/api/v1/outcomes",
+        &outcome.to_string(),
+    );
+    assert_eq!(status, 200);
+    let (status, export) = dpo(&harness, "GET", "/api/v1/applicants/SOC-500/export", "");
+    assert_eq!(status, 200, "{export}");
+    let decisions = export["decisions"].as_array().expect("decisions");
+    let exported: Vec<&str> = decisions
+        .iter()
+        .filter_map(|d| d["decision"]["request_id"].as_str())
+        .collect();
+    assert_eq!(exported, ["sa-0", "sa-1", "sa-2"]);
+    for decision in decisions {
+        assert_eq!(
+            decision["decision"]["application"]["applicant_id"],
+            "SOC-500"
+        );
+        assert!(decision["decision"]["score"]["model_version"]["sha256"].is_string());
+        assert!(decision["blocked"].is_null());
+        assert!(!decision["webhook_events"]
+            .as_array()
+            .expect("events")
+            .is_empty());
+    }
+    assert_eq!(decisions[1]["review"]["reason"], "missing_documents");
+    assert_eq!(decisions[1]["review"]["note"], "nómina de marzo");
+    assert_eq!(decisions[2]["outcome"]["status"], "good");
+    let audited: Vec<&str> = export["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|row| row["subject"].as_str())
+        .collect();
+    assert_eq!(audited, ["sa-1"], "the review's audit row, and no other");
+    assert!(export["retention"]["en"]
+        .as_str()
+        .is_some_and(|t| t.contains("blocked")));
+    let text = export.to_string();
+    assert!(
+        !text.contains("SOC-501") && !text.contains("other-1"),
+        "{text}"
+    );
+    // The export itself is audited, without the applicant's id.
+    let audit = serde_json::to_string(&*harness.backend.d1.audit.borrow()).expect("json");
+    assert!(audit.contains("subject_exported"));
+    assert!(!audit.contains("SOC-500"));
+}

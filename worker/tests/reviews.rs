@@ -64,7 +64,7 @@ fn every_route_for_every_role() {
     scored(&harness, "m-1", VALID);
     use Role::*;
     let all: &[Role] = &[Officer, Supervisor, Auditor, Admin];
-    let every: &[Role] = &[Officer, Supervisor, Auditor, Admin, Integrator];
+    let every: &[Role] = &[Officer, Supervisor, Auditor, Admin, Integrator, Dpo];
     let outcomes_body =
         r#"{"outcomes":[{"request_id":"m-1","status":"open","observed_at":"2030-01-01"}]}"#;
     let decide_body = r#"{"action":"request_info","reason":"missing_documents"}"#;
@@ -126,6 +126,9 @@ fn every_route_for_every_role() {
             r#"{"last":10}"#,
             &[Supervisor, Admin],
         ),
+        ("GET", "/api/v1/applicants/SOC-1/export", "", &[Dpo]),
+        ("POST", "/api/v1/applicants/SOC-1/erasure", "", &[Dpo]),
+        ("POST", "/api/v1/retention/run", "{}", &[Dpo]),
     ];
     for (method, target, body, allowed) in routes {
         let head = RequestHead::new(method, target).with_header("content-type", "application/json");
