@@ -483,3 +483,64 @@ fn a_subject_access_export_holds_each_decision_review_and_outcome_and_no_one_els
     assert!(audit.contains("subject_exported"));
     assert!(!audit.contains("SOC-500"));
 }
+
+/// Every key of a JSON value, nested ones included.
+fn keys(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object {
+                found.push(key.clone());
+                keys(inner, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| keys(item, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn no_audit_row_holds_an_application_field() {
+    let harness = Harness::new(RateLimit::default());
+    let book = scored_book(&harness);
+    // Every kind of officer write on an applicant's decisions, and the dpo's requests.
+    for (n, scored) in book.iter().take(6).enumerate() {
+        let action = ["approve", "decline", "request_info"][n % 3];
+        let body = json!({ "action": action, "reason": "policy_exception", "note": "" });
+        harness.as_account(
+            token_of(Role::Officer),
+            "POST",
+            &format!("/api/v1/reviews/{}", scored.id),
+            &body.to_string(),
+        );
+    }
+    let (status, _) = harness.as_account(TOKEN, "GET", "/api/v1/exports/decisions.csv", "");
+    assert_eq!(status, 200);
+    dpo(&harness, "GET", "/api/v1/applicants/SOC-103/export", "");
+    dpo(&harness, "POST", "/api/v1/applicants/SOC-103/erasure", "");
+    let audit = harness.backend.d1.audit.borrow();
+    assert!(audit.len() >= 9, "the writes above are audited");
+    let fields: Vec<&str> = valle_shared::application::Field::ALL
+        .iter()
+        .map(|field| field.name())
+        .collect();
+    for entry in audit.iter() {
+        let detail: Value = serde_json::from_str(&entry.event.detail).unwrap_or(Value::Null);
+        let mut found = Vec::new();
+        keys(&detail, &mut found);
+        for key in &found {
+            assert!(
+                !fields.contains(&key.as_str()),
+                "{key} in {}",
+                entry.event.detail
+            );
+        }
+        let row = serde_json::to_string(entry).expect("json");
+        for scored in &book {
+            assert!(
+                !row.contains(&scored.applicant),
+                "{} in {row}",
+                scored.applicant
+            );
+        }
+    }
+}

@@ -503,8 +503,8 @@ fn run_step(wrangler: &Wrangler, config_path: &Path, step: &Step) -> Result {
             let url = deployed_url(&output).unwrap_or("(the address wrangler printed above)");
             println!(
                     "Valle runs at {url}.\n\nNext:\n  - check it: VALLE_BASE_URL={url} VALLE_OFFICER_TOKEN=<an admin's token> cargo xtask smoke\n  \
-                     - the officers' dashboard: {url}/panel (more accounts: cargo xtask officer add EMAIL --role ROLE --remote; sign-in through Cloudflare Access: README)\n  - a custom domain: add a route or a custom domain to the worker in the dashboard\n  \
-                     - roll back: npx wrangler rollback --env {ENVIRONMENT} (README: Deploying)"
+                     - the officers' dashboard: {url}/panel (more accounts: cargo xtask officer add EMAIL --role ROLE --remote; sign-in through Cloudflare Access: docs/deploying.md)\n  - a custom domain: add a route or a custom domain to the worker in the dashboard\n  \
+                     - roll back: npx wrangler rollback --env {ENVIRONMENT} (docs/deploying.md)"
                 );
         }
         Step::ReceiptKey => {

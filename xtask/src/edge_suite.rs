@@ -80,6 +80,20 @@ pub fn against_local_server() -> Result {
     let server = start_test_server(&state, port, "wrangler-test-restarted.log", jwks_port)?;
     timed("KPIs after the restart", || restart("after_restart"))?;
     let server = crash_mid_load(server, &state, port, &base_url, jwks_port)?;
+    // Last, since blocked decisions leave the reads the checks above recompute from.
+    timed(
+        "erasure: blocked and destroyed, every aggregate unchanged",
+        || {
+            let sh = project_shell()?;
+            cmd!(sh, "cargo test --locked -p valle-tests --test erasure")
+                .env("VALLE_BASE_URL", &base_url)
+                .env("VALLE_D1_STATE", &state)
+                .env("VALLE_WRANGLER", root().join("node_modules/.bin/wrangler"))
+                .envs(officer::test_token_env())
+                .run()
+                .map_err(shell_error)
+        },
+    )?;
     server.stop()?;
     timed("no applicant data or token in the server logs", || {
         let logs = [

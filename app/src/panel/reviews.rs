@@ -97,12 +97,14 @@ pub(super) fn Reviews() -> impl IntoView {
                     let row_id = id.clone();
                     let (state_text, class) = state_badge(case.review.state, lang.get());
                     let asked = case.review.human_review_requested_at_ms.is_some();
+                    let contested = case.review.contest_comment.is_some();
                     view! {
                         <tr data-testid="queue-row" data-request-id=row_id data-state=case.review.state.as_str()>
                             {decision_cells(&case.decision, lang.get())}
                             <td>
                                 <span class=class>{state_text}</span>
                                 {asked.then(|| view! { " "<span class="badge warn" data-testid="human-review-asked">{ui(lang.get(), "pide revisión humana", "asked for a person")}</span> })}
+                                {contested.then(|| view! { " "<span class="badge warn" data-testid="contested">{ui(lang.get(), "impugnada", "contested")}</span> })}
                             </td>
                             <td><button type="button" class="link" data-testid="queue-open" on:click=move |_| open.set(Some(id.clone()))>
                                 {ui(lang.get(), "Abrir", "Open")}
@@ -259,6 +261,10 @@ fn CaseBody(found: ReviewCase, lang: Lang, write: RwSignal<Option<Write>>) -> im
                 <dd data-testid="case-override" data-override=review.override_kind.as_str()>{review.override_kind.label().get(lang).to_owned()}</dd>
             })}
             {(!review.note.is_empty()).then(|| view! { <dt>{ui(lang, "Nota", "Note")}</dt><dd>{review.note.clone()}</dd> })}
+            {review.contest_comment.clone().map(|comment| view! {
+                <dt>{ui(lang, "El solicitante impugna", "The applicant contests")}</dt>
+                <dd data-testid="case-contest">{comment}</dd>
+            })}
             {review.approved_by.clone().map(|who| view! {
                 <dt>{ui(lang, "Segunda aprobación", "Second approval")}</dt>
                 <dd data-testid="case-approval">{who}{review.approved_at_ms.map(|at| format!(" · {}", format_time(at)))}</dd>
