@@ -50,7 +50,7 @@ pub const ERASURE_SUFFIX: &str = "/erasure";
 pub const SUBJECT_EXPORT_SUFFIX: &str = "/export";
 /// Applicants by their applicant id: the dpo's erasure and export.
 pub const APPLICANTS_PATH: &str = "/api/v1/applicants";
-/// Runs the retention job now (the dpo); the Cron Trigger runs it each night.
+/// Runs the retention job now (the dpo); the Cron Trigger runs it every hour.
 pub const RETENTION_RUN_PATH: &str = "/api/v1/retention/run";
 /// The audit trail (auditors).
 pub const AUDIT_PATH: &str = "/api/v1/audit";

@@ -20,8 +20,9 @@ pub const DEAD_LETTER_QUEUE: &str = "valle-events-dlq";
 /// The webhooks queue: one message per delivery (producer binding, and its name).
 pub const WEBHOOKS: &str = "WEBHOOKS";
 pub const WEBHOOKS_QUEUE: &str = "valle-webhooks";
-/// When the Cron Trigger runs the retention job (`[triggers] crons`): each night.
-pub const RETENTION_CRON: &str = "17 3 * * *";
+/// When the Cron Trigger runs the retention job (`[triggers] crons`): every hour, so runs
+/// cut short by a plan's CPU limit still keep up (each page it writes is kept).
+pub const RETENTION_CRON: &str = "17 * * * *";
 /// The Workers Rate Limiting bindings (`[[ratelimits]]`), one per class; their limits and
 /// periods are `RateClass::limit`.
 pub const fn rate_limiter(class: RateClass) -> &'static str {

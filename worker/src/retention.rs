@@ -1,5 +1,5 @@
 //! Blocking and destroying applicants' personal data ([`valle_shared::retention`]): the
-//! storage it needs, and the retention job the Cron Trigger runs each night (and
+//! storage it needs, and the retention job the Cron Trigger runs every hour (and
 //! `POST /api/v1/retention/run` on demand). The job is idempotent and paged: each step
 //! takes [`RETENTION_PAGE`] decisions at a time, and every page it writes leaves the
 //! query that found it, so a run that stops half-way loses nothing and the next goes on.

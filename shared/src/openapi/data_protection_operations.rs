@@ -92,7 +92,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Vec<Operation> {
             )),
             ..operation(Method::Post, RETENTION_RUN_PATH, "run_retention", Tag::DataProtection)
                 .summary("Run the retention job now")
-                .description("What the nightly Cron Trigger runs: blocks decisions whose readable period under models/retention.json ended, destroys blocked data past its period (leaving coarse bins for the aggregates), deletes records past theirs. Idempotent and paged; `complete: false` means the next run goes on.")
+                .description("What the hourly Cron Trigger runs: blocks decisions whose readable period under models/retention.json ended, destroys blocked data past its period (leaving coarse bins for the aggregates), deletes records past theirs. Idempotent and paged; `complete: false` means the next run goes on.")
                 .permission(Permission::ProtectData)
                 .success(200, Content::Json(schemas.of::<RetentionRun>()))
         },

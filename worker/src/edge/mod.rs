@@ -300,7 +300,7 @@ fn export_stream(
     })
 }
 
-/// The nightly retention job (`[triggers] crons`, [`bindings::RETENTION_CRON`]). It is
+/// The hourly retention job (`[triggers] crons`, [`bindings::RETENTION_CRON`]). It is
 /// idempotent and goes on where the last run stopped, so a failed run is made good by the
 /// next; the failure is logged with the step's error and `/api/v1/retention/run` runs it on
 /// demand.
