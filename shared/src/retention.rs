@@ -192,8 +192,10 @@ impl BlockedBy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Erasure {
-    /// Names this request in the audit trail, which never names the applicant.
-    pub erasure_id: String,
+    /// Names the dpo's request in the audit trail, which never names the applicant; an
+    /// applicant's own request is not in the trail and has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_id: Option<String>,
     /// Decisions this request blocked; 0 when they were blocked already.
     pub blocked_decisions: u64,
     pub destroy_after_ms: i64,

@@ -32,6 +32,8 @@ impl<B: Backend> Request<'_, B> {
         let me = signed_in(me)?;
         let erasure_id = (self.context.new_request_id)();
         let subject = Subject::Applicant(applicant_id.to_owned());
+        // Blocked first: should the audit row fail, the data is already out of reach, and
+        // the dpo's retry blocks nothing more and writes the row.
         let blocked = self.block(&subject, BlockedBy::Dpo).await?;
         self.append_audit(AuditEvent {
             at_ms: self.now(),
@@ -44,7 +46,7 @@ impl<B: Backend> Request<'_, B> {
         Ok(HttpResponse::json(
             200,
             &Erasure {
-                erasure_id,
+                erasure_id: Some(erasure_id),
                 ..blocked
             },
             self.id,
@@ -90,7 +92,7 @@ impl<B: Backend> Request<'_, B> {
             .min()
             .unwrap_or(blocking.destroy_after_ms);
         Ok(Erasure {
-            erasure_id: String::new(),
+            erasure_id: None,
             blocked_decisions,
             destroy_after_ms,
             explanation: Erasure::explanation(policy),
