@@ -92,9 +92,10 @@ impl DecisionRecord {
                 confidence: self.score.confidence,
                 mismatch: self.mismatch,
             },
-            drift_bins: crate::drift::Binning::embedded()
-                .map(|binning| binning.bins_of(&self.application, self.score.probability))
-                .unwrap_or_default(),
+            drift_bins: crate::drift::Binning::embedded_bins_of(
+                &self.application,
+                self.score.probability,
+            ),
         }
     }
 }

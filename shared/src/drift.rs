@@ -139,6 +139,14 @@ impl Binning {
         EMBEDDED.as_ref().map_err(Clone::clone)
     }
 
+    /// What the windows count of one decision under the embedded bins: one bin per
+    /// monitored field ([`Self::bins_of`]), none when the bins do not load.
+    pub fn embedded_bins_of(application: &Application, probability: f32) -> Vec<u8> {
+        Binning::embedded()
+            .map(|binning| binning.bins_of(application, probability))
+            .unwrap_or_default()
+    }
+
     pub fn from_spec(bins: &BTreeMap<String, DriftBins>) -> Result<Binning, BinningError> {
         let monitored = bins
             .iter()

@@ -157,9 +157,7 @@ impl Residue {
         Residue {
             age_band: age_band(application.age),
             marital: application.marital,
-            drift_bins: crate::drift::Binning::embedded()
-                .map(|binning| binning.bins_of(application, probability))
-                .unwrap_or_default(),
+            drift_bins: crate::drift::Binning::embedded_bins_of(application, probability),
         }
     }
 }

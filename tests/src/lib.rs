@@ -286,12 +286,25 @@ pub fn wait_until_counted(client: &Client, request_ids: &[&str], seconds: u64) {
 pub fn all_decisions(
     client: &Client,
 ) -> Result<Vec<valle_shared::decisions::DecisionRecord>, String> {
+    decisions_where(client, "")
+}
+
+/// Every stored decision the list's `filters` (a query string, `branch=norte`) match, all
+/// pages.
+pub fn decisions_where(
+    client: &Client,
+    filters: &str,
+) -> Result<Vec<valle_shared::decisions::DecisionRecord>, String> {
     let mut decisions = Vec::new();
     let mut cursor: Option<String> = None;
+    let first = match filters {
+        "" => "/api/v1/decisions?limit=500".to_owned(),
+        filters => format!("/api/v1/decisions?{filters}&limit=500"),
+    };
     loop {
         let path = match &cursor {
-            Some(cursor) => format!("/api/v1/decisions?limit=500&cursor={cursor}"),
-            None => "/api/v1/decisions?limit=500".to_owned(),
+            Some(cursor) => format!("{first}&cursor={cursor}"),
+            None => first.clone(),
         };
         let answer = client.officer_get(&path);
         if answer.status != 200 {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use valle_shared::kpi::View;
 use valle_shared::retention::{RetentionPolicy, DAY_MS};
-use valle_tests::{now_ms, random_uuid, Client};
+use valle_tests::{decisions_where, now_ms, random_uuid, Client};
 
 use accounts::{call, Who};
 
@@ -129,24 +129,8 @@ fn wait_until_counted(client: &Client, book: &Book) {
         book.branches
             .iter()
             .all(|branch| {
-                let mut cursor: Option<String> = None;
-                loop {
-                    let mut path = format!("/api/v1/decisions?branch={branch}&limit=500");
-                    if let Some(cursor) = &cursor {
-                        path.push_str(&format!("&cursor={cursor}"));
-                    }
-                    let page = client.officer_get(&path).json();
-                    let counted = page["decisions"]
-                        .as_array()
-                        .is_some_and(|all| all.iter().all(|d| !d["kpi_seq"].is_null()));
-                    if !counted {
-                        return false;
-                    }
-                    match page["next_cursor"].as_str() {
-                        Some(next) => cursor = Some(next.to_owned()),
-                        None => return true,
-                    }
-                }
+                decisions_where(client, &format!("branch={branch}"))
+                    .is_ok_and(|all| all.iter().all(|d| d.kpi_seq.is_some()))
             })
             .then_some(())
     });

@@ -49,6 +49,17 @@ pub struct Blocking {
     pub destroy_after_ms: i64,
 }
 
+/// A subject's decisions after a blocking, from the same write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockedNow {
+    /// Decisions this blocking blocked (0 when they were blocked already).
+    pub newly: u64,
+    /// The subject's decisions still held (not destroyed), blocked or not.
+    pub held: u64,
+    /// The earliest time any of them is destroyed.
+    pub destroy_after_ms: Option<i64>,
+}
+
 /// What a page of the schedule's step decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueSettled<'a> {
@@ -75,8 +86,9 @@ pub struct SubjectRecords {
 }
 
 pub trait RetentionStore {
-    /// Blocks the subject's decisions that are not blocked yet; answers how many it blocked.
-    async fn block(&self, subject: &Subject, blocking: Blocking) -> Result<u64, StoreError>;
+    /// Blocks the subject's decisions that are not blocked yet, and answers where the
+    /// subject's decisions stand after it.
+    async fn block(&self, subject: &Subject, blocking: Blocking) -> Result<BlockedNow, StoreError>;
     /// Up to `limit` decisions not blocked whose stamped readable period ended by `now_ms`.
     async fn due_for_blocking(
         &self,

@@ -11,15 +11,7 @@ use valle_shared::receipt::RECEIPT_HEADER;
 use valle_shared::retention::{RetentionPolicy, DAY_MS, MONTH_MS};
 use valle_worker::http::RequestHead;
 
-use support::{ok_json, Harness, ACCOUNTS, TOKEN};
-
-fn token_of(role: Role) -> &'static str {
-    ACCOUNTS
-        .iter()
-        .find(|(_, account_role, _)| *account_role == role)
-        .map(|(_, _, token)| *token)
-        .expect("an account per role")
-}
+use support::{ok_json, token_of, Harness, TOKEN};
 
 fn policy() -> &'static RetentionPolicy {
     RetentionPolicy::committed().expect("models/retention.json parses")

@@ -19,20 +19,12 @@ use valle_worker::memory::block_on;
 use valle_worker::memory::officers::fake_signature;
 use valle_worker::routes::export_chunk;
 
-use support::{ok_json, receipt_key, Harness, ACCOUNTS, TOKEN, VALID};
+use support::{ok_json, receipt_key, token_of, Harness, TOKEN, VALID};
 
 /// A valid application the model approves ([`VALID`] it refers to review).
 const APPROVED: &str = r#"{"seniority_years":20,"home":"owner","term_months":24,"age":45,"marital":"married","records":"no","job":"fixed","expenses":50,"income":300,"assets":20000,"debt":0,"amount":500,"price":1500}"#;
 /// A valid application the model declines.
 const DECLINED: &str = r#"{"seniority_years":0,"home":"rent","term_months":60,"age":22,"marital":"single","records":"yes","job":"partime","expenses":90,"income":80,"assets":0,"debt":2000,"amount":2000,"price":2100}"#;
-
-fn token_of(role: Role) -> &'static str {
-    ACCOUNTS
-        .iter()
-        .find(|(_, account_role, _)| *account_role == role)
-        .map(|(_, _, token)| *token)
-        .expect("an account per role")
-}
 
 fn scored(harness: &Harness, id: &str, body: &str) -> String {
     let response = harness.score_body(id, body);

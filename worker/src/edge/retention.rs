@@ -8,16 +8,25 @@ use valle_shared::subject_access::SubjectDecision;
 
 use super::backend::{decode, rows_of, EdgeBackend};
 use crate::retention::{
-    Blocking, Destroyable, DueSettled, RetentionStore, Run, Subject, SubjectRecords,
+    BlockedNow, Blocking, Destroyable, DueSettled, RetentionStore, Run, Subject, SubjectRecords,
 };
 use crate::sql::{audit, retention, reviews};
 use crate::store::StoreError;
 
 impl RetentionStore for EdgeBackend {
-    async fn block(&self, subject: &Subject, blocking: Blocking) -> Result<u64, StoreError> {
-        let results = self.batch(&retention::block(subject, blocking)).await?;
+    async fn block(&self, subject: &Subject, blocking: Blocking) -> Result<BlockedNow, StoreError> {
+        let statements = retention::block(subject, blocking);
+        let results = self.batch(&statements).await?;
         let blocked: Vec<retention::IdRow> = rows_of(&results, 0)?;
-        Ok(blocked.len() as u64)
+        let held: Vec<retention::HeldRow> = rows_of(&results, statements.len() - 1)?;
+        let held = held
+            .first()
+            .ok_or_else(|| super::backend::d1_error("the blocking's count answered no row"))?;
+        Ok(BlockedNow {
+            newly: blocked.len() as u64,
+            held: held.held,
+            destroy_after_ms: held.destroy_after,
+        })
     }
 
     async fn due_for_blocking(

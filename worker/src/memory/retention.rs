@@ -13,7 +13,7 @@ use valle_shared::subject_access::{Blocked, SubjectDecision};
 
 use super::{MemoryBackend, MemoryD1};
 use crate::retention::{
-    Blocking, Destroyable, DueSettled, RetentionStore, Run, Subject, SubjectRecords,
+    BlockedNow, Blocking, Destroyable, DueSettled, RetentionStore, Run, Subject, SubjectRecords,
 };
 use crate::store::StoreError;
 
@@ -113,11 +113,11 @@ impl MemoryD1 {
 }
 
 impl RetentionStore for MemoryBackend {
-    async fn block(&self, subject: &Subject, blocking: Blocking) -> Result<u64, StoreError> {
+    async fn block(&self, subject: &Subject, blocking: Blocking) -> Result<BlockedNow, StoreError> {
         let records = self.d1.of_subject(subject);
         let mut retained = self.d1.retained.borrow_mut();
-        let mut blocked = 0;
-        for record in records {
+        let mut newly = 0;
+        for record in &records {
             if retained.blocked.contains_key(&record.request_id) {
                 continue;
             }
@@ -125,9 +125,17 @@ impl RetentionStore for MemoryBackend {
                 .blocked
                 .insert(record.request_id.clone(), blocked_row(blocking));
             self.webhooks.forget_decision(&record.request_id);
-            blocked += 1;
+            newly += 1;
         }
-        Ok(blocked)
+        Ok(BlockedNow {
+            newly,
+            held: records.len() as u64,
+            destroy_after_ms: records
+                .iter()
+                .filter_map(|record| retained.blocked.get(&record.request_id))
+                .map(|blocked| blocked.destroy_after_ms)
+                .min(),
+        })
     }
 
     async fn due_for_blocking(

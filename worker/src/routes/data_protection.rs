@@ -34,7 +34,7 @@ impl<B: Backend> Request<'_, B> {
         let subject = Subject::Applicant(applicant_id.to_owned());
         // Blocked first: should the audit row fail, the data is already out of reach, and
         // the dpo's retry blocks nothing more and writes the row.
-        let blocked = self.block(&subject, BlockedBy::Dpo).await?;
+        let (blocked, _) = self.block(&subject, BlockedBy::Dpo).await?;
         self.append_audit(AuditEvent {
             at_ms: self.now(),
             actor: me.account.email.clone(),
@@ -59,22 +59,17 @@ impl<B: Backend> Request<'_, B> {
     pub(super) async fn erase_decision(&self, request_id: &str) -> Result<HttpResponse, ApiError> {
         self.admit_applicant(request_id)?;
         let subject = Subject::Decision(request_id.to_owned());
-        if self
-            .backend
-            .subject_records(&subject)
-            .await?
-            .decisions
-            .is_empty()
-        {
-            return Err(ApiError::NotFound);
+        match self.block(&subject, BlockedBy::Applicant).await? {
+            // A receipt for no decision held (one destroyed already): blocking wrote nothing.
+            (_, 0) => Err(ApiError::NotFound),
+            (blocked, _) => Ok(HttpResponse::json(200, &blocked, self.id)),
         }
-        let blocked = self.block(&subject, BlockedBy::Applicant).await?;
-        Ok(HttpResponse::json(200, &blocked, self.id))
     }
 
-    /// Blocks the subject's decisions now, and says until when the blocked data is kept
-    /// (the earliest of its decisions', which were blocked first).
-    async fn block(&self, subject: &Subject, by: BlockedBy) -> Result<Erasure, ApiError> {
+    /// Blocks the subject's decisions now, in one write that also says until when the
+    /// blocked data is kept (the earliest of its decisions', which were blocked first) and
+    /// how many of the subject's decisions are held.
+    async fn block(&self, subject: &Subject, by: BlockedBy) -> Result<(Erasure, u64), ApiError> {
         let policy = policy()?;
         let now = self.now();
         let blocking = Blocking {
@@ -82,21 +77,14 @@ impl<B: Backend> Request<'_, B> {
             at_ms: now,
             destroy_after_ms: policy.destroy_after_ms(now),
         };
-        let blocked_decisions = self.backend.block(subject, blocking).await?;
-        let held = self.backend.subject_records(subject).await?;
-        let destroy_after_ms = held
-            .decisions
-            .iter()
-            .filter_map(|decision| decision.blocked.as_ref())
-            .map(|blocked| blocked.destroy_after_ms)
-            .min()
-            .unwrap_or(blocking.destroy_after_ms);
-        Ok(Erasure {
+        let after = self.backend.block(subject, blocking).await?;
+        let erasure = Erasure {
             erasure_id: None,
-            blocked_decisions,
-            destroy_after_ms,
+            blocked_decisions: after.newly,
+            destroy_after_ms: after.destroy_after_ms.unwrap_or(blocking.destroy_after_ms),
             explanation: Erasure::explanation(policy),
-        })
+        };
+        Ok((erasure, after.held))
     }
 
     /// `GET /api/v1/applicants/{applicant_id}/export` (dpo): everything held about the

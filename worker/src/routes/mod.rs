@@ -286,10 +286,14 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
         },
         WEBHOOK_DEAD_LETTERS_PATH => allow(Route::WebhookDeadLetters, GET),
         _ => {
-            let id_after = |prefix: &str, suffix: &str| {
+            // The path segment between `prefix/` and `suffix`, each kind of id checked below.
+            let segment = |prefix: &str, suffix: &str| {
                 path.strip_prefix(prefix)
                     .and_then(|rest| rest.strip_prefix('/'))
                     .and_then(|rest| rest.strip_suffix(suffix))
+            };
+            let id_after = |prefix: &str, suffix: &str| {
+                segment(prefix, suffix)
                     .filter(|id| is_valid_request_id(id))
                     .map(str::to_owned)
             };
@@ -313,9 +317,7 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
                 return allow(Route::DecisionExport(id), GET);
             }
             let applicant_after = |suffix: &str| {
-                path.strip_prefix(APPLICANTS_PATH)
-                    .and_then(|rest| rest.strip_prefix('/'))
-                    .and_then(|rest| rest.strip_suffix(suffix))
+                segment(APPLICANTS_PATH, suffix)
                     .filter(|id| is_applicant_id(id))
                     .map(str::to_owned)
             };
@@ -343,9 +345,7 @@ pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
                 return allow(Route::Decision(id), GET);
             }
             let number_after = |prefix: &str, suffix: &str| {
-                path.strip_prefix(prefix)
-                    .and_then(|rest| rest.strip_prefix('/'))
-                    .and_then(|rest| rest.strip_suffix(suffix))
+                segment(prefix, suffix)
                     .and_then(|id| id.parse::<i64>().ok())
                     .filter(|id| *id > 0)
             };

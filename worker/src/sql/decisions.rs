@@ -446,9 +446,9 @@ impl From<LogRow> for LoggedDecision {
         let probability = columns.probability;
         let drift_bins = match (row.residue, row.application) {
             (Some(residue), _) => residue.0.drift_bins,
-            (None, Some(application)) => valle_shared::drift::Binning::embedded()
-                .map(|binning| binning.bins_of(&application.0, probability))
-                .unwrap_or_default(),
+            (None, Some(application)) => {
+                valle_shared::drift::Binning::embedded_bins_of(&application.0, probability)
+            }
             (None, None) => Vec::new(),
         };
         LoggedDecision {

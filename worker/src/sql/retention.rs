@@ -31,8 +31,9 @@ fn forget_webhook_letters(decisions: &str) -> String {
     format!("DELETE FROM webhook_dead_letters WHERE body ->> '$.data.request_id' IN ({decisions})")
 }
 
-/// Blocks a subject's decisions not blocked yet (answering their ids), and drops the
-/// webhook dead letters that carry them (one batch).
+/// Blocks a subject's decisions not blocked yet (answering their ids), drops the webhook
+/// dead letters that carry them, and answers where the subject's decisions now stand
+/// ([`HeldRow`]), in one batch.
 pub fn block(subject: &Subject, blocking: Blocking) -> Vec<Statement> {
     let (condition, value) = of_subject(subject);
     let params = vec![
@@ -55,7 +56,22 @@ pub fn block(subject: &Subject, blocking: Blocking) -> Vec<Statement> {
             )),
             vec![params[0].clone()],
         ),
+        Statement::new(
+            format!(
+                "SELECT COUNT(*) AS held, MIN(d.destroy_after) AS destroy_after \
+                 FROM decisions AS d WHERE {condition}"
+            ),
+            vec![params[0].clone()],
+        ),
     ]
+}
+
+/// The last row of [`block`].
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct HeldRow {
+    pub held: u64,
+    #[serde(default)]
+    pub destroy_after: Option<i64>,
 }
 
 /// A row naming one decision.
@@ -314,6 +330,7 @@ mod tests {
             destroy_after_ms: 9,
         };
         let statements = block(&Subject::Applicant("SOC-1".into()), blocking);
+        assert_eq!(statements.len(), 3);
         assert_eq!(statements[0].params.len(), 4);
         assert!(statements[0].sql.contains("d.blocked_at IS NULL"));
         assert!(

@@ -38,6 +38,15 @@ pub const ACCOUNTS: [(&str, Role, &str); 7] = [
     ("dpo@coop.example", Role::Dpo, "tok-dpo"),
 ];
 
+/// The API token of `role`'s account in [`ACCOUNTS`].
+pub fn token_of(role: Role) -> &'static str {
+    ACCOUNTS
+        .iter()
+        .find(|(_, account_role, _)| *account_role == role)
+        .map(|(_, _, token)| *token)
+        .expect("an account per role")
+}
+
 /// The harness's receipt key.
 pub fn receipt_key() -> ReceiptKey {
     ReceiptKey::new(b"the host tests' receipt key, 32 bytes or more").expect("long enough")
