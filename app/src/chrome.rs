@@ -2,7 +2,7 @@
 //! Leptos context), and the labels of bands and decisions.
 
 use leptos::prelude::*;
-use valle_shared::model::{Band, Decision};
+use valle_shared::decision::model::{Band, Decision};
 use valle_shared::Lang;
 
 /// Picks the Spanish or English text of a piece of page chrome.

@@ -3,13 +3,12 @@
 
 use gloo_net::http::{Request, RequestBuilder};
 use serde::de::DeserializeOwned;
-use valle_shared::api::{
-    ErrorBody, ErrorResponse, HumanReviewResponse, ScoreResponse, DECISIONS_PATH, EVENTS_PATH,
-    HUMAN_REVIEW_SUFFIX, SCORE_PATH,
-};
-use valle_shared::codes::ErrorCode;
-use valle_shared::events::EventsResponse;
-use valle_shared::receipt::RECEIPT_HEADER;
+use valle_shared::api::{HumanReviewResponse, ScoreResponse};
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::errors::{ErrorBody, ErrorResponse};
+use valle_shared::contract::paths::{DECISIONS_PATH, EVENTS_PATH, HUMAN_REVIEW_SUFFIX, SCORE_PATH};
+use valle_shared::records::events::EventsResponse;
+use valle_shared::records::receipt::RECEIPT_HEADER;
 use valle_shared::Message;
 
 /// Why a request did not produce its answer.

@@ -5,11 +5,13 @@
 //! calls these.
 
 use serde::{Deserialize, Serialize};
-use valle_shared::api::ErrorBody;
-use valle_shared::codes::ErrorCode;
-use valle_shared::events::{uuid_text, ClientScore, EventsResponse, MAX_EVENTS};
-use valle_shared::model::ModelVersion;
-use valle_shared::time::format_rfc3339_ms;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::errors::ErrorBody;
+use valle_shared::contract::ids::uuid_text;
+use valle_shared::contract::time::format_rfc3339_ms;
+use valle_shared::decision::model::ModelVersion;
+use valle_shared::intake::batch::MAX_EVENTS;
+use valle_shared::records::events::{ClientScore, EventsResponse};
 use valle_shared::Message;
 
 /// Events per request: well under the edge's limit, so one slow request holds few.
@@ -222,7 +224,7 @@ pub fn prune(items: &mut Vec<OutboxItem>, now_ms: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::events::EventAck;
+    use valle_shared::records::events::EventAck;
 
     const NOW: i64 = 1_795_428_900_000;
 
@@ -248,7 +250,8 @@ mod tests {
         assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
         assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
         let body = events_body(&[item(&id, NOW)], std::slice::from_ref(&id));
-        let parsed = valle_shared::events::parse_events(body.as_bytes(), NOW).expect("envelope");
+        let parsed =
+            valle_shared::records::events::parse_events(body.as_bytes(), NOW).expect("envelope");
         assert!(parsed[0].is_ok(), "{:?}", parsed[0]);
     }
 
@@ -277,7 +280,8 @@ mod tests {
     fn the_batch_body_is_what_the_edge_parses() {
         let items = vec![item(A, NOW), item(B, NOW - 1_000)];
         let body = events_body(&items, &[B.to_owned(), A.to_owned()]);
-        let parsed = valle_shared::events::parse_events(body.as_bytes(), NOW).expect("envelope");
+        let parsed =
+            valle_shared::records::events::parse_events(body.as_bytes(), NOW).expect("envelope");
         let events: Vec<_> = parsed
             .into_iter()
             .map(|event| event.expect("a sound event"))

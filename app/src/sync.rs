@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use valle_shared::model::ModelVersion;
+use valle_shared::decision::model::ModelVersion;
 
 use crate::client::post_events;
 use crate::idb::{self, StorageError};

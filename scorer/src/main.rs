@@ -1,10 +1,10 @@
 //! The scoring Web Worker: loads the embedded model once and scores each body the page
-//! sends (`valle_shared::scorer`). Built by Trunk as `data-type="worker"`.
+//! sends (`valle_shared::decision::scorer`). Built by Trunk as `data-type="worker"`.
 
-use valle_shared::codes::ErrorCode;
-use valle_shared::model::ModelError;
-use valle_shared::scorer::{ScoreRequest, ScorerMessage};
-use valle_shared::validation::parse_application;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::decision::model::ModelError;
+use valle_shared::decision::scorer::{ScoreRequest, ScorerMessage};
+use valle_shared::intake::validation::parse_application;
 use valle_shared::Model;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};

@@ -7,10 +7,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
-use valle_shared::model::spec::Thresholds;
-use valle_shared::model::{Decision, FEATURE_SPEC_JSON, MODEL_ONNX};
-use valle_shared::policy::Policy;
-use valle_shared::simulation::{
+use valle_shared::decision::model::spec::Thresholds;
+use valle_shared::decision::model::{Decision, FEATURE_SPEC_JSON, MODEL_ONNX};
+use valle_shared::decision::policy::Policy;
+use valle_shared::decision::simulation::{
     simulate, ModelChoice, PolicyChoice, StoredDecision, Strategy, MAX_SIMULATED,
 };
 use valle_shared::{parse_application, Application, Model};

@@ -15,9 +15,10 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use crate::access::ACCESS_JWT_HEADER;
-use crate::api::{ConflictResponse, ErrorResponse};
-use crate::officers::{Permission, ROLES};
+use crate::api::ConflictResponse;
+use crate::contract::errors::ErrorResponse;
+use crate::lending::access::ACCESS_JWT_HEADER;
+use crate::lending::officers::{Permission, ROLES};
 
 pub use operations::operations;
 

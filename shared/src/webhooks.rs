@@ -8,6 +8,7 @@
 //! event exactly once.
 
 pub mod signature;
+pub mod sources;
 pub mod target;
 
 pub use signature::{signed_headers, verify, Delivery, SignatureRefusal};
@@ -17,10 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::codes::ErrorCode;
-use crate::events::uuid_text;
-use crate::i18n::Message;
-use crate::validation::{read_object, FieldError, RequestError};
+use crate::contract::body::read_object;
+use crate::contract::codes::ErrorCode;
+use crate::contract::errors::{FieldError, RequestError};
+use crate::contract::i18n::Message;
+use crate::contract::ids::uuid_text;
 
 /// Attempts before a delivery becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 12;
@@ -243,7 +245,7 @@ fn field_error(field: &str, code: ErrorCode, es: &str, en: &str) -> FieldError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validation::field_codes;
+    use crate::contract::errors::field_codes;
 
     /// A `whsec_` secret: base64 of 32 bytes.
     const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -252,7 +254,7 @@ mod tests {
     fn an_event_keeps_its_id_and_events_differ() {
         let id = event_id(EventKind::DecisionCreated, "r-1", 0);
         assert_eq!(id, event_id(EventKind::DecisionCreated, "r-1", 0));
-        assert!(crate::events::is_uuid(&id), "{id}");
+        assert!(crate::contract::ids::is_uuid(&id), "{id}");
         assert_eq!(&id[14..15], "8", "{id}: version 8");
         for other in [
             event_id(EventKind::DecisionFinal, "r-1", 0),

@@ -5,7 +5,7 @@
 
 mod support;
 
-use valle_shared::draft::Draft;
+use valle_shared::intake::draft::Draft;
 use valle_shared::Field;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 

@@ -2,7 +2,7 @@
 //! `models/challenger.py` recorded, no input from age or marital status, and the champion's
 //! cut-offs and rules.
 
-use valle_shared::model::Decision;
+use valle_shared::decision::model::Decision;
 use valle_shared::{parse_application, Field, Model};
 
 fn report() -> serde_json::Value {

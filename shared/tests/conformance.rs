@@ -3,7 +3,7 @@
 
 mod support;
 
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 #[test]
 fn recorded_outcomes_match_the_validator() {
@@ -68,7 +68,8 @@ fn the_table_exercises_every_code() {
 
 #[test]
 fn the_table_makes_every_policy_rule_hold_at_least_once() {
-    let policy = valle_shared::policy::Policy::committed().expect("models/policy.json loads");
+    let policy =
+        valle_shared::decision::policy::Policy::committed().expect("models/policy.json loads");
     let held: Vec<String> = support::cases()
         .iter()
         .filter_map(|case| case.outcome.decided.as_ref())

@@ -2,7 +2,7 @@
 //! same bins and rows: binning edges, the floor and the formula all agree.
 
 use serde::Deserialize;
-use valle_shared::drift::{Binning, DriftCounts, DriftSummary, PSI_FLOOR};
+use valle_shared::monitoring::drift::{Binning, DriftCounts, DriftSummary, PSI_FLOOR};
 use valle_shared::Application;
 
 #[derive(Deserialize)]

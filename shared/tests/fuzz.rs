@@ -9,14 +9,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{json, Value};
-use valle_shared::application::FieldRule;
-use valle_shared::batch::BatchError;
-use valle_shared::events::parse_events;
+use valle_shared::intake::application::FieldRule;
+use valle_shared::intake::batch::BatchError;
+use valle_shared::records::events::parse_events;
 use valle_shared::{parse_application, Field, Model, RequestError};
 
 /// Every code a refused application may carry; each maps to a 4xx at the edge.

@@ -1,15 +1,15 @@
 //! The KPI aggregator on the host: count windows, event-time windows with watermark and
 //! lateness, rolling views, performance state, and the Prometheus text.
 
-use valle_shared::codes::ErrorCode;
-use valle_shared::drift::{Binning, DriftBand, DriftCounts, DriftSummary};
-use valle_shared::events::Channel;
-use valle_shared::kpi::{
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::decision::model::{Band, Decision};
+use valle_shared::intake::channel::Channel;
+use valle_shared::monitoring::drift::{Binning, DriftBand, DriftCounts, DriftSummary};
+use valle_shared::monitoring::kpi::{
     Aggregator, CountWindow, KpiConfig, Observation, Outcome, PerformanceState, Span, Stats,
     Thresholds, View, HOUR_MS, MINUTE_MS,
 };
-use valle_shared::metrics::{render, Extra};
-use valle_shared::model::{Band, Decision};
+use valle_shared::monitoring::metrics::{render, Extra};
 use valle_shared::Application;
 
 /// 2026-11-23T10:00:00Z.
@@ -349,9 +349,9 @@ fn latency_is_kept_per_channel_and_only_online_answers_set_the_state() {
     assert_eq!(view.state, PerformanceState::Critico);
     // The stored form reads back with its channels (the KPI object restores from it).
     let json = serde_json::to_string(aggregator.core()).expect("json");
-    let core: valle_shared::kpi::Core = serde_json::from_str(&json).expect("core");
+    let core: valle_shared::monitoring::kpi::Core = serde_json::from_str(&json).expect("core");
     assert_eq!(&core, aggregator.core());
-    let value: valle_shared::kpi::Core =
+    let value: valle_shared::monitoring::kpi::Core =
         serde_json::from_value(serde_json::from_str(&json).expect("value")).expect("core");
     assert_eq!(&value, aggregator.core());
 }

@@ -3,8 +3,8 @@
 
 mod support;
 
-use valle_shared::model::spec::FeatureSpec;
-use valle_shared::model::{Band, Decision, FEATURE_SPEC_JSON};
+use valle_shared::decision::model::spec::FeatureSpec;
+use valle_shared::decision::model::{Band, Decision, FEATURE_SPEC_JSON};
 use valle_shared::{parse_application, Model};
 
 #[test]

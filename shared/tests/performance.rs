@@ -1,10 +1,10 @@
-//! `valle_shared::performance` against scikit-learn, numpy and scipy on the model's 1,114
+//! `valle_shared::outcomes::performance` against scikit-learn, numpy and scipy on the model's 1,114
 //! held-out rows (`models/holdout.json`, written by `models/holdout.py`).
 
 use serde::Deserialize;
-use valle_shared::model::Model;
-use valle_shared::performance::{performance, PerformanceReport, ScoreGroup};
-use valle_shared::validation::parse_application;
+use valle_shared::decision::model::Model;
+use valle_shared::intake::validation::parse_application;
+use valle_shared::outcomes::performance::{performance, PerformanceReport, ScoreGroup};
 
 #[derive(Deserialize)]
 struct Holdout {
@@ -120,7 +120,7 @@ fn check(report: &PerformanceReport, reference: &Reference, tolerance: f64) {
     assert!(roc.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
 }
 
-fn thresholds() -> valle_shared::model::spec::Thresholds {
+fn thresholds() -> valle_shared::decision::model::spec::Thresholds {
     Model::embedded().expect("model").thresholds()
 }
 

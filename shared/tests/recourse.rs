@@ -6,8 +6,8 @@ mod support;
 
 use proptest::prelude::*;
 use serde_json::Value;
-use valle_shared::model::recourse::{Lever, Suggestion, ACTIONABLE_FIELDS};
-use valle_shared::model::Decision;
+use valle_shared::decision::model::recourse::{Lever, Suggestion, ACTIONABLE_FIELDS};
+use valle_shared::decision::model::Decision;
 use valle_shared::{parse_application, Application, Field, Model};
 
 fn model() -> &'static Model {

@@ -3,8 +3,9 @@
 //! (field, code) pairs expected back, in order.
 
 use serde_json::{json, Map, Value};
-use valle_shared::codes::ErrorCode;
-use valle_shared::validation::{parse_application, RequestError, MAX_BODY_BYTES};
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::errors::RequestError;
+use valle_shared::intake::validation::{parse_application, MAX_BODY_BYTES};
 
 /// The first row of the credit data: a valid application.
 fn valid() -> Map<String, Value> {

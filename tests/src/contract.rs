@@ -173,7 +173,7 @@ fn is_api(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use valle_shared::codes::ErrorCode;
+    use valle_shared::contract::codes::ErrorCode;
 
     use super::*;
 

@@ -40,7 +40,7 @@ pub fn random_uuid() -> String {
     }
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    valle_shared::events::uuid_text(bytes)
+    valle_shared::contract::ids::uuid_text(bytes)
 }
 
 /// The local clock in Unix milliseconds.
@@ -285,7 +285,7 @@ pub fn wait_until_counted(client: &Client, request_ids: &[&str], seconds: u64) {
 /// Every stored decision, all pages.
 pub fn all_decisions(
     client: &Client,
-) -> Result<Vec<valle_shared::decisions::DecisionRecord>, String> {
+) -> Result<Vec<valle_shared::records::decisions::DecisionRecord>, String> {
     decisions_where(client, "")
 }
 
@@ -294,7 +294,7 @@ pub fn all_decisions(
 pub fn decisions_where(
     client: &Client,
     filters: &str,
-) -> Result<Vec<valle_shared::decisions::DecisionRecord>, String> {
+) -> Result<Vec<valle_shared::records::decisions::DecisionRecord>, String> {
     let mut decisions = Vec::new();
     let mut cursor: Option<String> = None;
     let first = match filters {
@@ -311,7 +311,7 @@ pub fn decisions_where(
             return Err(format!("GET {path}: {} {}", answer.status, answer.text()));
         }
         let page = answer.json();
-        let records: Vec<valle_shared::decisions::DecisionRecord> =
+        let records: Vec<valle_shared::records::decisions::DecisionRecord> =
             serde_json::from_value(page["decisions"].clone()).map_err(|e| e.to_string())?;
         decisions.extend(records);
         match page["next_cursor"].as_str() {
@@ -325,7 +325,7 @@ pub fn decisions_where(
 /// stream) and compares it with the window the aggregator closed. Answers how many windows
 /// matched, or the first difference.
 pub fn check_count_windows(client: &Client, size: usize) -> Result<usize, String> {
-    use valle_shared::kpi::{CountWindow, Stats};
+    use valle_shared::monitoring::kpi::{CountWindow, Stats};
     let answer = client.officer_get("/api/v1/kpis/windows?limit=1000");
     if answer.status != 200 {
         return Err(format!("windows: {} {}", answer.status, answer.text()));

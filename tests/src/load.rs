@@ -425,7 +425,7 @@ pub fn run(plan: &Plan, sampler: &Sampler, auth: &str, control: &Control) -> (Ta
 mod tests {
     use super::send::client_ip;
     use super::*;
-    use valle_shared::codes::ErrorCode;
+    use valle_shared::contract::codes::ErrorCode;
 
     #[test]
     fn each_branch_has_its_own_client_addresses() {

@@ -1,13 +1,13 @@
 //! Loan outcomes for a load run's decisions (`loadgen --outcomes SHIFT`): each loan defaults
 //! with its predicted probability plus `SHIFT`, drawn with the run's seed, and the outcomes
-//! are posted as officers post them, in batches of `valle_shared::loan_outcomes::MAX_OUTCOMES`.
+//! are posted as officers post them, in batches of `valle_shared::outcomes::loan_outcomes::MAX_OUTCOMES`.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use valle_shared::loan_outcomes::MAX_OUTCOMES;
-use valle_shared::time::format_rfc3339_ms;
+use valle_shared::contract::time::format_rfc3339_ms;
+use valle_shared::outcomes::loan_outcomes::MAX_OUTCOMES;
 
 use crate::load::branch_decisions;
 use crate::sample::Rng;
@@ -77,7 +77,7 @@ pub fn post_run_outcomes(
         let body = json!({ "outcomes": chunk }).to_string();
         let answer = client.try_send(
             "POST",
-            valle_shared::api::OUTCOMES_PATH,
+            valle_shared::contract::paths::OUTCOMES_PATH,
             &[
                 ("authorization", auth),
                 ("content-type", "application/json"),

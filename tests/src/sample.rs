@@ -7,8 +7,8 @@
 //! the training bins: every field's PSI stays below 0.1. Drift mode then shifts chosen fields
 //! on purpose.
 
-use valle_shared::application::FieldRule;
-use valle_shared::fairness::age_band;
+use valle_shared::intake::application::FieldRule;
+use valle_shared::outcomes::fairness::age_band;
 use valle_shared::{parse_application, Application, Field};
 
 /// A small, seedable generator (SplitMix64): runs are reproducible with `--seed`.
@@ -122,7 +122,7 @@ pub struct Sampler {
     rows: Vec<serde_json::Value>,
     shifts: Vec<Shift>,
     branch: Option<String>,
-    /// Applicants of this age band (`valle_shared::fairness::age_band`) all have prior
+    /// Applicants of this age band (`valle_shared::outcomes::fairness::age_band`) all have prior
     /// default records: a population skewed against the band.
     skew_age: Option<String>,
 }
@@ -240,7 +240,7 @@ pub fn parse(text: &str) -> Option<Application> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::drift::{Binning, DriftCounts, DriftSummary};
+    use valle_shared::monitoring::drift::{Binning, DriftCounts, DriftSummary};
     use valle_shared::Model;
 
     fn drift_of(sampler: &Sampler, n: usize) -> DriftSummary {

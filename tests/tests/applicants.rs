@@ -3,8 +3,8 @@
 //! applicant may do answers the 404 of an unknown id without the decision's receipt.
 
 use serde_json::{json, Value};
-use valle_shared::codes::ErrorCode;
-use valle_shared::receipt::RECEIPT_HEADER;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::records::receipt::RECEIPT_HEADER;
 use valle_tests::{now_ms, random_uuid, Answer, Client};
 
 mod accounts;
@@ -279,7 +279,7 @@ fn a_subject_access_export_holds_each_decision_review_and_outcome_and_no_one_els
         "missing_documents",
     );
     assert_eq!(decided.status, 200, "{}", decided.text());
-    let observed_at = valle_shared::time::format_rfc3339_ms(now_ms());
+    let observed_at = valle_shared::contract::time::format_rfc3339_ms(now_ms());
     let outcome = json!({ "outcomes": [{ "request_id": ids[2], "status": "good", "observed_at": observed_at }] });
     let recorded = call(
         &client,

@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 use valle_tests::{base_url, random_uuid, Client};
 
 const OFFERED: usize = 200 * 1024 * 1024;

@@ -12,8 +12,8 @@ mod accounts;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use valle_shared::kpi::View;
-use valle_shared::retention::{RetentionPolicy, DAY_MS};
+use valle_shared::monitoring::kpi::View;
+use valle_shared::privacy::retention::{RetentionPolicy, DAY_MS};
 use valle_tests::{decisions_where, now_ms, random_uuid, Client};
 
 use accounts::{call, Who};
@@ -96,7 +96,7 @@ fn score_book(client: &Client) -> Book {
             decisions.push((request_id, applicant.clone()));
         }
     }
-    let observed_at = valle_shared::time::format_rfc3339_ms(now_ms());
+    let observed_at = valle_shared::contract::time::format_rfc3339_ms(now_ms());
     for chunk in decisions.chunks(1000) {
         let outcomes: Vec<Value> = chunk
             .iter()

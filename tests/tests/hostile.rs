@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 use serde_json::Value;
 use valle_tests::{officer_token, random_uuid, Answer, Client, ALLOWED_ORIGIN};

@@ -4,8 +4,9 @@
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
 
-use valle_shared::api::{ErrorBody, ErrorResponse, ScoreResponse};
-use valle_shared::codes::ErrorCode;
+use valle_shared::api::ScoreResponse;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::errors::{ErrorBody, ErrorResponse};
 use valle_tests::{Answer, Client};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846}"#;

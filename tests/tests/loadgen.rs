@@ -3,7 +3,7 @@
 //! accepted record was stored exactly once, and a drift run the monitoring must notice.
 
 use std::process::Command;
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 use serde_json::Value;
 use valle_tests::{base_url, eventually, officer_token, random_uuid, Client};

@@ -8,8 +8,8 @@
 mod accounts;
 
 use std::sync::Barrier;
-use valle_shared::codes::ErrorCode;
-use valle_shared::receipt::RECEIPT_HEADER;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::records::receipt::RECEIPT_HEADER;
 
 use serde_json::{json, Value};
 use valle_tests::{random_uuid, Client};

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use valle_shared::api::{DOCS_PATH, OPENAPI_PATH};
+use valle_shared::contract::paths::{DOCS_PATH, OPENAPI_PATH};
 use valle_tests::contract::DESCRIPTION;
 use valle_tests::Client;
 

@@ -7,7 +7,7 @@
 mod accounts;
 
 use serde_json::{json, Value};
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 use valle_tests::{now_ms, random_uuid, Client};
 
 use accounts::{call, score, Who, APPROVED};
@@ -20,7 +20,7 @@ fn holdout() -> Value {
 }
 
 fn today() -> String {
-    valle_shared::time::format_rfc3339_ms(now_ms())
+    valle_shared::contract::time::format_rfc3339_ms(now_ms())
 }
 
 fn post_outcomes(client: &Client, who: Who, outcomes: &[Value]) -> valle_tests::Answer {
@@ -127,7 +127,7 @@ fn bad_outcome_batches_get_field_codes_and_write_nothing() {
     let (id, _) = score(&client, APPROVED);
     let (other, _) = score(&client, APPROVED);
     let now = today();
-    let future = valle_shared::time::format_rfc3339_ms(now_ms() + 86_400_000);
+    let future = valle_shared::contract::time::format_rfc3339_ms(now_ms() + 86_400_000);
     let item = |id: &str, status: &str, at: &str| json!({ "request_id": id, "status": status, "observed_at": at });
     let many: Vec<Value> = (0..1001)
         .map(|i| item(&format!("x-{i}"), "open", &now))

@@ -5,12 +5,12 @@
 //! running side by side do not disturb each other's figures.
 
 use std::collections::BTreeMap;
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 use serde_json::{json, Value};
 use valle_shared::api::{KpiResponse, ScoreResponse};
-use valle_shared::decisions::DecisionRecord;
-use valle_shared::time::format_rfc3339_ms;
+use valle_shared::contract::time::format_rfc3339_ms;
+use valle_shared::records::decisions::DecisionRecord;
 use valle_tests::{
     count_windows_match, eventually, officer_token, random_uuid, wait_until_counted, Answer, Client,
 };

@@ -5,7 +5,7 @@
 mod support;
 
 use valle_shared::api::{BatchResponse, Health, ScoreResponse};
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 use valle_shared::{parse_application, Model};
 use valle_tests::Client;
 

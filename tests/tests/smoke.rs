@@ -3,8 +3,8 @@
 //! request id, which stores at most one decision (branch `smoke`) however often it runs.
 //! `cargo xtask test` runs them against its local server too.
 
-use valle_shared::api::{HEALTH_PATH, KPIS_PATH, METRICS_PATH, SCORE_PATH};
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::paths::{HEALTH_PATH, KPIS_PATH, METRICS_PATH, SCORE_PATH};
 use valle_tests::{officer_token, Client};
 
 const VALID: &str = r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married","records":"no","job":"freelance","expenses":73,"income":129,"assets":0,"debt":0,"amount":800,"price":846,"branch":"smoke"}"#;

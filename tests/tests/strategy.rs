@@ -10,10 +10,10 @@ mod accounts;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use valle_shared::decisions::DecisionRecord;
-use valle_shared::model::spec::Thresholds;
-use valle_shared::model::{classify, Decision};
-use valle_shared::policy::{decide, Policy};
+use valle_shared::decision::model::spec::Thresholds;
+use valle_shared::decision::model::{classify, Decision};
+use valle_shared::decision::policy::{decide, Policy};
+use valle_shared::records::decisions::DecisionRecord;
 use valle_shared::{parse_application, Model};
 use valle_tests::{random_uuid, Client};
 

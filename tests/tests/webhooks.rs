@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use valle_shared::audit::AuditAction;
+use valle_shared::lending::audit::AuditAction;
 use valle_shared::webhooks::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use valle_shared::webhooks::{verify, Delivery, EventBody, EventKind};
 use valle_tests::{eventually, Answer, Client};

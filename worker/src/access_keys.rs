@@ -3,7 +3,7 @@
 //! fails keeps the last keys in use and is not tried again for the same gap, so an outage
 //! of the team's JWKS URL neither signs officers out nor makes every request fetch.
 
-use valle_shared::access::Jwks;
+use valle_shared::lending::access::Jwks;
 
 use crate::store::StoreError;
 
@@ -75,7 +75,7 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::access::Jwk;
+    use valle_shared::lending::access::Jwk;
 
     fn keys(kid: &str) -> Jwks {
         Jwks {

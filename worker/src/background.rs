@@ -11,7 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use valle_shared::kpi::Observation;
+use valle_shared::monitoring::kpi::Observation;
 
 use crate::kpi_cache::{refresh_view, KpiCache, Refresh};
 use crate::observability::log;
@@ -219,8 +219,8 @@ pub async fn run<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::codes::ErrorCode;
-    use valle_shared::events::Channel;
+    use valle_shared::contract::codes::ErrorCode;
+    use valle_shared::intake::channel::Channel;
 
     fn refusal(id: &str) -> Observation {
         crate::pipeline::failure_observation(&crate::pipeline::FailedRequest {

@@ -1,7 +1,7 @@
 //! The names wrangler.toml gives the worker's bindings and vars, in one place: the edge glue
 //! looks them up by these constants, and a host test checks wrangler.toml declares each one.
 
-use valle_shared::ops::RateClass;
+use valle_shared::contract::ops::RateClass;
 
 /// The D1 database: decisions, dead letters, the event inbox, closed KPI windows.
 pub const DB: &str = "DB";
@@ -36,7 +36,7 @@ pub const fn rate_limiter(class: RateClass) -> &'static str {
 
 /// `[vars]` and secrets the worker reads.
 pub mod vars {
-    /// Cloudflare Access sign-in (`valle_shared::access::AccessConfig`): off unless all three
+    /// Cloudflare Access sign-in (`valle_shared::lending::access::AccessConfig`): off unless all three
     /// are set.
     pub const ACCESS_ISSUER: &str = "ACCESS_ISSUER";
     pub const ACCESS_AUD: &str = "ACCESS_AUD";
@@ -47,7 +47,7 @@ pub mod vars {
     pub const KPI_ALLOWED_LATENESS_MS: &str = "KPI_ALLOWED_LATENESS_MS";
     pub const KPI_DRIFT_MIN_DECISIONS: &str = "KPI_DRIFT_MIN_DECISIONS";
     pub const INBOX_LEASE_MS: &str = "INBOX_LEASE_MS";
-    /// Branches `/metrics` labels on their own (`valle_shared::monitoring`).
+    /// Branches `/metrics` labels on their own (`valle_shared::monitoring::series`).
     pub const MONITORED_BRANCHES: &str = "MONITORED_BRANCHES";
     /// `"on"`: the shadow challenger scores every decision (stored, never answered).
     pub const SHADOW_MODEL: &str = "SHADOW_MODEL";
@@ -73,5 +73,5 @@ pub mod vars {
 
     /// The secret applicants' receipts are made with (`wrangler secret put RECEIPT_KEY`);
     /// never a var, never in wrangler.toml.
-    pub const RECEIPT_KEY: &str = valle_shared::receipt::RECEIPT_KEY_SECRET;
+    pub const RECEIPT_KEY: &str = valle_shared::records::receipt::RECEIPT_KEY_SECRET;
 }

@@ -1,16 +1,17 @@
 //! The worker's one error type and the one place it becomes an HTTP answer.
 
-use valle_shared::access::JwtRefusal;
-use valle_shared::api::{ConflictResponse, ErrorBody, ErrorResponse};
-use valle_shared::batch::BatchError;
-use valle_shared::codes::ErrorCode;
-use valle_shared::officers::Permission;
-use valle_shared::review::{Review, ReviewRefusal};
-use valle_shared::validation::FieldError;
+use valle_shared::api::ConflictResponse;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::errors::FieldError;
+use valle_shared::contract::errors::{ErrorBody, ErrorResponse};
+use valle_shared::intake::batch::BatchError;
+use valle_shared::lending::access::JwtRefusal;
+use valle_shared::lending::officers::Permission;
+use valle_shared::lending::review::{Review, ReviewRefusal};
 
 use crate::store::StoreError;
-use valle_shared::model::ModelError;
-use valle_shared::validation::RequestError;
+use valle_shared::contract::errors::RequestError;
+use valle_shared::decision::model::ModelError;
 use valle_shared::Message;
 
 use crate::http::HttpResponse;

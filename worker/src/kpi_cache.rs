@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 
 use valle_shared::api::CacheStats;
-use valle_shared::kpi::{KpiView, View};
-use valle_shared::ops::SwrCache;
+use valle_shared::contract::ops::SwrCache;
+use valle_shared::monitoring::kpi::{KpiView, View};
 
 use crate::error::ApiError;
 use crate::observability::log;

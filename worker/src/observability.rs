@@ -1,7 +1,7 @@
 //! What the worker says about itself: operational log lines, the inputs of `/metrics` that
 //! live outside the KPI aggregator, and the wasm-memory probe.
 
-use valle_shared::metrics::Extra;
+use valle_shared::monitoring::metrics::Extra;
 
 use crate::store::{InboxState, KpiSnapshot};
 

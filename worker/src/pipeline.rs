@@ -4,15 +4,17 @@
 //! Written against the storage traits, so every path (replays, retries, lost messages) is
 //! tested on the host with the in-memory backend.
 
-use valle_shared::api::{Stage, StageTiming};
-use valle_shared::audit::AuditEntry;
-use valle_shared::codes::ErrorCode;
-use valle_shared::decisions::{is_mismatch, DecisionRecord};
-use valle_shared::events::{branch_of, Channel, ClientScore, QueuedEvent, DEFAULT_BRANCH};
-use valle_shared::idempotency::Fingerprint;
-use valle_shared::kpi::{Observation, Outcome};
-use valle_shared::model::ModelError;
-use valle_shared::validation::parse_application;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::request::{Stage, StageTiming};
+use valle_shared::decision::model::ModelError;
+use valle_shared::intake::branch::{branch_of, DEFAULT_BRANCH};
+use valle_shared::intake::channel::Channel;
+use valle_shared::intake::validation::parse_application;
+use valle_shared::lending::audit::AuditEntry;
+use valle_shared::monitoring::kpi::{Observation, Outcome};
+use valle_shared::records::decisions::{is_mismatch, DecisionRecord};
+use valle_shared::records::events::{ClientScore, QueuedEvent};
+use valle_shared::records::idempotency::Fingerprint;
 use valle_shared::{Application, Model};
 
 use serde::Deserialize;

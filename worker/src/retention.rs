@@ -1,4 +1,4 @@
-//! Blocking and destroying applicants' personal data ([`valle_shared::retention`]): the
+//! Blocking and destroying applicants' personal data ([`valle_shared::privacy::retention`]): the
 //! storage it needs, and the retention job the Cron Trigger runs every hour (and
 //! `POST /api/v1/retention/run` on demand). The job is idempotent and paged: each step
 //! takes [`RETENTION_PAGE`] decisions at a time, and every page it writes leaves the
@@ -6,13 +6,13 @@
 
 #![allow(async_fn_in_trait)]
 
-use valle_shared::application::Application;
-use valle_shared::audit::AuditEntry;
-use valle_shared::retention::{
+use valle_shared::intake::application::Application;
+use valle_shared::lending::audit::AuditEntry;
+use valle_shared::privacy::retention::{
     BlockedBy, DueDecision, Residue, RetentionPolicy, RetentionRun, Verdict, RETENTION_PAGE,
     RETENTION_PAGES_PER_RUN,
 };
-use valle_shared::subject_access::SubjectDecision;
+use valle_shared::privacy::subject_access::SubjectDecision;
 
 use crate::store::StoreError;
 

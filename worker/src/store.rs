@@ -4,23 +4,23 @@
 #![allow(async_fn_in_trait)]
 
 use serde::{Deserialize, Deserializer, Serialize};
-use valle_shared::access::{AccessConfig, Jwk, Jwks, Jwt};
-use valle_shared::audit::{AuditEntry, ChainHead};
-use valle_shared::challenger::ShadowCounts;
-use valle_shared::codes::ErrorCode;
-pub use valle_shared::decisions::{DeadLetter, DeadLetterStatus};
-use valle_shared::decisions::{DecisionPage, DecisionQuery, DecisionRecord, Period};
-use valle_shared::drift::DriftReport;
-use valle_shared::events::QueuedEvent;
-use valle_shared::fairness::FairnessCount;
-use valle_shared::kpi::{CountWindow, EventWindow, KpiView, LateEvent, Observation};
-use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome};
-use valle_shared::officers::Account;
-use valle_shared::ops::RateClass;
-use valle_shared::performance::ScoreGroup;
-use valle_shared::query::Page;
-use valle_shared::review::{OverrideRow, Review, ReviewCase, ReviewState};
-use valle_shared::simulation::StoredDecision;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateClass;
+use valle_shared::contract::query::Page;
+use valle_shared::decision::simulation::StoredDecision;
+use valle_shared::lending::access::{AccessConfig, Jwk, Jwks, Jwt};
+use valle_shared::lending::audit::{AuditEntry, ChainHead};
+use valle_shared::lending::officers::Account;
+use valle_shared::lending::review::{OverrideRow, Review, ReviewCase, ReviewState};
+use valle_shared::monitoring::drift::DriftReport;
+use valle_shared::monitoring::kpi::{CountWindow, EventWindow, KpiView, LateEvent, Observation};
+use valle_shared::outcomes::challenger::ShadowCounts;
+use valle_shared::outcomes::fairness::FairnessCount;
+use valle_shared::outcomes::loan_outcomes::{KnownDecision, LoanOutcome};
+use valle_shared::outcomes::performance::ScoreGroup;
+pub use valle_shared::records::decisions::{DeadLetter, DeadLetterStatus};
+use valle_shared::records::decisions::{DecisionPage, DecisionQuery, DecisionRecord, Period};
+use valle_shared::records::events::QueuedEvent;
 
 pub use crate::retention::RetentionStore;
 pub use crate::webhooks::{WebhookQueue, WebhookStore};
@@ -254,7 +254,7 @@ pub trait DecisionLog {
 /// Everything `/metrics` needs from the aggregator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KpiSnapshot {
-    pub core: valle_shared::kpi::Core,
+    pub core: valle_shared::monitoring::kpi::Core,
     pub recent: KpiView,
     /// Drift of all branches; absent only if the embedded drift bins are broken.
     #[serde(default)]
@@ -282,7 +282,7 @@ pub struct RefusalBatch {
 pub trait KpiSink {
     async fn view(
         &self,
-        window: valle_shared::kpi::View,
+        window: valle_shared::monitoring::kpi::View,
         branch: Option<&str>,
     ) -> Result<KpiView, StoreError>;
     async fn snapshot(&self) -> Result<KpiSnapshot, StoreError>;

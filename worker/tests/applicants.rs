@@ -4,9 +4,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use valle_shared::codes::ErrorCode;
-use valle_shared::ops::RateLimit;
-use valle_shared::receipt::RECEIPT_HEADER;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::records::receipt::RECEIPT_HEADER;
 use valle_worker::http::RequestHead;
 
 use support::{events_body, ok_json, Harness, VALID};

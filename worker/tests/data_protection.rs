@@ -5,10 +5,10 @@
 mod support;
 
 use serde_json::{json, Value};
-use valle_shared::officers::Role;
-use valle_shared::ops::RateLimit;
-use valle_shared::receipt::RECEIPT_HEADER;
-use valle_shared::retention::{RetentionPolicy, DAY_MS, MONTH_MS};
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::lending::officers::Role;
+use valle_shared::privacy::retention::{RetentionPolicy, DAY_MS, MONTH_MS};
+use valle_shared::records::receipt::RECEIPT_HEADER;
 use valle_worker::http::RequestHead;
 
 use support::{ok_json, token_of, Harness, TOKEN};
@@ -82,7 +82,8 @@ fn scored_book(harness: &Harness) -> Vec<Scored> {
         .enumerate()
         .map(|(i, s)| {
             let status = if i.is_multiple_of(3) { "bad" } else { "good" };
-            let observed_at = valle_shared::time::format_rfc3339_ms(harness.backend.now_ms.get());
+            let observed_at =
+                valle_shared::contract::time::format_rfc3339_ms(harness.backend.now_ms.get());
             json!({ "request_id": s.id, "status": status, "observed_at": observed_at })
         })
         .collect();
@@ -354,7 +355,7 @@ fn the_schedule_blocks_declines_first_and_loans_after_they_mature() {
     };
     let declines = book
         .iter()
-        .filter(|s| decision_of(&s.id) == valle_shared::model::Decision::Decline)
+        .filter(|s| decision_of(&s.id) == valle_shared::decision::model::Decision::Decline)
         .count() as u64;
     assert!(
         declines > 0 && declines < book.len() as u64,
@@ -423,7 +424,7 @@ fn a_subject_access_export_holds_each_decision_review_and_outcome_and_no_one_els
         r#"{"action":"request_info","reason":"missing_documents","note":"nómina de marzo"}"#,
     );
     assert_eq!(status, 200, "{case}");
-    let observed_at = valle_shared::time::format_rfc3339_ms(harness.backend.now_ms.get());
+    let observed_at = valle_shared::contract::time::format_rfc3339_ms(harness.backend.now_ms.get());
     let outcome = json!({ "outcomes": [{ "request_id": "sa-2", "status": "good", "observed_at": observed_at }] });
     let (status, _) = harness.as_account(
         token_of(Role::Integrator),
@@ -511,7 +512,7 @@ fn no_audit_row_holds_an_application_field() {
     dpo(&harness, "POST", "/api/v1/applicants/SOC-103/erasure", "");
     let audit = harness.backend.d1.audit.borrow();
     assert!(audit.len() >= 9, "the writes above are audited");
-    let fields: Vec<&str> = valle_shared::application::Field::ALL
+    let fields: Vec<&str> = valle_shared::intake::application::Field::ALL
         .iter()
         .map(|field| field.name())
         .collect();

@@ -4,8 +4,8 @@
 mod support;
 
 use serde_json::Value;
-use valle_shared::disclosure::{Disclosure, ProtectedReasons};
-use valle_shared::ops::RateLimit;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::decision::disclosure::{Disclosure, ProtectedReasons};
 
 use support::Harness;
 

@@ -5,12 +5,12 @@
 mod support;
 
 use serde_json::Value;
-use valle_shared::codes::ErrorCode;
-use valle_shared::decisions::DeadLetterStatus;
-use valle_shared::events::QueuedEvent;
-use valle_shared::kpi::KpiConfig;
-use valle_shared::ops::RateLimit;
-use valle_shared::query::Page;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::contract::query::Page;
+use valle_shared::monitoring::kpi::KpiConfig;
+use valle_shared::records::decisions::DeadLetterStatus;
+use valle_shared::records::events::QueuedEvent;
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::pipeline::{
     consume_events, queue_stalled, sweep_cutoff, sweep_inbox, Delivery, Sweep, MAX_ATTEMPTS,

@@ -5,11 +5,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
-use valle_shared::events::Channel;
-use valle_shared::kpi::{EventWindow, KpiConfig, Observation, Outcome, Stats, View, MINUTE_MS};
-use valle_shared::model::{Band, Decision};
+use valle_shared::decision::model::{Band, Decision};
+use valle_shared::intake::channel::Channel;
+use valle_shared::monitoring::kpi::{
+    EventWindow, KpiConfig, Observation, Outcome, Stats, View, MINUTE_MS,
+};
 use valle_worker::kpi::outbox::{acknowledge, is_empty, pending};
 use valle_worker::kpi::pump::{Schedule, SCHEDULE};
 use valle_worker::kpi::{KpiService, KvOp, KvStore, Pending};
@@ -372,7 +374,8 @@ fn counts_from_a_version_that_counted_on_the_request_path_are_kept() {
         .apply(vec![
             KvOp::put(
                 "core",
-                serde_json::to_string(&valle_shared::kpi::Core::default()).expect("json"),
+                serde_json::to_string(&valle_shared::monitoring::kpi::Core::default())
+                    .expect("json"),
             ),
             KvOp::put("seen|r-1", "{}"),
             KvOp::put("failed|r-2", "1"),

@@ -5,9 +5,9 @@ mod support;
 
 use serde_json::Value;
 use valle_shared::api::{KpiResponse, ScoreResponse};
-use valle_shared::codes::ErrorCode;
-use valle_shared::decisions::DeadLetterStatus;
-use valle_shared::ops::RateLimit;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::records::decisions::DeadLetterStatus;
 use valle_worker::http::RequestHead;
 use valle_worker::memory::block_on;
 use valle_worker::store::DeadLetterStore;
@@ -211,7 +211,7 @@ fn drift_is_reported_per_field_and_in_the_metrics() {
     counted(&harness.backend);
     let (status, report) = harness.officer("/api/v1/drift");
     assert_eq!(status, 200, "{report}");
-    let report: valle_shared::drift::DriftReport =
+    let report: valle_shared::monitoring::drift::DriftReport =
         serde_json::from_value(report).expect("drift report");
     assert_eq!(report.rolling_24h.decisions, 5);
     assert_eq!(report.rolling_24h.features.len(), 14);

@@ -7,10 +7,10 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use valle_shared::api::OPENAPI_PATH;
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::contract::paths::OPENAPI_PATH;
 use valle_shared::openapi::{operations, Method, Operation, Schemas};
-use valle_shared::ops::RateLimit;
 use valle_worker::http::RequestHead;
 use valle_worker::routes::{route, Route};
 

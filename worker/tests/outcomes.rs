@@ -6,13 +6,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 use serde_json::{json, Value};
-use valle_shared::audit::AuditAction;
-use valle_shared::fairness::age_band;
-use valle_shared::ops::RateLimit;
-use valle_shared::time::format_rfc3339_ms;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::contract::time::format_rfc3339_ms;
+use valle_shared::lending::audit::AuditAction;
+use valle_shared::outcomes::fairness::age_band;
 use valle_worker::http::RequestHead;
 
 use support::{ok_json, Harness, TOKEN, VALID};

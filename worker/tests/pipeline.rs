@@ -6,11 +6,11 @@ mod support;
 
 use serde_json::Value;
 use valle_shared::api::{BatchResponse, ScoreResponse};
-use valle_shared::codes::ErrorCode;
-use valle_shared::decisions::DecisionRecord;
-use valle_shared::events::Channel;
-use valle_shared::kpi::{KpiConfig, PerformanceState, View};
-use valle_shared::ops::RateLimit;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::intake::channel::Channel;
+use valle_shared::monitoring::kpi::{KpiConfig, PerformanceState, View};
+use valle_shared::records::decisions::DecisionRecord;
 use valle_worker::http::RequestHead;
 use valle_worker::memory::{block_on, MemoryBackend};
 use valle_worker::pipeline::decide;

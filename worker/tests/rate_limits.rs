@@ -5,9 +5,9 @@
 mod support;
 
 use serde_json::Value;
-use valle_shared::codes::ErrorCode;
-use valle_shared::ops::{RateClass, RateLimit};
-use valle_shared::receipt::RECEIPT_HEADER;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::{RateClass, RateLimit};
+use valle_shared::records::receipt::RECEIPT_HEADER;
 use valle_worker::http::RequestHead;
 
 use support::{events_body, ok_json, Harness, TOKEN, VALID};

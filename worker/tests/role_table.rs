@@ -1,6 +1,6 @@
 //! The role table in docs/api.md says what `Role::allows` says, row by row.
 
-use valle_shared::officers::{Permission, Role, ROLES};
+use valle_shared::lending::officers::{Permission, Role, ROLES};
 
 /// Each row of the table by its first cell, and the permissions the row stands for.
 const ROWS: [(&str, &[Permission]); 11] = [

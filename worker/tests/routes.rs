@@ -2,11 +2,13 @@
 
 mod support;
 
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 use serde_json::Value;
-use valle_shared::api::{BatchResponse, ErrorResponse, Health, ScoreResponse, Stage};
-use valle_shared::ops::RateLimit;
+use valle_shared::api::{BatchResponse, Health, ScoreResponse};
+use valle_shared::contract::errors::ErrorResponse;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::contract::request::Stage;
 use valle_shared::{parse_application, Model};
 use valle_worker::body::BodyError;
 use valle_worker::cors::CorsPolicy;
@@ -232,10 +234,13 @@ fn a_failed_body_read_is_an_internal_error_without_details() {
 #[test]
 fn a_body_past_its_limit_is_refused_before_credentials() {
     for (path, limit) in [
-        ("/api/v1/score", valle_shared::validation::MAX_BODY_BYTES),
+        (
+            "/api/v1/score",
+            valle_shared::intake::validation::MAX_BODY_BYTES,
+        ),
         (
             "/api/v1/outcomes",
-            valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES,
+            valle_shared::outcomes::loan_outcomes::MAX_OUTCOMES_BYTES,
         ),
         (
             "/api/v1/webhooks",

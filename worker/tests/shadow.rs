@@ -4,7 +4,7 @@
 
 mod support;
 
-use valle_shared::ops::RateLimit;
+use valle_shared::contract::ops::RateLimit;
 use valle_shared::Model;
 use valle_worker::http::RequestHead;
 use valle_worker::memory::block_on;
@@ -61,7 +61,7 @@ fn the_applicants_answer_is_the_same_byte_for_byte_with_the_shadow_on() {
 }
 
 /// The comparison over the shadowed decisions: agreement from the stored verdicts, and each
-/// model's AUC once outcomes are in, as `valle_shared::challenger` computes it.
+/// model's AUC once outcomes are in, as `valle_shared::outcomes::challenger` computes it.
 #[test]
 fn the_comparison_counts_agreement_and_each_models_auc_on_the_same_loans() {
     let harness = harness(true);
@@ -102,7 +102,7 @@ fn the_comparison_counts_agreement_and_each_models_auc_on_the_same_loans() {
     let rate = report["agreement_rate"].as_f64().expect("rate");
     assert!((rate - f64::from(agreed) / 60.0).abs() < 1e-12, "{report}");
     // Outcomes dated the day of the decisions, by the harness' clock.
-    let today = valle_shared::time::format_rfc3339_ms(harness.backend.now_ms.get());
+    let today = valle_shared::contract::time::format_rfc3339_ms(harness.backend.now_ms.get());
     for outcome in &mut outcomes {
         outcome["observed_at"] = today.clone().into();
     }

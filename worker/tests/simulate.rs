@@ -5,11 +5,11 @@
 mod support;
 
 use serde_json::{json, Value};
-use valle_shared::codes::ErrorCode;
-use valle_shared::model::spec::Thresholds;
-use valle_shared::model::{classify, Decision};
-use valle_shared::ops::RateLimit;
-use valle_shared::policy::{decide, Policy};
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::decision::model::spec::Thresholds;
+use valle_shared::decision::model::{classify, Decision};
+use valle_shared::decision::policy::{decide, Policy};
 use valle_shared::Application;
 use valle_worker::http::RequestHead;
 

@@ -9,11 +9,11 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
-use valle_shared::audit::{append, AuditAction, AuditEvent};
-use valle_shared::codes::ErrorCode;
-use valle_shared::kpi::KpiConfig;
-use valle_shared::ops::RateLimit;
-use valle_shared::time::format_rfc3339_ms;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::RateLimit;
+use valle_shared::contract::time::format_rfc3339_ms;
+use valle_shared::lending::audit::{append, AuditAction, AuditEvent};
+use valle_shared::monitoring::kpi::KpiConfig;
 use valle_shared::webhooks::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use valle_shared::webhooks::{parse_subscription, verify, Delivery, EventBody, EventKind, Reach};
 use valle_worker::memory::{block_on, MemoryBackend};

@@ -4,8 +4,8 @@
 //! `[env.production]` alike.
 
 use toml::{Table, Value};
-use valle_shared::api;
-use valle_shared::ops::RateClass;
+use valle_shared::contract::ops::RateClass;
+use valle_shared::contract::paths;
 use valle_worker::bindings::{self, vars};
 
 fn config() -> Table {
@@ -219,16 +219,16 @@ fn every_var_is_declared_and_api_paths_reach_the_worker_first() {
             })
         };
         for path in [
-            api::SCORE_PATH,
-            api::SCORE_BATCH_PATH,
-            api::EVENTS_PATH,
-            api::DECISIONS_PATH,
-            api::DEAD_LETTERS_PATH,
-            api::KPIS_PATH,
-            api::KPI_WINDOWS_PATH,
-            api::DRIFT_PATH,
-            api::HEALTH_PATH,
-            api::METRICS_PATH,
+            paths::SCORE_PATH,
+            paths::SCORE_BATCH_PATH,
+            paths::EVENTS_PATH,
+            paths::DECISIONS_PATH,
+            paths::DEAD_LETTERS_PATH,
+            paths::KPIS_PATH,
+            paths::KPI_WINDOWS_PATH,
+            paths::DRIFT_PATH,
+            paths::HEALTH_PATH,
+            paths::METRICS_PATH,
             "/api/v1/no-such-route",
         ] {
             assert!(

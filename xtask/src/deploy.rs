@@ -18,7 +18,7 @@ use toml_edit::DocumentMut;
 
 use crate::process::{output, run, run_for_output};
 use crate::{build_page, root, Result};
-use valle_shared::receipt::RECEIPT_KEY_SECRET as RECEIPT_KEY;
+use valle_shared::records::receipt::RECEIPT_KEY_SECRET as RECEIPT_KEY;
 
 /// The wrangler.toml environment that is deployed.
 pub const ENVIRONMENT: &str = "production";
@@ -387,8 +387,8 @@ fn ask_email() -> Result<String> {
     std::io::stdin()
         .read_line(&mut line)
         .map_err(|error| format!("reading the email: {error}"))?;
-    let email = valle_shared::officers::normalize_email(&line);
-    if valle_shared::officers::is_email(&email) {
+    let email = valle_shared::lending::officers::normalize_email(&line);
+    if valle_shared::lending::officers::is_email(&email) {
         Ok(email)
     } else {
         Err(format!(
@@ -490,7 +490,7 @@ fn run_step(wrangler: &Wrangler, config_path: &Path, step: &Step) -> Result {
                 &[crate::officer::Change::Add(crate::officer::NewAccount {
                     name: email.clone(),
                     email: email.clone(),
-                    role: valle_shared::officers::Role::Admin,
+                    role: valle_shared::lending::officers::Role::Admin,
                     token: token.clone(),
                 })],
             )?;

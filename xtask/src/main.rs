@@ -306,7 +306,7 @@ fn dev(verbose: bool) -> Result {
             officer::NewAccount {
                 email: DEV_ADMIN_EMAIL.to_owned(),
                 name: "Development admin".to_owned(),
-                role: valle_shared::officers::Role::Admin,
+                role: valle_shared::lending::officers::Role::Admin,
                 token: DEV_OFFICER_TOKEN.to_owned(),
             },
         )

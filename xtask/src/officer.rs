@@ -1,13 +1,13 @@
 //! `cargo xtask officer add|revoke|list`: officers' accounts in D1, local (the database
 //! `cargo xtask dev` serves) or, with `--remote`, the production one. A token is printed
 //! once and stored only as its SHA-256. Every change appends its row to the audit trail in
-//! the same statement set, at the end of the hash chain (`valle_shared::audit`).
+//! the same statement set, at the end of the hash chain (`valle_shared::lending::audit`).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use valle_shared::audit::{append, AuditAction, AuditEvent, ChainHead};
-use valle_shared::officers::{
+use valle_shared::lending::audit::{append, AuditAction, AuditEvent, ChainHead};
+use valle_shared::lending::officers::{
     is_email, normalize_email, token_from_bytes, token_hash, Role, ROLES,
 };
 
@@ -468,7 +468,7 @@ mod tests {
         check(&["rename", "ana@coop.example"], None);
         check(&[], None);
     }
-    use valle_shared::audit::{AuditEntry, Verifier};
+    use valle_shared::lending::audit::{AuditEntry, Verifier};
 
     #[test]
     fn changes_are_audited_in_one_chain_and_quotes_stay_inside_literals() {

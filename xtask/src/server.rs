@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::officer::{self, Database, NewAccount};
 use crate::process::{free_port, run, Server};
 use crate::{done, migrate, project_command, root, step, Result, TEST_OFFICER_TOKEN};
-use valle_shared::officers::Role;
+use valle_shared::lending::officers::Role;
 
 /// How to start one `wrangler dev`.
 pub struct ServerSetup<'a> {

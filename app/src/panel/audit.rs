@@ -2,7 +2,7 @@
 //! chain.
 
 use leptos::prelude::*;
-use valle_shared::audit::{AuditEntry, AuditPage, VerifyReport};
+use valle_shared::lending::audit::{AuditEntry, AuditPage, VerifyReport};
 
 use super::dashboard::format_time;
 use super::lending::{audit_path, verify_path};

@@ -3,7 +3,7 @@
 //! rate and realized ROC AUC, KS and Brier score once outcomes are in.
 
 use leptos::prelude::*;
-use valle_shared::challenger::{ChallengerReport, ModelFigures};
+use valle_shared::outcomes::challenger::{ChallengerReport, ModelFigures};
 use valle_shared::Lang;
 
 use super::dashboard::format_percent;

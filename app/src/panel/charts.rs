@@ -2,7 +2,7 @@
 //! the host); the components only turn it into elements.
 
 use leptos::prelude::*;
-use valle_shared::kpi::{BandCounts, CountWindow, SeriesPoint};
+use valle_shared::monitoring::kpi::{BandCounts, CountWindow, SeriesPoint};
 use valle_shared::Lang;
 
 use super::dashboard::format_clock;

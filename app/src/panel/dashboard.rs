@@ -2,15 +2,16 @@
 //! cards, state and drift labels, and the API paths its filters make. The components in
 //! [`crate::panel`] only render these.
 
-use valle_shared::api::{KpiResponse, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, KPIS_PATH};
-use valle_shared::application::{choice_label, FieldRule};
-use valle_shared::decisions::DeadLetterStatus;
-use valle_shared::drift::DriftBand;
-use valle_shared::i18n::format_money;
-use valle_shared::kpi::{PerformanceState, View};
-use valle_shared::query::{path_segment, with_query};
-use valle_shared::time::format_rfc3339_ms;
-use valle_shared::validation::RequestError;
+use valle_shared::api::KpiResponse;
+use valle_shared::contract::errors::RequestError;
+use valle_shared::contract::i18n::format_money;
+use valle_shared::contract::paths::{DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, KPIS_PATH};
+use valle_shared::contract::query::{path_segment, with_query};
+use valle_shared::contract::time::format_rfc3339_ms;
+use valle_shared::intake::application::{choice_label, FieldRule};
+use valle_shared::monitoring::drift::DriftBand;
+use valle_shared::monitoring::kpi::{PerformanceState, View};
+use valle_shared::records::decisions::DeadLetterStatus;
 use valle_shared::{Application, Field, Lang};
 
 use crate::chrome::ui;
@@ -273,7 +274,7 @@ pub fn replay_body(correction: &str) -> Result<Option<String>, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::kpi::{Percentiles, Summary};
+    use valle_shared::monitoring::kpi::{Percentiles, Summary};
 
     #[test]
     fn numbers_are_formatted_for_people() {
@@ -363,7 +364,7 @@ mod tests {
         );
         assert_eq!(
             replay_body("{age: 30").map_err(|error| error.code()),
-            Err(valle_shared::codes::ErrorCode::Json)
+            Err(valle_shared::contract::codes::ErrorCode::Json)
         );
     }
 

@@ -1,8 +1,10 @@
 //! Dead letters, with replay as they are or corrected.
 
 use leptos::prelude::*;
-use valle_shared::api::ErrorBody;
-use valle_shared::decisions::{DeadLetter, DeadLetterPage, DeadLetterStatus, ReplayResponse};
+use valle_shared::contract::errors::ErrorBody;
+use valle_shared::records::decisions::{
+    DeadLetter, DeadLetterPage, DeadLetterStatus, ReplayResponse,
+};
 use valle_shared::Lang;
 
 use super::dashboard::{dead_letters_path, format_time, replay_body, replay_path};

@@ -1,7 +1,7 @@
 //! The decisions table with its filters, pages and one decision's detail.
 
 use leptos::prelude::*;
-use valle_shared::decisions::{DecisionPage, DecisionRecord};
+use valle_shared::records::decisions::{DecisionPage, DecisionRecord};
 use valle_shared::Lang;
 
 use super::dashboard::{

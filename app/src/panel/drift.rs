@@ -1,7 +1,7 @@
 //! Drift per monitored field.
 
 use leptos::prelude::*;
-use valle_shared::drift::{DriftReport, DriftSummary};
+use valle_shared::monitoring::drift::{DriftReport, DriftSummary};
 use valle_shared::Lang;
 
 use super::dashboard::{drift_class, drift_path, drift_text, format_psi};

@@ -2,12 +2,12 @@
 //! trail, the overrides report and the export), as pure functions: paths, bodies and
 //! labels. The components only render them.
 
-use valle_shared::api::{
+use valle_shared::contract::paths::{
     APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH, EXPORT_DECISIONS_PATH, OVERRIDES_REPORT_PATH,
     REVIEWS_PATH,
 };
-use valle_shared::query::{path_segment, with_query};
-use valle_shared::review::{ApprovalAction, ReviewAction, ReviewState};
+use valle_shared::contract::query::{path_segment, with_query};
+use valle_shared::lending::review::{ApprovalAction, ReviewAction, ReviewState};
 use valle_shared::Lang;
 
 /// Cases per page of the queue.

@@ -30,9 +30,9 @@ pub mod what_if;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use valle_shared::api::ME_PATH;
-use valle_shared::codes::ErrorCode;
-use valle_shared::officers::{Me, Permission};
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::paths::ME_PATH;
+use valle_shared::lending::officers::{Me, Permission};
 use valle_shared::Lang;
 
 use crate::chrome::{ui, use_lang, Brand, LangToggle};

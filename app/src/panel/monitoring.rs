@@ -2,9 +2,9 @@
 //! points of the ROC and calibration charts, labels, and which CSV line a refused outcome
 //! came from. The components only render them.
 
-use valle_shared::api::{CHALLENGER_PATH, FAIRNESS_PATH, PERFORMANCE_PATH};
-use valle_shared::fairness::ProtectedAttribute;
-use valle_shared::performance::Decile;
+use valle_shared::contract::paths::{CHALLENGER_PATH, FAIRNESS_PATH, PERFORMANCE_PATH};
+use valle_shared::outcomes::fairness::ProtectedAttribute;
+use valle_shared::outcomes::performance::Decile;
 use valle_shared::Lang;
 
 use super::lending::range_path;

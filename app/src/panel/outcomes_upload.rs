@@ -3,9 +3,9 @@
 //! names each bad value by its CSV line; requests before it stay stored.
 
 use leptos::prelude::*;
-use valle_shared::api::OUTCOMES_PATH;
-use valle_shared::codes::ErrorCode;
-use valle_shared::loan_outcomes::{outcomes_csv_to_bodies, OutcomesAnswer};
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::paths::OUTCOMES_PATH;
+use valle_shared::outcomes::loan_outcomes::{outcomes_csv_to_bodies, OutcomesAnswer};
 use valle_shared::{Lang, Message};
 use wasm_bindgen::JsCast;
 

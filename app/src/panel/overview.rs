@@ -1,8 +1,9 @@
 //! Live KPIs: cards, state and alerts, charts.
 
 use leptos::prelude::*;
-use valle_shared::api::{CountWindowList, KpiResponse, KPI_WINDOWS_PATH};
-use valle_shared::kpi::View;
+use valle_shared::api::{CountWindowList, KpiResponse};
+use valle_shared::contract::paths::KPI_WINDOWS_PATH;
+use valle_shared::monitoring::kpi::View;
 use valle_shared::Lang;
 
 use super::charts::{BandMix, CountWindowsChart, DecisionsChart, LatencyChart};
@@ -87,7 +88,7 @@ pub(super) fn Overview() -> impl IntoView {
 
 fn kpi_body(
     response: KpiResponse,
-    windows: Vec<valle_shared::kpi::CountWindow>,
+    windows: Vec<valle_shared::monitoring::kpi::CountWindow>,
     lang: Lang,
 ) -> impl IntoView {
     let state = response.view.state;

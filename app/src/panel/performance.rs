@@ -3,9 +3,9 @@
 //! range and a branch.
 
 use leptos::prelude::*;
-use valle_shared::challenger::ChallengerReport;
-use valle_shared::fairness::{AttributeFairness, FairnessReport};
-use valle_shared::performance::{PerformanceReport, Realized};
+use valle_shared::outcomes::challenger::ChallengerReport;
+use valle_shared::outcomes::fairness::{AttributeFairness, FairnessReport};
+use valle_shared::outcomes::performance::{PerformanceReport, Realized};
 use valle_shared::Lang;
 
 use super::challenger::challenger_view;

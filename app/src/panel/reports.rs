@@ -2,9 +2,9 @@
 //! and the CSV export of decisions, for a date range.
 
 use leptos::prelude::*;
-use valle_shared::export::EXPORT_FILE_NAME;
-use valle_shared::officers::Permission;
-use valle_shared::review::OverrideReport;
+use valle_shared::lending::export::EXPORT_FILE_NAME;
+use valle_shared::lending::officers::Permission;
+use valle_shared::lending::review::OverrideReport;
 use wasm_bindgen::JsCast;
 
 use super::lending::{export_path, overrides_path, rate_text};

@@ -2,9 +2,9 @@
 //! officer's decision form, and the supervisor's answer to a low-side approval.
 
 use leptos::prelude::*;
-use valle_shared::codes::ErrorCode;
-use valle_shared::officers::Permission;
-use valle_shared::review::{
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::lending::officers::Permission;
+use valle_shared::lending::review::{
     ApprovalAction, ReviewAction, ReviewCase, ReviewPage, ReviewState, REASON_CODES, REVIEW_ACTIONS,
 };
 use valle_shared::Lang;

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use valle_shared::api::ErrorBody;
+use valle_shared::contract::errors::ErrorBody;
 use valle_shared::Lang;
 
 use crate::chrome::{ui, use_lang};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::de::DeserializeOwned;
-use valle_shared::officers::{Me, Permission};
+use valle_shared::lending::officers::{Me, Permission};
 use valle_shared::Lang;
 
 use super::dashboard::{POLL_MS, TOKEN_KEY};

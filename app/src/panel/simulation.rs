@@ -3,10 +3,10 @@
 //! bad rates, from `POST /api/v1/simulate`.
 
 use leptos::prelude::*;
-use valle_shared::api::SIMULATE_PATH;
-use valle_shared::model::spec::FeatureSpec;
-use valle_shared::model::FEATURE_SPEC_JSON;
-use valle_shared::simulation::{SimulationReport, StrategyFigures};
+use valle_shared::contract::paths::SIMULATE_PATH;
+use valle_shared::decision::model::spec::FeatureSpec;
+use valle_shared::decision::model::FEATURE_SPEC_JSON;
+use valle_shared::decision::simulation::{SimulationReport, StrategyFigures};
 use valle_shared::Lang;
 
 use super::dashboard::format_percent;
@@ -19,7 +19,7 @@ use crate::client::{officer_post, ClientError};
 fn model_form() -> WhatIf {
     let thresholds = serde_json::from_str::<FeatureSpec>(FEATURE_SPEC_JSON)
         .map(|spec| spec.thresholds)
-        .unwrap_or(valle_shared::model::spec::Thresholds {
+        .unwrap_or(valle_shared::decision::model::spec::Thresholds {
             review: 0.2,
             decline: 0.5,
         });
@@ -124,9 +124,9 @@ fn report_view(report: SimulationReport, lang: Lang) -> impl IntoView {
             <table data-testid="what-if-figures">
                 <thead><tr>
                     <th scope="col">{ui(lang, "Estrategia", "Strategy")}</th>
-                    <th scope="col">{decision_text(valle_shared::model::Decision::Approve, lang)}</th>
-                    <th scope="col">{decision_text(valle_shared::model::Decision::Review, lang)}</th>
-                    <th scope="col">{decision_text(valle_shared::model::Decision::Decline, lang)}</th>
+                    <th scope="col">{decision_text(valle_shared::decision::model::Decision::Approve, lang)}</th>
+                    <th scope="col">{decision_text(valle_shared::decision::model::Decision::Review, lang)}</th>
+                    <th scope="col">{decision_text(valle_shared::decision::model::Decision::Decline, lang)}</th>
                     <th scope="col">{ui(lang, "Aprobación", "Approval rate")}</th>
                     <th scope="col">{ui(lang, "Impago esperado de los aprobados", "Expected bad rate of the approved")}</th>
                 </tr></thead>

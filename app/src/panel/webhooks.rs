@@ -3,9 +3,10 @@
 //! up on, each of which can be sent again under its event id.
 
 use leptos::prelude::*;
-use valle_shared::api::{ErrorBody, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH};
-use valle_shared::query::with_query;
-use valle_shared::webhook_events::{
+use valle_shared::contract::errors::ErrorBody;
+use valle_shared::contract::paths::{WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH};
+use valle_shared::contract::query::with_query;
+use valle_shared::webhooks::sources::{
     Subscription, SubscriptionList, WebhookDeadLetter, WebhookDeadLetterPage,
 };
 use valle_shared::webhooks::{parse_subscription, EventKind, Reach};
@@ -302,7 +303,7 @@ fn page_reach() -> Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::codes::ErrorCode;
+    use valle_shared::contract::codes::ErrorCode;
 
     #[test]
     fn the_form_sends_what_the_edge_reads() {

@@ -2,9 +2,9 @@
 //! becomes the body of `POST /api/v1/simulate`; the edge checks it and names bad fields.
 
 use serde_json::{json, Value};
-use valle_shared::model::spec::Thresholds;
-use valle_shared::model::Decision;
-use valle_shared::simulation::DEFAULT_SIMULATED;
+use valle_shared::decision::model::spec::Thresholds;
+use valle_shared::decision::model::Decision;
+use valle_shared::decision::simulation::DEFAULT_SIMULATED;
 
 /// What the what-if form holds, as typed.
 #[derive(Clone, Debug, PartialEq)]

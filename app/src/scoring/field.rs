@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 
 use leptos::prelude::*;
-use valle_shared::application::{choice_label, FieldRule};
-use valle_shared::draft::Draft;
-use valle_shared::i18n::format_money;
-use valle_shared::validation::FieldError;
+use valle_shared::contract::errors::FieldError;
+use valle_shared::contract::i18n::format_money;
+use valle_shared::intake::application::{choice_label, FieldRule};
+use valle_shared::intake::draft::Draft;
 use valle_shared::{Field, Lang};
 
 use super::form;

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use valle_shared::validation::{parse_application, FieldError, RequestError};
+use valle_shared::contract::errors::{FieldError, RequestError};
+use valle_shared::intake::validation::{cross_rule_fields, parse_application};
 use valle_shared::{Application, Field};
 
 /// What the shared validator makes of the body the form would send.
@@ -27,11 +28,13 @@ pub fn visible_errors(
     };
     errors
         .iter()
-        .filter(|error| error.known_field() == Some(field))
+        .filter(|error| Field::from_name(&error.field) == Some(field))
         .filter(|error| {
             show_all
                 || match error.rule {
-                    Some(rule) => rule.fields().iter().any(|field| touched.contains(field)),
+                    Some(rule) => cross_rule_fields(rule)
+                        .iter()
+                        .any(|field| touched.contains(field)),
                     None => touched.contains(&field),
                 }
         })
@@ -72,8 +75,8 @@ pub fn example_inputs() -> Vec<(Field, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::codes::ErrorCode;
-    use valle_shared::draft::Draft;
+    use valle_shared::contract::codes::ErrorCode;
+    use valle_shared::intake::draft::Draft;
 
     fn example() -> Draft {
         example_inputs()

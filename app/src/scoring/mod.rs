@@ -18,8 +18,8 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use valle_shared::api::ScoreResponse;
-use valle_shared::codes::ErrorCode;
-use valle_shared::draft::Draft;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::intake::draft::Draft;
 use valle_shared::{Field, Lang, Score};
 
 use crate::chrome::{ui, use_lang, Brand, LangToggle};

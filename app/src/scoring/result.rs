@@ -3,11 +3,12 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use valle_shared::api::{HumanReviewResponse, ScoreResponse, Stage};
-use valle_shared::codes::ErrorCode;
-use valle_shared::decisions::is_mismatch;
-use valle_shared::events::ClientScore;
-use valle_shared::i18n::format_money;
+use valle_shared::api::{HumanReviewResponse, ScoreResponse};
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::i18n::format_money;
+use valle_shared::contract::request::Stage;
+use valle_shared::records::decisions::is_mismatch;
+use valle_shared::records::events::ClientScore;
 use valle_shared::{Lang, Score};
 
 use super::field::error_item;

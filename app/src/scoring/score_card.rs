@@ -2,8 +2,8 @@
 //! summary, both as `models/disclosure.json` lets the applicant see them.
 
 use leptos::prelude::*;
-use valle_shared::disclosure::Disclosure;
-use valle_shared::model::Decision;
+use valle_shared::decision::disclosure::Disclosure;
+use valle_shared::decision::model::Decision;
 use valle_shared::{Lang, Score};
 
 use super::scorer::ModelState;

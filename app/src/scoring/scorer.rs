@@ -7,9 +7,9 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 use leptos::prelude::*;
-use valle_shared::codes::ErrorCode;
-use valle_shared::disclosure::Disclosure;
-use valle_shared::scorer::{ScoreRequest, ScorerMessage};
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::decision::disclosure::Disclosure;
+use valle_shared::decision::scorer::{ScoreRequest, ScorerMessage};
 use valle_shared::Score;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};

@@ -6,14 +6,14 @@ use serde_json::json;
 use super::operations::{object, operation, receipt_header};
 use super::{path_parameter, Content, Method, Operation, Schemas, Tag};
 use crate::api::HumanReviewResponse;
-use crate::api::{
+use crate::contract::paths::{
     APPLICANTS_PATH, CONTEST_SUFFIX, DECISIONS_PATH, ERASURE_SUFFIX, RETENTION_RUN_PATH,
     SUBJECT_EXPORT_SUFFIX,
 };
-use crate::officers::Permission;
-use crate::retention::{Erasure, RetentionRun};
-use crate::review::MAX_CONTEST_CHARS;
-use crate::subject_access::SubjectAccess;
+use crate::lending::officers::Permission;
+use crate::lending::review::MAX_CONTEST_CHARS;
+use crate::privacy::retention::{Erasure, RetentionRun};
+use crate::privacy::subject_access::SubjectAccess;
 
 /// What blocking means, for each erasure operation's description.
 macro_rules! blocking {

@@ -4,29 +4,34 @@ use serde_json::{json, Value};
 
 use super::{path_parameter, query, Content, Method, Operation, Schemas, Tag};
 use crate::api::*;
-use crate::application::Application;
-use crate::audit::{AuditPage, VerifyReport};
-use crate::batch::BatchKind;
-use crate::challenger::ChallengerReport;
-use crate::decisions::{
-    DeadLetterPage, DeadLetterStatus, DecisionPage, DecisionRecord, ReplayResponse, DECISION_PAGES,
+use crate::contract::paths::*;
+use crate::contract::query::{
+    PageRules, AUDIT_PAGES, DEAD_LETTER_PAGES, REVIEW_PAGES, WINDOW_PAGES,
 };
-use crate::drift::DriftReport;
-use crate::events::{Channel, ClientScore, EventsResponse};
-use crate::export::CSV_MEDIA_TYPE;
-use crate::fairness::FairnessReport;
-use crate::kpi::View;
-use crate::loan_outcomes::{LoanStatus, OutcomesAnswer, MAX_OUTCOMES};
-use crate::metrics::PROMETHEUS_MEDIA_TYPE;
-use crate::model::spec::Thresholds;
-use crate::model::{Band, Decision};
-use crate::officers::{Me, Permission};
-use crate::performance::PerformanceReport;
-use crate::query::{PageRules, AUDIT_PAGES, DEAD_LETTER_PAGES, REVIEW_PAGES, WINDOW_PAGES};
-use crate::review::{
+use crate::contract::request::{MAX_REQUEST_ID_CHARS, REQUEST_ID_HEADER};
+use crate::decision::model::spec::Thresholds;
+use crate::decision::model::{Band, Decision};
+use crate::decision::simulation::{ModelChoice, PolicyChoice, SimulationReport, MAX_SIMULATED};
+use crate::intake::application::Application;
+use crate::intake::batch::BatchKind;
+use crate::intake::channel::Channel;
+use crate::lending::audit::{AuditPage, VerifyReport};
+use crate::lending::export::CSV_MEDIA_TYPE;
+use crate::lending::officers::{Me, Permission};
+use crate::lending::review::{
     ApprovalRequest, DecideRequest, OverrideReport, ReviewCase, ReviewPage, ReviewState,
 };
-use crate::simulation::{ModelChoice, PolicyChoice, SimulationReport, MAX_SIMULATED};
+use crate::monitoring::drift::DriftReport;
+use crate::monitoring::kpi::View;
+use crate::monitoring::metrics::PROMETHEUS_MEDIA_TYPE;
+use crate::outcomes::challenger::ChallengerReport;
+use crate::outcomes::fairness::FairnessReport;
+use crate::outcomes::loan_outcomes::{LoanStatus, OutcomesAnswer, MAX_OUTCOMES};
+use crate::outcomes::performance::PerformanceReport;
+use crate::records::decisions::{
+    DeadLetterPage, DeadLetterStatus, DecisionPage, DecisionRecord, ReplayResponse, DECISION_PAGES,
+};
+use crate::records::events::{ClientScore, EventsResponse};
 
 /// The operations, their schemas built into `schemas`.
 pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
@@ -383,7 +388,7 @@ fn idempotency_key() -> Value {
 /// The applicant's receipt for the decision the path names.
 pub(super) fn receipt_header() -> Value {
     json!({
-        "name": crate::receipt::RECEIPT_HEADER,
+        "name": crate::records::receipt::RECEIPT_HEADER,
         "in": "header",
         "required": true,
         "description": "The receipt the decision's answer carried (`receipt`). Without the decision's own receipt the answer is the 404 of an unknown id.",

@@ -4,10 +4,10 @@ use serde_json::json;
 
 use super::operations::{object, operation, paging};
 use super::{path_parameter, Content, Method, Operation, Schemas, Tag};
-use crate::api::{REPLAY_SUFFIX, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH};
-use crate::officers::Permission;
-use crate::query::WEBHOOK_DEAD_LETTER_PAGES;
-use crate::webhook_events::{
+use crate::contract::paths::{REPLAY_SUFFIX, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH};
+use crate::contract::query::WEBHOOK_DEAD_LETTER_PAGES;
+use crate::lending::officers::Permission;
+use crate::webhooks::sources::{
     Subscription, SubscriptionList, WebhookDeadLetter, WebhookDeadLetterPage,
 };
 use crate::webhooks::{EventBody, EventKind, MAX_URL_CHARS, SECRET_CHARS};

@@ -6,9 +6,10 @@
 //! their own outcome with the same recorded one, which makes the three byte-identical.
 
 use serde::{Deserialize, Serialize};
-use valle_shared::model::Decision;
-use valle_shared::policy::RuleHit;
-use valle_shared::validation::{parse_application, FieldError};
+use valle_shared::contract::errors::FieldError;
+use valle_shared::decision::model::Decision;
+use valle_shared::decision::policy::RuleHit;
+use valle_shared::intake::validation::parse_application;
 use valle_shared::{Model, Score};
 
 /// The recorded cases, shared by every test that includes this module.

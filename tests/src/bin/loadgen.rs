@@ -138,8 +138,8 @@ fn percent(text: &str) -> Result<f64, String> {
 }
 
 fn age_band(text: &str) -> Result<String, String> {
-    (0..valle_shared::fairness::AGE_BAND_FLOORS.len())
-        .any(|i| valle_shared::fairness::age_band_name(i) == text)
+    (0..valle_shared::outcomes::fairness::AGE_BAND_FLOORS.len())
+        .any(|i| valle_shared::outcomes::fairness::age_band_name(i) == text)
         .then(|| text.to_owned())
         .ok_or(format!("{text} is not an age band (18-25, …, 66+)"))
 }
@@ -223,7 +223,7 @@ impl Args {
             plan.branch = Some(format!("loadgen-{}", &random_uuid()[..8]));
         }
         if let Some(branch) = &plan.branch {
-            if !valle_shared::events::is_branch(branch) {
+            if !valle_shared::intake::branch::is_branch(branch) {
                 return Err(format!("--branch {branch:?} is not a valid branch name"));
             }
         }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use valle_shared::codes::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
 
 use super::{Plan, Target};
 use crate::sample::{Rng, Sampler};
@@ -234,7 +234,7 @@ impl Sender<'_> {
                 };
                 json!({
                     "event_id": record.id,
-                    "event_time": valle_shared::time::format_rfc3339_ms(now_ms - offset_ms),
+                    "event_time": valle_shared::contract::time::format_rfc3339_ms(now_ms - offset_ms),
                     "application": record.application_value(),
                 })
             })

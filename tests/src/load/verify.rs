@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use valle_shared::query::with_query;
+use valle_shared::contract::query::with_query;
 
 use super::Tally;
 use crate::Client;

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Promise, Uint8Array};
-use valle_shared::access::{AccessConfig, Jwk, Jwks, Jwt};
+use valle_shared::lending::access::{AccessConfig, Jwk, Jwks, Jwt};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;

@@ -3,8 +3,8 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use valle_shared::drift::DriftReport;
-use valle_shared::kpi::{KpiView, View};
+use valle_shared::monitoring::drift::DriftReport;
+use valle_shared::monitoring::kpi::{KpiView, View};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env, Method, Request, RequestInit};
 

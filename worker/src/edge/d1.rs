@@ -1,13 +1,13 @@
 //! D1 behind the storage traits: the one write of each request or batch, the officers'
 //! reads, the event inbox, and the log the KPI object reads.
 
-use valle_shared::decisions::{
+use valle_shared::contract::query::Page;
+use valle_shared::decision::simulation::StoredDecision;
+use valle_shared::monitoring::kpi::CountWindow;
+use valle_shared::records::decisions::{
     Cursor, DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
 };
-use valle_shared::events::QueuedEvent;
-use valle_shared::kpi::CountWindow;
-use valle_shared::query::Page;
-use valle_shared::simulation::StoredDecision;
+use valle_shared::records::events::QueuedEvent;
 
 use super::backend::{d1_error, decode, EdgeBackend};
 use crate::observability::log;

@@ -1,12 +1,12 @@
 //! D1 behind [`LoanBook`]: outcomes with their audit row in one batch, and the grouped reads
 //! of the performance and fairness figures.
 
-use valle_shared::audit::{AuditEntry, ChainHead};
-use valle_shared::challenger::ShadowCounts;
-use valle_shared::decisions::Period;
-use valle_shared::fairness::FairnessCount;
-use valle_shared::loan_outcomes::KnownDecision;
-use valle_shared::performance::ScoreGroup;
+use valle_shared::lending::audit::{AuditEntry, ChainHead};
+use valle_shared::outcomes::challenger::ShadowCounts;
+use valle_shared::outcomes::fairness::FairnessCount;
+use valle_shared::outcomes::loan_outcomes::KnownDecision;
+use valle_shared::outcomes::performance::ScoreGroup;
+use valle_shared::records::decisions::Period;
 
 use super::backend::{decode, rows_of, EdgeBackend};
 use crate::sql::{audit, loan_outcomes};

@@ -19,8 +19,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use valle_shared::kpi::KpiConfig;
-use valle_shared::ops::SwrCache;
+use valle_shared::contract::ops::SwrCache;
+use valle_shared::monitoring::kpi::KpiConfig;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
     event, Context as WorkerContext, Delay, Env, Headers, MessageBatch, MessageExt, Request,
@@ -37,10 +37,10 @@ use crate::http::{HttpResponse, RequestHead};
 use crate::observability::log;
 use crate::pipeline::{consume_dead_letters, consume_events, Delivery, Scorers};
 use crate::routes::{export_chunk, prepare, Clock, Context, ExportStream, KpiCache};
-use valle_shared::access::AccessConfig;
-use valle_shared::monitoring::parse_monitored_branches;
-use valle_shared::receipt::{ReceiptKey, LOCAL_DEVELOPMENT_KEY};
-use valle_shared::retention::RetentionPolicy;
+use valle_shared::lending::access::AccessConfig;
+use valle_shared::monitoring::series::parse_monitored_branches;
+use valle_shared::privacy::retention::RetentionPolicy;
+use valle_shared::records::receipt::{ReceiptKey, LOCAL_DEVELOPMENT_KEY};
 use valle_shared::webhooks::Reach;
 
 #[wasm_bindgen]

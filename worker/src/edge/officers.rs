@@ -1,10 +1,10 @@
 //! D1 behind the officers' traits: accounts, reviews with their audit rows, the review
 //! queue, the export's pages, the overrides report and the audit trail.
 
-use valle_shared::audit::{AuditEntry, ChainHead};
-use valle_shared::decisions::{DecisionQuery, DecisionRecord};
-use valle_shared::query::Page;
-use valle_shared::review::{OverrideRow, Review, ReviewCase};
+use valle_shared::contract::query::Page;
+use valle_shared::lending::audit::{AuditEntry, ChainHead};
+use valle_shared::lending::review::{OverrideRow, Review, ReviewCase};
+use valle_shared::records::decisions::{DecisionQuery, DecisionRecord};
 
 use super::backend::{d1_error, decode, rows_of, EdgeBackend};
 use crate::sql::{accounts, audit, decisions, reviews, Statement};

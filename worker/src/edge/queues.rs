@@ -1,7 +1,7 @@
 //! The events queue and its dead-letter queue, and the inbox that backs them.
 
 use serde::Serialize;
-use valle_shared::events::QueuedEvent;
+use valle_shared::records::events::QueuedEvent;
 use worker::{BatchMessageBuilder, MessageBuilder, Queue, SendMessage};
 
 use super::backend::EdgeBackend;

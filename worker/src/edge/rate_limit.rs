@@ -2,7 +2,7 @@
 //! trip to an object of ours. It answers only allowed or not, so `Retry-After` comes from
 //! the period it was configured with.
 
-use valle_shared::ops::RateClass;
+use valle_shared::contract::ops::RateClass;
 
 use super::backend::EdgeBackend;
 use crate::bindings;

@@ -1,10 +1,10 @@
 //! D1 behind [`RetentionStore`]: each call is one batch of [`crate::sql::retention`].
 
-use valle_shared::audit::AuditEntry;
-use valle_shared::loan_outcomes::LoanOutcome;
-use valle_shared::retention::{DueDecision, Residue};
-use valle_shared::review::Review;
-use valle_shared::subject_access::SubjectDecision;
+use valle_shared::lending::audit::AuditEntry;
+use valle_shared::lending::review::Review;
+use valle_shared::outcomes::loan_outcomes::LoanOutcome;
+use valle_shared::privacy::retention::{DueDecision, Residue};
+use valle_shared::privacy::subject_access::SubjectDecision;
 
 use super::backend::{decode, rows_of, EdgeBackend};
 use crate::retention::{
@@ -87,7 +87,7 @@ impl RetentionStore for EdgeBackend {
             .into_iter()
             .map(|row| {
                 let blocked = row.blocking.blocked();
-                let decision = valle_shared::decisions::DecisionRecord::from(row.decision);
+                let decision = valle_shared::records::decisions::DecisionRecord::from(row.decision);
                 let id = &decision.request_id;
                 let review = reviewed
                     .iter()

@@ -3,10 +3,10 @@
 
 use futures_util::future::{select, Either};
 use std::time::Duration;
-use valle_shared::audit::AuditEntry;
-use valle_shared::decisions::DecisionRecord;
-use valle_shared::query::Page;
-use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
+use valle_shared::contract::query::Page;
+use valle_shared::lending::audit::AuditEntry;
+use valle_shared::records::decisions::DecisionRecord;
+use valle_shared::webhooks::sources::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
 use valle_shared::webhooks::Reach;
 use worker::{

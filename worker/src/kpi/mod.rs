@@ -12,8 +12,10 @@ pub mod outbox;
 pub mod pump;
 
 use serde::{Deserialize, Serialize};
-use valle_shared::drift::DriftReport;
-use valle_shared::kpi::{Aggregator, Core, EventWindow, KpiConfig, KpiView, Outcome, View};
+use valle_shared::monitoring::drift::DriftReport;
+use valle_shared::monitoring::kpi::{
+    Aggregator, Core, EventWindow, KpiConfig, KpiView, Outcome, View,
+};
 
 pub use outbox::{Pending, PendingWrite, OUTBOX_FLUSH_BATCH};
 

@@ -3,7 +3,7 @@
 //! transaction as the counts that made them, and sent afterwards with idempotent statements.
 
 use serde::Serialize;
-use valle_shared::kpi::EventWindow;
+use valle_shared::monitoring::kpi::EventWindow;
 
 use super::{KvOp, KvStore};
 use crate::store::{D1Write, StoreError};

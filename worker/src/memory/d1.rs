@@ -4,18 +4,18 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
-use valle_shared::decisions::{
+use valle_shared::contract::query::Page;
+use valle_shared::decision::simulation::StoredDecision;
+use valle_shared::monitoring::kpi::{CountWindow, EventWindow};
+use valle_shared::records::decisions::{
     Cursor, DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
 };
-use valle_shared::events::QueuedEvent;
-use valle_shared::idempotency::Fingerprint;
-use valle_shared::kpi::{CountWindow, EventWindow};
-use valle_shared::query::Page;
-use valle_shared::simulation::StoredDecision;
+use valle_shared::records::events::QueuedEvent;
+use valle_shared::records::idempotency::Fingerprint;
 
 use crate::pipeline::{failure_observation, FailedRequest};
-use valle_shared::audit::AuditEntry;
-use valle_shared::review::Review;
+use valle_shared::lending::audit::AuditEntry;
+use valle_shared::lending::review::Review;
 
 use crate::store::{D1Write, StoredAccount};
 use crate::store::{
@@ -51,7 +51,8 @@ pub struct MemoryD1 {
     pub reviews: RefCell<BTreeMap<String, (Review, String)>>,
     pub audit: RefCell<Vec<AuditEntry>>,
     /// Loan outcomes by request id.
-    pub loan_outcomes: RefCell<BTreeMap<String, valle_shared::loan_outcomes::LoanOutcome>>,
+    pub loan_outcomes:
+        RefCell<BTreeMap<String, valle_shared::outcomes::loan_outcomes::LoanOutcome>>,
     /// Outcome writes made, each one D1 batch at the edge.
     pub writes: Cell<u32>,
     /// Fail this many of the next outcome writes.

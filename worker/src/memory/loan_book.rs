@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use valle_shared::challenger::{AgreementCount, ShadowCounts};
-use valle_shared::decisions::{DecisionRecord, Period};
-use valle_shared::fairness::FairnessCount;
-use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome, LoanStatus};
-use valle_shared::performance::{vintage_of, ScoreGroup};
+use valle_shared::outcomes::challenger::{AgreementCount, ShadowCounts};
+use valle_shared::outcomes::fairness::FairnessCount;
+use valle_shared::outcomes::loan_outcomes::{KnownDecision, LoanOutcome, LoanStatus};
+use valle_shared::outcomes::performance::{vintage_of, ScoreGroup};
+use valle_shared::records::decisions::{DecisionRecord, Period};
 
 use super::MemoryBackend;
 use crate::store::{LoanBook, OutcomeSnapshot, OutcomeWrite, StoreError};

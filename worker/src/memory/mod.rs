@@ -12,13 +12,15 @@ pub mod webhooks;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use valle_shared::decisions::{DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord};
-use valle_shared::drift::DriftReport;
-use valle_shared::events::QueuedEvent;
-use valle_shared::kpi::{CountWindow, KpiConfig, KpiView, View};
-use valle_shared::ops::{FixedWindow, RateClass, RateLimit};
-use valle_shared::query::Page;
-use valle_shared::simulation::StoredDecision;
+use valle_shared::contract::ops::{FixedWindow, RateClass, RateLimit};
+use valle_shared::contract::query::Page;
+use valle_shared::decision::simulation::StoredDecision;
+use valle_shared::monitoring::drift::DriftReport;
+use valle_shared::monitoring::kpi::{CountWindow, KpiConfig, KpiView, View};
+use valle_shared::records::decisions::{
+    DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
+};
+use valle_shared::records::events::QueuedEvent;
 
 pub use d1::{Kept, MemoryD1};
 pub use kv::MemoryKv;
@@ -53,7 +55,7 @@ pub struct MemoryBackend {
     /// Fail every call to the KPI object while set.
     pub failing_kpi: Cell<bool>,
     /// The Access team's keys, and how often they were fetched past the cache.
-    pub jwks: RefCell<valle_shared::access::Jwks>,
+    pub jwks: RefCell<valle_shared::lending::access::Jwks>,
     pub jwks_fetches: Cell<u32>,
     pub webhooks: MemoryWebhooks,
 }

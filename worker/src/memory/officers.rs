@@ -3,12 +3,12 @@
 //! audit row only at the end of the chain.
 
 use sha2::{Digest, Sha256};
-use valle_shared::access::{AccessConfig, Jwk, Jwks, Jwt};
-use valle_shared::audit::{AuditEntry, ChainHead};
-use valle_shared::decisions::DecisionQuery;
-use valle_shared::officers::{token_hash, Account};
-use valle_shared::query::Page;
-use valle_shared::review::{OverrideRow, Review, ReviewCase};
+use valle_shared::contract::query::Page;
+use valle_shared::lending::access::{AccessConfig, Jwk, Jwks, Jwt};
+use valle_shared::lending::audit::{AuditEntry, ChainHead};
+use valle_shared::lending::officers::{token_hash, Account};
+use valle_shared::lending::review::{OverrideRow, Review, ReviewCase};
+use valle_shared::records::decisions::DecisionQuery;
 
 use super::d1::{matches_filters, MemoryD1};
 use super::MemoryBackend;
@@ -197,7 +197,7 @@ impl ReviewStore for MemoryBackend {
             else {
                 continue;
             };
-            if action == valle_shared::review::ReviewAction::RequestInfo
+            if action == valle_shared::lending::review::ReviewAction::RequestInfo
                 || from_ms.is_some_and(|from| at < from)
                 || to_ms.is_some_and(|to| at > to)
             {
@@ -228,9 +228,9 @@ impl ReviewStore for MemoryBackend {
             };
             row.decided += 1;
             match review.override_kind {
-                valle_shared::review::Override::HighSide => row.high_side += 1,
-                valle_shared::review::Override::LowSide => row.low_side += 1,
-                valle_shared::review::Override::None => {}
+                valle_shared::lending::review::Override::HighSide => row.high_side += 1,
+                valle_shared::lending::review::Override::LowSide => row.low_side += 1,
+                valle_shared::lending::review::Override::None => {}
             }
         }
         Ok(rows)

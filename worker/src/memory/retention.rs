@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use valle_shared::application::{Application, Home, Job, Marital, Records};
-use valle_shared::decisions::DecisionRecord;
-use valle_shared::fairness::FairnessCount;
-use valle_shared::kpi::Observation;
-use valle_shared::loan_outcomes::LoanStatus;
-use valle_shared::retention::{DueDecision, Residue, RetentionPolicy};
-use valle_shared::subject_access::{Blocked, SubjectDecision};
+use valle_shared::intake::application::{Application, Home, Job, Marital, Records};
+use valle_shared::monitoring::kpi::Observation;
+use valle_shared::outcomes::fairness::FairnessCount;
+use valle_shared::outcomes::loan_outcomes::LoanStatus;
+use valle_shared::privacy::retention::{DueDecision, Residue, RetentionPolicy};
+use valle_shared::privacy::subject_access::{Blocked, SubjectDecision};
+use valle_shared::records::decisions::DecisionRecord;
 
 use super::{MemoryBackend, MemoryD1};
 use crate::retention::{
@@ -327,7 +327,7 @@ fn blocked_row(blocking: Blocking) -> Blocked {
 
 fn due_decision(
     record: &DecisionRecord,
-    review: Option<valle_shared::review::ReviewState>,
+    review: Option<valle_shared::lending::review::ReviewState>,
 ) -> DueDecision {
     DueDecision {
         request_id: record.request_id.clone(),

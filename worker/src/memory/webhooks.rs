@@ -2,9 +2,9 @@
 
 use std::cell::RefCell;
 
-use valle_shared::audit::AuditEntry;
-use valle_shared::query::Page;
-use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
+use valle_shared::contract::query::Page;
+use valle_shared::lending::audit::AuditEntry;
+use valle_shared::webhooks::sources::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
 
 use super::MemoryBackend;

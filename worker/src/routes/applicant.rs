@@ -1,12 +1,12 @@
 //! What only an applicant may do, proven by the receipt their answer carried
-//! ([`valle_shared::receipt`]): read back their decision, ask for a person's review.
+//! ([`valle_shared::records::receipt`]): read back their decision, ask for a person's review.
 //! Without the decision's receipt the answer is the 404 of an unknown id, decided before
 //! any storage is read, so neither the answer nor its timing says whether the id exists.
 
 use valle_shared::api::ApplicantDecision;
-use valle_shared::disclosure::Disclosure;
-use valle_shared::receipt::{ReceiptKey, RECEIPT_HEADER};
-use valle_shared::review::Review;
+use valle_shared::decision::disclosure::Disclosure;
+use valle_shared::lending::review::Review;
+use valle_shared::records::receipt::{ReceiptKey, RECEIPT_HEADER};
 
 use super::Request;
 use crate::error::ApiError;

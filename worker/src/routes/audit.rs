@@ -3,8 +3,10 @@
 
 use std::future::Future;
 
-use valle_shared::audit::{append, AuditEntry, AuditEvent, AuditPage, ChainHead, Verifier};
-use valle_shared::query::AUDIT_PAGES;
+use valle_shared::contract::query::AUDIT_PAGES;
+use valle_shared::lending::audit::{
+    append, AuditEntry, AuditEvent, AuditPage, ChainHead, Verifier,
+};
 
 use super::reviews::CHAIN_ATTEMPTS;
 use super::Request;

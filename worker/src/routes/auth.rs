@@ -2,8 +2,10 @@
 //! deployment has Cloudflare Access, the JWT Access adds; then whether their role allows the
 //! route. `GET /api/v1/me` answers what was found.
 
-use valle_shared::access::{check_claims, parse_jwt, AccessConfig, JwtRefusal, ACCESS_JWT_HEADER};
-use valle_shared::officers::{bearer_token, token_hash, Me, Permission, SignIn};
+use valle_shared::lending::access::{
+    check_claims, parse_jwt, AccessConfig, JwtRefusal, ACCESS_JWT_HEADER,
+};
+use valle_shared::lending::officers::{bearer_token, token_hash, Me, Permission, SignIn};
 
 use super::Request;
 use crate::error::ApiError;

@@ -4,10 +4,10 @@
 //! never carries personal data, and it outlives what it would name.
 
 use serde_json::json;
-use valle_shared::audit::{AuditAction, AuditEvent};
-use valle_shared::officers::Me;
-use valle_shared::retention::{parse_run_request, BlockedBy, Erasure, RetentionPolicy};
-use valle_shared::subject_access::SubjectAccess;
+use valle_shared::lending::audit::{AuditAction, AuditEvent};
+use valle_shared::lending::officers::Me;
+use valle_shared::privacy::retention::{parse_run_request, BlockedBy, Erasure, RetentionPolicy};
+use valle_shared::privacy::subject_access::SubjectAccess;
 use valle_shared::webhooks::Reach;
 
 use super::auth::signed_in;

@@ -1,13 +1,15 @@
 //! `GET /api/v1/dead-letters` and `POST /api/v1/dead-letters/{id}/replay` (officers).
 
-use valle_shared::api::{ReplayRequest, Stage};
-use valle_shared::decisions::{DeadLetterPage, DeadLetterStatus, ReplayResponse};
-use valle_shared::query::DEAD_LETTER_PAGES;
-use valle_shared::validation::{ErrorCode, RequestError};
+use valle_shared::api::ReplayRequest;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::errors::RequestError;
+use valle_shared::contract::query::DEAD_LETTER_PAGES;
+use valle_shared::contract::request::Stage;
+use valle_shared::records::decisions::{DeadLetterPage, DeadLetterStatus, ReplayResponse};
 
 use serde_json::json;
-use valle_shared::audit::{append, AuditAction, AuditEvent};
-use valle_shared::officers::Me;
+use valle_shared::lending::audit::{append, AuditAction, AuditEvent};
+use valle_shared::lending::officers::Me;
 
 use super::auth::signed_in;
 use super::{pipeline_error, query_error, require_json, Request};

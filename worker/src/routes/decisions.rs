@@ -1,6 +1,6 @@
 //! `GET /api/v1/decisions` and `GET /api/v1/decisions/{request_id}` (officers).
 
-use valle_shared::decisions::DecisionQuery;
+use valle_shared::records::decisions::DecisionQuery;
 
 use super::Request;
 use crate::error::ApiError;

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use valle_shared::api::{ErrorBody, Stage};
-use valle_shared::events::{parse_events, Channel, EventAck, EventsResponse, QueuedEvent};
+use valle_shared::contract::errors::ErrorBody;
+use valle_shared::contract::request::Stage;
+use valle_shared::intake::channel::Channel;
+use valle_shared::records::events::{parse_events, EventAck, EventsResponse, QueuedEvent};
 
 use super::Request;
 use crate::error::ApiError;

@@ -4,13 +4,13 @@
 //! ([`export_chunk`]), so the file never sits in the worker's memory.
 
 use serde_json::json;
-use valle_shared::audit::{AuditAction, AuditEvent};
-use valle_shared::decisions::DecisionQuery;
-use valle_shared::export::{
+use valle_shared::contract::query::Page;
+use valle_shared::lending::audit::{AuditAction, AuditEvent};
+use valle_shared::lending::export::{
     csv_header, csv_rows, CSV_MEDIA_TYPE, EXPORT_FILE_NAME, EXPORT_PAGE_ROWS,
 };
-use valle_shared::officers::Me;
-use valle_shared::query::Page;
+use valle_shared::lending::officers::Me;
+use valle_shared::records::decisions::DecisionQuery;
 
 use super::auth::signed_in;
 use super::reviews::range_query;

@@ -2,9 +2,11 @@
 //! about itself.
 
 use valle_shared::api::{Health, HealthCheck};
-use valle_shared::decisions::Period;
-use valle_shared::metrics::{render, PROMETHEUS_MEDIA_TYPE};
-use valle_shared::monitoring::{branch_figures, render_branches, BranchFigures, MONITORING_DAYS};
+use valle_shared::monitoring::metrics::{render, PROMETHEUS_MEDIA_TYPE};
+use valle_shared::monitoring::series::{
+    branch_figures, render_branches, BranchFigures, MONITORING_DAYS,
+};
+use valle_shared::records::decisions::Period;
 use valle_shared::Model;
 
 use super::Request;

@@ -1,10 +1,10 @@
 //! `GET /api/v1/kpis`, `GET /api/v1/kpis/windows` and `GET /api/v1/drift` (officers).
 
 use valle_shared::api::{CountWindowList, KpiResponse};
-use valle_shared::kpi::View;
-use valle_shared::ops::Lookup;
-use valle_shared::query::{parse_query, WINDOW_PAGES};
-use valle_shared::validation::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::ops::Lookup;
+use valle_shared::contract::query::{parse_query, WINDOW_PAGES};
+use valle_shared::monitoring::kpi::View;
 
 use super::{query_error, Request};
 use crate::error::ApiError;
@@ -15,9 +15,9 @@ use crate::store::Backend;
 /// A `branch` parameter: a valid branch name, or a field error.
 fn branch_param(
     value: String,
-    errors: &mut Vec<valle_shared::validation::FieldError>,
+    errors: &mut Vec<valle_shared::contract::errors::FieldError>,
 ) -> Option<String> {
-    if valle_shared::events::is_branch(&value) {
+    if valle_shared::intake::branch::is_branch(&value) {
         Some(value)
     } else {
         errors.push(query_error("branch", ErrorCode::Format));

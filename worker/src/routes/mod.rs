@@ -24,28 +24,31 @@ pub use exports::{export_chunk, ExportStream};
 
 use std::cell::RefCell;
 
-use valle_shared::access::AccessConfig;
-use valle_shared::api::{
-    is_valid_request_id, Stage, StageTiming, APPLICANTS_PATH, APPLICANT_SUFFIX, APPROVAL_SUFFIX,
-    AUDIT_PATH, AUDIT_VERIFY_PATH, CHALLENGER_PATH, CONTEST_SUFFIX, DEAD_LETTERS_PATH,
-    DECISIONS_PATH, DRIFT_PATH, ERASURE_SUFFIX, EVENTS_PATH, EXPORT_DECISIONS_PATH, FAIRNESS_PATH,
-    HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH, KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH,
-    OUTCOMES_PATH, OVERRIDES_REPORT_PATH, PERFORMANCE_PATH, REPLAY_SUFFIX, REQUEST_ID_HEADER,
-    RETENTION_RUN_PATH, REVIEWS_PATH, SCORE_BATCH_PATH, SCORE_PATH, SIMULATE_PATH,
-    SUBJECT_EXPORT_SUFFIX, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH,
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::errors::{FieldError, RequestError};
+use valle_shared::contract::ops::{batch_cost, RateClass};
+use valle_shared::contract::paths::{
+    APPLICANTS_PATH, APPLICANT_SUFFIX, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
+    CHALLENGER_PATH, CONTEST_SUFFIX, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, ERASURE_SUFFIX,
+    EVENTS_PATH, EXPORT_DECISIONS_PATH, FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH,
+    KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH,
+    PERFORMANCE_PATH, REPLAY_SUFFIX, RETENTION_RUN_PATH, REVIEWS_PATH, SCORE_BATCH_PATH,
+    SCORE_PATH, SIMULATE_PATH, SUBJECT_EXPORT_SUFFIX, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH,
 };
-use valle_shared::application::is_applicant_id;
-use valle_shared::batch::MAX_BATCH_BYTES;
-use valle_shared::events::{Channel, MAX_EVENTS_BYTES};
-use valle_shared::kpi::Observation;
-use valle_shared::loan_outcomes::MAX_OUTCOMES_BYTES;
-use valle_shared::officers::{Me, Permission};
-use valle_shared::ops::{batch_cost, RateClass};
-use valle_shared::receipt::ReceiptKey;
-use valle_shared::retention::MAX_RUN_BODY_BYTES;
-use valle_shared::review::MAX_REVIEW_BODY_BYTES;
-use valle_shared::simulation::MAX_SIMULATION_BYTES;
-use valle_shared::validation::{ErrorCode, FieldError, RequestError, MAX_BODY_BYTES};
+use valle_shared::contract::request::{is_valid_request_id, Stage, StageTiming, REQUEST_ID_HEADER};
+use valle_shared::decision::simulation::MAX_SIMULATION_BYTES;
+use valle_shared::intake::application::is_applicant_id;
+use valle_shared::intake::batch::MAX_BATCH_BYTES;
+use valle_shared::intake::batch::MAX_EVENTS_BYTES;
+use valle_shared::intake::channel::Channel;
+use valle_shared::intake::validation::MAX_BODY_BYTES;
+use valle_shared::lending::access::AccessConfig;
+use valle_shared::lending::officers::{Me, Permission};
+use valle_shared::lending::review::MAX_REVIEW_BODY_BYTES;
+use valle_shared::monitoring::kpi::Observation;
+use valle_shared::outcomes::loan_outcomes::MAX_OUTCOMES_BYTES;
+use valle_shared::privacy::retention::MAX_RUN_BODY_BYTES;
+use valle_shared::records::receipt::ReceiptKey;
 use valle_shared::webhooks::Reach;
 use valle_shared::webhooks::MAX_SUBSCRIPTION_BYTES;
 
@@ -426,9 +429,9 @@ pub fn prepare(head: &RequestHead, context: &Context<'_>) -> Prepared {
 }
 
 /// The client a rate limit applies to: the connecting address Cloudflare reports, an IPv6
-/// one by its /64 ([`valle_shared::ops::client_key`]).
+/// one by its /64 ([`valle_shared::contract::ops::client_key`]).
 pub fn client_key(head: &RequestHead) -> String {
-    valle_shared::ops::client_key(head.header("cf-connecting-ip"))
+    valle_shared::contract::ops::client_key(head.header("cf-connecting-ip"))
 }
 
 impl Prepared {
@@ -601,7 +604,7 @@ impl<B: Backend> Request<'_, B> {
     }
 
     /// Charges a batch of `items` the public requests beyond the one its admission counted
-    /// (`valle_shared::ops::batch_cost`), before any of it is scored or kept.
+    /// (`valle_shared::contract::ops::batch_cost`), before any of it is scored or kept.
     pub(super) async fn charge_batch(&self, items: usize) -> Result<(), ApiError> {
         let key = client_key(self.head);
         for _ in 1..batch_cost(items) {
@@ -645,7 +648,7 @@ impl<B: Backend> Request<'_, B> {
 
 /// A refused query parameter, with the message its code implies.
 fn query_error(name: &str, code: ErrorCode) -> FieldError {
-    valle_shared::query::query_error(name, code, None)
+    valle_shared::contract::query::query_error(name, code, None)
 }
 
 fn pipeline_error(error: PipelineError) -> ApiError {

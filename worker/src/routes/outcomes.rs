@@ -1,18 +1,18 @@
 //! Loan outcomes and what they tell about the model: `POST /api/v1/outcomes`,
 //! `GET /api/v1/performance`, `GET /api/v1/fairness` and `GET /api/v1/challenger`. A write reads the decisions it
-//! names and the end of the audit chain (one round trip), lets `valle_shared::loan_outcomes`
+//! names and the end of the audit chain (one round trip), lets `valle_shared::outcomes::loan_outcomes`
 //! say what changes, and writes the outcomes and one audit row in one transaction.
 
 use serde_json::json;
-use valle_shared::api::Stage;
-use valle_shared::audit::{append, AuditAction, AuditEvent};
-use valle_shared::challenger::challenger_report;
-use valle_shared::decisions::Period;
-use valle_shared::fairness::fairness;
-use valle_shared::loan_outcomes::{parse_outcomes, plan_outcomes, OutcomePlan};
-use valle_shared::officers::Me;
-use valle_shared::performance::performance;
-use valle_shared::validation::ErrorCode;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::request::Stage;
+use valle_shared::lending::audit::{append, AuditAction, AuditEvent};
+use valle_shared::lending::officers::Me;
+use valle_shared::outcomes::challenger::challenger_report;
+use valle_shared::outcomes::fairness::fairness;
+use valle_shared::outcomes::loan_outcomes::{parse_outcomes, plan_outcomes, OutcomePlan};
+use valle_shared::outcomes::performance::performance;
+use valle_shared::records::decisions::Period;
 use valle_shared::Model;
 
 use super::auth::signed_in;
@@ -116,7 +116,7 @@ impl<B: Backend> Request<'_, B> {
 /// What the audit row of an outcomes write records: each outcome it stores, and for a
 /// replaced one that it replaced an open outcome.
 fn outcomes_detail(plan: &OutcomePlan) -> String {
-    let row = |outcome: &valle_shared::loan_outcomes::LoanOutcome| {
+    let row = |outcome: &valle_shared::outcomes::loan_outcomes::LoanOutcome| {
         json!([outcome.request_id, outcome.status, outcome.observed_at_ms])
     };
     json!({

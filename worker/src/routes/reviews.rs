@@ -2,21 +2,22 @@
 //! `GET|POST /api/v1/reviews/{id}`, `POST /api/v1/reviews/{id}/approval`, the applicant's
 //! `POST /api/v1/decisions/{id}/human-review`, and `GET /api/v1/reports/overrides`. Each
 //! write reads the decision, its review and the end of the audit chain (one round trip),
-//! lets `valle_shared::review` say what changes, and writes the review and its audit row in
+//! lets `valle_shared::lending::review` say what changes, and writes the review and its audit row in
 //! one transaction.
 
 use serde_json::json;
-use valle_shared::api::{HumanReviewResponse, Stage};
-use valle_shared::audit::{append, AuditAction, AuditEvent};
-use valle_shared::decisions::{DecisionQuery, DECISION_PAGES};
-use valle_shared::officers::Me;
-use valle_shared::query::{parse_query, REVIEW_PAGES};
-use valle_shared::review::{
+use valle_shared::api::HumanReviewResponse;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::query::{parse_query, REVIEW_PAGES};
+use valle_shared::contract::request::Stage;
+use valle_shared::lending::audit::{append, AuditAction, AuditEvent};
+use valle_shared::lending::officers::Me;
+use valle_shared::lending::review::{
     confirm, decide, parse_approval_request, parse_contest_request, parse_decide_request,
     request_human_review, OverrideReport, Review, ReviewCase, ReviewPage, ReviewRefusal,
     ReviewState, Step,
 };
-use valle_shared::validation::ErrorCode;
+use valle_shared::records::decisions::{DecisionQuery, DECISION_PAGES};
 use valle_shared::Message;
 
 use super::auth::signed_in;

@@ -1,12 +1,14 @@
 //! `POST /api/v1/score` and `POST /api/v1/score/batch`: one storage write each, however
 //! many applications.
 
-use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse, Stage};
-use valle_shared::batch::parse_batch;
-use valle_shared::disclosure::Disclosure;
-use valle_shared::events::Channel;
-use valle_shared::idempotency::{BatchPart, Fingerprint};
-use valle_shared::validation::{parse_body, validate, RequestError};
+use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse};
+use valle_shared::contract::errors::RequestError;
+use valle_shared::contract::request::Stage;
+use valle_shared::decision::disclosure::Disclosure;
+use valle_shared::intake::batch::parse_batch;
+use valle_shared::intake::channel::Channel;
+use valle_shared::intake::validation::{parse_body, validate};
+use valle_shared::records::idempotency::{BatchPart, Fingerprint};
 
 use super::{pipeline_error, Request};
 use crate::error::ApiError;

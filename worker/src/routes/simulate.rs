@@ -1,9 +1,9 @@
 //! `POST /api/v1/simulate` (supervisors): the last stored applications re-decided under a
-//! candidate strategy, one D1 read, the maths in `valle_shared::simulation`. A what-if
+//! candidate strategy, one D1 read, the maths in `valle_shared::decision::simulation`. A what-if
 //! writes nothing.
 
-use valle_shared::api::Stage;
-use valle_shared::simulation::{parse_simulation, simulate};
+use valle_shared::contract::request::Stage;
+use valle_shared::decision::simulation::{parse_simulation, simulate};
 use valle_shared::Model;
 
 use super::Request;

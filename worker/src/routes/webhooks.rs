@@ -3,13 +3,13 @@
 //! the audit row never holds a subscriber's secret.
 
 use serde_json::json;
-use valle_shared::audit::{AuditAction, AuditEvent};
-use valle_shared::officers::Me;
-use valle_shared::query::WEBHOOK_DEAD_LETTER_PAGES;
-use valle_shared::webhook_events::{
+use valle_shared::contract::query::WEBHOOK_DEAD_LETTER_PAGES;
+use valle_shared::lending::audit::{AuditAction, AuditEvent};
+use valle_shared::lending::officers::Me;
+use valle_shared::webhooks::parse_subscription;
+use valle_shared::webhooks::sources::{
     QueuedDelivery, Subscription, SubscriptionList, WebhookDeadLetter, WebhookDeadLetterPage,
 };
-use valle_shared::webhooks::parse_subscription;
 
 use super::auth::signed_in;
 use super::Request;

@@ -2,7 +2,7 @@
 //! sign-in). Accounts are added and revoked by `cargo xtask officer`, never by the worker.
 
 use serde::Deserialize;
-use valle_shared::officers::Account;
+use valle_shared::lending::officers::Account;
 
 use super::Statement;
 use crate::store::StoredAccount;
@@ -41,7 +41,7 @@ impl From<AccountRow> for StoredAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::officers::Role;
+    use valle_shared::lending::officers::Role;
 
     #[test]
     fn account_rows_read_as_d1_answers_them() {

@@ -2,7 +2,7 @@
 //! for the officers and oldest first for the verifier.
 
 use serde::Deserialize;
-use valle_shared::audit::{AuditEntry, AuditEvent};
+use valle_shared::lending::audit::{AuditEntry, AuditEvent};
 
 use super::Statement;
 

@@ -3,11 +3,11 @@
 
 use serde::Deserialize;
 use serde_json::json as object;
-use valle_shared::codes::ErrorCode;
-use valle_shared::decisions::DeadLetterStatus;
-use valle_shared::events::QueuedEvent;
-use valle_shared::kpi::Observation;
-use valle_shared::query::Page;
+use valle_shared::contract::codes::ErrorCode;
+use valle_shared::contract::query::Page;
+use valle_shared::monitoring::kpi::Observation;
+use valle_shared::records::decisions::DeadLetterStatus;
+use valle_shared::records::events::QueuedEvent;
 
 use super::{json, json_arrays, JsonText, Statement};
 use crate::pipeline::{failure_observation, FailedRequest};

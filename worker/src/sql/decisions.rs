@@ -3,17 +3,17 @@
 
 use serde::Deserialize;
 use serde_json::json as object;
-use valle_shared::api::StageTiming;
-use valle_shared::decisions::{DeadLetterStatus, DecisionQuery, DecisionRecord};
-use valle_shared::events::Channel;
-use valle_shared::idempotency::Fingerprint;
-use valle_shared::kpi::{Observation, Outcome};
-use valle_shared::model::reasons::Reason;
-use valle_shared::model::recourse::Suggestion;
-use valle_shared::model::{Band, Decision, ModelVersion, Score, ShadowScore};
-use valle_shared::policy::{PolicyVersion, RuleHit};
-use valle_shared::retention::{Residue, RetentionPolicy};
-use valle_shared::simulation::StoredDecision;
+use valle_shared::contract::request::StageTiming;
+use valle_shared::decision::model::reasons::Reason;
+use valle_shared::decision::model::recourse::Suggestion;
+use valle_shared::decision::model::{Band, Decision, ModelVersion, Score, ShadowScore};
+use valle_shared::decision::policy::{PolicyVersion, RuleHit};
+use valle_shared::decision::simulation::StoredDecision;
+use valle_shared::intake::channel::Channel;
+use valle_shared::monitoring::kpi::{Observation, Outcome};
+use valle_shared::privacy::retention::{Residue, RetentionPolicy};
+use valle_shared::records::decisions::{DeadLetterStatus, DecisionQuery, DecisionRecord};
+use valle_shared::records::idempotency::Fingerprint;
 use valle_shared::Application;
 
 use super::{json, json_arrays, json_strings, JsonText, SqlValue, Statement};
@@ -447,7 +447,10 @@ impl From<LogRow> for LoggedDecision {
         let drift_bins = match (row.residue, row.application) {
             (Some(residue), _) => residue.0.drift_bins,
             (None, Some(application)) => {
-                valle_shared::drift::Binning::embedded_bins_of(&application.0, probability)
+                valle_shared::monitoring::drift::Binning::embedded_bins_of(
+                    &application.0,
+                    probability,
+                )
             }
             (None, None) => Vec::new(),
         };
@@ -486,8 +489,8 @@ pub fn log_head() -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::decisions::Cursor;
-    use valle_shared::model::Band;
+    use valle_shared::decision::model::Band;
+    use valle_shared::records::decisions::Cursor;
 
     #[test]
     fn decision_queries_bind_every_value() {

@@ -2,9 +2,9 @@
 //! letter is stored, and the events consumer's position in its queue.
 
 use serde::Deserialize;
-use valle_shared::events::QueuedEvent;
+use valle_shared::records::events::QueuedEvent;
 
-use valle_shared::idempotency::Fingerprint;
+use valle_shared::records::idempotency::Fingerprint;
 
 use super::{json, json_arrays, json_strings, Statement};
 use crate::store::Unsettled;
@@ -123,7 +123,7 @@ mod tests {
             event_id: id.to_owned(),
             event_time_ms: 1,
             received_at_ms: 2,
-            channel: valle_shared::events::Channel::OfflineSync,
+            channel: valle_shared::intake::channel::Channel::OfflineSync,
             application: "{}".to_owned(),
             client_score: None,
             attempt: 1,

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::json as object;
-use valle_shared::kpi::{CountWindow, EventWindow, LateEvent, Summary};
+use valle_shared::monitoring::kpi::{CountWindow, EventWindow, LateEvent, Summary};
 
 use super::{json, json_arrays, JsonText, Statement};
 use crate::store::{D1Write, Place};

@@ -3,14 +3,14 @@
 //! group of decisions rather than per decision.
 
 use serde::Deserialize;
-use valle_shared::fairness::{age_band_name, FairnessCount, AGE_BAND_FLOORS};
-use valle_shared::loan_outcomes::{KnownDecision, LoanOutcome, LoanStatus};
-use valle_shared::model::Decision;
-use valle_shared::performance::ScoreGroup;
+use valle_shared::decision::model::Decision;
+use valle_shared::outcomes::fairness::{age_band_name, FairnessCount, AGE_BAND_FLOORS};
+use valle_shared::outcomes::loan_outcomes::{KnownDecision, LoanOutcome, LoanStatus};
+use valle_shared::outcomes::performance::ScoreGroup;
 
 use super::{json, json_arrays, json_strings, Statement};
-use valle_shared::challenger::AgreementCount;
-use valle_shared::decisions::Period;
+use valle_shared::outcomes::challenger::AgreementCount;
+use valle_shared::records::decisions::Period;
 
 /// The decisions `request_ids` name, with the outcome stored for each.
 pub fn known(request_ids: &[String]) -> Statement {
@@ -165,7 +165,7 @@ impl From<ScoreGroupRow> for (String, ScoreGroup) {
     }
 }
 
-/// `valle_shared::fairness::age_band` as SQL over the stored application, or the band a
+/// `valle_shared::outcomes::fairness::age_band` as SQL over the stored application, or the band a
 /// destroyed decision's residue kept.
 fn age_band_sql() -> String {
     let mut sql = String::from("CASE WHEN d.residue IS NOT NULL THEN d.residue ->> '$.age_band'");

@@ -209,15 +209,15 @@ pub fn health_probe() -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valle_shared::audit::AUDIT_ACTIONS;
-    use valle_shared::decisions::DeadLetterStatus;
-    use valle_shared::events::Channel;
-    use valle_shared::loan_outcomes::LOAN_STATUSES;
-    use valle_shared::model::{Band, Decision};
-    use valle_shared::officers::ROLES;
-    use valle_shared::review::{
+    use valle_shared::decision::model::{Band, Decision};
+    use valle_shared::intake::channel::Channel;
+    use valle_shared::lending::audit::AUDIT_ACTIONS;
+    use valle_shared::lending::officers::ROLES;
+    use valle_shared::lending::review::{
         ApprovalAction, OVERRIDES, REASON_CODES, REVIEW_ACTIONS, REVIEW_STATES,
     };
+    use valle_shared::outcomes::loan_outcomes::LOAN_STATUSES;
+    use valle_shared::records::decisions::DeadLetterStatus;
     use valle_shared::webhooks::EventKind;
 
     /// Rows read label columns by serde, while statements write them with `as_str`: both
@@ -239,7 +239,10 @@ mod tests {
         check(Channel::ALL, Channel::as_str);
         check(LOAN_STATUSES, |status| status.as_str());
         check([Band::Bajo, Band::Medio, Band::Alto], Band::as_str);
-        check(valle_shared::simulation::DECISIONS, Decision::as_str);
+        check(
+            valle_shared::decision::simulation::DECISIONS,
+            Decision::as_str,
+        );
         check(ROLES, |role| role.as_str());
         check(
             [ApprovalAction::Confirm, ApprovalAction::Reject],

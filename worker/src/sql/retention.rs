@@ -3,11 +3,11 @@
 //! inbox). Every write is idempotent: it touches only rows not yet in the state it sets.
 
 use serde::Deserialize;
-use valle_shared::application::Application;
-use valle_shared::model::Decision;
-use valle_shared::retention::{BlockedBy, DueDecision, Residue};
-use valle_shared::review::ReviewState;
-use valle_shared::subject_access::Blocked;
+use valle_shared::decision::model::Decision;
+use valle_shared::intake::application::Application;
+use valle_shared::lending::review::ReviewState;
+use valle_shared::privacy::retention::{BlockedBy, DueDecision, Residue};
+use valle_shared::privacy::subject_access::Blocked;
 
 use super::decisions::DESTROYED_FINGERPRINT;
 use super::{json, json_strings, JsonText, SqlValue, Statement};
@@ -341,7 +341,7 @@ mod tests {
             "r-1".to_owned(),
             Residue {
                 age_band: "26-35".into(),
-                marital: valle_shared::application::Marital::Married,
+                marital: valle_shared::intake::application::Marital::Married,
                 drift_bins: vec![1, 2],
             },
         )];

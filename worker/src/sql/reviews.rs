@@ -3,12 +3,12 @@
 //! and the overrides report.
 
 use serde::Deserialize;
-use valle_shared::decisions::DecisionQuery;
-use valle_shared::model::Band;
-use valle_shared::query::Page;
-use valle_shared::review::{
+use valle_shared::contract::query::Page;
+use valle_shared::decision::model::Band;
+use valle_shared::lending::review::{
     ApprovalAction, OverrideRow, ReasonCode, Review, ReviewAction, ReviewState,
 };
+use valle_shared::records::decisions::DecisionQuery;
 
 use super::decisions::filter_clauses;
 use super::{SqlValue, Statement};
@@ -204,8 +204,8 @@ impl From<ReviewRow> for (Review, String) {
 mod tests {
     use super::*;
     use crate::sql::{answered_row, column_names};
-    use valle_shared::model::Decision;
-    use valle_shared::review::Override;
+    use valle_shared::decision::model::Decision;
+    use valle_shared::lending::review::Override;
 
     #[test]
     fn a_review_reads_back_as_written() {

@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 use serde_json::json as object;
-use valle_shared::query::Page;
-use valle_shared::webhook_events::Subscription;
+use valle_shared::contract::query::Page;
+use valle_shared::webhooks::sources::Subscription;
 use valle_shared::webhooks::{EventKind, NewSubscription};
 
 use super::{json, json_arrays, JsonText, Statement};
@@ -150,7 +150,7 @@ pub fn upsert_dead_letters(letters: &[NewWebhookDeadLetter]) -> Vec<Statement> {
 }
 
 /// The columns of `webhook_dead_letters` under the names of the fields of
-/// [`WebhookDeadLetter`](valle_shared::webhook_events::WebhookDeadLetter), so a row reads as one.
+/// [`WebhookDeadLetter`](valle_shared::webhooks::sources::WebhookDeadLetter), so a row reads as one.
 const DEAD_LETTER_COLUMNS: &str = "id, subscription_id, event_id, kind, body, attempts, \
      last_status, failed_at AS failed_at_ms, replayed_at AS replayed_at_ms";
 
@@ -182,7 +182,7 @@ pub fn mark_replayed(id: i64, now_ms: i64) -> Statement {
 mod tests {
     use super::*;
     use crate::sql::{answered_row, SqlValue};
-    use valle_shared::webhook_events::WebhookDeadLetter;
+    use valle_shared::webhooks::sources::WebhookDeadLetter;
 
     #[test]
     fn a_dead_letter_row_reads_as_the_wire_type() {

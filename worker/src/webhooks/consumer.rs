@@ -5,7 +5,7 @@
 //! environment may reach ([`check_target`]) is not posted to: the delivery is a dead letter.
 
 use futures_util::future::join_all;
-use valle_shared::webhook_events::QueuedDelivery;
+use valle_shared::webhooks::sources::QueuedDelivery;
 use valle_shared::webhooks::{after_attempt, check_target, signed_headers, AttemptOutcome, Reach};
 
 use super::{NewWebhookDeadLetter, WebhookQueue, WebhookStore};

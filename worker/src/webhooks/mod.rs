@@ -11,10 +11,10 @@ pub mod consumer;
 pub mod producer;
 
 use serde::{Deserialize, Serialize};
-use valle_shared::audit::AuditEntry;
-use valle_shared::decisions::DecisionRecord;
-use valle_shared::query::Page;
-use valle_shared::webhook_events::{QueuedDelivery, Subscription, WebhookDeadLetter};
+use valle_shared::contract::query::Page;
+use valle_shared::lending::audit::AuditEntry;
+use valle_shared::records::decisions::DecisionRecord;
+use valle_shared::webhooks::sources::{QueuedDelivery, Subscription, WebhookDeadLetter};
 use valle_shared::webhooks::NewSubscription;
 
 use crate::store::StoreError;

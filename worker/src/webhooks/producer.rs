@@ -4,7 +4,7 @@
 //! deliveries again, with the same event ids, which receivers drop; nothing is skipped.
 //! The KPI object's alarm runs it, so two rounds never overlap.
 
-use valle_shared::webhook_events::{audit_events, decision_event, fan_out};
+use valle_shared::webhooks::sources::{audit_events, decision_event, fan_out};
 
 use super::{SourcePosition, WebhookQueue, WebhookStore};
 use crate::kpi::{KvOp, KvStore};

@@ -6,13 +6,14 @@
 use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
-use valle_shared::access::AccessConfig;
-use valle_shared::decisions::DecisionRecord;
-use valle_shared::events::{parse_events, Channel, QueuedEvent};
-use valle_shared::kpi::{CountWindow, KpiConfig, Stats};
-use valle_shared::officers::{Account, Role};
-use valle_shared::ops::{RateClass, RateLimit, SwrCache};
-use valle_shared::receipt::ReceiptKey;
+use valle_shared::contract::ops::{RateClass, RateLimit, SwrCache};
+use valle_shared::intake::channel::Channel;
+use valle_shared::lending::access::AccessConfig;
+use valle_shared::lending::officers::{Account, Role};
+use valle_shared::monitoring::kpi::{CountWindow, KpiConfig, Stats};
+use valle_shared::records::decisions::DecisionRecord;
+use valle_shared::records::events::{parse_events, QueuedEvent};
+use valle_shared::records::receipt::ReceiptKey;
 use valle_shared::webhooks::Reach;
 use valle_shared::{parse_application, Model};
 use valle_worker::background::{self, Pacer};
