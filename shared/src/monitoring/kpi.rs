@@ -9,7 +9,8 @@
 //!
 //! and answers rolling views (5 min, 1 h, 24 h) with a performance state. Everything is
 //! deterministic given the observations and the `now` passed in, so it is tested on the host.
-//! The aggregates it merges are in `stats.rs`, the views it answers in `view.rs`.
+//! The aggregates it merges are in `stats.rs`, the windows it closes in `windows.rs`,
+//! the views it answers in `view.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,9 +23,11 @@ use crate::monitoring::drift::{Binning, DriftCounts, DriftReport, DriftSummary, 
 
 mod stats;
 mod view;
+mod windows;
 
 pub use stats::{BandCounts, DecisionCounts, Percentiles, Stats, Summary};
 pub use view::{Alert, Assessment, KpiView, PerformanceState, SeriesPoint, Thresholds, View};
+pub use windows::{window_key, CountWindow, EventWindow, LateEvent, OpenCountWindow, Span};
 
 pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 3_600_000;
@@ -102,126 +105,6 @@ pub struct Observation {
     /// The decision's drift bins ([`Binning::bins_of`]); empty for a failed request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift_bins: Vec<u8>,
-}
-
-/// A count-based window still filling up.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct OpenCountWindow {
-    pub index: u64,
-    pub first_seq: Option<u64>,
-    pub last_seq: Option<u64>,
-    pub stats: Stats,
-}
-
-/// A closed count-based window: N decisions, stored in `kpi_windows`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct CountWindow {
-    pub index: u64,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub duration_ms: i64,
-    pub count: u64,
-    /// Decisions per second between the first and last decision's arrival.
-    pub rate_per_s: f64,
-    pub summary: Summary,
-}
-
-impl CountWindow {
-    /// Closes a window from the decisions it holds; also used to recompute a window from
-    /// stored decision rows, which must give the same answer.
-    pub fn close(index: u64, first_seq: u64, last_seq: u64, stats: &Stats) -> CountWindow {
-        let start_ms = stats.first_received_ms.unwrap_or_default();
-        let end_ms = stats.last_received_ms.unwrap_or(start_ms);
-        let duration_ms = end_ms - start_ms;
-        CountWindow {
-            index,
-            first_seq,
-            last_seq,
-            start_ms,
-            end_ms,
-            duration_ms,
-            count: stats.decisions,
-            rate_per_s: stats.decisions as f64 * 1_000.0 / duration_ms.max(1) as f64,
-            summary: stats.summary(),
-        }
-    }
-}
-
-/// The length of an event-time window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub enum Span {
-    #[serde(rename = "1m")]
-    Minute,
-    #[serde(rename = "1h")]
-    Hour,
-}
-
-impl Span {
-    pub const ALL: [Span; 2] = [Span::Minute, Span::Hour];
-
-    pub fn ms(self) -> i64 {
-        match self {
-            Span::Minute => MINUTE_MS,
-            Span::Hour => HOUR_MS,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Span::Minute => "1m",
-            Span::Hour => "1h",
-        }
-    }
-
-    pub fn start_of(self, time_ms: i64) -> i64 {
-        time_ms.div_euclid(self.ms()) * self.ms()
-    }
-}
-
-/// An event-time window of one branch (or [`ALL_BRANCHES`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct EventWindow {
-    pub span: Span,
-    pub branch: String,
-    pub start_ms: i64,
-    pub end_ms: i64,
-    /// The watermark has passed its end.
-    pub closed: bool,
-    /// A late event changed it after it closed.
-    pub revised: bool,
-    pub stats: Stats,
-    /// Drift bin counts of the decisions; kept for 1-hour windows only.
-    #[serde(default, skip_serializing_if = "DriftCounts::is_empty")]
-    pub drift: DriftCounts,
-}
-
-impl EventWindow {
-    /// The storage key: stable and ordered by span, branch, then start.
-    pub fn key(&self) -> String {
-        window_key(self.span, &self.branch, self.start_ms)
-    }
-}
-
-pub fn window_key(span: Span, branch: &str, start_ms: i64) -> String {
-    format!("ew|{}|{branch}|{start_ms:015}", span.as_str())
-}
-
-/// An event that arrived later than the allowed lateness: its decision is stored, the
-/// event-time windows are left alone, and it is recorded in the late-events table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct LateEvent {
-    pub request_id: String,
-    pub branch: String,
-    pub event_time_ms: i64,
-    pub received_at_ms: i64,
-    pub watermark_ms: i64,
 }
 
 /// Everything the aggregator keeps apart from the event-time windows.
