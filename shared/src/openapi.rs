@@ -25,24 +25,7 @@ pub use operations::operations;
 /// Where the generator writes the document, from the workspace root.
 pub const OPENAPI_FILE: &str = "api/openapi.json";
 
-/// The HTTP methods the API answers (`HEAD` wherever `GET` is).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Delete,
-}
-
-impl Method {
-    /// The key of an operation in an OpenAPI path item.
-    pub fn key(self) -> &'static str {
-        match self {
-            Method::Get => "get",
-            Method::Post => "post",
-            Method::Delete => "delete",
-        }
-    }
-}
+pub use crate::contract::paths::Method;
 
 /// What a successful answer carries.
 pub enum Content {

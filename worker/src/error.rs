@@ -30,7 +30,7 @@ pub enum ApiError {
     #[error("method {method} not allowed")]
     MethodNotAllowed {
         method: String,
-        allowed: &'static [&'static str],
+        allowed: Vec<&'static str>,
     },
     #[error("no route")]
     NotFound,

@@ -74,3 +74,36 @@ pub const METRICS_PATH: &str = "/metrics";
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 /// The description rendered for people.
 pub const DOCS_PATH: &str = "/docs/";
+
+/// The HTTP methods the API answers (`HEAD` wherever `GET` is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    /// The key of an operation in an OpenAPI path item.
+    pub fn key(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Post => "post",
+            Method::Delete => "delete",
+        }
+    }
+
+    /// The request methods it answers, as an `Allow` header names them.
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Method::Get => &["GET", "HEAD"],
+            Method::Post => &["POST"],
+            Method::Delete => &["DELETE"],
+        }
+    }
+
+    /// Whether a request's method is this one.
+    pub fn answers(self, method: &str) -> bool {
+        self.names().contains(&method)
+    }
+}

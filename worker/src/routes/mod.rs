@@ -18,6 +18,7 @@ mod outcomes;
 mod reviews;
 mod score;
 mod simulate;
+pub mod table;
 mod webhooks;
 
 pub use exports::{export_chunk, ExportStream};
@@ -27,30 +28,13 @@ use std::cell::RefCell;
 use valle_shared::contract::codes::ErrorCode;
 use valle_shared::contract::errors::{FieldError, RequestError};
 use valle_shared::contract::ops::{batch_cost, RateClass};
-use valle_shared::contract::paths::{
-    APPLICANTS_PATH, APPLICANT_SUFFIX, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
-    CHALLENGER_PATH, CONTEST_SUFFIX, DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, ERASURE_SUFFIX,
-    EVENTS_PATH, EXPORT_DECISIONS_PATH, FAIRNESS_PATH, HEALTH_PATH, HUMAN_REVIEW_SUFFIX, KPIS_PATH,
-    KPI_WINDOWS_PATH, METRICS_PATH, ME_PATH, OUTCOMES_PATH, OVERRIDES_REPORT_PATH,
-    PERFORMANCE_PATH, REPLAY_SUFFIX, RETENTION_RUN_PATH, REVIEWS_PATH, SCORE_BATCH_PATH,
-    SCORE_PATH, SIMULATE_PATH, SUBJECT_EXPORT_SUFFIX, WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH,
-};
 use valle_shared::contract::request::{is_valid_request_id, Stage, StageTiming, REQUEST_ID_HEADER};
-use valle_shared::decision::simulation::MAX_SIMULATION_BYTES;
-use valle_shared::intake::application::is_applicant_id;
-use valle_shared::intake::batch::MAX_BATCH_BYTES;
-use valle_shared::intake::batch::MAX_EVENTS_BYTES;
 use valle_shared::intake::channel::Channel;
-use valle_shared::intake::validation::MAX_BODY_BYTES;
 use valle_shared::lending::access::AccessConfig;
 use valle_shared::lending::officers::{Me, Permission};
-use valle_shared::lending::review::MAX_REVIEW_BODY_BYTES;
 use valle_shared::monitoring::kpi::Observation;
-use valle_shared::outcomes::loan_outcomes::MAX_OUTCOMES_BYTES;
-use valle_shared::privacy::retention::MAX_RUN_BODY_BYTES;
 use valle_shared::records::receipt::ReceiptKey;
 use valle_shared::webhooks::Reach;
-use valle_shared::webhooks::MAX_SUBSCRIPTION_BYTES;
 
 pub use crate::kpi_cache::{kpi_cache_key, refresh_view, CachedKpis, KpiCache, Refresh};
 
@@ -62,6 +46,7 @@ use crate::http::{HttpResponse, RequestHead};
 use crate::pipeline::{failure_observation, FailedRequest, PipelineError, Scorers};
 use crate::store::Backend;
 use reviews::OfficerWrite;
+use table::{Access, Body, Endpoint, Lookup, PathId, RouteRow};
 
 /// Milliseconds since the Unix epoch; the edge uses `Date.now()`, tests a fake.
 pub trait Clock {
@@ -89,56 +74,12 @@ pub struct Context<'a> {
     pub webhook_reach: Reach,
 }
 
+/// Where a request goes: a row of the [`table::ROUTES`] with its path's id, or a CORS
+/// preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`), which answers
+/// any path the API has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    Score,
-    ScoreBatch,
-    Health,
-    Events,
-    Decisions,
-    Decision(String),
-    DeadLetters,
-    DeadLetterReplay(i64),
-    Kpis,
-    KpiWindows,
-    Drift,
-    Metrics,
-    Me,
-    ReviewQueue,
-    Review(String),
-    Decide(String),
-    Approval(String),
-    /// The applicant's request for a person to review a decision (with its receipt).
-    HumanReview(String),
-    /// The applicant reads back their decision (with its receipt).
-    ApplicantDecision(String),
-    /// The applicant contests their decision with a comment (with its receipt).
-    Contest(String),
-    /// The applicant asks for their decision's erasure (with its receipt).
-    DecisionErasure(String),
-    /// The applicant exports their decision and all attached to it (with its receipt).
-    DecisionExport(String),
-    /// The dpo blocks every decision of an applicant.
-    ApplicantErasure(String),
-    /// The dpo exports everything held about an applicant.
-    ApplicantExport(String),
-    /// The dpo runs the retention job now.
-    RetentionRun,
-    Audit,
-    AuditVerify,
-    Export,
-    OverridesReport,
-    Outcomes,
-    Performance,
-    Fairness,
-    Simulate,
-    Challenger,
-    Subscriptions,
-    Subscribe,
-    Unsubscribe(i64),
-    WebhookDeadLetters,
-    WebhookReplay(i64),
-    /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
+    Api { row: &'static RouteRow, id: PathId },
     Preflight,
 }
 
@@ -146,228 +87,36 @@ impl Route {
     /// What an officer's account needs for the route; public routes need none.
     pub fn permission(&self) -> Option<Permission> {
         match self {
-            Route::Score
-            | Route::ScoreBatch
-            | Route::Events
-            | Route::Health
-            | Route::HumanReview(_)
-            | Route::ApplicantDecision(_)
-            | Route::Contest(_)
-            | Route::DecisionErasure(_)
-            | Route::DecisionExport(_)
-            | Route::Preflight => None,
-            Route::ApplicantErasure(_) | Route::ApplicantExport(_) | Route::RetentionRun => {
-                Some(Permission::ProtectData)
-            }
-            Route::Decisions
-            | Route::Decision(_)
-            | Route::Kpis
-            | Route::KpiWindows
-            | Route::Drift
-            | Route::ReviewQueue
-            | Route::Review(_)
-            | Route::Performance
-            | Route::Fairness
-            | Route::Challenger => Some(Permission::Read),
-            Route::Outcomes => Some(Permission::RecordOutcomes),
-            Route::Simulate => Some(Permission::Simulate),
-            Route::Me => Some(Permission::Account),
-            Route::Decide(_) => Some(Permission::Decide),
-            Route::Approval(_) => Some(Permission::Approve),
-            Route::DeadLetters | Route::DeadLetterReplay(_) | Route::Metrics => {
-                Some(Permission::Operate)
-            }
-            Route::Audit | Route::AuditVerify => Some(Permission::Audit),
-            Route::Export => Some(Permission::Export),
-            Route::OverridesReport => Some(Permission::Report),
-            Route::Subscriptions
-            | Route::Subscribe
-            | Route::Unsubscribe(_)
-            | Route::WebhookDeadLetters
-            | Route::WebhookReplay(_) => Some(Permission::ManageWebhooks),
+            Route::Api { row, .. } => row.permission(),
+            Route::Preflight => None,
         }
     }
 
     /// The most body bytes the route reads; `None` for a route that reads no body.
     pub fn body_limit(&self) -> Option<usize> {
         match self {
-            Route::Score => Some(MAX_BODY_BYTES),
-            Route::ScoreBatch => Some(MAX_BATCH_BYTES),
-            Route::Events => Some(MAX_EVENTS_BYTES),
-            Route::Outcomes => Some(MAX_OUTCOMES_BYTES),
-            Route::Simulate => Some(MAX_SIMULATION_BYTES),
-            Route::Subscribe => Some(MAX_SUBSCRIPTION_BYTES),
-            Route::Decide(_) | Route::Approval(_) | Route::Contest(_) => {
-                Some(MAX_REVIEW_BODY_BYTES)
-            }
-            Route::RetentionRun => Some(MAX_RUN_BODY_BYTES),
-            Route::DeadLetterReplay(_) => Some(MAX_BODY_BYTES),
-            _ => None,
-        }
-    }
-
-    /// Public routes that do work per request are rate limited per client.
-    fn is_rate_limited(&self) -> bool {
-        matches!(
-            self,
-            Route::Score
-                | Route::ScoreBatch
-                | Route::Events
-                | Route::HumanReview(_)
-                | Route::ApplicantDecision(_)
-                | Route::Contest(_)
-                | Route::DecisionErasure(_)
-                | Route::DecisionExport(_)
-        )
-    }
-
-    /// The decision an applicant's route is about, limited per decision as well.
-    fn applicant_decision(&self) -> Option<&str> {
-        match self {
-            Route::HumanReview(id)
-            | Route::ApplicantDecision(id)
-            | Route::Contest(id)
-            | Route::DecisionErasure(id)
-            | Route::DecisionExport(id) => Some(id),
-            _ => None,
+            Route::Api { row, .. } => row.body.read_limit(),
+            Route::Preflight => None,
         }
     }
 }
 
-const POST: &[&str] = &["POST"];
-const GET: &[&str] = &["GET", "HEAD"];
-const DELETE: &[&str] = &["DELETE"];
-
 /// Chooses the route from method, path and headers alone, before any body is read.
 pub fn route(head: &RequestHead) -> Result<Route, ApiError> {
-    let allow = |route: Route, allowed: &'static [&'static str]| {
-        if allowed.contains(&head.method.as_str()) {
-            Ok(route)
-        } else {
-            Err(ApiError::MethodNotAllowed {
-                method: head.method.clone(),
-                allowed,
-            })
-        }
-    };
-    let json_post = |route: Route| {
-        let route = allow(route, POST)?;
-        require_json(head)?;
-        reject_declared_oversize(head, route.body_limit().unwrap_or(MAX_BODY_BYTES))?;
-        Ok(route)
-    };
-    let path = head.path.as_str();
-    match path {
-        SCORE_PATH => json_post(Route::Score),
-        SCORE_BATCH_PATH => json_post(Route::ScoreBatch),
-        EVENTS_PATH => json_post(Route::Events),
-        HEALTH_PATH => allow(Route::Health, GET),
-        DECISIONS_PATH => allow(Route::Decisions, GET),
-        DEAD_LETTERS_PATH => allow(Route::DeadLetters, GET),
-        KPIS_PATH => allow(Route::Kpis, GET),
-        KPI_WINDOWS_PATH => allow(Route::KpiWindows, GET),
-        DRIFT_PATH => allow(Route::Drift, GET),
-        METRICS_PATH => allow(Route::Metrics, GET),
-        ME_PATH => allow(Route::Me, GET),
-        REVIEWS_PATH => allow(Route::ReviewQueue, GET),
-        AUDIT_PATH => allow(Route::Audit, GET),
-        AUDIT_VERIFY_PATH => allow(Route::AuditVerify, GET),
-        EXPORT_DECISIONS_PATH => allow(Route::Export, GET),
-        OVERRIDES_REPORT_PATH => allow(Route::OverridesReport, GET),
-        OUTCOMES_PATH => json_post(Route::Outcomes),
-        PERFORMANCE_PATH => allow(Route::Performance, GET),
-        FAIRNESS_PATH => allow(Route::Fairness, GET),
-        SIMULATE_PATH => json_post(Route::Simulate),
-        RETENTION_RUN_PATH => json_post(Route::RetentionRun),
-        CHALLENGER_PATH => allow(Route::Challenger, GET),
-        WEBHOOKS_PATH => match head.method.as_str() {
-            "POST" => json_post(Route::Subscribe),
-            _ => allow(Route::Subscriptions, GET).map_err(|_| ApiError::MethodNotAllowed {
-                method: head.method.clone(),
-                allowed: &["GET", "HEAD", "POST"],
-            }),
-        },
-        WEBHOOK_DEAD_LETTERS_PATH => allow(Route::WebhookDeadLetters, GET),
-        _ => {
-            // The path segment between `prefix/` and `suffix`, each kind of id checked below.
-            let segment = |prefix: &str, suffix: &str| {
-                path.strip_prefix(prefix)
-                    .and_then(|rest| rest.strip_prefix('/'))
-                    .and_then(|rest| rest.strip_suffix(suffix))
-            };
-            let id_after = |prefix: &str, suffix: &str| {
-                segment(prefix, suffix)
-                    .filter(|id| is_valid_request_id(id))
-                    .map(str::to_owned)
-            };
-            if let Some(id) = id_after(DECISIONS_PATH, HUMAN_REVIEW_SUFFIX) {
-                let route = allow(Route::HumanReview(id), POST)?;
-                reject_declared_oversize(head, MAX_REVIEW_BODY_BYTES)?;
-                return Ok(route);
+    match table::lookup(&head.method, &head.path) {
+        Lookup::NotFound => Err(ApiError::NotFound),
+        Lookup::WrongMethod(allowed) => Err(ApiError::MethodNotAllowed {
+            method: head.method.clone(),
+            allowed,
+        }),
+        Lookup::Found(row, id) => {
+            if let Body::Json(_) = row.body {
+                require_json(head)?;
             }
-            if let Some(id) = id_after(DECISIONS_PATH, APPLICANT_SUFFIX) {
-                return allow(Route::ApplicantDecision(id), GET);
+            if let Some(limit) = row.body.declared_limit() {
+                reject_declared_oversize(head, limit)?;
             }
-            if let Some(id) = id_after(DECISIONS_PATH, CONTEST_SUFFIX) {
-                return json_post(Route::Contest(id));
-            }
-            if let Some(id) = id_after(DECISIONS_PATH, ERASURE_SUFFIX) {
-                let route = allow(Route::DecisionErasure(id), POST)?;
-                reject_declared_oversize(head, MAX_REVIEW_BODY_BYTES)?;
-                return Ok(route);
-            }
-            if let Some(id) = id_after(DECISIONS_PATH, SUBJECT_EXPORT_SUFFIX) {
-                return allow(Route::DecisionExport(id), GET);
-            }
-            let applicant_after = |suffix: &str| {
-                segment(APPLICANTS_PATH, suffix)
-                    .filter(|id| is_applicant_id(id))
-                    .map(str::to_owned)
-            };
-            if let Some(id) = applicant_after(ERASURE_SUFFIX) {
-                let route = allow(Route::ApplicantErasure(id), POST)?;
-                reject_declared_oversize(head, MAX_REVIEW_BODY_BYTES)?;
-                return Ok(route);
-            }
-            if let Some(id) = applicant_after(SUBJECT_EXPORT_SUFFIX) {
-                return allow(Route::ApplicantExport(id), GET);
-            }
-            if let Some(id) = id_after(REVIEWS_PATH, APPROVAL_SUFFIX) {
-                return json_post(Route::Approval(id));
-            }
-            if let Some(id) = id_after(REVIEWS_PATH, "") {
-                return match head.method.as_str() {
-                    "POST" => json_post(Route::Decide(id)),
-                    _ => allow(Route::Review(id), GET).map_err(|_| ApiError::MethodNotAllowed {
-                        method: head.method.clone(),
-                        allowed: &["GET", "HEAD", "POST"],
-                    }),
-                };
-            }
-            if let Some(id) = id_after(DECISIONS_PATH, "") {
-                return allow(Route::Decision(id), GET);
-            }
-            let number_after = |prefix: &str, suffix: &str| {
-                segment(prefix, suffix)
-                    .and_then(|id| id.parse::<i64>().ok())
-                    .filter(|id| *id > 0)
-            };
-            if let Some(id) = number_after(WEBHOOK_DEAD_LETTERS_PATH, REPLAY_SUFFIX) {
-                let route = allow(Route::WebhookReplay(id), POST)?;
-                reject_declared_oversize(head, MAX_BODY_BYTES)?;
-                return Ok(route);
-            }
-            if let Some(id) = number_after(WEBHOOKS_PATH, "") {
-                return allow(Route::Unsubscribe(id), DELETE);
-            }
-            match number_after(DEAD_LETTERS_PATH, REPLAY_SUFFIX) {
-                Some(id) => {
-                    let route = allow(Route::DeadLetterReplay(id), POST)?;
-                    reject_declared_oversize(head, route.body_limit().unwrap_or(MAX_BODY_BYTES))?;
-                    Ok(route)
-                }
-                None => Err(ApiError::NotFound),
-            }
+            Ok(Route::Api { row, id })
         }
     }
 }
@@ -480,53 +229,7 @@ impl Prepared {
             (Ok(route), Ok(body)) => match request.admit(&route).await {
                 Err(error) => Err(error),
                 Ok(me) => match route {
-                    Route::Score => request.score(&body).await,
-                    Route::ScoreBatch => request.score_batch(&body).await,
-                    Route::Events => request.events(&body).await,
-                    Route::Health => request.health().await,
-                    Route::Decisions => request.decisions().await,
-                    Route::Decision(id) => request.decision(&id).await,
-                    Route::DeadLetters => request.dead_letters().await,
-                    Route::DeadLetterReplay(id) => request.replay(id, &body, me).await,
-                    Route::Kpis => request.kpis().await,
-                    Route::KpiWindows => request.kpi_windows().await,
-                    Route::Drift => request.drift().await,
-                    Route::Metrics => request.metrics().await,
-                    Route::Me => request.me(me),
-                    Route::ReviewQueue => request.review_queue().await,
-                    Route::Review(id) => request.review(&id).await,
-                    Route::Decide(id) => {
-                        request
-                            .officer_write(OfficerWrite::Decide, &id, &body, me)
-                            .await
-                    }
-                    Route::Approval(id) => {
-                        request
-                            .officer_write(OfficerWrite::Approve, &id, &body, me)
-                            .await
-                    }
-                    Route::HumanReview(id) => request.human_review(&id, None).await,
-                    Route::Contest(id) => request.contest(&id, &body).await,
-                    Route::DecisionErasure(id) => request.erase_decision(&id).await,
-                    Route::DecisionExport(id) => request.export_decision(&id).await,
-                    Route::ApplicantErasure(id) => request.erase_applicant(&id, me).await,
-                    Route::ApplicantExport(id) => request.export_applicant(&id, me).await,
-                    Route::RetentionRun => request.run_retention(&body).await,
-                    Route::ApplicantDecision(id) => request.applicant_decision(&id).await,
-                    Route::Audit => request.audit().await,
-                    Route::AuditVerify => request.audit_verify().await,
-                    Route::Export => request.export(me).await,
-                    Route::OverridesReport => request.overrides().await,
-                    Route::Outcomes => request.outcomes(&body, me).await,
-                    Route::Performance => request.performance().await,
-                    Route::Fairness => request.fairness().await,
-                    Route::Simulate => request.simulate(&body).await,
-                    Route::Challenger => request.challenger().await,
-                    Route::Subscriptions => request.subscriptions().await,
-                    Route::Subscribe => request.subscribe(&body, me).await,
-                    Route::Unsubscribe(id) => request.unsubscribe(id, me).await,
-                    Route::WebhookDeadLetters => request.webhook_dead_letters().await,
-                    Route::WebhookReplay(id) => request.replay_webhook(id, me).await,
+                    Route::Api { row, id } => request.dispatch(row.endpoint, id, &body, me).await,
                     Route::Preflight => request.preflight(),
                 },
             },
@@ -592,15 +295,75 @@ impl<B: Backend> Request<'_, B> {
     }
 
     async fn throttle(&self, route: &Route) -> Result<(), ApiError> {
-        if !route.is_rate_limited() {
-            return Ok(());
-        }
-        self.take(RateClass::Public, &client_key(self.head)).await?;
-        if let Some(id) = route.applicant_decision() {
-            self.take(RateClass::Decision, id).await?;
+        match route {
+            Route::Api { row, id } if row.access == Access::Applicant => {
+                self.take(RateClass::Public, &client_key(self.head)).await?;
+                self.take(RateClass::Decision, id.text()?).await?;
+            }
+            Route::Api { row, .. } if row.access == Access::Public => {
+                self.take(RateClass::Public, &client_key(self.head)).await?;
+            }
+            Route::Api { .. } | Route::Preflight => return Ok(()),
         }
         self.lap(Stage::Throttle);
         Ok(())
+    }
+
+    /// Runs the endpoint's handler.
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        id: PathId,
+        body: &[u8],
+        me: Option<Me>,
+    ) -> Result<HttpResponse, ApiError> {
+        match endpoint {
+            Endpoint::Score => self.score(body).await,
+            Endpoint::ScoreBatch => self.score_batch(body).await,
+            Endpoint::Events => self.events(body).await,
+            Endpoint::Health => self.health().await,
+            Endpoint::Decisions => self.decisions().await,
+            Endpoint::Decision => self.decision(id.text()?).await,
+            Endpoint::DeadLetters => self.dead_letters().await,
+            Endpoint::DeadLetterReplay => self.replay(id.number()?, body, me).await,
+            Endpoint::Kpis => self.kpis().await,
+            Endpoint::KpiWindows => self.kpi_windows().await,
+            Endpoint::Drift => self.drift().await,
+            Endpoint::Metrics => self.metrics().await,
+            Endpoint::Me => self.me(me),
+            Endpoint::ReviewQueue => self.review_queue().await,
+            Endpoint::Review => self.review(id.text()?).await,
+            Endpoint::Decide => {
+                self.officer_write(OfficerWrite::Decide, id.text()?, body, me)
+                    .await
+            }
+            Endpoint::Approval => {
+                self.officer_write(OfficerWrite::Approve, id.text()?, body, me)
+                    .await
+            }
+            Endpoint::HumanReview => self.human_review(id.text()?, None).await,
+            Endpoint::ApplicantDecision => self.applicant_decision(id.text()?).await,
+            Endpoint::Contest => self.contest(id.text()?, body).await,
+            Endpoint::DecisionErasure => self.erase_decision(id.text()?).await,
+            Endpoint::DecisionExport => self.export_decision(id.text()?).await,
+            Endpoint::ApplicantErasure => self.erase_applicant(id.text()?, me).await,
+            Endpoint::ApplicantExport => self.export_applicant(id.text()?, me).await,
+            Endpoint::RetentionRun => self.run_retention(body).await,
+            Endpoint::Audit => self.audit().await,
+            Endpoint::AuditVerify => self.audit_verify().await,
+            Endpoint::Export => self.export(me).await,
+            Endpoint::OverridesReport => self.overrides().await,
+            Endpoint::Outcomes => self.outcomes(body, me).await,
+            Endpoint::Performance => self.performance().await,
+            Endpoint::Fairness => self.fairness().await,
+            Endpoint::Simulate => self.simulate(body).await,
+            Endpoint::Challenger => self.challenger().await,
+            Endpoint::Subscriptions => self.subscriptions().await,
+            Endpoint::Subscribe => self.subscribe(body, me).await,
+            Endpoint::Unsubscribe => self.unsubscribe(id.number()?, me).await,
+            Endpoint::WebhookDeadLetters => self.webhook_dead_letters().await,
+            Endpoint::WebhookReplay => self.replay_webhook(id.number()?, me).await,
+        }
     }
 
     /// Charges a batch of `items` the public requests beyond the one its admission counted
