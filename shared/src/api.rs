@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod batch;
+
 use crate::contract::errors::ErrorBody;
 use crate::contract::i18n::Message;
 use crate::contract::request::StageTiming;

@@ -1,7 +1,8 @@
 //! `POST /api/v1/score` and `POST /api/v1/score/batch`: one storage write each, however
 //! many applications.
 
-use valle_shared::api::{BatchItem, BatchResponse, ScoreResponse};
+use valle_shared::api::batch::{BatchParts, ScoredItem};
+use valle_shared::api::{BatchResponse, ScoreResponse};
 use valle_shared::contract::errors::RequestError;
 use valle_shared::contract::request::Stage;
 use valle_shared::decision::disclosure::Disclosure;
@@ -110,34 +111,24 @@ impl<B: Backend> Request<'_, B> {
         if decided.iter().any(|decided| !decided.replayed) {
             self.stored();
         }
-        let mut results: Vec<BatchItem> = indexes
+        let scored = indexes
             .into_iter()
             .zip(decided)
-            .map(|(index, decided)| BatchItem {
+            .map(|(index, decided)| ScoredItem {
                 index,
-                request_id: Some(decided.record.request_id),
+                request_id: decided.record.request_id,
                 replayed: decided.replayed,
-                score: Some(Disclosure::committed().for_applicant(&decided.record.score)),
-                error: None,
+                score: decided.record.score,
             })
-            .chain(errors.into_iter().map(|(index, error)| BatchItem {
-                index,
-                request_id: None,
-                replayed: false,
-                score: None,
-                error: Some(error),
-            }))
             .collect();
-        results.sort_by_key(|item| item.index);
-        let accepted = results.iter().filter(|item| item.score.is_some()).count();
-        let answer = BatchResponse {
+        let parts = BatchParts {
             request_id: self.id.to_owned(),
             model_version: scorers.champion.version().clone(),
-            accepted,
-            rejected: results.len() - accepted,
-            results,
+            scored,
+            refused: errors,
             timing: self.timer.borrow().stages(),
         };
+        let answer = BatchResponse::assemble(parts, Disclosure::committed());
         Ok(HttpResponse::json(200, &answer, self.id))
     }
 }
