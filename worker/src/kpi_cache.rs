@@ -9,7 +9,7 @@ use valle_shared::monitoring::kpi::{KpiView, View};
 
 use crate::error::ApiError;
 use crate::observability::log;
-use crate::store::Backend;
+use crate::store::{DeadLetterStore, KpiSink};
 
 /// The KPI views cached in the isolate, shared by its requests.
 pub type KpiCache = RefCell<SwrCache<CachedKpis>>;
@@ -31,7 +31,7 @@ pub struct Refresh {
 }
 
 /// Asks the KPI object for a view and D1 for the open dead letters.
-pub async fn compute_kpis<B: Backend>(
+pub async fn compute_kpis<B: KpiSink + DeadLetterStore>(
     backend: &B,
     window: View,
     branch: Option<&str>,
@@ -66,7 +66,7 @@ pub fn cache_stats(cache: &KpiCache) -> CacheStats {
 }
 
 /// Recomputes a stale KPI view into the cache; the edge runs it after answering.
-pub async fn refresh_view<B: Backend>(
+pub async fn refresh_view<B: KpiSink + DeadLetterStore>(
     refresh: &Refresh,
     backend: &B,
     cache: &KpiCache,

@@ -12,9 +12,9 @@ use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::observability::log;
-use crate::store::Backend;
+use crate::store::ReviewStore;
 
-impl<B: Backend> Request<'_, B> {
+impl<B: ReviewStore> Request<'_, B> {
     /// The key applicants' receipts are made with. Without one the environment cannot
     /// give applicants their receipts, so their requests fail before anything is stored.
     pub(super) fn receipt_key(&self) -> Result<&ReceiptKey, ApiError> {

@@ -12,12 +12,12 @@ use super::reviews::CHAIN_ATTEMPTS;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::Backend;
+use crate::store::AuditStore;
 
 /// Rows the verifier reads at a time.
 const VERIFY_PAGE: usize = 500;
 
-impl<B: Backend> Request<'_, B> {
+impl<B: AuditStore> Request<'_, B> {
     /// `GET /api/v1/audit?before&limit`.
     pub(super) async fn audit(&self) -> Result<HttpResponse, ApiError> {
         let page = AUDIT_PAGES

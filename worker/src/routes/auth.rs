@@ -10,9 +10,9 @@ use valle_shared::lending::officers::{bearer_token, token_hash, Me, Permission, 
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::Backend;
+use crate::store::{AccessKeys, AccountStore};
 
-impl<B: Backend> Request<'_, B> {
+impl<B: AccessKeys + AccountStore> Request<'_, B> {
     /// The signed-in account, if its role allows `permission`. A bearer token wins over an
     /// Access JWT, so an integrator's token works behind Access too.
     pub(super) async fn authenticate(&self, permission: Permission) -> Result<Me, ApiError> {

@@ -14,14 +14,15 @@ use super::auth::signed_in;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
+use crate::retention::RetentionStore;
 use crate::retention::{run, Blocking, Run, Subject};
-use crate::store::Backend;
+use crate::store::{AuditStore, ReviewStore};
 
 fn policy() -> Result<&'static RetentionPolicy, ApiError> {
     RetentionPolicy::committed().map_err(|error| ApiError::Internal(error.to_owned()))
 }
 
-impl<B: Backend> Request<'_, B> {
+impl<B: AuditStore + RetentionStore + ReviewStore> Request<'_, B> {
     /// `POST /api/v1/applicants/{applicant_id}/erasure` (dpo): blocks every decision of the
     /// applicant at once.
     pub(super) async fn erase_applicant(

@@ -17,7 +17,9 @@ use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::pipeline::{decision_record, store_decisions, Incoming, PipelineError, Replay};
 use crate::sql::audit::chain_moved;
-use crate::store::{Backend, NewDeadLetter, Outcomes, StoreError};
+use crate::store::{
+    AuditStore, DeadLetterStore, DecisionStore, NewDeadLetter, OutcomeStore, Outcomes, StoreError,
+};
 
 /// Another officer's write appended to the audit trail between this replay's read and its
 /// write: nothing was stored, and the officer may simply retry.
@@ -29,7 +31,7 @@ fn busy_if_chain_moved(error: StoreError) -> ApiError {
     }
 }
 
-impl<B: Backend> Request<'_, B> {
+impl<B: AuditStore + DeadLetterStore + DecisionStore + OutcomeStore> Request<'_, B> {
     /// `GET /api/v1/dead-letters?status=open|replayed|superseded&limit&before`.
     pub(super) async fn dead_letters(&self) -> Result<HttpResponse, ApiError> {
         let mut status = None;

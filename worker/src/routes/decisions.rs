@@ -5,9 +5,9 @@ use valle_shared::records::decisions::DecisionQuery;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::Backend;
+use crate::store::DecisionStore;
 
-impl<B: Backend> Request<'_, B> {
+impl<B: DecisionStore> Request<'_, B> {
     /// `GET /api/v1/decisions?from&to&branch&band&decision&channel&limit&cursor`.
     pub(super) async fn decisions(&self) -> Result<HttpResponse, ApiError> {
         let query = DecisionQuery::parse(&self.head.query).map_err(ApiError::Query)?;

@@ -12,9 +12,9 @@ use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::pipeline::{failure_observation, FailedRequest};
-use crate::store::Backend;
+use crate::store::{EventInbox, EventQueue, RateLimiter, ReviewStore};
 
-impl<B: Backend> Request<'_, B> {
+impl<B: EventInbox + EventQueue + RateLimiter + ReviewStore> Request<'_, B> {
     /// Checks each event's envelope, keeps and queues the sound ones and answers 202 with
     /// every event's acceptance. It awaits the inbox write and the queue send, nothing else.
     pub(super) async fn events(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {

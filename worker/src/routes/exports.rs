@@ -17,7 +17,7 @@ use super::reviews::range_query;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::{Backend, ReviewStore, StoreError};
+use crate::store::{AuditStore, ReviewStore, StoreError};
 
 /// The rows an export streams after its header.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +48,7 @@ pub async fn export_chunk<B: ReviewStore>(
     Ok(Some((csv_rows(&cases), last)))
 }
 
-impl<B: Backend> Request<'_, B> {
+impl<B: AuditStore> Request<'_, B> {
     pub(super) async fn export(&self, me: Option<Me>) -> Result<HttpResponse, ApiError> {
         let me = signed_in(me)?;
         let query = range_query(&self.head.query)?;

@@ -16,9 +16,9 @@ use crate::observability::{log, metrics_extra, MetricsInputs};
 
 /// The check that the worker can make applicants' receipts (`RECEIPT_KEY`).
 pub const RECEIPT_CHECK: &str = "receipt_key";
-use crate::store::Backend;
+use crate::store::{DeadLetterStore, EventInbox, HealthProbe, KpiSink, LoanBook};
 
-impl<B: Backend> Request<'_, B> {
+impl<B: DeadLetterStore + EventInbox + HealthProbe + KpiSink + LoanBook> Request<'_, B> {
     /// `GET /healthz`: the worker is up, its model loads, D1, the KPI object and the queue
     /// answer, and it has a receipt key; 503 when any of them does not. The answer names
     /// the checks only: why one failed goes to the log.

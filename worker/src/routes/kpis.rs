@@ -10,7 +10,7 @@ use super::{query_error, Request};
 use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::kpi_cache::{cache_stats, compute_kpis, kpi_cache_key, Refresh};
-use crate::store::Backend;
+use crate::store::{DeadLetterStore, DecisionStore, KpiSink};
 
 /// A `branch` parameter: a valid branch name, or a field error.
 fn branch_param(
@@ -25,7 +25,7 @@ fn branch_param(
     }
 }
 
-impl<B: Backend> Request<'_, B> {
+impl<B: DeadLetterStore + DecisionStore + KpiSink> Request<'_, B> {
     /// `GET /api/v1/kpis?window=5m|1h|24h&branch=...`: from the isolate's cache when fresh;
     /// stale answers are marked and refreshed after the response.
     pub(super) async fn kpis(&self) -> Result<HttpResponse, ApiError> {

@@ -44,7 +44,7 @@ use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::http::{HttpResponse, RequestHead};
 use crate::pipeline::{failure_observation, FailedRequest, PipelineError, Scorers};
-use crate::store::Backend;
+use crate::store::{Backend, RateLimiter};
 use reviews::OfficerWrite;
 use table::{Access, Body, Endpoint, Lookup, PathId, RouteRow};
 
@@ -253,7 +253,7 @@ struct Request<'r, B> {
     after: RefCell<AfterAnswer>,
 }
 
-impl<B: Backend> Request<'_, B> {
+impl<B> Request<'_, B> {
     fn now(&self) -> i64 {
         self.context.clock.now_ms() as i64
     }
@@ -271,6 +271,67 @@ impl<B: Backend> Request<'_, B> {
         self.timer.borrow().elapsed()
     }
 
+    /// Notes a refused request for the KPIs (counted after the answer, with others), then
+    /// returns its error.
+    fn refused(&self, id: &str, channel: Channel, error: ApiError) -> ApiError {
+        let now = self.now();
+        self.refuse(failure_observation(&FailedRequest {
+            request_id: id,
+            channel,
+            received_at_ms: now,
+            event_time_ms: now,
+            latency_ms: self.elapsed(),
+            code: error.code(),
+        }));
+        error
+    }
+
+    fn refuse(&self, observation: Observation) {
+        self.after.borrow_mut().refusals.push(observation);
+    }
+
+    /// New rows are in D1: the KPI object will be told after the answer.
+    fn stored(&self) {
+        self.after.borrow_mut().stored = true;
+    }
+}
+
+impl<B: RateLimiter> Request<'_, B> {
+    async fn throttle(&self, route: &Route) -> Result<(), ApiError> {
+        match route {
+            Route::Api { row, id } if row.access == Access::Applicant => {
+                self.take(RateClass::Public, &client_key(self.head)).await?;
+                self.take(RateClass::Decision, id.text()?).await?;
+            }
+            Route::Api { row, .. } if row.access == Access::Public => {
+                self.take(RateClass::Public, &client_key(self.head)).await?;
+            }
+            Route::Api { .. } | Route::Preflight => return Ok(()),
+        }
+        self.lap(Stage::Throttle);
+        Ok(())
+    }
+
+    /// Charges a batch of `items` the public requests beyond the one its admission counted
+    /// (`valle_shared::contract::ops::batch_cost`), before any of it is scored or kept.
+    pub(super) async fn charge_batch(&self, items: usize) -> Result<(), ApiError> {
+        let key = client_key(self.head);
+        for _ in 1..batch_cost(items) {
+            self.take(RateClass::Public, &key).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts the request against `class` under `key`; refused past the class's limit.
+    async fn take(&self, class: RateClass, key: &str) -> Result<(), ApiError> {
+        match self.backend.allow(class, key, self.now()).await? {
+            Ok(()) => Ok(()),
+            Err(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
+        }
+    }
+}
+
+impl<B: Backend> Request<'_, B> {
     /// The rate limit of a public route, or the credentials and role of an officer's: the
     /// account, for routes that need one.
     async fn admit(&self, route: &Route) -> Result<Option<Me>, ApiError> {
@@ -292,21 +353,6 @@ impl<B: Backend> Request<'_, B> {
             }
             None => self.throttle(route).await.map(|()| None),
         }
-    }
-
-    async fn throttle(&self, route: &Route) -> Result<(), ApiError> {
-        match route {
-            Route::Api { row, id } if row.access == Access::Applicant => {
-                self.take(RateClass::Public, &client_key(self.head)).await?;
-                self.take(RateClass::Decision, id.text()?).await?;
-            }
-            Route::Api { row, .. } if row.access == Access::Public => {
-                self.take(RateClass::Public, &client_key(self.head)).await?;
-            }
-            Route::Api { .. } | Route::Preflight => return Ok(()),
-        }
-        self.lap(Stage::Throttle);
-        Ok(())
     }
 
     /// Runs the endpoint's handler.
@@ -364,48 +410,6 @@ impl<B: Backend> Request<'_, B> {
             Endpoint::WebhookDeadLetters => self.webhook_dead_letters().await,
             Endpoint::WebhookReplay => self.replay_webhook(id.number()?, me).await,
         }
-    }
-
-    /// Charges a batch of `items` the public requests beyond the one its admission counted
-    /// (`valle_shared::contract::ops::batch_cost`), before any of it is scored or kept.
-    pub(super) async fn charge_batch(&self, items: usize) -> Result<(), ApiError> {
-        let key = client_key(self.head);
-        for _ in 1..batch_cost(items) {
-            self.take(RateClass::Public, &key).await?;
-        }
-        Ok(())
-    }
-
-    /// Counts the request against `class` under `key`; refused past the class's limit.
-    async fn take(&self, class: RateClass, key: &str) -> Result<(), ApiError> {
-        match self.backend.allow(class, key, self.now()).await? {
-            Ok(()) => Ok(()),
-            Err(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
-        }
-    }
-
-    /// Notes a refused request for the KPIs (counted after the answer, with others), then
-    /// returns its error.
-    fn refused(&self, id: &str, channel: Channel, error: ApiError) -> ApiError {
-        let now = self.now();
-        self.refuse(failure_observation(&FailedRequest {
-            request_id: id,
-            channel,
-            received_at_ms: now,
-            event_time_ms: now,
-            latency_ms: self.elapsed(),
-            code: error.code(),
-        }));
-        error
-    }
-
-    fn refuse(&self, observation: Observation) {
-        self.after.borrow_mut().refusals.push(observation);
-    }
-
-    /// New rows are in D1: the KPI object will be told after the answer.
-    fn stored(&self) {
-        self.after.borrow_mut().stored = true;
     }
 }
 

@@ -20,12 +20,12 @@ use super::reviews::CHAIN_ATTEMPTS;
 use super::{query_error, Request};
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::{Backend, OutcomeWrite};
+use crate::store::{LoanBook, OutcomeWrite};
 
 /// What the audit trail names an outcomes write by.
 const OUTCOMES_SUBJECT: &str = "loan_outcomes";
 
-impl<B: Backend> Request<'_, B> {
+impl<B: LoanBook> Request<'_, B> {
     /// `POST /api/v1/outcomes`: `{"outcomes": [{request_id, status, observed_at}]}`. A batch
     /// with any bad item is refused whole, with every item's field errors, and writes nothing.
     pub(super) async fn outcomes(

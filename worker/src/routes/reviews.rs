@@ -24,7 +24,7 @@ use super::auth::signed_in;
 use super::{query_error, Request};
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::{Backend, QueueQuery, ReviewWrite, ReviewWritten};
+use crate::store::{QueueQuery, ReviewStore, ReviewWrite, ReviewWritten};
 
 /// Audited writes that find the chain grown since they read it try again this often.
 pub(super) const CHAIN_ATTEMPTS: usize = 4;
@@ -48,7 +48,7 @@ pub(super) enum OfficerWrite {
     Approve,
 }
 
-impl<B: Backend> Request<'_, B> {
+impl<B: ReviewStore> Request<'_, B> {
     /// `GET /api/v1/reviews?state&requested&after&limit`: the open applications, oldest
     /// first; `requested=true` only those whose applicant asked for a person.
     pub(super) async fn review_queue(&self) -> Result<HttpResponse, ApiError> {

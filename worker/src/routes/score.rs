@@ -15,9 +15,9 @@ use super::{pipeline_error, Request};
 use crate::error::ApiError;
 use crate::http::HttpResponse;
 use crate::pipeline::{decide, decision_record, store_decisions, Incoming};
-use crate::store::Backend;
+use crate::store::{OutcomeStore, RateLimiter, ReviewStore};
 
-impl<B: Backend> Request<'_, B> {
+impl<B: OutcomeStore + RateLimiter + ReviewStore> Request<'_, B> {
     /// `POST /api/v1/score`: validates with the shared rules, scores with the shared model,
     /// and stores the decision once per `X-Request-ID`: the one awaited write. The KPI
     /// object counts it from D1 after the answer.

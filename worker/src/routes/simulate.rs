@@ -9,9 +9,9 @@ use valle_shared::Model;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::Backend;
+use crate::store::DecisionStore;
 
-impl<B: Backend> Request<'_, B> {
+impl<B: DecisionStore> Request<'_, B> {
     pub(super) async fn simulate(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
         let model = Model::embedded()?;
         let request = parse_simulation(body, model.thresholds())?;

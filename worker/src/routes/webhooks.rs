@@ -15,7 +15,8 @@ use super::auth::signed_in;
 use super::Request;
 use crate::error::ApiError;
 use crate::http::HttpResponse;
-use crate::store::Backend;
+use crate::store::AuditStore;
+use crate::webhooks::{WebhookQueue, WebhookStore};
 
 /// An admin's webhook write as the audit trail names it.
 struct AdminWrite<'m> {
@@ -37,7 +38,7 @@ impl AdminWrite<'_> {
     }
 }
 
-impl<B: Backend> Request<'_, B> {
+impl<B: AuditStore + WebhookQueue + WebhookStore> Request<'_, B> {
     /// `POST /api/v1/webhooks`: `{"url", "secret", "events"}`; the subscriber hears events
     /// from now on.
     pub(super) async fn subscribe(
