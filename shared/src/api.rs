@@ -110,6 +110,8 @@ pub struct CacheStats {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CountWindowList {
     pub windows: Vec<CountWindow>,
+    /// The `cursor` of the next page; none after the last.
+    pub next_cursor: Option<u64>,
 }
 
 /// The body of `POST /api/v1/dead-letters/{id}/replay`: optionally a corrected application.

@@ -7,6 +7,7 @@ use serde_json::Value;
 use valle_shared::api::{KpiResponse, ScoreResponse};
 use valle_shared::contract::codes::ErrorCode;
 use valle_shared::contract::ops::RateLimit;
+use valle_shared::contract::query::CURSOR;
 use valle_shared::records::decisions::DeadLetterStatus;
 use valle_worker::http::RequestHead;
 use valle_worker::memory::block_on;
@@ -258,17 +259,25 @@ fn every_list_endpoint_pages_by_the_same_rules() {
         period_s: 10,
     });
     let lists = [
-        ("/api/v1/decisions", "cursor", 500),
-        ("/api/v1/dead-letters", "before", 500),
-        ("/api/v1/audit", "before", 500),
-        ("/api/v1/reviews", "after", 200),
-        ("/api/v1/kpis/windows", "before", 1000),
+        ("/api/v1/decisions", 500),
+        ("/api/v1/dead-letters", 500),
+        ("/api/v1/audit", 500),
+        ("/api/v1/reviews", 200),
+        ("/api/v1/kpis/windows", 1000),
+        ("/api/v1/webhooks/dead-letters", 500),
     ];
-    for (path, cursor, max) in lists {
+    for (path, max) in lists {
         let (status, body) = harness.officer(&format!("{path}?limit={max}"));
         assert_eq!(status, 200, "{path}: {body}");
+        // Every list names where the next page starts the same way, null after the last.
+        assert!(body["next_cursor"].is_null(), "{path}: {body}");
+        assert!(
+            body.as_object()
+                .is_some_and(|answer| answer.contains_key("next_cursor")),
+            "{path}: {body}"
+        );
         let (status, body) = harness.officer(&format!(
-            "{path}?limit={}&{cursor}=not%20a%20cursor&nope=1",
+            "{path}?limit={}&{CURSOR}=not%20a%20cursor&nope=1",
             max + 1
         ));
         let fields: Vec<(&str, &str)> = body["error"]["fields"]
@@ -289,7 +298,7 @@ fn every_list_endpoint_pages_by_the_same_rules() {
                 Some(ErrorCode::Query.as_str()),
                 vec![
                     ("limit", ErrorCode::Range.as_str()),
-                    (cursor, ErrorCode::Format.as_str()),
+                    (CURSOR, ErrorCode::Format.as_str()),
                     ("nope", ErrorCode::UnknownField.as_str()),
                 ]
             ),

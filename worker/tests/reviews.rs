@@ -527,7 +527,7 @@ fn the_audit_trail_verifies_and_names_an_edited_row() {
         AuditAction::ReviewDecided.as_str()
     );
     assert_eq!(page["entries"][0]["actor"], "ana@coop.example");
-    assert_eq!(page["next_before"], 4);
+    assert_eq!(page["next_cursor"], 4);
     harness.backend.d1.audit.borrow_mut()[2].event.detail = r#"{"state":"approved"}"#.into();
     let report = verify();
     assert!(!report.ok);

@@ -52,7 +52,7 @@ pub(super) fn Audit() -> impl IntoView {
                 other => status_line(&other, lang.get()).into_any(),
             })}
             <PagedList page pages layout=AUDIT_LIST
-                split=|found: AuditPage| (found.entries, found.next_before)
+                split=|found: AuditPage| (found.entries, found.next_cursor)
                 row=move |entry: AuditEntry| view! {
                     <tr data-testid="audit-row" data-action=entry.event.action.as_str()>
                         <td>{entry.seq}</td>

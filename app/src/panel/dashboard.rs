@@ -6,7 +6,7 @@ use valle_shared::api::KpiResponse;
 use valle_shared::contract::errors::RequestError;
 use valle_shared::contract::i18n::format_money;
 use valle_shared::contract::paths::{DEAD_LETTERS_PATH, DECISIONS_PATH, DRIFT_PATH, KPIS_PATH};
-use valle_shared::contract::query::{path_segment, with_query};
+use valle_shared::contract::query::{path_segment, with_query, CURSOR};
 use valle_shared::contract::time::format_rfc3339_ms;
 use valle_shared::intake::application::{choice_label, FieldRule};
 use valle_shared::monitoring::drift::DriftBand;
@@ -222,7 +222,7 @@ pub fn dead_letters_path(status: Option<DeadLetterStatus>, before: Option<i64>) 
     let limit = PAGE_SIZE.to_string();
     with_query(
         DEAD_LETTERS_PATH,
-        &[("status", status), ("limit", &limit), ("before", &before)],
+        &[("status", status), ("limit", &limit), (CURSOR, &before)],
     )
 }
 
@@ -323,7 +323,7 @@ mod tests {
         );
         check_path(
             dead_letters_path(None, Some(41)),
-            "/api/v1/dead-letters?limit=20&before=41",
+            "/api/v1/dead-letters?limit=20&cursor=41",
         );
         check_path(replay_path(7), "/api/v1/dead-letters/7/replay");
         check_path(kpis_path(View::OneHour, ""), "/api/v1/kpis?window=1h");

@@ -51,7 +51,7 @@ pub(super) fn DeadLetters() -> impl IntoView {
                     <p class="muted" data-testid="dead-letters-empty">{ui(lang.get(), "No hay cartas muertas.", "No dead letters.")}</p>
                 }.into_any()),
                 Load::Ready(page) => {
-                    let next = page.next_before;
+                    let next = page.next_cursor;
                     Some(view! {
                         <ul class="letters" data-testid="dead-letters-list">
                             {page.dead_letters.into_iter().map(|letter| view! {

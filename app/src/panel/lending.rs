@@ -6,7 +6,7 @@ use valle_shared::contract::paths::{
     APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH, EXPORT_DECISIONS_PATH, OVERRIDES_REPORT_PATH,
     REVIEWS_PATH,
 };
-use valle_shared::contract::query::{path_segment, with_query};
+use valle_shared::contract::query::{path_segment, with_query, CURSOR};
 use valle_shared::lending::review::{ApprovalAction, ReviewAction, ReviewState};
 use valle_shared::Lang;
 
@@ -32,7 +32,7 @@ pub fn queue_path(state: &str, after: Option<u64>) -> String {
             ("limit", &limit),
             ("state", state),
             ("requested", requested),
-            ("after", &after),
+            (CURSOR, &after),
         ],
     )
 }
@@ -47,7 +47,7 @@ pub fn approval_path(request_id: &str) -> String {
 
 pub fn audit_path(before: Option<u64>) -> String {
     match before {
-        Some(before) => format!("{AUDIT_PATH}?limit={AUDIT_PAGE}&before={before}"),
+        Some(before) => format!("{AUDIT_PATH}?limit={AUDIT_PAGE}&{CURSOR}={before}"),
         None => format!("{AUDIT_PATH}?limit={AUDIT_PAGE}"),
     }
 }
@@ -126,14 +126,14 @@ mod tests {
         assert_eq!(queue_path("", None), "/api/v1/reviews?limit=25");
         assert_eq!(
             queue_path("awaiting_approval", Some(9)),
-            "/api/v1/reviews?limit=25&state=awaiting_approval&after=9"
+            "/api/v1/reviews?limit=25&state=awaiting_approval&cursor=9"
         );
         assert_eq!(
             queue_path(REQUESTED_FILTER, None),
             "/api/v1/reviews?limit=25&requested=true"
         );
         assert_eq!(approval_path("a b"), "/api/v1/reviews/a%20b/approval");
-        assert_eq!(audit_path(Some(51)), "/api/v1/audit?limit=50&before=51");
+        assert_eq!(audit_path(Some(51)), "/api/v1/audit?limit=50&cursor=51");
         assert_eq!(
             export_path("2026-11-01", "2026-11-30"),
             "/api/v1/exports/decisions.csv?from=2026-11-01T00%3A00%3A00Z&to=2026-11-30T23%3A59%3A59.999Z"

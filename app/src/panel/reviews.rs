@@ -91,7 +91,7 @@ pub(super) fn Reviews() -> impl IntoView {
                 <button type="submit" class="secondary" data-testid="reference-open">{move || ui(lang.get(), "Abrir", "Open")}</button>
             </form>
             <PagedList page pages layout=QUEUE_LIST
-                split=|found: ReviewPage| (found.cases, found.next_after)
+                split=|found: ReviewPage| (found.cases, found.next_cursor)
                 row=move |case: ReviewCase| {
                     let id = case.decision.request_id.clone();
                     let row_id = id.clone();

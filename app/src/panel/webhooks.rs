@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use valle_shared::contract::errors::ErrorBody;
 use valle_shared::contract::paths::{WEBHOOKS_PATH, WEBHOOK_DEAD_LETTERS_PATH};
-use valle_shared::contract::query::with_query;
+use valle_shared::contract::query::{with_query, CURSOR};
 use valle_shared::webhooks::sources::{
     Subscription, SubscriptionList, WebhookDeadLetter, WebhookDeadLetterPage,
 };
@@ -222,7 +222,7 @@ fn WebhookDeadLetters(reload: RwSignal<u32>) -> impl IntoView {
         <h3>{move || ui(lang.get(), "Entregas abandonadas", "Deliveries given up on")}</h3>
         {move || replay_refusal.get().map(|error| refusal_view(error.body(), "webhook-replay-error", lang.get()))}
         <PagedList page pages layout=DEAD_LETTER_LIST
-            split=|found: WebhookDeadLetterPage| (found.dead_letters, found.next_before)
+            split=|found: WebhookDeadLetterPage| (found.dead_letters, found.next_cursor)
             row=move |letter: WebhookDeadLetter| {
                 let id = letter.id;
                 view! {
@@ -288,7 +288,7 @@ pub fn webhook_dead_letters_path(before: Option<i64>) -> String {
     let limit = PAGE_SIZE.to_string();
     with_query(
         WEBHOOK_DEAD_LETTERS_PATH,
-        &[("limit", &limit), ("before", &before)],
+        &[("limit", &limit), (CURSOR, &before)],
     )
 }
 
@@ -356,7 +356,7 @@ mod tests {
         );
         assert_eq!(
             webhook_dead_letters_path(Some(41)),
-            "/api/v1/webhooks/dead-letters?limit=20&before=41"
+            "/api/v1/webhooks/dead-letters?limit=20&cursor=41"
         );
     }
 }

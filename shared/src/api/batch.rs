@@ -65,8 +65,8 @@ mod tests {
     use crate::contract::codes::ErrorCode;
     use crate::contract::errors::{FieldError, RequestError};
     use crate::contract::i18n::Message;
+    use crate::decision::model::Model;
     use crate::intake::validation::parse_application;
-    use crate::Model;
 
     fn scored(index: usize, replayed: bool) -> ScoredItem {
         let application = parse_application(

@@ -76,24 +76,26 @@ pub struct PageRules {
     pub default_limit: usize,
     /// The largest `limit`.
     pub max_limit: usize,
-    /// The parameter that carries where the page starts (`before`, `after`, `cursor`).
-    pub cursor: &'static str,
 }
 
-/// `GET /api/v1/dead-letters`: newest first, `before` a letter's id.
-pub const DEAD_LETTER_PAGES: PageRules = PageRules::up_to(500, "before");
+/// The parameter of every list that carries where the page starts: the `next_cursor` the
+/// previous page answered.
+pub const CURSOR: &str = "cursor";
 
-/// `GET /api/v1/webhooks/dead-letters`: newest first, `before` a dead letter's id.
-pub const WEBHOOK_DEAD_LETTER_PAGES: PageRules = PageRules::up_to(500, "before");
+/// `GET /api/v1/dead-letters`: newest first; the cursor is a letter's id.
+pub const DEAD_LETTER_PAGES: PageRules = PageRules::up_to(500);
 
-/// `GET /api/v1/audit`: newest first, `before` an entry's sequence number.
-pub const AUDIT_PAGES: PageRules = PageRules::up_to(500, "before");
+/// `GET /api/v1/webhooks/dead-letters`: newest first; the cursor is a dead letter's id.
+pub const WEBHOOK_DEAD_LETTER_PAGES: PageRules = PageRules::up_to(500);
 
-/// `GET /api/v1/reviews`: oldest first, `after` the last case's queue position.
-pub const REVIEW_PAGES: PageRules = PageRules::up_to(200, "after");
+/// `GET /api/v1/audit`: newest first; the cursor is an entry's sequence number.
+pub const AUDIT_PAGES: PageRules = PageRules::up_to(500);
 
-/// `GET /api/v1/kpis/windows`: newest first, `before` a window's start.
-pub const WINDOW_PAGES: PageRules = PageRules::up_to(1000, "before");
+/// `GET /api/v1/reviews`: oldest first; the cursor is the last case's queue position.
+pub const REVIEW_PAGES: PageRules = PageRules::up_to(200);
+
+/// `GET /api/v1/kpis/windows`: newest first; the cursor is a window's start.
+pub const WINDOW_PAGES: PageRules = PageRules::up_to(1000);
 
 /// The page a list query asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,11 +124,10 @@ impl<C> Page<C> {
 
 impl PageRules {
     /// Pages of [`DEFAULT_LIMIT`] unless `limit` asks for up to `max_limit`.
-    pub const fn up_to(max_limit: usize, cursor: &'static str) -> PageRules {
+    pub const fn up_to(max_limit: usize) -> PageRules {
         PageRules {
             default_limit: DEFAULT_LIMIT,
             max_limit,
-            cursor,
         }
     }
 
@@ -157,13 +158,13 @@ impl PageRules {
                         format!("Must be an integer from 1 to {}.", self.max_limit),
                     )),
                 }
-            } else if key == self.cursor {
+            } else if key == CURSOR {
                 page.cursor = value.parse::<C>().ok();
                 page.cursor.is_none().then(|| {
                     (
                         ErrorCode::Format,
-                        format!("Use el {} que dio la página anterior.", self.cursor),
-                        format!("Use the {} the previous page gave.", self.cursor),
+                        "Use el next_cursor que dio la página anterior.".to_owned(),
+                        "Use the next_cursor the previous page gave.".to_owned(),
                     )
                 })
             } else {
@@ -185,7 +186,7 @@ mod tests {
     use super::*;
     use crate::contract::errors::field_codes;
 
-    const RULES: PageRules = PageRules::up_to(500, "before");
+    const RULES: PageRules = PageRules::up_to(500);
 
     fn check(query: &str, expected: Result<Page<u64>, &[(&str, ErrorCode)]>) {
         let got = RULES.parse::<u64>(query, |key, value, errors| match key {
@@ -213,24 +214,24 @@ mod tests {
             }),
         );
         check(
-            "limit=500&before=41&status=open",
+            "limit=500&cursor=41&status=open",
             Ok(Page {
                 limit: 500,
                 cursor: Some(41),
             }),
         );
         check(
-            "limit=0&before=x&status=shut&sql=1%3BDROP",
+            "limit=0&cursor=x&status=shut&sql=1%3BDROP",
             Err(&[
                 ("limit", ErrorCode::Range),
-                ("before", ErrorCode::Format),
+                ("cursor", ErrorCode::Format),
                 ("status", ErrorCode::Enum),
                 ("sql", ErrorCode::UnknownField),
             ]),
         );
         check("limit=501", Err(&[("limit", ErrorCode::Range)]));
         check("limit=2.5", Err(&[("limit", ErrorCode::Range)]));
-        check("before=-1", Err(&[("before", ErrorCode::Format)]));
+        check("cursor=-1", Err(&[("cursor", ErrorCode::Format)]));
     }
 
     #[test]

@@ -223,7 +223,8 @@ pub struct VerifyReport {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
-    pub next_before: Option<u64>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<u64>,
 }
 
 /// Checks rows in order, a page at a time, so the whole trail never sits in memory.

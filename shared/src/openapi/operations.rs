@@ -6,7 +6,7 @@ use super::{path_parameter, query, Content, Method, Operation, Schemas, Tag};
 use crate::api::*;
 use crate::contract::paths::*;
 use crate::contract::query::{
-    PageRules, AUDIT_PAGES, DEAD_LETTER_PAGES, REVIEW_PAGES, WINDOW_PAGES,
+    PageRules, AUDIT_PAGES, CURSOR, DEAD_LETTER_PAGES, REVIEW_PAGES, WINDOW_PAGES,
 };
 use crate::contract::request::{MAX_REQUEST_ID_CHARS, REQUEST_ID_HEADER};
 use crate::decision::model::spec::Thresholds;
@@ -101,7 +101,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 query("requested", "Only those whose applicant asked for a person.", json!({ "type": "boolean" })),
             ]
             .into_iter()
-            .chain(paging(REVIEW_PAGES, "The `next_after` of the previous page."))
+            .chain(paging(REVIEW_PAGES))
             .collect(),
             ..operation(Method::Get, REVIEWS_PATH, "review_queue", Tag::Review)
                 .summary("The review queue, oldest first")
@@ -151,7 +151,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 .success(200, Content::Json(schemas.of::<KpiResponse>()))
         },
         Operation {
-            parameters: paging(WINDOW_PAGES, "The `before` of the previous page."),
+            parameters: paging(WINDOW_PAGES),
             ..operation(Method::Get, KPI_WINDOWS_PATH, "kpi_windows", Tag::Monitoring)
                 .summary("Closed count windows, newest first")
                 .permission(Permission::Read)
@@ -169,7 +169,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
             parameters: decision_filters
                 .iter()
                 .cloned()
-                .chain(paging(DECISION_PAGES, "The `next_cursor` of the previous page."))
+                .chain(paging(DECISION_PAGES))
                 .collect(),
             ..operation(Method::Get, DECISIONS_PATH, "list_decisions", Tag::Monitoring)
                 .summary("Stored decisions, newest first")
@@ -262,7 +262,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
         Operation {
             parameters: vec![query("status", "Only dead letters in this state.", schemas.of::<DeadLetterStatus>())]
                 .into_iter()
-                .chain(paging(DEAD_LETTER_PAGES, "The `next_before` of the previous page."))
+                .chain(paging(DEAD_LETTER_PAGES))
                 .collect(),
             ..operation(Method::Get, DEAD_LETTERS_PATH, "dead_letters", Tag::Operations)
                 .summary("Events that could not be stored, newest first")
@@ -278,7 +278,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
                 .success(200, Content::Json(schemas.of::<ReplayResponse>()))
         },
         Operation {
-            parameters: paging(AUDIT_PAGES, "The `next_before` of the previous page."),
+            parameters: paging(AUDIT_PAGES),
             ..operation(Method::Get, AUDIT_PATH, "audit", Tag::Operations)
                 .summary("The audit trail, newest first")
                 .permission(Permission::Audit)
@@ -430,14 +430,18 @@ fn decision_filters(schemas: &mut Schemas) -> Vec<Value> {
 }
 
 /// `limit` and the cursor of an endpoint's page rules.
-pub(super) fn paging(rules: PageRules, cursor: &str) -> Vec<Value> {
+pub(super) fn paging(rules: PageRules) -> Vec<Value> {
     vec![
         query(
             "limit",
             "Items per page.",
             json!({ "type": "integer", "minimum": 1, "maximum": rules.max_limit, "default": rules.default_limit }),
         ),
-        query(rules.cursor, cursor, json!({ "type": "string" })),
+        query(
+            CURSOR,
+            "The `next_cursor` of the previous page.",
+            json!({ "type": "string" }),
+        ),
     ]
 }
 

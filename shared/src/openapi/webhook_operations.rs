@@ -66,10 +66,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Vec<Operation> {
             .success(200, Content::Json(schemas.of::<Subscription>()))
         },
         Operation {
-            parameters: paging(
-                WEBHOOK_DEAD_LETTER_PAGES,
-                "The `next_before` of the previous page.",
-            ),
+            parameters: paging(WEBHOOK_DEAD_LETTER_PAGES),
             ..operation(
                 Method::Get,
                 WEBHOOK_DEAD_LETTERS_PATH,

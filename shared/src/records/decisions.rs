@@ -165,8 +165,8 @@ impl DeadLetterStatus {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DeadLetterPage {
     pub dead_letters: Vec<DeadLetter>,
-    /// Pass as `before` to get the next page; absent on the last page.
-    pub next_before: Option<i64>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<i64>,
 }
 
 /// `200 OK` from `POST /api/v1/dead-letters/{id}/replay`.
@@ -197,7 +197,7 @@ pub const DEFAULT_PAGE: usize = crate::contract::query::DEFAULT_LIMIT;
 pub const MAX_PAGE: usize = 500;
 
 /// How the decision list pages: by the opaque `cursor` of the previous page.
-pub const DECISION_PAGES: PageRules = PageRules::up_to(MAX_PAGE, "cursor");
+pub const DECISION_PAGES: PageRules = PageRules::up_to(MAX_PAGE);
 
 /// Where the next page starts: decisions are listed newest first by (received_at, request_id).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,7 +235,7 @@ impl std::str::FromStr for Cursor {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DecisionPage {
     pub decisions: Vec<DecisionRecord>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -63,8 +63,8 @@ pub struct WebhookDeadLetter {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct WebhookDeadLetterPage {
     pub dead_letters: Vec<WebhookDeadLetter>,
-    /// Pass as `before` for the next page; absent on the last.
-    pub next_before: Option<i64>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<i64>,
 }
 
 /// A stored decision is `decision.created`, with the decision as `GET

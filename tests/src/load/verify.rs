@@ -176,7 +176,7 @@ fn dead_letter_ids(client: &Client, auth: &str) -> Result<Vec<String>, String> {
     loop {
         let mut path = "/api/v1/dead-letters?limit=500".to_owned();
         if let Some(before) = before {
-            path.push_str(&format!("&before={before}"));
+            path.push_str(&format!("&cursor={before}"));
         }
         let answer = client.try_send("GET", &path, &[("authorization", auth)], None)?;
         if answer.status != 200 {
@@ -186,7 +186,7 @@ fn dead_letter_ids(client: &Client, auth: &str) -> Result<Vec<String>, String> {
         for letter in page["dead_letters"].as_array().into_iter().flatten() {
             ids.push(letter["event_id"].as_str().unwrap_or_default().to_owned());
         }
-        match page["next_before"].as_i64() {
+        match page["next_cursor"].as_i64() {
             Some(next) => before = Some(next),
             None => return Ok(ids),
         }

@@ -18,18 +18,18 @@ use crate::store::AuditStore;
 const VERIFY_PAGE: usize = 500;
 
 impl<B: AuditStore> Request<'_, B> {
-    /// `GET /api/v1/audit?before&limit`.
+    /// `GET /api/v1/audit?cursor&limit`.
     pub(super) async fn audit(&self) -> Result<HttpResponse, ApiError> {
         let page = AUDIT_PAGES
             .parse::<u64>(&self.head.query, |_, _, _| false)
             .map_err(ApiError::Query)?;
         let entries = self.backend.audit_page(page.cursor, page.limit).await?;
-        let next_before = page.next(&entries, |entry| entry.seq);
+        let next_cursor = page.next(&entries, |entry| entry.seq);
         Ok(HttpResponse::json(
             200,
             &AuditPage {
                 entries,
-                next_before,
+                next_cursor,
             },
             self.id,
         ))

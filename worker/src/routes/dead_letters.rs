@@ -32,7 +32,7 @@ fn busy_if_chain_moved(error: StoreError) -> ApiError {
 }
 
 impl<B: AuditStore + DeadLetterStore + DecisionStore + OutcomeStore> Request<'_, B> {
-    /// `GET /api/v1/dead-letters?status=open|replayed|superseded&limit&before`.
+    /// `GET /api/v1/dead-letters?status=open|replayed|superseded&limit&cursor`.
     pub(super) async fn dead_letters(&self) -> Result<HttpResponse, ApiError> {
         let mut status = None;
         let page = DEAD_LETTER_PAGES
@@ -48,12 +48,12 @@ impl<B: AuditStore + DeadLetterStore + DecisionStore + OutcomeStore> Request<'_,
             })
             .map_err(ApiError::Query)?;
         let letters = self.backend.list_dead_letters(status, &page).await?;
-        let next_before = page.next(&letters, |letter| letter.id);
+        let next_cursor = page.next(&letters, |letter| letter.id);
         Ok(HttpResponse::json(
             200,
             &DeadLetterPage {
                 dead_letters: letters,
-                next_before,
+                next_cursor,
             },
             self.id,
         ))

@@ -82,16 +82,22 @@ impl<B: DeadLetterStore + DecisionStore + KpiSink> Request<'_, B> {
         Ok(HttpResponse::json(200, &answer, self.id))
     }
 
-    /// `GET /api/v1/kpis/windows?limit&before`: closed count windows, newest first.
+    /// `GET /api/v1/kpis/windows?limit&cursor`: closed count windows, newest first.
     pub(super) async fn kpi_windows(&self) -> Result<HttpResponse, ApiError> {
         let page = WINDOW_PAGES
             .parse::<u64>(&self.head.query, |_, _, _| false)
             .map_err(ApiError::Query)?;
-        let (limit, before) = (page.limit, page.cursor);
-        let windows = self.backend.list_count_windows(limit, before).await?;
+        let windows = self
+            .backend
+            .list_count_windows(page.limit, page.cursor)
+            .await?;
+        let next_cursor = page.next(&windows, |window| window.index);
         Ok(HttpResponse::json(
             200,
-            &CountWindowList { windows },
+            &CountWindowList {
+                windows,
+                next_cursor,
+            },
             self.id,
         ))
     }

@@ -8,7 +8,7 @@
 use serde_json::json;
 use valle_shared::api::HumanReviewResponse;
 use valle_shared::contract::codes::ErrorCode;
-use valle_shared::contract::query::{parse_query, REVIEW_PAGES};
+use valle_shared::contract::query::{parse_query, CURSOR, REVIEW_PAGES};
 use valle_shared::contract::request::Stage;
 use valle_shared::lending::audit::{append, AuditAction, AuditEvent};
 use valle_shared::lending::officers::Me;
@@ -17,7 +17,7 @@ use valle_shared::lending::review::{
     request_human_review, OverrideReport, Review, ReviewCase, ReviewPage, ReviewRefusal,
     ReviewState, Step,
 };
-use valle_shared::records::decisions::{DecisionQuery, DECISION_PAGES};
+use valle_shared::records::decisions::DecisionQuery;
 use valle_shared::Message;
 
 use super::auth::signed_in;
@@ -49,7 +49,7 @@ pub(super) enum OfficerWrite {
 }
 
 impl<B: ReviewStore> Request<'_, B> {
-    /// `GET /api/v1/reviews?state&requested&after&limit`: the open applications, oldest
+    /// `GET /api/v1/reviews?state&requested&cursor&limit`: the open applications, oldest
     /// first; `requested=true` only those whose applicant asked for a person.
     pub(super) async fn review_queue(&self) -> Result<HttpResponse, ApiError> {
         let (mut state, mut requested) = (None, false);
@@ -79,10 +79,10 @@ impl<B: ReviewStore> Request<'_, B> {
         let mut rows = self.backend.review_queue(&query).await?;
         let more = rows.len() > query.limit;
         rows.truncate(query.limit);
-        let next_after = more.then(|| rows.last().map(|(seq, _)| *seq)).flatten();
+        let next_cursor = more.then(|| rows.last().map(|(seq, _)| *seq)).flatten();
         let page = ReviewPage {
             cases: rows.into_iter().map(|(_, case)| case).collect(),
-            next_after,
+            next_cursor,
         };
         Ok(HttpResponse::json(200, &page, self.id))
     }
@@ -284,7 +284,7 @@ fn review_detail(review: &Review) -> String {
 pub(super) fn range_query(query: &str) -> Result<DecisionQuery, ApiError> {
     let mut errors: Vec<_> = parse_query(query)
         .into_iter()
-        .filter(|(key, _)| key == "limit" || key == DECISION_PAGES.cursor)
+        .filter(|(key, _)| key == "limit" || key == CURSOR)
         .map(|(key, _)| query_error(&key, ErrorCode::UnknownField))
         .collect();
     match DecisionQuery::parse(query) {

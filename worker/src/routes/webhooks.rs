@@ -111,18 +111,18 @@ impl<B: AuditStore + WebhookQueue + WebhookStore> Request<'_, B> {
         Ok(HttpResponse::json(200, &subscription, self.id))
     }
 
-    /// `GET /api/v1/webhooks/dead-letters?limit&before`.
+    /// `GET /api/v1/webhooks/dead-letters?limit&cursor`.
     pub(super) async fn webhook_dead_letters(&self) -> Result<HttpResponse, ApiError> {
         let page = WEBHOOK_DEAD_LETTER_PAGES
             .parse::<i64>(&self.head.query, |_, _, _| false)
             .map_err(ApiError::Query)?;
         let letters = self.backend.webhook_dead_letters(&page).await?;
-        let next_before = page.next(&letters, |letter| letter.id);
+        let next_cursor = page.next(&letters, |letter| letter.id);
         Ok(HttpResponse::json(
             200,
             &WebhookDeadLetterPage {
                 dead_letters: letters,
-                next_before,
+                next_cursor,
             },
             self.id,
         ))

@@ -48,8 +48,9 @@ pub struct ReviewCase {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReviewPage {
     pub cases: Vec<ReviewCase>,
-    /// The decision row after which the next page starts.
-    pub next_after: Option<u64>,
+    /// Pass as `cursor` to get the next page (the queue position after which it starts);
+    /// null on the last page.
+    pub next_cursor: Option<u64>,
 }
 
 /// Largest comment an applicant may contest a decision with.
