@@ -207,6 +207,20 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// Where the page after `record` starts.
+    pub fn after(record: &DecisionRecord) -> Cursor {
+        Cursor {
+            received_at_ms: record.received_at_ms,
+            request_id: record.request_id.clone(),
+        }
+    }
+
+    /// Whether `record` comes after the cursor, newest first (arrival, then request id).
+    pub fn precedes(&self, record: &DecisionRecord) -> bool {
+        (record.received_at_ms, record.request_id.as_str())
+            < (self.received_at_ms, self.request_id.as_str())
+    }
+
     /// `<received_at_ms>.<request_id>`; opaque to clients.
     pub fn encode(&self) -> String {
         format!("{}.{}", self.received_at_ms, self.request_id)
@@ -237,6 +251,23 @@ pub struct DecisionPage {
     pub decisions: Vec<DecisionRecord>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl DecisionPage {
+    /// The page of `limit` from rows read newest first with one more than `limit`: the
+    /// extra row only says that another page follows.
+    pub fn from_rows(mut rows: Vec<DecisionRecord>, limit: usize) -> DecisionPage {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = more
+            .then(|| rows.last())
+            .flatten()
+            .map(|last| Cursor::after(last).encode());
+        DecisionPage {
+            decisions: rows,
+            next_cursor,
+        }
+    }
 }
 
 impl DecisionQuery {
@@ -385,6 +416,49 @@ impl Period {
 mod tests {
     use super::*;
     use crate::contract::errors::field_codes;
+
+    fn stored(request_id: &str, received_at_ms: i64) -> DecisionRecord {
+        let application: Application = serde_json::from_str(
+            r#"{"seniority_years":9,"home":"rent","term_months":60,"age":30,"marital":"married",
+                "records":"no","job":"freelance","expenses":73,"income":129,"assets":0,
+                "debt":0,"amount":800,"price":846}"#,
+        )
+        .expect("valid application");
+        let model = crate::decision::model::Model::embedded().expect("the model");
+        DecisionRecord {
+            request_id: request_id.into(),
+            applicant_id: None,
+            branch: "norte".into(),
+            channel: Channel::Online,
+            score: model.score(&application).expect("a score"),
+            application,
+            received_at_ms,
+            event_time_ms: received_at_ms,
+            timing: Vec::new(),
+            client_probability: None,
+            mismatch: false,
+            kpi_seq: None,
+            kpi_window: None,
+            shadow: None,
+            fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn a_page_names_its_next_cursor_only_when_rows_follow() {
+        let rows = vec![stored("c", 30), stored("b", 20), stored("a", 20)];
+        let page = DecisionPage::from_rows(rows.clone(), 2);
+        assert_eq!(page.decisions, rows[..2]);
+        let cursor = Cursor::decode(page.next_cursor.as_deref().expect("a next page"))
+            .expect("a cursor the list reads back");
+        assert_eq!(cursor, Cursor::after(&rows[1]));
+        // The next page starts after the cursor: the same arrival time, a lower request id.
+        assert!(cursor.precedes(&rows[2]));
+        assert!(!cursor.precedes(&rows[1]) && !cursor.precedes(&rows[0]));
+        let last = DecisionPage::from_rows(rows[2..].to_vec(), 2);
+        assert_eq!((last.decisions.len(), last.next_cursor), (1, None));
+        assert_eq!(DecisionPage::from_rows(Vec::new(), 2).next_cursor, None);
+    }
 
     fn check(query: &str, expected: Result<DecisionQuery, &[(&str, ErrorCode)]>) {
         match (DecisionQuery::parse(query), expected) {

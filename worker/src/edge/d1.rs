@@ -5,7 +5,7 @@ use valle_shared::contract::query::Page;
 use valle_shared::decision::simulation::StoredDecision;
 use valle_shared::monitoring::kpi::CountWindow;
 use valle_shared::records::decisions::{
-    Cursor, DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
+    DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
 };
 use valle_shared::records::events::QueuedEvent;
 
@@ -62,19 +62,7 @@ impl DecisionStore for EdgeBackend {
 
     async fn list_decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, StoreError> {
         let rows: Vec<decisions::DecisionRow> = self.rows(&decisions::list(query)).await?;
-        let more = rows.len() > query.limit;
-        let decisions: Vec<DecisionRecord> = decode(rows.into_iter().take(query.limit).collect());
-        let next_cursor = more.then(|| decisions.last()).flatten().map(|last| {
-            Cursor {
-                received_at_ms: last.received_at_ms,
-                request_id: last.request_id.clone(),
-            }
-            .encode()
-        });
-        Ok(DecisionPage {
-            decisions,
-            next_cursor,
-        })
+        Ok(DecisionPage::from_rows(decode(rows), query.limit))
     }
 
     async fn list_count_windows(

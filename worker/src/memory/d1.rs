@@ -8,7 +8,7 @@ use valle_shared::contract::query::Page;
 use valle_shared::decision::simulation::StoredDecision;
 use valle_shared::monitoring::kpi::{CountWindow, EventWindow};
 use valle_shared::records::decisions::{
-    Cursor, DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
+    DeadLetterStatus, DecisionPage, DecisionQuery, DecisionRecord,
 };
 use valle_shared::records::events::QueuedEvent;
 use valle_shared::records::idempotency::Fingerprint;
@@ -249,28 +249,21 @@ impl MemoryD1 {
             .values()
             .filter(|r| matches_filters(query, r) && !self.is_blocked(&r.request_id))
             .filter(|r| {
-                query.cursor.as_ref().is_none_or(|cursor| {
-                    (r.received_at_ms, r.request_id.as_str())
-                        < (cursor.received_at_ms, cursor.request_id.as_str())
-                })
+                query
+                    .cursor
+                    .as_ref()
+                    .is_none_or(|cursor| cursor.precedes(r))
             })
             .collect();
         matching.sort_by(|a, b| {
             (b.received_at_ms, &b.request_id).cmp(&(a.received_at_ms, &a.request_id))
         });
-        let more = matching.len() > query.limit;
-        let page: Vec<DecisionRecord> = matching.into_iter().take(query.limit).cloned().collect();
-        let next_cursor = more.then(|| page.last()).flatten().map(|last| {
-            Cursor {
-                received_at_ms: last.received_at_ms,
-                request_id: last.request_id.clone(),
-            }
-            .encode()
-        });
-        DecisionPage {
-            decisions: page,
-            next_cursor,
-        }
+        let rows = matching
+            .into_iter()
+            .take(query.limit + 1)
+            .cloned()
+            .collect();
+        DecisionPage::from_rows(rows, query.limit)
     }
 
     pub fn list_count_windows(&self, limit: usize, before_index: Option<u64>) -> Vec<CountWindow> {
