@@ -17,6 +17,31 @@ pub fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// Refuses a body past `limit` bytes before anything reads it.
+pub fn within_limit(body: &[u8], limit: usize) -> Result<(), RequestError> {
+    if body.len() > limit {
+        return Err(RequestError::TooLarge {
+            limit,
+            actual: body.len(),
+        });
+    }
+    Ok(())
+}
+
+/// A body that is not JSON, told by serde_json's category and position, never by the input
+/// itself: every parser answers the same detail for the same bytes.
+pub fn malformed(error: &serde_json::Error) -> RequestError {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unsupported value",
+        serde_json::error::Category::Eof => "unexpected end of input",
+    };
+    RequestError::Malformed {
+        detail: format!("{kind} at line {} column {}", error.line(), error.column()),
+    }
+}
+
 /// A JSON object body's members, and an `E_UNKNOWN_FIELD` for each key it should not have.
 pub struct ObjectBody {
     pub object: serde_json::Map<String, Value>,
@@ -26,15 +51,8 @@ pub struct ObjectBody {
 /// Reads a body that must be one JSON object of at most `limit` bytes, whose keys are among
 /// `known`; the caller reads the members and adds its own field errors.
 pub fn read_object(body: &[u8], limit: usize, known: &[&str]) -> Result<ObjectBody, RequestError> {
-    if body.len() > limit {
-        return Err(RequestError::TooLarge {
-            limit,
-            actual: body.len(),
-        });
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|error| RequestError::Malformed {
-        detail: error.to_string(),
-    })?;
+    within_limit(body, limit)?;
+    let value: Value = serde_json::from_slice(body).map_err(|error| malformed(&error))?;
     let Value::Object(object) = value else {
         return Err(RequestError::NotAnObject {
             found: json_kind(&value),

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::contract::body::json_kind;
+use crate::contract::body::{read_object, ObjectBody};
 use crate::contract::codes::ErrorCode;
 use crate::contract::errors::{FieldError, RequestError};
 use crate::contract::i18n::Message;
@@ -244,26 +244,11 @@ pub fn simulate(
 /// "committed" | "none"}`; thresholds default to the model's, `last` to
 /// [`DEFAULT_SIMULATED`], every branch. Every problem is reported at once, on its field.
 pub fn parse_simulation(body: &[u8], model: Thresholds) -> Result<SimulationRequest, RequestError> {
-    if body.len() > MAX_SIMULATION_BYTES {
-        return Err(RequestError::TooLarge {
-            limit: MAX_SIMULATION_BYTES,
-            actual: body.len(),
-        });
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::Malformed {
-        detail: format!("syntax error at line {} column {}", e.line(), e.column()),
-    })?;
-    let Value::Object(object) = value else {
-        return Err(RequestError::NotAnObject {
-            found: json_kind(&value),
-        });
-    };
-    let mut errors = Vec::new();
-    for key in object.keys() {
-        if !["last", "branch", "thresholds", "policy", "model"].contains(&key.as_str()) {
-            errors.push(FieldError::unknown(key));
-        }
-    }
+    let ObjectBody { object, mut errors } = read_object(
+        body,
+        MAX_SIMULATION_BYTES,
+        &["last", "branch", "thresholds", "policy", "model"],
+    )?;
     let last = match object.get("last") {
         None | Some(Value::Null) => Some(DEFAULT_SIMULATED),
         Some(value) => match value.as_u64() {

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::contract::body::{malformed, within_limit};
 use crate::contract::codes::ErrorCode;
 use crate::contract::errors::RequestError;
 use crate::contract::i18n::Message;
@@ -114,23 +115,15 @@ pub(crate) fn batch_items<'a, E: Envelope<'a>>(
     body: &'a [u8],
 ) -> Result<Vec<&'a RawValue>, BatchError> {
     let kind = E::KIND;
-    if body.len() > kind.max_bytes() {
-        return Err(BatchError::Body(RequestError::TooLarge {
-            limit: kind.max_bytes(),
-            actual: body.len(),
-        }));
-    }
+    within_limit(body, kind.max_bytes()).map_err(BatchError::Body)?;
     let envelope: E = serde_json::from_slice(body).map_err(|error| {
-        if error.is_data() {
-            BatchError::Envelope(kind)
-        } else {
-            BatchError::Body(RequestError::Malformed {
-                detail: format!(
-                    "syntax error at line {} column {}",
-                    error.line(),
-                    error.column()
-                ),
-            })
+        // The envelope's shape is checked as it is read, so a shape error can come before a
+        // syntax error further on: bytes that are not JSON are told so first.
+        let syntax = serde_json::from_slice::<serde::de::IgnoredAny>(body).err();
+        match syntax {
+            Some(syntax) => BatchError::Body(malformed(&syntax)),
+            None if error.is_data() => BatchError::Envelope(kind),
+            None => BatchError::Body(malformed(&error)),
         }
     })?;
     let items = envelope.items();

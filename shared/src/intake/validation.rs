@@ -11,6 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::contract::body::{malformed, within_limit};
 use crate::contract::codes::ErrorCode;
 use crate::contract::errors::{CrossRule, FieldError, RequestError};
 use crate::contract::i18n::{format_money, Message};
@@ -117,30 +118,12 @@ impl<'de> Deserialize<'de> for TopLevel {
 
 /// Checks the size and the JSON syntax of a body and returns its top-level keys.
 pub fn parse_body(body: &[u8]) -> Result<Entries, RequestError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(RequestError::TooLarge {
-            limit: MAX_BODY_BYTES,
-            actual: body.len(),
-        });
-    }
+    within_limit(body, MAX_BODY_BYTES)?;
     match serde_json::from_slice::<TopLevel>(body) {
         Ok(TopLevel::Object(entries)) => Ok(entries),
         Ok(TopLevel::Other(found)) => Err(RequestError::NotAnObject { found }),
-        Err(error) => Err(RequestError::Malformed {
-            detail: json_error_detail(&error),
-        }),
+        Err(error) => Err(malformed(&error)),
     }
-}
-
-/// serde_json's position and category, never the offending input itself.
-fn json_error_detail(error: &serde_json::Error) -> String {
-    let kind = match error.classify() {
-        serde_json::error::Category::Io => "read error",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "unsupported value",
-        serde_json::error::Category::Eof => "unexpected end of input",
-    };
-    format!("{kind} at line {} column {}", error.line(), error.column())
 }
 
 /// Parses and validates a request body in one call: what the page and the worker both run.

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::contract::body::json_kind;
+use crate::contract::body::{read_object, ObjectBody};
 use crate::contract::codes::ErrorCode;
 use crate::contract::errors::{FieldError, RequestError};
 use crate::contract::i18n::Message;
@@ -130,25 +130,10 @@ pub fn parse_observed_at(text: &str) -> Option<i64> {
 /// `{"outcomes": [...]}` with 1 to [`MAX_OUTCOMES`] items, each checked on its own, then
 /// for request ids sent twice. Every problem is reported at once, on its item's field.
 pub fn parse_outcomes(body: &[u8], now_ms: i64) -> Result<Vec<LoanOutcome>, RequestError> {
-    if body.len() > MAX_OUTCOMES_BYTES {
-        return Err(RequestError::TooLarge {
-            limit: MAX_OUTCOMES_BYTES,
-            actual: body.len(),
-        });
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::Malformed {
-        detail: format!("syntax error at line {} column {}", e.line(), e.column()),
-    })?;
-    let Value::Object(mut envelope) = value else {
-        return Err(RequestError::NotAnObject {
-            found: json_kind(&value),
-        });
-    };
-    let mut errors: Vec<FieldError> = envelope
-        .keys()
-        .filter(|key| key.as_str() != "outcomes")
-        .map(|key| FieldError::unknown(key))
-        .collect();
+    let ObjectBody {
+        object: mut envelope,
+        mut errors,
+    } = read_object(body, MAX_OUTCOMES_BYTES, &["outcomes"])?;
     let items = match envelope.remove("outcomes") {
         Some(Value::Array(items)) if (1..=MAX_OUTCOMES).contains(&items.len()) => items,
         Some(Value::Array(items)) => {
