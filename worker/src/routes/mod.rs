@@ -45,8 +45,7 @@ use crate::error::ApiError;
 use crate::http::{HttpResponse, RequestHead};
 use crate::pipeline::{failure_observation, FailedRequest, PipelineError, Scorers};
 use crate::store::{Backend, RateLimiter};
-use reviews::OfficerWrite;
-use table::{Access, Body, Endpoint, Lookup, PathId, RouteRow};
+use table::{Access, Body, Lookup, PathId, RouteRow};
 
 /// Milliseconds since the Unix epoch; the edge uses `Date.now()`, tests a fake.
 pub trait Clock {
@@ -352,63 +351,6 @@ impl<B: Backend> Request<'_, B> {
                 Ok(Some(me))
             }
             None => self.throttle(route).await.map(|()| None),
-        }
-    }
-
-    /// Runs the endpoint's handler.
-    async fn dispatch(
-        &self,
-        endpoint: Endpoint,
-        id: PathId,
-        body: &[u8],
-        me: Option<Me>,
-    ) -> Result<HttpResponse, ApiError> {
-        match endpoint {
-            Endpoint::Score => self.score(body).await,
-            Endpoint::ScoreBatch => self.score_batch(body).await,
-            Endpoint::Events => self.events(body).await,
-            Endpoint::Health => self.health().await,
-            Endpoint::Decisions => self.decisions().await,
-            Endpoint::Decision => self.decision(id.text()?).await,
-            Endpoint::DeadLetters => self.dead_letters().await,
-            Endpoint::DeadLetterReplay => self.replay(id.number()?, body, me).await,
-            Endpoint::Kpis => self.kpis().await,
-            Endpoint::KpiWindows => self.kpi_windows().await,
-            Endpoint::Drift => self.drift().await,
-            Endpoint::Metrics => self.metrics().await,
-            Endpoint::Me => self.me(me),
-            Endpoint::ReviewQueue => self.review_queue().await,
-            Endpoint::Review => self.review(id.text()?).await,
-            Endpoint::Decide => {
-                self.officer_write(OfficerWrite::Decide, id.text()?, body, me)
-                    .await
-            }
-            Endpoint::Approval => {
-                self.officer_write(OfficerWrite::Approve, id.text()?, body, me)
-                    .await
-            }
-            Endpoint::HumanReview => self.human_review(id.text()?, None).await,
-            Endpoint::ApplicantDecision => self.applicant_decision(id.text()?).await,
-            Endpoint::Contest => self.contest(id.text()?, body).await,
-            Endpoint::DecisionErasure => self.erase_decision(id.text()?).await,
-            Endpoint::DecisionExport => self.export_decision(id.text()?).await,
-            Endpoint::ApplicantErasure => self.erase_applicant(id.text()?, me).await,
-            Endpoint::ApplicantExport => self.export_applicant(id.text()?, me).await,
-            Endpoint::RetentionRun => self.run_retention(body).await,
-            Endpoint::Audit => self.audit().await,
-            Endpoint::AuditVerify => self.audit_verify().await,
-            Endpoint::Export => self.export(me).await,
-            Endpoint::OverridesReport => self.overrides().await,
-            Endpoint::Outcomes => self.outcomes(body, me).await,
-            Endpoint::Performance => self.performance().await,
-            Endpoint::Fairness => self.fairness().await,
-            Endpoint::Simulate => self.simulate(body).await,
-            Endpoint::Challenger => self.challenger().await,
-            Endpoint::Subscriptions => self.subscriptions().await,
-            Endpoint::Subscribe => self.subscribe(body, me).await,
-            Endpoint::Unsubscribe => self.unsubscribe(id.number()?, me).await,
-            Endpoint::WebhookDeadLetters => self.webhook_dead_letters().await,
-            Endpoint::WebhookReplay => self.replay_webhook(id.number()?, me).await,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The route table: one row per operation of the API, from which routing, the permission
 //! check, rate limiting and body limits all derive, and which `tests/openapi.rs` holds
-//! equal to `valle_shared::openapi::operations`. Adding a route is one row, its
-//! [`Endpoint`] and its handler (the dispatch in `mod.rs` is an exhaustive match).
+//! equal to `valle_shared::openapi::operations`. Adding a route is one row (its endpoint,
+//! method, path, access, body and handler call) and the handler.
 
 use valle_shared::contract::paths::{
     Method, APPLICANTS_PATH, APPLICANT_SUFFIX, APPROVAL_SUFFIX, AUDIT_PATH, AUDIT_VERIFY_PATH,
@@ -22,59 +22,12 @@ use valle_shared::outcomes::loan_outcomes::MAX_OUTCOMES_BYTES;
 use valle_shared::privacy::retention::MAX_RUN_BODY_BYTES;
 use valle_shared::webhooks::MAX_SUBSCRIPTION_BYTES;
 
+use super::reviews::OfficerWrite;
+use super::Request;
 use crate::error::ApiError;
-
-/// Which handler a request reaches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Endpoint {
-    Score,
-    ScoreBatch,
-    Events,
-    Health,
-    Decisions,
-    Decision,
-    DeadLetters,
-    DeadLetterReplay,
-    Kpis,
-    KpiWindows,
-    Drift,
-    Metrics,
-    Me,
-    ReviewQueue,
-    Review,
-    Decide,
-    Approval,
-    /// The applicant's request for a person to review a decision (with its receipt).
-    HumanReview,
-    /// The applicant reads back their decision (with its receipt).
-    ApplicantDecision,
-    /// The applicant contests their decision with a comment (with its receipt).
-    Contest,
-    /// The applicant asks for their decision's erasure (with its receipt).
-    DecisionErasure,
-    /// The applicant exports their decision and all attached to it (with its receipt).
-    DecisionExport,
-    /// The dpo blocks every decision of an applicant.
-    ApplicantErasure,
-    /// The dpo exports everything held about an applicant.
-    ApplicantExport,
-    /// The dpo runs the retention job now.
-    RetentionRun,
-    Audit,
-    AuditVerify,
-    Export,
-    OverridesReport,
-    Outcomes,
-    Performance,
-    Fairness,
-    Simulate,
-    Challenger,
-    Subscriptions,
-    Subscribe,
-    Unsubscribe,
-    WebhookDeadLetters,
-    WebhookReplay,
-}
+use crate::http::HttpResponse;
+use crate::store::Backend;
+use valle_shared::lending::officers::Me;
 
 /// The one variable segment a path may have, and the rule its text must keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,58 +211,144 @@ use Method::{Delete, Get, Post};
 use Param::{ApplicantId, Number, RequestId};
 use Path::{Fixed, With};
 
-/// Every route, grouped as the OpenAPI description tags them.
-#[rustfmt::skip]
-pub const ROUTES: &[RouteRow] = &[
+/// Writes the table once: the [`Endpoint`]s, the [`ROUTES`] and the dispatch from an
+/// endpoint to its handler call, so that a route is one row.
+macro_rules! route_table {
+    (
+        |$request:ident, $id:ident, $body:ident, $me:ident|
+        $(
+            $(#[$doc:meta])*
+            $endpoint:ident: $method:expr, $path:expr, $access:expr, $limit:expr => $call:expr;
+        )+
+    ) => {
+        /// Which handler a request reaches.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum Endpoint {
+            $( $(#[$doc])* $endpoint, )+
+        }
+
+        /// Every route, grouped as the OpenAPI description tags them.
+        pub const ROUTES: &[RouteRow] = &[
+            $( row($method, $path, $access, $limit, Endpoint::$endpoint), )+
+        ];
+
+        impl<B: Backend> Request<'_, B> {
+            /// Runs the endpoint's handler.
+            #[allow(unused_variables)]
+            pub(super) async fn dispatch(
+                &self,
+                endpoint: Endpoint,
+                $id: PathId,
+                $body: &[u8],
+                $me: Option<Me>,
+            ) -> Result<HttpResponse, ApiError> {
+                let $request = self;
+                match endpoint {
+                    $( Endpoint::$endpoint => $call, )+
+                }
+            }
+        }
+    };
+}
+
+route_table! {
+    |request, id, body, me|
     // Scoring.
-    row(Post, Fixed(SCORE_PATH), Public, Body::Json(MAX_BODY_BYTES), Endpoint::Score),
-    row(Post, Fixed(SCORE_BATCH_PATH), Public, Body::Json(MAX_BATCH_BYTES), Endpoint::ScoreBatch),
-    row(Post, Fixed(EVENTS_PATH), Public, Body::Json(MAX_EVENTS_BYTES), Endpoint::Events),
+    Score: Post, Fixed(SCORE_PATH), Public, Body::Json(MAX_BODY_BYTES)
+        => request.score(body).await;
+    ScoreBatch: Post, Fixed(SCORE_BATCH_PATH), Public, Body::Json(MAX_BATCH_BYTES)
+        => request.score_batch(body).await;
+    Events: Post, Fixed(EVENTS_PATH), Public, Body::Json(MAX_EVENTS_BYTES)
+        => request.events(body).await;
     // The applicant's own decision, with its receipt.
-    row(Get, With(DECISIONS_PATH, RequestId, APPLICANT_SUFFIX), Applicant, Body::None, Endpoint::ApplicantDecision),
-    row(Post, With(DECISIONS_PATH, RequestId, HUMAN_REVIEW_SUFFIX), Applicant, Body::Ignored(MAX_REVIEW_BODY_BYTES), Endpoint::HumanReview),
-    row(Post, With(DECISIONS_PATH, RequestId, CONTEST_SUFFIX), Applicant, Body::Json(MAX_REVIEW_BODY_BYTES), Endpoint::Contest),
-    row(Post, With(DECISIONS_PATH, RequestId, ERASURE_SUFFIX), Applicant, Body::Ignored(MAX_REVIEW_BODY_BYTES), Endpoint::DecisionErasure),
-    row(Get, With(DECISIONS_PATH, RequestId, SUBJECT_EXPORT_SUFFIX), Applicant, Body::None, Endpoint::DecisionExport),
+    /// The applicant reads back their decision (with its receipt).
+    ApplicantDecision: Get, With(DECISIONS_PATH, RequestId, APPLICANT_SUFFIX), Applicant, Body::None
+        => request.applicant_decision(id.text()?).await;
+    /// The applicant's request for a person to review a decision (with its receipt).
+    HumanReview: Post, With(DECISIONS_PATH, RequestId, HUMAN_REVIEW_SUFFIX), Applicant, Body::Ignored(MAX_REVIEW_BODY_BYTES)
+        => request.human_review(id.text()?, None).await;
+    /// The applicant contests their decision with a comment (with its receipt).
+    Contest: Post, With(DECISIONS_PATH, RequestId, CONTEST_SUFFIX), Applicant, Body::Json(MAX_REVIEW_BODY_BYTES)
+        => request.contest(id.text()?, body).await;
+    /// The applicant asks for their decision's erasure (with its receipt).
+    DecisionErasure: Post, With(DECISIONS_PATH, RequestId, ERASURE_SUFFIX), Applicant, Body::Ignored(MAX_REVIEW_BODY_BYTES)
+        => request.erase_decision(id.text()?).await;
+    /// The applicant exports their decision and all attached to it (with its receipt).
+    DecisionExport: Get, With(DECISIONS_PATH, RequestId, SUBJECT_EXPORT_SUFFIX), Applicant, Body::None
+        => request.export_decision(id.text()?).await;
     // Review.
-    row(Get, Fixed(REVIEWS_PATH), Officer(Permission::Read), Body::None, Endpoint::ReviewQueue),
-    row(Get, With(REVIEWS_PATH, RequestId, ""), Officer(Permission::Read), Body::None, Endpoint::Review),
-    row(Post, With(REVIEWS_PATH, RequestId, ""), Officer(Permission::Decide), Body::Json(MAX_REVIEW_BODY_BYTES), Endpoint::Decide),
-    row(Post, With(REVIEWS_PATH, RequestId, APPROVAL_SUFFIX), Officer(Permission::Approve), Body::Json(MAX_REVIEW_BODY_BYTES), Endpoint::Approval),
-    row(Get, Fixed(OVERRIDES_REPORT_PATH), Officer(Permission::Report), Body::None, Endpoint::OverridesReport),
+    ReviewQueue: Get, Fixed(REVIEWS_PATH), Officer(Permission::Read), Body::None
+        => request.review_queue().await;
+    Review: Get, With(REVIEWS_PATH, RequestId, ""), Officer(Permission::Read), Body::None
+        => request.review(id.text()?).await;
+    Decide: Post, With(REVIEWS_PATH, RequestId, ""), Officer(Permission::Decide), Body::Json(MAX_REVIEW_BODY_BYTES)
+        => request.officer_write(OfficerWrite::Decide, id.text()?, body, me).await;
+    Approval: Post, With(REVIEWS_PATH, RequestId, APPROVAL_SUFFIX), Officer(Permission::Approve), Body::Json(MAX_REVIEW_BODY_BYTES)
+        => request.officer_write(OfficerWrite::Approve, id.text()?, body, me).await;
+    OverridesReport: Get, Fixed(OVERRIDES_REPORT_PATH), Officer(Permission::Report), Body::None
+        => request.overrides().await;
     // Monitoring.
-    row(Get, Fixed(KPIS_PATH), Officer(Permission::Read), Body::None, Endpoint::Kpis),
-    row(Get, Fixed(KPI_WINDOWS_PATH), Officer(Permission::Read), Body::None, Endpoint::KpiWindows),
-    row(Get, Fixed(DRIFT_PATH), Officer(Permission::Read), Body::None, Endpoint::Drift),
-    row(Get, Fixed(DECISIONS_PATH), Officer(Permission::Read), Body::None, Endpoint::Decisions),
-    row(Get, With(DECISIONS_PATH, RequestId, ""), Officer(Permission::Read), Body::None, Endpoint::Decision),
-    row(Get, Fixed(EXPORT_DECISIONS_PATH), Officer(Permission::Export), Body::None, Endpoint::Export),
+    Kpis: Get, Fixed(KPIS_PATH), Officer(Permission::Read), Body::None
+        => request.kpis().await;
+    KpiWindows: Get, Fixed(KPI_WINDOWS_PATH), Officer(Permission::Read), Body::None
+        => request.kpi_windows().await;
+    Drift: Get, Fixed(DRIFT_PATH), Officer(Permission::Read), Body::None
+        => request.drift().await;
+    Decisions: Get, Fixed(DECISIONS_PATH), Officer(Permission::Read), Body::None
+        => request.decisions().await;
+    Decision: Get, With(DECISIONS_PATH, RequestId, ""), Officer(Permission::Read), Body::None
+        => request.decision(id.text()?).await;
+    Export: Get, Fixed(EXPORT_DECISIONS_PATH), Officer(Permission::Export), Body::None
+        => request.export(me).await;
     // Outcomes.
-    row(Post, Fixed(OUTCOMES_PATH), Officer(Permission::RecordOutcomes), Body::Json(MAX_OUTCOMES_BYTES), Endpoint::Outcomes),
-    row(Get, Fixed(PERFORMANCE_PATH), Officer(Permission::Read), Body::None, Endpoint::Performance),
-    row(Get, Fixed(FAIRNESS_PATH), Officer(Permission::Read), Body::None, Endpoint::Fairness),
-    row(Get, Fixed(CHALLENGER_PATH), Officer(Permission::Read), Body::None, Endpoint::Challenger),
-    row(Post, Fixed(SIMULATE_PATH), Officer(Permission::Simulate), Body::Json(MAX_SIMULATION_BYTES), Endpoint::Simulate),
+    Outcomes: Post, Fixed(OUTCOMES_PATH), Officer(Permission::RecordOutcomes), Body::Json(MAX_OUTCOMES_BYTES)
+        => request.outcomes(body, me).await;
+    Performance: Get, Fixed(PERFORMANCE_PATH), Officer(Permission::Read), Body::None
+        => request.performance().await;
+    Fairness: Get, Fixed(FAIRNESS_PATH), Officer(Permission::Read), Body::None
+        => request.fairness().await;
+    Challenger: Get, Fixed(CHALLENGER_PATH), Officer(Permission::Read), Body::None
+        => request.challenger().await;
+    Simulate: Post, Fixed(SIMULATE_PATH), Officer(Permission::Simulate), Body::Json(MAX_SIMULATION_BYTES)
+        => request.simulate(body).await;
     // Operations.
-    row(Get, Fixed(HEALTH_PATH), Open, Body::None, Endpoint::Health),
-    row(Get, Fixed(METRICS_PATH), Officer(Permission::Operate), Body::None, Endpoint::Metrics),
-    row(Get, Fixed(DEAD_LETTERS_PATH), Officer(Permission::Operate), Body::None, Endpoint::DeadLetters),
-    row(Post, With(DEAD_LETTERS_PATH, Number, REPLAY_SUFFIX), Officer(Permission::Operate), Body::Raw(MAX_BODY_BYTES), Endpoint::DeadLetterReplay),
-    row(Get, Fixed(AUDIT_PATH), Officer(Permission::Audit), Body::None, Endpoint::Audit),
-    row(Get, Fixed(AUDIT_VERIFY_PATH), Officer(Permission::Audit), Body::None, Endpoint::AuditVerify),
+    Health: Get, Fixed(HEALTH_PATH), Open, Body::None
+        => request.health().await;
+    Metrics: Get, Fixed(METRICS_PATH), Officer(Permission::Operate), Body::None
+        => request.metrics().await;
+    DeadLetters: Get, Fixed(DEAD_LETTERS_PATH), Officer(Permission::Operate), Body::None
+        => request.dead_letters().await;
+    DeadLetterReplay: Post, With(DEAD_LETTERS_PATH, Number, REPLAY_SUFFIX), Officer(Permission::Operate), Body::Raw(MAX_BODY_BYTES)
+        => request.replay(id.number()?, body, me).await;
+    Audit: Get, Fixed(AUDIT_PATH), Officer(Permission::Audit), Body::None
+        => request.audit().await;
+    AuditVerify: Get, Fixed(AUDIT_VERIFY_PATH), Officer(Permission::Audit), Body::None
+        => request.audit_verify().await;
     // Account.
-    row(Get, Fixed(ME_PATH), Officer(Permission::Account), Body::None, Endpoint::Me),
+    Me: Get, Fixed(ME_PATH), Officer(Permission::Account), Body::None
+        => request.me(me);
     // Webhooks.
-    row(Get, Fixed(WEBHOOKS_PATH), Officer(Permission::ManageWebhooks), Body::None, Endpoint::Subscriptions),
-    row(Post, Fixed(WEBHOOKS_PATH), Officer(Permission::ManageWebhooks), Body::Json(MAX_SUBSCRIPTION_BYTES), Endpoint::Subscribe),
-    row(Delete, With(WEBHOOKS_PATH, Number, ""), Officer(Permission::ManageWebhooks), Body::None, Endpoint::Unsubscribe),
-    row(Get, Fixed(WEBHOOK_DEAD_LETTERS_PATH), Officer(Permission::ManageWebhooks), Body::None, Endpoint::WebhookDeadLetters),
-    row(Post, With(WEBHOOK_DEAD_LETTERS_PATH, Number, REPLAY_SUFFIX), Officer(Permission::ManageWebhooks), Body::Ignored(MAX_BODY_BYTES), Endpoint::WebhookReplay),
+    Subscriptions: Get, Fixed(WEBHOOKS_PATH), Officer(Permission::ManageWebhooks), Body::None
+        => request.subscriptions().await;
+    Subscribe: Post, Fixed(WEBHOOKS_PATH), Officer(Permission::ManageWebhooks), Body::Json(MAX_SUBSCRIPTION_BYTES)
+        => request.subscribe(body, me).await;
+    Unsubscribe: Delete, With(WEBHOOKS_PATH, Number, ""), Officer(Permission::ManageWebhooks), Body::None
+        => request.unsubscribe(id.number()?, me).await;
+    WebhookDeadLetters: Get, Fixed(WEBHOOK_DEAD_LETTERS_PATH), Officer(Permission::ManageWebhooks), Body::None
+        => request.webhook_dead_letters().await;
+    WebhookReplay: Post, With(WEBHOOK_DEAD_LETTERS_PATH, Number, REPLAY_SUFFIX), Officer(Permission::ManageWebhooks), Body::Ignored(MAX_BODY_BYTES)
+        => request.replay_webhook(id.number()?, me).await;
     // Data protection.
-    row(Post, With(APPLICANTS_PATH, ApplicantId, ERASURE_SUFFIX), Officer(Permission::ProtectData), Body::Ignored(MAX_REVIEW_BODY_BYTES), Endpoint::ApplicantErasure),
-    row(Get, With(APPLICANTS_PATH, ApplicantId, SUBJECT_EXPORT_SUFFIX), Officer(Permission::ProtectData), Body::None, Endpoint::ApplicantExport),
-    row(Post, Fixed(RETENTION_RUN_PATH), Officer(Permission::ProtectData), Body::Json(MAX_RUN_BODY_BYTES), Endpoint::RetentionRun),
-];
+    /// The dpo blocks every decision of an applicant.
+    ApplicantErasure: Post, With(APPLICANTS_PATH, ApplicantId, ERASURE_SUFFIX), Officer(Permission::ProtectData), Body::Ignored(MAX_REVIEW_BODY_BYTES)
+        => request.erase_applicant(id.text()?, me).await;
+    /// The dpo exports everything held about an applicant.
+    ApplicantExport: Get, With(APPLICANTS_PATH, ApplicantId, SUBJECT_EXPORT_SUFFIX), Officer(Permission::ProtectData), Body::None
+        => request.export_applicant(id.text()?, me).await;
+    /// The dpo runs the retention job now.
+    RetentionRun: Post, Fixed(RETENTION_RUN_PATH), Officer(Permission::ProtectData), Body::Json(MAX_RUN_BODY_BYTES)
+        => request.run_retention(body).await;
+}
 
 /// What the table makes of a request's method and path.
 #[derive(Debug, PartialEq, Eq)]
