@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use valle_shared::contract::codes::ErrorCode;
 use valle_shared::lending::officers::Permission;
 use valle_shared::lending::review::{
-    ApprovalAction, ReviewAction, ReviewCase, ReviewPage, ReviewState, REASON_CODES, REVIEW_ACTIONS,
+    ApprovalAction, ReviewAction, ReviewCase, ReviewPage, REASON_CODES, REVIEW_ACTIONS,
 };
 use valle_shared::Lang;
 
@@ -229,13 +229,8 @@ fn CaseBody(found: ReviewCase, lang: Lang, write: RwSignal<Option<Write>>) -> im
     let session = use_session();
     let ReviewCase { decision, review } = found;
     let (state_text, class) = state_badge(review.state, lang);
-    let can_decide = session.may(Permission::Decide)
-        && matches!(
-            review.state,
-            ReviewState::Automatic | ReviewState::Pending | ReviewState::InfoRequested
-        );
-    let can_answer =
-        session.may(Permission::Approve) && review.state == ReviewState::AwaitingApproval;
+    let can_decide = session.may(Permission::Decide) && review.state.may_be_decided();
+    let can_answer = session.may(Permission::Approve) && review.state.awaits_approval();
     let score = decision.score.clone();
     view! {
         <p>

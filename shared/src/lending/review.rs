@@ -116,6 +116,20 @@ pub const REVIEW_STATES: [ReviewState; 6] = [
 ];
 
 impl ReviewState {
+    /// Whether an officer may decide the application now: no person's decision stands yet
+    /// and none waits for a second approval.
+    pub fn may_be_decided(self) -> bool {
+        matches!(
+            self,
+            ReviewState::Automatic | ReviewState::Pending | ReviewState::InfoRequested
+        )
+    }
+
+    /// Whether a supervisor's second approval is what the application waits for.
+    pub fn awaits_approval(self) -> bool {
+        self == ReviewState::AwaitingApproval
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReviewState::Automatic => "automatic",

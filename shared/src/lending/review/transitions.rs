@@ -53,10 +53,7 @@ pub fn decide(
     if repeats {
         return Ok(Step::Unchanged);
     }
-    if !matches!(
-        current.state,
-        ReviewState::Automatic | ReviewState::Pending | ReviewState::InfoRequested
-    ) {
+    if !current.state.may_be_decided() {
         return Err(ReviewRefusal::Conflict(Box::new(current.clone())));
     }
     Ok(Step::Changed(Review {
@@ -94,7 +91,7 @@ pub fn confirm(
     if repeats {
         return Ok(Step::Unchanged);
     }
-    if current.state != ReviewState::AwaitingApproval {
+    if !current.state.awaits_approval() {
         return Err(ReviewRefusal::Conflict(Box::new(current.clone())));
     }
     if current.decided_by.as_deref() == Some(actor.email.as_str()) {
