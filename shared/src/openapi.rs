@@ -15,6 +15,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
+use crate::contract::request::{MAX_REQUEST_ID_CHARS, REQUEST_ID_PATTERN};
+
 use crate::api::ConflictResponse;
 use crate::contract::errors::ErrorResponse;
 use crate::lending::access::ACCESS_JWT_HEADER;
@@ -26,6 +28,16 @@ pub use operations::operations;
 pub const OPENAPI_FILE: &str = "api/openapi.json";
 
 pub use crate::contract::paths::Method;
+
+/// A request id, as `is_valid_request_id` reads it: the path's and the header's schema.
+pub fn request_id_schema() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_REQUEST_ID_CHARS,
+        "pattern": REQUEST_ID_PATTERN,
+    })
+}
 
 /// What a successful answer carries.
 pub enum Content {

@@ -8,6 +8,10 @@ pub const REQUEST_ID_HEADER: &str = "X-Request-ID";
 /// Longest accepted `X-Request-ID`; a UUID has 36 characters.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
 
+/// The characters a request id may use, as a JSON Schema `pattern` writes them; a test
+/// holds it to [`is_valid_request_id`], character by character.
+pub const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9._:-]+$";
+
 /// Whether a caller-supplied request id is safe to store and echo: 1 to 128 ASCII letters,
 /// digits, `.`, `_`, `-` or `:`.
 pub fn is_valid_request_id(id: &str) -> bool {
@@ -89,6 +93,36 @@ impl Stage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pattern_allows_the_characters_the_rule_allows() {
+        let class = REQUEST_ID_PATTERN
+            .strip_prefix("^[")
+            .and_then(|rest| rest.strip_suffix("]+$"))
+            .expect("one character class")
+            .as_bytes();
+        let in_class = |byte: u8| {
+            let mut at = 0;
+            while at < class.len() {
+                if at + 2 < class.len() && class[at + 1] == b'-' {
+                    if (class[at]..=class[at + 2]).contains(&byte) {
+                        return true;
+                    }
+                    at += 3;
+                } else {
+                    if class[at] == byte {
+                        return true;
+                    }
+                    at += 1;
+                }
+            }
+            false
+        };
+        for byte in 0u8..128 {
+            let text = (byte as char).to_string();
+            assert_eq!(is_valid_request_id(&text), in_class(byte), "{text:?}");
+        }
+    }
 
     #[test]
     fn request_ids() {

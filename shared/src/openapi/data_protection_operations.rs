@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::operations::{object, operation, receipt_header};
-use super::{path_parameter, Content, Method, Operation, Schemas, Tag};
+use super::{path_parameter, request_id_schema, Content, Method, Operation, Schemas, Tag};
 use crate::api::HumanReviewResponse;
 use crate::contract::paths::{
     APPLICANTS_PATH, CONTEST_SUFFIX, DECISIONS_PATH, ERASURE_SUFFIX, RETENTION_RUN_PATH,
@@ -30,7 +30,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Vec<Operation> {
         path_parameter(
             "request_id",
             "The decision's request id.",
-            json!({ "type": "string", "format": "uuid" }),
+            request_id_schema(),
         )
     };
     let applicant_id = || {

@@ -2,13 +2,13 @@
 
 use serde_json::{json, Value};
 
-use super::{path_parameter, query, Content, Method, Operation, Schemas, Tag};
+use super::{path_parameter, query, request_id_schema, Content, Method, Operation, Schemas, Tag};
 use crate::api::*;
 use crate::contract::paths::*;
 use crate::contract::query::{
     PageRules, AUDIT_PAGES, CURSOR, DEAD_LETTER_PAGES, REVIEW_PAGES, WINDOW_PAGES,
 };
-use crate::contract::request::{MAX_REQUEST_ID_CHARS, REQUEST_ID_HEADER};
+use crate::contract::request::REQUEST_ID_HEADER;
 use crate::decision::model::spec::Thresholds;
 use crate::decision::model::{Band, Decision};
 use crate::decision::simulation::{ModelChoice, PolicyChoice, SimulationReport, MAX_SIMULATED};
@@ -38,7 +38,7 @@ pub fn operations(schemas: &mut Schemas) -> Vec<Operation> {
     let request_id = path_parameter(
         "request_id",
         "The decision's request id.",
-        json!({ "type": "string", "format": "uuid" }),
+        request_id_schema(),
     );
     let period = period(schemas);
     let decision_filters = decision_filters(schemas);
@@ -381,7 +381,7 @@ fn idempotency_key() -> Value {
         "in": "header",
         "required": false,
         "description": "The request's id (a UUID): repeating it with the same body answers the stored decision; with another body, 422 `E_IDEMPOTENCY_MISMATCH`, which tells nothing of the first.",
-        "schema": { "type": "string", "maxLength": MAX_REQUEST_ID_CHARS },
+        "schema": request_id_schema(),
     })
 }
 
@@ -440,7 +440,7 @@ pub(super) fn paging(rules: PageRules) -> Vec<Value> {
         query(
             CURSOR,
             "The `next_cursor` of the previous page.",
-            json!({ "type": "string" }),
+            json!({ "type": "string", "minLength": 1 }),
         ),
     ]
 }
